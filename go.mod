@@ -1,0 +1,3 @@
+module github.com/managedvm/managedvm
+
+go 1.26

@@ -1,0 +1,120 @@
+package guest
+
+import (
+	"bufio"
+	"context"
+	"strings"
+
+	"github.com/managedvm/managedvm/errs"
+)
+
+// Facts are what managedvm knows of a guest's operating system.
+type Facts struct {
+	Family OSFamily
+	// Distribution is the os-release ID on Linux ("debian", "rhel",
+	// "ubuntu") and "windows" on Windows.
+	Distribution string
+	// Name is the human-readable name ("Debian GNU/Linux 12 (bookworm)",
+	// "Microsoft Windows Server 2022 Datacenter").
+	Name string
+	// Version is the version ("12", "9.4", "10.0.20348").
+	Version string
+	// Kernel is the kernel release on Linux, the build number on Windows.
+	Kernel string
+	// Arch is the machine architecture ("x86_64", "aarch64", "AMD64").
+	Arch string
+}
+
+func errInvalid(msg string) error { return errs.New(errs.InvalidArgument, "guest", msg) }
+
+// linuxFactsScript prints os-release, then a marker, the kernel release and
+// the machine architecture.
+const linuxFactsScript = `if [ -r /etc/os-release ]; then cat /etc/os-release; elif [ -r /usr/lib/os-release ]; then cat /usr/lib/os-release; fi
+echo __MANAGEDVM_UNAME__
+uname -r
+uname -m`
+
+// windowsFactsScript prints KEY=VALUE lines.
+const windowsFactsScript = `$os = Get-CimInstance -ClassName Win32_OperatingSystem
+"NAME=" + $os.Caption
+"VERSION=" + $os.Version
+"BUILD=" + $os.BuildNumber
+"ARCH=" + $env:PROCESSOR_ARCHITECTURE`
+
+// DetectFacts asks the guest behind ex for its OS facts: /etc/os-release and
+// uname on Linux, Win32_OperatingSystem on Windows (by ex.Family()).
+func DetectFacts(ctx context.Context, ex Executor) (Facts, error) {
+	const op = "guest.DetectFacts"
+	switch ex.Family() {
+	case Windows:
+		out, err := Output(ctx, ex, Command{Script: windowsFactsScript})
+		if err != nil {
+			return Facts{}, errs.WrapOp(op, err)
+		}
+		kv := parseKV(out)
+		return Facts{Family: Windows, Distribution: "windows", Name: kv["NAME"], Version: kv["VERSION"], Kernel: kv["BUILD"], Arch: kv["ARCH"]}, nil
+	default:
+		out, err := Output(ctx, ex, Command{Script: linuxFactsScript})
+		if err != nil {
+			return Facts{}, errs.WrapOp(op, err)
+		}
+		release, uname, _ := strings.Cut(out, "__MANAGEDVM_UNAME__")
+		f := FactsFromOSRelease(release)
+		lines := strings.Fields(uname)
+		if len(lines) > 0 {
+			f.Kernel = lines[0]
+		}
+		if len(lines) > 1 {
+			f.Arch = lines[1]
+		}
+		if f.Distribution == "" && f.Kernel == "" {
+			return Facts{}, errs.New(errs.FailedPrecondition, op, "the guest printed neither os-release nor uname: not a Linux guest?")
+		}
+		return f, nil
+	}
+}
+
+// ParseOSRelease parses os-release(5) content into its keys and unquoted
+// values.
+func ParseOSRelease(content string) map[string]string {
+	return parseKV(content)
+}
+
+// FactsFromOSRelease builds Linux facts from os-release content.
+func FactsFromOSRelease(content string) Facts {
+	kv := parseKV(content)
+	name := kv["PRETTY_NAME"]
+	if name == "" {
+		name = kv["NAME"]
+	}
+	return Facts{Family: Linux, Distribution: kv["ID"], Name: name, Version: kv["VERSION_ID"]}
+}
+
+func parseKV(content string) map[string]string {
+	kv := make(map[string]string)
+	sc := bufio.NewScanner(strings.NewReader(content))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		kv[strings.TrimSpace(k)] = unquote(strings.TrimSpace(v))
+	}
+	return kv
+}
+
+func unquote(v string) string {
+	if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+		q := v[0]
+		v = v[1 : len(v)-1]
+		if q == '"' {
+			r := strings.NewReplacer(`\"`, `"`, `\\`, `\`, `\$`, `$`, "\\`", "`")
+			v = r.Replace(v)
+		}
+	}
+	return v
+}

@@ -1,0 +1,220 @@
+package guest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/managedvm/managedvm/errs"
+)
+
+// OSFamily is a guest operating system family.
+type OSFamily string
+
+// The OS families managedvm knows.
+const (
+	FamilyUnknown OSFamily = ""
+	Linux         OSFamily = "linux"
+	Windows       OSFamily = "windows"
+)
+
+// String returns the family's name, "unknown" for the zero value.
+func (f OSFamily) String() string {
+	if f == FamilyUnknown {
+		return "unknown"
+	}
+	return string(f)
+}
+
+// ParseFamily maps common spellings ("linux", "linuxGuest", "Windows",
+// "windowsGuest", "win") to a family; anything else is FamilyUnknown.
+func ParseFamily(s string) OSFamily {
+	s = strings.ToLower(strings.TrimSpace(s))
+	switch {
+	case strings.HasPrefix(s, "linux"):
+		return Linux
+	case strings.HasPrefix(s, "win"):
+		return Windows
+	}
+	return FamilyUnknown
+}
+
+// Command is one program or script to run in a guest.
+//
+// Exactly one of Args and Script is set. Args is an argument vector: the
+// executor quotes it (POSIX sh quoting on Linux, cmd/PowerShell quoting on
+// Windows), so callers never quote. Script is a script for the guest's own
+// shell: POSIX sh on Linux, PowerShell on Windows (sent as -EncodedCommand).
+type Command struct {
+	// Args is the program and its arguments, unquoted.
+	Args []string
+	// Script is a shell script (sh on Linux, PowerShell on Windows).
+	Script string
+	// Env adds environment variables. Names must be [A-Za-z_][A-Za-z0-9_]*.
+	Env map[string]string
+	// Dir is the working directory; empty means the executor's default.
+	Dir string
+	// Stdin, if not nil, is fed to the command's standard input.
+	Stdin io.Reader
+	// Stdout and Stderr, if not nil, receive the output as it arrives, in
+	// addition to the copy kept in Result (up to MaxOutput).
+	Stdout, Stderr io.Writer
+	// Sudo runs the command as root through sudo on Linux (the executor
+	// feeds the password on standard input, never on the command line).
+	// Executors that cannot escalate return Unimplemented.
+	Sudo bool
+	// Timeout bounds this command; zero means the executor's default.
+	Timeout time.Duration
+}
+
+// MaxOutput is how many bytes of each stream a Result keeps.
+const MaxOutput = 1 << 20
+
+// Validate checks the command's shape; executors call it first.
+func (c Command) Validate() error {
+	const op = "guest.Command"
+	switch {
+	case len(c.Args) == 0 && c.Script == "":
+		return errs.New(errs.InvalidArgument, op, "neither Args nor Script is set")
+	case len(c.Args) > 0 && c.Script != "":
+		return errs.New(errs.InvalidArgument, op, "both Args and Script are set")
+	case len(c.Args) > 0 && c.Args[0] == "":
+		return errs.New(errs.InvalidArgument, op, "empty program name")
+	case c.Timeout < 0:
+		return errs.New(errs.InvalidArgument, op, "negative timeout")
+	}
+	for k := range c.Env {
+		if !validEnvName(k) {
+			return errs.Errorf(errs.InvalidArgument, op, "invalid environment variable name %q", k)
+		}
+	}
+	for _, a := range c.Args {
+		if strings.IndexByte(a, 0) >= 0 {
+			return errs.New(errs.InvalidArgument, op, "argument contains a NUL byte")
+		}
+	}
+	return nil
+}
+
+func validEnvName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r == '_', r >= 'A' && r <= 'Z', r >= 'a' && r <= 'z':
+		case r >= '0' && r <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// String describes the command for logs: the program name only, never its
+// arguments or script (they may carry secrets).
+func (c Command) String() string {
+	if len(c.Args) > 0 {
+		return fmt.Sprintf("command %q (%d args)", c.Args[0], len(c.Args)-1)
+	}
+	return fmt.Sprintf("script (%d bytes)", len(c.Script))
+}
+
+// Result is what a command that ran to completion produced.
+type Result struct {
+	// ExitCode is 0 for a Result returned with a nil error.
+	ExitCode int
+	// Stdout and Stderr hold up to MaxOutput bytes each.
+	Stdout, Stderr []byte
+	// Duration is how long the command ran, as the executor measured it.
+	Duration time.Duration
+}
+
+// ExitError reports a command that ran and exited with a non-zero code.
+// Its code (errs.CodeOf) is errs.FailedPrecondition: the command did run.
+type ExitError struct {
+	// Command describes the command (see Command.String).
+	Command string
+	// Code is the exit code.
+	Code int
+	// Stdout and Stderr are the captured output.
+	Stdout, Stderr []byte
+}
+
+func (e *ExitError) Error() string {
+	msg := fmt.Sprintf("%s exited with code %d", e.Command, e.Code)
+	if s := firstLine(e.Stderr); s != "" {
+		msg += ": " + s
+	}
+	return msg
+}
+
+// ErrorCode makes errs.CodeOf(err) give FailedPrecondition.
+func (e *ExitError) ErrorCode() errs.Code { return errs.FailedPrecondition }
+
+// Is makes errors.Is(err, errs.FailedPrecondition) true.
+func (e *ExitError) Is(target error) bool { return target == errs.FailedPrecondition }
+
+func firstLine(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	return s
+}
+
+// ErrSessionLost is wrapped by errors reporting that the connection to the
+// guest dropped while a command ran. Its code is OutcomeUnknown: the command
+// may or may not have run.
+var ErrSessionLost = &errs.Error{Code: errs.OutcomeUnknown, Msg: "guest session lost"}
+
+// ErrClosed is returned by an executor used after Close.
+var ErrClosed = &errs.Error{Code: errs.FailedPrecondition, Msg: "guest executor closed"}
+
+// SessionLost returns an error that wraps ErrSessionLost and cause.
+func SessionLost(op string, cause error) error {
+	return &errs.Error{Code: errs.OutcomeUnknown, Op: op, Err: errors.Join(ErrSessionLost, cause)}
+}
+
+// UploadOptions says how an uploaded file is written.
+type UploadOptions struct {
+	// Mode is the file's permission bits; zero means 0644 (Linux) or the
+	// directory's default ACL (Windows).
+	Mode fs.FileMode
+	// Owner, if set, is "user" or "user:group" (Linux, as root).
+	Owner string
+}
+
+// Executor runs commands in one guest. Implementations are safe for
+// concurrent use unless their documentation says otherwise.
+type Executor interface {
+	// Run runs cmd and waits for it. A command that exits non-zero returns
+	// its Result and an *ExitError. A connection lost mid-command is an
+	// error wrapping ErrSessionLost. Canceling ctx stops the remote command
+	// and Run returns promptly with a Canceled or DeadlineExceeded error.
+	Run(ctx context.Context, cmd Command) (Result, error)
+	// Upload writes the content of r to path in the guest, atomically where
+	// the transport allows (temporary file, then rename).
+	Upload(ctx context.Context, path string, r io.Reader, opts UploadOptions) error
+	// Family reports the guest's OS family, which decides what Script means.
+	Family() OSFamily
+	// Close releases the connection. Calls after Close return ErrClosed.
+	Close() error
+}
+
+// Output runs cmd and returns its standard output with surrounding white
+// space trimmed.
+func Output(ctx context.Context, ex Executor, cmd Command) (string, error) {
+	res, err := ex.Run(ctx, cmd)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(res.Stdout)), nil
+}
