@@ -317,3 +317,7 @@ func GuestAccessOf(p any) (GuestAccess, bool) {
 // cursor). Its code is FailedPrecondition. The caller lists everything again
 // and starts a new watch from a fresh Cursor.
 var ErrCursorExpired = &errs.Error{Code: errs.FailedPrecondition, Msg: "watch cursor expired: resync"}
+
+// ErrStreamClosed is wrapped by Stream.Next errors after the stream was
+// closed. Its code is FailedPrecondition.
+var ErrStreamClosed = &errs.Error{Code: errs.FailedPrecondition, Msg: "watch stream closed"}

@@ -1,0 +1,286 @@
+package provider_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/guest"
+	"github.com/managedvm/managedvm/provider"
+)
+
+func addrs(ss ...string) []netip.Addr {
+	out := make([]netip.Addr, len(ss))
+	for i, s := range ss {
+		out[i] = netip.MustParseAddr(s)
+	}
+	return out
+}
+
+func TestPrimaryIP(t *testing.T) {
+	cases := []struct {
+		name string
+		ips  []netip.Addr
+		want string // "" means none
+	}{
+		{"none", nil, ""},
+		{"single v4", addrs("10.0.0.5"), "10.0.0.5"},
+		{"v4 preferred over earlier v6", addrs("2001:db8::5", "192.168.1.9"), "192.168.1.9"},
+		{"first v4 wins", addrs("10.0.0.1", "10.0.0.2"), "10.0.0.1"},
+		{"loopback and link-local skipped", addrs("127.0.0.1", "169.254.3.4", "fe80::1", "172.16.0.8"), "172.16.0.8"},
+		{"v6 fallback", addrs("fe80::1", "2001:db8::7"), "2001:db8::7"},
+		{"only unusable", addrs("127.0.0.1", "fe80::1", "0.0.0.0", "224.0.0.1"), ""},
+		{"invalid addr skipped", []netip.Addr{{}, netip.MustParseAddr("10.1.1.1")}, "10.1.1.1"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			vm := provider.VM{Guest: provider.GuestInfo{IPs: c.ips}}
+			got, ok := vm.PrimaryIP()
+			if c.want == "" {
+				if ok {
+					t.Fatalf("PrimaryIP() = %v, true; want none", got)
+				}
+				return
+			}
+			if !ok || got != netip.MustParseAddr(c.want) {
+				t.Fatalf("PrimaryIP() = %v, %v; want %s, true", got, ok, c.want)
+			}
+		})
+	}
+}
+
+func TestCloneIsDeep(t *testing.T) {
+	orig := provider.VM{
+		ID: "vm-1", Name: "web", Zone: "z1", Power: provider.PoweredOn, CPUs: 2, MemoryMiB: 2048,
+		Guest:      provider.GuestInfo{Family: guest.Linux, IPs: addrs("10.0.0.5", "10.0.0.6"), ToolsRunning: true},
+		Attributes: map[string]string{"cluster": "c1"},
+	}
+	c := orig.Clone()
+	if !reflect.DeepEqual(c, orig) {
+		t.Fatalf("Clone() = %+v, want %+v", c, orig)
+	}
+	c.Guest.IPs[0] = netip.MustParseAddr("192.0.2.1")
+	c.Attributes["cluster"] = "changed"
+	c.Attributes["new"] = "x"
+	if orig.Guest.IPs[0] != netip.MustParseAddr("10.0.0.5") {
+		t.Error("changing the clone's IPs changed the original")
+	}
+	if len(orig.Attributes) != 1 || orig.Attributes["cluster"] != "c1" {
+		t.Errorf("changing the clone's Attributes changed the original: %v", orig.Attributes)
+	}
+
+	// nil stays nil (no spurious empty map), and appending to a clone's
+	// IPs never writes into the original's backing array.
+	empty := provider.VM{ID: "vm-2"}.Clone()
+	if empty.Attributes != nil {
+		t.Error("Clone of nil Attributes is not nil")
+	}
+	base := provider.VM{Guest: provider.GuestInfo{IPs: make([]netip.Addr, 1, 4)}}
+	cl := base.Clone()
+	cl.Guest.IPs = append(cl.Guest.IPs, netip.MustParseAddr("10.9.9.9"))
+	if got := base.Guest.IPs[:2][1]; got.IsValid() {
+		t.Errorf("append to clone wrote into the original's array: %v", got)
+	}
+}
+
+func TestReportStatus(t *testing.T) {
+	pass := provider.Check{ID: "a", Name: "A", Status: provider.Pass}
+	warn := provider.Check{ID: "b", Name: "B", Status: provider.Warn, Fix: "fix b"}
+	fail := provider.Check{ID: "c", Name: "C", Status: provider.Fail, Fix: "fix c"}
+	cases := []struct {
+		name   string
+		checks []provider.Check
+		want   provider.Status
+	}{
+		{"empty", nil, provider.Pass},
+		{"all pass", []provider.Check{pass, pass}, provider.Pass},
+		{"warn", []provider.Check{pass, warn}, provider.Warn},
+		{"fail after warn", []provider.Check{warn, fail, pass}, provider.Fail},
+		{"fail first", []provider.Check{fail, warn}, provider.Fail},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := provider.Report{Checks: c.checks}
+			if got := r.Status(); got != c.want {
+				t.Errorf("Status() = %q, want %q", got, c.want)
+			}
+			if got, want := r.OK(), c.want != provider.Fail; got != want {
+				t.Errorf("OK() = %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+func TestReportFilters(t *testing.T) {
+	var r provider.Report
+	r.Add(provider.Check{ID: "p", Status: provider.Pass})
+	r.Add(provider.Check{ID: "f1", Status: provider.Fail})
+	r.Merge(provider.Report{Checks: []provider.Check{
+		{ID: "w", Status: provider.Warn},
+		{ID: "f2", Status: provider.Fail},
+	}})
+	ids := func(cs []provider.Check) string {
+		var s []string
+		for _, c := range cs {
+			s = append(s, c.ID)
+		}
+		return strings.Join(s, ",")
+	}
+	if got := ids(r.Checks); got != "p,f1,w,f2" {
+		t.Errorf("Checks = %s, want p,f1,w,f2", got)
+	}
+	if got := ids(r.Failures()); got != "f1,f2" {
+		t.Errorf("Failures() = %s, want f1,f2", got)
+	}
+	if got := ids(r.Warnings()); got != "w" {
+		t.Errorf("Warnings() = %s, want w", got)
+	}
+	if got := (provider.Report{}).Failures(); got != nil {
+		t.Errorf("Failures() of an empty report = %v, want nil", got)
+	}
+}
+
+func TestReportString(t *testing.T) {
+	r := provider.Report{Checks: []provider.Check{
+		{ID: "z", Name: "Availability zone", Status: provider.Pass, Detail: "1 zone", Fix: "never shown for a pass"},
+		{ID: "t", Name: "Guest tools in template", Status: provider.Warn, Subject: "debian-12", Detail: "not installed", Fix: "install open-vm-tools"},
+		{ID: "p", Name: "Privilege", Status: provider.Fail},
+	}}
+	want := "[PASS] Availability zone: 1 zone\n" +
+		"[WARN] Guest tools in template (debian-12): not installed -- fix: install open-vm-tools\n" +
+		"[FAIL] Privilege\n"
+	if got := r.String(); got != want {
+		t.Errorf("String() =\n%s\nwant\n%s", got, want)
+	}
+	if got := (provider.Report{}).String(); got != "" {
+		t.Errorf("String() of an empty report = %q", got)
+	}
+}
+
+func TestEventTypeString(t *testing.T) {
+	for typ, want := range map[provider.EventType]string{
+		provider.Created: "created", provider.Changed: "changed", provider.Deleted: "deleted", 0: "unknown", 42: "unknown",
+	} {
+		if got := typ.String(); got != want {
+			t.Errorf("EventType(%d).String() = %q, want %q", int(typ), got, want)
+		}
+	}
+}
+
+type withGuest struct{}
+
+func (withGuest) ValidateCredentials(context.Context, string, guest.Credentials) error { return nil }
+func (withGuest) GuestExecutor(context.Context, string, guest.Credentials) (guest.Executor, error) {
+	return nil, errs.New(errs.Unimplemented, "test", "no executor")
+}
+
+type withoutGuest struct{}
+
+func (withoutGuest) ValidateCredentials(context.Context, string, guest.Credentials) error { return nil }
+
+func TestGuestAccessOf(t *testing.T) {
+	if ga, ok := provider.GuestAccessOf(withGuest{}); !ok || ga == nil {
+		t.Error("GuestAccessOf missed guest access")
+	}
+	if _, ok := provider.GuestAccessOf(withoutGuest{}); ok {
+		t.Error("GuestAccessOf found guest access on a type with half of it")
+	}
+	if _, ok := provider.GuestAccessOf(nil); ok {
+		t.Error("GuestAccessOf(nil) reported guest access")
+	}
+}
+
+func TestSentinels(t *testing.T) {
+	for _, sentinel := range []error{provider.ErrCursorExpired, provider.ErrStreamClosed} {
+		wrapped := fmt.Errorf("driver: %w", &errs.Error{Code: errs.FailedPrecondition, Op: "x.Watch", Err: sentinel})
+		if !errors.Is(wrapped, sentinel) {
+			t.Errorf("errors.Is(wrapped, %v) = false", sentinel)
+		}
+		if got := errs.CodeOf(sentinel); got != errs.FailedPrecondition {
+			t.Errorf("CodeOf(%v) = %v, want FailedPrecondition", sentinel, got)
+		}
+		if !errors.Is(sentinel, errs.FailedPrecondition) {
+			t.Errorf("errors.Is(%v, FailedPrecondition) = false", sentinel)
+		}
+	}
+	if errors.Is(provider.ErrCursorExpired, provider.ErrStreamClosed) {
+		t.Error("ErrCursorExpired is ErrStreamClosed")
+	}
+}
+
+func validSpec() provider.ProvisionSpec {
+	return provider.ProvisionSpec{Key: "k1", Name: "web-1", Template: "debian-12", Zone: "z1"}
+}
+
+func TestProvisionSpecValidate(t *testing.T) {
+	if err := validSpec().Validate(); err != nil {
+		t.Fatalf("valid spec: %v", err)
+	}
+	full := validSpec()
+	full.CPUs, full.MemoryMiB, full.Timeout = 4, 8192, time.Minute
+	full.Network = provider.Network{Name: "vlan-100", VLAN: 100}
+	full.Customization = &provider.Customization{
+		Hostname: "web-1.example.com",
+		Static: &provider.StaticIP{
+			Address: netip.MustParsePrefix("10.0.0.5/24"),
+			Gateway: netip.MustParseAddr("10.0.0.1"),
+			DNS:     addrs("10.0.0.2", "2001:db8::53"),
+		},
+	}
+	if err := full.Validate(); err != nil {
+		t.Fatalf("full valid spec: %v", err)
+	}
+
+	bad := map[string]func(*provider.ProvisionSpec){
+		"no key":           func(s *provider.ProvisionSpec) { s.Key = "" },
+		"blank key":        func(s *provider.ProvisionSpec) { s.Key = "  " },
+		"no name":          func(s *provider.ProvisionSpec) { s.Name = "" },
+		"no template":      func(s *provider.ProvisionSpec) { s.Template = "" },
+		"no zone":          func(s *provider.ProvisionSpec) { s.Zone = "\t" },
+		"negative cpus":    func(s *provider.ProvisionSpec) { s.CPUs = -1 },
+		"negative memory":  func(s *provider.ProvisionSpec) { s.MemoryMiB = -512 },
+		"negative timeout": func(s *provider.ProvisionSpec) { s.Timeout = -time.Second },
+		"vlan too big":     func(s *provider.ProvisionSpec) { s.Network.VLAN = 4095 },
+		"vlan negative":    func(s *provider.ProvisionSpec) { s.Network.VLAN = -1 },
+		"bad hostname":     func(s *provider.ProvisionSpec) { s.Customization = &provider.Customization{Hostname: "web_1"} },
+		"hyphen hostname":  func(s *provider.ProvisionSpec) { s.Customization = &provider.Customization{Hostname: "-web"} },
+		"long label": func(s *provider.ProvisionSpec) {
+			s.Customization = &provider.Customization{Hostname: strings.Repeat("a", 64)}
+		},
+		"empty label": func(s *provider.ProvisionSpec) { s.Customization = &provider.Customization{Hostname: "a..b"} },
+		"static zero address": func(s *provider.ProvisionSpec) {
+			s.Customization = &provider.Customization{Static: &provider.StaticIP{}}
+		},
+		"static v6": func(s *provider.ProvisionSpec) {
+			s.Customization = &provider.Customization{Static: &provider.StaticIP{Address: netip.MustParsePrefix("2001:db8::5/64")}}
+		},
+		"gateway outside": func(s *provider.ProvisionSpec) {
+			s.Customization = &provider.Customization{Static: &provider.StaticIP{
+				Address: netip.MustParsePrefix("10.0.0.5/24"), Gateway: netip.MustParseAddr("10.0.1.1")}}
+		},
+		"gateway is self": func(s *provider.ProvisionSpec) {
+			s.Customization = &provider.Customization{Static: &provider.StaticIP{
+				Address: netip.MustParsePrefix("10.0.0.5/24"), Gateway: netip.MustParseAddr("10.0.0.5")}}
+		},
+		"invalid dns": func(s *provider.ProvisionSpec) {
+			s.Customization = &provider.Customization{Static: &provider.StaticIP{
+				Address: netip.MustParsePrefix("10.0.0.5/24"), DNS: []netip.Addr{{}}}}
+		},
+	}
+	for name, mutate := range bad {
+		t.Run(name, func(t *testing.T) {
+			s := validSpec()
+			mutate(&s)
+			err := s.Validate()
+			if got := errs.CodeOf(err); got != errs.InvalidArgument {
+				t.Fatalf("Validate() = %v (code %v), want InvalidArgument", err, got)
+			}
+		})
+	}
+}
