@@ -1,0 +1,102 @@
+// Package enroll is the orchestrator of managedvm: it composes a Provider,
+// guest executors, IPAM, a Firewall and a CMDB into the Guest OS Services
+// flow, and undoes it cleanly on failure, unenrollment or VM deletion.
+//
+// # Enrollment
+//
+// [Orchestrator.Enroll] runs these steps for one VM, each with an action and
+// a compensation, both idempotent:
+//
+//  1. eligibility: the VM exists, is powered on, is not a template, is not
+//     already enrolled; its OS family is supported by the service profile;
+//     it reports a local IP. The CMDB record goes to "enrolling".
+//  2. credentials: the customer's OS credentials are validated in the guest
+//     through the provider's guest access (vSphere guest operations, which
+//     need VMware Tools running). A wrong password is Unauthenticated with a
+//     message the customer can act on.
+//  3. requirements: the OS requirements of the profile are checked in the
+//     guest (distribution and version, free disk, commands, the profile's
+//     own checks); every failure is reported at once in a
+//     *RequirementsError.
+//  4. ipam: a public IP is allocated from the zone's pool, keyed by the VM,
+//     with the local IP recorded (the NAT relation).
+//  5. firewall: the 1:1 NAT public -> local is ensured, with the inbound
+//     ports of the OS family allowed only from the management sources.
+//  6. configure: the Configurator makes the OS changes through an executor
+//     reached over the network (Config.Dialer, through the public IP) or,
+//     without a Dialer, through the guest access.
+//  7. cmdb: the record is marked enrolled with the public IP and ports.
+//
+// When the provider has no guest access, credentials and requirements are
+// checked over the network (Config.Dialer) right after the NAT exists, and
+// a rejection compensates everything.
+//
+// On failure the compensations run in reverse, on a context that survives
+// the caller's cancellation, with their own timeout (Options.
+// CompensationTimeout); their errors are joined to the cause. The CMDB
+// record ends "failed" with the reason and the failed step, never
+// "enrolling". A step failing with Unavailable or OutcomeUnknown is tried
+// again first (Options.Retries): every step is keyed by the VM, so trying
+// again is how an unknown outcome is reconciled.
+//
+// # Unenrollment and cleanup
+//
+// [Orchestrator.Unenroll] undoes the OS configuration (when the
+// Configurator is also an Unconfigurer and credentials are given), removes
+// the NAT, releases the public IP and marks the record available.
+// [Orchestrator.Cleanup] does the same for a VM that no longer exists,
+// without the guest, and retires the record. Both are idempotent.
+//
+// # Journal, crash-resume and exclusivity
+//
+// Every operation is journaled to the host's [Store] after every step. The
+// journal holds the request without its secrets (the user name only), the
+// steps reached and the resources acquired. [Orchestrator.Resume] finishes
+// or compensates every open journal of a crashed instance: an instance
+// holds a lease on each journal it works on, renewed while it works
+// (Options.LeaseTTL), and Resume takes over journals whose lease expired.
+// Resuming a step that needs credentials asks Config.Credentials, since
+// they were never stored; without them the enrollment is rolled back.
+//
+// The Store keeps at most one open journal per VM, so two requests for the
+// same VM, in one process or in many sharing a Store, never both proceed:
+// the second gets an AlreadyExists error wrapping [ErrVMBusy]. A request's
+// Key is its idempotency key: repeating a finished request returns its
+// result. [NewMemoryStore] is the in-memory Store; enroll/storetest is the
+// conformance suite for others (such as a PostgreSQL one).
+//
+// # The Indexer
+//
+// [Orchestrator.Indexer] keeps the CMDB in step with the providers: an
+// initial sync (every VM recorded, records of vanished VMs cleaned up and
+// retired), then a watch of each provider's events, one goroutine per
+// provider, with the cursor kept in the Store.
+//
+// # Reaching guests
+//
+// The host decides how a VM is reached over the network by providing a
+// [Dialer]: it receives the [Target] (public and local IP, OS family, ports)
+// and the credentials, and returns a guest.Executor (an SSH or WinRM one, a
+// memguest in tests). Credentials come with each Request; they are used and
+// dropped, never stored, logged or put in errors or events.
+//
+// # Observing progress
+//
+// Every step's start, success, failure, retry and compensation is an [Event]
+// delivered to Options.Observer (for progress display, audit and
+// notifications); without one, events are logged through Options.Logger
+// ([LogObserver]); without a logger they are dropped.
+//
+// # Errors
+//
+// Errors carry errs codes: InvalidArgument for a malformed request,
+// NotFound for an unknown provider or VM, FailedPrecondition for an
+// ineligible VM or failed requirements (*RequirementsError),
+// Unauthenticated for refused credentials, AlreadyExists for a VM busy with
+// another operation, ResourceExhausted for a full pool.
+//
+// # Concurrency
+//
+// An Orchestrator is safe for concurrent use; [Orchestrator.EnrollAll] runs
+// many enrollments with bounded concurrency.
+package enroll

@@ -1,0 +1,12 @@
+package enroll_test
+
+import (
+	"testing"
+
+	"github.com/managedvm/managedvm/enroll"
+	"github.com/managedvm/managedvm/enroll/storetest"
+)
+
+func TestMemoryStoreConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) enroll.Store { return enroll.NewMemoryStore(nil) })
+}

@@ -1,0 +1,419 @@
+package enroll
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/managedvm/managedvm/cmdb"
+	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/guest"
+	"github.com/managedvm/managedvm/provider"
+)
+
+// Orchestrator runs enrollments, unenrollments and cleanups as sagas over
+// the configured drivers. It is safe for concurrent use; several
+// orchestrators (in one or many processes) may share one Store.
+type Orchestrator struct {
+	cfg      Config
+	log      *slog.Logger
+	obs      Observer
+	instance string
+	leaseTTL time.Duration
+	compTO   time.Duration
+	retries  int
+	retryDly time.Duration
+	now      func() time.Time
+
+	// hook, if set, is called at fixed points of a run (tests use it to
+	// simulate a crash by panicking).
+	hook func(point string)
+}
+
+// storeTimeout bounds one Store write made on a detached context.
+const storeTimeout = 30 * time.Second
+
+// New returns an orchestrator over cfg's drivers. It checks that every
+// required driver is present and every policy is usable.
+func New(cfg Config, opts *Options) (*Orchestrator, error) {
+	const op = "enroll.New"
+	if opts == nil {
+		opts = &Options{}
+	}
+	switch {
+	case len(cfg.Providers) == 0:
+		return nil, errs.New(errs.InvalidArgument, op, "Config.Providers is empty")
+	case cfg.IPAM == nil:
+		return nil, errs.New(errs.InvalidArgument, op, "Config.IPAM is nil")
+	case cfg.Firewall == nil:
+		return nil, errs.New(errs.InvalidArgument, op, "Config.Firewall is nil")
+	case cfg.CMDB == nil:
+		return nil, errs.New(errs.InvalidArgument, op, "Config.CMDB is nil")
+	case cfg.Store == nil:
+		return nil, errs.New(errs.InvalidArgument, op, "Config.Store is nil (use enroll.NewMemoryStore for one process)")
+	}
+	for name, p := range cfg.Providers {
+		if name == "" || p == nil {
+			return nil, errs.Errorf(errs.InvalidArgument, op, "provider %q is nil or unnamed", name)
+		}
+	}
+	if err := checkPolicy("default", cfg.Policy); err != nil {
+		return nil, err
+	}
+	for name, p := range cfg.Profiles {
+		if err := checkPolicy(name, p); err != nil {
+			return nil, err
+		}
+	}
+	o := &Orchestrator{
+		cfg:      cfg,
+		log:      opts.Logger,
+		obs:      opts.Observer,
+		instance: opts.Instance,
+		leaseTTL: opts.LeaseTTL,
+		compTO:   opts.CompensationTimeout,
+		retries:  opts.Retries,
+		retryDly: opts.RetryDelay,
+		now:      opts.Now,
+	}
+	if o.log == nil {
+		o.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.obs == nil {
+		o.obs = LogObserver(o.log)
+	}
+	if o.instance == "" {
+		o.instance = "orchestrator-" + randomID()
+	}
+	if o.leaseTTL <= 0 {
+		o.leaseTTL = 30 * time.Second
+	}
+	if o.compTO <= 0 {
+		o.compTO = 2 * time.Minute
+	}
+	if o.retries == 0 {
+		o.retries = 2
+	} else if o.retries < 0 {
+		o.retries = 0
+	}
+	if o.retryDly <= 0 {
+		o.retryDly = 100 * time.Millisecond
+	}
+	if o.now == nil {
+		o.now = time.Now
+	}
+	return o, nil
+}
+
+func checkPolicy(name string, p Policy) error {
+	const op = "enroll.New"
+	if len(p.ManagementSources) == 0 {
+		return errs.Errorf(errs.InvalidArgument, op, "profile %q: ManagementSources is empty (who may reach the enrolled VMs?)", name)
+	}
+	for _, s := range p.ManagementSources {
+		if !s.IsValid() {
+			return errs.Errorf(errs.InvalidArgument, op, "profile %q: invalid management source %v", name, s)
+		}
+	}
+	if p.Pool == "" && len(p.PoolByZone) == 0 {
+		return errs.Errorf(errs.InvalidArgument, op, "profile %q: no IPAM pool (set Pool or PoolByZone)", name)
+	}
+	return nil
+}
+
+// Instance returns the name this orchestrator holds leases under.
+func (o *Orchestrator) Instance() string { return o.instance }
+
+func randomID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (o *Orchestrator) emit(e Event) {
+	if e.Time.IsZero() {
+		e.Time = o.now()
+	}
+	o.obs.Observe(e)
+}
+
+func (o *Orchestrator) at(point string) {
+	if o.hook != nil {
+		o.hook(point)
+	}
+}
+
+func (o *Orchestrator) policy(name string) (Policy, error) {
+	if name == "" {
+		return o.cfg.Policy, nil
+	}
+	p, ok := o.cfg.Profiles[name]
+	if !ok {
+		return Policy{}, errs.Errorf(errs.InvalidArgument, "enroll", "unknown service profile %q", name)
+	}
+	return p, nil
+}
+
+// Enroll enrolls one VM and waits for the outcome. The returned Result has
+// the outcome in Result.Err as well; the error return is the same error.
+//
+// Two requests for the same VM never both proceed: the second gets an
+// AlreadyExists error (wrapping ErrVMBusy) while the first runs, or a
+// FailedPrecondition error once the VM is enrolled. Repeating a request with
+// the Key of a finished one returns that one's result.
+func (o *Orchestrator) Enroll(ctx context.Context, req Request) (Result, error) {
+	const op = "enroll.Enroll"
+	key := cmdb.Key{Provider: req.Provider, VMID: req.VMID}
+	res := Result{VM: key, Op: OpEnroll}
+	fail := func(err error) (Result, error) { res.Err = err; return res, err }
+	prov, ok := o.cfg.Providers[req.Provider]
+	switch {
+	case req.Provider == "" || req.VMID == "":
+		return fail(errs.New(errs.InvalidArgument, op, "request names no provider or VM"))
+	case !ok:
+		return fail(errs.Errorf(errs.NotFound, op, "unknown provider %q", req.Provider))
+	}
+	if err := req.Credentials.Validate(); err != nil {
+		return fail(errs.WrapOp(op, err))
+	}
+	policy, err := o.policy(req.Profile)
+	if err != nil {
+		return fail(err)
+	}
+	access := AccessNetwork
+	if _, ok := provider.GuestAccessOf(prov); ok {
+		access = AccessGuest
+	}
+	j := Journal{
+		ID: req.Key, Op: OpEnroll, VM: key, Profile: req.Profile, Username: req.Credentials.Username,
+		Access: access, Phase: Running, Steps: plan(OpEnroll, access, false),
+	}
+	r, res2, err := o.start(ctx, j)
+	if r == nil {
+		return res2, err
+	}
+	r.prov, r.policy, r.cred, r.credOK = prov, policy, req.Credentials, true
+	return r.execute(ctx)
+}
+
+// Unenroll reverses an enrollment: it undoes the OS configuration (when the
+// Configurator can and credentials are at hand), removes the NAT, releases
+// the public IP and marks the CMDB record available. It is idempotent:
+// unenrolling a VM that is not enrolled succeeds and changes nothing.
+func (o *Orchestrator) Unenroll(ctx context.Context, req UnenrollRequest) (Result, error) {
+	const op = "enroll.Unenroll"
+	key := cmdb.Key{Provider: req.Provider, VMID: req.VMID}
+	res := Result{VM: key, Op: OpUnenroll}
+	prov, ok := o.cfg.Providers[req.Provider]
+	switch {
+	case req.Provider == "" || req.VMID == "":
+		res.Err = errs.New(errs.InvalidArgument, op, "request names no provider or VM")
+		return res, res.Err
+	case !ok:
+		res.Err = errs.Errorf(errs.NotFound, op, "unknown provider %q", req.Provider)
+		return res, res.Err
+	}
+	j := Journal{ID: req.Key, Op: OpUnenroll, VM: key, Username: req.Credentials.Username, Phase: Running, Steps: plan(OpUnenroll, "", req.Force)}
+	r, res2, err := o.start(ctx, j)
+	if r == nil {
+		return res2, err
+	}
+	r.prov = prov
+	if req.Credentials.Validate() == nil {
+		r.cred, r.credOK = req.Credentials, true
+	}
+	return r.execute(ctx)
+}
+
+// start creates the journal, or answers from an existing one: the result
+// of a finished journal with the same key, or an AlreadyExists error.
+func (o *Orchestrator) start(ctx context.Context, j Journal) (*run, Result, error) {
+	const op = "enroll"
+	if j.ID == "" {
+		j.ID = string(j.Op) + "-" + randomID()
+	}
+	j.Holder, j.LeaseExpires = o.instance, o.now().Add(o.leaseTTL)
+	res := Result{Journal: j.ID, VM: j.VM, Op: j.Op}
+	sctx, cancel := detached(ctx)
+	created, err := o.cfg.Store.CreateJournal(sctx, j)
+	cancel()
+	switch {
+	case err == nil:
+		o.emit(Event{Kind: JournalStarted, Journal: j.ID, Op: j.Op, VM: j.VM})
+		return &run{o: o, j: created}, res, nil
+	case errors.Is(err, ErrJournalExists):
+		sctx, cancel := detached(ctx)
+		old, gerr := o.cfg.Store.GetJournal(sctx, j.ID)
+		cancel()
+		if gerr != nil {
+			res.Err = errs.WrapOp(op, gerr)
+			return nil, res, res.Err
+		}
+		if old.VM != j.VM || old.Op != j.Op {
+			res.Err = errs.Errorf(errs.InvalidArgument, op, "request key %q was used for %s of %s", j.ID, old.Op, old.VM)
+			return nil, res, res.Err
+		}
+		if old.Phase.Open() {
+			res.Err = errs.Errorf(errs.AlreadyExists, op, "request %q for %s is still in progress", j.ID, j.VM)
+			return nil, res, res.Err
+		}
+		res = o.resultOf(ctx, old)
+		return nil, res, res.Err
+	default:
+		res.Err = errs.WrapOp(op, err)
+		return nil, res, res.Err
+	}
+}
+
+// resultOf rebuilds the Result of a closed journal.
+func (o *Orchestrator) resultOf(ctx context.Context, j Journal) Result {
+	res := Result{Journal: j.ID, VM: j.VM, Op: j.Op, LocalIP: j.Resources.LocalIP, FailedStep: j.FailedStep}
+	if j.Phase == Failed || j.Phase.Open() {
+		res.Err = &errs.Error{Code: j.ErrorCode, Op: "enroll." + string(j.Op), Msg: j.Error}
+	}
+	if j.Op == OpEnroll && j.Phase == Succeeded {
+		res.PublicIP, res.Ports = j.Resources.PublicIP, append(res.Ports, j.Resources.Ports...)
+	}
+	sctx, cancel := detached(ctx)
+	defer cancel()
+	if rec, err := o.cfg.CMDB.Get(sctx, j.VM); err == nil {
+		res.State = rec.State
+	}
+	return res
+}
+
+// detached returns a context for bookkeeping that must happen even when
+// ctx is canceled (journal writes, compensation): it keeps ctx's values,
+// not its cancellation, and has its own timeout.
+func detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+}
+
+// EnrollAll enrolls many VMs with at most workers at a time (1 if workers
+// < 1) and returns each request's result, in the order of reqs.
+func (o *Orchestrator) EnrollAll(ctx context.Context, reqs []Request, workers int) []Result {
+	if workers < 1 {
+		workers = 1
+	}
+	out := make([]Result, len(reqs))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < workers && w < len(reqs); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				out[i], _ = o.Enroll(ctx, reqs[i])
+			}
+		}()
+	}
+	for i := range reqs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return out
+}
+
+// ResumeReport says what Resume did.
+type ResumeReport struct {
+	// Resumed lists the journals this call took over and finished, with
+	// their results.
+	Resumed []Result
+	// Skipped counts open journals held by another live instance.
+	Skipped int
+}
+
+// Resume finishes or compensates every open journal whose holder is this
+// instance or whose lease has expired: the work of a crashed process.
+// Enrollments go on from the step after the last one journaled (steps are
+// idempotent, so a step whose side effect happened but was not journaled is
+// simply done again); when the credentials a remaining step needs cannot be
+// had from Config.Credentials, the enrollment is rolled back instead.
+func (o *Orchestrator) Resume(ctx context.Context) (ResumeReport, error) {
+	const op = "enroll.Resume"
+	var rep ResumeReport
+	open, err := o.cfg.Store.OpenJournals(ctx)
+	if err != nil {
+		return rep, errs.WrapOp(op, err)
+	}
+	for _, j := range open {
+		if err := ctx.Err(); err != nil {
+			return rep, errs.FromContext(ctx, op)
+		}
+		if j.Holder != o.instance && o.now().Before(j.LeaseExpires) {
+			rep.Skipped++
+			continue
+		}
+		res, ok := o.resumeOne(ctx, j)
+		if !ok {
+			rep.Skipped++
+			continue
+		}
+		rep.Resumed = append(rep.Resumed, res)
+	}
+	return rep, nil
+}
+
+func (o *Orchestrator) resumeOne(ctx context.Context, j Journal) (Result, bool) {
+	prev := j.Holder
+	j.Holder, j.LeaseExpires = o.instance, o.now().Add(o.leaseTTL)
+	sctx, cancel := detached(ctx)
+	claimed, err := o.cfg.Store.UpdateJournal(sctx, j)
+	cancel()
+	if err != nil {
+		return Result{}, false // someone else claimed it first
+	}
+	o.emit(Event{Kind: JournalResumed, Journal: j.ID, Op: j.Op, VM: j.VM, Message: "taken over from " + prev})
+	r := &run{o: o, j: claimed}
+	prov, ok := o.cfg.Providers[j.VM.Provider]
+	if !ok {
+		// The provider is gone from the configuration: nothing can be
+		// done for it but undoing what the journal holds.
+		prov = nil
+	}
+	r.prov = prov
+	if p, err := o.policy(j.Profile); err == nil {
+		r.policy = p
+	}
+	if r.needsCredentials() && o.cfg.Credentials != nil {
+		if cred, err := o.cfg.Credentials.Credentials(ctx, claimed); err == nil && cred.Validate() == nil {
+			r.cred, r.credOK = cred, true
+		}
+	}
+	res, _ := r.resume(ctx)
+	return res, true
+}
+
+func (o *Orchestrator) executorFor(ctx context.Context, prov provider.Provider, t Target, cred guest.Credentials, network bool) (guest.Executor, error) {
+	if network && o.cfg.Dialer != nil {
+		ex, err := o.cfg.Dialer.Dial(ctx, t, cred)
+		if err != nil {
+			return nil, credentialError(err, cred.Username, fmt.Sprintf("at %s", t.PublicIP))
+		}
+		return ex, nil
+	}
+	ga, ok := provider.GuestAccessOf(prov)
+	if !ok {
+		return nil, errs.Errorf(errs.FailedPrecondition, "enroll", "provider %q has no guest access and no Dialer is configured", t.VM.Provider)
+	}
+	ex, err := ga.GuestExecutor(ctx, t.VM.VMID, cred)
+	if err != nil {
+		return nil, credentialError(err, cred.Username, "in the guest")
+	}
+	return ex, nil
+}
+
+// credentialError gives a refused login a message a customer can act on.
+func credentialError(err error, user, where string) error {
+	if errs.CodeOf(err) == errs.Unauthenticated {
+		return errs.Errorf(errs.Unauthenticated, "enroll", "the guest OS rejected the credentials of user %q %s: check the user name and password (and that the account is not locked) and enroll again: %w", user, where, err)
+	}
+	return err
+}

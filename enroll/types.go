@@ -1,0 +1,279 @@
+package enroll
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/managedvm/managedvm/cmdb"
+	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/guest"
+	"github.com/managedvm/managedvm/ipam"
+	"github.com/managedvm/managedvm/natfw"
+	"github.com/managedvm/managedvm/provider"
+)
+
+// Request asks for one VM's enrollment.
+type Request struct {
+	// Key is the idempotency key: repeating a request with the key of a
+	// finished one returns that result. Empty means a fresh random key.
+	Key string
+	// Provider names the provider (a key of Config.Providers); VMID is the
+	// VM's ID in it.
+	Provider string
+	VMID     string
+	// Credentials are the guest OS account the customer gives. They are
+	// used, never stored.
+	Credentials guest.Credentials
+	// Profile names the service profile (a key of Config.Profiles); empty
+	// means Config.Policy.
+	Profile string
+}
+
+// UnenrollRequest asks for one VM's unenrollment.
+type UnenrollRequest struct {
+	// Key is the idempotency key (empty: a fresh random key).
+	Key      string
+	Provider string
+	VMID     string
+	// Credentials, if given, let the Configurator undo its OS changes;
+	// without them (and without a CredentialSource) the guest is left as
+	// it is and only the NAT, the public IP and the CMDB are cleaned up.
+	Credentials guest.Credentials
+	// Force skips the guest (no Unconfigure): for guests that cannot be
+	// reached any more.
+	Force bool
+}
+
+// Result is the outcome of a request.
+type Result struct {
+	// Journal is the journal's ID (the request key).
+	Journal string
+	VM      cmdb.Key
+	Op      Op
+	// State is the CMDB state the VM ended in.
+	State cmdb.State
+	// PublicIP, LocalIP and Ports describe the NAT (enrolled VMs).
+	PublicIP netip.Addr
+	LocalIP  netip.Addr
+	Ports    []natfw.Port
+	// FailedStep names the step that failed, if any.
+	FailedStep string
+	// Err is nil on success.
+	Err error
+}
+
+// Requirements are the OS requirements checked in the guest before
+// enrollment. Every failure is reported (a *RequirementsError), not just
+// the first.
+type Requirements struct {
+	// Distributions maps a supported distribution ID (os-release ID on
+	// Linux, "windows" on Windows) to its minimum version ("" = any). An
+	// empty map accepts any distribution.
+	Distributions map[string]string
+	// MinFreeDiskMiB is the free space needed on DiskPath ("/" or "C:" by
+	// default). Zero skips the check.
+	MinFreeDiskMiB int64
+	DiskPath       string
+	// Commands must be present (Linux: command -v; Windows: Get-Command).
+	Commands []string
+	// Checks are the policy's own checks.
+	Checks []RequirementCheck
+}
+
+// RequirementCheck is a policy check run in the guest. It returns one report
+// row; an error means the check could not run (and fails the enrollment
+// with that error's code).
+type RequirementCheck func(ctx context.Context, ex guest.Executor, facts guest.Facts) (provider.Check, error)
+
+// RequirementsError reports the requirement checks that failed. Its code is
+// FailedPrecondition.
+type RequirementsError struct {
+	Report provider.Report
+}
+
+func (e *RequirementsError) Error() string {
+	msg := "the guest OS does not meet the requirements:"
+	for _, c := range e.Report.Failures() {
+		msg += " [" + c.Name
+		if c.Detail != "" {
+			msg += ": " + c.Detail
+		}
+		msg += "]"
+	}
+	return msg
+}
+
+// ErrorCode makes errs.CodeOf give FailedPrecondition.
+func (e *RequirementsError) ErrorCode() errs.Code { return errs.FailedPrecondition }
+
+// Is makes errors.Is(err, errs.FailedPrecondition) true.
+func (e *RequirementsError) Is(target error) bool { return target == errs.FailedPrecondition }
+
+// Policy is a service profile: which guests may enroll, what they must
+// meet, and how they are exposed.
+type Policy struct {
+	// Families lists the supported OS families (default Linux and Windows).
+	Families []guest.OSFamily
+	// Requirements per family.
+	Requirements map[guest.OSFamily]Requirements
+	// Ports per family (default natfw.LinuxPorts and natfw.WindowsPorts).
+	Ports map[guest.OSFamily][]natfw.Port
+	// ManagementSources are the prefixes allowed to reach the ports.
+	// Required.
+	ManagementSources []netip.Prefix
+	// Pool is the IPAM pool for public addresses; PoolByZone overrides it
+	// per availability zone.
+	Pool       string
+	PoolByZone map[string]string
+}
+
+func (p Policy) poolFor(zone string) string {
+	if pool, ok := p.PoolByZone[zone]; ok {
+		return pool
+	}
+	return p.Pool
+}
+
+func (p Policy) portsFor(f guest.OSFamily) []natfw.Port {
+	if ports, ok := p.Ports[f]; ok {
+		return ports
+	}
+	if f == guest.Windows {
+		return natfw.WindowsPorts
+	}
+	return natfw.LinuxPorts
+}
+
+func (p Policy) supports(f guest.OSFamily) bool {
+	if len(p.Families) == 0 {
+		return f == guest.Linux || f == guest.Windows
+	}
+	for _, x := range p.Families {
+		if x == f {
+			return true
+		}
+	}
+	return false
+}
+
+// Target is the VM a Configurator or Dialer works on.
+type Target struct {
+	VM cmdb.Key
+	// Facts are the provider's facts as enrollment began.
+	Facts provider.VM
+	// Family is the guest OS family.
+	Family guest.OSFamily
+	// PublicIP is the NAT'd address the guest is reached at; LocalIP its
+	// address in the customer network.
+	PublicIP netip.Addr
+	LocalIP  netip.Addr
+	Ports    []natfw.Port
+	// Profile is the service profile's name.
+	Profile string
+}
+
+// Dialer reaches a guest over the network: through its public IP, as the
+// GOSS flow does (SSH for Linux, WinRM for Windows). The host application
+// provides it, choosing the transport, ports, host-key policy and TLS
+// settings. It must return an Unauthenticated error when the credentials
+// are refused.
+type Dialer interface {
+	Dial(ctx context.Context, t Target, cred guest.Credentials) (guest.Executor, error)
+}
+
+// DialFunc adapts a function to Dialer.
+type DialFunc func(ctx context.Context, t Target, cred guest.Credentials) (guest.Executor, error)
+
+// Dial calls f.
+func (f DialFunc) Dial(ctx context.Context, t Target, cred guest.Credentials) (guest.Executor, error) {
+	return f(ctx, t, cred)
+}
+
+// Configurator makes the OS changes of enrollment (create the operator's
+// service account, install its key, ...) through an executor. Configure
+// must be idempotent.
+type Configurator interface {
+	Configure(ctx context.Context, t Target, ex guest.Executor) error
+}
+
+// Unconfigurer is implemented by Configurators that can undo their changes
+// (on unenrollment and on compensation). Unconfigure must be idempotent.
+type Unconfigurer interface {
+	Unconfigure(ctx context.Context, t Target, ex guest.Executor) error
+}
+
+// ConfiguratorFunc adapts a function to Configurator.
+type ConfiguratorFunc func(ctx context.Context, t Target, ex guest.Executor) error
+
+// Configure calls f.
+func (f ConfiguratorFunc) Configure(ctx context.Context, t Target, ex guest.Executor) error {
+	return f(ctx, t, ex)
+}
+
+// CredentialSource gives the orchestrator the credentials of a journal
+// whose process crashed: credentials are never stored, so Resume asks the
+// host (which may keep them in its secret store, or ask the customer). An
+// error makes Resume roll the enrollment back.
+type CredentialSource interface {
+	Credentials(ctx context.Context, j Journal) (guest.Credentials, error)
+}
+
+// CredentialFunc adapts a function to CredentialSource.
+type CredentialFunc func(ctx context.Context, j Journal) (guest.Credentials, error)
+
+// Credentials calls f.
+func (f CredentialFunc) Credentials(ctx context.Context, j Journal) (guest.Credentials, error) {
+	return f(ctx, j)
+}
+
+// Config holds the drivers the orchestrator composes.
+type Config struct {
+	// Providers by name. The name is the first half of every CMDB key.
+	Providers map[string]provider.Provider
+	IPAM      ipam.IPAM
+	Firewall  natfw.Firewall
+	CMDB      cmdb.CMDB
+	// Store keeps the journals and cursors (NewMemoryStore for one process).
+	Store Store
+	// Policy is the default service profile; Profiles are named ones.
+	Policy   Policy
+	Profiles map[string]Policy
+	// Configurator makes the OS changes (optional: without it the step
+	// does nothing).
+	Configurator Configurator
+	// Dialer reaches guests over the network through their public IP.
+	// When nil, the provider's guest access (VMware Tools) is used instead.
+	// A provider without guest access needs a Dialer: credentials are then
+	// validated over the network right after the NAT exists.
+	Dialer Dialer
+	// Credentials gives Resume the credentials it needs (optional).
+	Credentials CredentialSource
+}
+
+// Options tune the orchestrator. The zero value is usable.
+type Options struct {
+	// Logger receives logs; nil discards them.
+	Logger *slog.Logger
+	// Observer receives every event; nil logs events through Logger.
+	Observer Observer
+	// Instance names this orchestrator instance for leases (default: a
+	// random ID). Give a stable name to a process that restarts, so that
+	// it takes its own journals back at once.
+	Instance string
+	// LeaseTTL is how long a journal's lease lasts without renewal (default
+	// 30s); it is renewed every third of it while work goes on.
+	LeaseTTL time.Duration
+	// CompensationTimeout bounds the compensations of one failure (default
+	// 2m). They run on a context that survives the caller's cancellation.
+	CompensationTimeout time.Duration
+	// Retries is how many times a step failing with Unavailable or
+	// OutcomeUnknown is tried again (default 2; negative: never).
+	Retries int
+	// RetryDelay is the pause before the first retry, doubled each time
+	// (default 100ms).
+	RetryDelay time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
