@@ -32,6 +32,12 @@ func (f OSFamily) String() string {
 
 // ParseFamily maps common spellings ("linux", "linuxGuest", "Windows",
 // "windowsGuest", "win") to a family; anything else is FamilyUnknown.
+//
+// It also recognises names that contain "linux" or "windows"
+// ("otherLinux64Guest", "other_linux", "windows2019srv_64Guest",
+// "Microsoft Windows Server 2022") and names that start with a common Linux
+// distribution ("rhel9_64Guest", "ubuntu64Guest", "debian12_64Guest",
+// "centos", "sles", "rocky", ...).
 func ParseFamily(s string) OSFamily {
 	s = strings.ToLower(strings.TrimSpace(s))
 	switch {
@@ -39,6 +45,15 @@ func ParseFamily(s string) OSFamily {
 		return Linux
 	case strings.HasPrefix(s, "win"):
 		return Windows
+	case strings.Contains(s, "windows"):
+		return Windows
+	case strings.Contains(s, "linux"):
+		return Linux
+	}
+	for _, d := range [...]string{"rhel", "centos", "rocky", "alma", "fedora", "ubuntu", "debian", "sles", "suse", "opensuse", "photon", "coreos", "flatcar"} {
+		if strings.HasPrefix(s, d) {
+			return Linux
+		}
 	}
 	return FamilyUnknown
 }
@@ -95,6 +110,18 @@ func (c Command) Validate() error {
 	for _, a := range c.Args {
 		if strings.IndexByte(a, 0) >= 0 {
 			return errs.New(errs.InvalidArgument, op, "argument contains a NUL byte")
+		}
+	}
+	// No guest shell or process can carry a NUL byte in these either.
+	switch {
+	case strings.IndexByte(c.Script, 0) >= 0:
+		return errs.New(errs.InvalidArgument, op, "script contains a NUL byte")
+	case strings.IndexByte(c.Dir, 0) >= 0:
+		return errs.New(errs.InvalidArgument, op, "directory contains a NUL byte")
+	}
+	for k, v := range c.Env {
+		if strings.IndexByte(v, 0) >= 0 {
+			return errs.Errorf(errs.InvalidArgument, op, "environment variable %s contains a NUL byte", k)
 		}
 	}
 	return nil

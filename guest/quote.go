@@ -37,32 +37,69 @@ func shellSafe(c byte) bool {
 
 // ShellJoin quotes each argument with ShellQuote and joins them with spaces:
 // the result is a POSIX sh command line that runs args exactly.
+//
+// The first word is also quoted when the shell would otherwise read it as
+// a variable assignment ("A=b") or a reserved word ("if", "time"), so that
+// it always names the program to run.
 func ShellJoin(args []string) string {
 	q := make([]string, len(args))
 	for i, a := range args {
 		q[i] = ShellQuote(a)
+		if i == 0 && q[i] == a && (strings.IndexByte(a, '=') >= 0 || shellReserved(a)) {
+			q[i] = "'" + a + "'"
+		}
 	}
 	return strings.Join(q, " ")
 }
 
-// ShellCommandLine builds the sh command line for cmd: environment
-// assignments, a cd to Dir, then the quoted Args or the Script run by
-// "sh -c". Stdin, streaming and Sudo are the executor's business.
+// shellReserved reports whether s is a reserved word of POSIX sh or of a
+// common sh (bash, ksh, zsh) that is made of safe characters.
+func shellReserved(s string) bool {
+	switch s {
+	case "case", "do", "done", "elif", "else", "esac", "fi", "for", "if", "in", "then", "until", "while",
+		"function", "select", "time", "coproc", "foreach", "repeat", "end", "nocorrect", "noglob":
+		return true
+	}
+	return false
+}
+
+// ShellCommandLine builds the POSIX sh command line for cmd: a cd to Dir,
+// exports of Env, then "exec" of the quoted Args, or of "sh -c" with the
+// Script. Stdin, streaming and Sudo are the executor's business.
+//
+// Args run with exec, so the program is always the one found on PATH (or
+// the path given), never a shell builtin or function of the same name: the
+// same Args behave the same whichever sh the guest has (dash's builtin echo
+// interprets backslashes, bash's does not; /bin/echo is the same on both).
+// Use Script for shell builtins and syntax.
+//
+// cmd should be valid (see Command.Validate): Env names are written
+// unquoted. An executor whose login shell may not be a POSIX sh runs the
+// line as "sh -c " + ShellQuote(line).
 func ShellCommandLine(cmd Command) string {
 	var b strings.Builder
 	if cmd.Dir != "" {
+		dir := cmd.Dir
+		if !strings.HasPrefix(dir, "/") {
+			// "./" keeps a relative Dir from being read as an option
+			// ("-x") or looked up in CDPATH (which prints to stdout).
+			dir = "./" + dir
+		}
 		b.WriteString("cd ")
-		b.WriteString(ShellQuote(cmd.Dir))
+		b.WriteString(ShellQuote(dir))
 		b.WriteString(" && ")
 	}
 	if len(cmd.Env) > 0 {
-		b.WriteString("env")
+		b.WriteString("export")
 		for _, k := range sortedKeys(cmd.Env) {
 			b.WriteByte(' ')
-			b.WriteString(ShellQuote(k + "=" + cmd.Env[k]))
+			b.WriteString(k)
+			b.WriteByte('=')
+			b.WriteString(ShellQuote(cmd.Env[k]))
 		}
-		b.WriteByte(' ')
+		b.WriteString(" && ")
 	}
+	b.WriteString("exec ")
 	if len(cmd.Args) > 0 {
 		b.WriteString(ShellJoin(cmd.Args))
 	} else {

@@ -1,0 +1,59 @@
+// Package guesttest is the conformance suite every guest.Executor runs:
+// SSH, WinRM, vSphere guest operations and memguest alike, so that the
+// transports cannot drift apart.
+//
+// A driver's test calls Run with a Harness that builds a fresh executor and
+// gives an empty directory in the guest for each case:
+//
+//	func TestConformance(t *testing.T) {
+//		guesttest.Run(t, guesttest.Harness{
+//			Family: guest.Linux,
+//			New: func(t *testing.T) (guest.Executor, string) {
+//				ex := connect(t)
+//				t.Cleanup(func() { ex.Close() })
+//				return ex, makeTempDir(t, ex)
+//			},
+//		})
+//	}
+//
+// The suite sends real commands, so it needs a real guest (or an executor
+// whose handlers run commands for real, as memguest's own test does). On
+// Linux it uses POSIX commands (echo, printf, cat, sh, sleep, test, ls,
+// stat, mkdir, kill, env, id) and sh scripts; on Windows, PowerShell. A
+// harness that cannot support a case names it in Harness.Skip with the
+// reason (Cases lists the names); the case is then skipped loudly.
+//
+// # What the cases check
+//
+// Argument vectors reach the program exactly (spaces, quotes, $, ;, `,
+// newlines, unicode, invalid UTF-8, empty arguments, reserved words);
+// scripts run in the guest's shell; a non-zero exit is an *guest.ExitError
+// with the code and both streams (errs.FailedPrecondition) and its text
+// never shows the arguments; stdout and stderr stay apart; standard input
+// is fed as it comes and a nil Stdin is an empty one; the Stdout and
+// Stderr writers receive output while the command runs; Env and Dir apply
+// (a missing Dir stops the command from running at all); 256 KiB on both
+// streams at once and 768 KiB through stdin pass intact (no deadlock
+// between streams); uploads keep their bytes and mode (0 = 0644), are
+// atomic (the old content stays whole until the new one is complete, and
+// no temporary file is left), fail with Canceled on a canceled context and
+// leave the old file untouched when the source fails; canceling a running
+// command returns within CancelGrace with Canceled (DeadlineExceeded for
+// deadlines and Command.Timeout) and stops the remote process; malformed
+// commands are InvalidArgument and never run; a missing program is an
+// *guest.ExitError with code 127 on Linux (any non-zero code on Windows)
+// or NotFound; 16 concurrent Runs each get their own output;
+// guest.DetectFacts works; after Close, Run and Upload return
+// guest.ErrClosed (a second Close returns nil or guest.ErrClosed).
+//
+// # Errors
+//
+// Every rejected call is checked for its errs code, and for having
+// changed nothing in the guest.
+//
+// # Concurrency
+//
+// Cases run one after another; ConcurrentRuns drives one executor from 16
+// goroutines. Each case has its own executor, so a harness may share one
+// guest between cases as long as each gets its own directory.
+package guesttest
