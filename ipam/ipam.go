@@ -120,7 +120,8 @@ func mergeRanges(rs []Range) []Range {
 	}
 	var out []Range
 	for _, r := range rs {
-		if n := len(out); n > 0 && u32(r.From) <= u32(out[n-1].To)+1 {
+		// In uint64: To+1 must not wrap at 255.255.255.255.
+		if n := len(out); n > 0 && uint64(u32(r.From)) <= uint64(u32(out[n-1].To))+1 {
 			if out[n-1].To.Less(r.To) {
 				out[n-1].To = r.To
 			}

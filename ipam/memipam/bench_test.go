@@ -1,0 +1,118 @@
+package memipam_test
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+
+	"github.com/managedvm/managedvm/ipam"
+	"github.com/managedvm/managedvm/ipam/memipam"
+)
+
+func benchPool(bits int) ipam.Pool {
+	return ipam.Pool{
+		Name:    "bench",
+		Prefix:  netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, 0, 0}), bits),
+		Gateway: netip.AddrFrom4([4]byte{10, 0, 0, 1}),
+	}
+}
+
+// benchOwners returns n owner keys shaped like real ones.
+func benchOwners(n int) []string {
+	owners := make([]string, n)
+	for i := range owners {
+		owners[i] = fmt.Sprintf("vsphere-prod/4211%04x-9c3e-5e6b-8f0a-%012x", i>>16, i)
+	}
+	return owners
+}
+
+func newBenchIPAM(b *testing.B, p ipam.Pool) *memipam.IPAM {
+	m := memipam.New(nil)
+	if err := m.CreatePool(context.Background(), p); err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+// BenchmarkAllocate measures one Allocate of a new owner. The cost must not
+// depend on the pool's size: compare prefix=16 with prefix=24. When the pool
+// is full it is recreated with the timer stopped.
+func BenchmarkAllocate(b *testing.B) {
+	for _, bits := range []int{24, 16} {
+		b.Run(fmt.Sprintf("prefix=%d", bits), func(b *testing.B) {
+			ctx := context.Background()
+			p := benchPool(bits)
+			owners := benchOwners(p.Size())
+			m := newBenchIPAM(b, p)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if i == len(owners) {
+					b.StopTimer()
+					m, i = newBenchIPAM(b, p), 0
+					b.StartTimer()
+				}
+				if _, err := m.Allocate(ctx, ipam.Request{Pool: "bench", Owner: owners[i]}); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	}
+}
+
+// BenchmarkAllocateRelease measures churn on a half-full /24: each
+// iteration allocates an address to a new owner and releases the oldest
+// holder's.
+func BenchmarkAllocateRelease(b *testing.B) {
+	ctx := context.Background()
+	p := benchPool(24)
+	owners := benchOwners(p.Size())
+	m := newBenchIPAM(b, p)
+	half := len(owners) / 2
+	for _, o := range owners[:half] {
+		if _, err := m.Allocate(ctx, ipam.Request{Pool: "bench", Owner: o}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	next, oldest := half, 0 // owners[oldest:next] (mod len) hold addresses
+	for b.Loop() {
+		if _, err := m.Allocate(ctx, ipam.Request{Pool: "bench", Owner: owners[next]}); err != nil {
+			b.Fatal(err)
+		}
+		if err := m.Release(ctx, "bench", owners[oldest]); err != nil {
+			b.Fatal(err)
+		}
+		next, oldest = (next+1)%len(owners), (oldest+1)%len(owners)
+	}
+}
+
+// BenchmarkAllocateParallel measures Allocate and Release from many
+// goroutines on one pool (one lock), for the record.
+func BenchmarkAllocateParallel(b *testing.B) {
+	ctx := context.Background()
+	p := benchPool(16)
+	owners := benchOwners(p.Size())
+	m := newBenchIPAM(b, p)
+	b.ReportAllocs()
+	var seq atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		base := int(seq.Add(1)-1) * 1024 % len(owners) // owners of its own
+		i := 0
+		for pb.Next() {
+			o := owners[(base+i%1024)%len(owners)]
+			i++
+			if _, err := m.Allocate(ctx, ipam.Request{Pool: "bench", Owner: o}); err != nil {
+				b.Error(err)
+				return
+			}
+			if err := m.Release(ctx, "bench", o); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

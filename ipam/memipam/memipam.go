@@ -1,0 +1,629 @@
+package memipam
+
+import (
+	"cmp"
+	"context"
+	"hash/maphash"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/ipam"
+)
+
+// Options configures an IPAM. The zero value (or a nil *Options) is ready
+// to use.
+type Options struct {
+	// Clock returns the time recorded in Allocation.Created and Updated.
+	// Nil means time.Now.
+	Clock func() time.Time
+	// Logger receives pool changes at Info level, allocations and releases
+	// at Debug level and exhaustion at Warn level. Nil discards.
+	Logger *slog.Logger
+}
+
+// IPAM is an in-memory ipam.IPAM. Create it with [New]; it is safe for
+// concurrent use.
+type IPAM struct {
+	now  func() time.Time
+	log  *slog.Logger
+	hash func(maphash.Seed, string) uint64 // of owners; replaced by tests
+
+	// mu guards the pools map. Each pool's state is guarded by its own
+	// mutex, taken while mu is held (for reading or writing) so that
+	// DeletePool cannot remove a pool under a running call.
+	mu    sync.RWMutex
+	pools map[string]*pool
+}
+
+var _ ipam.IPAM = (*IPAM)(nil)
+
+// New returns an empty IPAM.
+func New(opts *Options) *IPAM {
+	m := &IPAM{now: time.Now, hash: maphash.String, pools: map[string]*pool{}}
+	if opts != nil {
+		if opts.Clock != nil {
+			m.now = opts.Clock
+		}
+		m.log = opts.Logger
+	}
+	if m.log == nil {
+		m.log = slog.New(slog.DiscardHandler)
+	}
+	return m
+}
+
+// pool is one pool's state. Addresses are handled as offsets from the
+// network address (offset o is the address base+o) and allocatable
+// addresses as slots: slot i is the pool's i-th allocatable address, in
+// address order.
+//
+// A cursor walks the offsets once, in order, jumping over excluded spans
+// whole; each allocatable offset it reaches becomes the next slot. Allocate
+// takes the cursor's next slot while there is one, then the oldest released
+// slot (a FIFO), so an address rests as long as possible before it is
+// reused. Each offset and each span is passed once over the pool's life, so
+// allocation is O(1) amortized whatever the pool's size, and nothing ever
+// scans the allocated addresses.
+type pool struct {
+	mu   sync.Mutex
+	def  ipam.Pool // deep copy of the pool as created
+	size int       // def.Size()
+	base uint32    // the network address
+	n    uint32    // number of addresses in the prefix (at most 1<<24)
+
+	excl     []span   // excluded offsets: sorted, merged, never adjacent
+	exclCum  []uint32 // exclCum[i]: excluded offsets in excl[:i]
+	nextExcl int      // first span of excl at or beyond cursor
+	cursor   uint32   // next offset to visit; never inside a span
+
+	slots    [][]slot // slots the cursor has reached, in chunks of chunkSize
+	nslots   uint32   // how many
+	free     []uint32 // FIFO of released slots: free[freeHead:]
+	freeHead int
+
+	// The owner index. byHash maps the hash of an owner to its slot; an
+	// owner whose hash is taken by another owner goes to spill. Keying by
+	// a hash computed once per call, instead of by the string, saves a
+	// second hashing of the owner on every Allocate and a rehashing of
+	// every owner each time the map grows, which dominated the cost of
+	// filling large pools.
+	seed   maphash.Seed
+	hash   func(maphash.Seed, string) uint64
+	byHash map[uint64]uint32
+	spill  map[string]uint32
+
+	probes uint64 // cursor steps, span jumps and queue pops (for tests)
+}
+
+// chunkSize is how many slots are allocated together. Slots live in
+// chunks rather than one growing slice so that the cursor's progress never
+// copies the slots already made.
+const chunkSize = 256
+
+// maxIndexHint caps the owner index's initial size.
+const maxIndexHint = 1 << 16
+
+// span is an inclusive range of offsets.
+type span struct{ from, to uint32 }
+
+// slot is one allocatable address and its allocation, if any. Timestamps
+// are kept as Unix seconds and nanoseconds rather than as time.Time: that
+// halves their size and drops their pointers, which matters to the cache
+// and to the garbage collector when a pool holds tens of thousands of
+// allocations.
+type slot struct {
+	owner              string // "" while free
+	local              netip.Addr
+	createdS, updatedS int64 // seconds and nanoseconds of the Unix time
+	off                uint32
+	createdN, updatedN int32
+}
+
+func (s *slot) setCreated(t time.Time) { s.createdS, s.createdN = t.Unix(), int32(t.Nanosecond()) }
+func (s *slot) setUpdated(t time.Time) { s.updatedS, s.updatedN = t.Unix(), int32(t.Nanosecond()) }
+
+func newPool(def ipam.Pool, hash func(maphash.Seed, string) uint64) *pool {
+	p := &pool{
+		def:  def,
+		size: def.Size(),
+		base: u32(def.Prefix.Addr()),
+		n:    uint32(1) << (32 - def.Prefix.Bits()),
+		seed: maphash.MakeSeed(),
+		hash: hash,
+		// Laid out for the whole pool, up to 64Ki owners, so that filling
+		// it does not grow the map: that costs at most about 2.3 MB, for a
+		// /16 or larger (what a full /16 needs anyway), 10 KB for a /24.
+		byHash: make(map[uint64]uint32, min(def.Size(), maxIndexHint)),
+	}
+	p.excl = exclusions(def, p.base, p.n)
+	p.exclCum = make([]uint32, len(p.excl)+1)
+	for i, s := range p.excl {
+		p.exclCum[i+1] = p.exclCum[i] + (s.to - s.from + 1)
+	}
+	p.skip()
+	return p
+}
+
+// exclusions returns the excluded offsets of def as sorted, merged spans.
+func exclusions(def ipam.Pool, base, n uint32) []span {
+	var s []span
+	if def.Prefix.Bits() < 31 {
+		s = append(s, span{0, 0}, span{n - 1, n - 1})
+	}
+	if def.Gateway.IsValid() {
+		o := u32(def.Gateway) - base
+		s = append(s, span{o, o})
+	}
+	first, last := uint64(base), uint64(base)+uint64(n)-1
+	for _, r := range def.Reserved {
+		f, t := max(uint64(u32(r.From)), first), min(uint64(u32(r.To)), last)
+		if f <= t {
+			s = append(s, span{uint32(f - first), uint32(t - first)})
+		}
+	}
+	slices.SortFunc(s, func(a, b span) int { return cmp.Compare(a.from, b.from) })
+	var out []span
+	for _, r := range s {
+		if k := len(out); k > 0 && uint64(r.from) <= uint64(out[k-1].to)+1 {
+			out[k-1].to = max(out[k-1].to, r.to)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// skip moves the cursor past the excluded span it stands on, if any. Spans
+// are never adjacent, so one jump always lands on an allocatable offset (or
+// at the end).
+func (p *pool) skip() {
+	if p.nextExcl < len(p.excl) && p.excl[p.nextExcl].from == p.cursor {
+		p.cursor = p.excl[p.nextExcl].to + 1 // at most n: to < n <= 1<<24
+		p.nextExcl++
+		p.probes++
+	}
+}
+
+// take returns a free slot, if there is one.
+func (p *pool) take() (uint32, bool) {
+	p.probes++
+	if p.cursor < p.n {
+		i := p.nslots
+		if i%chunkSize == 0 {
+			p.slots = append(p.slots, make([]slot, 0, min(chunkSize, p.size-int(i))))
+		}
+		c := &p.slots[i/chunkSize]
+		*c = append(*c, slot{off: p.cursor})
+		p.nslots++
+		p.cursor++
+		p.skip()
+		return i, true
+	}
+	if p.freeHead < len(p.free) {
+		i := p.free[p.freeHead]
+		p.freeHead++
+		if p.freeHead == len(p.free) {
+			p.free, p.freeHead = p.free[:0], 0
+		}
+		return i, true
+	}
+	return 0, false
+}
+
+// put returns a released slot to the pool.
+func (p *pool) put(i uint32) {
+	if p.freeHead > 0 && len(p.free) == cap(p.free) && 2*p.freeHead >= len(p.free) {
+		// Compact instead of growing: the dead half pays for the copy.
+		k := copy(p.free, p.free[p.freeHead:])
+		p.free, p.freeHead = p.free[:k], 0
+	}
+	p.free = append(p.free, i)
+}
+
+// slotOf returns the slot of the address at offset off, if the cursor has
+// reached it. It costs O(log s) for s excluded spans.
+func (p *pool) slotOf(off uint32) (uint32, bool) {
+	// k: how many spans start at or before off.
+	k, _ := slices.BinarySearchFunc(p.excl, off+1, func(s span, t uint32) int { return cmp.Compare(s.from, t) })
+	if k > 0 && off <= p.excl[k-1].to {
+		return 0, false // excluded
+	}
+	i := off - p.exclCum[k]
+	if i >= p.nslots {
+		return 0, false
+	}
+	return i, true
+}
+
+// lookup finds the owner's slot. It returns the owner's hash, and whether
+// another owner holds that hash (so that index knows where to put it).
+func (p *pool) lookup(owner string) (h uint64, i uint32, found, taken bool) {
+	h = p.hash(p.seed, owner)
+	i, taken = p.byHash[h]
+	if taken && p.slot(i).owner == owner {
+		return h, i, true, true
+	}
+	if len(p.spill) > 0 {
+		if j, ok := p.spill[owner]; ok {
+			return h, j, true, taken
+		}
+	}
+	return h, 0, false, taken
+}
+
+// index records that owner, of hash h, holds slot i.
+func (p *pool) index(h uint64, taken bool, owner string, i uint32) {
+	if !taken {
+		p.byHash[h] = i
+		return
+	}
+	if p.spill == nil {
+		p.spill = map[string]uint32{}
+	}
+	p.spill[owner] = i
+}
+
+// unindex forgets that owner, of hash h, holds slot i.
+func (p *pool) unindex(h uint64, owner string, i uint32) {
+	if j, ok := p.byHash[h]; ok && j == i {
+		delete(p.byHash, h)
+		return
+	}
+	delete(p.spill, owner)
+}
+
+func (p *pool) used() int { return len(p.byHash) + len(p.spill) }
+
+func (p *pool) slot(i uint32) *slot { return &p.slots[i/chunkSize][i%chunkSize] }
+
+func (p *pool) info() ipam.PoolInfo {
+	def := p.def
+	def.Reserved = slices.Clone(def.Reserved)
+	return ipam.PoolInfo{Pool: def, Size: p.size, Used: p.used()}
+}
+
+func (p *pool) addr(off uint32) netip.Addr {
+	v := p.base + off
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+func (p *pool) alloc(s *slot) ipam.Allocation {
+	return ipam.Allocation{
+		Pool:    p.def.Name,
+		Owner:   s.owner,
+		Address: p.addr(s.off),
+		LocalIP: s.local,
+		Created: time.Unix(s.createdS, int64(s.createdN)),
+		Updated: time.Unix(s.updatedS, int64(s.updatedN)),
+	}
+}
+
+func u32(a netip.Addr) uint32 {
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+func samePool(a, b ipam.Pool) bool {
+	return a.Name == b.Name && a.Prefix == b.Prefix && a.Gateway == b.Gateway &&
+		slices.Equal(a.Reserved, b.Reserved)
+}
+
+func checkName(op, pool string) error {
+	if pool == "" {
+		return errs.New(errs.InvalidArgument, op, "no pool named")
+	}
+	return nil
+}
+
+func checkOwner(op, pool, owner string) error {
+	if err := checkName(op, pool); err != nil {
+		return err
+	}
+	if owner == "" {
+		return errs.New(errs.InvalidArgument, op, "no owner named")
+	}
+	return nil
+}
+
+func noPool(op, name string) error {
+	return errs.Errorf(errs.NotFound, op, "no pool %q", name)
+}
+
+func notHeld(op, pool, owner string) error {
+	return errs.Errorf(errs.NotFound, op, "owner %q holds no address in pool %q", owner, pool)
+}
+
+// lockPool returns the named pool, locked.
+func (m *IPAM) lockPool(op, name string) (*pool, error) {
+	m.mu.RLock()
+	p := m.pools[name]
+	if p == nil {
+		m.mu.RUnlock()
+		return nil, noPool(op, name)
+	}
+	p.mu.Lock()
+	m.mu.RUnlock()
+	return p, nil
+}
+
+// CreatePool adds a pool. Creating an identical pool (same prefix, gateway
+// and reserved list) again is a no-op; a different pool under an existing
+// name is AlreadyExists.
+func (m *IPAM) CreatePool(ctx context.Context, p ipam.Pool) error {
+	const op = "ipam.CreatePool"
+	if err := errs.FromContext(ctx, op); err != nil {
+		return err
+	}
+	if err := p.Validate(); err != nil {
+		return errs.WrapOp(op, err)
+	}
+	p.Reserved = slices.Clone(p.Reserved)
+	m.mu.Lock()
+	if old := m.pools[p.Name]; old != nil {
+		m.mu.Unlock()
+		if samePool(old.def, p) { // def is immutable: no need for old.mu
+			return nil
+		}
+		return errs.Errorf(errs.AlreadyExists, op, "pool %q already exists as %s (gateway %s, %d reserved ranges)",
+			p.Name, old.def.Prefix, old.def.Gateway, len(old.def.Reserved))
+	}
+	np := newPool(p, m.hash)
+	m.pools[p.Name] = np
+	m.mu.Unlock()
+	m.log.LogAttrs(ctx, slog.LevelInfo, "ipam: pool created",
+		slog.String("pool", p.Name), slog.String("prefix", p.Prefix.String()), slog.Int("size", np.size))
+	return nil
+}
+
+// DeletePool removes an empty pool.
+func (m *IPAM) DeletePool(ctx context.Context, name string) error {
+	const op = "ipam.DeletePool"
+	if err := errs.FromContext(ctx, op); err != nil {
+		return err
+	}
+	if err := checkName(op, name); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	p := m.pools[name]
+	if p == nil {
+		m.mu.Unlock()
+		return noPool(op, name)
+	}
+	p.mu.Lock()
+	used := p.used()
+	p.mu.Unlock()
+	if used > 0 {
+		m.mu.Unlock()
+		return errs.Errorf(errs.FailedPrecondition, op, "pool %q still has %d allocated addresses", name, used)
+	}
+	delete(m.pools, name)
+	m.mu.Unlock()
+	m.log.LogAttrs(ctx, slog.LevelInfo, "ipam: pool deleted", slog.String("pool", name))
+	return nil
+}
+
+// Pool returns a pool and its usage.
+func (m *IPAM) Pool(ctx context.Context, name string) (ipam.PoolInfo, error) {
+	const op = "ipam.Pool"
+	if err := errs.FromContext(ctx, op); err != nil {
+		return ipam.PoolInfo{}, err
+	}
+	if err := checkName(op, name); err != nil {
+		return ipam.PoolInfo{}, err
+	}
+	p, err := m.lockPool(op, name)
+	if err != nil {
+		return ipam.PoolInfo{}, err
+	}
+	defer p.mu.Unlock()
+	return p.info(), nil
+}
+
+// Pools lists every pool, by name.
+func (m *IPAM) Pools(ctx context.Context) ([]ipam.PoolInfo, error) {
+	const op = "ipam.Pools"
+	if err := errs.FromContext(ctx, op); err != nil {
+		return nil, err
+	}
+	m.mu.RLock()
+	out := make([]ipam.PoolInfo, 0, len(m.pools))
+	for _, p := range m.pools {
+		p.mu.Lock()
+		out = append(out, p.info())
+		p.mu.Unlock()
+	}
+	m.mu.RUnlock()
+	slices.SortFunc(out, func(a, b ipam.PoolInfo) int { return cmp.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// Allocate gives req.Owner an address from req.Pool, or returns the one it
+// holds (recording req.LocalIP when it is set and differs). A full pool is
+// ResourceExhausted.
+func (m *IPAM) Allocate(ctx context.Context, req ipam.Request) (ipam.Allocation, error) {
+	const op = "ipam.Allocate"
+	if err := errs.FromContext(ctx, op); err != nil {
+		return ipam.Allocation{}, err
+	}
+	if err := req.Validate(); err != nil {
+		return ipam.Allocation{}, err
+	}
+	p, err := m.lockPool(op, req.Pool)
+	if err != nil {
+		return ipam.Allocation{}, err
+	}
+	h, i, ok, taken := p.lookup(req.Owner)
+	if ok {
+		s := p.slot(i)
+		if req.LocalIP.IsValid() && req.LocalIP != s.local {
+			s.local = req.LocalIP
+			s.setUpdated(m.now())
+		}
+		a := p.alloc(s)
+		p.mu.Unlock()
+		return a, nil
+	}
+	i, ok = p.take()
+	if !ok {
+		size := p.size
+		p.mu.Unlock()
+		m.log.LogAttrs(ctx, slog.LevelWarn, "ipam: pool exhausted",
+			slog.String("pool", req.Pool), slog.String("owner", req.Owner), slog.Int("size", size))
+		return ipam.Allocation{}, errs.Errorf(errs.ResourceExhausted, op,
+			"pool %q is exhausted: all %d addresses are allocated", req.Pool, size)
+	}
+	now := m.now()
+	s := p.slot(i)
+	s.owner, s.local = req.Owner, req.LocalIP
+	s.setCreated(now)
+	s.setUpdated(now)
+	p.index(h, taken, req.Owner, i)
+	a := p.alloc(s)
+	p.mu.Unlock()
+	if m.log.Enabled(ctx, slog.LevelDebug) {
+		m.log.LogAttrs(ctx, slog.LevelDebug, "ipam: address allocated", slog.String("pool", a.Pool),
+			slog.String("owner", a.Owner), slog.String("address", a.Address.String()))
+	}
+	return a, nil
+}
+
+// Release frees the owner's address. Releasing what is not held is not an
+// error; an unknown pool is NotFound.
+func (m *IPAM) Release(ctx context.Context, pool, owner string) error {
+	const op = "ipam.Release"
+	if err := errs.FromContext(ctx, op); err != nil {
+		return err
+	}
+	if err := checkOwner(op, pool, owner); err != nil {
+		return err
+	}
+	p, err := m.lockPool(op, pool)
+	if err != nil {
+		return err
+	}
+	h, i, ok, _ := p.lookup(owner)
+	if !ok {
+		p.mu.Unlock()
+		return nil
+	}
+	p.unindex(h, owner, i)
+	s := p.slot(i)
+	addr := p.addr(s.off)
+	*s = slot{off: s.off}
+	p.put(i)
+	p.mu.Unlock()
+	if m.log.Enabled(ctx, slog.LevelDebug) {
+		m.log.LogAttrs(ctx, slog.LevelDebug, "ipam: address released", slog.String("pool", pool),
+			slog.String("owner", owner), slog.String("address", addr.String()))
+	}
+	return nil
+}
+
+// SetLocalIP records the owner's new local address; the zero netip.Addr
+// clears it. An owner that holds no address is NotFound.
+func (m *IPAM) SetLocalIP(ctx context.Context, pool, owner string, local netip.Addr) (ipam.Allocation, error) {
+	const op = "ipam.SetLocalIP"
+	if err := errs.FromContext(ctx, op); err != nil {
+		return ipam.Allocation{}, err
+	}
+	if err := checkOwner(op, pool, owner); err != nil {
+		return ipam.Allocation{}, err
+	}
+	p, err := m.lockPool(op, pool)
+	if err != nil {
+		return ipam.Allocation{}, err
+	}
+	defer p.mu.Unlock()
+	_, i, ok, _ := p.lookup(owner)
+	if !ok {
+		return ipam.Allocation{}, notHeld(op, pool, owner)
+	}
+	s := p.slot(i)
+	if local != s.local {
+		s.local = local
+		s.setUpdated(m.now())
+	}
+	return p.alloc(s), nil
+}
+
+// Lookup returns the owner's allocation, or NotFound.
+func (m *IPAM) Lookup(ctx context.Context, pool, owner string) (ipam.Allocation, error) {
+	const op = "ipam.Lookup"
+	if err := errs.FromContext(ctx, op); err != nil {
+		return ipam.Allocation{}, err
+	}
+	if err := checkOwner(op, pool, owner); err != nil {
+		return ipam.Allocation{}, err
+	}
+	p, err := m.lockPool(op, pool)
+	if err != nil {
+		return ipam.Allocation{}, err
+	}
+	defer p.mu.Unlock()
+	_, i, ok, _ := p.lookup(owner)
+	if !ok {
+		return ipam.Allocation{}, notHeld(op, pool, owner)
+	}
+	return p.alloc(p.slot(i)), nil
+}
+
+// LookupAddress returns the allocation of a public address, or NotFound.
+// The zero address is InvalidArgument.
+func (m *IPAM) LookupAddress(ctx context.Context, pool string, addr netip.Addr) (ipam.Allocation, error) {
+	const op = "ipam.LookupAddress"
+	if err := errs.FromContext(ctx, op); err != nil {
+		return ipam.Allocation{}, err
+	}
+	if err := checkName(op, pool); err != nil {
+		return ipam.Allocation{}, err
+	}
+	if !addr.IsValid() {
+		return ipam.Allocation{}, errs.New(errs.InvalidArgument, op, "no address given")
+	}
+	p, err := m.lockPool(op, pool)
+	if err != nil {
+		return ipam.Allocation{}, err
+	}
+	defer p.mu.Unlock()
+	if p.def.Prefix.Contains(addr) {
+		if i, ok := p.slotOf(u32(addr) - p.base); ok && p.slot(i).owner != "" {
+			return p.alloc(p.slot(i)), nil
+		}
+	}
+	return ipam.Allocation{}, errs.Errorf(errs.NotFound, op, "%s is not allocated in pool %q", addr, pool)
+}
+
+// Allocations lists a pool's allocations ordered by address.
+func (m *IPAM) Allocations(ctx context.Context, pool string) ([]ipam.Allocation, error) {
+	const op = "ipam.Allocations"
+	if err := errs.FromContext(ctx, op); err != nil {
+		return nil, err
+	}
+	if err := checkName(op, pool); err != nil {
+		return nil, err
+	}
+	p, err := m.lockPool(op, pool)
+	if err != nil {
+		return nil, err
+	}
+	defer p.mu.Unlock()
+	// Slots are in address order: sort the held ones.
+	held := make([]uint32, 0, p.used())
+	for _, i := range p.byHash {
+		held = append(held, i)
+	}
+	for _, i := range p.spill {
+		held = append(held, i)
+	}
+	slices.Sort(held)
+	out := make([]ipam.Allocation, len(held))
+	for k, i := range held {
+		out[k] = p.alloc(p.slot(i))
+	}
+	return out, nil
+}
