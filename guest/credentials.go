@@ -46,8 +46,15 @@ func (s Secret) String() string {
 // GoString returns a redacted Go syntax form.
 func (s Secret) GoString() string { return "guest.Secret{" + redacted + "}" }
 
-// Format makes every fmt verb print the redacted form.
-func (s Secret) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(s.String())) }
+// Format makes every fmt verb print the redacted form (%#v the GoString
+// form).
+func (s Secret) Format(f fmt.State, verb rune) {
+	if verb == 'v' && f.Flag('#') {
+		_, _ = f.Write([]byte(s.GoString()))
+		return
+	}
+	_, _ = f.Write([]byte(s.String()))
+}
 
 // MarshalJSON encodes the redacted form: a secret never reaches JSON.
 func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
@@ -97,8 +104,15 @@ func (c Credentials) String() string {
 // GoString describes the credentials without their secrets.
 func (c Credentials) GoString() string { return "guest." + c.String() }
 
-// Format makes every fmt verb print the String form.
-func (c Credentials) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(c.String())) }
+// Format makes every fmt verb print the String form (%#v the GoString
+// form).
+func (c Credentials) Format(f fmt.State, verb rune) {
+	if verb == 'v' && f.Flag('#') {
+		_, _ = f.Write([]byte(c.GoString()))
+		return
+	}
+	_, _ = f.Write([]byte(c.String()))
+}
 
 // MarshalJSON encodes the user name and redacted secrets.
 func (c Credentials) MarshalJSON() ([]byte, error) {

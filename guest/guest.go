@@ -189,7 +189,7 @@ func (e *ExitError) Is(target error) bool { return target == errs.FailedPrecondi
 func firstLine(b []byte) string {
 	s := strings.TrimSpace(string(b))
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
+		s = strings.TrimSpace(s[:i])
 	}
 	if len(s) > 200 {
 		s = s[:200] + "..."

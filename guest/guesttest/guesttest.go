@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
@@ -312,7 +313,7 @@ func testArgsVerbatim(t *testing.T, s *session) {
 		// out what PowerShell reads as parameters or line ends.
 		var args []string
 		for _, a := range trickyVerbatim {
-			if strings.HasPrefix(a, "-") || strings.ContainsAny(a, "\r\n\x01\x7f\xff") {
+			if strings.HasPrefix(a, "-") || strings.ContainsAny(a, "\r\n\x01\x7f") || !utf8.ValidString(a) {
 				continue
 			}
 			args = append(args, a)
