@@ -47,9 +47,11 @@
 //
 // # Concurrency
 //
-// An IPAM is safe for concurrent use. Calls on different pools run in
-// parallel; calls on one pool are serialized by that pool's lock. Every
-// value returned (pools, their reserved ranges, allocations) is a copy.
+// An IPAM is safe for concurrent use. Finding a pool takes no lock (the
+// map of pools is copied on CreatePool and DeletePool); calls on different
+// pools run in parallel, and calls on one pool are serialized by that
+// pool's lock. Every value returned (pools, their reserved ranges,
+// allocations) is a copy, and no value passed in is retained.
 //
 // # Logging
 //

@@ -6,9 +6,7 @@ import "hash/maphash"
 // Allocate that reached it, plus one per excluded span jumped over. The
 // tests use it to show that allocation does not scan.
 func Probes(m *IPAM, pool string) uint64 {
-	m.mu.RLock()
-	p := m.pools[pool]
-	m.mu.RUnlock()
+	p := (*m.pools.Load())[pool]
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.probes
@@ -22,3 +20,7 @@ func NewColliding(opts *Options) *IPAM {
 	m.hash = func(_ maphash.Seed, s string) uint64 { return uint64(len(s) % 3) }
 	return m
 }
+
+// SetLoadedHook makes f run in every call that finds a pool in the map,
+// just before it locks the pool.
+func SetLoadedHook(m *IPAM, f func()) { m.loaded = f }

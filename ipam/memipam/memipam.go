@@ -5,9 +5,11 @@ import (
 	"context"
 	"hash/maphash"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/managedvm/managedvm/errs"
@@ -32,18 +34,25 @@ type IPAM struct {
 	log  *slog.Logger
 	hash func(maphash.Seed, string) uint64 // of owners; replaced by tests
 
-	// mu guards the pools map. Each pool's state is guarded by its own
-	// mutex, taken while mu is held (for reading or writing) so that
-	// DeletePool cannot remove a pool under a running call.
-	mu    sync.RWMutex
-	pools map[string]*pool
+	// loaded, if set, is called by tests between finding a pool in the
+	// map and locking it.
+	loaded func()
+
+	// pools is the current map of pools, read without locking and
+	// replaced (copied on write) under mu by CreatePool and DeletePool.
+	// Each pool's state is guarded by its own mutex; DeletePool marks a
+	// pool deleted under that mutex, so a call that found the pool in an
+	// older map sees that it is gone.
+	mu    sync.Mutex
+	pools atomic.Pointer[map[string]*pool]
 }
 
 var _ ipam.IPAM = (*IPAM)(nil)
 
 // New returns an empty IPAM.
 func New(opts *Options) *IPAM {
-	m := &IPAM{now: time.Now, hash: maphash.String, pools: map[string]*pool{}}
+	m := &IPAM{now: time.Now, hash: maphash.String}
+	m.pools.Store(&map[string]*pool{})
 	if opts != nil {
 		if opts.Clock != nil {
 			m.now = opts.Clock
@@ -69,11 +78,12 @@ func New(opts *Options) *IPAM {
 // allocation is O(1) amortized whatever the pool's size, and nothing ever
 // scans the allocated addresses.
 type pool struct {
-	mu   sync.Mutex
-	def  ipam.Pool // deep copy of the pool as created
-	size int       // def.Size()
-	base uint32    // the network address
-	n    uint32    // number of addresses in the prefix (at most 1<<24)
+	mu      sync.Mutex
+	deleted bool      // set by DeletePool
+	def     ipam.Pool // deep copy of the pool as created
+	size    int       // def.Size()
+	base    uint32    // the network address
+	n       uint32    // number of addresses in the prefix (at most 1<<24)
 
 	excl     []span   // excluded offsets: sorted, merged, never adjacent
 	exclCum  []uint32 // exclCum[i]: excluded offsets in excl[:i]
@@ -339,14 +349,18 @@ func notHeld(op, pool, owner string) error {
 
 // lockPool returns the named pool, locked.
 func (m *IPAM) lockPool(op, name string) (*pool, error) {
-	m.mu.RLock()
-	p := m.pools[name]
+	p := (*m.pools.Load())[name]
 	if p == nil {
-		m.mu.RUnlock()
 		return nil, noPool(op, name)
 	}
+	if m.loaded != nil {
+		m.loaded()
+	}
 	p.mu.Lock()
-	m.mu.RUnlock()
+	if p.deleted {
+		p.mu.Unlock()
+		return nil, noPool(op, name)
+	}
 	return p, nil
 }
 
@@ -363,16 +377,19 @@ func (m *IPAM) CreatePool(ctx context.Context, p ipam.Pool) error {
 	}
 	p.Reserved = slices.Clone(p.Reserved)
 	m.mu.Lock()
-	if old := m.pools[p.Name]; old != nil {
+	cur := *m.pools.Load()
+	if old := cur[p.Name]; old != nil {
 		m.mu.Unlock()
 		if samePool(old.def, p) { // def is immutable: no need for old.mu
 			return nil
 		}
-		return errs.Errorf(errs.AlreadyExists, op, "pool %q already exists as %s (gateway %s, %d reserved ranges)",
-			p.Name, old.def.Prefix, old.def.Gateway, len(old.def.Reserved))
+		return errs.Errorf(errs.AlreadyExists, op, "pool %q already exists with a different definition (prefix %s)",
+			p.Name, old.def.Prefix)
 	}
 	np := newPool(p, m.hash)
-	m.pools[p.Name] = np
+	next := maps.Clone(cur)
+	next[p.Name] = np
+	m.pools.Store(&next)
 	m.mu.Unlock()
 	m.log.LogAttrs(ctx, slog.LevelInfo, "ipam: pool created",
 		slog.String("pool", p.Name), slog.String("prefix", p.Prefix.String()), slog.Int("size", np.size))
@@ -389,19 +406,25 @@ func (m *IPAM) DeletePool(ctx context.Context, name string) error {
 		return err
 	}
 	m.mu.Lock()
-	p := m.pools[name]
+	cur := *m.pools.Load()
+	p := cur[name]
 	if p == nil {
 		m.mu.Unlock()
 		return noPool(op, name)
 	}
 	p.mu.Lock()
 	used := p.used()
+	if used == 0 {
+		p.deleted = true
+	}
 	p.mu.Unlock()
 	if used > 0 {
 		m.mu.Unlock()
 		return errs.Errorf(errs.FailedPrecondition, op, "pool %q still has %d allocated addresses", name, used)
 	}
-	delete(m.pools, name)
+	next := maps.Clone(cur)
+	delete(next, name)
+	m.pools.Store(&next)
 	m.mu.Unlock()
 	m.log.LogAttrs(ctx, slog.LevelInfo, "ipam: pool deleted", slog.String("pool", name))
 	return nil
@@ -430,14 +453,15 @@ func (m *IPAM) Pools(ctx context.Context) ([]ipam.PoolInfo, error) {
 	if err := errs.FromContext(ctx, op); err != nil {
 		return nil, err
 	}
-	m.mu.RLock()
-	out := make([]ipam.PoolInfo, 0, len(m.pools))
-	for _, p := range m.pools {
+	cur := *m.pools.Load()
+	out := make([]ipam.PoolInfo, 0, len(cur))
+	for _, p := range cur {
 		p.mu.Lock()
-		out = append(out, p.info())
+		if !p.deleted {
+			out = append(out, p.info())
+		}
 		p.mu.Unlock()
 	}
-	m.mu.RUnlock()
 	slices.SortFunc(out, func(a, b ipam.PoolInfo) int { return cmp.Compare(a.Name, b.Name) })
 	return out, nil
 }

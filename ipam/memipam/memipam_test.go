@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -216,5 +217,57 @@ func TestLogger(t *testing.T) {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("log lacks %s\nlog:\n%s", want, buf.String())
 		}
+	}
+}
+
+// TestDeleteUnderRunningCall deletes (and recreates) a pool while an
+// Allocate has found it but not yet locked it: the Allocate must then see
+// that the pool is gone, and nothing may be allocated in a pool that no
+// longer exists.
+func TestDeleteUnderRunningCall(t *testing.T) {
+	for _, recreate := range []bool{false, true} {
+		t.Run(fmt.Sprint("recreate=", recreate), func(t *testing.T) {
+			ctx := t.Context()
+			m := memipam.New(nil)
+			p := ipam.Pool{Name: "a", Prefix: netip.MustParsePrefix("192.0.2.0/24")}
+			if err := m.CreatePool(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+			loaded, proceed := make(chan struct{}), make(chan struct{})
+			var once sync.Once
+			memipam.SetLoadedHook(m, func() {
+				once.Do(func() {
+					close(loaded)
+					<-proceed
+				})
+			})
+			errc := make(chan error)
+			go func() {
+				_, err := m.Allocate(ctx, ipam.Request{Pool: "a", Owner: "vm-1"})
+				errc <- err
+			}()
+			<-loaded
+			if err := m.DeletePool(ctx, "a"); err != nil {
+				t.Fatalf("DeletePool: %v", err)
+			}
+			if recreate {
+				if err := m.CreatePool(ctx, p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			close(proceed)
+			if err := <-errc; errs.CodeOf(err) != errs.NotFound {
+				t.Fatalf("Allocate in a pool deleted under it: %v, want NotFound", err)
+			}
+			if !recreate {
+				return
+			}
+			if pi, err := m.Pool(ctx, "a"); err != nil || pi.Used != 0 {
+				t.Errorf("the recreated pool: %+v, %v; want it empty", pi, err)
+			}
+			if _, err := m.Lookup(ctx, "a", "vm-1"); errs.CodeOf(err) != errs.NotFound {
+				t.Errorf("Lookup in the recreated pool: %v, want NotFound", err)
+			}
+		})
 	}
 }
