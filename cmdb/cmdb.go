@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/managedvm/managedvm/errs"
@@ -144,4 +145,32 @@ type CMDB interface {
 	// revision. Retiring a retired record changes nothing; a missing one is
 	// NotFound.
 	Retire(ctx context.Context, key Key) (Record, error)
+}
+
+// Validate reports an InvalidArgument error for a key with an empty
+// Provider or VMID.
+func (k Key) Validate() error {
+	if k.Provider == "" || k.VMID == "" {
+		return errs.Errorf(errs.InvalidArgument, "cmdb.Key", "record key %q is incomplete", k)
+	}
+	return nil
+}
+
+// Compare orders keys by Provider, then VMID: the order List returns.
+func (k Key) Compare(o Key) int {
+	if c := strings.Compare(k.Provider, o.Provider); c != 0 {
+		return c
+	}
+	return strings.Compare(k.VMID, o.VMID)
+}
+
+// Validate reports an InvalidArgument error for a filter naming a state
+// that does not exist (which would silently match nothing).
+func (f Filter) Validate() error {
+	for _, s := range f.States {
+		if !s.Valid() {
+			return errs.Errorf(errs.InvalidArgument, "cmdb.Filter", "invalid state %q", s)
+		}
+	}
+	return nil
 }

@@ -1,0 +1,224 @@
+package memcmdb_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/managedvm/managedvm/cmdb"
+	"github.com/managedvm/managedvm/cmdb/cmdbtest"
+	"github.com/managedvm/managedvm/cmdb/memcmdb"
+)
+
+// The conformance suite must catch real bugs: each mutant is a CMDB with
+// one plausible bug, and the test checks, in a child process, that the
+// suite case meant to catch it fails.
+
+const mutantEnv = "MEMCMDB_SUITE_MUTANT"
+
+type mutantDB struct {
+	*memcmdb.CMDB
+	upsert func(ctx context.Context, r cmdb.Record) (cmdb.Record, error)
+	get    func(ctx context.Context, k cmdb.Key) (cmdb.Record, error)
+	list   func(ctx context.Context, f cmdb.Filter) ([]cmdb.Record, error)
+	retire func(ctx context.Context, k cmdb.Key) (cmdb.Record, error)
+}
+
+func (m *mutantDB) Upsert(ctx context.Context, r cmdb.Record) (cmdb.Record, error) {
+	if m.upsert != nil {
+		return m.upsert(ctx, r)
+	}
+	return m.CMDB.Upsert(ctx, r)
+}
+
+func (m *mutantDB) Get(ctx context.Context, k cmdb.Key) (cmdb.Record, error) {
+	if m.get != nil {
+		return m.get(ctx, k)
+	}
+	return m.CMDB.Get(ctx, k)
+}
+
+func (m *mutantDB) List(ctx context.Context, f cmdb.Filter) ([]cmdb.Record, error) {
+	if m.list != nil {
+		return m.list(ctx, f)
+	}
+	return m.CMDB.List(ctx, f)
+}
+
+func (m *mutantDB) Retire(ctx context.Context, k cmdb.Key) (cmdb.Record, error) {
+	if m.retire != nil {
+		return m.retire(ctx, k)
+	}
+	return m.CMDB.Retire(ctx, k)
+}
+
+type mutant struct {
+	name    string
+	catches []string
+	build   func(db *memcmdb.CMDB) *mutantDB
+}
+
+func mutants() []mutant {
+	return []mutant{
+		{"last write wins", []string{"StaleRevisionConflicts", "CreateTwiceConflicts", "ConcurrentIncrements"}, func(db *memcmdb.CMDB) *mutantDB {
+			var mu sync.Mutex
+			return &mutantDB{CMDB: db, upsert: func(ctx context.Context, r cmdb.Record) (cmdb.Record, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				r.Revision = 0
+				if cur, err := db.Get(ctx, r.Key); err == nil {
+					r.Revision = cur.Revision
+				}
+				return db.Upsert(ctx, r)
+			}}
+		}},
+		{"check then write", []string{"ConcurrentIncrements", "ConcurrentCreate"}, func(db *memcmdb.CMDB) *mutantDB {
+			// The revision check and the write are not one atomic step.
+			return &mutantDB{CMDB: db, upsert: func(ctx context.Context, r cmdb.Record) (cmdb.Record, error) {
+				cur, err := db.Get(ctx, r.Key)
+				if (err == nil && cur.Revision != r.Revision) || (err != nil && r.Revision != 0) {
+					return cmdb.Record{}, cmdb.ErrConflict
+				}
+				for range 100 { // widen the window
+					runtime.Gosched()
+				}
+				r.Revision = 0
+				if cur, err := db.Get(ctx, r.Key); err == nil {
+					r.Revision = cur.Revision
+				}
+				out, err := db.Upsert(ctx, r)
+				if err != nil {
+					return cmdb.Record{}, cmdb.ErrConflict
+				}
+				return out, nil
+			}}
+		}},
+		{"retire not idempotent", []string{"RetireIdempotent"}, func(db *memcmdb.CMDB) *mutantDB {
+			return &mutantDB{CMDB: db, retire: func(ctx context.Context, k cmdb.Key) (cmdb.Record, error) {
+				cur, err := db.Get(ctx, k)
+				if err == nil && cur.State == cmdb.Retired {
+					return db.Upsert(ctx, cur)
+				}
+				return db.Retire(ctx, k)
+			}}
+		}},
+		{"retire without revision bump", []string{"RetireBumpsRevision", "Retire"}, func(db *memcmdb.CMDB) *mutantDB {
+			var mu sync.Mutex
+			bumped := map[cmdb.Key]int64{}
+			m := &mutantDB{CMDB: db}
+			m.retire = func(ctx context.Context, k cmdb.Key) (cmdb.Record, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				r, err := db.Retire(ctx, k)
+				if err == nil && r.Revision > 1 {
+					bumped[k]++
+					r.Revision -= bumped[k]
+				}
+				return r, err
+			}
+			m.upsert = func(ctx context.Context, r cmdb.Record) (cmdb.Record, error) {
+				mu.Lock()
+				r.Revision += bumped[r.Key]
+				mu.Unlock()
+				return db.Upsert(ctx, r)
+			}
+			return m
+		}},
+		{"retired listed", []string{"ListFilters"}, func(db *memcmdb.CMDB) *mutantDB {
+			return &mutantDB{CMDB: db, list: func(ctx context.Context, f cmdb.Filter) ([]cmdb.Record, error) {
+				f.IncludeRetired = true
+				return db.List(ctx, f)
+			}}
+		}},
+		{"zone filter ignored", []string{"ListFilters"}, func(db *memcmdb.CMDB) *mutantDB {
+			return &mutantDB{CMDB: db, list: func(ctx context.Context, f cmdb.Filter) ([]cmdb.Record, error) {
+				f.Zone = ""
+				return db.List(ctx, f)
+			}}
+		}},
+		{"list unsorted", []string{"ListOrderedByKey"}, func(db *memcmdb.CMDB) *mutantDB {
+			return &mutantDB{CMDB: db, list: func(ctx context.Context, f cmdb.Filter) ([]cmdb.Record, error) {
+				rs, err := db.List(ctx, f)
+				slices.Reverse(rs)
+				return rs, err
+			}}
+		}},
+		{"get shares memory", []string{"Copies"}, func(db *memcmdb.CMDB) *mutantDB {
+			var mu sync.Mutex
+			cache := map[cmdb.Key]cmdb.Record{}
+			return &mutantDB{CMDB: db, get: func(ctx context.Context, k cmdb.Key) (cmdb.Record, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				r, err := db.Get(ctx, k)
+				if c, ok := cache[k]; ok && err == nil && c.Revision == r.Revision {
+					return c, nil
+				}
+				cache[k] = r
+				return r, err
+			}}
+		}},
+		{"context ignored", []string{"CanceledContext"}, func(db *memcmdb.CMDB) *mutantDB {
+			return &mutantDB{CMDB: db, upsert: func(ctx context.Context, r cmdb.Record) (cmdb.Record, error) {
+				return db.Upsert(context.WithoutCancel(ctx), r)
+			}}
+		}},
+		{"caller's timestamps", []string{"StoreOwnsTimestamps"}, func(db *memcmdb.CMDB) *mutantDB {
+			return &mutantDB{CMDB: db, upsert: func(ctx context.Context, r cmdb.Record) (cmdb.Record, error) {
+				out, err := db.Upsert(ctx, r)
+				if err == nil && !r.Created.IsZero() {
+					out.Created = r.Created
+				}
+				return out, err
+			}}
+		}},
+		{"filter not validated", []string{"ListInvalidFilter"}, func(db *memcmdb.CMDB) *mutantDB {
+			return &mutantDB{CMDB: db, list: func(ctx context.Context, f cmdb.Filter) ([]cmdb.Record, error) {
+				f.States = slices.DeleteFunc(slices.Clone(f.States), func(s cmdb.State) bool { return !s.Valid() })
+				return db.List(ctx, f)
+			}}
+		}},
+	}
+}
+
+func TestMutantChild(t *testing.T) {
+	name := os.Getenv(mutantEnv)
+	if name == "" {
+		t.Skip("only run as a child of TestSuiteCatchesMutants")
+	}
+	for _, m := range mutants() {
+		if m.name == name {
+			cmdbtest.Run(t, cmdbtest.Harness{New: func(*testing.T) cmdb.CMDB { return m.build(memcmdb.New(nil)) }})
+			return
+		}
+	}
+	t.Fatalf("no mutant %q", name)
+}
+
+func TestSuiteCatchesMutants(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns a child test process per mutant")
+	}
+	for _, m := range mutants() {
+		for _, c := range m.catches {
+			t.Run(m.name+"/"+c, func(t *testing.T) {
+				t.Parallel()
+				cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestMutantChild$/^"+c+"$", "-test.v", "-test.count=1")
+				cmd.Env = append(os.Environ(), mutantEnv+"="+m.name)
+				out, err := cmd.CombinedOutput()
+				var ee *exec.ExitError
+				if !errors.As(err, &ee) {
+					t.Fatalf("child: %v\n%s", err, out)
+				}
+				if !strings.Contains(string(out), "--- FAIL: TestMutantChild/"+c+" ") {
+					t.Fatalf("the suite case %s did not catch the mutant %q:\n%s", c, m.name, out)
+				}
+			})
+		}
+	}
+}
