@@ -39,7 +39,8 @@
 // AlreadyExists. Drivers call [ProvisionSpec.Validate] first, so a malformed
 // spec is InvalidArgument everywhere and nothing is created. PowerOn,
 // PowerOff and Destroy are idempotent; destroying a VM that does not exist
-// is not an error. Powering a template on is FailedPrecondition.
+// is not an error. Powering a template on or off, or destroying one through
+// Lifecycle, is FailedPrecondition: templates are not managed as VMs.
 //
 // # Watching: cursors and resync
 //
