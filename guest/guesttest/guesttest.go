@@ -467,7 +467,7 @@ func firstDiff(a, b []byte) int {
 }
 
 func testNoStdin(t *testing.T, s *session) {
-	ctx, cancel := context.WithTimeout(s.ctx, 15*time.Second)
+	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 	defer cancel()
 	res, err := s.ex.Run(ctx, s.catCmd())
 	if errs.Is(err, errs.DeadlineExceeded) {
@@ -561,7 +561,7 @@ func testStreamingBeforeExit(t *testing.T, s *session) {
 		res, err := s.ex.Run(s.ctx, guest.Command{Script: script, Stdin: pr, Stdout: out})
 		done <- result{res, err}
 	}()
-	timer := time.NewTimer(20 * time.Second)
+	timer := time.NewTimer(10 * time.Second)
 	defer timer.Stop()
 	select {
 	case <-out.seen:

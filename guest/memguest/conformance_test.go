@@ -110,6 +110,7 @@ func needShell(t *testing.T, shell string) {
 // TestConformance runs the suite with the commands executed for real, as
 // argument vectors (no shell).
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	needShell(t, "/bin/sh")
 	guesttest.Run(t, localHarness(runLocally))
 }
@@ -119,6 +120,7 @@ func TestConformance(t *testing.T) {
 func TestConformanceShellCommandLine(t *testing.T) {
 	for _, shell := range []string{"dash", "bash", "/bin/sh"} {
 		t.Run(shell, func(t *testing.T) {
+			t.Parallel()
 			needShell(t, shell)
 			guesttest.Run(t, localHarness(runThroughShell(shell)))
 		})

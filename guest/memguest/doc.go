@@ -49,5 +49,6 @@
 // handler call in its own goroutine) and handlers may be registered while
 // commands run. Handlers must be safe for concurrent use if commands run
 // concurrently. Once Run has returned, a handler still running can no
-// longer write to the caller's writers or read the caller's Stdin.
+// longer write to the caller's writers or start a read of the caller's
+// Stdin.
 package memguest
