@@ -1,0 +1,95 @@
+// Package template makes VM templates checkable and their guest bootstrap
+// data correct by construction.
+//
+// The reference (hypercloud-provider-requirements.txt) spends half its
+// length on VM template preparation: VMware Tools, a guest customization
+// spec named exactly like the template, cloud-init limited to the NoCloud
+// and ConfigDrive datasources, cloudbase-init and sysprep for Windows.
+// Operators get it wrong, and provisioning then fails late, in the guest.
+// This package turns the guidelines into data that drivers check before
+// anything is cloned, and writes the first-boot documents with real
+// encoders so that no hostname, user name or command can break them.
+//
+// # Requirements and validation
+//
+// [Requirements] lists, for each provider [Kind] (vSphere, oVirt, Hyper-V,
+// vCloud Director), the template requirements as rows: a stable ID
+// ("vsphere.template.marked"), the requirement and its fix in the
+// reference's terms, the reference section, and the guest OS families and
+// [Bootstrap] methods (guest customization, cloud-init, cloudbase-init, a
+// pre-installed agent) it applies to.
+//
+// A driver fills an [Inspection] with what it can observe about a template
+// ([Fact] values Yes, No or Unknown, the customization spec, datasource
+// list, VHDX path, catalog, ...) and calls [Validate], which returns a
+// provider.Report: one pass/warn/fail row per applicable requirement, with
+// the fix. Something the driver could not observe warns ("check by hand")
+// and never passes. Drivers' Preflight merges these reports.
+// [ParseDatasourceList], [CloudbaseMetadataServices] and [VMwareToolsFacts]
+// turn what a driver reads from a template into Inspection fields.
+//
+// # Naming
+//
+// When several platforms share a vCenter Server, each clones the template
+// under its own prefix (VMT-HCP-PROD-Win2k16x64, VMT-HCP-QA-Win2k16x64) and
+// clones the customization spec with it, since the spec carries exactly the
+// template's name. [Naming] builds and parses those names, [SpecNameFor]
+// gives a template's spec name, and [Naming.CheckSharedVCenter] reports
+// templates two environments share.
+//
+// # Rendering guest bootstrap data
+//
+// One [Settings] value (instance ID, hostname, users, packages, files,
+// commands, NICs with DHCP or static addresses) renders every form:
+//
+//   - [RenderNoCloud]: cloud-init NoCloud meta-data, user-data
+//     (#cloud-config) and network-config version 2; [NoCloud.WriteISO]
+//     writes the seed ISO (volume label "cidata").
+//   - [RenderConfigDrive]: the OpenStack config drive layout
+//     (openstack/latest/meta_data.json, user_data, network_data.json) and
+//     its ISO (label "config-2").
+//   - [RenderGuestInfo]: VMware guestinfo keys, base64 or gzip+base64 with
+//     their ".encoding" keys.
+//   - [BuildCustomizationSpec]: a vSphere customization spec (LinuxPrep or
+//     Sysprep, DHCP or static NICs) in a plain model, [CustomizationSpec],
+//     that the vSphere driver maps to govmomi's types and compares with
+//     [CustomizationSpec.Diff].
+//   - [RenderCloudbaseInit]: for a [Windows] template, cloudbase-init.conf
+//     and cloudbase-init-unattend.conf (INI, see [INIFile]) and the sysprep
+//     Unattend.xml (encoding/xml).
+//
+// YAML is written with gopkg.in/yaml.v3 from a node tree in which every
+// string is quoted, so that PyYAML, the YAML 1.1 parser cloud-init uses,
+// cannot read yes, 1:20 or 2024-01-02 as anything but strings; JSON with
+// encoding/json; XML with encoding/xml; INI with this package's encoder,
+// which rejects line breaks and control characters. Every renderer parses
+// its output back and checks that it means exactly the input before
+// returning it; seed ISOs (github.com/kdomanski/iso9660) are read back and
+// compared file by file.
+//
+// # Secrets
+//
+// Passwords are [guest.Secret] values. cloud-init gets only SHA-512 crypt
+// hashes ([HashPassword], [CryptSHA512]: Drepper's algorithm, with salts
+// from crypto/rand). cloudbase-init cannot take a hash, so Windows users may
+// not carry passwords in user-data; the Administrator password goes into
+// Unattend.xml in the PlainText=false form Windows defines
+// ([UnattendPassword]), an obfuscation, not encryption: treat rendered
+// answer files as secret. cloudbase-init's debug logging, which can print
+// metadata, is left off. Passwords never appear in errors or logs.
+//
+// # Errors
+//
+// Invalid input is reported as errs.InvalidArgument, listing every problem
+// found (invalid RFC 1123 hostnames, Windows computer names over the
+// 15-character NetBIOS limit, duplicate users, an empty instance ID,
+// control characters, relative paths, ...) without showing passwords,
+// commands or file contents. A rendered document that does not parse back
+// is errs.Internal: a bug, never the caller's fault.
+//
+// # Concurrency
+//
+// The package has no state: every function may be called from any number
+// of goroutines. Options.Rand, when set, must be safe for the calls that
+// share it.
+package template
