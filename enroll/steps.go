@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -94,37 +95,32 @@ func (r *run) eligibility(ctx context.Context) error {
 		return err
 	}
 	name := fmt.Sprintf("VM %q (%s)", vm.Name, vm.ID)
-	switch {
-	case vm.Template:
-		return errs.Errorf(errs.FailedPrecondition, op, "%s is a template: templates cannot be enrolled", name)
-	case vm.Power != provider.PoweredOn:
-		return errs.Errorf(errs.FailedPrecondition, op, "%s is %s: power it on and enroll again", name, vm.Power)
-	case vm.Guest.Family == guest.FamilyUnknown:
-		return errs.Errorf(errs.FailedPrecondition, op, "%s reports no guest OS family: the guest tools (VMware Tools) must be installed and running", name)
-	case !r.policy.supports(vm.Guest.Family):
-		return errs.Errorf(errs.FailedPrecondition, op, "%s runs %s, which the service profile does not support", name, vm.Guest.Family)
-	}
-	local, ok := vm.PrimaryIP()
-	if !ok {
-		return errs.Errorf(errs.FailedPrecondition, op, "%s reports no IP address: the guest needs an address, and its tools must be running to report it", name)
-	}
-	pool := r.policy.poolFor(vm.Zone)
-	if pool == "" {
-		return errs.Errorf(errs.FailedPrecondition, op, "no IPAM pool for zone %q in the service profile", vm.Zone)
-	}
-	if r.j.Access == AccessGuest && !vm.Guest.ToolsRunning {
-		return errs.Errorf(errs.FailedPrecondition, op, "the guest tools (VMware Tools) are not running in %s: start or install them and enroll again", name)
-	}
-	if r.j.Access == AccessNetwork && r.o.cfg.Dialer == nil {
-		return errs.Errorf(errs.FailedPrecondition, op, "provider %q has no guest access and no Dialer is configured", r.j.VM.Provider)
-	}
-	ports := r.policy.portsFor(vm.Guest.Family)
-	err = r.updateRecord(ctx, func(rec *cmdb.Record) error {
+	refuse := func(rec cmdb.Record) error {
 		switch rec.State {
 		case cmdb.Enrolled:
 			return errs.Errorf(errs.FailedPrecondition, op, "%s is already enrolled (public IP %s)", name, rec.PublicIP)
 		case cmdb.Unenrolling:
 			return errs.Errorf(errs.FailedPrecondition, op, "%s has an unfinished unenrollment (%s): unenroll it again first", name, rec.Reason)
+		}
+		return nil
+	}
+	if rec, err := r.o.cfg.CMDB.Get(ctx, r.j.VM); err == nil {
+		if err := refuse(rec); err != nil {
+			return err
+		}
+	} else if errs.CodeOf(err) != errs.NotFound {
+		return err
+	}
+	local, pool, err := r.eligible(vm, name)
+	if err != nil {
+		// The VM is not fit for enrollment: its record says why.
+		r.setResources(func(res *Resources) { res.Marked = true })
+		return err
+	}
+	ports := r.policy.portsFor(vm.Guest.Family)
+	err = r.updateRecord(ctx, func(rec *cmdb.Record) error {
+		if err := refuse(*rec); err != nil {
+			return err
 		}
 		rec.VM = vm.Clone()
 		rec.State, rec.Reason, rec.FailedStep = cmdb.Enrolling, "", ""
@@ -139,6 +135,38 @@ func (r *run) eligibility(ctx context.Context) error {
 		res.Family, res.LocalIP, res.Pool, res.Ports, res.Marked = string(vm.Guest.Family), local, pool, ports, true
 	})
 	return nil
+}
+
+// eligible checks the VM's own fitness for enrollment and returns its
+// local IP and the pool to allocate from.
+func (r *run) eligible(vm provider.VM, name string) (netip.Addr, string, error) {
+	const op = "enroll.eligibility"
+	fail := func(format string, args ...any) (netip.Addr, string, error) {
+		return netip.Addr{}, "", errs.Errorf(errs.FailedPrecondition, op, format, args...)
+	}
+	switch {
+	case vm.Template:
+		return fail("%s is a template: templates cannot be enrolled", name)
+	case vm.Power != provider.PoweredOn:
+		return fail("%s is %s: power it on and enroll again", name, vm.Power)
+	case vm.Guest.Family == guest.FamilyUnknown:
+		return fail("%s reports no guest OS family: the guest tools (VMware Tools) must be installed and running", name)
+	case !r.policy.supports(vm.Guest.Family):
+		return fail("%s runs %s, which the service profile does not support", name, vm.Guest.Family)
+	case r.j.Access == AccessGuest && !vm.Guest.ToolsRunning:
+		return fail("the guest tools (VMware Tools) are not running in %s: start or install them and enroll again", name)
+	case r.j.Access == AccessNetwork && r.o.cfg.Dialer == nil:
+		return fail("provider %q has no guest access and no Dialer is configured", r.j.VM.Provider)
+	}
+	local, ok := vm.PrimaryIP()
+	if !ok {
+		return fail("%s reports no IP address: the guest needs an address, and its tools must be running to report it", name)
+	}
+	pool := r.policy.poolFor(vm.Zone)
+	if pool == "" {
+		return fail("no IPAM pool for zone %q in the service profile", vm.Zone)
+	}
+	return local, pool, nil
 }
 
 func (r *run) guestExecutor(ctx context.Context) (guest.Executor, error) {

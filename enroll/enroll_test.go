@@ -1,0 +1,219 @@
+package enroll_test
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/managedvm/managedvm/cmdb"
+	"github.com/managedvm/managedvm/enroll"
+	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/guest"
+	"github.com/managedvm/managedvm/natfw"
+	"github.com/managedvm/managedvm/provider"
+)
+
+func TestEnrollLinuxAndWindows(t *testing.T) {
+	for _, mode := range []struct {
+		name    string
+		noGuest bool
+	}{{"guest-access", false}, {"network", true}} {
+		t.Run(mode.name, func(t *testing.T) {
+			w := newWorld(t, worldOptions{noGuestAccess: mode.noGuest})
+			o := w.orchestrator("i1", nil)
+			ctx := context.Background()
+			for i, wantPorts := range [][]natfw.Port{natfw.LinuxPorts, natfw.LinuxPorts, natfw.WindowsPorts} {
+				res, err := o.Enroll(ctx, w.request(i, ""))
+				if err != nil {
+					t.Fatalf("enroll %d: %v", i, err)
+				}
+				if res.State != cmdb.Enrolled || !res.PublicIP.IsValid() || res.LocalIP != w.vms[i].Guest.IPs[0] {
+					t.Fatalf("result %+v", res)
+				}
+				rule, err := w.fw.Get(ctx, res.VM.String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !rule.Equal(natfw.Rule{Owner: rule.Owner, Public: res.PublicIP, Local: res.LocalIP, Ports: wantPorts, Sources: []netip.Prefix{mgmt}, Description: rule.Description}) {
+					t.Fatalf("rule %+v, ports want %v", rule, wantPorts)
+				}
+				rec, err := w.db.Get(ctx, res.VM)
+				if err != nil || rec.State != cmdb.Enrolled || rec.PublicIP != res.PublicIP || rec.EnrolledAt.IsZero() {
+					t.Fatalf("record %+v, %v", rec, err)
+				}
+			}
+			w.checkInvariants(t)
+			// Order of steps as journaled.
+			js := w.store.Journals()
+			var names []string
+			for _, s := range js[0].Steps {
+				names = append(names, s.Name)
+			}
+			want := "eligibility credentials requirements ipam firewall configure cmdb"
+			if mode.noGuest {
+				want = "eligibility ipam firewall credentials requirements configure cmdb"
+			}
+			if strings.Join(names, " ") != want {
+				t.Fatalf("plan %v, want %s", names, want)
+			}
+		})
+	}
+}
+
+func TestEnrollIdempotencyKeyAndExclusivity(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	o := w.orchestrator("i1", nil)
+	ctx := context.Background()
+	first, err := o.Enroll(ctx, w.request(0, "k1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := o.Enroll(ctx, w.request(0, "k1"))
+	if err != nil || again.PublicIP != first.PublicIP || again.State != cmdb.Enrolled {
+		t.Fatalf("repeat of a finished request: %+v, %v", again, err)
+	}
+	// A new request for an enrolled VM is refused.
+	_, err = o.Enroll(ctx, w.request(0, "k2"))
+	wantCode(t, err, errs.FailedPrecondition)
+	// The refused request did not disturb the enrollment.
+	w.checkInvariants(t)
+	// A key reused for another VM is refused.
+	_, err = o.Enroll(ctx, w.request(1, "k1"))
+	wantCode(t, err, errs.InvalidArgument)
+	// A busy VM: a journal held open by another instance.
+	if _, err := w.store.CreateJournal(ctx, enroll.Journal{ID: "other", Op: enroll.OpEnroll, VM: w.key(1), Phase: enroll.Running, Holder: "x", LeaseExpires: w.now().Add(1e12)}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = o.Enroll(ctx, w.request(1, "k3"))
+	wantCode(t, err, errs.AlreadyExists)
+	if !errors.Is(err, enroll.ErrVMBusy) {
+		t.Fatalf("busy VM: %v", err)
+	}
+}
+
+func TestEnrollRejections(t *testing.T) {
+	w := newWorld(t, worldOptions{vms: 6})
+	ctx := context.Background()
+	o := w.orchestrator("i1", nil)
+	// Powered off, no tools, no IP, template-like failures each give a
+	// FailedPrecondition with an actionable message, and change nothing.
+	if err := w.hv.PowerOff(ctx, w.vms[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.hv.UpdateVM(w.vms[1].ID, func(vm *provider.VM) { vm.Guest.ToolsRunning = false }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.hv.UpdateVM(w.vms[3].ID, func(vm *provider.VM) { vm.Guest.IPs = nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.hv.UpdateVM(w.vms[4].ID, func(vm *provider.VM) { vm.Guest.OSName, vm.Guest.OSVersion = "Red Hat Enterprise Linux 7.9", "7.9" }); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		i    int
+		code errs.Code
+		msg  string
+		step string
+	}{
+		{0, errs.FailedPrecondition, "power it on", enroll.StepEligibility},
+		{1, errs.FailedPrecondition, "VMware Tools", enroll.StepEligibility},
+		{3, errs.FailedPrecondition, "no IP address", enroll.StepEligibility},
+		{4, errs.FailedPrecondition, "older than the minimum 8", enroll.StepRequirements},
+	}
+	for _, c := range cases {
+		res, err := o.Enroll(ctx, w.request(c.i, ""))
+		wantCode(t, err, c.code)
+		if !strings.Contains(err.Error(), c.msg) || res.FailedStep != c.step {
+			t.Errorf("vm %d: error %q (step %s), want it to mention %q at step %s", c.i, err, res.FailedStep, c.msg, c.step)
+		}
+		rec, gerr := w.db.Get(ctx, w.key(c.i))
+		if gerr != nil || rec.State != cmdb.Failed || rec.FailedStep != c.step || rec.Reason == "" {
+			t.Errorf("vm %d: record %+v, %v", c.i, rec, gerr)
+		}
+	}
+	var re *enroll.RequirementsError
+	_, err := o.Enroll(ctx, w.request(4, ""))
+	if !errors.As(err, &re) || len(re.Report.Failures()) != 1 {
+		t.Fatalf("requirements error: %v", err)
+	}
+	// Wrong password: Unauthenticated, actionable, no secret in it.
+	req := w.request(5, "")
+	req.Credentials = guest.Password("admin", "wrong-CANARY-x")
+	res, err := o.Enroll(ctx, req)
+	wantCode(t, err, errs.Unauthenticated)
+	if !strings.Contains(err.Error(), "check the user name and password") || strings.Contains(err.Error(), "wrong-CANARY-x") {
+		t.Fatalf("wrong password error: %q", err)
+	}
+	if res.State != cmdb.Failed || res.FailedStep != enroll.StepCredentials {
+		t.Fatalf("result %+v", res)
+	}
+	// Bad requests.
+	_, err = o.Enroll(ctx, enroll.Request{Provider: provName, VMID: w.vms[2].ID})
+	wantCode(t, err, errs.InvalidArgument)
+	_, err = o.Enroll(ctx, enroll.Request{Provider: "nope", VMID: "x", Credentials: guest.Password("a", "b")})
+	wantCode(t, err, errs.NotFound)
+	_, err = o.Enroll(ctx, enroll.Request{Provider: provName, VMID: "missing", Credentials: guest.Password("a", "b")})
+	wantCode(t, err, errs.NotFound)
+	req = w.request(2, "")
+	req.Profile = "platinum"
+	_, err = o.Enroll(ctx, req)
+	wantCode(t, err, errs.InvalidArgument)
+	w.checkInvariants(t)
+	// Failed VMs can be enrolled again once fixed.
+	if err := w.hv.PowerOn(ctx, w.vms[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Enroll(ctx, w.request(0, "")); err != nil {
+		t.Fatalf("re-enroll after fixing: %v", err)
+	}
+	w.checkInvariants(t)
+}
+
+func TestUnenroll(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	o := w.orchestrator("i1", nil)
+	ctx := context.Background()
+	for i := range w.vms {
+		if _, err := o.Enroll(ctx, w.request(i, "")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := o.Unenroll(ctx, enroll.UnenrollRequest{Provider: provName, VMID: w.vms[0].ID, Credentials: guest.Password("admin", password)})
+	if err != nil || res.State != cmdb.Available {
+		t.Fatalf("unenroll: %+v, %v", res, err)
+	}
+	w.checkInvariants(t)
+	// Idempotent: again, and for a VM never enrolled.
+	if _, err := o.Unenroll(ctx, enroll.UnenrollRequest{Provider: provName, VMID: w.vms[0].ID}); err != nil {
+		t.Fatalf("second unenroll: %v", err)
+	}
+	if _, err := o.Unenroll(ctx, enroll.UnenrollRequest{Provider: provName, VMID: "never"}); err != nil {
+		t.Fatalf("unenroll unknown VM: %v", err)
+	}
+	// Without credentials the guest is left alone (Force, too).
+	if _, err := o.Unenroll(ctx, enroll.UnenrollRequest{Provider: provName, VMID: w.vms[1].ID, Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	w.mu.Lock()
+	still := w.configured[w.vms[1].ID]
+	delete(w.configured, w.vms[1].ID) // the operator cleans up by hand
+	w.mu.Unlock()
+	if !still {
+		t.Fatal("forced unenroll touched the guest")
+	}
+	// A failing firewall leaves the VM unenrolling with a reason; a retry
+	// finishes.
+	w.fwInj.Fail("RemoveNAT", w.fwInj.Calls("RemoveNAT")+1, errs.Internal)
+	_, err = o.Unenroll(ctx, enroll.UnenrollRequest{Provider: provName, VMID: w.vms[2].ID, Credentials: guest.Password("admin", password)})
+	wantCode(t, err, errs.Internal)
+	rec, _ := w.db.Get(ctx, w.key(2))
+	if rec.State != cmdb.Unenrolling || !strings.Contains(rec.Reason, enroll.StepRemoveNAT) {
+		t.Fatalf("after failed unenroll: %+v", rec)
+	}
+	if _, err := o.Unenroll(ctx, enroll.UnenrollRequest{Provider: provName, VMID: w.vms[2].ID, Credentials: guest.Password("admin", password)}); err != nil {
+		t.Fatal(err)
+	}
+	w.checkInvariants(t)
+}
