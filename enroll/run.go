@@ -30,8 +30,8 @@ const (
 	StepAvailable   = "cmdb-available"
 	StepRetire      = "cmdb-retire"
 
-	StepRelocalIP = "ipam-local-ip"
-	StepRenat     = "firewall-local-ip"
+	StepRelocalIP     = "ipam-local-ip"
+	StepRenat         = "firewall-local-ip"
 	StepLocalIPRecord = "cmdb-local-ip"
 )
 
@@ -91,9 +91,9 @@ var steps = map[string]stepFuncs{
 	StepAvailable:   {do: (*run).markAvailable},
 	StepRetire:      {do: (*run).markRetired},
 
-	StepRelocalIP: {do: (*run).relocalIP},
-	StepRenat:     {do: (*run).renat},
-	StepLocalIPRecord:    {do: (*run).recordLocalIP},
+	StepRelocalIP:     {do: (*run).relocalIP},
+	StepRenat:         {do: (*run).renat},
+	StepLocalIPRecord: {do: (*run).recordLocalIP},
 }
 
 // run is one journal being worked on by this process.
