@@ -104,6 +104,9 @@ type run struct {
 	j    Journal
 	lost error
 
+	// leftovers lists what a compensation had to leave behind.
+	leftovers []string
+
 	prov   provider.Provider
 	policy Policy
 	cred   guest.Credentials
@@ -399,10 +402,17 @@ func (r *run) resume(ctx context.Context) (Result, error) {
 	return r.execute(ctx)
 }
 
-// needsCredentials reports whether a step still to run needs credentials.
+// needsCredentials reports whether a step still to run, or a compensation
+// still to run, needs credentials.
 func (r *run) needsCredentials() bool {
-	for _, st := range r.j.Steps {
-		if st.State != StateDone && steps[st.Name].creds {
+	for i, st := range r.j.Steps {
+		if !steps[st.Name].creds {
+			continue
+		}
+		if r.j.Phase == Running && st.State != StateDone {
+			return true
+		}
+		if r.j.Phase == Compensating && st.State != StateCompensated && r.mayHaveRun(i) {
 			return true
 		}
 	}

@@ -330,6 +330,7 @@ func (r *run) unconfigure(ctx context.Context) error {
 		return nil
 	}
 	if !r.credOK {
+		r.leftovers = append(r.leftovers, "the OS configuration (no credentials to undo it)")
 		r.event(CompensationFailed, StepConfigure, nil, "no credentials to undo the OS configuration: the guest is left as it is")
 		return nil
 	}
@@ -376,6 +377,9 @@ func (r *run) markFailed(ctx context.Context) error {
 			return nil
 		}
 		rec.State, rec.Reason, rec.FailedStep = cmdb.Failed, j.Error, j.FailedStep
+		if len(r.leftovers) > 0 {
+			rec.Reason += "; left in the guest: " + strings.Join(r.leftovers, ", ")
+		}
 		rec.PublicIP, rec.Ports = netipZero, nil
 		setAttr(rec, AttrPool, "")
 		return nil

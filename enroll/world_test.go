@@ -57,8 +57,7 @@ type world struct {
 	logMu      sync.Mutex
 
 	noGuestAccess bool
-	dialFails     atomic.Int32 // next N dials fail with dialCode
-	dialCode      errs.Code
+	dialInj       *fakes.Injector
 	dials         atomic.Int32
 	vms           []provider.VM
 }
@@ -99,7 +98,7 @@ func newWorld(t testing.TB, o worldOptions) *world {
 	w.fw = memfw.New(nil)
 	w.db = memcmdb.New(nil)
 	w.store = enroll.NewMemoryStore(w.now)
-	w.provInj, w.ipamInj, w.fwInj, w.dbInj, w.guestInj = fakes.NewInjector(), fakes.NewInjector(), fakes.NewInjector(), fakes.NewInjector(), fakes.NewInjector()
+	w.provInj, w.ipamInj, w.fwInj, w.dbInj, w.guestInj, w.dialInj = fakes.NewInjector(), fakes.NewInjector(), fakes.NewInjector(), fakes.NewInjector(), fakes.NewInjector(), fakes.NewInjector()
 	w.prov = fakes.WrapProvider(w.hv, w.provInj)
 	if o.noGuestAccess {
 		w.prov = noGuest{w.prov}
@@ -175,11 +174,12 @@ func (w *world) answer(ctx context.Context, vmID string, cmd guest.Command, fall
 func (w *world) dialer() enroll.Dialer {
 	return enroll.DialFunc(func(ctx context.Context, t enroll.Target, cred guest.Credentials) (guest.Executor, error) {
 		w.dials.Add(1)
-		if w.dialFails.Load() > 0 {
-			w.dialFails.Add(-1)
-			return nil, errs.New(w.dialCode, "dial", "injected dial failure")
+		// Reaching the guest goes through the NAT: a fault of dialInj's
+		// "Get" is a failed dial.
+		rule, err := (&fakes.Firewall{Firewall: w.fw, Injector: w.dialInj}).Get(ctx, t.VM.String())
+		if errs.CodeOf(err) == errs.Internal || errs.CodeOf(err) == errs.OutcomeUnknown || errs.CodeOf(err) == errs.Canceled {
+			return nil, err
 		}
-		rule, err := w.fw.Get(ctx, t.VM.String())
 		if err != nil || rule.Public != t.PublicIP || rule.Local != t.LocalIP {
 			return nil, errs.Errorf(errs.Unavailable, "dial", "no NAT to %s: %v", t.PublicIP, err)
 		}
