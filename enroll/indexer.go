@@ -221,6 +221,15 @@ func (ix *Indexer) apply(ctx context.Context, name string, ev provider.Event) er
 // moves the NAT of an enrolled VM whose local IP changed.
 func (ix *Indexer) upsert(ctx context.Context, name string, vm provider.VM) error {
 	key := cmdb.Key{Provider: name, VMID: vm.ID}
+	if rec, err := ix.o.cfg.CMDB.Get(ctx, key); err == nil && rec.State == cmdb.Retired {
+		// A late event of a VM already seen deleted must not bring it
+		// back: believe the provider.
+		if _, err := ix.o.cfg.Providers[name].Get(ctx, vm.ID); errs.CodeOf(err) == errs.NotFound {
+			return nil
+		} else if err != nil {
+			return err
+		}
+	}
 	var (
 		created, changed bool
 		enrolled         bool
