@@ -112,9 +112,25 @@ func unquote(v string) string {
 		q := v[0]
 		v = v[1 : len(v)-1]
 		if q == '"' {
-			r := strings.NewReplacer(`\"`, `"`, `\\`, `\`, `\$`, `$`, "\\`", "`")
-			v = r.Replace(v)
+			v = unescapeDoubleQuoted(v)
 		}
 	}
 	return v
+}
+
+// unescapeDoubleQuoted undoes the backslash escapes os-release(5) allows in
+// double quotes: \" \\ \$ and \`.
+func unescapeDoubleQuoted(v string) string {
+	if strings.IndexByte(v, '\\') < 0 {
+		return v
+	}
+	var b strings.Builder
+	b.Grow(len(v))
+	for i := 0; i < len(v); i++ {
+		if v[i] == '\\' && i+1 < len(v) && strings.IndexByte("\"\\$`", v[i+1]) >= 0 {
+			i++
+		}
+		b.WriteByte(v[i])
+	}
+	return b.String()
 }

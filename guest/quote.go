@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // ShellQuote quotes s for a POSIX shell so that the shell reads it back as
@@ -122,8 +123,22 @@ func sortedKeys(m map[string]string) []string {
 // nothing inside it is expanded. Use it to put values into scripts.
 func PowerShellQuote(s string) string {
 	// PowerShell treats the typographic single quotes as quotes too.
-	r := strings.NewReplacer("'", "''", "\u2018", "\u2018\u2018", "\u2019", "\u2019\u2019", "\u201a", "\u201a\u201a", "\u201b", "\u201b\u201b")
-	return "'" + r.Replace(s) + "'"
+	var b strings.Builder
+	b.Grow(len(s) + 2)
+	b.WriteByte('\'')
+	for i, r := range s {
+		size := len(string(r))
+		if r == utf8.RuneError {
+			_, size = utf8.DecodeRuneInString(s[i:])
+		}
+		b.WriteString(s[i : i+size]) // the original bytes, even if not UTF-8
+		switch r {
+		case '\'', '\u2018', '\u2019', '\u201a', '\u201b':
+			b.WriteString(s[i : i+size])
+		}
+	}
+	b.WriteByte('\'')
+	return b.String()
 }
 
 // EncodePowerShell encodes script as PowerShell's -EncodedCommand wants it:
