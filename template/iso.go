@@ -17,6 +17,12 @@ const (
 	maxISOFile  = 16 << 20
 	maxISOTotal = 64 << 20
 	maxISODepth = 8
+	// A directory record and the number of entries (files and
+	// directories) read in all bound the work a hostile image can cause,
+	// e.g. directories whose entries point back at themselves.
+	maxISODir     = 64 << 10
+	maxISOEntries = 1024
+	maxISOFiles   = 256
 )
 
 var (
@@ -34,7 +40,7 @@ var (
 // lower case letters, digits, '-' and '_' (file names may have one
 // extension) so that the guest sees exactly that name. The image is read
 // back and compared with files before it is written to w. Bad labels or
-// paths are InvalidArgument.
+// paths, more than 256 files or more than 64 MiB are InvalidArgument.
 //
 // The library stages the files in a temporary directory, removed before
 // WriteISO returns.
@@ -43,8 +49,8 @@ func WriteISO(w io.Writer, label string, files map[string][]byte) error {
 	if !isoLabelRE.MatchString(label) {
 		return invalidf(op, "volume label %s must be 1 to 32 letters, digits, '-' or '_'", quoteName(label))
 	}
-	if len(files) == 0 {
-		return errs.New(errs.InvalidArgument, op, "no files")
+	if len(files) == 0 || len(files) > maxISOFiles {
+		return invalidf(op, "%d files; a seed holds 1 to %d", len(files), maxISOFiles)
 	}
 	names := make([]string, 0, len(files))
 	total := 0
@@ -99,7 +105,7 @@ func WriteISO(w io.Writer, label string, files map[string][]byte) error {
 		}
 	}
 	if _, err := w.Write(img.Bytes()); err != nil {
-		return errs.Wrap(errs.Unknown, op, err)
+		return errs.WrapOp(op, err)
 	}
 	return nil
 }
@@ -128,6 +134,13 @@ func isoPathProblem(name string) string {
 // ";1" dropped). Malformed or oversized images are InvalidArgument.
 func ReadISO(r io.ReaderAt) (label string, files map[string][]byte, err error) {
 	const op = "template.ReadISO"
+	// The ISO library indexes slices with values read from the image and
+	// panics on some malformed images: that is a malformed input here.
+	defer func() {
+		if p := recover(); p != nil {
+			label, files, err = "", nil, errs.New(errs.InvalidArgument, op, "malformed ISO 9660 image")
+		}
+	}()
 	img, err := iso9660.OpenImage(r)
 	if err != nil {
 		return "", nil, errs.Wrap(errs.InvalidArgument, op, err)
@@ -142,37 +155,45 @@ func ReadISO(r io.ReaderAt) (label string, files map[string][]byte, err error) {
 		return "", nil, errs.Wrap(errs.InvalidArgument, op, err)
 	}
 	files = map[string][]byte{}
-	total := 0
-	if err := readISODir(root, "", 0, files, &total); err != nil {
+	var b isoBudget
+	if err := readISODir(root, "", 0, files, &b); err != nil {
 		return "", nil, errs.Wrap(errs.InvalidArgument, op, err)
 	}
 	return label, files, nil
 }
 
-func readISODir(dir *iso9660.File, prefix string, depth int, files map[string][]byte, total *int) error {
+type isoBudget struct{ bytes, entries int }
+
+func readISODir(dir *iso9660.File, prefix string, depth int, files map[string][]byte, b *isoBudget) error {
 	if depth > maxISODepth {
 		return errs.New(errs.InvalidArgument, "", "directories nested too deep")
+	}
+	if dir.Size() > maxISODir {
+		return errs.New(errs.InvalidArgument, "", "directory record larger than 64 KiB")
 	}
 	children, err := dir.GetChildren()
 	if err != nil {
 		return err
 	}
 	for _, c := range children {
+		if b.entries++; b.entries > maxISOEntries {
+			return errs.New(errs.InvalidArgument, "", "image holds more entries than a seed may")
+		}
 		name := prefix + strings.ToLower(c.Name())
 		if c.IsDir() {
-			if err := readISODir(c, name+"/", depth+1, files, total); err != nil {
+			if err := readISODir(c, name+"/", depth+1, files, b); err != nil {
 				return err
 			}
 			continue
 		}
-		if c.Size() > maxISOFile || *total+int(c.Size()) > maxISOTotal {
+		if c.Size() > maxISOFile || b.bytes+int(c.Size()) > maxISOTotal {
 			return errs.New(errs.InvalidArgument, "", "image holds more data than a seed may")
 		}
 		data, err := io.ReadAll(io.LimitReader(c.Reader(), c.Size()))
 		if err != nil {
 			return err
 		}
-		*total += len(data)
+		b.bytes += len(data)
 		if _, dup := files[name]; dup {
 			return errs.Errorf(errs.InvalidArgument, "", "file %q appears twice", name)
 		}

@@ -249,7 +249,7 @@ func (s Settings) validate(p *problems) {
 		p.addf("hostname %s %s", quoteName(s.Hostname), why)
 	}
 	if s.Domain != "" {
-		if why := hostnameProblem(s.Domain); why != "" && why != "is all digits" {
+		if why := hostnameProblem(s.Domain); why != "" {
 			p.addf("domain %s %s", quoteName(s.Domain), why)
 		} else if len(s.FQDN()) > 253 {
 			p.addf("FQDN is longer than 253 characters")
@@ -466,7 +466,7 @@ func validateNICs(p *problems, nics []NIC, windows bool) {
 			validateStatic(p, field, st)
 		}
 		for j, d := range n.SearchDomains {
-			if why := hostnameProblem(d); why != "" && why != "is all digits" {
+			if why := hostnameProblem(d); why != "" {
 				p.addf("%s search domain[%d] %s %s", field, j, quoteName(d), why)
 			}
 		}
