@@ -49,7 +49,8 @@ type Provider struct {
 	mu        sync.Mutex
 	zones     map[string]provider.Zone
 	vms       map[string]*record
-	keys      map[string]string // provision key -> VM ID
+	byName    map[nameKey]map[*record]struct{} // VMs and templates by zone and name
+	keys      map[string]string                // provision key -> VM ID
 	nextID    uint64
 	preflight []provider.Check
 	hist      history
@@ -95,6 +96,7 @@ func New(opts *Options) *Provider {
 		defaultHandler: opts.GuestHandler,
 		zones:          make(map[string]provider.Zone),
 		vms:            make(map[string]*record),
+		byName:         make(map[nameKey]map[*record]struct{}),
 		keys:           make(map[string]string),
 		preflight:      slices.Clone(opts.PreflightChecks),
 		wake:           make(chan struct{}),
@@ -113,6 +115,32 @@ func New(opts *Options) *Provider {
 		p.hist.size = DefaultHistorySize
 	}
 	return p
+}
+
+type nameKey struct{ zone, name string }
+
+// insert adds r to the store and its name index. Call with p.mu held.
+func (p *Provider) insert(r *record) {
+	p.vms[r.vm.ID] = r
+	p.index(r)
+}
+
+func (p *Provider) index(r *record) {
+	k := nameKey{r.vm.Zone, r.vm.Name}
+	set := p.byName[k]
+	if set == nil {
+		set = make(map[*record]struct{})
+		p.byName[k] = set
+	}
+	set[r] = struct{}{}
+}
+
+func (p *Provider) unindex(r *record) {
+	k := nameKey{r.vm.Zone, r.vm.Name}
+	delete(p.byName[k], r)
+	if len(p.byName[k]) == 0 {
+		delete(p.byName, k)
+	}
 }
 
 // newID returns an ID with the given prefix that no record has. Call with
@@ -146,6 +174,15 @@ func (r *record) template() provider.Template {
 		ToolsInstalled: r.toolsInstalled,
 		Attributes:     maps.Clone(r.vm.Attributes),
 	}
+}
+
+// checkZone reports NotFound for a zone name that is set and unknown. Call
+// with p.mu held.
+func (p *Provider) checkZone(op, zone string) error {
+	if _, ok := p.zones[zone]; zone != "" && !ok {
+		return errs.Errorf(errs.NotFound, op, "zone %q not found", zone)
+	}
+	return nil
 }
 
 func notFound(op, id string) error {
@@ -194,8 +231,8 @@ func (p *Provider) AddTemplate(t provider.Template) (provider.Template, error) {
 			return provider.Template{}, errs.Errorf(errs.AlreadyExists, op, "ID %q is already in use", t.ID)
 		}
 	}
-	for _, r := range p.vms {
-		if r.vm.Template && r.vm.Zone == t.Zone && r.vm.Name == t.Name {
+	for r := range p.byName[nameKey{t.Zone, t.Name}] {
+		if r.vm.Template {
 			return provider.Template{}, errs.Errorf(errs.AlreadyExists, op, "zone %q already has a template named %q (ID %s)", t.Zone, t.Name, r.vm.ID)
 		}
 	}
@@ -211,7 +248,7 @@ func (p *Provider) AddTemplate(t provider.Template) (provider.Template, error) {
 		},
 		toolsInstalled: t.ToolsInstalled,
 	}
-	p.vms[t.ID] = r
+	p.insert(r)
 	p.emit(provider.Created, r)
 	p.log.Debug("memprovider: template added", "template", t.ID, "name", t.Name, "zone", t.Zone)
 	return r.template(), nil
@@ -220,9 +257,10 @@ func (p *Provider) AddTemplate(t provider.Template) (provider.Template, error) {
 // AddVM adds a VM as if it had been made outside managedvm (by an operator
 // in vCenter, say), and returns it with its ID, assigned ("vm-N") when
 // vm.ID is empty. The VM needs a name, and cannot be a template (use
-// AddTemplate): both InvalidArgument. An ID in use is AlreadyExists. A zero
-// Power means PoweredOff. Unlike Provision, AddVM accepts any zone and
-// names that are taken. The VM's guest tools count as installed (see
+// AddTemplate): both InvalidArgument. Its zone must exist (NotFound) or
+// be empty (a VM outside every zone). An ID in use is AlreadyExists. A zero
+// Power means PoweredOff. Unlike Provision, AddVM accepts names that are
+// taken. The VM's guest tools count as installed (see
 // PowerOn) when Guest.ToolsRunning is set or Guest.ToolsVersion is not
 // empty. It emits a Created event.
 func (p *Provider) AddVM(vm provider.VM) (provider.VM, error) {
@@ -239,6 +277,9 @@ func (p *Provider) AddVM(vm provider.VM) (provider.VM, error) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if err := p.checkZone(op, vm.Zone); err != nil {
+		return provider.VM{}, err
+	}
 	if vm.ID != "" {
 		if _, ok := p.vms[vm.ID]; ok {
 			return provider.VM{}, errs.Errorf(errs.AlreadyExists, op, "ID %q is already in use", vm.ID)
@@ -247,7 +288,7 @@ func (p *Provider) AddVM(vm provider.VM) (provider.VM, error) {
 		vm.ID = p.newID("vm-")
 	}
 	r := &record{vm: vm, toolsInstalled: vm.Guest.ToolsRunning || vm.Guest.ToolsVersion != ""}
-	p.vms[vm.ID] = r
+	p.insert(r)
 	p.emit(provider.Created, r)
 	p.log.Debug("memprovider: VM added", "vm", vm.ID, "name", vm.Name, "zone", vm.Zone)
 	return vm.Clone(), nil
@@ -256,8 +297,8 @@ func (p *Provider) AddVM(vm provider.VM) (provider.VM, error) {
 // UpdateVM changes a VM (or template) as if from outside managedvm: fn gets
 // a copy to change, and the result is stored and returned. Changing the ID
 // or the Template flag is InvalidArgument and changes nothing; an unknown
-// ID is NotFound. Setting Guest.ToolsRunning marks the guest tools as
-// installed. It emits a Changed event, even when fn changed nothing.
+// ID, or a new zone that does not exist, is NotFound. Setting
+// Guest.ToolsRunning marks the guest tools as installed. It emits a Changed event, even when fn changed nothing.
 func (p *Provider) UpdateVM(id string, fn func(vm *provider.VM)) (provider.VM, error) {
 	const op = "memprovider.UpdateVM"
 	p.mu.Lock()
@@ -274,7 +315,14 @@ func (p *Provider) UpdateVM(id string, fn func(vm *provider.VM)) (provider.VM, e
 	case vm.Template != r.vm.Template:
 		return provider.VM{}, errs.Errorf(errs.InvalidArgument, op, "the Template flag of VM %q cannot change", id)
 	}
+	if vm.Zone != r.vm.Zone {
+		if err := p.checkZone(op, vm.Zone); err != nil {
+			return provider.VM{}, err
+		}
+	}
+	p.unindex(r)
 	r.vm = vm.Clone()
+	p.index(r)
 	if vm.Guest.ToolsRunning {
 		r.toolsInstalled = true
 	}
@@ -302,6 +350,7 @@ func (p *Provider) RemoveVM(id string) error {
 // remove deletes r and emits Deleted. Call with p.mu held.
 func (p *Provider) remove(r *record) {
 	delete(p.vms, r.vm.ID)
+	p.unindex(r)
 	if r.key != "" {
 		delete(p.keys, r.key)
 	}
@@ -433,22 +482,23 @@ func (p *Provider) List(ctx context.Context, opts *provider.ListOptions) ([]prov
 			return nil, errs.Errorf(errs.NotFound, op, "zone %q not found", opts.Zone)
 		}
 	}
-	out := []provider.VM{}
+	recs := make([]*record, 0, len(p.vms))
 	for _, r := range p.vms {
 		if (r.vm.Template && !opts.IncludeTemplates) || (opts.Zone != "" && r.vm.Zone != opts.Zone) {
 			continue
 		}
-		out = append(out, r.vm.Clone())
+		recs = append(recs, r)
 	}
-	slices.SortFunc(out, func(a, b provider.VM) int {
-		if a.Name != b.Name {
-			if a.Name < b.Name {
-				return -1
-			}
-			return 1
+	slices.SortFunc(recs, func(a, b *record) int {
+		if c := cmpString(a.vm.Name, b.vm.Name); c != 0 {
+			return c
 		}
-		return compareIDs(a.ID, b.ID)
+		return compareIDs(a.vm.ID, b.vm.ID)
 	})
+	out := make([]provider.VM, len(recs))
+	for i, r := range recs {
+		out[i] = r.vm.Clone()
+	}
 	return out, nil
 }
 
@@ -582,10 +632,8 @@ func (p *Provider) Provision(ctx context.Context, spec provider.ProvisionSpec) (
 	if n := spec.Network.Name; n != "" && len(zone.Networks) > 0 && !slices.Contains(zone.Networks, n) {
 		return provider.VM{}, errs.Errorf(errs.NotFound, op, "network %q not found in zone %q", n, spec.Zone)
 	}
-	for _, r := range p.vms {
-		if r.vm.Zone == spec.Zone && r.vm.Name == spec.Name {
-			return provider.VM{}, errs.Errorf(errs.AlreadyExists, op, "zone %q already has a VM named %q (ID %s)", spec.Zone, spec.Name, r.vm.ID)
-		}
+	for r := range p.byName[nameKey{spec.Zone, spec.Name}] {
+		return provider.VM{}, errs.Errorf(errs.AlreadyExists, op, "zone %q already has a VM named %q (ID %s)", spec.Zone, spec.Name, r.vm.ID)
 	}
 
 	t := tmpl.vm
@@ -635,7 +683,7 @@ func (p *Provider) Provision(ctx context.Context, spec provider.ProvisionSpec) (
 		accounts:       maps.Clone(tmpl.accounts),
 		handler:        tmpl.handler,
 	}
-	p.vms[vm.ID] = r
+	p.insert(r)
 	p.keys[spec.Key] = vm.ID
 	p.emit(provider.Created, r)
 	if spec.PowerOn {
@@ -651,8 +699,8 @@ func (p *Provider) findTemplate(zone, idOrName string) *record {
 	if r, ok := p.vms[idOrName]; ok && r.vm.Template && r.vm.Zone == zone {
 		return r
 	}
-	for _, r := range p.vms {
-		if r.vm.Template && r.vm.Zone == zone && r.vm.Name == idOrName {
+	for r := range p.byName[nameKey{zone, idOrName}] {
+		if r.vm.Template {
 			return r
 		}
 	}

@@ -105,7 +105,7 @@ func TestEveryChangeEmitsOneEvent(t *testing.T) {
 func TestEventsCarryTheVMAndTime(t *testing.T) {
 	at := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 	p := memprovider.New(&memprovider.Options{Now: func() time.Time { return at }})
-	vm, err := p.AddVM(provider.VM{Name: "a", Zone: "z", Attributes: map[string]string{"k": "v"}})
+	vm, err := p.AddVM(provider.VM{Name: "a", Attributes: map[string]string{"k": "v"}})
 	must(t, err)
 	must(t, p.RemoveVM(vm.ID))
 	// Watch("") starts from now: its first event is the next change.
@@ -261,6 +261,10 @@ func TestHelpersValidate(t *testing.T) {
 	wantCode(t, "UpdateVM changing the ID", err, errs.InvalidArgument)
 	_, err = p.UpdateVM(fx.GuestVM, func(vm *provider.VM) { vm.Template = true })
 	wantCode(t, "UpdateVM changing Template", err, errs.InvalidArgument)
+	_, err = p.AddVM(provider.VM{Name: "x", Zone: "no-such-zone"})
+	wantCode(t, "AddVM into an unknown zone", err, errs.NotFound)
+	_, err = p.UpdateVM(fx.GuestVM, func(vm *provider.VM) { vm.Zone = "no-such-zone" })
+	wantCode(t, "UpdateVM moving to an unknown zone", err, errs.NotFound)
 	_, err = p.UpdateVM("nope", func(*provider.VM) {})
 	wantCode(t, "UpdateVM of an unknown VM", err, errs.NotFound)
 	wantCode(t, "RemoveVM of an unknown VM", p.RemoveVM("nope"), errs.NotFound)
@@ -739,4 +743,38 @@ func TestPreflight(t *testing.T) {
 	if r.Status() != provider.Warn || len(r.Failures()) != 0 || len(r.Warnings()) != 2 {
 		t.Errorf("after fixing zone b and dropping the scripted row:\n%s", r)
 	}
+}
+
+func TestNameIndexFollowsChanges(t *testing.T) {
+	ctx := context.Background()
+	p, fx := world(t, nil)
+	spec := func(key, name string) provider.ProvisionSpec {
+		return provider.ProvisionSpec{Key: key, Name: name, Template: fx.Template, Zone: fx.Zone}
+	}
+	vm, err := p.Provision(ctx, spec("k1", "alpha"))
+	must(t, err)
+	_, err = p.UpdateVM(vm.ID, func(vm *provider.VM) { vm.Name = "beta" })
+	must(t, err)
+	_, err = p.Provision(ctx, spec("k2", "beta"))
+	wantCode(t, "Provision of a name taken by a rename", err, errs.AlreadyExists)
+	_, err = p.Provision(ctx, spec("k3", "alpha"))
+	must(t, err) // the old name is free
+	_, err = p.UpdateVM(vm.ID, func(vm *provider.VM) { vm.Zone = "zone-b" })
+	must(t, err)
+	_, err = p.Provision(ctx, spec("k4", "beta"))
+	must(t, err) // moved to another zone
+	must(t, p.Destroy(ctx, vm.ID))
+	_, err = p.Provision(ctx, provider.ProvisionSpec{Key: "k5", Name: "beta", Template: "win-2022", Zone: "zone-b"})
+	must(t, err) // destroyed: free in zone-b too
+
+	// A renamed template is found by its new name only.
+	ts, _ := p.Templates(ctx, fx.Zone)
+	_, err = p.UpdateVM(ts[0].ID, func(vm *provider.VM) { vm.Name = "debian-12-v2" })
+	must(t, err)
+	_, err = p.Provision(ctx, spec("k6", "gamma"))
+	wantCode(t, "Provision from a template's old name", err, errs.NotFound)
+	s := spec("k6", "gamma")
+	s.Template = "debian-12-v2"
+	_, err = p.Provision(ctx, s)
+	must(t, err)
 }
