@@ -20,8 +20,9 @@ type GuestRequest struct {
 	// User is the user the command runs as.
 	User string
 	// Command is the command, already validated. The handler reads
-	// Command.Stdin itself if it wants the input; the executor copies the
-	// Result's output to Command.Stdout and Command.Stderr.
+	// Command.Stdin itself if it wants the input and decides what
+	// Command.Sudo means; the executor copies the Result's output to
+	// Command.Stdout and Command.Stderr and applies Command.Timeout to ctx.
 	Command guest.Command
 }
 
