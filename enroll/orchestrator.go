@@ -240,9 +240,7 @@ func (o *Orchestrator) start(ctx context.Context, j Journal) (*run, Result, erro
 	}
 	j.Holder, j.LeaseExpires = o.instance, o.now().Add(o.leaseTTL)
 	res := Result{Journal: j.ID, VM: j.VM, Op: j.Op}
-	sctx, cancel := detached(ctx)
-	created, err := o.cfg.Store.CreateJournal(sctx, j)
-	cancel()
+	created, err := o.cfg.Store.CreateJournal(context.WithoutCancel(ctx), j)
 	switch {
 	case err == nil:
 		o.emit(Event{Kind: JournalStarted, Journal: j.ID, Op: j.Op, VM: j.VM})

