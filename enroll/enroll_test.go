@@ -58,6 +58,23 @@ func TestEnrollLinuxAndWindows(t *testing.T) {
 			if strings.Join(names, " ") != want {
 				t.Fatalf("plan %v, want %s", names, want)
 			}
+			// Every step's start and success was an event, in order, then
+			// the journal's success.
+			var kinds []string
+			for _, e := range w.eventsOf(js[0].ID) {
+				if e.Kind == enroll.StepStarted || e.Kind == enroll.StepSucceeded || e.Kind == enroll.JournalSucceeded || e.Kind == enroll.JournalStarted {
+					kinds = append(kinds, string(e.Kind)+":"+e.Step)
+				}
+			}
+			var wantKinds []string
+			wantKinds = append(wantKinds, "journal.started:")
+			for _, n := range names {
+				wantKinds = append(wantKinds, "step.started:"+n, "step.succeeded:"+n)
+			}
+			wantKinds = append(wantKinds, "journal.succeeded:")
+			if strings.Join(kinds, " ") != strings.Join(wantKinds, " ") {
+				t.Fatalf("events\n%v\nwant\n%v", kinds, wantKinds)
+			}
 		})
 	}
 }

@@ -140,16 +140,6 @@ func (j Journal) Clone() Journal {
 	return out
 }
 
-// step returns the record of the named step, or nil.
-func (j *Journal) step(name string) *StepRecord {
-	for i := range j.Steps {
-		if j.Steps[i].Name == name {
-			return &j.Steps[i]
-		}
-	}
-	return nil
-}
-
 // ErrJournalConflict is wrapped by Store errors when a journal's revision is
 // stale (another writer got there first, for example an instance that took
 // over an expired lease). Its code is FailedPrecondition.

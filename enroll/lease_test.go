@@ -2,6 +2,7 @@ package enroll_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +16,9 @@ import (
 func TestLeaseRenewedWhileWorking(t *testing.T) {
 	w := newWorld(t, worldOptions{vms: 1})
 	release := make(chan struct{})
+	var once sync.Once
+	finish := func() { once.Do(func() { close(release) }) }
+	defer finish()
 	slow := enroll.ConfiguratorFunc(func(ctx context.Context, _ enroll.Target, ex guest.Executor) error {
 		select {
 		case <-release:
@@ -46,7 +50,7 @@ func TestLeaseRenewedWhileWorking(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	close(release)
+	finish()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,7 @@
 //
 // # Timestamps
 //
-// Created and Updated come from Options.Clock (time.Now by default). They
+// Created and Updated come from Options.Now (time.Now by default). They
 // are kept to the nanosecond, and returned in the local time zone without
 // a monotonic clock reading: compare them with time.Time.Equal.
 //

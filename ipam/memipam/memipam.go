@@ -19,9 +19,9 @@ import (
 // Options configures an IPAM. The zero value (or a nil *Options) is ready
 // to use.
 type Options struct {
-	// Clock returns the time recorded in Allocation.Created and Updated.
+	// Now returns the time recorded in Allocation.Created and Updated.
 	// Nil means time.Now.
-	Clock func() time.Time
+	Now func() time.Time
 	// Logger receives pool changes at Info level, allocations and releases
 	// at Debug level and exhaustion at Warn level. Nil discards.
 	Logger *slog.Logger
@@ -54,8 +54,8 @@ func New(opts *Options) *IPAM {
 	m := &IPAM{now: time.Now, hash: maphash.String}
 	m.pools.Store(&map[string]*pool{})
 	if opts != nil {
-		if opts.Clock != nil {
-			m.now = opts.Clock
+		if opts.Now != nil {
+			m.now = opts.Now
 		}
 		m.log = opts.Logger
 	}

@@ -29,7 +29,7 @@ func (c *fakeClock) now() time.Time {
 func TestTimestamps(t *testing.T) {
 	ctx := t.Context()
 	clock := &fakeClock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
-	m := memipam.New(&memipam.Options{Clock: clock.now})
+	m := memipam.New(&memipam.Options{Now: clock.now})
 	if err := m.CreatePool(ctx, ipam.Pool{Name: "a", Prefix: netip.MustParsePrefix("192.0.2.0/24")}); err != nil {
 		t.Fatal(err)
 	}
