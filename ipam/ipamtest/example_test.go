@@ -1,0 +1,16 @@
+package ipamtest_test
+
+import (
+	"testing"
+
+	"github.com/managedvm/managedvm/ipam"
+	"github.com/managedvm/managedvm/ipam/ipamtest"
+	"github.com/managedvm/managedvm/ipam/memipam"
+)
+
+// An IPAM driver's test runs the suite with a constructor of fresh IPAMs.
+func ExampleRun() {
+	_ = func(t *testing.T) {
+		ipamtest.Run(t, ipamtest.HarnessFunc(func(t *testing.T) ipam.IPAM { return memipam.New(nil) }))
+	}
+}
