@@ -1,10 +1,3 @@
-// Package storetest is the conformance suite for enroll.Store
-// implementations. A driver's test calls Run with a function that returns a
-// fresh, empty store:
-//
-//	func TestConformance(t *testing.T) {
-//		storetest.Run(t, func(t *testing.T) enroll.Store { return enroll.NewMemoryStore(nil) })
-//	}
 package storetest
 
 import (
