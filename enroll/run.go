@@ -240,7 +240,13 @@ func (r *run) execute(ctx context.Context) (Result, error) {
 		err := r.attempt(work, name)
 		r.o.at("after-do:" + name)
 		if err == nil {
-			err = r.save(ctx, func(j *Journal) { j.Steps[i].State = StateDone })
+			last := i == len(r.j.Steps)-1
+			err = r.save(ctx, func(j *Journal) {
+				j.Steps[i].State = StateDone
+				if last { // the last step's write also closes the journal
+					j.Phase, j.ErrorCode, j.Error, j.FailedStep = Succeeded, errs.OK, "", ""
+				}
+			})
 		}
 		if err != nil {
 			if r.isLost() {
@@ -258,8 +264,10 @@ func (r *run) execute(ctx context.Context) (Result, error) {
 		r.event(StepSucceeded, name, nil, r.detail(name))
 		r.o.at("after-save:" + name)
 	}
-	if err := r.save(ctx, func(j *Journal) { j.Phase = Succeeded; j.ErrorCode, j.Error, j.FailedStep = errs.OK, "", "" }); err != nil {
-		return r.result(err), err
+	if r.j.Phase != Succeeded {
+		if err := r.save(ctx, func(j *Journal) { j.Phase, j.ErrorCode, j.Error, j.FailedStep = Succeeded, errs.OK, "", "" }); err != nil {
+			return r.result(err), err
+		}
 	}
 	r.event(JournalSucceeded, "", nil, r.detail(""))
 	return r.result(nil), nil

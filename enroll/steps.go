@@ -94,32 +94,16 @@ func (r *run) eligibility(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	name := fmt.Sprintf("VM %q (%s)", vm.Name, vm.ID)
-	refuse := func(rec cmdb.Record) error {
-		switch rec.State {
-		case cmdb.Enrolled:
-			return errs.Errorf(errs.FailedPrecondition, op, "%s is already enrolled (public IP %s)", name, rec.PublicIP)
-		case cmdb.Unenrolling:
-			return errs.Errorf(errs.FailedPrecondition, op, "%s has an unfinished unenrollment (%s): unenroll it again first", name, rec.Reason)
-		}
-		return nil
-	}
-	if rec, err := r.o.cfg.CMDB.Get(ctx, r.j.VM); err == nil {
-		if err := refuse(rec); err != nil {
-			return err
-		}
-	} else if errs.CodeOf(err) != errs.NotFound {
-		return err
-	}
-	local, pool, err := r.eligible(vm, name)
+	local, pool, err := r.eligible(vm)
 	if err != nil {
-		// The VM is not fit for enrollment: its record says why.
+		// The VM is not fit for enrollment: its record says why (unless
+		// it is enrolled or unenrolling: markFailed leaves those alone).
 		r.setResources(func(res *Resources) { res.Marked = true })
 		return err
 	}
 	ports := r.policy.portsFor(vm.Guest.Family)
 	err = r.updateRecord(ctx, func(rec *cmdb.Record) error {
-		if err := refuse(*rec); err != nil {
+		if err := refuse(*rec, vm); err != nil {
 			return err
 		}
 		rec.VM = vm.Clone()
@@ -137,10 +121,25 @@ func (r *run) eligibility(ctx context.Context) error {
 	return nil
 }
 
+func vmName(vm provider.VM) string { return fmt.Sprintf("VM %q (%s)", vm.Name, vm.ID) }
+
+// refuse reports a record whose state forbids a new enrollment.
+func refuse(rec cmdb.Record, vm provider.VM) error {
+	const op = "enroll.eligibility"
+	switch rec.State {
+	case cmdb.Enrolled:
+		return errs.Errorf(errs.FailedPrecondition, op, "%s is already enrolled (public IP %s)", vmName(vm), rec.PublicIP)
+	case cmdb.Unenrolling:
+		return errs.Errorf(errs.FailedPrecondition, op, "%s has an unfinished unenrollment (%s): unenroll it again first", vmName(vm), rec.Reason)
+	}
+	return nil
+}
+
 // eligible checks the VM's own fitness for enrollment and returns its
 // local IP and the pool to allocate from.
-func (r *run) eligible(vm provider.VM, name string) (netip.Addr, string, error) {
+func (r *run) eligible(vm provider.VM) (netip.Addr, string, error) {
 	const op = "enroll.eligibility"
+	name := vmName(vm)
 	fail := func(format string, args ...any) (netip.Addr, string, error) {
 		return netip.Addr{}, "", errs.Errorf(errs.FailedPrecondition, op, format, args...)
 	}
@@ -373,8 +372,13 @@ func (r *run) markFailed(ctx context.Context) error {
 	}
 	j := r.journal()
 	err := r.updateRecord(ctx, func(rec *cmdb.Record) error {
-		if rec.State == cmdb.Retired {
-			return nil
+		switch rec.State {
+		case cmdb.Retired, cmdb.Enrolled, cmdb.Unenrolling:
+			// Gone, or another operation's business: an enrollment
+			// refused at eligibility never touched it.
+			if rec.State != cmdb.Enrolled || j.FailedStep == StepEligibility {
+				return errNothingToMark
+			}
 		}
 		rec.State, rec.Reason, rec.FailedStep = cmdb.Failed, j.Error, j.FailedStep
 		if len(r.leftovers) > 0 {
@@ -384,7 +388,7 @@ func (r *run) markFailed(ctx context.Context) error {
 		setAttr(rec, AttrPool, "")
 		return nil
 	})
-	if errs.CodeOf(err) == errs.NotFound {
+	if errs.CodeOf(err) == errs.NotFound || err == errNothingToMark {
 		return nil
 	}
 	return err

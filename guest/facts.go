@@ -1,7 +1,6 @@
 package guest
 
 import (
-	"bufio"
 	"context"
 	"strings"
 
@@ -92,9 +91,8 @@ func FactsFromOSRelease(content string) Facts {
 
 func parseKV(content string) map[string]string {
 	kv := make(map[string]string)
-	sc := bufio.NewScanner(strings.NewReader(content))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
+	for line := range strings.Lines(content) {
+		line = strings.TrimSpace(line)
 		if line == "" || line[0] == '#' {
 			continue
 		}
