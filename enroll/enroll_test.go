@@ -234,3 +234,27 @@ func TestUnenroll(t *testing.T) {
 	}
 	w.checkInvariants(t)
 }
+
+// TestWrongPasswordOverNetwork: without guest access the credentials are
+// checked through the new NAT; a rejection compensates the NAT and the IP.
+func TestWrongPasswordOverNetwork(t *testing.T) {
+	w := newWorld(t, worldOptions{vms: 1, noGuestAccess: true})
+	o := w.orchestrator("i1", nil)
+	req := w.request(0, "")
+	req.Credentials = guest.Password("admin", "nope")
+	res, err := o.Enroll(context.Background(), req)
+	wantCode(t, err, errs.Unauthenticated)
+	if res.FailedStep != enroll.StepCredentials || w.dials.Load() == 0 {
+		t.Fatalf("failed at %q after %d dials", res.FailedStep, w.dials.Load())
+	}
+	var undone []string
+	for _, e := range w.eventsOf(res.Journal) {
+		if e.Kind == enroll.CompensationDone {
+			undone = append(undone, e.Step)
+		}
+	}
+	if strings.Join(undone, " ") != "firewall ipam" {
+		t.Fatalf("compensated %v, want the NAT then the IP", undone)
+	}
+	w.checkInvariants(t)
+}
