@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"slices"
 	"sync"
 	"time"
 
@@ -53,7 +54,7 @@ func (o *Orchestrator) Indexer(opts *IndexerOptions) *Indexer {
 		for name := range o.cfg.Providers {
 			ix.names = append(ix.names, name)
 		}
-		sortStrings(ix.names)
+		slices.Sort(ix.names)
 	}
 	return ix
 }

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/managedvm/managedvm/cmdb"
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
+	"github.com/managedvm/managedvm/ipam"
 	"github.com/managedvm/managedvm/natfw"
 	"github.com/managedvm/managedvm/provider"
 )
@@ -89,7 +91,6 @@ func setAttr(rec *cmdb.Record, k, v string) {
 // enrolled; its OS family is supported; it has a local IP and a pool. The
 // CMDB record goes to enrolling.
 func (r *run) eligibility(ctx context.Context) error {
-	const op = "enroll.eligibility"
 	vm, err := r.loadVM(ctx)
 	if err != nil {
 		return err
@@ -108,7 +109,7 @@ func (r *run) eligibility(ctx context.Context) error {
 		}
 		rec.VM = vm.Clone()
 		rec.State, rec.Reason, rec.FailedStep = cmdb.Enrolling, "", ""
-		rec.PublicIP, rec.Ports = netipZero, nil
+		rec.PublicIP, rec.Ports = netip.Addr{}, nil
 		setAttr(rec, AttrPool, pool)
 		return nil
 	})
@@ -257,7 +258,7 @@ func (r *run) checkRequirements(ctx context.Context) error {
 
 func (r *run) allocate(ctx context.Context) error {
 	res := r.j.Resources
-	a, err := r.o.cfg.IPAM.Allocate(ctx, ipamRequest(res.Pool, r.owner(), res.LocalIP))
+	a, err := r.o.cfg.IPAM.Allocate(ctx, ipam.Request{Pool: res.Pool, Owner: r.owner(), LocalIP: res.LocalIP})
 	if err != nil {
 		return err
 	}
@@ -384,7 +385,7 @@ func (r *run) markFailed(ctx context.Context) error {
 		if len(r.leftovers) > 0 {
 			rec.Reason += "; left in the guest: " + strings.Join(r.leftovers, ", ")
 		}
-		rec.PublicIP, rec.Ports = netipZero, nil
+		rec.PublicIP, rec.Ports = netip.Addr{}, nil
 		setAttr(rec, AttrPool, "")
 		return nil
 	})
@@ -485,7 +486,7 @@ func (r *run) clearRecord(ctx context.Context, state cmdb.State) error {
 			rec.State = state
 		}
 		rec.Reason, rec.FailedStep = "", ""
-		rec.PublicIP, rec.Ports = netipZero, nil
+		rec.PublicIP, rec.Ports = netip.Addr{}, nil
 		setAttr(rec, AttrPool, "")
 		return nil
 	})
@@ -592,7 +593,7 @@ func supportedList(m map[string]string) string {
 		}
 		names = append(names, k)
 	}
-	sortStrings(names)
+	slices.Sort(names)
 	return strings.Join(names, ", ")
 }
 
