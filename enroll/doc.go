@@ -56,7 +56,10 @@
 // holds a lease on each journal it works on, renewed while it works
 // (Options.LeaseTTL), and Resume takes over journals whose lease expired.
 // Resuming a step that needs credentials asks Config.Credentials, since
-// they were never stored; without them the enrollment is rolled back.
+// they were never stored; without them the enrollment is rolled back. A host
+// calls Resume at start-up, and each replica runs
+// [Orchestrator.ResumeEvery] so that a crashed replica's work is picked up
+// once its leases expire.
 //
 // The Store keeps at most one open journal per VM, so two requests for the
 // same VM, in one process or in many sharing a Store, never both proceed:

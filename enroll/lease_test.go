@@ -59,3 +59,41 @@ func TestLeaseRenewedWhileWorking(t *testing.T) {
 	w.mu.Unlock()
 	w.checkInvariants(t)
 }
+
+// TestResumeEvery: a replica's loop picks up a crashed replica's journal
+// once its lease expires.
+func TestResumeEvery(t *testing.T) {
+	w := newWorld(t, worldOptions{vms: 1})
+	o1 := w.orchestrator("i1", nil)
+	enroll.SetHook(o1, func(p string) {
+		if p == "after-do:"+enroll.StepFirewall {
+			panic(crash{p})
+		}
+	})
+	func() {
+		defer func() { _ = recover() }()
+		_, _ = o1.Enroll(context.Background(), w.request(0, "r"))
+	}()
+	o2 := w.orchestrator("i2", nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	reports := make(chan enroll.ResumeReport, 100)
+	done := make(chan error, 1)
+	go func() { done <- o2.ResumeEvery(ctx, time.Millisecond, func(r enroll.ResumeReport) { reports <- r }) }()
+	if r := <-reports; len(r.Resumed) != 0 || r.Skipped != 1 {
+		t.Fatalf("first round, lease live: %+v", r)
+	}
+	w.advance(time.Hour)
+	for r := range reports {
+		if len(r.Resumed) == 1 {
+			if r.Resumed[0].Err != nil {
+				t.Fatal(r.Resumed[0].Err)
+			}
+			break
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	w.checkInvariants(t)
+}

@@ -359,6 +359,35 @@ func (o *Orchestrator) Resume(ctx context.Context) (ResumeReport, error) {
 	return rep, nil
 }
 
+// ResumeEvery calls Resume now and then every interval until ctx ends, so
+// that the work of a crashed replica is picked up once its leases expire.
+// Each round's report goes to report (which may be nil); errors are
+// reported as IndexerError events and do not stop the loop. It returns nil
+// when ctx ends.
+func (o *Orchestrator) ResumeEvery(ctx context.Context, interval time.Duration, report func(ResumeReport)) error {
+	if interval <= 0 {
+		return errs.New(errs.InvalidArgument, "enroll.ResumeEvery", "interval must be positive")
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		rep, err := o.Resume(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			o.emit(Event{Kind: IndexerError, Code: errs.CodeOf(err), Message: "resume: " + err.Error()})
+		} else if report != nil {
+			report(rep)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
 func (o *Orchestrator) resumeOne(ctx context.Context, j Journal) (Result, bool) {
 	prev := j.Holder
 	j.Holder, j.LeaseExpires = o.instance, o.now().Add(o.leaseTTL)
