@@ -1,0 +1,73 @@
+// Package nftables is a natfw.Firewall for Linux routers: it programs 1:1
+// NAT rules into one nftables table through netlink
+// (github.com/google/nftables), optionally inside a chosen network
+// namespace.
+//
+// # Kernel layout
+//
+// The driver owns one table of family ip (Options.Table, "managedvm" by
+// default) and never touches anything outside it. The table has three base
+// chains, created by the first EnsureNAT:
+//
+//   - prerouting (nat, dstnat): ip daddr PUBLIC dnat to LOCAL
+//   - postrouting (nat, srcnat): ip saddr LOCAL snat to PUBLIC, so the
+//     VM's outbound traffic leaves with its public address
+//   - forward (filter, policy accept): first "ct state established,related
+//     accept"; then per rule one accept for each (source prefix, port):
+//     ip daddr LOCAL ip saddr SOURCE tcp dport PORT accept, and a final
+//     ip daddr LOCAL drop: everything else to the VM from outside is
+//     dropped.
+//
+// With Options.WANInterface set, the rules match only traffic entering
+// (iifname) or leaving (oifname) through that interface. With
+// Options.ManagePublicAddress, EnsureNAT also adds the public address as
+// a /32 to that interface (so the router answers ARP for it) and
+// RemoveNAT removes it.
+//
+// # The kernel is the source of truth
+//
+// Every kernel rule carries its owner in its userdata (shown by
+// `nft list ruleset` as comment "mvm:OWNER"); the DNAT rule also carries
+// the description. Get and List rebuild the rules from the kernel on every
+// call; there is no side file and no cache, so a new Firewall over the same
+// table and namespace (after a restart) sees the same rules. An owner whose
+// kernel rules are incomplete (someone deleted one by hand) is not listed;
+// EnsureNAT and RemoveNAT of that owner replace or remove what is left.
+//
+// Each EnsureNAT and RemoveNAT is one netlink batch, which the kernel
+// applies whole or not at all: the owner's old rules are deleted and the
+// new ones added in the same transaction, so packets never see a
+// half-written rule.
+//
+// # Limits
+//
+// The kernel keeps at most 256 bytes of userdata per rule, so an owner
+// longer than 120 bytes, a description longer than 120 bytes, or either
+// with a NUL byte is InvalidArgument. A rule takes 3 + ports x sources
+// kernel rules.
+//
+// # Errors
+//
+// As the natfw contract says: InvalidArgument (a malformed rule, or one
+// beyond the limits above), AlreadyExists (an address used by another
+// owner), NotFound (Get), Canceled / DeadlineExceeded (a context already
+// done: nothing changes). Besides:
+//
+//   - PermissionDenied: the process may not program nftables (not root,
+//     no CAP_NET_ADMIN).
+//   - Unimplemented: the kernel lacks nftables or its NAT support.
+//   - Unavailable: netlink could not be used or the kernel refused the
+//     batch because the table changed concurrently; nothing changed.
+//   - OutcomeUnknown: the kernel's answer to a batch was lost, or the rule
+//     is in place but the public address could not be added or removed.
+//     Call EnsureNAT or RemoveNAT again.
+//   - FailedPrecondition: the Firewall is closed.
+//
+// # Concurrency
+//
+// A Firewall is safe for concurrent use: changes through one Firewall are
+// serialized, and reads never see half of a change. Two Firewalls (or two
+// processes) changing the same table at once are not coordinated beyond
+// what each batch guarantees: the conflict check (an address of another
+// owner) reads the table before the batch, so run one writer per table.
+package nftables

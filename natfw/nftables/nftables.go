@@ -1,0 +1,555 @@
+package nftables
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+
+	nft "github.com/google/nftables"
+	"github.com/vishvananda/netns"
+
+	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/natfw"
+)
+
+// DefaultTable is the table name used when Options.Table is empty.
+const DefaultTable = "managedvm"
+
+// Options configures a Firewall. The zero value (or nil) is usable: table
+// "managedvm" in the caller's network namespace, rules on every interface,
+// no address management.
+type Options struct {
+	// Table is the name of the nftables table (family ip) the driver owns.
+	// Empty means DefaultTable.
+	Table string
+	// NetNSPath is the network namespace to program, as a path such as
+	// "/run/netns/router" or "/proc/PID/ns/net". Empty means the namespace
+	// of the calling process.
+	NetNSPath string
+	// WANInterface, if set, limits the rules to traffic entering (DNAT,
+	// filter) or leaving (SNAT) through this interface. Traffic to a NAT'd
+	// VM from other interfaces is then neither translated nor filtered.
+	WANInterface string
+	// ManagePublicAddress makes EnsureNAT add each rule's public address
+	// (as a /32) to WANInterface and RemoveNAT remove it, so the router
+	// answers ARP for it. Requires WANInterface.
+	ManagePublicAddress bool
+	// Logger receives a debug line for every change; nil discards.
+	Logger *slog.Logger
+}
+
+// Firewall is a natfw.Firewall that programs one nftables table through
+// netlink. Create it with New; release it with Close.
+type Firewall struct {
+	log        *slog.Logger
+	ns         *netns.NsHandle // nil: the caller's namespace
+	wan        string
+	manageAddr bool
+	table      *nft.Table
+	chains     map[string]*nft.Chain
+
+	// mu serializes changes made through this Firewall and keeps reads
+	// from seeing half of one.
+	mu     sync.RWMutex
+	closed bool
+}
+
+var _ natfw.Firewall = (*Firewall)(nil)
+
+// New returns a Firewall for the table and namespace opts name. It opens the
+// namespace but does not touch the kernel's rules: the table and its chains
+// are created by the first EnsureNAT.
+func New(opts *Options) (*Firewall, error) {
+	const op = "nftables.New"
+	if opts == nil {
+		opts = &Options{}
+	}
+	name := opts.Table
+	if name == "" {
+		name = DefaultTable
+	}
+	if len(name) > 255 || strings.ContainsRune(name, 0) {
+		return nil, errs.Errorf(errs.InvalidArgument, op, "invalid table name %q", name)
+	}
+	if opts.ManagePublicAddress && opts.WANInterface == "" {
+		return nil, errs.New(errs.InvalidArgument, op, "ManagePublicAddress needs WANInterface")
+	}
+	if len(opts.WANInterface) > 15 {
+		return nil, errs.Errorf(errs.InvalidArgument, op, "interface name %q is longer than 15 bytes", opts.WANInterface)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	f := &Firewall{log: log, wan: opts.WANInterface, manageAddr: opts.ManagePublicAddress}
+	if opts.NetNSPath != "" {
+		h, err := netns.GetFromPath(opts.NetNSPath)
+		if err != nil {
+			code := errs.Unavailable
+			if errors.Is(err, syscall.ENOENT) {
+				code = errs.NotFound
+			}
+			return nil, errs.Wrap(code, op, fmt.Errorf("open network namespace %s: %w", opts.NetNSPath, err))
+		}
+		f.ns = &h
+	}
+	f.table = &nft.Table{Name: name, Family: nft.TableFamilyIPv4}
+	accept := nft.ChainPolicyAccept
+	f.chains = map[string]*nft.Chain{
+		chainPre: {Name: chainPre, Table: f.table, Type: nft.ChainTypeNAT,
+			Hooknum: nft.ChainHookPrerouting, Priority: nft.ChainPriorityNATDest},
+		chainPost: {Name: chainPost, Table: f.table, Type: nft.ChainTypeNAT,
+			Hooknum: nft.ChainHookPostrouting, Priority: nft.ChainPriorityNATSource},
+		chainForward: {Name: chainForward, Table: f.table, Type: nft.ChainTypeFilter,
+			Hooknum: nft.ChainHookForward, Priority: nft.ChainPriorityFilter, Policy: &accept},
+	}
+	return f, nil
+}
+
+// Close releases the namespace handle. It leaves the kernel's rules in
+// place: a new Firewall over the same table sees them. Methods called after
+// Close return FailedPrecondition.
+func (f *Firewall) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return nil
+	}
+	f.closed = true
+	if f.ns != nil {
+		return f.ns.Close()
+	}
+	return nil
+}
+
+// DeleteTable removes the driver's table with every rule in it, in one
+// batch; a missing table is not an error. Addresses added with
+// ManagePublicAddress are removed too.
+func (f *Firewall) DeleteTable(ctx context.Context) error {
+	const op = "nftables.DeleteTable"
+	if err := f.begin(ctx, op); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.usable(op); err != nil {
+		return err
+	}
+	c, err := f.conn(op)
+	if err != nil {
+		return err
+	}
+	st, err := f.read(c, op)
+	if err != nil || !st.table {
+		return err
+	}
+	if err := errs.FromContext(ctx, op); err != nil {
+		return err
+	}
+	c.DelTable(f.table)
+	if err := c.Flush(); err != nil {
+		return flushErr(op, err)
+	}
+	if f.manageAddr {
+		for _, e := range st.owners {
+			if e.complete {
+				if err := f.setAddr(false, e.rule.Public); err != nil {
+					return errs.Wrap(errs.OutcomeUnknown, op, err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (f *Firewall) begin(ctx context.Context, op string) error {
+	return errs.FromContext(ctx, op)
+}
+
+func (f *Firewall) usable(op string) error {
+	if f.closed {
+		return errs.New(errs.FailedPrecondition, op, "firewall is closed")
+	}
+	return nil
+}
+
+func (f *Firewall) conn(op string) (*nft.Conn, error) {
+	var opts []nft.ConnOption
+	if f.ns != nil {
+		opts = append(opts, nft.WithNetNSFd(int(*f.ns)))
+	}
+	c, err := nft.New(opts...)
+	if err != nil {
+		return nil, errs.Wrap(errs.Unavailable, op, err)
+	}
+	return c, nil
+}
+
+// entry is one owner's rule as the kernel holds it.
+type entry struct {
+	rule     natfw.Rule
+	pieces   []piece
+	complete bool // a DNAT and an SNAT rule that agree
+}
+
+// state is the driver's table as read from the kernel.
+type state struct {
+	table  bool
+	chains map[string]bool
+	base   bool
+	owners map[string]*entry
+}
+
+// read rebuilds the table's state from the kernel.
+func (f *Firewall) read(c *nft.Conn, op string) (*state, error) {
+	st := &state{chains: map[string]bool{}, owners: map[string]*entry{}}
+	tables, err := c.ListTablesOfFamily(nft.TableFamilyIPv4)
+	if err != nil {
+		return nil, readErr(op, "list tables", err)
+	}
+	for _, t := range tables {
+		if t.Name == f.table.Name {
+			st.table = true
+		}
+	}
+	if !st.table {
+		return st, nil
+	}
+	chains, err := c.ListChainsOfTableFamily(nft.TableFamilyIPv4)
+	if err != nil {
+		return nil, readErr(op, "list chains", err)
+	}
+	for _, ch := range chains {
+		if ch.Table != nil && ch.Table.Name == f.table.Name {
+			if _, ours := f.chains[ch.Name]; ours {
+				st.chains[ch.Name] = true
+			}
+		}
+	}
+	for _, name := range []string{chainPre, chainPost, chainForward} {
+		if !st.chains[name] {
+			continue
+		}
+		rules, err := c.GetRules(f.table, f.chains[name])
+		if err != nil {
+			return nil, readErr(op, "list rules of chain "+name, err)
+		}
+		for _, r := range rules {
+			p, ok := decode(name, r)
+			if !ok {
+				if s, _ := udGet(r.UserData, udComment); s == baseComment && name == chainForward {
+					st.base = true
+				}
+				continue
+			}
+			e := st.owners[p.owner]
+			if e == nil {
+				e = &entry{rule: natfw.Rule{Owner: p.owner}}
+				st.owners[p.owner] = e
+			}
+			e.pieces = append(e.pieces, p)
+		}
+	}
+	for _, e := range st.owners {
+		e.assemble()
+	}
+	return st, nil
+}
+
+// assemble rebuilds the owner's rule from its pieces.
+func (e *entry) assemble() {
+	var dnat, snat *piece
+	for i := range e.pieces {
+		p := &e.pieces[i]
+		switch {
+		case p.kind == kindDNAT && p.chain == chainPre:
+			dnat = p
+		case p.kind == kindSNAT && p.chain == chainPost:
+			snat = p
+		case p.kind == kindAccept && p.chain == chainForward:
+			if p.port.Number != 0 && p.source.IsValid() {
+				e.rule.Ports = append(e.rule.Ports, p.port)
+				e.rule.Sources = append(e.rule.Sources, p.source)
+			}
+		}
+	}
+	if dnat != nil {
+		e.rule.Public, e.rule.Local, e.rule.Description = dnat.public, dnat.local, dnat.desc
+	}
+	e.rule = e.rule.Normalize()
+	e.complete = dnat != nil && snat != nil && snat.public == dnat.public && snat.local == dnat.local &&
+		e.rule.Validate() == nil &&
+		len(e.pieces) == 3+len(e.rule.Ports)*len(e.rule.Sources)
+}
+
+// EnsureNAT makes the owner's rule exactly r (see natfw.Firewall), in one
+// netlink batch.
+func (f *Firewall) EnsureNAT(ctx context.Context, r natfw.Rule) error {
+	const op = "nftables.EnsureNAT"
+	if err := f.begin(ctx, op); err != nil {
+		return err
+	}
+	if err := r.Validate(); err != nil {
+		return errs.WrapOp(op, err)
+	}
+	if err := checkLimits(r); err != nil {
+		return errs.WrapOp(op, err)
+	}
+	r = r.Normalize()
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.usable(op); err != nil {
+		return err
+	}
+	var old *entry
+	for attempt := 0; ; attempt++ {
+		c, err := f.conn(op)
+		if err != nil {
+			return err
+		}
+		st, err := f.read(c, op)
+		if err != nil {
+			return err
+		}
+		for o, e := range st.owners {
+			if o == r.Owner || !e.complete {
+				continue
+			}
+			for _, a := range []netip.Addr{r.Public, r.Local} {
+				if a == e.rule.Public || a == e.rule.Local {
+					return errs.Errorf(errs.AlreadyExists, op, "rule for %q: address %s is used by the rule of %q", r.Owner, a, o)
+				}
+			}
+		}
+		old = st.owners[r.Owner]
+		if old != nil && old.complete && old.rule.Equal(r) && st.base {
+			break // in place; still make sure of the address below
+		}
+		if err := errs.FromContext(ctx, op); err != nil {
+			return err
+		}
+		f.setup(c, st)
+		if old != nil {
+			f.deletePieces(c, old.pieces)
+		}
+		for _, kr := range f.kernelRules(r) {
+			c.AddRule(kr)
+		}
+		err = c.Flush()
+		if err == nil {
+			if old != nil {
+				f.log.Debug("nat rule replaced", "table", f.table.Name, "owner", r.Owner, "public", r.Public, "local", r.Local, "ports", len(r.Ports), "sources", len(r.Sources))
+			} else {
+				f.log.Debug("nat rule created", "table", f.table.Name, "owner", r.Owner, "public", r.Public, "local", r.Local, "ports", len(r.Ports), "sources", len(r.Sources))
+			}
+			break
+		}
+		if isErrno(err, syscall.ENOENT) && attempt < 3 {
+			continue // the table changed under us: read it again
+		}
+		return flushErr(op, err)
+	}
+	if f.manageAddr {
+		if err := f.setAddr(true, r.Public); err != nil {
+			return errs.Wrap(errs.OutcomeUnknown, op, fmt.Errorf("rule in place, but: %w", err))
+		}
+		if old != nil && old.complete && old.rule.Public != r.Public {
+			if err := f.setAddr(false, old.rule.Public); err != nil {
+				return errs.Wrap(errs.OutcomeUnknown, op, fmt.Errorf("rule in place, but: %w", err))
+			}
+		}
+	}
+	return nil
+}
+
+// setup adds to the batch whatever of the table, its chains and the base
+// rule is missing.
+func (f *Firewall) setup(c *nft.Conn, st *state) {
+	if !st.table {
+		c.AddTable(f.table)
+	}
+	for _, name := range []string{chainPre, chainPost, chainForward} {
+		if !st.chains[name] {
+			c.AddChain(f.chains[name])
+		}
+	}
+	if !st.base {
+		// The base rule goes first: a drop of an owner must not see
+		// replies to its VM's own connections.
+		b := f.baseRule()
+		if st.chains[chainForward] {
+			c.InsertRule(b)
+		} else {
+			c.AddRule(b)
+		}
+	}
+}
+
+func (f *Firewall) deletePieces(c *nft.Conn, ps []piece) {
+	for _, p := range ps {
+		// DelRule only fails for handle 0, which the kernel never reports.
+		_ = c.DelRule(&nft.Rule{Table: f.table, Chain: f.chains[p.chain], Handle: p.handle})
+	}
+}
+
+func checkLimits(r natfw.Rule) error {
+	const op = "nftables"
+	switch {
+	case len(r.Owner) > maxOwner:
+		return errs.Errorf(errs.InvalidArgument, op, "owner %q is longer than %d bytes", r.Owner, maxOwner)
+	case strings.ContainsRune(r.Owner, 0):
+		return errs.Errorf(errs.InvalidArgument, op, "owner %q contains a NUL byte", r.Owner)
+	case len(r.Description) > maxDescription:
+		return errs.Errorf(errs.InvalidArgument, op, "rule for %q: description is longer than %d bytes", r.Owner, maxDescription)
+	case strings.ContainsRune(r.Description, 0):
+		return errs.Errorf(errs.InvalidArgument, op, "rule for %q: description contains a NUL byte", r.Owner)
+	}
+	return nil
+}
+
+// RemoveNAT removes the owner's rule in one netlink batch; a missing rule
+// is not an error.
+func (f *Firewall) RemoveNAT(ctx context.Context, owner string) error {
+	const op = "nftables.RemoveNAT"
+	if err := f.begin(ctx, op); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.usable(op); err != nil {
+		return err
+	}
+	var old *entry
+	for attempt := 0; ; attempt++ {
+		c, err := f.conn(op)
+		if err != nil {
+			return err
+		}
+		st, err := f.read(c, op)
+		if err != nil {
+			return err
+		}
+		old = st.owners[owner]
+		if old == nil {
+			return nil
+		}
+		if err := errs.FromContext(ctx, op); err != nil {
+			return err
+		}
+		f.deletePieces(c, old.pieces)
+		err = c.Flush()
+		if err == nil {
+			f.log.Debug("nat rule removed", "table", f.table.Name, "owner", owner, "public", old.rule.Public, "local", old.rule.Local)
+			break
+		}
+		if isErrno(err, syscall.ENOENT) && attempt < 3 {
+			continue
+		}
+		return flushErr(op, err)
+	}
+	if f.manageAddr && old.rule.Public.IsValid() {
+		if err := f.setAddr(false, old.rule.Public); err != nil {
+			return errs.Wrap(errs.OutcomeUnknown, op, fmt.Errorf("rule removed, but: %w", err))
+		}
+	}
+	return nil
+}
+
+// Get returns the owner's rule as the kernel holds it, or NotFound.
+func (f *Firewall) Get(ctx context.Context, owner string) (natfw.Rule, error) {
+	const op = "nftables.Get"
+	st, err := f.snapshot(ctx, op)
+	if err != nil {
+		return natfw.Rule{}, err
+	}
+	e := st.owners[owner]
+	if e == nil || !e.complete {
+		return natfw.Rule{}, errs.Errorf(errs.NotFound, op, "no rule for %q", owner)
+	}
+	return e.rule, nil
+}
+
+// List returns every rule of the table, rebuilt from the kernel,
+// normalized and ordered by owner.
+func (f *Firewall) List(ctx context.Context) ([]natfw.Rule, error) {
+	const op = "nftables.List"
+	st, err := f.snapshot(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]natfw.Rule, 0, len(st.owners))
+	for _, e := range st.owners {
+		if e.complete {
+			out = append(out, e.rule)
+		}
+	}
+	slices.SortFunc(out, func(a, b natfw.Rule) int { return strings.Compare(a.Owner, b.Owner) })
+	return out, nil
+}
+
+func (f *Firewall) snapshot(ctx context.Context, op string) (*state, error) {
+	if err := f.begin(ctx, op); err != nil {
+		return nil, err
+	}
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if err := f.usable(op); err != nil {
+		return nil, err
+	}
+	c, err := f.conn(op)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.read(c, op)
+	if err != nil {
+		return nil, err
+	}
+	return st, errs.FromContext(ctx, op)
+}
+
+func isErrno(err error, want syscall.Errno) bool {
+	var en syscall.Errno
+	return errors.As(err, &en) && en == want
+}
+
+// readErr maps a failed dump: nothing changed, so it is safe to retry
+// unless permission is missing.
+func readErr(op, what string, err error) error {
+	var en syscall.Errno
+	if errors.As(err, &en) && (en == syscall.EPERM || en == syscall.EACCES) {
+		return errs.Wrap(errs.PermissionDenied, op, fmt.Errorf("%s: %w", what, err))
+	}
+	if errors.As(err, &en) && (en == syscall.EPROTONOSUPPORT || en == syscall.EAFNOSUPPORT) {
+		return errs.Wrap(errs.Unimplemented, op, fmt.Errorf("%s: kernel without nftables: %w", what, err))
+	}
+	return errs.Wrap(errs.Unavailable, op, fmt.Errorf("%s: %w", what, err))
+}
+
+// flushErr maps a failed batch. The kernel applies a batch whole or not at
+// all: an error it answered with means nothing changed. A lost answer
+// (ENOBUFS, or no errno at all) means the batch may have been applied.
+func flushErr(op string, err error) error {
+	var en syscall.Errno
+	if !errors.As(err, &en) {
+		return errs.Wrap(errs.OutcomeUnknown, op, fmt.Errorf("netlink batch: %w", err))
+	}
+	switch en {
+	case syscall.EPERM, syscall.EACCES:
+		return errs.Wrap(errs.PermissionDenied, op, fmt.Errorf("netlink batch: %w", err))
+	case syscall.ENOBUFS:
+		return errs.Wrap(errs.OutcomeUnknown, op, fmt.Errorf("netlink batch: %w", err))
+	case syscall.ENOENT, syscall.EEXIST, syscall.EBUSY:
+		return errs.Wrap(errs.Unavailable, op, fmt.Errorf("netlink batch: table changed concurrently: %w", err))
+	case syscall.EOPNOTSUPP, syscall.EAFNOSUPPORT, syscall.EPROTONOSUPPORT:
+		return errs.Wrap(errs.Unimplemented, op, fmt.Errorf("netlink batch: kernel lacks nftables NAT support: %w", err))
+	default:
+		return errs.Wrap(errs.Internal, op, fmt.Errorf("netlink batch refused: %w", err))
+	}
+}
