@@ -101,14 +101,14 @@ func (f *Firewall) kernelRules(r natfw.Rule) []*nft.Rule {
 		Table: f.table, Chain: f.chains[chainPre],
 		Exprs: append(matchIface(expr.MetaKeyIIFNAME, f.wan), loadAddr(offDaddr), eq(addr4(r.Public)),
 			&expr.Immediate{Register: 1, Data: addr4(r.Local)},
-			&expr.NAT{Type: expr.NATTypeDestNAT, Family: nfprotoIPv4, RegAddrMin: 1, Specified: true}),
+			&expr.NAT{Type: expr.NATTypeDestNAT, Family: nfprotoIPv4, RegAddrMin: 1}),
 		UserData: udAppend(ownerData(r.Owner), udDescription, r.Description),
 	}
 	snat := &nft.Rule{
 		Table: f.table, Chain: f.chains[chainPost],
 		Exprs: append(matchIface(expr.MetaKeyOIFNAME, f.wan), loadAddr(offSaddr), eq(addr4(r.Local)),
 			&expr.Immediate{Register: 1, Data: addr4(r.Public)},
-			&expr.NAT{Type: expr.NATTypeSourceNAT, Family: nfprotoIPv4, RegAddrMin: 1, Specified: true}),
+			&expr.NAT{Type: expr.NATTypeSourceNAT, Family: nfprotoIPv4, RegAddrMin: 1}),
 		UserData: owner,
 	}
 	out := []*nft.Rule{dnat, snat}
