@@ -1,0 +1,66 @@
+// Package ssh is the guest.Executor for Linux guests over SSH
+// (golang.org/x/crypto/ssh, uploads through github.com/pkg/sftp).
+//
+//	hk, err := ssh.KnownHosts(knownHostsData) // or PinnedKey, TrustOnFirstUse
+//	ex, err := ssh.Dial(ctx, ssh.Config{Addr: "203.0.113.7", Credentials: cred, HostKeys: hk}, nil)
+//	defer ex.Close()
+//	out, err := guest.Output(ctx, ex, guest.Command{Args: []string{"uname", "-r"}})
+//
+// # Host keys
+//
+// Host keys are always verified: Config.HostKeys is required, and the zero
+// policy is refused. KnownHosts checks OpenSSH known_hosts data the host
+// application supplies; PinnedKey trusts one key (or SHA256 fingerprint);
+// TrustOnFirstUse accepts a host it has never seen after handing its key to
+// a callback (for new VMs, whose keys are unknown), but never replaces a
+// known key. A key that does not match is a *HostKeyError naming the host
+// and both fingerprints. InsecureIgnoreHostKey is the only way to accept
+// any key, and its name says what it is.
+//
+// # Authentication and sudo
+//
+// Credentials may hold a private key (with a passphrase), a password
+// (password and keyboard-interactive methods), or both, the key first.
+// Command.Sudo runs the command line under "sudo -S" for users other than
+// root: sudo's prompt is a random string, the password is written to
+// standard input only when that prompt appears (never on a command line),
+// and the caller's Stdin reaches the command only after sudo has started
+// it; sudo's own messages never reach Result.Stderr.
+//
+// # Commands
+//
+// One connection serves every command (at most Options.MaxSessions at
+// once, 10 by default, like OpenSSH's MaxSessions); a connection that
+// drops is dialed again on the next call. Each command is the line
+// guest.ShellCommandLine builds, run by the login shell, which first
+// prints its process id on stderr (the executor strips it). Canceling the
+// context, a deadline, or Command.Timeout stops the remote command: SIGTERM
+// and then SIGKILL, each sent both as an SSH signal request and as a kill
+// of the command's process group from a second session (OpenSSH ignores
+// signal requests on root logins), then the session is closed; Run returns
+// within about Options.KillGrace and a half.
+//
+// # Uploads
+//
+// Upload writes a dot-named temporary file beside the target, sets its
+// mode (and owner), then renames it over the target (posix-rename over
+// SFTP, mv over exec), so readers see the old content or the new, never a
+// part. Without the sftp subsystem (or with Options.NoSFTP) it uses sh,
+// cat, chmod and mv. Uploads write as the login user.
+//
+// # Errors
+//
+// A refused login is errs.Unauthenticated; an untrusted host key a
+// *HostKeyError (errs.PermissionDenied); an unreachable host
+// errs.Unavailable. A non-zero exit is a *guest.ExitError; a command ended
+// by a signal a *SignalError (errs.OutcomeUnknown); a connection lost
+// mid-command wraps guest.ErrSessionLost (errs.OutcomeUnknown); a session
+// the server would not open (nothing ran) is errs.Unavailable; a refused
+// sudo is errs.PermissionDenied. Errors and logs never contain arguments,
+// scripts, passwords or keys.
+//
+// # Concurrency
+//
+// An Executor is safe for concurrent use. Dialer adapts Dial to the
+// orchestrator's enroll.Dialer.
+package ssh

@@ -1,0 +1,665 @@
+package ssh
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/guest"
+	xssh "golang.org/x/crypto/ssh"
+)
+
+// Config says where and as whom to connect. Addr, Credentials and HostKeys
+// are required.
+type Config struct {
+	// Addr is "host" or "host:port" (port 22 by default).
+	Addr string
+	// Credentials: a password (password and keyboard-interactive
+	// authentication, and sudo), a private key (with its passphrase), or
+	// both (the key is tried first).
+	Credentials guest.Credentials
+	// HostKeys decides which host keys are trusted (KnownHosts, PinnedKey,
+	// TrustOnFirstUse, or the explicitly insecure InsecureIgnoreHostKey).
+	HostKeys HostKeyPolicy
+}
+
+// Options tune an Executor. The zero value is usable.
+type Options struct {
+	// Logger receives debug logs (never arguments, scripts or secrets);
+	// nil discards them.
+	Logger *slog.Logger
+	// DialTimeout bounds connecting and the SSH handshake (default 15s).
+	DialTimeout time.Duration
+	// CommandTimeout bounds every command whose Command.Timeout is zero
+	// (default: no bound beyond the context).
+	CommandTimeout time.Duration
+	// MaxSessions is how many commands run at once over the connection
+	// (default 10, OpenSSH's MaxSessions); more wait their turn.
+	MaxSessions int
+	// NoSFTP makes Upload use exec (sh and cat) even when the server offers
+	// the sftp subsystem.
+	NoSFTP bool
+	// KillGrace is how long a canceled command has between SIGTERM and
+	// SIGKILL (default 1s).
+	KillGrace time.Duration
+}
+
+// Executor runs commands in a Linux guest over one SSH connection, reused
+// for every command. It implements guest.Executor and is safe for
+// concurrent use. If the connection drops, the commands running on it fail
+// with an error wrapping guest.ErrSessionLost and the next call dials
+// again.
+type Executor struct {
+	cfg  Config
+	opts Options
+	log  *slog.Logger
+	addr string
+	sem  chan struct{}
+
+	mu     sync.Mutex
+	client *xssh.Client
+	dead   bool // client's connection is gone
+	closed bool
+	noSFTP bool
+}
+
+var _ guest.Executor = (*Executor)(nil)
+
+// SignalError reports a command that was ended by a signal (exit-signal).
+// Its code is errs.OutcomeUnknown: the command ran, but not to its end.
+type SignalError struct {
+	// Command describes the command (guest.Command.String).
+	Command string
+	// Signal is the signal's name without "SIG" ("KILL", "TERM").
+	Signal string
+	// Stdout and Stderr are the captured output.
+	Stdout, Stderr []byte
+}
+
+func (e *SignalError) Error() string {
+	return fmt.Sprintf("%s was killed by signal %s", e.Command, e.Signal)
+}
+
+// ErrorCode makes errs.CodeOf give OutcomeUnknown.
+func (e *SignalError) ErrorCode() errs.Code { return errs.OutcomeUnknown }
+
+// Is makes errors.Is(err, errs.OutcomeUnknown) true.
+func (e *SignalError) Is(target error) bool { return target == errs.OutcomeUnknown }
+
+// Dial connects and authenticates. A refused login is errs.Unauthenticated;
+// an untrusted host key a *HostKeyError (errs.PermissionDenied); an
+// unreachable host errs.Unavailable; a malformed Config
+// errs.InvalidArgument.
+func Dial(ctx context.Context, cfg Config, opts *Options) (*Executor, error) {
+	const op = "ssh.Dial"
+	if opts == nil {
+		opts = &Options{}
+	}
+	o := *opts
+	if o.DialTimeout <= 0 {
+		o.DialTimeout = 15 * time.Second
+	}
+	if o.MaxSessions <= 0 {
+		o.MaxSessions = 10
+	}
+	if o.KillGrace <= 0 {
+		o.KillGrace = time.Second
+	}
+	switch {
+	case cfg.Addr == "":
+		return nil, errs.New(errs.InvalidArgument, op, "no address")
+	case cfg.HostKeys.IsZero():
+		return nil, errs.New(errs.InvalidArgument, op, "no host key policy: use KnownHosts, PinnedKey, TrustOnFirstUse or (for throwaway guests only) InsecureIgnoreHostKey")
+	}
+	if err := cfg.Credentials.Validate(); err != nil {
+		return nil, errs.WrapOp(op, err)
+	}
+	addr := cfg.Addr
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		addr = net.JoinHostPort(strings.Trim(addr, "[]"), "22")
+	}
+	e := &Executor{cfg: cfg, opts: o, log: o.Logger, addr: addr, sem: make(chan struct{}, o.MaxSessions), noSFTP: o.NoSFTP}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	c, err := e.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e.setClient(c)
+	return e, nil
+}
+
+func (e *Executor) clientConfig(hostErr *error) (*xssh.ClientConfig, error) {
+	const op = "ssh.Dial"
+	cred := e.cfg.Credentials
+	var methods []xssh.AuthMethod
+	if !cred.PrivateKey.IsZero() {
+		var signer xssh.Signer
+		var err error
+		if cred.Passphrase.IsZero() {
+			signer, err = xssh.ParsePrivateKey([]byte(cred.PrivateKey.Reveal()))
+		} else {
+			signer, err = xssh.ParsePrivateKeyWithPassphrase([]byte(cred.PrivateKey.Reveal()), []byte(cred.Passphrase.Reveal()))
+		}
+		if err != nil {
+			var missing *xssh.PassphraseMissingError
+			if errors.As(err, &missing) {
+				return nil, errs.New(errs.InvalidArgument, op, "the private key is encrypted and no passphrase was given")
+			}
+			return nil, errs.New(errs.InvalidArgument, op, "cannot use the private key (malformed, or a wrong passphrase)")
+		}
+		methods = append(methods, xssh.PublicKeys(signer))
+	}
+	if !cred.Password.IsZero() {
+		pw := cred.Password.Reveal()
+		methods = append(methods, xssh.Password(pw), xssh.KeyboardInteractive(func(_, _ string, questions []string, _ []bool) ([]string, error) {
+			answers := make([]string, len(questions))
+			for i := range answers {
+				answers[i] = pw
+			}
+			return answers, nil
+		}))
+	}
+	policy := e.cfg.HostKeys
+	cc := &xssh.ClientConfig{
+		User: cred.Username,
+		Auth: methods,
+		HostKeyCallback: func(host string, remote net.Addr, key xssh.PublicKey) error {
+			err := policy.callback(host, remote, key)
+			if err != nil {
+				*hostErr = err
+			}
+			return err
+		},
+		Timeout: e.opts.DialTimeout,
+	}
+	if policy.algos != nil {
+		cc.HostKeyAlgorithms = policy.algos(e.addr)
+	}
+	return cc, nil
+}
+
+func (e *Executor) dial(ctx context.Context) (*xssh.Client, error) {
+	const op = "ssh.Dial"
+	var hostErr error
+	cc, err := e.clientConfig(&hostErr)
+	if err != nil {
+		return nil, err
+	}
+	if err := errs.FromContext(ctx, op); err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(e.opts.DialTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	d := net.Dialer{Deadline: deadline}
+	nc, err := d.DialContext(ctx, "tcp", e.addr)
+	if err != nil {
+		if cerr := errs.FromContext(ctx, op); cerr != nil {
+			return nil, cerr
+		}
+		return nil, errs.Wrap(errs.Unavailable, op, err)
+	}
+	_ = nc.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { _ = nc.Close() })
+	conn, chans, reqs, err := xssh.NewClientConn(nc, e.addr, cc)
+	stopped := stop()
+	if err != nil {
+		_ = nc.Close()
+		switch {
+		case hostErr != nil:
+			return nil, errs.WrapOp(op, hostErr)
+		case !stopped || ctx.Err() != nil:
+			return nil, errs.FromContext(ctx, op)
+		case strings.Contains(err.Error(), "unable to authenticate"):
+			return nil, errs.Errorf(errs.Unauthenticated, op, "%s refused the credentials of %q", e.addr, e.cfg.Credentials.Username)
+		}
+		return nil, errs.Wrap(errs.Unavailable, op, err)
+	}
+	_ = nc.SetDeadline(time.Time{})
+	e.log.Debug("ssh connected", "addr", e.addr, "user", e.cfg.Credentials.Username, "hostkeys", e.cfg.HostKeys.String())
+	return xssh.NewClient(conn, chans, reqs), nil
+}
+
+func (e *Executor) setClient(c *xssh.Client) {
+	e.mu.Lock()
+	e.client, e.dead = c, false
+	e.mu.Unlock()
+	go func() {
+		_ = c.Wait()
+		e.mu.Lock()
+		if e.client == c {
+			e.dead = true
+		}
+		e.mu.Unlock()
+	}()
+}
+
+// connection returns the live client, dialing again if the last one died.
+func (e *Executor) connection(ctx context.Context, op string) (*xssh.Client, error) {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil, errs.WrapOp(op, guest.ErrClosed)
+	}
+	c, dead := e.client, e.dead
+	e.mu.Unlock()
+	if !dead {
+		return c, nil
+	}
+	e.log.Debug("ssh reconnecting", "addr", e.addr)
+	nc, err := e.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		_ = nc.Close()
+		return nil, errs.WrapOp(op, guest.ErrClosed)
+	}
+	if !e.dead { // someone else reconnected first
+		c = e.client
+		e.mu.Unlock()
+		_ = nc.Close()
+		return c, nil
+	}
+	e.mu.Unlock()
+	_ = c.Close()
+	e.setClient(nc)
+	return nc, nil
+}
+
+func (e *Executor) isClosed() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.closed
+}
+
+// acquire takes a session slot.
+func (e *Executor) acquire(ctx context.Context, op string) (func(), error) {
+	select {
+	case e.sem <- struct{}{}:
+		return func() { <-e.sem }, nil
+	case <-ctx.Done():
+		return nil, errs.FromContext(ctx, op)
+	}
+}
+
+// Family returns guest.Linux.
+func (e *Executor) Family() guest.OSFamily { return guest.Linux }
+
+// Addr returns the host:port the executor connects to.
+func (e *Executor) Addr() string { return e.addr }
+
+// Close closes the connection. Later calls return guest.ErrClosed.
+func (e *Executor) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return errs.WrapOp("ssh.Close", guest.ErrClosed)
+	}
+	e.closed = true
+	if e.client != nil {
+		_ = e.client.Close()
+	}
+	return nil
+}
+
+// capped keeps up to guest.MaxOutput bytes and forwards everything to w.
+type capped struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+	w   io.Writer
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if room := guest.MaxOutput - c.buf.Len(); room > 0 {
+		c.buf.Write(p[:min(room, len(p))])
+	}
+	if c.w != nil {
+		if _, err := c.w.Write(p); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+func (c *capped) bytes() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return bytes.Clone(c.buf.Bytes())
+}
+
+// sudoFilter swallows sudo's own output (lecture, prompts, "Sorry, try
+// again") until the marker the wrapped shell prints first, answering each
+// prompt through onPrompt; after the marker it passes output on.
+type sudoFilter struct {
+	mu       sync.Mutex
+	marker   string
+	prompt   string
+	pre      bytes.Buffer
+	prompts  int
+	passed   bool
+	next     io.Writer
+	onPrompt func(n int)
+	onReady  func()
+}
+
+func (f *sudoFilter) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	if f.passed {
+		f.mu.Unlock()
+		return f.next.Write(p)
+	}
+	f.pre.Write(p)
+	s := f.pre.String()
+	if n := strings.Count(s, f.prompt); n > f.prompts {
+		f.prompts = n
+		f.onPrompt(n)
+	}
+	i := strings.Index(s, f.marker+"\n")
+	if i < 0 {
+		f.mu.Unlock()
+		return len(p), nil
+	}
+	f.passed = true
+	rest := []byte(s[i+len(f.marker)+1:])
+	f.pre.Truncate(i)
+	f.mu.Unlock()
+	f.onReady()
+	if len(rest) > 0 {
+		if _, err := f.next.Write(rest); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+// sudoMessage is what sudo said before failing, without its prompts.
+func (f *sudoFilter) sudoMessage() (string, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	msg := strings.TrimSpace(strings.ReplaceAll(f.pre.String(), f.prompt, ""))
+	return msg, f.passed
+}
+
+func randomToken() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Run runs cmd through the user's login shell (the line
+// guest.ShellCommandLine builds). With cmd.Sudo and a user other than root
+// the line runs under "sudo -S": the password, if the credentials have
+// one, is written to the command's standard input when sudo prompts for it
+// (never on the command line), and the caller's Stdin is only fed once the
+// command itself runs. A refused sudo is errs.PermissionDenied.
+func (e *Executor) Run(ctx context.Context, cmd guest.Command) (guest.Result, error) {
+	const op = "ssh.Run"
+	if err := cmd.Validate(); err != nil {
+		return guest.Result{}, err
+	}
+	timeout := cmd.Timeout
+	if timeout == 0 {
+		timeout = e.opts.CommandTimeout
+	}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	if e.isClosed() {
+		return guest.Result{}, errs.WrapOp(op, guest.ErrClosed)
+	}
+	if err := errs.FromContext(ctx, op); err != nil {
+		return guest.Result{}, err
+	}
+	release, err := e.acquire(ctx, op)
+	if err != nil {
+		return guest.Result{}, err
+	}
+	defer release()
+	client, err := e.connection(ctx, op)
+	if err != nil {
+		return guest.Result{}, err
+	}
+	sess, err := e.newSession(ctx, client)
+	if err != nil {
+		if e.isClosed() {
+			return guest.Result{}, errs.WrapOp(op, guest.ErrClosed)
+		}
+		if cerr := errs.FromContext(ctx, op); cerr != nil {
+			return guest.Result{}, cerr
+		}
+		// Nothing ran.
+		return guest.Result{}, errs.Wrap(errs.Unavailable, op, err)
+	}
+	defer sess.Close()
+	return e.runSession(ctx, client, sess, cmd)
+}
+
+// newSession opens a session, retrying while the server refuses the
+// channel for lack of room (OpenSSH frees a session's slot only after the
+// channel is fully closed, a moment after the previous command ended).
+func (e *Executor) newSession(ctx context.Context, client *xssh.Client) (*xssh.Session, error) {
+	delay := 5 * time.Millisecond
+	for {
+		sess, err := client.NewSession()
+		var oce *xssh.OpenChannelError
+		if err == nil || !errors.As(err, &oce) || (oce.Reason != xssh.ConnectionFailed && oce.Reason != xssh.ResourceShortage) {
+			return sess, err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		delay = min(2*delay, 200*time.Millisecond)
+	}
+}
+
+func (e *Executor) runSession(ctx context.Context, client *xssh.Client, sess *xssh.Session, cmd guest.Command) (guest.Result, error) {
+	const op = "ssh.Run"
+	start := time.Now()
+	line := guest.ShellCommandLine(cmd)
+	stdout := &capped{w: cmd.Stdout}
+	stderr := &capped{w: cmd.Stderr}
+	sess.Stdout = stdout
+	// The login shell first prints its process id (sshd made it a process
+	// group leader): cancellation signals that group, for servers that
+	// refuse "signal" requests (OpenSSH does for root logins).
+	pids := &pidFilter{prefix: pidPrefix, next: stderr}
+	sess.Stderr = pids
+	stdin, err := sess.StdinPipe()
+	if err != nil {
+		return guest.Result{}, errs.Wrap(errs.Unavailable, op, err)
+	}
+	ready := make(chan struct{}) // closed when the caller's stdin may flow
+	var filter *sudoFilter
+	var writeMu sync.Mutex
+	badPassword := make(chan struct{})
+	if cmd.Sudo && e.cfg.Credentials.Username != "root" {
+		marker, prompt := "MANAGEDVM-SUDO-OK-"+randomToken(), "managedvm-sudo-password-"+randomToken()+":"
+		flags := "-n"
+		if !e.cfg.Credentials.Password.IsZero() {
+			flags = "-S -p " + guest.ShellQuote(prompt)
+		}
+		// -H: root's HOME. The inner shell prints the marker to stderr, then
+		// runs the command line.
+		line = "sudo -H " + flags + " -- /bin/sh -c " + guest.ShellQuote("echo "+marker+" >&2; "+line)
+		var once sync.Once
+		filter = &sudoFilter{marker: marker, prompt: prompt, next: stderr,
+			onPrompt: func(n int) {
+				if n > 1 { // the password was refused
+					once.Do(func() { close(badPassword) })
+					return
+				}
+				writeMu.Lock()
+				_, _ = io.WriteString(stdin, e.cfg.Credentials.Password.Reveal()+"\n")
+				writeMu.Unlock()
+			},
+			onReady: func() { close(ready) },
+		}
+		pids.next = filter
+	} else {
+		close(ready)
+	}
+	line = "echo " + pidPrefix + "$$ >&2; " + line
+	if err := sess.Start(line); err != nil {
+		return guest.Result{}, errs.Wrap(errs.Unavailable, op, err)
+	}
+	e.log.Debug("ssh run", "addr", e.addr, "command", cmd.String(), "sudo", cmd.Sudo)
+	feedDone := make(chan struct{})
+	go func() {
+		defer close(feedDone)
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return
+		}
+		if cmd.Stdin != nil {
+			_, _ = io.Copy(stdin, cmd.Stdin)
+		}
+		_ = stdin.Close()
+	}()
+	waitc := make(chan error, 1)
+	go func() { waitc <- sess.Wait() }()
+	var werr error
+	select {
+	case werr = <-waitc:
+	case <-ctx.Done():
+		e.stop(client, sess, pids, waitc)
+		res := guest.Result{Stdout: stdout.bytes(), Stderr: stderr.bytes(), Duration: time.Since(start)}
+		return res, errs.FromContext(ctx, op)
+	case <-badPassword:
+		e.stop(client, sess, pids, waitc)
+		return guest.Result{Duration: time.Since(start)}, errs.Errorf(errs.PermissionDenied, op, "sudo refused the password of %q", e.cfg.Credentials.Username)
+	}
+	res := guest.Result{Stdout: stdout.bytes(), Stderr: stderr.bytes(), Duration: time.Since(start)}
+	if filter != nil {
+		if msg, passed := filter.sudoMessage(); !passed {
+			if msg == "" {
+				msg = "no output"
+			}
+			if i := strings.IndexByte(msg, '\n'); i >= 0 {
+				msg = msg[:i]
+			}
+			return res, errs.Errorf(errs.PermissionDenied, op, "sudo failed for %q: %s", e.cfg.Credentials.Username, msg)
+		}
+	}
+	var ee *xssh.ExitError
+	var missing *xssh.ExitMissingError
+	switch {
+	case werr == nil:
+		return res, nil
+	case errors.As(werr, &ee) && ee.Signal() != "":
+		return res, &SignalError{Command: cmd.String(), Signal: ee.Signal(), Stdout: res.Stdout, Stderr: res.Stderr}
+	case errors.As(werr, &ee):
+		res.ExitCode = ee.ExitStatus()
+		return res, &guest.ExitError{Command: cmd.String(), Code: res.ExitCode, Stdout: res.Stdout, Stderr: res.Stderr}
+	case e.isClosed():
+		return res, errs.WrapOp(op, guest.ErrClosed)
+	case errors.As(werr, &missing), errors.Is(werr, io.EOF):
+		return res, guest.SessionLost(op, errors.New("the connection closed before the command reported its exit status"))
+	}
+	return res, guest.SessionLost(op, werr)
+}
+
+const pidPrefix = "MANAGEDVM-PGID:"
+
+// pidFilter takes the first line of stderr (the process group id the
+// command line prints) and passes the rest on.
+type pidFilter struct {
+	mu     sync.Mutex
+	prefix string
+	head   []byte
+	done   bool
+	pgid   int
+	next   io.Writer
+}
+
+func (f *pidFilter) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	if f.done {
+		f.mu.Unlock()
+		return f.next.Write(p)
+	}
+	f.head = append(f.head, p...)
+	i := bytes.IndexByte(f.head, '\n')
+	if i < 0 && len(f.head) < 64 {
+		f.mu.Unlock()
+		return len(p), nil
+	}
+	f.done = true
+	rest := f.head
+	if i >= 0 && bytes.HasPrefix(f.head, []byte(f.prefix)) {
+		f.pgid, _ = strconv.Atoi(string(f.head[len(f.prefix):i]))
+		rest = f.head[i+1:]
+	}
+	f.head = nil
+	f.mu.Unlock()
+	if len(rest) > 0 {
+		if _, err := f.next.Write(rest); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+func (f *pidFilter) id() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.pgid
+}
+
+// stop ends a running command: SIGTERM, then SIGKILL after the grace
+// period, then the session is closed. Each signal goes both as an SSH
+// "signal" request and as a kill of the command's process group from a
+// second session.
+func (e *Executor) stop(client *xssh.Client, sess *xssh.Session, pids *pidFilter, waitc <-chan error) {
+	signal := func(sig xssh.Signal) {
+		_ = sess.Signal(sig)
+		if pgid := pids.id(); pgid > 1 {
+			ctx, cancel := context.WithTimeout(context.Background(), e.opts.KillGrace)
+			defer cancel()
+			if ks, err := e.newSession(ctx, client); err == nil {
+				_ = ks.Run("kill -" + string(sig) + " -- -" + strconv.Itoa(pgid) + " 2>/dev/null")
+				_ = ks.Close()
+			}
+		}
+	}
+	signal(xssh.SIGTERM)
+	t := time.NewTimer(e.opts.KillGrace)
+	defer t.Stop()
+	select {
+	case <-waitc:
+		return
+	case <-t.C:
+	}
+	signal(xssh.SIGKILL)
+	t.Reset(e.opts.KillGrace / 2)
+	select {
+	case <-waitc:
+	case <-t.C:
+	}
+	_ = sess.Close()
+}

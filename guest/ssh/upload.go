@@ -1,0 +1,226 @@
+package ssh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/guest"
+	"github.com/pkg/sftp"
+)
+
+// Upload writes r to p atomically: a temporary file beside p (a dot file),
+// its mode (and owner, with opts.Owner), then a rename over p. It uses
+// SFTP when the server offers it and exec (sh, cat, chmod, mv) otherwise.
+// On any failure (the context, the reader, the guest) the temporary file is
+// removed and p is left as it was.
+func (e *Executor) Upload(ctx context.Context, p string, r io.Reader, opts guest.UploadOptions) error {
+	const op = "ssh.Upload"
+	switch {
+	case p == "":
+		return errs.New(errs.InvalidArgument, op, "empty path")
+	case strings.IndexByte(p, 0) >= 0:
+		return errs.New(errs.InvalidArgument, op, "path contains a NUL byte")
+	case strings.HasSuffix(p, "/"):
+		return errs.New(errs.InvalidArgument, op, "path names a directory")
+	case opts.Owner != "" && !validOwner(opts.Owner):
+		return errs.New(errs.InvalidArgument, op, "malformed owner (want user or user:group)")
+	}
+	if e.isClosed() {
+		return errs.WrapOp(op, guest.ErrClosed)
+	}
+	if err := errs.FromContext(ctx, op); err != nil {
+		return err
+	}
+	mode := opts.Mode.Perm()
+	if mode == 0 {
+		mode = 0o644
+	}
+	dir, base := path.Split(p)
+	if dir == "" {
+		dir = "./"
+	}
+	tmp := dir + "." + base + ".mvm-" + randomToken()[:12]
+	e.mu.Lock()
+	noSFTP := e.noSFTP
+	e.mu.Unlock()
+	if !noSFTP {
+		err := e.uploadSFTP(ctx, p, tmp, r, mode, opts.Owner == "")
+		if err == nil && opts.Owner != "" {
+			// Owner, then rename, through exec (sftp's chown wants ids).
+			_, err = e.Run(ctx, guest.Command{Args: []string{"sh", "-c", `chown -- "$1" "$2" && mv -f "$2" "$3"`, "sh", opts.Owner, tmp, p}})
+			if err != nil {
+				e.removeTemp(tmp)
+				err = errs.WrapOp(op, err)
+			}
+		}
+		if !errors.Is(err, errNoSFTP) {
+			return err
+		}
+		e.mu.Lock()
+		e.noSFTP = true
+		e.mu.Unlock()
+		e.log.Debug("ssh: no sftp subsystem, uploads use exec", "addr", e.addr)
+	}
+	return e.uploadExec(ctx, p, tmp, r, mode, opts.Owner)
+}
+
+func validOwner(s string) bool {
+	for _, c := range s {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-', c == '.', c == ':', c == '$':
+		default:
+			return false
+		}
+	}
+	return !strings.HasPrefix(s, "-") && strings.Count(s, ":") <= 1
+}
+
+var errNoSFTP = errors.New("no sftp subsystem")
+
+// ctxReader fails once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+	err error // the source's own error, if any
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := c.r.Read(p)
+	if err != nil && err != io.EOF {
+		c.err = err
+	}
+	return n, err
+}
+
+// uploadSFTP writes the temporary file and, with rename, renames it over p.
+func (e *Executor) uploadSFTP(ctx context.Context, p, tmp string, r io.Reader, mode fs.FileMode, rename bool) error {
+	const op = "ssh.Upload"
+	release, err := e.acquire(ctx, op)
+	if err != nil {
+		return err
+	}
+	defer release()
+	client, err := e.connection(ctx, op)
+	if err != nil {
+		return err
+	}
+	sc, err := sftp.NewClient(client, sftp.UseConcurrentWrites(true))
+	if err != nil {
+		if e.isClosed() {
+			return errs.WrapOp(op, guest.ErrClosed)
+		}
+		if strings.Contains(err.Error(), "subsystem request failed") {
+			return errNoSFTP
+		}
+		return errs.Wrap(errs.Unavailable, op, err)
+	}
+	defer sc.Close()
+	stop := context.AfterFunc(ctx, func() { _ = sc.Close() })
+	defer stop()
+	f, err := sc.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+	if err != nil {
+		return e.sftpErr(ctx, op, err)
+	}
+	cleanup := func() {
+		_ = f.Close()
+		if ctx.Err() != nil { // the sftp client is closed: use a fresh one
+			e.removeTemp(tmp)
+			return
+		}
+		_ = sc.Remove(tmp)
+	}
+	src := &ctxReader{ctx: ctx, r: r}
+	if _, err := f.ReadFrom(src); err != nil {
+		cleanup()
+		if cerr := errs.FromContext(ctx, op); cerr != nil {
+			return cerr
+		}
+		if src.err != nil {
+			return errs.Wrap(errs.Unknown, op, fmt.Errorf("reading the content: %w", src.err))
+		}
+		return e.sftpErr(ctx, op, err)
+	}
+	if err := f.Chmod(mode); err != nil {
+		cleanup()
+		return e.sftpErr(ctx, op, err)
+	}
+	if err := f.Close(); err != nil {
+		cleanup()
+		return e.sftpErr(ctx, op, err)
+	}
+	if !rename {
+		return nil
+	}
+	if err := sc.PosixRename(tmp, p); err != nil {
+		cleanup()
+		return e.sftpErr(ctx, op, err)
+	}
+	return nil
+}
+
+func (e *Executor) sftpErr(ctx context.Context, op string, err error) error {
+	if cerr := errs.FromContext(ctx, op); cerr != nil {
+		return cerr
+	}
+	if e.isClosed() {
+		return errs.WrapOp(op, guest.ErrClosed)
+	}
+	var se *sftp.StatusError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return errs.Wrap(errs.NotFound, op, err)
+	case errors.Is(err, fs.ErrPermission):
+		return errs.Wrap(errs.PermissionDenied, op, err)
+	case errors.As(err, &se):
+		return errs.Wrap(errs.FailedPrecondition, op, err)
+	}
+	return guest.SessionLost(op, err)
+}
+
+// removeTemp removes a temporary file on a fresh, short context: the
+// caller's may be done.
+func (e *Executor) removeTemp(tmp string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, _ = e.Run(ctx, guest.Command{Args: []string{"rm", "-f", "--", tmp}})
+}
+
+func (e *Executor) uploadExec(ctx context.Context, p, tmp string, r io.Reader, mode fs.FileMode, owner string) error {
+	const op = "ssh.Upload"
+	// Create the temporary file (private until the content is whole).
+	create := guest.Command{Args: []string{"sh", "-c", `umask 077 && set -C && : > "$1"`, "sh", tmp}}
+	if _, err := e.Run(ctx, create); err != nil {
+		return errs.WrapOp(op, err)
+	}
+	src := &ctxReader{ctx: ctx, r: r}
+	_, err := e.Run(ctx, guest.Command{Args: []string{"sh", "-c", `cat > "$1"`, "sh", tmp}, Stdin: src})
+	if cerr := errs.FromContext(ctx, op); cerr != nil {
+		err = cerr
+	} else if err == nil && src.err != nil {
+		err = errs.Wrap(errs.Unknown, op, fmt.Errorf("reading the content: %w", src.err))
+	}
+	if err == nil {
+		script := `chmod "$1" "$2" && mv -f "$2" "$3"`
+		args := []string{"sh", "-c", script, "sh", fmt.Sprintf("%o", mode), tmp, p}
+		if owner != "" {
+			args = []string{"sh", "-c", `chown -- "$4" "$2" && ` + script, "sh", fmt.Sprintf("%o", mode), tmp, p, owner}
+		}
+		_, err = e.Run(ctx, guest.Command{Args: args})
+	}
+	if err != nil {
+		e.removeTemp(tmp)
+		return errs.WrapOp(op, err)
+	}
+	return nil
+}
