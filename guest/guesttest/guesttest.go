@@ -626,7 +626,10 @@ func testDir(t *testing.T, s *session) {
 		if got := string(s.readFile(t, s.join(sub, "marker.txt"))); got != "X" {
 			t.Fatalf("marker written in Dir reads %q, want %q", got, "X")
 		}
-		res := s.run(t, guest.Command{Dir: sub, Args: []string{"Get-Content", "-Raw", "marker.txt"}})
+		// Args reach a cmdlet as quoted literals, so they bind as
+		// positional values, never as parameter names ("-Raw" would be
+		// a path): pass only positional arguments.
+		res := s.run(t, guest.Command{Dir: sub, Args: []string{"Get-Content", "marker.txt"}})
 		if got := strings.TrimSpace(s.norm(res.Stdout)); got != "X" {
 			t.Fatalf("Get-Content in Dir printed %q", got)
 		}
@@ -1043,7 +1046,8 @@ func testInvalid(t *testing.T, s *session) {
 	marker := s.join(s.dir, "ran")
 	probe := []string{"sh", "-c", `echo ran > "$1"`, "sh", marker}
 	if s.windows() {
-		probe = []string{"Set-Content", "-Path", marker, "-Value", "ran"}
+		// Positional: quoted "-Path" would be a value, not a parameter.
+		probe = []string{"Set-Content", marker, "ran"}
 	}
 	bad := map[string]guest.Command{
 		"empty":            {},
@@ -1104,7 +1108,9 @@ func testConcurrent(t *testing.T, s *session) {
 			case i%2 == 0 && !s.windows():
 				cmd = guest.Command{Args: []string{"printf", "%s", want}}
 			case i%2 == 0:
-				cmd = guest.Command{Script: "[Console]::Out.Write(" + guest.PowerShellQuote(want) + ")"}
+				// The script builds the output: a 64 KiB literal would not
+				// fit a WinRM command line (8191 characters).
+				cmd = guest.Command{Script: fmt.Sprintf("[Console]::Out.Write('worker-%02d:' + ('%d' * %d))", i, i%10, 4096*(i+1))}
 			default:
 				cmd = s.catCmd()
 				cmd.Stdin = strings.NewReader(want)

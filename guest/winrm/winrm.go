@@ -1,0 +1,845 @@
+package winrm
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/Azure/go-ntlmssp"
+	mzwinrm "github.com/masterzen/winrm"
+	"github.com/masterzen/winrm/soap"
+
+	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/guest"
+)
+
+// Default ports of WinRM.
+const (
+	PortHTTPS = 5986
+	PortHTTP  = 5985
+)
+
+// MaxCommandLine is the longest command line a WinRM shell runs: WinRM
+// starts commands through cmd.exe, whose limit is 8191 characters. A
+// PowerShell script is sent base64-encoded as UTF-16, so a script may be
+// about 3,000 characters long.
+const MaxCommandLine = 8191
+
+// Options configure an Executor. The zero value (or nil) means HTTPS on
+// port 5986, NTLM, and certificate verification against the system's
+// roots.
+type Options struct {
+	// Port is the TCP port; zero means 5986 (HTTPS) or 5985 (HTTP).
+	Port int
+	// HTTP selects plain HTTP. NTLM (and Basic) over plain HTTP send
+	// every message readable to the network (masterzen/winrm does not
+	// seal NTLM messages), so New also requires AllowUnencrypted.
+	HTTP bool
+	// AllowUnencrypted allows credentials and commands over plain HTTP.
+	AllowUnencrypted bool
+	// Basic uses HTTP Basic authentication instead of NTLM (local
+	// accounts only, and WinRM's Auth/Basic must be enabled).
+	Basic bool
+	// CACertPEM holds the certificates that may sign the guest's
+	// certificate; nil means the system's roots.
+	CACertPEM []byte
+	// PinnedCertSHA256 pins the guest's certificate by the SHA-256 of its
+	// DER encoding; when set, it replaces CA verification.
+	PinnedCertSHA256 []byte
+	// TLSServerName is the name expected in the certificate; empty means
+	// the host passed to New.
+	TLSServerName string
+	// InsecureSkipVerify accepts any certificate. For tests only.
+	InsecureSkipVerify bool
+	// Timeout bounds each command that sets no Command.Timeout; zero means
+	// no bound other than the context.
+	Timeout time.Duration
+	// OperationTimeout is how long the guest holds a Receive open when the
+	// command prints nothing; zero means 20 s.
+	OperationTimeout time.Duration
+	// EnvelopeSize is the WS-Management MaxEnvelopeSize in bytes; zero
+	// means 153600 (the WinRM default of 150 KiB). Standard input and
+	// uploads are sent in chunks that fit.
+	EnvelopeSize int
+	// MaxIdleShells is how many shells are kept open for reuse between
+	// commands; zero means 2, a negative value opens a new shell per
+	// command.
+	MaxIdleShells int
+	// DialContext, if set, opens TCP connections (a proxy, a tunnel).
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Logger receives debug records (program names and durations, never
+	// arguments, scripts or secrets); nil discards them.
+	Logger *slog.Logger
+}
+
+// Executor runs commands and PowerShell scripts in a Windows guest over
+// WinRM. It is safe for concurrent use; each concurrent command has a
+// shell of its own.
+type Executor struct {
+	url      string
+	user     string
+	password string
+	params   *mzwinrm.Parameters
+	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
+	tls      *tls.Config
+	opts     Options
+	log      *slog.Logger
+	maxSend  int
+
+	mu     sync.Mutex
+	idle   []string
+	lanes  []*http.Client
+	closed bool
+}
+
+// maxIdleLanes bounds the authenticated connections kept between requests.
+const maxIdleLanes = 16
+
+// lane returns an HTTP client with at most one connection. NTLM
+// authenticates a connection, not a request: its three legs must travel on
+// one connection, which a shared connection pool cannot promise while
+// other requests run. A lane is used by one request at a time, so its
+// handshake stays on its connection, and the authenticated connection
+// serves the lane's next requests without a new handshake.
+func (e *Executor) lane() *http.Client {
+	e.mu.Lock()
+	if n := len(e.lanes); n > 0 {
+		c := e.lanes[n-1]
+		e.lanes = e.lanes[:n-1]
+		e.mu.Unlock()
+		return c
+	}
+	e.mu.Unlock()
+	tr := &http.Transport{
+		DialContext:         e.dial,
+		TLSClientConfig:     e.tls,
+		MaxConnsPerHost:     1,
+		MaxIdleConnsPerHost: 1,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	var rt http.RoundTripper = tr
+	if !e.opts.Basic {
+		rt = ntlmssp.Negotiator{RoundTripper: tr}
+	}
+	return &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+func (e *Executor) putLane(c *http.Client) {
+	e.mu.Lock()
+	if !e.closed && len(e.lanes) < maxIdleLanes {
+		e.lanes = append(e.lanes, c)
+		e.mu.Unlock()
+		return
+	}
+	e.mu.Unlock()
+	c.CloseIdleConnections()
+}
+
+var _ guest.Executor = (*Executor)(nil)
+
+const opNew = "winrm.New"
+
+// New returns an executor for the guest at host (a name or an IP address).
+// It does not connect: the first command does.
+func New(host string, creds guest.Credentials, opts *Options) (*Executor, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	switch {
+	case host == "":
+		return nil, errs.New(errs.InvalidArgument, opNew, "no host")
+	case creds.Username == "":
+		return nil, errs.New(errs.InvalidArgument, opNew, "credentials have no user name")
+	case creds.Password.IsZero():
+		return nil, errs.New(errs.InvalidArgument, opNew, "WinRM needs a password")
+	case o.HTTP && !o.AllowUnencrypted:
+		return nil, errs.New(errs.InvalidArgument, opNew, "refusing to send NTLM or Basic credentials over plain HTTP: set Options.AllowUnencrypted as well as Options.HTTP, or use HTTPS")
+	case o.HTTP && (o.CACertPEM != nil || o.PinnedCertSHA256 != nil):
+		return nil, errs.New(errs.InvalidArgument, opNew, "certificate options given with plain HTTP")
+	case o.PinnedCertSHA256 != nil && len(o.PinnedCertSHA256) != sha256.Size:
+		return nil, errs.New(errs.InvalidArgument, opNew, "PinnedCertSHA256 must be 32 bytes")
+	case o.Timeout < 0 || o.OperationTimeout < 0 || o.EnvelopeSize < 0:
+		return nil, errs.New(errs.InvalidArgument, opNew, "negative timeout or envelope size")
+	}
+	if o.Port == 0 {
+		o.Port = PortHTTPS
+		if o.HTTP {
+			o.Port = PortHTTP
+		}
+	}
+	if o.OperationTimeout == 0 {
+		o.OperationTimeout = 20 * time.Second
+	}
+	if o.EnvelopeSize == 0 {
+		o.EnvelopeSize = 153600
+	}
+	if o.EnvelopeSize < 16384 {
+		return nil, errs.New(errs.InvalidArgument, opNew, "EnvelopeSize below 16384 bytes")
+	}
+	if o.MaxIdleShells == 0 {
+		o.MaxIdleShells = 2
+	}
+	scheme := "https"
+	if o.HTTP {
+		scheme = "http"
+	}
+	dial := o.DialContext
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	}
+	var tc *tls.Config
+	if !o.HTTP {
+		var err error
+		if tc, err = tlsConfig(host, o); err != nil {
+			return nil, err
+		}
+	}
+	secs := int(o.OperationTimeout / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	// Parameters are built per executor: winrm.DefaultParameters is a
+	// shared pointer and is never touched.
+	params := mzwinrm.NewParameters("PT"+strconv.Itoa(secs)+"S", "en-US", o.EnvelopeSize)
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Executor{
+		url:      scheme + "://" + net.JoinHostPort(strings.Trim(host, "[]"), strconv.Itoa(o.Port)) + "/wsman",
+		user:     creds.Username,
+		password: creds.Password.Reveal(),
+		params:   params,
+		dial:     dial,
+		tls:      tc,
+		opts:     o,
+		log:      log,
+		maxSend:  (o.EnvelopeSize - 4096) / 4 * 3,
+	}, nil
+}
+
+func tlsConfig(host string, o Options) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: o.TLSServerName}
+	if tc.ServerName == "" {
+		tc.ServerName = strings.Trim(host, "[]")
+	}
+	switch {
+	case o.PinnedCertSHA256 != nil:
+		pin := append([]byte(nil), o.PinnedCertSHA256...)
+		tc.InsecureSkipVerify = true // replaced by the pin check below
+		tc.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("no server certificate")
+			}
+			sum := sha256.Sum256(cs.PeerCertificates[0].Raw)
+			if subtle.ConstantTimeCompare(sum[:], pin) != 1 {
+				return errors.New("the server certificate does not match the pinned SHA-256 fingerprint")
+			}
+			return nil
+		}
+	case o.InsecureSkipVerify:
+		tc.InsecureSkipVerify = true
+	case o.CACertPEM != nil:
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(o.CACertPEM) {
+			return nil, errs.New(errs.InvalidArgument, opNew, "CACertPEM holds no PEM certificate")
+		}
+		tc.RootCAs = pool
+	}
+	return tc, nil
+}
+
+// Family returns guest.Windows.
+func (e *Executor) Family() guest.OSFamily { return guest.Windows }
+
+// Close deletes the idle shells. Calls after Close return guest.ErrClosed.
+func (e *Executor) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	idle := e.idle
+	e.idle = nil
+	e.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, id := range idle {
+		e.deleteShell(ctx, id)
+	}
+	e.mu.Lock()
+	lanes := e.lanes
+	e.lanes = nil
+	e.mu.Unlock()
+	for _, c := range lanes {
+		c.CloseIdleConnections()
+	}
+	return nil
+}
+
+func (e *Executor) isClosed() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.closed
+}
+
+// ---- transport ----
+
+// fault is a WS-Management SOAP fault.
+type fault struct {
+	Subcode string
+	Reason  string
+}
+
+func (f *fault) Error() string { return "WS-Management fault " + f.Subcode + ": " + f.Reason }
+
+func (f *fault) timedOut() bool { return strings.HasSuffix(f.Subcode, "TimedOut") }
+
+type faultEnvelope struct {
+	Body struct {
+		Fault *struct {
+			Subcode string `xml:"Code>Subcode>Value"`
+			Reason  string `xml:"Reason>Text"`
+		} `xml:"Fault"`
+	} `xml:"Body"`
+}
+
+// post sends one SOAP message and returns the response body.
+func (e *Executor) post(ctx context.Context, op string, msg *soap.SoapMessage) ([]byte, error) {
+	body := msg.String()
+	msg.Free()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url, strings.NewReader(body))
+	if err != nil {
+		return nil, errs.Wrap(errs.Internal, op, err)
+	}
+	req.Header.Set("Content-Type", "application/soap+xml;charset=UTF-8")
+	req.SetBasicAuth(e.user, e.password)
+	client := e.lane()
+	resp, err := client.Do(req)
+	if err != nil {
+		client.CloseIdleConnections()
+		return nil, e.transportError(ctx, op, err)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	_ = resp.Body.Close()
+	if err != nil {
+		client.CloseIdleConnections()
+		return nil, e.transportError(ctx, op, err)
+	}
+	e.putLane(client)
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		return data, nil
+	case resp.StatusCode == http.StatusUnauthorized:
+		scheme := "NTLM"
+		if e.opts.Basic {
+			scheme = "Basic"
+		}
+		return nil, errs.Errorf(errs.Unauthenticated, op, "the guest refused %s authentication for user %q (HTTP 401): wrong user name or password, an account not allowed to use WinRM, or %s disabled in the WinRM service", scheme, e.user, scheme)
+	case strings.Contains(resp.Header.Get("Content-Type"), "soap+xml"):
+		var fe faultEnvelope
+		if xml.Unmarshal(data, &fe) == nil && fe.Body.Fault != nil {
+			f := &fault{Subcode: strings.TrimSpace(fe.Body.Fault.Subcode), Reason: strings.TrimSpace(fe.Body.Fault.Reason)}
+			code := errs.FailedPrecondition
+			if strings.Contains(f.Subcode, "AccessDenied") {
+				code = errs.PermissionDenied
+			}
+			return nil, &errs.Error{Code: code, Op: op, Err: f}
+		}
+	}
+	return nil, errs.Errorf(errs.Unavailable, op, "unexpected HTTP status %d from the WinRM service", resp.StatusCode)
+}
+
+// transportError maps a failed HTTP exchange to an error code.
+func (e *Executor) transportError(ctx context.Context, op string, err error) error {
+	if cerr := errs.FromContext(ctx, op); cerr != nil {
+		return cerr
+	}
+	var uerr x509.UnknownAuthorityError
+	var herr x509.HostnameError
+	var cerr x509.CertificateInvalidError
+	var verr *tls.CertificateVerificationError
+	switch {
+	case errors.As(err, &uerr), errors.As(err, &herr), errors.As(err, &cerr), errors.As(err, &verr),
+		strings.Contains(err.Error(), "pinned SHA-256"), strings.Contains(err.Error(), "certificate"):
+		return errs.Errorf(errs.Unauthenticated, op, "the guest's TLS certificate was not accepted: %w", err)
+	}
+	return errs.Wrap(errs.Unavailable, op, err)
+}
+
+// ---- shells ----
+
+func (e *Executor) createShell(ctx context.Context) (string, error) {
+	resp, err := e.post(ctx, "winrm.CreateShell", mzwinrm.NewOpenShellRequest(e.url, e.params))
+	if err != nil {
+		return "", err
+	}
+	id, err := mzwinrm.ParseOpenShellResponse(string(resp))
+	if err != nil || id == "" {
+		return "", errs.Errorf(errs.Unavailable, "winrm.CreateShell", "the WinRM service answered without a shell id")
+	}
+	return id, nil
+}
+
+func (e *Executor) deleteShell(ctx context.Context, id string) {
+	if _, err := e.post(ctx, "winrm.DeleteShell", mzwinrm.NewDeleteShellRequest(e.url, id, e.params)); err != nil {
+		e.log.Debug("winrm: deleting a shell failed", "err", err)
+	}
+}
+
+// takeShell returns an idle shell, or creates one.
+func (e *Executor) takeShell(ctx context.Context) (id string, reused bool, err error) {
+	e.mu.Lock()
+	if n := len(e.idle); n > 0 {
+		id = e.idle[n-1]
+		e.idle = e.idle[:n-1]
+		e.mu.Unlock()
+		return id, true, nil
+	}
+	e.mu.Unlock()
+	id, err = e.createShell(ctx)
+	return id, false, err
+}
+
+// putShell keeps a shell for reuse, or deletes it.
+func (e *Executor) putShell(id string) {
+	e.mu.Lock()
+	if !e.closed && len(e.idle) < e.opts.MaxIdleShells {
+		e.idle = append(e.idle, id)
+		e.mu.Unlock()
+		return
+	}
+	e.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	e.deleteShell(ctx, id)
+}
+
+// cleanupContext outlives the caller's cancellation, bounded.
+func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+}
+
+// ---- commands ----
+
+// prelude keeps PowerShell's progress records (CLIXML on stderr) away.
+const prelude = "$ProgressPreference = 'SilentlyContinue'\n"
+
+// CommandLine returns the command line Run sends for cmd: powershell.exe
+// with the -EncodedCommand of guest.PowerShellScript(cmd), so that neither
+// Args nor Script ever needs quoting by the caller. It fails with
+// InvalidArgument when cmd is invalid or the line exceeds MaxCommandLine.
+func CommandLine(cmd guest.Command) (string, error) {
+	if err := cmd.Validate(); err != nil {
+		return "", err
+	}
+	line := guest.PowerShellCommandLine(prelude + guest.PowerShellScript(cmd))
+	if len(line) > MaxCommandLine {
+		return "", errs.Errorf(errs.InvalidArgument, "winrm.CommandLine", "the encoded script is %d characters, more than the %d a WinRM command line holds: upload long scripts as files and run the file", len(line), MaxCommandLine)
+	}
+	return line, nil
+}
+
+// Run runs cmd in a PowerShell in the guest: Args with the call operator
+// (each argument a literal, so cmdlets receive them as positional values,
+// never as parameter names), Script as is. See guest.Executor.
+func (e *Executor) Run(ctx context.Context, cmd guest.Command) (guest.Result, error) {
+	const op = "winrm.Run"
+	if err := cmd.Validate(); err != nil {
+		return guest.Result{}, err
+	}
+	if cmd.Sudo {
+		return guest.Result{}, errs.New(errs.Unimplemented, op, "Sudo is not available over WinRM: connect as an administrator")
+	}
+	line, err := CommandLine(cmd)
+	if err != nil {
+		return guest.Result{}, err
+	}
+	return e.run(ctx, op, cmd.String(), line, cmd)
+}
+
+// RunCmd runs a cmd.exe command line as is: the caller quotes it for
+// cmd.exe. Stdin, Stdout, Stderr and Timeout of opts apply; its Args,
+// Script, Env and Dir must be empty.
+func (e *Executor) RunCmd(ctx context.Context, commandLine string, opts guest.Command) (guest.Result, error) {
+	const op = "winrm.RunCmd"
+	switch {
+	case commandLine == "" || strings.ContainsAny(commandLine, "\x00\r\n"):
+		return guest.Result{}, errs.New(errs.InvalidArgument, op, "empty command line, or one with NUL or line breaks")
+	case len(commandLine) > MaxCommandLine:
+		return guest.Result{}, errs.Errorf(errs.InvalidArgument, op, "the command line is longer than %d characters", MaxCommandLine)
+	case len(opts.Args) > 0 || opts.Script != "" || len(opts.Env) > 0 || opts.Dir != "" || opts.Sudo:
+		return guest.Result{}, errs.New(errs.InvalidArgument, op, "RunCmd takes only Stdin, Stdout, Stderr and Timeout from its Command")
+	case opts.Timeout < 0:
+		return guest.Result{}, errs.New(errs.InvalidArgument, op, "negative timeout")
+	}
+	name := commandLine
+	if i := strings.IndexByte(name, ' '); i >= 0 {
+		name = name[:i]
+	}
+	return e.run(ctx, op, fmt.Sprintf("cmd %q", name), commandLine, opts)
+}
+
+type limitedBuffer struct {
+	buf bytes.Buffer
+}
+
+func (b *limitedBuffer) Write(p []byte) {
+	if room := guest.MaxOutput - b.buf.Len(); room > 0 {
+		b.buf.Write(p[:min(room, len(p))])
+	}
+}
+
+func (e *Executor) run(ctx context.Context, op, desc, line string, cmd guest.Command) (guest.Result, error) {
+	if e.isClosed() {
+		return guest.Result{}, guest.ErrClosed
+	}
+	if err := errs.FromContext(ctx, op); err != nil {
+		return guest.Result{}, err
+	}
+	timeout := cmd.Timeout
+	if timeout == 0 {
+		timeout = e.opts.Timeout
+	}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	start := time.Now()
+	shell, commandID, err := e.start(ctx, op, line)
+	if err != nil {
+		return guest.Result{}, err
+	}
+	e.log.Debug("winrm: command started", "command", desc)
+
+	// Standard input flows while output is received. A failing Stdin
+	// stops the command.
+	runCtx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	go e.feed(runCtx, shell, commandID, cmd.Stdin, stop)
+
+	var stdout, stderr limitedBuffer
+	exit, err := e.receive(runCtx, op, shell, commandID, func(out, errb []byte) {
+		stdout.Write(out)
+		stderr.Write(errb)
+		if cmd.Stdout != nil && len(out) > 0 {
+			_, _ = cmd.Stdout.Write(out)
+		}
+		if cmd.Stderr != nil && len(errb) > 0 {
+			_, _ = cmd.Stderr.Write(errb)
+		}
+	})
+	res := guest.Result{ExitCode: exit, Stdout: stdout.buf.Bytes(), Stderr: stderr.buf.Bytes(), Duration: time.Since(start)}
+	if err != nil {
+		// The command may still run: stop it and drop its shell.
+		cctx, cancel := cleanupContext(ctx)
+		defer cancel()
+		e.signal(cctx, shell, commandID)
+		e.deleteShell(cctx, shell)
+		cause := context.Cause(runCtx)
+		switch {
+		case ctx.Err() != nil:
+			err = errs.FromContext(ctx, op)
+		case cause != nil && !errors.Is(cause, context.Canceled):
+			err = errs.Wrap(errs.Unknown, op, cause)
+		}
+		e.log.Debug("winrm: command failed", "command", desc, "err", err)
+		res.ExitCode = 0
+		return res, err
+	}
+	e.putShell(shell)
+	e.log.Debug("winrm: command done", "command", desc, "exit", exit, "duration", res.Duration)
+	if exit != 0 {
+		return res, &guest.ExitError{Command: desc, Code: exit, Stdout: res.Stdout, Stderr: res.Stderr}
+	}
+	return res, nil
+}
+
+// start runs line in a shell. A reused shell that the guest no longer
+// knows (its idle timeout passed) is replaced once: a fault to Command
+// means the command did not start.
+func (e *Executor) start(ctx context.Context, op, line string) (shell, commandID string, err error) {
+	for attempt := 0; ; attempt++ {
+		shell, reused, err := e.takeShell(ctx)
+		if err != nil {
+			return "", "", err
+		}
+		resp, err := e.post(ctx, op, mzwinrm.NewExecuteCommandRequest(e.url, shell, line, nil, e.params))
+		if err == nil {
+			id, perr := mzwinrm.ParseExecuteCommandResponse(string(resp))
+			if perr == nil && id != "" {
+				return shell, id, nil
+			}
+			err = errs.New(errs.Unavailable, op, "the WinRM service answered Command without a command id")
+		}
+		var f *fault
+		cctx, cancel := cleanupContext(ctx)
+		e.deleteShell(cctx, shell)
+		cancel()
+		if reused && attempt == 0 && errors.As(err, &f) {
+			continue
+		}
+		return "", "", err
+	}
+}
+
+func (e *Executor) signal(ctx context.Context, shell, commandID string) {
+	if _, err := e.post(ctx, "winrm.Signal", mzwinrm.NewSignalRequest(e.url, shell, commandID, e.params)); err != nil {
+		e.log.Debug("winrm: signal failed", "err", err)
+	}
+}
+
+// feed sends stdin in chunks that fit the envelope, then its end. A nil
+// stdin is an empty one.
+func (e *Executor) feed(ctx context.Context, shell, commandID string, stdin io.Reader, stop context.CancelCauseFunc) {
+	send := func(data []byte, eof bool) error {
+		_, err := e.post(ctx, "winrm.Send", mzwinrm.NewSendInputRequest(e.url, shell, commandID, data, eof, e.params))
+		return err
+	}
+	if stdin == nil {
+		_ = send(nil, true) // the command may have ended already
+		return
+	}
+	buf := make([]byte, e.maxSend)
+	for {
+		n, rerr := stdin.Read(buf)
+		if ctx.Err() != nil {
+			return
+		}
+		if n > 0 {
+			if err := send(buf[:n], false); err != nil {
+				return // the command ended, or the receive loop reports the failure
+			}
+		}
+		switch {
+		case rerr == io.EOF:
+			_ = send(nil, true)
+			return
+		case rerr != nil:
+			stop(fmt.Errorf("reading the command's standard input: %w", rerr))
+			return
+		}
+	}
+}
+
+// receive polls output until the command is done.
+func (e *Executor) receive(ctx context.Context, op, shell, commandID string, deliver func(out, errb []byte)) (int, error) {
+	for {
+		resp, err := e.post(ctx, op, mzwinrm.NewGetOutputRequest(e.url, shell, commandID, "stdout stderr", e.params))
+		var f *fault
+		switch {
+		case errors.As(err, &f) && f.timedOut():
+			continue // no output within OperationTimeout
+		case err != nil && ctx.Err() != nil:
+			return 0, err
+		case err != nil && errs.CodeOf(err) == errs.Unavailable:
+			return 0, guest.SessionLost(op, err)
+		case err != nil:
+			return 0, err
+		}
+		r, err := parseReceive(resp, commandID)
+		if err != nil {
+			return 0, guest.SessionLost(op, err)
+		}
+		deliver(r.stdout, r.stderr)
+		if r.done {
+			return r.exitCode, nil
+		}
+	}
+}
+
+// receiveResult is one ReceiveResponse.
+type receiveResult struct {
+	stdout, stderr []byte
+	done           bool
+	exitCode       int
+}
+
+type receiveEnvelope struct {
+	Body struct {
+		Response *struct {
+			Streams []struct {
+				Name      string `xml:"Name,attr"`
+				CommandID string `xml:"CommandId,attr"`
+				Value     string `xml:",chardata"`
+			} `xml:"Stream"`
+			State *struct {
+				CommandID string `xml:"CommandId,attr"`
+				State     string `xml:"State,attr"`
+				ExitCode  string `xml:"ExitCode"`
+			} `xml:"CommandState"`
+		} `xml:"ReceiveResponse"`
+	} `xml:"Body"`
+}
+
+const stateDone = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Done"
+
+// parseReceive reads a ReceiveResponse for commandID: its base64 streams,
+// and whether the command is done with which exit code.
+func parseReceive(body []byte, commandID string) (receiveResult, error) {
+	var env receiveEnvelope
+	if err := xml.Unmarshal(body, &env); err != nil {
+		return receiveResult{}, fmt.Errorf("parsing a ReceiveResponse: %w", err)
+	}
+	rr := env.Body.Response
+	if rr == nil {
+		return receiveResult{}, errors.New("the response holds no ReceiveResponse")
+	}
+	var r receiveResult
+	for _, s := range rr.Streams {
+		if s.CommandID != "" && commandID != "" && s.CommandID != commandID {
+			return receiveResult{}, errors.New("a ReceiveResponse stream names another command")
+		}
+		data, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s.Value))
+		if err != nil {
+			return receiveResult{}, fmt.Errorf("a ReceiveResponse stream is not base64: %w", err)
+		}
+		switch s.Name {
+		case "stdout":
+			r.stdout = append(r.stdout, data...)
+		case "stderr":
+			r.stderr = append(r.stderr, data...)
+		default:
+			return receiveResult{}, fmt.Errorf("a ReceiveResponse has an unknown stream %q", s.Name)
+		}
+	}
+	if st := rr.State; st != nil && strings.TrimSpace(st.State) == stateDone {
+		r.done = true
+		code := strings.TrimSpace(st.ExitCode)
+		if code != "" {
+			n, err := strconv.ParseInt(code, 10, 64)
+			if err != nil {
+				return receiveResult{}, fmt.Errorf("a ReceiveResponse has exit code %q", code)
+			}
+			// Windows exit codes are 32-bit, often shown unsigned
+			// (0xC000013A = 3221225786).
+			r.exitCode = int(int32(uint32(n)))
+			if n < -1<<31 || n > 1<<32-1 {
+				return receiveResult{}, fmt.Errorf("a ReceiveResponse has exit code %q", code)
+			}
+		}
+	}
+	return r, nil
+}
+
+// ---- upload ----
+
+// chunkLine is how many bytes one base64 line of an upload carries.
+const chunkLine = 48 << 10
+
+// Upload writes r to path in the guest: the content is streamed as base64
+// lines through the standard input of one PowerShell command that appends
+// them to a temporary file beside path, whose SHA-256 is then checked in
+// the guest before it replaces path (Move-Item -Force). On failure or
+// cancellation the temporary file is removed. opts.Mode is ignored (files
+// get their directory's ACL); opts.Owner is Unimplemented.
+func (e *Executor) Upload(ctx context.Context, path string, r io.Reader, opts guest.UploadOptions) error {
+	const op = "winrm.Upload"
+	switch {
+	case path == "":
+		return errs.New(errs.InvalidArgument, op, "empty path")
+	case strings.ContainsAny(path, "\x00\r\n"):
+		return errs.New(errs.InvalidArgument, op, "path contains NUL or a line break")
+	case r == nil:
+		return errs.New(errs.InvalidArgument, op, "nil reader")
+	case opts.Owner != "":
+		return errs.New(errs.Unimplemented, op, "UploadOptions.Owner is not supported on Windows")
+	}
+	if e.isClosed() {
+		return guest.ErrClosed
+	}
+	if err := errs.FromContext(ctx, op); err != nil {
+		return err
+	}
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	tmp := path + ".mvm-" + hex.EncodeToString(rnd[:]) + ".tmp"
+
+	h := sha256.New()
+	pr, pw := io.Pipe()
+	go func() {
+		buf := make([]byte, chunkLine)
+		line := make([]byte, base64.StdEncoding.EncodedLen(chunkLine)+1)
+		for {
+			n, err := io.ReadFull(r, buf)
+			if n > 0 {
+				h.Write(buf[:n])
+				base64.StdEncoding.Encode(line, buf[:n])
+				m := base64.StdEncoding.EncodedLen(n)
+				line[m] = '\n'
+				if _, werr := pw.Write(line[:m+1]); werr != nil {
+					return
+				}
+			}
+			switch {
+			case err == io.EOF || err == io.ErrUnexpectedEOF:
+				_ = pw.Close()
+				return
+			case err != nil:
+				pw.CloseWithError(err)
+				return
+			}
+		}
+	}()
+	defer pr.Close()
+
+	_, err := e.Run(ctx, guest.Command{Script: UploadStreamScript(tmp), Stdin: pr})
+	if err == nil {
+		_, err = e.Run(ctx, guest.Command{Script: UploadCommitScript(tmp, path, strings.ToUpper(hex.EncodeToString(h.Sum(nil))))})
+	}
+	if err != nil {
+		cctx, cancel := cleanupContext(ctx)
+		defer cancel()
+		if _, cerr := e.Run(cctx, guest.Command{Script: UploadCleanupScript(tmp)}); cerr != nil {
+			e.log.Debug("winrm: removing an upload's temporary file failed", "err", cerr)
+		}
+		if c := errs.CodeOf(err); c == errs.Canceled || c == errs.DeadlineExceeded {
+			return err
+		}
+		return errs.WrapOp(op, err)
+	}
+	return nil
+}
+
+// UploadStreamScript is the script that Upload runs to write the base64
+// lines of its standard input to tmp, which must not exist yet.
+func UploadStreamScript(tmp string) string {
+	return "$p = " + guest.PowerShellQuote(tmp) + "\n" +
+		"$f = [IO.File]::Open($p, 'CreateNew', 'Write')\n" +
+		"try { while ($null -ne ($l = [Console]::In.ReadLine())) { $b = [Convert]::FromBase64String($l); $f.Write($b, 0, $b.Length) } } finally { $f.Close() }\n"
+}
+
+// UploadCommitScript checks tmp's SHA-256 (upper-case hex) and moves it
+// over dst; on a mismatch it removes tmp and exits 3.
+func UploadCommitScript(tmp, dst, sha256Hex string) string {
+	return "$t = " + guest.PowerShellQuote(tmp) + "\n" +
+		"$d = " + guest.PowerShellQuote(dst) + "\n" +
+		"$h = (Get-FileHash -LiteralPath $t -Algorithm SHA256).Hash\n" +
+		"if ($h -ne " + guest.PowerShellQuote(sha256Hex) + ") { Remove-Item -LiteralPath $t -Force; [Console]::Error.WriteLine('managedvm: the uploaded file does not match its SHA-256'); exit 3 }\n" +
+		"Move-Item -LiteralPath $t -Destination $d -Force\n"
+}
+
+// UploadCleanupScript removes an upload's temporary file if it exists.
+func UploadCleanupScript(tmp string) string {
+	return "Remove-Item -LiteralPath " + guest.PowerShellQuote(tmp) + " -Force -ErrorAction SilentlyContinue\n"
+}
