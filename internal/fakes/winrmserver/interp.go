@@ -125,14 +125,14 @@ type exitSignal int
 func (e exitSignal) Error() string { return fmt.Sprintf("exit %d", int(e)) }
 
 type psState struct {
-	in      *Interpreter
-	ctx     context.Context
-	r       *Request
-	vars    map[string]any
-	env     map[string]string
-	cwd     string
+	in       *Interpreter
+	ctx      context.Context
+	r        *Request
+	vars     map[string]any
+	env      map[string]string
+	cwd      string
 	lastExit any
-	stdin   *bufio.Reader
+	stdin    *bufio.Reader
 }
 
 func (st *psState) input() *bufio.Reader {

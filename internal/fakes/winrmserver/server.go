@@ -75,8 +75,8 @@ type Options struct {
 // Stats count what the server saw.
 type Stats struct {
 	ShellsCreated, ShellsDeleted, Commands, Signals, Sends, Receives int
-	AuthFailures, Handshakes                                        int
-	OpenShells                                                      int
+	AuthFailures, Handshakes                                         int
+	OpenShells                                                       int
 }
 
 // Server is an in-process WS-Management (WinRM) endpoint.
