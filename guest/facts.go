@@ -2,6 +2,7 @@ package guest
 
 import (
 	"context"
+	"strconv"
 	"strings"
 
 	"github.com/managedvm/managedvm/errs"
@@ -22,6 +23,17 @@ type Facts struct {
 	Kernel string
 	// Arch is the machine architecture ("x86_64", "aarch64", "AMD64").
 	Arch string
+	// FreeDiskMiB is the free space on the root file system ("/") or the
+	// system drive (C:), in MiB; 0 when it was not measured.
+	FreeDiskMiB int64
+	// PackageManager is the guest's package tool: "apt", "dnf", "yum",
+	// "zypper", "apk", "pacman" on Linux, "winget" or "choco" on Windows;
+	// "" when none was found.
+	PackageManager string
+	// InitSystem is "systemd", "openrc", "upstart" or "sysvinit" on Linux
+	// (what runs as PID 1) and "scm" (the Service Control Manager) on
+	// Windows; "" when unknown.
+	InitSystem string
 }
 
 func errInvalid(msg string) error { return errs.New(errs.InvalidArgument, "guest", msg) }
@@ -31,14 +43,25 @@ func errInvalid(msg string) error { return errs.New(errs.InvalidArgument, "guest
 const linuxFactsScript = `if [ -r /etc/os-release ]; then cat /etc/os-release; elif [ -r /usr/lib/os-release ]; then cat /usr/lib/os-release; fi
 echo __MANAGEDVM_UNAME__
 uname -r
-uname -m`
+uname -m
+echo __MANAGEDVM_EXTRA__
+for p in apt-get dnf yum zypper apk pacman; do if command -v "$p" >/dev/null 2>&1; then echo "PKG=$p"; break; fi; done
+if [ -d /run/systemd/system ]; then echo INIT=systemd
+elif command -v openrc >/dev/null 2>&1 || [ -d /run/openrc ]; then echo INIT=openrc
+elif command -v initctl >/dev/null 2>&1 && initctl version 2>/dev/null | grep -q upstart; then echo INIT=upstart
+elif [ -f /etc/inittab ] || [ -d /etc/init.d ]; then echo INIT=sysvinit
+fi
+df -Pk / 2>/dev/null | awk 'NR==2 {print "DISK=" $4}'`
 
 // windowsFactsScript prints KEY=VALUE lines.
 const windowsFactsScript = `$os = Get-CimInstance -ClassName Win32_OperatingSystem
 "NAME=" + $os.Caption
 "VERSION=" + $os.Version
 "BUILD=" + $os.BuildNumber
-"ARCH=" + $env:PROCESSOR_ARCHITECTURE`
+"ARCH=" + $env:PROCESSOR_ARCHITECTURE
+"INIT=scm"
+try { "DISK=" + [string][math]::Floor((Get-PSDrive -Name ($env:SystemDrive.TrimEnd(':'))).Free / 1MB) } catch { }
+if (Get-Command winget -ErrorAction SilentlyContinue) { "PKG=winget" } elseif (Get-Command choco -ErrorAction SilentlyContinue) { "PKG=choco" }`
 
 // DetectFacts asks the guest behind ex for its OS facts: /etc/os-release and
 // uname on Linux, Win32_OperatingSystem on Windows (by ex.Family()).
@@ -51,14 +74,23 @@ func DetectFacts(ctx context.Context, ex Executor) (Facts, error) {
 			return Facts{}, errs.WrapOp(op, err)
 		}
 		kv := parseKV(out)
-		return Facts{Family: Windows, Distribution: "windows", Name: kv["NAME"], Version: kv["VERSION"], Kernel: kv["BUILD"], Arch: kv["ARCH"]}, nil
+		return Facts{Family: Windows, Distribution: "windows", Name: kv["NAME"], Version: kv["VERSION"], Kernel: kv["BUILD"], Arch: kv["ARCH"],
+			FreeDiskMiB: parseMiB(kv["DISK"], 0), PackageManager: kv["PKG"], InitSystem: kv["INIT"]}, nil
 	default:
 		out, err := Output(ctx, ex, Command{Script: linuxFactsScript})
 		if err != nil {
 			return Facts{}, errs.WrapOp(op, err)
 		}
 		release, uname, _ := strings.Cut(out, "__MANAGEDVM_UNAME__")
+		uname, extra, _ := strings.Cut(uname, "__MANAGEDVM_EXTRA__")
 		f := FactsFromOSRelease(release)
+		kv := parseKV(extra)
+		f.FreeDiskMiB = parseMiB(kv["DISK"], 10)
+		f.PackageManager = kv["PKG"]
+		if f.PackageManager == "apt-get" {
+			f.PackageManager = "apt"
+		}
+		f.InitSystem = kv["INIT"]
 		lines := strings.Fields(uname)
 		if len(lines) > 0 {
 			f.Kernel = lines[0]
@@ -71,6 +103,16 @@ func DetectFacts(ctx context.Context, ex Executor) (Facts, error) {
 		}
 		return f, nil
 	}
+}
+
+// parseMiB reads a number scaled by 2^shift into MiB: 0 if absent or
+// malformed.
+func parseMiB(s string, shift uint) int64 {
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n >> shift
 }
 
 // ParseOSRelease parses os-release(5) content into its keys and unquoted
