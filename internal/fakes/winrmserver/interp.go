@@ -29,6 +29,11 @@ type InterpreterOptions struct {
 	// and $env:PROCESSOR_ARCHITECTURE; empty values get Windows Server 2022
 	// defaults.
 	Caption, Version, BuildNumber, Arch string
+	// FreeBytes is the free space Get-PSDrive reports for every drive.
+	FreeBytes int64
+	// Commands are programs Get-Command finds besides the interpreter's
+	// own cmdlets (e.g. "winget", "choco").
+	Commands []string
 }
 
 // Interpreter runs a small subset of PowerShell for real: the statement
@@ -269,7 +274,6 @@ func words(s string) []string {
 }
 
 var (
-	reIf       = regexp.MustCompile(`(?s)^if \((.*?)\) \{(.*?)\}(?: else \{(.*)\})?$`)
 	reAssign   = regexp.MustCompile(`(?s)^\$([A-Za-z_][A-Za-z0-9_]*) = (.*)$`)
 	reEnvSet   = regexp.MustCompile(`(?s)^\$env:([A-Za-z_][A-Za-z0-9_]*) = (.*)$`)
 	reConsole  = regexp.MustCompile(`^\[Console\]::(Out|Error)\.(WriteLine|Write|Flush)\((.*)\)$`)
@@ -293,18 +297,203 @@ func (st *psState) out(v any) {
 	fmt.Fprintf(st.r.Stdout, "%s\r\n", toString(v))
 }
 
-func (st *psState) statement(s string) error {
-	if m := reIf.FindStringSubmatch(s); m != nil {
-		ok, err := st.cond(strings.TrimSpace(m[1]))
+// closing returns the index of the bracket that closes the one at s[i],
+// skipping quoted strings, or -1.
+func closing(s string, i int) int {
+	open := s[i]
+	var close byte = ')'
+	if open == '{' {
+		close = '}'
+	}
+	depth := 0
+	var quote byte
+	for j := i; j < len(s); j++ {
+		c := s[j]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case c == open:
+			depth++
+		case c == close:
+			depth--
+			if depth == 0 {
+				return j
+			}
+		}
+	}
+	return -1
+}
+
+// cutGroup reads "(...)" or "{...}" at the start of s (after spaces) and
+// returns its inside and the rest.
+func cutGroup(s string, open byte) (inside, rest string, ok bool) {
+	s = strings.TrimLeft(s, " \t\r\n")
+	if s == "" || s[0] != open {
+		return "", "", false
+	}
+	j := closing(s, 0)
+	if j < 0 {
+		return "", "", false
+	}
+	return s[1:j], s[j+1:], true
+}
+
+// control runs if/elseif/else, try/catch/finally and foreach statements;
+// handled is false for other statements.
+func (st *psState) control(s string) (handled bool, err error) {
+	switch {
+	case strings.HasPrefix(s, "if ("), strings.HasPrefix(s, "if("):
+		rest := s[2:]
+		for {
+			cond, r, ok := cutGroup(rest, '(')
+			if !ok {
+				return true, unsupported(s)
+			}
+			body, r, ok := cutGroup(r, '{')
+			if !ok {
+				return true, unsupported(s)
+			}
+			yes, err := st.cond(strings.TrimSpace(cond))
+			if err != nil {
+				return true, err
+			}
+			if yes {
+				_, err := st.block(body)
+				return true, err
+			}
+			r = strings.TrimLeft(r, " \t\r\n")
+			switch {
+			case strings.HasPrefix(r, "elseif"):
+				rest = r[len("elseif"):]
+			case strings.HasPrefix(r, "else"):
+				body, _, ok := cutGroup(r[len("else"):], '{')
+				if !ok {
+					return true, unsupported(s)
+				}
+				_, err := st.block(body)
+				return true, err
+			case strings.TrimSpace(r) == "":
+				return true, nil
+			default:
+				return true, unsupported(s)
+			}
+		}
+	case strings.HasPrefix(s, "try {"):
+		body, r, ok := cutGroup(s[3:], '{')
+		if !ok {
+			return true, unsupported(s)
+		}
+		r = strings.TrimLeft(r, " \t\r\n")
+		var catchBody, finallyBody string
+		if strings.HasPrefix(r, "catch") {
+			if catchBody, r, ok = cutGroup(r[len("catch"):], '{'); !ok {
+				return true, unsupported(s)
+			}
+			r = strings.TrimLeft(r, " \t\r\n")
+		}
+		if strings.HasPrefix(r, "finally") {
+			if finallyBody, r, ok = cutGroup(r[len("finally"):], '{'); !ok {
+				return true, unsupported(s)
+			}
+		}
+		if strings.TrimSpace(r) != "" {
+			return true, unsupported(s)
+		}
+		_, err := st.block(body)
+		var ex exitSignal
+		if err != nil && !errors.As(err, &ex) && st.ctx.Err() == nil {
+			_, err = st.block(catchBody)
+		}
+		if finallyBody != "" {
+			if _, ferr := st.block(finallyBody); ferr != nil && err == nil {
+				err = ferr
+			}
+		}
+		return true, err
+	case strings.HasPrefix(s, "foreach ("):
+		head, r, ok := cutGroup(s[len("foreach"):], '(')
+		if !ok {
+			return true, unsupported(s)
+		}
+		body, r, ok := cutGroup(r, '{')
+		if !ok || strings.TrimSpace(r) != "" {
+			return true, unsupported(s)
+		}
+		v, list, ok := strings.Cut(head, " in ")
+		v = strings.TrimSpace(v)
+		if !ok || !strings.HasPrefix(v, "$") {
+			return true, unsupported(s)
+		}
+		items, err := st.list(strings.TrimSpace(list))
 		if err != nil {
+			return true, err
+		}
+		for _, it := range items {
+			st.vars[strings.ToLower(v[1:])] = it
+			if _, err := st.block(body); err != nil {
+				return true, err
+			}
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
+// list evaluates @(a, b, ...).
+func (st *psState) list(s string) ([]any, error) {
+	if !strings.HasPrefix(s, "@(") || !strings.HasSuffix(s, ")") {
+		return nil, unsupported(s)
+	}
+	inner := strings.TrimSpace(s[2 : len(s)-1])
+	if inner == "" {
+		return nil, nil
+	}
+	var out []any
+	for _, part := range splitTop(inner, ',') {
+		v, err := st.eval(part)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// splitTop splits s at sep outside quotes and brackets.
+func splitTop(s string, sep byte) []string {
+	var out []string
+	depth, start := 0, 0
+	var quote byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case c == '(' || c == '{':
+			depth++
+		case c == ')' || c == '}':
+			depth--
+		case c == sep && depth == 0:
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, s[start:])
+}
+
+func (st *psState) statement(s string) error {
+	if m := reTryWhile.FindStringSubmatch(s); m == nil {
+		if handled, err := st.control(s); handled {
 			return err
 		}
-		body := m[2]
-		if !ok {
-			body = m[3]
-		}
-		_, err = st.block(body)
-		return err
 	}
 	if m := reExit.FindStringSubmatch(s); m != nil {
 		if strings.TrimSpace(m[1]) == "" {
@@ -522,7 +711,15 @@ func (st *psState) hostPath(p string) (string, error) {
 }
 
 func (st *psState) cond(c string) (bool, error) {
-	if strings.HasPrefix(c, "Test-Path ") || strings.HasPrefix(c, "Get-Process ") {
+	if strings.HasPrefix(c, "-not ") {
+		inner, rest, ok := cutGroup(c[len("-not "):], '(')
+		if !ok || strings.TrimSpace(rest) != "" {
+			return false, unsupported("if (" + c + ")")
+		}
+		v, err := st.cond(strings.TrimSpace(inner))
+		return !v, err
+	}
+	if strings.HasPrefix(c, "Test-Path ") || strings.HasPrefix(c, "Get-Process ") || strings.HasPrefix(c, "Get-Command ") {
 		v, err := st.invokeStatement(c)
 		if err != nil {
 			return false, err
@@ -638,6 +835,11 @@ func (p *exprParser) product() (any, error) {
 		}
 	}
 }
+
+// The free-space forms of guest.DetectFacts and enroll.CheckRequirements.
+const freeMiBExpr = "[string][math]::Floor((Get-PSDrive -Name ($env:SystemDrive.TrimEnd(':'))).Free / 1MB)"
+
+var reDriveFree = regexp.MustCompile(`^\(Get-PSDrive -Name '[A-Za-z]'\)\.Free`)
 
 var reIdent = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*`)
 
@@ -759,6 +961,16 @@ func (p *exprParser) term() (any, error) {
 			}
 		}
 		return v, nil
+	case strings.HasPrefix(rest, freeMiBExpr):
+		p.i += len(freeMiBExpr)
+		return strconv.FormatInt(p.st.in.opts.FreeBytes>>20, 10), nil
+	case strings.HasPrefix(rest, "(Get-PSDrive -Name "):
+		m := reDriveFree.FindString(rest)
+		if m == "" {
+			return nil, unsupported(rest)
+		}
+		p.i += len([]rune(m))
+		return p.st.in.opts.FreeBytes, nil
 	case strings.HasPrefix(rest, "[Convert]::ToBase64String([IO.File]::ReadAllBytes("):
 		p.i += len("[Convert]::ToBase64String([IO.File]::ReadAllBytes(")
 		arg, err := p.sum()
@@ -839,6 +1051,13 @@ func toInt(v any) (int, bool) {
 }
 
 // ---- commands ----
+
+// cmdlets are the commands the interpreter runs.
+var cmdlets = map[string]struct{}{
+	"write-output": {}, "set-location": {}, "test-path": {}, "get-command": {}, "get-process": {},
+	"start-sleep": {}, "new-item": {}, "set-content": {}, "get-content": {}, "get-childitem": {},
+	"remove-item": {}, "move-item": {}, "get-filehash": {}, "get-psdrive": {}, "get-ciminstance": {},
+}
 
 // switches lists each cmdlet's switch parameters (they take no value).
 var switches = map[string][]string{
@@ -960,6 +1179,21 @@ func (st *psState) invoke(lname, name string, pos []any, named map[string]any) (
 		}
 		_, err = os.Stat(hp)
 		return err == nil, nil
+	case "get-command":
+		n, _ := param(named, pos, 0, "name")
+		name := strings.ToLower(toString(n))
+		if _, known := cmdlets[name]; known {
+			return name, nil
+		}
+		for _, c := range st.in.opts.Commands {
+			if strings.EqualFold(c, name) {
+				return name, nil
+			}
+		}
+		if ea, _ := named["erroraction"].(string); strings.EqualFold(ea, "SilentlyContinue") {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("Get-Command : The term '%s' is not recognized as the name of a cmdlet, function, script file, or operable program.", toString(n))
 	case "get-process":
 		id, _ := param(named, pos, -1, "id")
 		n, _ := toInt(id)

@@ -90,6 +90,8 @@ type Server struct {
 	procs    map[int]*command
 	requests []Request
 	stats    Stats
+	waiting  int           // Receives waiting for output
+	waitChg  chan struct{} // closed when waiting changes
 	nextPID  atomic.Int64
 }
 
@@ -117,7 +119,7 @@ func New(opts Options) (*Server, error) {
 	if opts.MaxEnvelopeSize == 0 {
 		opts.MaxEnvelopeSize = 153600
 	}
-	s := &Server{opts: opts, shells: map[string]*shell{}, procs: map[int]*command{}}
+	s := &Server{opts: opts, shells: map[string]*shell{}, procs: map[int]*command{}, waitChg: make(chan struct{})}
 	s.nextPID.Store(4000)
 	if s.opts.Handler == nil {
 		s.opts.Handler = NewInterpreter(InterpreterOptions{}).Handler
@@ -221,6 +223,32 @@ func (s *Server) ExpireShells() {
 		}
 		delete(s.shells, id)
 	}
+}
+
+// WaitReceivePending blocks until a Receive is waiting for output (a long
+// poll in flight), or ctx ends.
+func (s *Server) WaitReceivePending(ctx context.Context) error {
+	for {
+		s.mu.Lock()
+		n, ch := s.waiting, s.waitChg
+		s.mu.Unlock()
+		if n > 0 {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (s *Server) addWaiting(d int) {
+	s.mu.Lock()
+	s.waiting += d
+	close(s.waitChg)
+	s.waitChg = make(chan struct{})
+	s.mu.Unlock()
 }
 
 // alive reports whether a fake process runs.
@@ -645,12 +673,16 @@ func (s *Server) receive(w http.ResponseWriter, ctx context.Context, env *envelo
 			s.reply(w, env, nsShell+"/ReceiveResponse", b.String())
 			return
 		}
+		s.addWaiting(1)
 		select {
 		case <-changed:
+			s.addWaiting(-1)
 		case <-timer.C:
+			s.addWaiting(-1)
 			s.fault(w, "w:TimedOut", "The WS-Management service cannot complete the operation within the time specified in OperationTimeout.")
 			return
 		case <-ctx.Done():
+			s.addWaiting(-1)
 			return
 		}
 	}
