@@ -329,3 +329,57 @@ func TestOneBatchPerChange(t *testing.T) {
 		t.Fatalf("removal: one generation with %d new and %d deleted rules, want 0 and 9", news, dels)
 	}
 }
+
+// addrsOn returns the IPv4 addresses on dev inside ns.
+func addrsOn(t testing.TB, ns, dev string) []string {
+	t.Helper()
+	var out []string
+	for _, f := range strings.Fields(run(t, "ip", "-n", ns, "-4", "-o", "addr", "show", "dev", dev)) {
+		if strings.Count(f, ".") == 3 && strings.Contains(f, "/") {
+			out = append(out, f)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestManagePublicAddress(t *testing.T) {
+	ns := newNS(t, "addr")
+	addWAN(t, ns)
+	run(t, "ip", "-n", ns, "addr", "add", "203.0.113.1/24", "dev", "wan0")
+	fw := newFirewall(t, nftables.Options{NetNSPath: nsPath(ns), WANInterface: "wan0", ManagePublicAddress: true})
+	ctx := context.Background()
+	want := func(addrs ...string) {
+		t.Helper()
+		if got := addrsOn(t, ns, "wan0"); !slices.Equal(got, addrs) {
+			t.Fatalf("addresses on wan0 = %v, want %v", got, addrs)
+		}
+	}
+	r := testRule(10) // public 203.0.113.11
+	mustEnsure(t, fw, r)
+	want("203.0.113.1/24", "203.0.113.11/32")
+	// Someone removes the address: the idempotent EnsureNAT puts it back.
+	run(t, "ip", "-n", ns, "addr", "del", "203.0.113.11/32", "dev", "wan0")
+	mustEnsure(t, fw, r)
+	want("203.0.113.1/24", "203.0.113.11/32")
+	// A new public address replaces the old one.
+	r.Public = netip.MustParseAddr("203.0.113.12")
+	mustEnsure(t, fw, r)
+	want("203.0.113.1/24", "203.0.113.12/32")
+	// A refused rule adds nothing.
+	o := testRule(20)
+	o.Local = r.Local
+	if err := fw.EnsureNAT(ctx, o); errs.CodeOf(err) != errs.AlreadyExists {
+		t.Fatalf("conflicting EnsureNAT = %v, want AlreadyExists", err)
+	}
+	want("203.0.113.1/24", "203.0.113.12/32")
+	if err := fw.RemoveNAT(ctx, r.Owner); err != nil {
+		t.Fatal(err)
+	}
+	want("203.0.113.1/24")
+	// A missing interface is reported, after the rule is in place.
+	fwx := newFirewall(t, nftables.Options{NetNSPath: nsPath(ns), Table: "x", WANInterface: "nope0", ManagePublicAddress: true})
+	if err := fwx.EnsureNAT(ctx, testRule(30)); errs.CodeOf(err) != errs.OutcomeUnknown {
+		t.Fatalf("EnsureNAT with a missing WAN interface = %v, want OutcomeUnknown", err)
+	}
+}

@@ -72,3 +72,11 @@ func run(t testing.TB, name string, args ...string) string {
 	}
 	return string(out)
 }
+
+// addWAN gives ns an interface wan0 (one end of a veth pair; the kernel
+// may lack the dummy driver).
+func addWAN(t testing.TB, ns string) {
+	t.Helper()
+	run(t, "ip", "-n", ns, "link", "add", "wan0", "type", "veth", "peer", "name", "wan0p")
+	run(t, "ip", "-n", ns, "link", "set", "wan0", "up")
+}

@@ -24,3 +24,14 @@ func TestConformance(t *testing.T) {
 		return newFirewall(t, nftables.Options{NetNSPath: nsPath(newNS(t, "conf"))})
 	}})
 }
+
+// The suite again with the rules bound to a WAN interface whose public
+// addresses the driver manages.
+func TestConformanceWithWAN(t *testing.T) {
+	needNetNS(t)
+	natfwtest.Run(t, natfwtest.Harness{New: func(t *testing.T) natfw.Firewall {
+		ns := newNS(t, "confw")
+		addWAN(t, ns)
+		return newFirewall(t, nftables.Options{NetNSPath: nsPath(ns), WANInterface: "wan0", ManagePublicAddress: true})
+	}})
+}
