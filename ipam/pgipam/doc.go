@@ -1,0 +1,52 @@
+// Package pgipam is an ipam.IPAM stored in PostgreSQL, so that many
+// orchestrator processes allocate public addresses from one truth.
+//
+//	pool, _ := pgxpool.New(ctx, url)
+//	if err := pgipam.Migrate(ctx, pool); err != nil { ... }
+//	m := pgipam.New(pool, nil)
+//
+// # Schema and migrations
+//
+// [Migrate] creates the tables (ipam_pools, ipam_excluded, ipam_spans,
+// ipam_allocations, ipam_free; versions in ipam_schema_migrations) in the
+// connection's search_path. It is explicit (nothing happens at import or in
+// New), versioned, idempotent, and safe when several processes migrate at
+// once: they take turns on a transaction-level advisory lock. Prefixes are
+// cidr, addresses inet.
+//
+// # Allocation
+//
+// A pool row holds a free-address cursor: slot i is the pool's i-th
+// allocatable address, and the slot-to-address mapping is computed inside
+// the statement from the pool's excluded spans (network, broadcast,
+// gateway, reserved ranges). A new owner's allocation is one statement that
+// increments the cursor and inserts the allocation: the pool row is locked
+// only from the increment to the commit, inside the server, and nothing
+// ever scans the pool. Once the cursor reached the end, released addresses
+// are reused oldest first from ipam_free, taken with FOR UPDATE SKIP LOCKED
+// so that concurrent allocators never wait on each other. Unique
+// constraints on (pool, owner) and (pool, address) make a duplicate
+// impossible whatever the code above them does; a concurrent allocation
+// for the same owner loses on the first and is answered with the winner's
+// address. A pool of any size (up to a /8) costs a handful of rows.
+//
+// # Errors
+//
+// Errors carry errs codes as ipam.IPAM documents them. Database errors map
+// as follows: a unique violation is AlreadyExists; deadlocks and
+// serialization failures are retried inside the driver, then Unavailable;
+// a connection error before the request was sent is Unavailable; a write
+// whose answer was lost (the commit may have happened) is OutcomeUnknown:
+// calling Allocate or Release again reconciles it, since both are
+// idempotent. DeletePool of a pool with allocations is FailedPrecondition:
+// the foreign key of the allocations refuses it, so a pool never goes with
+// an address in it.
+//
+// No secret is stored: owners, addresses and pool definitions only.
+//
+// # Concurrency
+//
+// An IPAM is safe for concurrent use, and any number of IPAMs in any number
+// of processes may share one database. Timestamps come from the database's
+// clock, one clock for every replica.
+package pgipam

@@ -1,0 +1,732 @@
+package pgipam
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/ipam"
+)
+
+// migrationsTable records the applied schema versions of this package.
+const migrationsTable = "ipam_schema_migrations"
+
+// migrations is the schema, version by version. Never edit a released
+// version: add a new one.
+var migrations = []migration{{1, `
+CREATE TABLE ipam_pools (
+	id        bigserial PRIMARY KEY,
+	name      text NOT NULL UNIQUE,
+	prefix    cidr NOT NULL CHECK (family(prefix) = 4),
+	gateway   inet,
+	size      bigint NOT NULL CHECK (size >= 0),
+	-- The free-address cursor: slots below it have been handed out at
+	-- least once. Slot i is the pool's i-th allocatable address.
+	next_slot bigint NOT NULL DEFAULT 0 CHECK (next_slot >= 0 AND next_slot <= size),
+	created   timestamptz NOT NULL DEFAULT now()
+);
+-- The reserved ranges as given (the pool's definition).
+CREATE TABLE ipam_excluded (
+	pool_id    bigint NOT NULL REFERENCES ipam_pools (id) ON DELETE CASCADE,
+	seq        integer NOT NULL,
+	first_addr inet NOT NULL,
+	last_addr  inet NOT NULL,
+	PRIMARY KEY (pool_id, seq)
+);
+-- Every excluded span of the prefix (network, broadcast, gateway, reserved
+-- ranges; merged), to map a slot to its address: slot i is at offset
+-- i + excluded_through of the last span with first_slot <= i.
+CREATE TABLE ipam_spans (
+	pool_id          bigint NOT NULL REFERENCES ipam_pools (id) ON DELETE CASCADE,
+	first_slot       bigint NOT NULL,
+	excluded_through bigint NOT NULL,
+	PRIMARY KEY (pool_id, first_slot)
+);
+-- Allocations keyed by owner, with the NAT relation (address <-> local_ip).
+-- The foreign key has no cascade: a pool with allocations cannot be deleted.
+CREATE TABLE ipam_allocations (
+	pool_id  bigint NOT NULL REFERENCES ipam_pools (id),
+	owner    text NOT NULL,
+	address  inet NOT NULL CHECK (family(address) = 4 AND masklen(address) = 32),
+	local_ip inet,
+	created  timestamptz NOT NULL,
+	updated  timestamptz NOT NULL,
+	PRIMARY KEY (pool_id, owner),
+	UNIQUE (pool_id, address)
+);
+-- Released addresses, reused oldest first once the cursor reached the end.
+CREATE TABLE ipam_free (
+	pool_id bigint NOT NULL REFERENCES ipam_pools (id) ON DELETE CASCADE,
+	address inet NOT NULL,
+	seq     bigserial,
+	PRIMARY KEY (pool_id, address)
+);
+CREATE INDEX ipam_free_order ON ipam_free (pool_id, seq);
+`}}
+
+// Migrate creates or upgrades the schema of the IPAM in the database (in
+// the pool's search_path). It is idempotent and safe to run from several
+// processes at once (they take turns on an advisory lock). New does not
+// migrate: call Migrate when the host deploys or starts.
+func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	return migrate(ctx, pool, "pgipam.Migrate", migrationsTable, migrations)
+}
+
+// Options configures an IPAM. A nil *Options is ready to use.
+type Options struct {
+	// Logger receives pool changes at Info level, allocations and releases
+	// at Debug level and exhaustion at Warn level. Nil discards.
+	Logger *slog.Logger
+}
+
+// IPAM is an ipam.IPAM stored in PostgreSQL. Create it with [New]; it is
+// safe for concurrent use, and any number of IPAMs in any number of
+// processes may share one database.
+type IPAM struct {
+	db  *pgxpool.Pool
+	log *slog.Logger
+}
+
+var _ ipam.IPAM = (*IPAM)(nil)
+
+// New returns an IPAM over the pool's database, whose schema Migrate has
+// made. The caller keeps ownership of pool (and closes it).
+func New(pool *pgxpool.Pool, opts *Options) *IPAM {
+	m := &IPAM{db: pool}
+	if opts != nil {
+		m.log = opts.Logger
+	}
+	if m.log == nil {
+		m.log = slog.New(slog.DiscardHandler)
+	}
+	return m
+}
+
+// maxAttempts bounds the driver's own retries of a call that lost a race
+// (a deadlock, or a concurrent allocation for the same owner).
+const maxAttempts = 10
+
+func checkName(op, pool string) error {
+	if pool == "" {
+		return errs.New(errs.InvalidArgument, op, "no pool named")
+	}
+	return nil
+}
+
+func checkOwner(op, pool, owner string) error {
+	if err := checkName(op, pool); err != nil {
+		return err
+	}
+	if owner == "" {
+		return errs.New(errs.InvalidArgument, op, "no owner named")
+	}
+	return nil
+}
+
+func noPool(op, name string) error {
+	return errs.Errorf(errs.NotFound, op, "no pool %q", name)
+}
+
+func notHeld(op, pool, owner string) error {
+	return errs.Errorf(errs.NotFound, op, "owner %q holds no address in pool %q", owner, pool)
+}
+
+func samePool(a, b ipam.Pool) bool {
+	return a.Name == b.Name && a.Prefix == b.Prefix && a.Gateway == b.Gateway &&
+		slices.Equal(a.Reserved, b.Reserved)
+}
+
+// span is an inclusive range of offsets from the network address.
+type span struct{ from, to uint32 }
+
+// exclusions returns the excluded offsets of def as sorted, merged spans
+// (the same rule as ipam.Pool.Excluded).
+func exclusions(def ipam.Pool) []span {
+	base := u32(def.Prefix.Masked().Addr())
+	n := uint64(1) << (32 - def.Prefix.Bits())
+	var s []span
+	if def.Prefix.Bits() < 31 {
+		s = append(s, span{0, 0}, span{uint32(n - 1), uint32(n - 1)})
+	}
+	if def.Gateway.IsValid() {
+		o := u32(def.Gateway) - base
+		s = append(s, span{o, o})
+	}
+	first, last := uint64(base), uint64(base)+n-1
+	for _, r := range def.Reserved {
+		f, t := max(uint64(u32(r.From)), first), min(uint64(u32(r.To)), last)
+		if f <= t {
+			s = append(s, span{uint32(f - first), uint32(t - first)})
+		}
+	}
+	slices.SortFunc(s, func(a, b span) int { return cmp.Compare(a.from, b.from) })
+	var out []span
+	for _, r := range s {
+		if k := len(out); k > 0 && uint64(r.from) <= uint64(out[k-1].to)+1 {
+			out[k-1].to = max(out[k-1].to, r.to)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func u32(a netip.Addr) uint32 {
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+// CreatePool adds a pool. Creating an identical pool (same prefix, gateway
+// and reserved list) again is a no-op; a different pool under an existing
+// name is AlreadyExists.
+func (m *IPAM) CreatePool(ctx context.Context, p ipam.Pool) error {
+	const op = "ipam.CreatePool"
+	if err := errs.FromContext(ctx, op); err != nil {
+		return err
+	}
+	if err := p.Validate(); err != nil {
+		return errs.WrapOp(op, err)
+	}
+	var existing *ipam.Pool
+	err := m.inTx(ctx, func(tx pgx.Tx) error {
+		existing = nil
+		var id int64
+		err := tx.QueryRow(ctx, `INSERT INTO ipam_pools (name, prefix, gateway, size) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (name) DO NOTHING RETURNING id`,
+			p.Name, p.Prefix, addrArg(p.Gateway), p.Size()).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			info, _, err := loadPool(ctx, tx, p.Name)
+			if err != nil {
+				return err
+			}
+			existing = &info.Pool
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var b pgx.Batch
+		for i, r := range p.Reserved {
+			b.Queue(`INSERT INTO ipam_excluded (pool_id, seq, first_addr, last_addr) VALUES ($1, $2, $3, $4)`, id, i, r.From, r.To)
+		}
+		var cum uint32
+		for _, s := range exclusions(p) {
+			first := s.from - cum
+			cum += s.to - s.from + 1
+			b.Queue(`INSERT INTO ipam_spans (pool_id, first_slot, excluded_through) VALUES ($1, $2, $3)`, id, int64(first), int64(cum))
+		}
+		return tx.SendBatch(ctx, &b).Close()
+	})
+	if err != nil {
+		return classify(ctx, op, err, true)
+	}
+	if existing != nil {
+		if samePool(*existing, p) {
+			return nil
+		}
+		return errs.Errorf(errs.AlreadyExists, op, "pool %q already exists with a different definition (prefix %s)",
+			p.Name, existing.Prefix)
+	}
+	m.log.LogAttrs(ctx, slog.LevelInfo, "ipam: pool created",
+		slog.String("pool", p.Name), slog.String("prefix", p.Prefix.String()), slog.Int("size", p.Size()))
+	return nil
+}
+
+// inTx runs f in a transaction, again when the server rolled it back for
+// a deadlock or a serialization failure.
+func (m *IPAM) inTx(ctx context.Context, f func(pgx.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := pgx.BeginFunc(ctx, m.db, f)
+		if err != nil && retryable(err) && attempt < maxAttempts {
+			continue
+		}
+		return err
+	}
+}
+
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+const poolColumns = `p.id, p.name, p.prefix, p.gateway, p.size,
+	(SELECT count(*) FROM ipam_allocations a WHERE a.pool_id = p.id),
+	coalesce((SELECT array_agg(host(e.first_addr) || '-' || host(e.last_addr) ORDER BY e.seq)
+		FROM ipam_excluded e WHERE e.pool_id = p.id), '{}')`
+
+func scanPool(row pgx.Row) (ipam.PoolInfo, int64, error) {
+	var (
+		info     ipam.PoolInfo
+		id       int64
+		gw       *netip.Addr
+		size     int64
+		used     int64
+		reserved []string
+	)
+	if err := row.Scan(&id, &info.Name, &info.Prefix, &gw, &size, &used, &reserved); err != nil {
+		return ipam.PoolInfo{}, 0, err
+	}
+	if gw != nil {
+		info.Gateway = *gw
+	}
+	for _, r := range reserved {
+		from, to, _ := strings.Cut(r, "-")
+		a, err1 := netip.ParseAddr(from)
+		b, err2 := netip.ParseAddr(to)
+		if err := errors.Join(err1, err2); err != nil {
+			return ipam.PoolInfo{}, 0, fmt.Errorf("pool %q: bad reserved range %q: %w", info.Name, r, err)
+		}
+		info.Reserved = append(info.Reserved, ipam.Range{From: a, To: b})
+	}
+	info.Size, info.Used = int(size), int(used)
+	return info, id, nil
+}
+
+// loadPool reads a pool by name; pgx.ErrNoRows if there is none.
+func loadPool(ctx context.Context, q querier, name string) (ipam.PoolInfo, int64, error) {
+	return scanPool(q.QueryRow(ctx, `SELECT `+poolColumns+` FROM ipam_pools p WHERE p.name = $1`, name))
+}
+
+// DeletePool removes an empty pool.
+func (m *IPAM) DeletePool(ctx context.Context, name string) error {
+	const op = "ipam.DeletePool"
+	if err := errs.FromContext(ctx, op); err != nil {
+		return err
+	}
+	if err := checkName(op, name); err != nil {
+		return err
+	}
+	for attempt := 1; ; attempt++ {
+		tag, err := m.db.Exec(ctx, `DELETE FROM ipam_pools WHERE name = $1`, name)
+		switch {
+		case retryable(err) && attempt < maxAttempts:
+			continue
+		case sqlState(err) == pgForeignKeyViolation:
+			// The foreign key of ipam_allocations refused: the check
+			// sees every committed allocation, so a pool never goes
+			// with an address in it.
+			return errs.Errorf(errs.FailedPrecondition, op, "pool %q still has allocated addresses", name)
+		case err != nil:
+			return classify(ctx, op, err, true)
+		case tag.RowsAffected() == 0:
+			return noPool(op, name)
+		}
+		m.log.LogAttrs(ctx, slog.LevelInfo, "ipam: pool deleted", slog.String("pool", name))
+		return nil
+	}
+}
+
+// Pool returns a pool and its usage.
+func (m *IPAM) Pool(ctx context.Context, name string) (ipam.PoolInfo, error) {
+	const op = "ipam.Pool"
+	if err := errs.FromContext(ctx, op); err != nil {
+		return ipam.PoolInfo{}, err
+	}
+	if err := checkName(op, name); err != nil {
+		return ipam.PoolInfo{}, err
+	}
+	info, _, err := loadPool(ctx, m.db, name)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ipam.PoolInfo{}, noPool(op, name)
+	}
+	if err != nil {
+		return ipam.PoolInfo{}, classify(ctx, op, err, false)
+	}
+	return info, nil
+}
+
+// Pools lists every pool, by name.
+func (m *IPAM) Pools(ctx context.Context) ([]ipam.PoolInfo, error) {
+	const op = "ipam.Pools"
+	if err := errs.FromContext(ctx, op); err != nil {
+		return nil, err
+	}
+	rows, err := m.db.Query(ctx, `SELECT `+poolColumns+` FROM ipam_pools p ORDER BY p.name COLLATE "C"`)
+	if err != nil {
+		return nil, classify(ctx, op, err, false)
+	}
+	defer rows.Close()
+	out := []ipam.PoolInfo{}
+	for rows.Next() {
+		info, _, err := scanPool(rows)
+		if err != nil {
+			return nil, classify(ctx, op, err, false)
+		}
+		out = append(out, info)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, classify(ctx, op, err, false)
+	}
+	return out, nil
+}
+
+// allocColumns are the columns of an allocation, as scanAlloc reads them.
+const allocColumns = `address, local_ip, created, updated`
+
+func scanAlloc(row pgx.Row, pool, owner string) (ipam.Allocation, error) {
+	a := ipam.Allocation{Pool: pool, Owner: owner}
+	var local *netip.Addr
+	if err := row.Scan(&a.Address, &local, &a.Created, &a.Updated); err != nil {
+		return ipam.Allocation{}, err
+	}
+	if local != nil {
+		a.LocalIP = *local
+	}
+	return a, nil
+}
+
+// The allocation statements. Each is one autocommit statement: the pool
+// row is locked from the cursor's increment to the commit, inside the
+// server, never across a round trip.
+const (
+	// sqlFromCursor takes the cursor's next slot and records the owner at
+	// its address, computed from the spans. It returns no row when the
+	// cursor has reached the end (or the pool is gone).
+	sqlFromCursor = `
+WITH s AS (
+	UPDATE ipam_pools SET next_slot = next_slot + 1
+	WHERE id = $1 AND next_slot < size
+	RETURNING id, prefix, next_slot - 1 AS slot
+)
+INSERT INTO ipam_allocations (pool_id, owner, address, local_ip, created, updated)
+SELECT s.id, $2, host(s.prefix)::inet + (s.slot + coalesce((
+		SELECT x.excluded_through FROM ipam_spans x
+		WHERE x.pool_id = s.id AND x.first_slot <= s.slot
+		ORDER BY x.first_slot DESC LIMIT 1), 0)),
+	$3, now(), now()
+FROM s
+RETURNING ` + allocColumns
+	// sqlFromFree takes the oldest released address nobody else is taking.
+	sqlFromFree = `
+WITH f AS (
+	DELETE FROM ipam_free WHERE pool_id = $1 AND address = (
+		SELECT address FROM ipam_free WHERE pool_id = $1
+		ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
+	RETURNING pool_id, address
+)
+INSERT INTO ipam_allocations (pool_id, owner, address, local_ip, created, updated)
+SELECT f.pool_id, $2, f.address, $3, now(), now() FROM f
+RETURNING ` + allocColumns
+)
+
+// Allocate gives req.Owner an address from req.Pool, or returns the one it
+// holds (recording req.LocalIP when it is set and differs). A full pool is
+// ResourceExhausted.
+func (m *IPAM) Allocate(ctx context.Context, req ipam.Request) (ipam.Allocation, error) {
+	const op = "ipam.Allocate"
+	if err := errs.FromContext(ctx, op); err != nil {
+		return ipam.Allocation{}, err
+	}
+	if err := req.Validate(); err != nil {
+		return ipam.Allocation{}, err
+	}
+	for attempt := 1; attempt <= maxAttempts; attempt++ {
+		a, done, err := m.allocateOnce(ctx, op, req)
+		if done || err != nil {
+			return a, err
+		}
+	}
+	return ipam.Allocation{}, errs.Errorf(errs.Unavailable, op, "owner %q in pool %q: lost %d races in a row", req.Owner, req.Pool, maxAttempts)
+}
+
+// allocateOnce tries once; done false means it lost a race and should be
+// tried again.
+func (m *IPAM) allocateOnce(ctx context.Context, op string, req ipam.Request) (ipam.Allocation, bool, error) {
+	// The pool, and the owner's allocation if it holds one.
+	var (
+		id      int64
+		cursor  bool // the cursor has not reached the end (it never goes back)
+		held    *netip.Addr
+		local   *netip.Addr
+		created *time.Time
+		updated *time.Time
+	)
+	err := m.db.QueryRow(ctx, `SELECT p.id, p.next_slot < p.size, a.address, a.local_ip, a.created, a.updated
+		FROM ipam_pools p LEFT JOIN ipam_allocations a ON a.pool_id = p.id AND a.owner = $2
+		WHERE p.name = $1`, req.Pool, req.Owner).Scan(&id, &cursor, &held, &local, &created, &updated)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ipam.Allocation{}, true, noPool(op, req.Pool)
+	}
+	if err != nil {
+		return ipam.Allocation{}, true, classify(ctx, op, err, false)
+	}
+	if held != nil {
+		a := ipam.Allocation{Pool: req.Pool, Owner: req.Owner, Address: *held, Created: *created, Updated: *updated}
+		if local != nil {
+			a.LocalIP = *local
+		}
+		if !req.LocalIP.IsValid() || req.LocalIP == a.LocalIP {
+			return a, true, nil
+		}
+		a, err = scanAlloc(m.db.QueryRow(ctx, `UPDATE ipam_allocations SET local_ip = $3, updated = greatest(now(), created)
+			WHERE pool_id = $1 AND owner = $2 RETURNING `+allocColumns, id, req.Owner, req.LocalIP), req.Pool, req.Owner)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ipam.Allocation{}, false, nil // released meanwhile
+		}
+		if err != nil {
+			return ipam.Allocation{}, true, classify(ctx, op, err, true)
+		}
+		return a, true, nil
+	}
+	stmts := []string{sqlFromCursor, sqlFromFree}
+	if !cursor {
+		stmts = stmts[1:]
+	}
+	for _, stmt := range stmts {
+		a, err := scanAlloc(m.db.QueryRow(ctx, stmt, id, req.Owner, addrArg(req.LocalIP)), req.Pool, req.Owner)
+		switch {
+		case err == nil:
+			if m.log.Enabled(ctx, slog.LevelDebug) {
+				m.log.LogAttrs(ctx, slog.LevelDebug, "ipam: address allocated", slog.String("pool", a.Pool),
+					slog.String("owner", a.Owner), slog.String("address", a.Address.String()))
+			}
+			return a, true, nil
+		case errors.Is(err, pgx.ErrNoRows):
+			continue // nothing there: try the next source
+		case sqlState(err) == pgUniqueViolation, retryable(err):
+			// The owner got an address from a concurrent call (the
+			// statement rolled back, the slot was not used): look again.
+			return ipam.Allocation{}, false, nil
+		case sqlState(err) == pgForeignKeyViolation:
+			return ipam.Allocation{}, true, noPool(op, req.Pool) // deleted meanwhile
+		default:
+			return ipam.Allocation{}, true, classify(ctx, op, err, true)
+		}
+	}
+	// Neither the cursor nor the released addresses had one: full, unless
+	// the pool went meanwhile, or a concurrent call for the same owner
+	// took the last address (then that is the owner's answer).
+	var (
+		size  int64
+		holds bool
+	)
+	err = m.db.QueryRow(ctx, `SELECT size, EXISTS (SELECT 1 FROM ipam_allocations WHERE pool_id = $1 AND owner = $2)
+		FROM ipam_pools WHERE id = $1`, id, req.Owner).Scan(&size, &holds)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return ipam.Allocation{}, true, noPool(op, req.Pool)
+	case err != nil:
+		return ipam.Allocation{}, true, classify(ctx, op, err, false)
+	case holds:
+		return ipam.Allocation{}, false, nil
+	}
+	m.log.LogAttrs(ctx, slog.LevelWarn, "ipam: pool exhausted",
+		slog.String("pool", req.Pool), slog.String("owner", req.Owner), slog.Int64("size", size))
+	return ipam.Allocation{}, true, errs.Errorf(errs.ResourceExhausted, op,
+		"pool %q is exhausted: all %d addresses are allocated", req.Pool, size)
+}
+
+// Release frees the owner's address. Releasing what is not held is not an
+// error; an unknown pool is NotFound.
+func (m *IPAM) Release(ctx context.Context, pool, owner string) error {
+	const op = "ipam.Release"
+	if err := errs.FromContext(ctx, op); err != nil {
+		return err
+	}
+	if err := checkOwner(op, pool, owner); err != nil {
+		return err
+	}
+	for attempt := 1; ; attempt++ {
+		var (
+			found bool
+			addr  *netip.Addr
+		)
+		err := m.db.QueryRow(ctx, `
+WITH p AS (SELECT id FROM ipam_pools WHERE name = $1),
+d AS (
+	DELETE FROM ipam_allocations a USING p WHERE a.pool_id = p.id AND a.owner = $2
+	RETURNING a.pool_id, a.address
+),
+f AS (INSERT INTO ipam_free (pool_id, address) SELECT pool_id, address FROM d)
+SELECT EXISTS (SELECT 1 FROM p), (SELECT address FROM d)`, pool, owner).Scan(&found, &addr)
+		switch {
+		case retryable(err) && attempt < maxAttempts:
+			continue
+		case err != nil:
+			return classify(ctx, op, err, true)
+		case !found:
+			return noPool(op, pool)
+		}
+		if addr != nil && m.log.Enabled(ctx, slog.LevelDebug) {
+			m.log.LogAttrs(ctx, slog.LevelDebug, "ipam: address released", slog.String("pool", pool),
+				slog.String("owner", owner), slog.String("address", addr.String()))
+		}
+		return nil
+	}
+}
+
+// SetLocalIP records the owner's new local address; the zero netip.Addr
+// clears it. An owner that holds no address is NotFound.
+func (m *IPAM) SetLocalIP(ctx context.Context, pool, owner string, local netip.Addr) (ipam.Allocation, error) {
+	const op = "ipam.SetLocalIP"
+	if err := errs.FromContext(ctx, op); err != nil {
+		return ipam.Allocation{}, err
+	}
+	if err := checkOwner(op, pool, owner); err != nil {
+		return ipam.Allocation{}, err
+	}
+	// Updated moves only when the local address changes.
+	row := m.db.QueryRow(ctx, `
+WITH p AS (SELECT id FROM ipam_pools WHERE name = $1),
+u AS (
+	UPDATE ipam_allocations a SET local_ip = $3, updated = greatest(now(), a.created)
+	FROM p WHERE a.pool_id = p.id AND a.owner = $2 AND a.local_ip IS DISTINCT FROM $3::inet
+	RETURNING a.address, a.local_ip, a.created, a.updated
+),
+cur AS (
+	SELECT a.address, a.local_ip, a.created, a.updated FROM ipam_allocations a, p
+	WHERE a.pool_id = p.id AND a.owner = $2
+)
+SELECT EXISTS (SELECT 1 FROM p), x.address, x.local_ip, x.created, x.updated
+FROM (SELECT * FROM u UNION ALL SELECT * FROM cur WHERE NOT EXISTS (SELECT 1 FROM u)) x
+RIGHT JOIN (SELECT 1) one ON true`, pool, owner, addrArg(local))
+	return lookupResult(ctx, op, pool, owner, row, true)
+}
+
+// lookupResult reads a row of (pool exists, address, local_ip, created,
+// updated), the allocation columns NULL when the owner holds nothing.
+func lookupResult(ctx context.Context, op, pool, owner string, row pgx.Row, write bool) (ipam.Allocation, error) {
+	var (
+		found   bool
+		addr    *netip.Addr
+		local   *netip.Addr
+		created *time.Time
+		updated *time.Time
+	)
+	err := row.Scan(&found, &addr, &local, &created, &updated)
+	switch {
+	case err != nil:
+		return ipam.Allocation{}, classify(ctx, op, err, write)
+	case !found:
+		return ipam.Allocation{}, noPool(op, pool)
+	case addr == nil:
+		return ipam.Allocation{}, notHeld(op, pool, owner)
+	}
+	a := ipam.Allocation{Pool: pool, Owner: owner, Address: *addr, Created: *created, Updated: *updated}
+	if local != nil {
+		a.LocalIP = *local
+	}
+	return a, nil
+}
+
+// Lookup returns the owner's allocation, or NotFound.
+func (m *IPAM) Lookup(ctx context.Context, pool, owner string) (ipam.Allocation, error) {
+	const op = "ipam.Lookup"
+	if err := errs.FromContext(ctx, op); err != nil {
+		return ipam.Allocation{}, err
+	}
+	if err := checkOwner(op, pool, owner); err != nil {
+		return ipam.Allocation{}, err
+	}
+	row := m.db.QueryRow(ctx, `SELECT true, a.address, a.local_ip, a.created, a.updated
+		FROM ipam_pools p LEFT JOIN ipam_allocations a ON a.pool_id = p.id AND a.owner = $2
+		WHERE p.name = $1
+		UNION ALL SELECT false, NULL, NULL, NULL, NULL
+		WHERE NOT EXISTS (SELECT 1 FROM ipam_pools WHERE name = $1)`, pool, owner)
+	return lookupResult(ctx, op, pool, owner, row, false)
+}
+
+// LookupAddress returns the allocation of a public address, or NotFound.
+// The zero address is InvalidArgument.
+func (m *IPAM) LookupAddress(ctx context.Context, pool string, addr netip.Addr) (ipam.Allocation, error) {
+	const op = "ipam.LookupAddress"
+	if err := errs.FromContext(ctx, op); err != nil {
+		return ipam.Allocation{}, err
+	}
+	if err := checkName(op, pool); err != nil {
+		return ipam.Allocation{}, err
+	}
+	if !addr.IsValid() {
+		return ipam.Allocation{}, errs.New(errs.InvalidArgument, op, "no address given")
+	}
+	var (
+		found   bool
+		owner   *string
+		local   *netip.Addr
+		created *time.Time
+		updated *time.Time
+	)
+	var arg any = addr
+	if !addr.Is4() {
+		arg = nil // pools are IPv4 only: an IPv6 (or IPv4-mapped) address is never allocated
+	}
+	err := m.db.QueryRow(ctx, `SELECT true, a.owner, a.local_ip, a.created, a.updated
+		FROM ipam_pools p LEFT JOIN ipam_allocations a ON a.pool_id = p.id AND a.address = $2::inet
+		WHERE p.name = $1
+		UNION ALL SELECT false, NULL, NULL, NULL, NULL
+		WHERE NOT EXISTS (SELECT 1 FROM ipam_pools WHERE name = $1)`, pool, arg).Scan(&found, &owner, &local, &created, &updated)
+	switch {
+	case err != nil:
+		return ipam.Allocation{}, classify(ctx, op, err, false)
+	case !found:
+		return ipam.Allocation{}, noPool(op, pool)
+	case owner == nil:
+		return ipam.Allocation{}, errs.Errorf(errs.NotFound, op, "%s is not allocated in pool %q", addr, pool)
+	}
+	a := ipam.Allocation{Pool: pool, Owner: *owner, Address: addr, Created: *created, Updated: *updated}
+	if local != nil {
+		a.LocalIP = *local
+	}
+	return a, nil
+}
+
+// Allocations lists a pool's allocations ordered by address.
+func (m *IPAM) Allocations(ctx context.Context, pool string) ([]ipam.Allocation, error) {
+	const op = "ipam.Allocations"
+	if err := errs.FromContext(ctx, op); err != nil {
+		return nil, err
+	}
+	if err := checkName(op, pool); err != nil {
+		return nil, err
+	}
+	// One statement, one snapshot: the pool's existence and its
+	// allocations agree.
+	rows, err := m.db.Query(ctx, `SELECT a.owner, a.address, a.local_ip, a.created, a.updated
+		FROM ipam_pools p LEFT JOIN ipam_allocations a ON a.pool_id = p.id
+		WHERE p.name = $1 ORDER BY a.address NULLS FIRST`, pool)
+	if err != nil {
+		return nil, classify(ctx, op, err, false)
+	}
+	defer rows.Close()
+	found := false
+	out := []ipam.Allocation{}
+	for rows.Next() {
+		found = true
+		var (
+			owner   *string
+			a       ipam.Allocation
+			addr    *netip.Addr
+			local   *netip.Addr
+			created *time.Time
+			updated *time.Time
+		)
+		if err := rows.Scan(&owner, &addr, &local, &created, &updated); err != nil {
+			return nil, classify(ctx, op, err, false)
+		}
+		if owner == nil {
+			continue // the pool's row, without allocations
+		}
+		a = ipam.Allocation{Pool: pool, Owner: *owner, Address: *addr, Created: *created, Updated: *updated}
+		if local != nil {
+			a.LocalIP = *local
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, classify(ctx, op, err, false)
+	}
+	if !found {
+		return nil, noPool(op, pool)
+	}
+	return out, nil
+}
