@@ -30,7 +30,7 @@ Port $mvm_sshd_port
 ListenAddress 127.0.0.1
 HostKey $mvm_sshd_dir/host_ed25519
 PidFile $mvm_sshd_dir/sshd.pid
-AuthorizedKeysFile $mvm_sshd_dir/authorized_keys_%u
+AuthorizedKeysFile $mvm_sshd_dir/authorized_keys_%u .ssh/authorized_keys
 StrictModes no
 UsePAM yes
 PasswordAuthentication yes
