@@ -28,9 +28,17 @@
 //
 // Every kernel rule carries its owner in its userdata (shown by
 // `nft list ruleset` as comment "mvm:OWNER"); the DNAT rule also carries
-// the description. Get and List rebuild the rules from the kernel on every
-// call; there is no side file and no cache, so a new Firewall over the same
-// table and namespace (after a restart) sees the same rules. An owner whose
+// the description. Get, List and EnsureNAT's conflict check rebuild the
+// rules from the kernel; there is no side file, so a new Firewall over the
+// same table and namespace (after a restart) sees the same rules.
+//
+// Before each read the driver asks the kernel for the ruleset generation
+// (NFT_MSG_GETGEN), which every committed change moves on, whoever makes
+// it. While it has not moved, the rules read last are still the kernel's
+// and are reused: an unchanged List or a repeated EnsureNAT costs one
+// netlink round trip. A read during which the generation moved is done
+// again, so a read never returns half of another process's change. An
+// owner whose
 // kernel rules are incomplete (someone deleted one by hand) is not listed;
 // EnsureNAT and RemoveNAT of that owner replace or remove what is left.
 //
@@ -38,6 +46,15 @@
 // applies whole or not at all: the owner's old rules are deleted and the
 // new ones added in the same transaction, so packets never see a
 // half-written rule.
+//
+// # Cost
+//
+// A change reads the table (all of it, unless nothing changed since the
+// last read) and sends one batch, so it costs O(rules in the table): about
+// 12-17 ms to add a rule and 25 ms to remove one with 200 rules in the
+// table, on 2 cores (removal waits for the kernel's RCU grace period). A
+// List after a change costs about 8 ms for 200 rules and 50 ms for 1,000;
+// unchanged, about 0.2 ms. See bench_test.go.
 //
 // # Limits
 //

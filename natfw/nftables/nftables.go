@@ -58,6 +58,14 @@ type Firewall struct {
 	// from seeing half of one.
 	mu     sync.RWMutex
 	closed bool
+
+	// gen reads the ruleset generation (nil: unavailable, no reuse).
+	gen *genSocket
+	// cached is the state last read, valid while the generation is
+	// cachedGen. Guarded by cacheMu; a state is never changed once built.
+	cacheMu   sync.Mutex
+	cached    *state
+	cachedGen uint32
 }
 
 var _ natfw.Firewall = (*Firewall)(nil)
@@ -99,6 +107,11 @@ func New(opts *Options) (*Firewall, error) {
 		}
 		f.ns = &h
 	}
+	if g, err := f.openGen(); err == nil {
+		f.gen = g
+	} else {
+		log.Debug("nftables generation unavailable: every read goes to the kernel", "err", err)
+	}
 	f.table = &nft.Table{Name: name, Family: nft.TableFamilyIPv4}
 	accept := nft.ChainPolicyAccept
 	f.chains = map[string]*nft.Chain{
@@ -122,10 +135,14 @@ func (f *Firewall) Close() error {
 		return nil
 	}
 	f.closed = true
-	if f.ns != nil {
-		return f.ns.Close()
+	var err error
+	if f.gen != nil {
+		err = f.gen.close()
 	}
-	return nil
+	if f.ns != nil {
+		err = errors.Join(err, f.ns.Close())
+	}
+	return err
 }
 
 // DeleteTable removes the driver's table with every rule in it, in one
@@ -206,8 +223,45 @@ type state struct {
 	owners map[string]*entry
 }
 
-// read rebuilds the table's state from the kernel.
+// read returns the table's state: the one read last if the ruleset
+// generation has not moved since, else a fresh read from the kernel that no
+// commit interleaved with. The result must not be changed.
 func (f *Firewall) read(c *nft.Conn, op string) (*state, error) {
+	if f.gen == nil {
+		return f.readKernel(c, op)
+	}
+	for range 5 {
+		g1, err := f.gen.get()
+		if err != nil {
+			return nil, readErr(op, "ruleset generation", err)
+		}
+		f.cacheMu.Lock()
+		st, gen := f.cached, f.cachedGen
+		f.cacheMu.Unlock()
+		if st != nil && gen == g1 {
+			return st, nil
+		}
+		st, err = f.readKernel(c, op)
+		if err != nil {
+			return nil, err
+		}
+		g2, err := f.gen.get()
+		if err != nil {
+			return nil, readErr(op, "ruleset generation", err)
+		}
+		if g1 == g2 {
+			f.cacheMu.Lock()
+			f.cached, f.cachedGen = st, g1
+			f.cacheMu.Unlock()
+			return st, nil
+		}
+		// The ruleset changed while it was read: read again.
+	}
+	return nil, errs.New(errs.Unavailable, op, "the ruleset kept changing while it was read")
+}
+
+// readKernel rebuilds the table's state from the kernel.
+func (f *Firewall) readKernel(c *nft.Conn, op string) (*state, error) {
 	st := &state{chains: map[string]bool{}, owners: map[string]*entry{}}
 	tables, err := c.ListTablesOfFamily(nft.TableFamilyIPv4)
 	if err != nil {
@@ -473,7 +527,7 @@ func (f *Firewall) Get(ctx context.Context, owner string) (natfw.Rule, error) {
 	if e == nil || !e.complete {
 		return natfw.Rule{}, errs.Errorf(errs.NotFound, op, "no rule for %q", owner)
 	}
-	return e.rule, nil
+	return clone(e.rule), nil
 }
 
 // List returns every rule of the table, rebuilt from the kernel,
@@ -487,7 +541,7 @@ func (f *Firewall) List(ctx context.Context) ([]natfw.Rule, error) {
 	out := make([]natfw.Rule, 0, len(st.owners))
 	for _, e := range st.owners {
 		if e.complete {
-			out = append(out, e.rule)
+			out = append(out, clone(e.rule))
 		}
 	}
 	slices.SortFunc(out, func(a, b natfw.Rule) int { return strings.Compare(a.Owner, b.Owner) })
@@ -552,4 +606,10 @@ func flushErr(op string, err error) error {
 	default:
 		return errs.Wrap(errs.Internal, op, fmt.Errorf("netlink batch refused: %w", err))
 	}
+}
+
+func clone(r natfw.Rule) natfw.Rule {
+	r.Ports = slices.Clone(r.Ports)
+	r.Sources = slices.Clone(r.Sources)
+	return r
 }
