@@ -1,0 +1,13 @@
+//go:build !unix
+
+package vcsim
+
+import "os/exec"
+
+func setGroup(*exec.Cmd) {}
+
+func killGroup(cmd *exec.Cmd) {
+	if cmd.Process != nil {
+		_ = cmd.Process.Kill()
+	}
+}

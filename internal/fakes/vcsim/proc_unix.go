@@ -1,0 +1,16 @@
+//go:build unix
+
+package vcsim
+
+import (
+	"os/exec"
+	"syscall"
+)
+
+func setGroup(cmd *exec.Cmd) { cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} }
+
+func killGroup(cmd *exec.Cmd) {
+	if cmd.Process != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+}

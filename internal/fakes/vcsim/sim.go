@@ -1,0 +1,187 @@
+package vcsim
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// Options shape the simulated vCenter. The zero value is the simulator's
+// default VPX model (1 datacenter, a cluster of 3 hosts, 1 standalone host,
+// 4 VMs) with one service user.
+type Options struct {
+	// Username and Password are the service account's (default
+	// "svc@vsphere.local" / "svc-pass"). Any other login is refused.
+	Username, Password string
+	// Users adds more accounts (name -> password).
+	Users map[string]string
+	// Datacenters, Clusters (per datacenter), Hosts (per cluster) and
+	// ModelVMs (per host of the default model) set the model's counts;
+	// zero keeps the simulator's defaults. ModelVMs < 0 means none.
+	Datacenters, Clusters, Hosts, ModelVMs int
+	// DelayMS adds that many milliseconds to every SOAP call.
+	DelayMS int
+	// GuestAccounts are the guest OS accounts (user -> password) that
+	// guest operations accept on every VM. Nil leaves guest operations as
+	// the stock simulator has them (not working).
+	GuestAccounts map[string]string
+	// GuestEnv is added to every guest process's environment
+	// ("PATH=/shims:/usr/bin:/bin" and the like).
+	GuestEnv []string
+	// Privileges makes HasPrivilegeOnEntities compute its answer from the
+	// stored roles and permissions instead of always granting.
+	Privileges bool
+}
+
+// Sim is a running simulated vCenter.
+type Sim struct {
+	Model  *simulator.Model
+	Server *simulator.Server
+	// URL is the SDK URL, without credentials.
+	URL *url.URL
+	// Username and Password are the service account's.
+	Username, Password string
+	// Thumbprint is the server certificate's SHA-256 thumbprint
+	// (colon-separated hex), CAs a pool holding the server certificate.
+	Thumbprint string
+	CAs        *x509.CertPool
+	// Guest is the guest-operations fake (nil without GuestAccounts).
+	Guest *GuestOps
+
+	client    *vim25.Client
+	closeOnce sync.Once
+}
+
+// New builds and starts a simulated vCenter over TLS.
+func New(ctx context.Context, opts *Options) (*Sim, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Username == "" {
+		o.Username, o.Password = "svc@vsphere.local", "svc-pass"
+	}
+	m := simulator.VPX()
+	if o.Datacenters > 0 {
+		m.Datacenter = o.Datacenters
+	}
+	if o.Clusters > 0 {
+		m.Cluster = o.Clusters
+	}
+	if o.Hosts > 0 {
+		m.ClusterHost = o.Hosts
+	}
+	switch {
+	case o.ModelVMs < 0:
+		m.Machine = 0
+	case o.ModelVMs > 0:
+		m.Machine = o.ModelVMs
+	}
+	m.DelayConfig.Delay = o.DelayMS
+	if err := m.Create(); err != nil {
+		return nil, fmt.Errorf("vcsim: create model: %w", err)
+	}
+	users := map[string]string{o.Username: o.Password}
+	for u, p := range o.Users {
+		users[u] = p
+	}
+	m.Service.TLS = new(tls.Config)
+	m.Service.Listen = &url.URL{User: url.UserPassword(o.Username, o.Password)}
+	sm := m.Map().SessionManager()
+	sm.ValidLogin = func(req *types.Login) bool {
+		p, ok := users[req.UserName]
+		return ok && p == req.Password
+	}
+	s := &Sim{Model: m, Username: o.Username, Password: o.Password}
+	// Every account gets the Admin role on the root folder unless a test
+	// changes it (see SetRole).
+	if o.Privileges {
+		installPrivileges(m)
+	}
+	if o.GuestAccounts != nil {
+		s.Guest = installGuestOps(m, o.GuestAccounts, o.GuestEnv)
+	}
+	s.Server = m.Service.NewServer()
+	u := *s.Server.URL
+	u.User = nil
+	s.URL = &u
+	cert := s.Server.Certificate()
+	sum := sha256.Sum256(cert.Raw)
+	hexs := make([]string, len(sum))
+	for i, b := range sum {
+		hexs[i] = fmt.Sprintf("%02X", b)
+	}
+	s.Thumbprint = strings.Join(hexs, ":")
+	s.CAs = x509.NewCertPool()
+	s.CAs.AddCert(cert)
+	c, err := vim25.NewClient(ctx, m.Service)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("vcsim: in-process client: %w", err)
+	}
+	s.client = c
+	for u := range users {
+		if err := s.SetRole(ctx, u, "Admin"); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Close stops the server and removes the model.
+func (s *Sim) Close() {
+	s.closeOnce.Do(func() {
+		if s.Guest != nil {
+			s.Guest.stopAll()
+		}
+		s.Server.Close()
+		s.Model.Remove()
+	})
+}
+
+// Client returns an in-process client (no network, no session of its
+// own): for setting the world up and for changes "behind the driver's back".
+func (s *Sim) Client() *vim25.Client { return s.client }
+
+// Context is the simulator's own context, for in-process updates.
+func (s *Sim) Context() *simulator.Context { return s.Model.Service.Context }
+
+// Map is the simulator's object registry.
+func (s *Sim) Map() *simulator.Registry { return s.Model.Map() }
+
+// SetRole gives user the role named role on the root folder (propagating),
+// replacing the user's other root permissions. "Admin" is the built-in
+// administrator role.
+func (s *Sim) SetRole(ctx context.Context, user, role string) error {
+	c := s.client
+	am := object.NewAuthorizationManager(c)
+	roles, err := am.RoleList(ctx)
+	if err != nil {
+		return err
+	}
+	r := roles.ByName(role)
+	if r == nil {
+		return fmt.Errorf("vcsim: no role %q", role)
+	}
+	return am.SetEntityPermissions(ctx, c.ServiceContent.RootFolder, []types.Permission{{
+		Principal: user, RoleId: r.RoleId, Propagate: true,
+	}})
+}
+
+// AddRole adds a role with the given privileges (AddRole's returned id is
+// not reliable on the simulator: look roles up by name).
+func (s *Sim) AddRole(ctx context.Context, name string, privileges []string) error {
+	_, err := object.NewAuthorizationManager(s.client).AddRole(ctx, name, privileges)
+	return err
+}

@@ -1,0 +1,89 @@
+package vsphere_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/managedvm/managedvm/guest"
+	"github.com/managedvm/managedvm/internal/fakes/vcsim"
+	"github.com/managedvm/managedvm/provider"
+	"github.com/managedvm/managedvm/provider/providertest"
+	"github.com/managedvm/managedvm/provider/vsphere"
+)
+
+const (
+	guestUser = "root"
+	guestPass = "guest-Pa55"
+)
+
+type world struct {
+	sim      *vcsim.Sim
+	p        *vsphere.Provider
+	guestVM  string
+	template string
+}
+
+// newWorld starts a simulated vCenter with two datacenters (zones DC0 and
+// DC1), a template in DC0, a running VM with tools and an IP, guest
+// operations and computed privileges, and a driver connected to it.
+func newWorld(t testing.TB, opts *vsphere.Options) *world {
+	t.Helper()
+	ctx := context.Background()
+	sim, err := vcsim.New(ctx, &vcsim.Options{
+		Datacenters: 2, ModelVMs: 1, Privileges: true,
+		GuestAccounts: map[string]string{guestUser: guestPass},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	if _, err := sim.CreateTemplate(ctx, "debian-12", vcsim.Placement{Datacenter: "DC0"}, &vcsim.GuestState{
+		ToolsStatus: "guestToolsCurrent", Family: "linuxGuest", FullName: "Debian GNU/Linux 12 (64-bit)",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.CreateCustomizationSpec(ctx, "debian-12"); err != nil {
+		t.Fatal(err)
+	}
+	refs, err := sim.CreateVMs(ctx, 1, "guest", vcsim.Placement{Datacenter: "DC0"}, &vcsim.GuestState{
+		ToolsRunning: true, IP: "192.0.2.10", Family: "linuxGuest", FullName: "Debian GNU/Linux 12 (64-bit)",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := vsphere.Options{}
+	if opts != nil {
+		o = *opts
+	}
+	o.URL = sim.URL.String()
+	o.Username, o.Password = sim.Username, guest.NewSecret(sim.Password)
+	if o.Thumbprint == "" && o.RootCAs == nil && !o.Insecure {
+		o.RootCAs = sim.CAs
+	}
+	if o.GuestPollInterval == 0 {
+		o.GuestPollInterval = 20 * time.Millisecond
+	}
+	p, err := vsphere.New(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return &world{sim: sim, p: p, guestVM: sim.UUID(refs[0]), template: "debian-12"}
+}
+
+func TestConformance(t *testing.T) {
+	w := newWorld(t, nil)
+	providertest.Run(t, providertest.HarnessFunc(func(t *testing.T) (provider.Provider, providertest.Fixture) {
+		return w.p, providertest.Fixture{
+			Zone: "DC0", OtherZone: "DC1", Template: w.template,
+			Network:          provider.Network{Name: "DC0_DVPG0"},
+			GuestVM:          w.guestVM,
+			GuestCredentials: guest.Password(guestUser, guestPass),
+			OutOfBandRename:  w.sim.Rename,
+			OutOfBandDelete:  w.sim.Delete,
+			Parallelism:      16,
+			Timeout:          time.Minute,
+		}
+	}))
+}
