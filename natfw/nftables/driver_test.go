@@ -383,3 +383,37 @@ func TestManagePublicAddress(t *testing.T) {
 		t.Fatalf("EnsureNAT with a missing WAN interface = %v, want OutcomeUnknown", err)
 	}
 }
+
+// The driver reuses what it read while the kernel's ruleset generation
+// stands still; a change by anyone else moves it, and the next read sees
+// the change.
+func TestSeesForeignChangesAtOnce(t *testing.T) {
+	ns := newNS(t, "gen2")
+	fw := newFirewall(t, nftables.Options{NetNSPath: nsPath(ns)})
+	a, b := testRule(1), testRule(2)
+	mustEnsure(t, fw, a)
+	mustEnsure(t, fw, b)
+	wantList(t, fw, a, b)
+	wantList(t, fw, a, b) // from the last read
+	c := kernelConn(t, ns)
+	for _, r := range rulesOf(t, c, nftables.DefaultTable, "prerouting") {
+		if strings.Contains(string(r.UserData), a.Owner) {
+			if err := c.DelRule(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	wantList(t, fw, b)
+	// A change elsewhere in the namespace (another table) moves the
+	// generation too; the rules read again are the same.
+	other := newFirewall(t, nftables.Options{NetNSPath: nsPath(ns), Table: "other"})
+	mustEnsure(t, other, testRule(5))
+	wantList(t, fw, b)
+	// Someone else's instance on the same table.
+	fw2 := newFirewall(t, nftables.Options{NetNSPath: nsPath(ns)})
+	mustEnsure(t, fw2, a)
+	wantList(t, fw, a, b)
+}
