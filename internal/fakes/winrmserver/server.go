@@ -67,6 +67,9 @@ type Options struct {
 	// OperationTimeout is the longest a Receive waits for output before
 	// answering with a w:TimedOut fault; zero means 2 s.
 	OperationTimeout time.Duration
+	// Delay is added before every WS-Management answer, to make round
+	// trips cost what they cost across a network.
+	Delay time.Duration
 	// MaxEnvelopeSize is the largest request accepted (bytes); zero means
 	// 153600, WinRM's default MaxEnvelopeSizekb of 150.
 	MaxEnvelopeSize int
@@ -280,6 +283,15 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if !strings.Contains(r.Header.Get("Content-Type"), "application/soap+xml") {
 		http.Error(w, "unsupported media type", http.StatusUnsupportedMediaType)
 		return
+	}
+	if s.opts.Delay > 0 {
+		t := time.NewTimer(s.opts.Delay)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
 	}
 	s.dispatch(w, r.Context(), body)
 }

@@ -1,0 +1,74 @@
+// Package winrm is the guest.Executor for Windows guests over WinRM
+// (WS-Management), built on github.com/masterzen/winrm's SOAP messages and
+// github.com/Azure/go-ntlmssp.
+//
+//	ex, err := winrm.New("203.0.113.10", guest.Password(`CORP\ops`, pw), &winrm.Options{CACertPEM: ca})
+//	out, err := guest.Output(ctx, ex, guest.Command{Args: []string{"Get-Service", "WinRM"}})
+//
+// # Security
+//
+// HTTPS on port 5986 with certificate verification is the default: against
+// Options.CACertPEM, a certificate pinned by its SHA-256
+// (Options.PinnedCertSHA256), or the system's roots. Plain HTTP (5985) needs
+// Options.HTTP and, because NTLM messages are not sealed by the client
+// library, Options.AllowUnencrypted as well; New refuses HTTP without both.
+// NTLM (user, DOMAIN\user or user@domain) is the default authentication,
+// HTTP Basic an option. The password never appears in errors or logs, and
+// scripts and arguments never appear in logs or errors.
+//
+// # Commands
+//
+// Run sends every Command as one PowerShell script through
+// powershell.exe -EncodedCommand (guest.PowerShellScript, preceded by
+// $ProgressPreference = 'SilentlyContinue'), so nothing is ever quoted by
+// the caller: Args run with the call operator, each argument a
+// single-quoted literal. Cmdlets therefore receive Args as positional
+// values, never as parameter names ("-Raw" is a string); use Script for
+// named parameters. RunCmd sends a cmd.exe command line as is. A command
+// line holds at most MaxCommandLine (8191) characters, so a script may be
+// about 3,000 characters long: upload longer scripts and run the file.
+// Standard input is streamed through WinRM Send messages (a nil Stdin is
+// an empty one), output through Receive, exit codes come back as
+// *guest.ExitError. Sudo is Unimplemented: connect as an administrator.
+//
+// Shells are reused: up to Options.MaxIdleShells stay open between
+// commands (a negative value opens a new shell per command). A reused shell
+// that the guest has dropped meanwhile is replaced once, which is safe
+// because a fault to the Command request means nothing ran.
+//
+// Each request travels on a connection of its own "lane": NTLM
+// authenticates connections, and its three legs must share one, which a
+// shared pool cannot promise under concurrency. An authenticated lane
+// serves its next requests without a new handshake.
+//
+// # Uploads
+//
+// Upload streams the content as base64 lines through the standard input of
+// one PowerShell command, in Send messages that fit Options.EnvelopeSize,
+// into a temporary file beside the target; a second command checks the
+// file's SHA-256 with Get-FileHash and moves it over the target
+// (Move-Item -Force). On any failure, cancellation included, the
+// temporary file is removed. UploadOptions.Mode is ignored (the file gets
+// its directory's ACL); Owner is Unimplemented.
+//
+// # Errors
+//
+// Invalid commands and options are errs.InvalidArgument and send nothing.
+// A refused login (HTTP 401) is errs.Unauthenticated with a message saying
+// NTLM (or Basic) was refused; a refused server certificate is
+// errs.Unauthenticated too. A non-zero exit is *guest.ExitError
+// (errs.FailedPrecondition). A connection lost while a command runs wraps
+// guest.ErrSessionLost (errs.OutcomeUnknown); a guest that cannot be
+// reached before anything started is errs.Unavailable. Canceling the
+// context, or Command.Timeout / Options.Timeout passing, signals terminate
+// to the remote command, deletes its shell and returns errs.Canceled or
+// errs.DeadlineExceeded. WS-Management faults are errs.FailedPrecondition
+// (errs.PermissionDenied for access denied). After Close, Run and Upload
+// return guest.ErrClosed.
+//
+// # Concurrency
+//
+// An Executor is safe for concurrent use: each command runs in a shell of
+// its own. The shared winrm.DefaultParameters of the client library is
+// never used or changed; every Executor builds its own parameters.
+package winrm
