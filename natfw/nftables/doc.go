@@ -82,9 +82,11 @@
 //
 // # Concurrency
 //
-// A Firewall is safe for concurrent use: changes through one Firewall are
-// serialized, and reads never see half of a change. Two Firewalls (or two
-// processes) changing the same table at once are not coordinated beyond
-// what each batch guarantees: the conflict check (an address of another
-// owner) reads the table before the batch, so run one writer per table.
+// A Firewall is safe for concurrent use, and so are several Firewalls, in
+// one process or many, on the same table: every change holds an flock(2)
+// on a lock file (Options.LockDir, /run/lock by default, named after the
+// namespace's inode and the table) from its read of the table to its
+// commit, so of two writers that want the same address exactly one gets
+// it. The lock file holds no state and is left in place. Writers on other
+// hosts cannot share the lock: program a router from one host.
 package nftables

@@ -417,3 +417,46 @@ func TestSeesForeignChangesAtOnce(t *testing.T) {
 	mustEnsure(t, fw2, a)
 	wantList(t, fw, a, b)
 }
+
+// Two Firewalls on one table (two orchestrator processes) that want the
+// same public address for different owners: exactly one wins.
+func TestTwoInstancesContendForAnAddress(t *testing.T) {
+	ns := newNS(t, "two")
+	fws := []*nftables.Firewall{
+		newFirewall(t, nftables.Options{NetNSPath: nsPath(ns)}),
+		newFirewall(t, nftables.Options{NetNSPath: nsPath(ns)}),
+	}
+	const n = 16
+	for round := range 3 {
+		contested := netip.AddrFrom4([4]byte{203, 0, 113, byte(200 + round)})
+		results := make([]error, n)
+		start := make(chan struct{})
+		done := make(chan int)
+		for i := range n {
+			go func() {
+				r := testRule(20*round + i)
+				r.Public = contested
+				<-start
+				results[i] = fws[i%2].EnsureNAT(context.Background(), r)
+				done <- i
+			}()
+		}
+		close(start)
+		for range n {
+			<-done
+		}
+		won := 0
+		for i, err := range results {
+			switch errs.CodeOf(err) {
+			case errs.OK:
+				won++
+			case errs.AlreadyExists:
+			default:
+				t.Fatalf("round %d: EnsureNAT(%d) = %v", round, i, err)
+			}
+		}
+		if won != 1 {
+			t.Fatalf("round %d: %d owners got %s, want exactly 1; List: %v", round, won, contested, mustList(t, fws[0]))
+		}
+	}
+}

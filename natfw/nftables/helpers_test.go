@@ -80,3 +80,18 @@ func addWAN(t testing.TB, ns string) {
 	run(t, "ip", "-n", ns, "link", "add", "wan0", "type", "veth", "peer", "name", "wan0p")
 	run(t, "ip", "-n", ns, "link", "set", "wan0", "up")
 }
+
+// testLockDir holds the change-lock files of the Firewalls the tests make,
+// so the throwaway namespaces leave nothing behind in /run/lock.
+var testLockDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "managedvm-nftables-locks-")
+	if err != nil {
+		panic(err)
+	}
+	testLockDir = dir
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}

@@ -40,6 +40,11 @@ type Options struct {
 	// (as a /32) to WANInterface and RemoveNAT remove it, so the router
 	// answers ARP for it. Requires WANInterface.
 	ManagePublicAddress bool
+	// LockDir holds the lock file that serializes changes to the table
+	// across processes on this host (flock; the file holds no state).
+	// Empty means /run/lock, or os.TempDir() where that does not exist.
+	// Every writer of a table must use the same directory.
+	LockDir string
 	// Logger receives a debug line for every change; nil discards.
 	Logger *slog.Logger
 }
@@ -55,8 +60,10 @@ type Firewall struct {
 	chains     map[string]*nft.Chain
 
 	// mu serializes changes made through this Firewall and keeps reads
-	// from seeing half of one.
+	// from seeing half of one; lock does the same across Firewalls and
+	// processes.
 	mu     sync.RWMutex
+	lock   *changeLock
 	closed bool
 
 	// gen reads the ruleset generation (nil: unavailable, no reuse).
@@ -107,12 +114,20 @@ func New(opts *Options) (*Firewall, error) {
 		}
 		f.ns = &h
 	}
+	f.table = &nft.Table{Name: name, Family: nft.TableFamilyIPv4}
+	lk, err := newChangeLock(opts.LockDir, opts.NetNSPath, name)
+	if err != nil {
+		if f.ns != nil {
+			_ = f.ns.Close()
+		}
+		return nil, errs.Wrap(errs.Unavailable, op, err)
+	}
+	f.lock = lk
 	if g, err := f.openGen(); err == nil {
 		f.gen = g
 	} else {
 		log.Debug("nftables generation unavailable: every read goes to the kernel", "err", err)
 	}
-	f.table = &nft.Table{Name: name, Family: nft.TableFamilyIPv4}
 	accept := nft.ChainPolicyAccept
 	f.chains = map[string]*nft.Chain{
 		chainPre: {Name: chainPre, Table: f.table, Type: nft.ChainTypeNAT,
@@ -158,6 +173,11 @@ func (f *Firewall) DeleteTable(ctx context.Context) error {
 	if err := f.usable(op); err != nil {
 		return err
 	}
+	unlock, err := f.lock.lock()
+	if err != nil {
+		return errs.Wrap(errs.Unavailable, op, err)
+	}
+	defer unlock()
 	c, err := f.conn(op)
 	if err != nil {
 		return err
@@ -362,6 +382,11 @@ func (f *Firewall) EnsureNAT(ctx context.Context, r natfw.Rule) error {
 	if err := f.usable(op); err != nil {
 		return err
 	}
+	unlock, err := f.lock.lock()
+	if err != nil {
+		return errs.Wrap(errs.Unavailable, op, err)
+	}
+	defer unlock()
 	var old *entry
 	for attempt := 0; ; attempt++ {
 		c, err := f.conn(op)
@@ -480,6 +505,11 @@ func (f *Firewall) RemoveNAT(ctx context.Context, owner string) error {
 	if err := f.usable(op); err != nil {
 		return err
 	}
+	unlock, err := f.lock.lock()
+	if err != nil {
+		return errs.Wrap(errs.Unavailable, op, err)
+	}
+	defer unlock()
 	var old *entry
 	for attempt := 0; ; attempt++ {
 		c, err := f.conn(op)

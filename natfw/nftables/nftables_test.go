@@ -10,6 +10,9 @@ import (
 
 func newFirewall(t testing.TB, opts nftables.Options) *nftables.Firewall {
 	t.Helper()
+	if opts.LockDir == "" {
+		opts.LockDir = testLockDir
+	}
 	fw, err := nftables.New(&opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
