@@ -1,0 +1,45 @@
+// Package ansible runs operators' Ansible playbooks against a guest with
+// ansible-playbook, as an enroll.Configurator.
+//
+//	r, err := ansible.New(ansible.Config{
+//		Playbook:    "site.yml",
+//		Credentials: operatorKey,    // user name and private key
+//		KnownHosts:  knownHostsData, // ssh runs with StrictHostKeyChecking=yes
+//		ExtraVars:   map[string]any{"ntp_server": "10.0.0.1"},
+//	})
+//	rep, err := r.Run(ctx, ansible.Host{Addr: "203.0.113.7"})
+//
+// Each run gets a private temporary directory (0700) holding a generated
+// JSON inventory for the one host (address, port, user), the private key
+// in a 0600 file, the known_hosts data, the extra variables (and the
+// become password, as ansible_become_password) in a 0600 variables file
+// passed as -e @file, an empty ansible.cfg (so no ansible.cfg from the
+// working directory applies) and managedvm's stdout callback plugin. The
+// directory is removed when the run ends, however it ends. No secret is
+// ever on a command line, in the environment, or in a log.
+//
+// The callback plugin writes one JSON line per task result; Report.Tasks
+// has them (host, task, status ok/failed/unreachable/skipped, changed,
+// message) and Report.Hosts the PLAY RECAP counts. ansible-core does not
+// ship a JSON callback (it lives in the ansible.posix collection), so the
+// plugin is embedded here.
+//
+// Host keys: KnownHosts (or KnownHostsFor per enrollment target), or the
+// explicitly named InsecureIgnoreHostKey. A mismatching key makes the
+// host unreachable, with ssh's message.
+//
+// # Errors
+//
+// A failed task is a *PlaybookError naming the task, the host and the
+// module's message (errs.FailedPrecondition; errs.Unavailable for an
+// unreachable host). A missing ansible-playbook is ErrNotInstalled
+// (errs.FailedPrecondition). The context (and Config.Timeout) bounds the
+// run: when it ends, the whole process group of ansible-playbook is
+// killed and Run returns errs.Canceled or errs.DeadlineExceeded.
+// Passwords and keys given to the Runner are replaced by [REDACTED] in
+// every message that comes from Ansible.
+//
+// # Concurrency
+//
+// A Runner is immutable; concurrent Runs are independent processes.
+package ansible
