@@ -87,3 +87,5 @@ func TestConformance(t *testing.T) {
 		}
 	}))
 }
+
+func vcsimNoTools() vcsim.GuestState { return vcsim.GuestState{ToolsRunning: false} }

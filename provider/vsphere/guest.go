@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
@@ -275,7 +276,17 @@ func (e *Executor) Run(ctx context.Context, cmd guest.Command) (guest.Result, er
 	} else {
 		line := "exec <" + guest.ShellQuote(in) + " >" + guest.ShellQuote(out) + " 2>" + guest.ShellQuote(errf) + "; " + guest.ShellCommandLine(cmd)
 		spec.ProgramPath = "/bin/sh"
-		spec.Arguments = "-c " + guest.ShellQuote(line)
+		if xmlSafe(line) {
+			spec.Arguments = "-c " + guest.ShellQuote(line)
+		} else {
+			// SOAP (XML) cannot carry control characters or invalid
+			// UTF-8: send the command line as a file instead.
+			script := join("command.sh")
+			if err := e.upload(ctx, script, []byte(line+"\n"), 0o600); err != nil {
+				return guest.Result{}, e.mapErr(opname, err, false)
+			}
+			spec.Arguments = guest.ShellQuote(script)
+		}
 	}
 	started, err := methods.StartProgramInGuest(ctx, c, &types.StartProgramInGuest{This: e.pm, Vm: e.vm, Auth: e.auth, Spec: spec})
 	if err != nil {
@@ -329,6 +340,19 @@ func (e *Executor) Run(ctx context.Context, cmd guest.Command) (guest.Result, er
 		return r, &guest.ExitError{Command: cmd.String(), Code: int(exit), Stdout: r.Stdout, Stderr: r.Stderr}
 	}
 	return r, nil
+}
+
+// xmlSafe reports whether s survives a SOAP string unchanged.
+func xmlSafe(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0xFFFD || r == 0xFFFE || r == 0xFFFF {
+			return false
+		}
+	}
+	return true
 }
 
 func codeOr(ctx context.Context, c errs.Code) errs.Code {

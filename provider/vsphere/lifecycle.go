@@ -1,8 +1,8 @@
 package vsphere
 
 import (
-	"crypto/rand"
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"fmt"
 	"slices"
@@ -393,8 +393,8 @@ func VimCustomizationSpec(s *template.CustomizationSpec) types.CustomizationSpec
 	case s.Windows != nil:
 		w := s.Windows
 		sp := &types.CustomizationSysprep{
-			GuiUnattended: types.CustomizationGuiUnattended{TimeZone: int32(w.TimeZone), AutoLogon: w.AutoLogon, AutoLogonCount: int32(w.AutoLogonCount)},
-			UserData:      types.CustomizationUserData{FullName: w.FullName, OrgName: w.OrgName, ComputerName: name(w.ComputerName)},
+			GuiUnattended:  types.CustomizationGuiUnattended{TimeZone: int32(w.TimeZone), AutoLogon: w.AutoLogon, AutoLogonCount: int32(w.AutoLogonCount)},
+			UserData:       types.CustomizationUserData{FullName: w.FullName, OrgName: w.OrgName, ComputerName: name(w.ComputerName)},
 			Identification: types.CustomizationIdentification{JoinWorkgroup: w.Workgroup},
 		}
 		if pw := w.AdminPassword.Reveal(); pw != "" {

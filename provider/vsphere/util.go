@@ -1,8 +1,8 @@
 package vsphere
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/vmware/govmomi/vim25/methods"

@@ -49,7 +49,9 @@ func (p *Provider) latestKey(ctx context.Context) (int32, error) {
 	return k, nil
 }
 
-func cursorOf(key int32) provider.Cursor { return provider.Cursor(cursorPrefix + strconv.Itoa(int(key))) }
+func cursorOf(key int32) provider.Cursor {
+	return provider.Cursor(cursorPrefix + strconv.Itoa(int(key)))
+}
 
 func parseCursor(c provider.Cursor) (int32, bool) {
 	s, ok := strings.CutPrefix(string(c), cursorPrefix)

@@ -1,0 +1,145 @@
+package vsphere_test
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/guest"
+	"github.com/managedvm/managedvm/internal/fakes/vcsim"
+	"github.com/managedvm/managedvm/provider/vsphere"
+)
+
+// observer logs in as another user to look at the server's sessions.
+func observer(t *testing.T, sim *vcsim.Sim, user, pass string) *govmomi.Client {
+	t.Helper()
+	u := *sim.URL
+	u.User = url.UserPassword(user, pass)
+	c, err := govmomi.NewClient(t.Context(), &u, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Logout(context.Background()) })
+	return c
+}
+
+// sessionsOf returns the keys of the sessions user holds.
+func sessionsOf(t *testing.T, c *govmomi.Client, user string) []string {
+	t.Helper()
+	var sm mo.SessionManager
+	if err := c.RetrieveOne(t.Context(), *c.ServiceContent.SessionManager, []string{"sessionList"}, &sm); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, s := range sm.SessionList {
+		if s.UserName == user {
+			keys = append(keys, s.Key)
+		}
+	}
+	return keys
+}
+
+func TestOneSessionUnderLoad(t *testing.T) {
+	ctx := context.Background()
+	sim, err := vcsim.New(ctx, &vcsim.Options{Users: map[string]string{"observer": "obs-pass"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	p, err := vsphere.New(ctx, vsphere.Options{URL: sim.URL.String(), Username: sim.Username, Password: guest.NewSecret(sim.Password), Thumbprint: sim.Thumbprint})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	obs := observer(t, sim, "observer", "obs-pass")
+
+	load := func() {
+		var wg sync.WaitGroup
+		errc := make(chan error, 64)
+		for i := range 64 {
+			wg.Go(func() {
+				var err error
+				if i%2 == 0 {
+					_, err = p.List(ctx, nil)
+				} else {
+					_, err = p.Zones(ctx)
+				}
+				if err != nil {
+					errc <- err
+				}
+			})
+		}
+		wg.Wait()
+		close(errc)
+		for err := range errc {
+			t.Error(err)
+		}
+	}
+	load()
+	keys := sessionsOf(t, obs, sim.Username)
+	if len(keys) != 1 || p.Logins() != 1 {
+		t.Fatalf("after 64 concurrent calls: %d sessions (%v), %d logins; want exactly 1", len(keys), keys, p.Logins())
+	}
+	// The session expires (an administrator terminates it): the next calls
+	// log in again once, transparently.
+	if _, err := methods.TerminateSession(ctx, obs.Client, &types.TerminateSession{This: *obs.ServiceContent.SessionManager, SessionId: keys}); err != nil {
+		t.Fatal(err)
+	}
+	load()
+	keys2 := sessionsOf(t, obs, sim.Username)
+	if len(keys2) != 1 || keys2[0] == keys[0] || p.Logins() != 2 {
+		t.Fatalf("after the session was terminated and 64 concurrent calls: sessions %v (before %v), %d logins; want one new session, 2 logins", keys2, keys, p.Logins())
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if keys := sessionsOf(t, obs, sim.Username); len(keys) != 0 {
+		t.Fatalf("after Close %d sessions remain", len(keys))
+	}
+}
+
+func TestTLSAndLogin(t *testing.T) {
+	ctx := context.Background()
+	sim, err := vcsim.New(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	base := vsphere.Options{URL: sim.URL.String(), Username: sim.Username, Password: guest.NewSecret(sim.Password)}
+	try := func(name string, mutate func(*vsphere.Options), want errs.Code) {
+		t.Run(name, func(t *testing.T) {
+			o := base
+			mutate(&o)
+			p, err := vsphere.New(ctx, o)
+			if err == nil {
+				defer p.Close()
+			}
+			if got := errs.CodeOf(err); got != want {
+				t.Fatalf("New: %v (code %v), want %v", err, got, want)
+			}
+			if err != nil && strings.Contains(err.Error(), o.Password.Reveal()) {
+				t.Fatalf("the error shows the password: %v", err)
+			}
+		})
+	}
+	try("DefaultVerifiesAndRefusesUnknownCA", func(o *vsphere.Options) {}, errs.Unavailable)
+	try("PinnedThumbprint", func(o *vsphere.Options) { o.Thumbprint = sim.Thumbprint }, errs.OK)
+	try("WrongThumbprint", func(o *vsphere.Options) {
+		o.Thumbprint = strings.Repeat("AB:", 31) + "AB"
+	}, errs.Unavailable)
+	try("CAPool", func(o *vsphere.Options) { o.RootCAs = sim.CAs }, errs.OK)
+	try("ExplicitInsecure", func(o *vsphere.Options) { o.Insecure = true }, errs.OK)
+	try("WrongPassword", func(o *vsphere.Options) {
+		o.RootCAs = sim.CAs
+		o.Password = guest.NewSecret("not-the-Pa55word")
+	}, errs.Unauthenticated)
+	try("MissingURL", func(o *vsphere.Options) { o.URL = "" }, errs.InvalidArgument)
+}
