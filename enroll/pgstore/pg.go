@@ -65,7 +65,15 @@ func classify(ctx context.Context, op string, err error, write bool) error {
 		}
 		return errs.Wrap(errs.Internal, op, err)
 	}
-	if write && !pgconn.SafeToRetry(err) {
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		// No connection: nothing was sent.
+		return errs.Wrap(errs.Unavailable, op, err)
+	}
+	// pgx calls an error safe to retry when the request was surely not
+	// sent, except that a connection that broke while the answer was read
+	// shows up as ErrConnClosed, marked safe: for a write that is unknown.
+	if write && (!pgconn.SafeToRetry(err) || errors.Is(err, pgconn.ErrConnClosed)) {
 		return errs.Wrap(errs.OutcomeUnknown, op, err)
 	}
 	if c := ctx.Err(); c != nil {
