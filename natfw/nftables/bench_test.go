@@ -44,7 +44,8 @@ func benchFirewall(b *testing.B, n int) *nftables.Firewall {
 //   - EnsureNAT: a new owner (removed again outside the timer)
 //   - RemoveNAT: an owner (added outside the timer)
 //   - EnsureNATUnchanged: a rule already in place (the idempotent retry)
-//   - List
+//   - List: the table unchanged since the last read
+//   - ListFromKernel: through a new Firewall, so read from the kernel
 func BenchmarkWith200Rules(b *testing.B) {
 	fw := benchFirewall(b, 200)
 	ctx := context.Background()
@@ -83,12 +84,36 @@ func BenchmarkWith200Rules(b *testing.B) {
 		}
 	})
 	b.Run("List", func(b *testing.B) { benchList(b, fw, 200) })
+	b.Run("ListFromKernel", func(b *testing.B) { benchListFresh(b, fw, 200) })
 }
 
-// BenchmarkWith1000Rules: List with 1,000 rules in the kernel.
+// BenchmarkWith1000Rules: List with 1,000 rules in the kernel, unchanged
+// since the last read and from the kernel.
 func BenchmarkWith1000Rules(b *testing.B) {
 	fw := benchFirewall(b, 1000)
 	b.Run("List", func(b *testing.B) { benchList(b, fw, 1000) })
+	b.Run("ListFromKernel", func(b *testing.B) { benchListFresh(b, fw, 1000) })
+}
+
+// benchListFresh lists through a new Firewall each time (a restarted
+// process): every List reads and decodes the whole table from the kernel.
+func benchListFresh(b *testing.B, fw *nftables.Firewall, n int) {
+	ctx := context.Background()
+	opts := fw.Options()
+	for i := 0; i < b.N; i++ {
+		f, err := nftables.New(&opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rs, err := f.List(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(rs) != n {
+			b.Fatalf("List returned %d rules, want %d", len(rs), n)
+		}
+		_ = f.Close()
+	}
 }
 
 func benchList(b *testing.B, fw *nftables.Firewall, n int) {

@@ -52,6 +52,7 @@ type Options struct {
 // Firewall is a natfw.Firewall that programs one nftables table through
 // netlink. Create it with New; release it with Close.
 type Firewall struct {
+	opts       Options
 	log        *slog.Logger
 	ns         *netns.NsHandle // nil: the caller's namespace
 	wan        string
@@ -102,7 +103,7 @@ func New(opts *Options) (*Firewall, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	f := &Firewall{log: log, wan: opts.WANInterface, manageAddr: opts.ManagePublicAddress}
+	f := &Firewall{log: log, wan: opts.WANInterface, manageAddr: opts.ManagePublicAddress, opts: *opts}
 	if opts.NetNSPath != "" {
 		h, err := netns.GetFromPath(opts.NetNSPath)
 		if err != nil {
@@ -139,6 +140,9 @@ func New(opts *Options) (*Firewall, error) {
 	}
 	return f, nil
 }
+
+// Options returns the options the Firewall was made with.
+func (f *Firewall) Options() Options { return f.opts }
 
 // Close releases the namespace handle. It leaves the kernel's rules in
 // place: a new Firewall over the same table sees them. Methods called after
@@ -178,19 +182,21 @@ func (f *Firewall) DeleteTable(ctx context.Context) error {
 		return errs.Wrap(errs.Unavailable, op, err)
 	}
 	defer unlock()
-	c, err := f.conn(op)
-	if err != nil {
-		return err
-	}
-	st, err := f.read(c, op)
+	st, err := f.read(op)
 	if err != nil || !st.table {
 		return err
 	}
 	if err := errs.FromContext(ctx, op); err != nil {
 		return err
 	}
+	c, done, err := f.conn(op)
+	if err != nil {
+		return err
+	}
 	c.DelTable(f.table)
-	if err := c.Flush(); err != nil {
+	err = c.Flush()
+	done()
+	if err != nil {
 		return flushErr(op, err)
 	}
 	if f.manageAddr {
@@ -216,16 +222,18 @@ func (f *Firewall) usable(op string) error {
 	return nil
 }
 
-func (f *Firewall) conn(op string) (*nft.Conn, error) {
-	var opts []nft.ConnOption
+// conn opens one netlink socket (in the driver's namespace) for the calls
+// of one operation; release it with the returned function.
+func (f *Firewall) conn(op string) (*nft.Conn, func(), error) {
+	opts := []nft.ConnOption{nft.AsLasting()}
 	if f.ns != nil {
 		opts = append(opts, nft.WithNetNSFd(int(*f.ns)))
 	}
 	c, err := nft.New(opts...)
 	if err != nil {
-		return nil, errs.Wrap(errs.Unavailable, op, err)
+		return nil, nil, readErr(op, "netlink socket", err)
 	}
-	return c, nil
+	return c, func() { _ = c.CloseLasting() }, nil
 }
 
 // entry is one owner's rule as the kernel holds it.
@@ -246,9 +254,9 @@ type state struct {
 // read returns the table's state: the one read last if the ruleset
 // generation has not moved since, else a fresh read from the kernel that no
 // commit interleaved with. The result must not be changed.
-func (f *Firewall) read(c *nft.Conn, op string) (*state, error) {
+func (f *Firewall) read(op string) (*state, error) {
 	if f.gen == nil {
-		return f.readKernel(c, op)
+		return f.readKernel(op)
 	}
 	for range 5 {
 		g1, err := f.gen.get()
@@ -261,7 +269,7 @@ func (f *Firewall) read(c *nft.Conn, op string) (*state, error) {
 		if st != nil && gen == g1 {
 			return st, nil
 		}
-		st, err = f.readKernel(c, op)
+		st, err = f.readKernel(op)
 		if err != nil {
 			return nil, err
 		}
@@ -281,7 +289,12 @@ func (f *Firewall) read(c *nft.Conn, op string) (*state, error) {
 }
 
 // readKernel rebuilds the table's state from the kernel.
-func (f *Firewall) readKernel(c *nft.Conn, op string) (*state, error) {
+func (f *Firewall) readKernel(op string) (*state, error) {
+	c, done, err := f.conn(op)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	st := &state{chains: map[string]bool{}, owners: map[string]*entry{}}
 	tables, err := c.ListTablesOfFamily(nft.TableFamilyIPv4)
 	if err != nil {
@@ -389,11 +402,7 @@ func (f *Firewall) EnsureNAT(ctx context.Context, r natfw.Rule) error {
 	defer unlock()
 	var old *entry
 	for attempt := 0; ; attempt++ {
-		c, err := f.conn(op)
-		if err != nil {
-			return err
-		}
-		st, err := f.read(c, op)
+		st, err := f.read(op)
 		if err != nil {
 			return err
 		}
@@ -414,6 +423,10 @@ func (f *Firewall) EnsureNAT(ctx context.Context, r natfw.Rule) error {
 		if err := errs.FromContext(ctx, op); err != nil {
 			return err
 		}
+		c, done, err := f.conn(op)
+		if err != nil {
+			return err
+		}
 		f.setup(c, st)
 		if old != nil {
 			f.deletePieces(c, old.pieces)
@@ -422,6 +435,7 @@ func (f *Firewall) EnsureNAT(ctx context.Context, r natfw.Rule) error {
 			c.AddRule(kr)
 		}
 		err = c.Flush()
+		done()
 		if err == nil {
 			if old != nil {
 				f.log.Debug("nat rule replaced", "table", f.table.Name, "owner", r.Owner, "public", r.Public, "local", r.Local, "ports", len(r.Ports), "sources", len(r.Sources))
@@ -512,11 +526,7 @@ func (f *Firewall) RemoveNAT(ctx context.Context, owner string) error {
 	defer unlock()
 	var old *entry
 	for attempt := 0; ; attempt++ {
-		c, err := f.conn(op)
-		if err != nil {
-			return err
-		}
-		st, err := f.read(c, op)
+		st, err := f.read(op)
 		if err != nil {
 			return err
 		}
@@ -527,8 +537,13 @@ func (f *Firewall) RemoveNAT(ctx context.Context, owner string) error {
 		if err := errs.FromContext(ctx, op); err != nil {
 			return err
 		}
+		c, done, err := f.conn(op)
+		if err != nil {
+			return err
+		}
 		f.deletePieces(c, old.pieces)
 		err = c.Flush()
+		done()
 		if err == nil {
 			f.log.Debug("nat rule removed", "table", f.table.Name, "owner", owner, "public", old.rule.Public, "local", old.rule.Local)
 			break
@@ -587,11 +602,7 @@ func (f *Firewall) snapshot(ctx context.Context, op string) (*state, error) {
 	if err := f.usable(op); err != nil {
 		return nil, err
 	}
-	c, err := f.conn(op)
-	if err != nil {
-		return nil, err
-	}
-	st, err := f.read(c, op)
+	st, err := f.read(op)
 	if err != nil {
 		return nil, err
 	}
