@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
@@ -70,8 +71,17 @@ type pgInfo struct {
 }
 
 type dvsInfo struct {
-	name string
-	uuid string
+	name    string
+	uuid    string
+	uplinks []types.ManagedObjectReference
+}
+
+func (t *topology) addSwitch(ref types.ManagedObjectReference, o mo.DistributedVirtualSwitch) {
+	sw := &dvsInfo{name: o.Name, uuid: o.Uuid}
+	if o.Config != nil {
+		sw.uplinks = o.Config.GetDVSConfigInfo().UplinkPortgroup
+	}
+	t.switches[ref] = sw
 }
 
 type zoneInfo struct {
@@ -168,9 +178,9 @@ func (p *Provider) readTopology(ctx context.Context) (*topology, error) {
 		{Type: "ClusterComputeResource", PathSet: []string{"name", "parent", "resourcePool", "host", "datastore"}},
 		{Type: "HostSystem", PathSet: []string{"name", "parent"}},
 		{Type: "Datastore", PathSet: []string{"name", "parent", "summary.freeSpace", "summary.accessible", "host"}},
-		{Type: "DistributedVirtualPortgroup", PathSet: []string{"name", "parent", "key", "config.distributedVirtualSwitch", "config.defaultPortConfig", "config.uplink"}},
-		{Type: "VmwareDistributedVirtualSwitch", PathSet: []string{"name", "uuid"}},
-		{Type: "DistributedVirtualSwitch", PathSet: []string{"name", "uuid"}},
+		{Type: "DistributedVirtualPortgroup", PathSet: []string{"name", "parent", "key", "config.distributedVirtualSwitch", "config.defaultPortConfig", "config.uplink", "tag"}},
+		{Type: "VmwareDistributedVirtualSwitch", PathSet: []string{"name", "uuid", "config.uplinkPortgroup"}},
+		{Type: "DistributedVirtualSwitch", PathSet: []string{"name", "uuid", "config.uplinkPortgroup"}},
 	}
 	var pending []func()
 	err := p.retrieveView(ctx, kinds, props, func(objs []types.ObjectContent) error {
@@ -211,6 +221,11 @@ func (p *Provider) readTopology(ctx context.Context) (*topology, error) {
 					pg.dvs = *o.Config.DistributedVirtualSwitch
 				}
 				pg.uplinks = o.Config.Uplink != nil && *o.Config.Uplink
+				for _, tag := range o.Tag {
+					if tag.Key == "SYSTEM/DVS.UPLINKPG" {
+						pg.uplinks = true
+					}
+				}
 				if s, ok := o.Config.DefaultPortConfig.(*types.VMwareDVSPortSetting); ok && s.Vlan != nil {
 					switch vl := s.Vlan.(type) {
 					case *types.VmwareDistributedVirtualSwitchVlanIdSpec:
@@ -221,9 +236,9 @@ func (p *Provider) readTopology(ctx context.Context) (*topology, error) {
 				}
 				t.pgs[ref] = pg
 			case mo.VmwareDistributedVirtualSwitch:
-				t.switches[ref] = &dvsInfo{name: o.Name, uuid: o.Uuid}
+				t.addSwitch(ref, o.DistributedVirtualSwitch)
 			case mo.DistributedVirtualSwitch:
-				t.switches[ref] = &dvsInfo{name: o.Name, uuid: o.Uuid}
+				t.addSwitch(ref, o)
 			}
 		}
 		return nil
@@ -236,6 +251,13 @@ func (p *Provider) readTopology(ctx context.Context) (*topology, error) {
 	}
 	for _, c := range t.computes {
 		c.dc = t.dcOf(c.ref)
+	}
+	for _, pg := range t.pgs {
+		// Uplink port groups carry no VMs: the switch lists them (the
+		// simulator does not, but names them "<switch>-DVUplinks-<n>").
+		if sw := t.switches[pg.dvs]; sw != nil && (slices.Contains(sw.uplinks, pg.ref) || strings.HasPrefix(pg.name, sw.name+"-DVUplinks")) {
+			pg.uplinks = true
+		}
 	}
 	for _, ds := range t.datastores {
 		ds.dc = t.dcOf(ds.ref)

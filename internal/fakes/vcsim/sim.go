@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 
@@ -174,9 +175,14 @@ func (s *Sim) SetRole(ctx context.Context, user, role string) error {
 	if r == nil {
 		return fmt.Errorf("vcsim: no role %q", role)
 	}
-	return am.SetEntityPermissions(ctx, c.ServiceContent.RootFolder, []types.Permission{{
-		Principal: user, RoleId: r.RoleId, Propagate: true,
-	}})
+	root := c.ServiceContent.RootFolder
+	perms, err := am.RetrieveEntityPermissions(ctx, root, false)
+	if err != nil {
+		return err
+	}
+	perms = slices.DeleteFunc(perms, func(p types.Permission) bool { return p.Principal == user })
+	perms = append(perms, types.Permission{Entity: &root, Principal: user, RoleId: r.RoleId, Propagate: true})
+	return am.SetEntityPermissions(ctx, root, perms)
 }
 
 // AddRole adds a role with the given privileges (AddRole's returned id is
