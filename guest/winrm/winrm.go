@@ -327,25 +327,39 @@ type faultEnvelope struct {
 func (e *Executor) post(ctx context.Context, op string, msg *soap.SoapMessage) ([]byte, error) {
 	body := msg.String()
 	msg.Free()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url, strings.NewReader(body))
-	if err != nil {
-		return nil, errs.Wrap(errs.Internal, op, err)
+	var (
+		resp *http.Response
+		data []byte
+	)
+	// A 401 means the guest did not process the request, so it is safe to
+	// send again: once, on a fresh connection, in case the handshake broke
+	// (go-ntlmssp reports a failed handshake leg as the first 401).
+	for attempt := 0; ; attempt++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url, strings.NewReader(body))
+		if err != nil {
+			return nil, errs.Wrap(errs.Internal, op, err)
+		}
+		req.Header.Set("Content-Type", "application/soap+xml;charset=UTF-8")
+		req.SetBasicAuth(e.user, e.password)
+		client := e.lane()
+		resp, err = client.Do(req)
+		if err != nil {
+			client.CloseIdleConnections()
+			return nil, e.transportError(ctx, op, err)
+		}
+		data, err = io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+		_ = resp.Body.Close()
+		if err != nil {
+			client.CloseIdleConnections()
+			return nil, e.transportError(ctx, op, err)
+		}
+		if resp.StatusCode == http.StatusUnauthorized && attempt == 0 && ctx.Err() == nil {
+			client.CloseIdleConnections()
+			continue
+		}
+		e.putLane(client)
+		break
 	}
-	req.Header.Set("Content-Type", "application/soap+xml;charset=UTF-8")
-	req.SetBasicAuth(e.user, e.password)
-	client := e.lane()
-	resp, err := client.Do(req)
-	if err != nil {
-		client.CloseIdleConnections()
-		return nil, e.transportError(ctx, op, err)
-	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	_ = resp.Body.Close()
-	if err != nil {
-		client.CloseIdleConnections()
-		return nil, e.transportError(ctx, op, err)
-	}
-	e.putLane(client)
 	switch {
 	case resp.StatusCode == http.StatusOK:
 		return data, nil

@@ -72,12 +72,12 @@ func (in *Interpreter) HostPath(guestPath string) (string, error) {
 		return "", errors.New("the interpreter has no Root")
 	}
 	if len(guestPath) < 3 || guestPath[1] != ':' || guestPath[2] != '\\' || !unicode.IsLetter(rune(guestPath[0])) {
-		return "", fmt.Errorf("not an absolute path: %s", guestPath)
+		return "", psErrorf("not an absolute path: %s", guestPath)
 	}
 	rest := strings.ReplaceAll(guestPath[3:], `\`, "/")
 	p := filepath.Join(in.opts.Root, strings.ToUpper(guestPath[:1]), filepath.FromSlash(rest))
 	if !strings.HasPrefix(p, filepath.Join(in.opts.Root, strings.ToUpper(guestPath[:1]))) {
-		return "", fmt.Errorf("path escapes the drive: %s", guestPath)
+		return "", psErrorf("path escapes the drive: %s", guestPath)
 	}
 	return p, nil
 }
@@ -583,7 +583,7 @@ func (st *psState) statement(s string) error {
 			if line != "" {
 				b, derr := base64.StdEncoding.DecodeString(line)
 				if derr != nil {
-					return fmt.Errorf("Exception calling \"FromBase64String\": %v", derr)
+					return psErrorf("Exception calling \"FromBase64String\": %v", derr)
 				}
 				if _, werr := f.Write(b); werr != nil {
 					return werr
@@ -618,7 +618,7 @@ func unsupported(s string) error {
 	if len(s) > 120 {
 		s = s[:120] + "..."
 	}
-	return fmt.Errorf("winrmserver: unsupported PowerShell statement: %s", s)
+	return psErrorf("winrmserver: unsupported PowerShell statement: %s", s)
 }
 
 type marker string
@@ -661,7 +661,7 @@ func (st *psState) value(s string) (any, error) {
 		}
 		f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 		if err != nil {
-			return nil, fmt.Errorf("Exception calling \"Open\" with \"3\" argument(s): %q", errText(err))
+			return nil, psErrorf("Exception calling \"Open\" with \"3\" argument(s): %q", errText(err))
 		}
 		return f, nil
 	}
@@ -672,7 +672,7 @@ func (st *psState) value(s string) (any, error) {
 		}
 		b, err := os.ReadFile(p)
 		if err != nil {
-			return nil, fmt.Errorf("Get-FileHash: %s", errText(err))
+			return nil, psErrorf("Get-FileHash: %s", errText(err))
 		}
 		sum := sha256.Sum256(b)
 		return strings.ToUpper(hex.EncodeToString(sum[:])), nil
@@ -987,7 +987,7 @@ func (p *exprParser) term() (any, error) {
 		}
 		b, err := os.ReadFile(hp)
 		if err != nil {
-			return nil, fmt.Errorf("Exception calling \"ReadAllBytes\": %s", errText(err))
+			return nil, psErrorf("Exception calling \"ReadAllBytes\": %s", errText(err))
 		}
 		return base64.StdEncoding.EncodeToString(b), nil
 	}
@@ -1163,7 +1163,7 @@ func (st *psState) invoke(lname, name string, pos []any, named map[string]any) (
 			return nil, err
 		}
 		if fi, err := os.Stat(hp); err != nil || !fi.IsDir() {
-			return nil, fmt.Errorf("Set-Location : Cannot find path '%s' because it does not exist.", toString(p))
+			return nil, psErrorf("Set-Location : Cannot find path '%s' because it does not exist.", toString(p))
 		}
 		if g := toString(p); len(g) >= 3 && g[1] == ':' {
 			st.cwd = g
@@ -1193,7 +1193,7 @@ func (st *psState) invoke(lname, name string, pos []any, named map[string]any) (
 		if ea, _ := named["erroraction"].(string); strings.EqualFold(ea, "SilentlyContinue") {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("Get-Command : The term '%s' is not recognized as the name of a cmdlet, function, script file, or operable program.", toString(n))
+		return nil, psErrorf("Get-Command : The term '%s' is not recognized as the name of a cmdlet, function, script file, or operable program.", toString(n))
 	case "get-process":
 		id, _ := param(named, pos, -1, "id")
 		n, _ := toInt(id)
@@ -1203,7 +1203,7 @@ func (st *psState) invoke(lname, name string, pos []any, named map[string]any) (
 		if ea, _ := named["erroraction"].(string); strings.EqualFold(ea, "SilentlyContinue") {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("Get-Process : Cannot find a process with the process identifier %d.", n)
+		return nil, psErrorf("Get-Process : Cannot find a process with the process identifier %d.", n)
 	case "start-sleep":
 		secs, _ := param(named, pos, 0, "seconds")
 		n, _ := toInt(secs)
@@ -1227,7 +1227,7 @@ func (st *psState) invoke(lname, name string, pos []any, named map[string]any) (
 			return nil, err
 		}
 		if err := os.Mkdir(hp, 0o755); err != nil {
-			return nil, fmt.Errorf("New-Item : %s", errText(err))
+			return nil, psErrorf("New-Item : %s", errText(err))
 		}
 		return toString(p), nil
 	case "set-content":
@@ -1242,13 +1242,13 @@ func (st *psState) invoke(lname, name string, pos []any, named map[string]any) (
 			text += "\r\n"
 		}
 		if err := os.WriteFile(hp, []byte(text), 0o644); err != nil {
-			return nil, fmt.Errorf("Set-Content : %s", errText(err))
+			return nil, psErrorf("Set-Content : %s", errText(err))
 		}
 		return nil, nil
 	case "get-content":
 		p, _ := param(named, pos, 0, "path", "literalpath")
 		if len(pos) > 1 {
-			return nil, fmt.Errorf("Get-Content : A positional parameter cannot be found that accepts argument '%s'.", toString(pos[1]))
+			return nil, psErrorf("Get-Content : A positional parameter cannot be found that accepts argument '%s'.", toString(pos[1]))
 		}
 		hp, err := st.hostPath(toString(p))
 		if err != nil {
@@ -1256,7 +1256,7 @@ func (st *psState) invoke(lname, name string, pos []any, named map[string]any) (
 		}
 		b, err := os.ReadFile(hp)
 		if err != nil {
-			return nil, fmt.Errorf("Get-Content : Cannot find path '%s' because it does not exist.", toString(p))
+			return nil, psErrorf("Get-Content : Cannot find path '%s' because it does not exist.", toString(p))
 		}
 		if named["raw"] == true {
 			return string(b), nil
@@ -1274,7 +1274,7 @@ func (st *psState) invoke(lname, name string, pos []any, named map[string]any) (
 		}
 		ents, err := os.ReadDir(hp)
 		if err != nil {
-			return nil, fmt.Errorf("Get-ChildItem : Cannot find path '%s' because it does not exist.", toString(p))
+			return nil, psErrorf("Get-ChildItem : Cannot find path '%s' because it does not exist.", toString(p))
 		}
 		var names []string
 		for _, e := range ents {
@@ -1296,7 +1296,7 @@ func (st *psState) invoke(lname, name string, pos []any, named map[string]any) (
 			if ea, _ := named["erroraction"].(string); strings.EqualFold(ea, "SilentlyContinue") {
 				return nil, nil
 			}
-			return nil, fmt.Errorf("Remove-Item : Cannot find path '%s' because it does not exist.", toString(p))
+			return nil, psErrorf("Remove-Item : Cannot find path '%s' because it does not exist.", toString(p))
 		}
 		return nil, nil
 	case "move-item":
@@ -1311,10 +1311,10 @@ func (st *psState) invoke(lname, name string, pos []any, named map[string]any) (
 			return nil, err
 		}
 		if _, err := os.Stat(hd); err == nil && named["force"] != true {
-			return nil, errors.New("Move-Item : Cannot create a file when that file already exists.")
+			return nil, psErrorf("Move-Item : Cannot create a file when that file already exists.")
 		}
 		if err := os.Rename(hs, hd); err != nil {
-			return nil, fmt.Errorf("Move-Item : %s", errText(err))
+			return nil, psErrorf("Move-Item : %s", errText(err))
 		}
 		return nil, nil
 	case "cmd.exe", "cmd":
@@ -1332,5 +1332,12 @@ func (st *psState) invoke(lname, name string, pos []any, named map[string]any) (
 		}
 		return nil, unsupported("cmd.exe " + fmt.Sprint(pos...))
 	}
-	return nil, fmt.Errorf("%s : The term '%s' is not recognized as the name of a cmdlet, function, script file, or operable program.", name, name)
+	return nil, psErrorf("%s : The term '%s' is not recognized as the name of a cmdlet, function, script file, or operable program.", name, name)
 }
+
+// psError is an error as PowerShell prints it on stderr.
+type psError string
+
+func (e psError) Error() string { return string(e) }
+
+func psErrorf(format string, args ...any) error { return psError(fmt.Sprintf(format, args...)) }
