@@ -248,6 +248,15 @@ func (e *Executor) setClient(c *xssh.Client) {
 	}()
 }
 
+// markDead records that c's connection is gone.
+func (e *Executor) markDead(c *xssh.Client) {
+	e.mu.Lock()
+	if e.client == c {
+		e.dead = true
+	}
+	e.mu.Unlock()
+}
+
 // connection returns the live client, dialing again if the last one died.
 func (e *Executor) connection(ctx context.Context, op string) (*xssh.Client, error) {
 	e.mu.Lock()
@@ -441,6 +450,15 @@ func (e *Executor) Run(ctx context.Context, cmd guest.Command) (guest.Result, er
 		return guest.Result{}, err
 	}
 	sess, err := e.newSession(ctx, client)
+	var oce *xssh.OpenChannelError
+	if err != nil && !e.isClosed() && ctx.Err() == nil && !errors.As(err, &oce) {
+		// The connection is gone (nothing ran): dial again, once.
+		e.markDead(client)
+		if client, err = e.connection(ctx, op); err != nil {
+			return guest.Result{}, err
+		}
+		sess, err = e.newSession(ctx, client)
+	}
 	if err != nil {
 		if e.isClosed() {
 			return guest.Result{}, errs.WrapOp(op, guest.ErrClosed)
