@@ -1,32 +1,41 @@
-// Command quickstart runs the whole guest OS services flow on embedded,
-// in-memory drivers with no set-up:
+// Command quickstart runs the whole guest OS services flow with no set-up:
+// a simulated vCenter (govmomi's vcsim, embedded) driven by the real
+// vSphere driver, and in-memory IPAM, firewall and CMDB:
 //
 //	go run ./examples/quickstart
 //
-// It discovers the VMs of a simulated hypervisor into the CMDB, enrolls one
-// (credentials validated in the guest, OS requirements checked, a public IP
-// allocated, a 1:1 NAT added, the operator's service account created, the
-// CMDB record marked enrolled), shows a failed enrollment with a wrong
-// password rolled back, and unenrolls the first VM again.
+// It discovers the VMs of the vCenter into the CMDB, enrolls one
+// (credentials validated in the guest through VMware Tools guest
+// operations, OS requirements checked, a public IP allocated, a 1:1 NAT
+// added, the operator's service account created, the CMDB record marked
+// enrolled), shows a failed enrollment with a wrong password rolled back,
+// and unenrolls the first VM again.
+//
+// The simulated guests run their commands on this machine with /bin/sh;
+// the few commands that would change the machine (useradd, userdel) and the
+// OS identity (os-release) are stand-ins from a temporary directory.
 package main
 
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
-	"strings"
+	"path/filepath"
+	"time"
 
 	"github.com/managedvm/managedvm/cmdb"
 	"github.com/managedvm/managedvm/cmdb/memcmdb"
 	"github.com/managedvm/managedvm/enroll"
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
+	"github.com/managedvm/managedvm/internal/fakes/vcsim"
 	"github.com/managedvm/managedvm/ipam"
 	"github.com/managedvm/managedvm/ipam/memipam"
 	"github.com/managedvm/managedvm/natfw/memfw"
 	"github.com/managedvm/managedvm/provider"
-	"github.com/managedvm/managedvm/provider/memprovider"
+	"github.com/managedvm/managedvm/provider/vsphere"
 )
 
 const (
@@ -36,33 +45,89 @@ const (
 )
 
 func main() {
-	if err := run(context.Background()); err != nil {
+	if err := run(context.Background(), os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context) error {
-	// 1. The customer's hypervisor: three running VMs with guest tools.
-	hv := memprovider.New(&memprovider.Options{GuestHandler: guestOS})
-	if err := hv.AddZone(provider.Zone{Name: zone, Datacenters: []string{"DC0"}, Clusters: []string{"DC0_C0"}}); err != nil {
+// guestShims are stand-ins for the commands a simulated guest must not run
+// on this machine for real, and its OS identity.
+var guestShims = map[string]string{
+	"useradd": "#!/bin/sh\nexit 0\n",
+	"userdel": "#!/bin/sh\nexit 0\n",
+	"sudo":    "#!/bin/sh\nexec \"$@\"\n",
+	"cat": `#!/bin/sh
+case "$1" in
+/etc/os-release|/usr/lib/os-release)
+	printf 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nID=debian\n' ;;
+*) exec /bin/cat "$@" ;;
+esac
+`,
+}
+
+// startVCenter starts the simulated vCenter: three running Debian VMs whose
+// VMware Tools run and report an IP, guest operations for root.
+func startVCenter(ctx context.Context) (*vcsim.Sim, func(), error) {
+	shims, err := os.MkdirTemp("", "managedvm-quickstart-")
+	if err != nil {
+		return nil, nil, err
+	}
+	for name, body := range guestShims {
+		if err := os.WriteFile(filepath.Join(shims, name), []byte(body), 0o755); err != nil {
+			_ = os.RemoveAll(shims)
+			return nil, nil, err
+		}
+	}
+	sim, err := vcsim.New(ctx, &vcsim.Options{
+		ModelVMs:      -1,
+		GuestAccounts: map[string]string{"root": "customer-secret"},
+		GuestEnv:      []string{"PATH=" + shims + ":/usr/sbin:/usr/bin:/sbin:/bin"},
+	})
+	if err != nil {
+		_ = os.RemoveAll(shims)
+		return nil, nil, err
+	}
+	ips := map[string]string{"web-01": "192.168.10.11", "db-01": "192.168.10.12", "app-01": "192.168.10.13"}
+	_, err = sim.CreateNamedVMs(ctx, []string{"web-01", "db-01", "app-01"}, vcsim.Placement{}, func(name string) *vcsim.GuestState {
+		return &vcsim.GuestState{ToolsRunning: true, IP: ips[name], Hostname: name, Family: "linuxGuest", FullName: "Debian GNU/Linux 12 (64-bit)"}
+	})
+	if err != nil {
+		sim.Close()
+		_ = os.RemoveAll(shims)
+		return nil, nil, err
+	}
+	return sim, func() { sim.Close(); _ = os.RemoveAll(shims) }, nil
+}
+
+func run(ctx context.Context, out io.Writer) error {
+	// 1. The customer's hypervisor: a vCenter with three running VMs whose
+	// VMware Tools run, reached through the vSphere driver (TLS verified
+	// against the simulator's certificate).
+	sim, stop, err := startVCenter(ctx)
+	if err != nil {
 		return err
 	}
-	vms := []provider.VM{
-		linuxVM("web-01", "192.168.10.11"),
-		linuxVM("db-01", "192.168.10.12"),
-		linuxVM("app-01", "192.168.10.13"),
+	defer stop()
+	hv, err := vsphere.New(ctx, vsphere.Options{
+		URL: sim.URL.String(), Username: sim.Username, Password: guest.NewSecret(sim.Password),
+		RootCAs:           sim.CAs,
+		Zones:             []vsphere.ZoneConfig{{Name: zone, Datacenters: []string{"DC0"}, Clusters: []string{"DC0_C0"}}},
+		GuestPollInterval: 10 * time.Millisecond,
+	})
+	if err != nil {
+		return err
 	}
-	for i, vm := range vms {
-		added, err := hv.AddVM(vm)
-		if err != nil {
-			return err
-		}
-		vms[i] = added
-		if err := hv.SetGuestAccount(added.ID, "root", "customer-secret"); err != nil {
-			return err
-		}
+	defer hv.Close()
+	vms, err := hv.List(ctx, &provider.ListOptions{Zone: zone})
+	if err != nil {
+		return err
 	}
+	byName := map[string]provider.VM{}
+	for _, vm := range vms {
+		byName[vm.Name] = vm
+	}
+	web, dbVM := byName["web-01"], byName["db-01"]
 
 	// 2. The operator's systems: IPAM with a public pool, the firewall, the
 	// CMDB, and the journal store.
@@ -94,13 +159,13 @@ func run(ctx context.Context) error {
 			},
 		},
 		Configurator: serviceAccount{},
-	}, &enroll.Options{Observer: enroll.ObserverFunc(progress)})
+	}, &enroll.Options{Observer: enroll.ObserverFunc(func(e enroll.Event) { progress(out, e) })})
 	if err != nil {
 		return err
 	}
 
 	// 3. Index the provider: every VM becomes a CMDB record, available.
-	fmt.Println("== discovering devices")
+	fmt.Fprintln(out, "== discovering devices")
 	if err := orch.Indexer(nil).Sync(ctx, providerName); err != nil {
 		return err
 	}
@@ -110,55 +175,55 @@ func run(ctx context.Context) error {
 	}
 	for _, r := range recs {
 		ip, _ := r.VM.PrimaryIP()
-		fmt.Printf("   %-8s %-14s %-30s %s\n", r.VM.Name, ip, r.VM.Guest.OSName, r.State)
+		fmt.Fprintf(out, "   %-8s %-14s %-30s %s\n", r.VM.Name, ip, r.VM.Guest.OSName, r.State)
 	}
 
 	// 4. Enroll web-01 with the right credentials.
-	fmt.Println("\n== enrolling web-01")
+	fmt.Fprintln(out, "\n== enrolling web-01")
 	res, err := orch.Enroll(ctx, enroll.Request{
-		Key: "req-1", Provider: providerName, VMID: vms[0].ID,
+		Key: "req-1", Provider: providerName, VMID: web.ID,
 		Credentials: guest.Password("root", "customer-secret"),
 	})
 	if err != nil {
 		return fmt.Errorf("enrolling web-01: %w", err)
 	}
-	fmt.Printf("   enrolled: public %s -> local %s, ports %v\n", res.PublicIP, res.LocalIP, res.Ports)
+	fmt.Fprintf(out, "   enrolled: public %s -> local %s, ports %v\n", res.PublicIP, res.LocalIP, res.Ports)
 	rule, err := fw.Get(ctx, res.VM.String())
 	if err != nil {
 		return err
 	}
-	fmt.Printf("   firewall: NAT %s <-> %s, allowed %v from %v\n", rule.Public, rule.Local, rule.Ports, rule.Sources)
+	fmt.Fprintf(out, "   firewall: NAT %s <-> %s, allowed %v from %v\n", rule.Public, rule.Local, rule.Ports, rule.Sources)
 	rec, err := db.Get(ctx, res.VM)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("   cmdb:     %s state=%s public=%s\n", rec.Key, rec.State, rec.PublicIP)
+	fmt.Fprintf(out, "   cmdb:     %s state=%s public=%s\n", rec.Key, rec.State, rec.PublicIP)
 
 	// 5. Enroll db-01 with a wrong password: refused in the guest, rolled back.
-	fmt.Println("\n== enrolling db-01 with a wrong password")
+	fmt.Fprintln(out, "\n== enrolling db-01 with a wrong password")
 	res, err = orch.Enroll(ctx, enroll.Request{
-		Key: "req-2", Provider: providerName, VMID: vms[1].ID,
+		Key: "req-2", Provider: providerName, VMID: dbVM.ID,
 		Credentials: guest.Password("root", "not-the-password"),
 	})
 	if err == nil {
 		return fmt.Errorf("db-01 enrolled with a wrong password")
 	}
-	fmt.Printf("   failed (%s) at step %q\n", errs.CodeOf(err), res.FailedStep)
+	fmt.Fprintf(out, "   failed (%s) at step %q\n", errs.CodeOf(err), res.FailedStep)
 	rec, err = db.Get(ctx, res.VM)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("   cmdb:     %s state=%s\n", rec.Key, rec.State)
+	fmt.Fprintf(out, "   cmdb:     %s state=%s\n", rec.Key, rec.State)
 	info, err := addrs.Pool(ctx, pool)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("   ipam:     %d of %d public addresses in use (web-01's only: db-01 holds none)\n", info.Used, info.Size)
+	fmt.Fprintf(out, "   ipam:     %d of %d public addresses in use (web-01's only: db-01 holds none)\n", info.Used, info.Size)
 
 	// 6. Unenroll web-01: NAT removed, address released, record available.
-	fmt.Println("\n== unenrolling web-01")
+	fmt.Fprintln(out, "\n== unenrolling web-01")
 	if _, err := orch.Unenroll(ctx, enroll.UnenrollRequest{
-		Provider: providerName, VMID: vms[0].ID, Credentials: guest.Password("root", "customer-secret"),
+		Provider: providerName, VMID: web.ID, Credentials: guest.Password("root", "customer-secret"),
 	}); err != nil {
 		return err
 	}
@@ -170,38 +235,12 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rec, err = db.Get(ctx, cmdb.Key{Provider: providerName, VMID: vms[0].ID})
+	rec, err = db.Get(ctx, cmdb.Key{Provider: providerName, VMID: web.ID})
 	if err != nil {
 		return err
 	}
-	fmt.Printf("   cmdb: state=%s; firewall: %d NAT rules; ipam: %d addresses in use\n", rec.State, len(rules), info.Used)
+	fmt.Fprintf(out, "   cmdb: state=%s; firewall: %d NAT rules; ipam: %d addresses in use\n", rec.State, len(rules), info.Used)
 	return nil
-}
-
-func linuxVM(name, ip string) provider.VM {
-	return provider.VM{
-		Name: name, Zone: zone, Power: provider.PoweredOn, CPUs: 2, MemoryMiB: 4096,
-		Guest: provider.GuestInfo{
-			Family: guest.Linux, OSName: "Debian GNU/Linux 12 (bookworm)", OSVersion: "12",
-			Hostname: name, IPs: []netip.Addr{netip.MustParseAddr(ip)}, ToolsRunning: true,
-		},
-	}
-}
-
-// guestOS plays the guests' operating system: the facts probe is answered
-// by memprovider's default handler, df and command lookups here, and the
-// service-account commands succeed.
-func guestOS(ctx context.Context, req memprovider.GuestRequest) (guest.Result, error) {
-	args := req.Command.Args
-	switch {
-	case len(args) > 0 && args[0] == "df":
-		return guest.Result{Stdout: []byte("Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/sda1 20511312 4194304 15268528 22% /\n")}, nil
-	case len(args) > 2 && strings.Contains(args[2], "command -v"):
-		return guest.Result{}, nil // every command is present
-	case len(args) > 0 && (args[0] == "useradd" || args[0] == "userdel" || args[0] == "id"):
-		return guest.Result{}, nil
-	}
-	return memprovider.DefaultGuestHandler(ctx, req)
 }
 
 // serviceAccount is a tiny Configurator: it creates the operator's service
@@ -219,7 +258,7 @@ func (serviceAccount) Unconfigure(ctx context.Context, t enroll.Target, ex guest
 }
 
 // progress prints the orchestrator's events as they happen.
-func progress(e enroll.Event) {
+func progress(out io.Writer, e enroll.Event) {
 	var line string
 	switch e.Kind {
 	case enroll.StepSucceeded:
@@ -236,5 +275,5 @@ func progress(e enroll.Event) {
 	if e.Message != "" && e.Kind == enroll.StepSucceeded {
 		line += " (" + e.Message + ")"
 	}
-	fmt.Println(line)
+	fmt.Fprintln(out, line)
 }

@@ -280,3 +280,33 @@ func (s *Sim) UUID(ref types.ManagedObjectReference) string {
 	s.Context().WithLock(vm, func() { id = vm.Config.InstanceUuid })
 	return id
 }
+
+// CreateNamedVMs creates powered-on VMs with the given names, in parallel,
+// each with the guest info guest(name) returns (nil: none set).
+func (s *Sim) CreateNamedVMs(ctx context.Context, names []string, p Placement, guest func(name string) *GuestState) ([]types.ManagedObjectReference, error) {
+	folder, pool, ds, err := s.placement(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	refs := make([]types.ManagedObjectReference, len(names))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Go(func() {
+			ref, err := s.createVM(ctx, folder, pool, ds, name, true)
+			if err == nil && guest != nil {
+				if g := guest(name); g != nil {
+					err = s.SetGuest(ref, *g)
+				}
+			}
+			refs[i], errs[i] = ref, err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", names[i], err)
+		}
+	}
+	return refs, nil
+}
