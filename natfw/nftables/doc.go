@@ -24,6 +24,11 @@
 // a /32 to that interface (so the router answers ARP for it) and
 // RemoveNAT removes it.
 //
+// Connections already established stay up when a rule is removed or
+// narrowed: conntrack keeps their translation and the forward chain accepts
+// established traffic. The driver does not flush conntrack entries; new
+// connections follow the new rules at once.
+//
 // # The kernel is the source of truth
 //
 // Every kernel rule carries its owner in its userdata (shown by
