@@ -907,6 +907,13 @@ func (p *exprParser) term() (any, error) {
 		n, _ := strconv.Atoi(string(p.s[p.i:j]))
 		p.i = j
 		return n, nil
+	case strings.HasPrefix(rest, "(Get-PSDrive -Name "):
+		m := reDriveFree.FindString(rest)
+		if m == "" {
+			return nil, unsupported(rest)
+		}
+		p.i += len([]rune(m))
+		return p.st.in.opts.FreeBytes, nil
 	case c == '(':
 		p.i++
 		v, err := p.sum()
@@ -964,13 +971,6 @@ func (p *exprParser) term() (any, error) {
 	case strings.HasPrefix(rest, freeMiBExpr):
 		p.i += len(freeMiBExpr)
 		return strconv.FormatInt(p.st.in.opts.FreeBytes>>20, 10), nil
-	case strings.HasPrefix(rest, "(Get-PSDrive -Name "):
-		m := reDriveFree.FindString(rest)
-		if m == "" {
-			return nil, unsupported(rest)
-		}
-		p.i += len([]rune(m))
-		return p.st.in.opts.FreeBytes, nil
 	case strings.HasPrefix(rest, "[Convert]::ToBase64String([IO.File]::ReadAllBytes("):
 		p.i += len("[Convert]::ToBase64String([IO.File]::ReadAllBytes(")
 		arg, err := p.sum()
