@@ -598,7 +598,7 @@ func (e *Executor) start(ctx context.Context, op, line string) (shell, commandID
 		if err != nil {
 			return "", "", err
 		}
-		resp, err := e.post(ctx, op, mzwinrm.NewExecuteCommandRequest(e.url, shell, line, nil, e.params))
+		resp, err := e.post(ctx, op, e.commandRequest(shell, line))
 		if err == nil {
 			id, perr := mzwinrm.ParseExecuteCommandResponse(string(resp))
 			if perr == nil && id != "" {
@@ -615,6 +615,37 @@ func (e *Executor) start(ctx context.Context, op, line string) (shell, commandID
 		}
 		return "", "", err
 	}
+}
+
+// commandRequest is masterzen/winrm's NewExecuteCommandRequest with
+// standard input as a pipe (WINRS_CONSOLEMODE_STDIN=FALSE), as Ansible
+// sends commands whose input it streams: a console would edit lines and
+// code-page-convert the bytes. "]]>" in the line is split across CDATA
+// sections.
+func (e *Executor) commandRequest(shell, line string) *soap.SoapMessage {
+	var id [16]byte
+	_, _ = rand.Read(id[:])
+	id[6] = id[6]&0x0f | 0x40
+	id[8] = id[8]&0x3f | 0x80
+	h := hex.EncodeToString(id[:])
+	msg := soap.NewMessage()
+	msg.Header().
+		To(e.url).
+		ReplyTo("http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous").
+		MaxEnvelopeSize(e.params.EnvelopeSize).
+		Id("uuid:"+h[:8]+"-"+h[8:12]+"-"+h[12:16]+"-"+h[16:20]+"-"+h[20:]).
+		Locale(e.params.Locale).
+		Timeout(e.params.Timeout).
+		Action("http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Command").
+		ResourceURI("http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd").
+		ShellId(shell).
+		AddOption(soap.NewHeaderOption("WINRS_CONSOLEMODE_STDIN", "FALSE")).
+		AddOption(soap.NewHeaderOption("WINRS_SKIP_CMD_SHELL", "FALSE")).
+		Build()
+	body := msg.CreateBodyElement("CommandLine", soap.DOM_NS_WIN_SHELL)
+	cmd := msg.CreateElement(body, "Command", soap.DOM_NS_WIN_SHELL)
+	cmd.SetContent("<![CDATA[" + strings.ReplaceAll(line, "]]>", "]]]]><![CDATA[>") + "]]>")
+	return msg
 }
 
 func (e *Executor) signal(ctx context.Context, shell, commandID string) {

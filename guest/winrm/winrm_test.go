@@ -241,6 +241,9 @@ func TestExactPowerShellSent(t *testing.T) {
 	if !r.PowerShell || r.Script != want {
 		t.Fatalf("decoded script %q, want %q", r.Script, want)
 	}
+	if r.ConsoleModeStdin {
+		t.Fatal("standard input is sent as a console, not a pipe (WINRS_CONSOLEMODE_STDIN)")
+	}
 	line, err := winrm.CommandLine(cmd)
 	if err != nil || r.CommandLine != line || !strings.HasPrefix(line, "powershell.exe -NoLogo -NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand ") {
 		t.Fatalf("command line %q (CommandLine gives %q, %v)", r.CommandLine, line, err)
@@ -266,7 +269,11 @@ func TestRunCmd(t *testing.T) {
 	if err != nil || string(res.Stdout) != "hello\r\n" {
 		t.Fatalf("echo: %q, %v", res.Stdout, err)
 	}
-	if r := lastRequest(t, g.srv); r.PowerShell || r.CommandLine != "echo hello" {
+	res, err = ex.RunCmd(t.Context(), "echo a]]>b<&>", guest.Command{})
+	if err != nil || string(res.Stdout) != "a]]>b<&>\r\n" {
+		t.Fatalf("echo with XML specials: %q, %v", res.Stdout, err)
+	}
+	if r := lastRequest(t, g.srv); r.PowerShell || r.CommandLine != "echo a]]>b<&>" {
 		t.Fatalf("request %+v", r)
 	}
 	_, err = ex.RunCmd(t.Context(), "exit /b 7", guest.Command{})

@@ -34,6 +34,9 @@ type Request struct {
 	// -EncodedCommand; Script is then the decoded script.
 	PowerShell bool
 	Script     string
+	// ConsoleModeStdin is the WINRS_CONSOLEMODE_STDIN option: true means
+	// the command's standard input is a console, false a pipe.
+	ConsoleModeStdin bool
 	// PID is the fake process id of this command.
 	PID int
 	// Stdin delivers what the client sends (Send); it returns io.EOF after
@@ -418,6 +421,10 @@ type envelope struct {
 			Name  string `xml:"Name,attr"`
 			Value string `xml:",chardata"`
 		} `xml:"SelectorSet>Selector"`
+		Options []struct {
+			Name  string `xml:"Name,attr"`
+			Value string `xml:",chardata"`
+		} `xml:"OptionSet>Option"`
 	} `xml:"Header"`
 	Body struct {
 		CommandLine *struct {
@@ -442,6 +449,15 @@ type envelope struct {
 			Code      string `xml:"Code"`
 		} `xml:"Signal"`
 	} `xml:"Body"`
+}
+
+func (e *envelope) option(name string) string {
+	for _, o := range e.Header.Options {
+		if o.Name == name {
+			return strings.TrimSpace(o.Value)
+		}
+	}
+	return ""
 }
 
 func (e *envelope) shellID() string {
@@ -566,7 +582,8 @@ func (s *Server) command(w http.ResponseWriter, env *envelope) {
 	sh.commands[c.id] = c
 	s.procs[c.pid] = c
 	s.stats.Commands++
-	req := Request{ShellID: sh.id, CommandID: c.id, CommandLine: strings.TrimSpace(cl.Command), Arguments: cl.Arguments, PID: c.pid}
+	req := Request{ShellID: sh.id, CommandID: c.id, CommandLine: strings.TrimSpace(cl.Command), Arguments: cl.Arguments, PID: c.pid,
+		ConsoleModeStdin: !strings.EqualFold(env.option("WINRS_CONSOLEMODE_STDIN"), "FALSE")}
 	if script, ok := encodedCommand(req.CommandLine); ok {
 		req.PowerShell, req.Script = true, script
 	}
