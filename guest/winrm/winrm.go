@@ -633,7 +633,7 @@ func (e *Executor) commandRequest(shell, line string) *soap.SoapMessage {
 		To(e.url).
 		ReplyTo("http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous").
 		MaxEnvelopeSize(e.params.EnvelopeSize).
-		Id("uuid:"+h[:8]+"-"+h[8:12]+"-"+h[12:16]+"-"+h[16:20]+"-"+h[20:]).
+		Id("uuid:" + h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]).
 		Locale(e.params.Locale).
 		Timeout(e.params.Timeout).
 		Action("http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Command").
