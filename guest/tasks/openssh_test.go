@@ -264,3 +264,82 @@ func TestTasksThroughSudo(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestServiceFallbackOpenSSH exercises the non-systemd path (this machine
+// has no systemd as PID 1) with a throwaway init script.
+func TestServiceFallbackOpenSSH(t *testing.T) {
+	ctx := context.Background()
+	root := dialRoot(t)
+	if exists(t, root, "test", "-d", "/run/systemd/system") {
+		t.Skip("systemd is PID 1 here: the fallback path is not taken")
+	}
+	if !exists(t, root, "sh", "-c", "command -v service && command -v update-rc.d") {
+		testenv.Missing(t, "service and update-rc.d", "apt-get install init-system-helpers")
+	}
+	name := uniqueName("mvmsvc")
+	script := `#!/bin/sh
+### BEGIN INIT INFO
+# Provides:          ` + name + `
+# Required-Start:
+# Required-Stop:
+# Default-Start:     2 3 4 5
+# Default-Stop:      0 1 6
+# Short-Description: managedvm test service
+### END INIT INFO
+state=/run/` + name + `.running
+case "$1" in
+  start) touch "$state" ;;
+  stop) rm -f "$state" ;;
+  status) [ -f "$state" ] ;;
+  *) exit 3 ;;
+esac
+`
+	if err := root.Upload(ctx, "/etc/init.d/"+name, strings.NewReader(script), guest.UploadOptions{Mode: 0o755}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = root.Run(ctx, guest.Command{Script: "update-rc.d -f " + name + " remove >/dev/null 2>&1; rm -f /etc/init.d/" + name + " /run/" + name + ".running"})
+	})
+	set := tasks.NewSet([]tasks.Task{tasks.Service{Service: name}}, nil)
+	rep, err := set.Check(ctx, root)
+	if err != nil || rep.Changed() != 1 {
+		t.Fatalf("check: %v %+v", err, rep)
+	}
+	if exists(t, root, "test", "-e", "/run/"+name+".running") {
+		t.Fatal("check mode started the service")
+	}
+	for i, want := range []int{1, 0} {
+		rep, err = set.Apply(ctx, root)
+		if err != nil || rep.Changed() != want {
+			t.Fatalf("apply %d: %v %+v", i, err, rep)
+		}
+	}
+	if !exists(t, root, "test", "-e", "/run/"+name+".running") || !exists(t, root, "sh", "-c", "ls /etc/rc2.d/S*"+name) {
+		t.Fatal("the service is not running and enabled")
+	}
+	// A service that does not exist fails with the reason.
+	_, err = tasks.NewSet([]tasks.Task{tasks.Service{Service: name + "-none"}}, nil).Apply(ctx, root)
+	if err == nil || !strings.Contains(err.Error(), "no such service") {
+		t.Fatalf("missing service: %v", err)
+	}
+}
+
+// TestHostnameCheckOpenSSH runs the hostname task in check mode only: this
+// machine's name must not change.
+func TestHostnameCheckOpenSSH(t *testing.T) {
+	ctx := context.Background()
+	root := dialRoot(t)
+	cur := out(t, root, "hostname")
+	before := out(t, root, "sh", "-c", "cat /etc/hostname 2>/dev/null || true")
+	if before != "" && before != cur {
+		t.Skipf("hostname %q and /etc/hostname %q differ already", cur, before)
+	}
+	rep, err := tasks.Run(ctx, root, []tasks.Task{tasks.Hostname{Hostname: cur}, tasks.Hostname{Hostname: "mvm-other-name"}}, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantChanged(t, "hostname check", rep, []bool{false, true})
+	if got := out(t, root, "hostname"); got != cur {
+		t.Fatalf("check mode changed the host name to %q", got)
+	}
+}
