@@ -29,7 +29,10 @@
 // about 3,000 characters long: upload longer scripts and run the file.
 // Standard input is streamed through WinRM Send messages (a nil Stdin is
 // an empty one), output through Receive, exit codes come back as
-// *guest.ExitError. Sudo is Unimplemented: connect as an administrator.
+// *guest.ExitError. The error records powershell.exe serializes on stderr
+// ("#< CLIXML" ...) are decoded to their text in Result.Stderr and
+// ExitError.Stderr; a Command.Stderr writer receives the stream as sent.
+// Sudo is Unimplemented: connect as an administrator.
 //
 // Shells are reused: up to Options.MaxIdleShells stay open between
 // commands (a negative value opens a new shell per command). A reused shell

@@ -148,3 +148,30 @@ func FuzzParseReceive(f *testing.F) {
 		}
 	})
 }
+
+func TestDecodeCLIXML(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain":     "plain",
+		"#< CLIXML": "",
+		"#< CLIXML\r\n<Objs Version=\"1.1.0.1\" xmlns=\"http://schemas.microsoft.com/powershell/2004/04\"><Obj S=\"progress\" RefId=\"0\"><TN RefId=\"0\"><T>System.Management.Automation.PSCustomObject</T></TN><MS><I64 N=\"SourceId\">1</I64></MS></Obj><S S=\"Error\">boom_x000D__x000A_</S><S S=\"Warning\">careful_x000A_</S><S S=\"Error\">a_x005F_x000A_b &amp; c_x000D__x000A_</S></Objs>": "boom\r\nWARNING: careful\na_x000A_b & c\r\n",
+		"before\r\n#< CLIXML\r\n<Objs><S S=\"Error\">x</S></Objs>": "before\r\nx",
+		"#< CLIXML\r\n<Objs><S S=\"Error\">broken":                 "#< CLIXML\r\n<Objs><S S=\"Error\">broken",
+		"text #< CLIXML mid-line":                                  "text #< CLIXML mid-line",
+	} {
+		if got := string(decodeCLIXML([]byte(in))); got != want {
+			t.Errorf("decodeCLIXML(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// FuzzDecodeCLIXML: never panics; without the marker the input is kept.
+func FuzzDecodeCLIXML(f *testing.F) {
+	f.Add([]byte("#< CLIXML\r\n<Objs><S S=\"Error\">x_x000A_</S></Objs>"))
+	f.Add([]byte("no marker"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		out := decodeCLIXML(b)
+		if !bytes.Contains(b, clixmlMarker) && !bytes.Equal(out, b) {
+			t.Fatalf("changed input without the marker: %q -> %q", b, out)
+		}
+	})
+}

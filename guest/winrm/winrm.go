@@ -563,7 +563,7 @@ func (e *Executor) run(ctx context.Context, op, desc, line string, cmd guest.Com
 			_, _ = cmd.Stderr.Write(errb)
 		}
 	})
-	res := guest.Result{ExitCode: exit, Stdout: stdout.buf.Bytes(), Stderr: stderr.buf.Bytes(), Duration: time.Since(start)}
+	res := guest.Result{ExitCode: exit, Stdout: stdout.buf.Bytes(), Stderr: decodeCLIXML(stderr.buf.Bytes()), Duration: time.Since(start)}
 	if err != nil {
 		// The command may still run: stop it and drop its shell.
 		cctx, cancel := cleanupContext(ctx)

@@ -552,3 +552,24 @@ func TestCloseIdempotent(t *testing.T) {
 	}
 	_ = filepath.Join
 }
+
+func TestPowerShellErrorsReadable(t *testing.T) {
+	g := newFakeGuest(t, winrmserver.Options{})
+	ex := g.executor(t, nil)
+	var raw bytes.Buffer
+	res, err := ex.Run(t.Context(), guest.Command{Script: "[Console]::Error.WriteLine('raw first')\nGet-Content 'C:\\nope\\x_x41_.txt'", Stderr: &raw})
+	var ee *guest.ExitError
+	if !errors.As(err, &ee) || ee.Code != 1 {
+		t.Fatalf("failing cmdlet: %v", err)
+	}
+	want := "raw first\r\nGet-Content : Cannot find path 'C:\\nope\\x_x41_.txt' because it does not exist.\r\n"
+	if string(res.Stderr) != want || string(ee.Stderr) != want {
+		t.Fatalf("stderr %q / %q, want %q", res.Stderr, ee.Stderr, want)
+	}
+	if !strings.Contains(raw.String(), "#< CLIXML") {
+		t.Fatalf("the Stderr writer should see the stream as sent: %q", raw.String())
+	}
+	if !strings.Contains(err.Error(), "raw first") {
+		t.Fatalf("error text %q", err.Error())
+	}
+}

@@ -95,10 +95,29 @@ func (in *Interpreter) Handler(ctx context.Context, r *Request) int {
 	case errors.As(err, &ex):
 		return int(ex)
 	case err != nil:
-		fmt.Fprintf(r.Stderr, "%s\r\n", err)
+		// powershell.exe -EncodedCommand with redirected streams
+		// serializes error records as CLIXML on stderr.
+		fmt.Fprintf(r.Stderr, "#< CLIXML\r\n<Objs Version=\"1.1.0.1\" xmlns=\"http://schemas.microsoft.com/powershell/2004/04\"><S S=\"Error\">%s</S></Objs>", clixmlEscape(err.Error()+"\r\n"))
 		return 1
 	}
 	return code
+}
+
+// clixmlEscape escapes s for a CLIXML string: XML escapes, and _xHHHH_
+// for control characters and for "_x" itself.
+func clixmlEscape(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == '_' && strings.HasPrefix(s[i:], "_x"):
+			b.WriteString("_x005F_")
+		case r < 0x20:
+			fmt.Fprintf(&b, "_x%04X_", r)
+		default:
+			b.WriteString(xmlEscape(string(r)))
+		}
+	}
+	return b.String()
 }
 
 func (in *Interpreter) runCmd(r *Request) int {
