@@ -24,10 +24,14 @@
 // a /32 to that interface (so the router answers ARP for it) and
 // RemoveNAT removes it.
 //
-// Connections already established stay up when a rule is removed or
-// narrowed: conntrack keeps their translation and the forward chain accepts
-// established traffic. The driver does not flush conntrack entries; new
-// connections follow the new rules at once.
+// Connections live on in conntrack after their rule changes, so RemoveNAT,
+// and an EnsureNAT that moves a rule to another public or local address,
+// also delete the conntrack entries translated through the old public
+// address (through ctnetlink): an open session ends with its rule.
+// Options.KeepConnections turns that off. Narrowing a rule's ports or
+// sources leaves established connections alone; new connections follow
+// the new rule at once. Finding the entries dumps the namespace's
+// conntrack table, which costs in proportion to its size.
 //
 // # The kernel is the source of truth
 //
@@ -84,7 +88,8 @@
 //   - Unavailable: netlink could not be used or the kernel refused the
 //     batch because the table changed concurrently; nothing changed.
 //   - OutcomeUnknown: the kernel's answer to a batch was lost, or the rule
-//     is in place but the public address could not be added or removed.
+//     is in place (or gone) but the public address could not be added or
+//     removed, or its connections could not be ended.
 //     Call EnsureNAT or RemoveNAT again.
 //   - FailedPrecondition: the Firewall is closed.
 //

@@ -40,6 +40,11 @@ type Options struct {
 	// (as a /32) to WANInterface and RemoveNAT remove it, so the router
 	// answers ARP for it. Requires WANInterface.
 	ManagePublicAddress bool
+	// KeepConnections leaves conntrack alone. By default RemoveNAT, and an
+	// EnsureNAT that moves a rule to another public or local address, end
+	// the connections translated through the old addresses (deleting
+	// their conntrack entries), so they do not outlive the rule.
+	KeepConnections bool
 	// LockDir holds the lock file that serializes changes to the table
 	// across processes on this host (flock; the file holds no state).
 	// Empty means /run/lock, or os.TempDir() where that does not exist.
@@ -400,7 +405,10 @@ func (f *Firewall) EnsureNAT(ctx context.Context, r natfw.Rule) error {
 		return errs.Wrap(errs.Unavailable, op, err)
 	}
 	defer unlock()
-	var old *entry
+	var (
+		old     *entry
+		changed bool
+	)
 	for attempt := 0; ; attempt++ {
 		st, err := f.read(op)
 		if err != nil {
@@ -437,6 +445,7 @@ func (f *Firewall) EnsureNAT(ctx context.Context, r natfw.Rule) error {
 		err = c.Flush()
 		done()
 		if err == nil {
+			changed = true
 			if old != nil {
 				f.log.Debug("nat rule replaced", "table", f.table.Name, "owner", r.Owner, "public", r.Public, "local", r.Local, "ports", len(r.Ports), "sources", len(r.Sources))
 			} else {
@@ -457,6 +466,11 @@ func (f *Firewall) EnsureNAT(ctx context.Context, r natfw.Rule) error {
 			if err := f.setAddr(false, old.rule.Public); err != nil {
 				return errs.Wrap(errs.OutcomeUnknown, op, fmt.Errorf("rule in place, but: %w", err))
 			}
+		}
+	}
+	if changed && old != nil && old.complete && (old.rule.Public != r.Public || old.rule.Local != r.Local) {
+		if err := f.forget(old.rule.Public); err != nil {
+			return errs.Wrap(errs.OutcomeUnknown, op, fmt.Errorf("rule in place, but: %w", err))
 		}
 	}
 	return nil
@@ -557,6 +571,27 @@ func (f *Firewall) RemoveNAT(ctx context.Context, owner string) error {
 		if err := f.setAddr(false, old.rule.Public); err != nil {
 			return errs.Wrap(errs.OutcomeUnknown, op, fmt.Errorf("rule removed, but: %w", err))
 		}
+	}
+	if old.rule.Public.IsValid() {
+		if err := f.forget(old.rule.Public); err != nil {
+			return errs.Wrap(errs.OutcomeUnknown, op, fmt.Errorf("rule removed, but: %w", err))
+		}
+	}
+	return nil
+}
+
+// forget ends the connections translated to or from public, unless
+// Options.KeepConnections.
+func (f *Firewall) forget(public netip.Addr) error {
+	if f.opts.KeepConnections {
+		return nil
+	}
+	n, err := f.forgetConnections(public)
+	if err != nil {
+		return fmt.Errorf("forget connections of %s: %w", public, err)
+	}
+	if n > 0 {
+		f.log.Debug("connections forgotten", "table", f.table.Name, "public", public, "conntrack_entries", n)
 	}
 	return nil
 }

@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -120,6 +122,45 @@ func listen(t *testing.T, ns string, addr string) <-chan netip.AddrPort {
 		}
 	}()
 	return peers
+}
+
+// hold opens a TCP listener inside ns whose connections stay open: they
+// are handed over on the returned channel.
+func hold(t *testing.T, ns string, addr string) <-chan net.Conn {
+	t.Helper()
+	var l net.Listener
+	if err := inNS(ns, func() (err error) {
+		l, err = net.Listen("tcp4", addr)
+		return err
+	}); err != nil {
+		t.Fatalf("listen on %s in %s: %v", addr, ns, err)
+	}
+	conns := make(chan net.Conn, 4)
+	t.Cleanup(func() { _ = l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { _ = c.Close() })
+			conns <- c
+		}
+	}()
+	return conns
+}
+
+// exchange writes msg on from and returns what to reads of it within
+// timeout ("" if nothing arrives).
+func exchange(t *testing.T, from, to net.Conn, msg string, timeout time.Duration) string {
+	t.Helper()
+	if _, err := from.Write([]byte(msg)); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	_ = to.SetReadDeadline(time.Now().Add(timeout))
+	buf := make([]byte, len(msg))
+	n, _ := io.ReadFull(to, buf)
+	return string(buf[:n])
 }
 
 // dial connects from src (an address of ns; invalid: any) to dst inside ns
@@ -246,13 +287,35 @@ func TestRealTraffic(t *testing.T) {
 	// Widen the sources: the replacement takes effect at once.
 	wider := rule
 	wider.Sources = []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}
+	wider.Ports = append(slices.Clone(rule.Ports), natfw.Port{Protocol: natfw.TCP, Number: 2222})
 	if err := fw2.EnsureNAT(ctx, wider); err != nil {
 		t.Fatalf("EnsureNAT (wider): %v", err)
 	}
 	wantReach(t, tp, deniedSrc, 22, ssh)
 
+	// A session that is open when the rule goes.
+	held := hold(t, tp.server, "0.0.0.0:2222")
+	var cc net.Conn
+	if err := inNS(tp.client, func() (err error) {
+		d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: allowedSrc.AsSlice()}}
+		cc, err = d.Dial("tcp4", netip.AddrPortFrom(publicAddr, 2222).String())
+		return err
+	}); err != nil {
+		t.Fatalf("open a session: %v", err)
+	}
+	defer cc.Close()
+	sc := <-held
+	if got := exchange(t, sc, cc, "before\n", 5*time.Second); got != "before\n" {
+		t.Fatalf("open session carried %q, want %q", got, "before\n")
+	}
+
 	if err := fw2.RemoveNAT(ctx, rule.Owner); err != nil {
 		t.Fatalf("RemoveNAT: %v", err)
+	}
+	// The open session ends with the rule: what the VM sends no longer
+	// reaches the client.
+	if got := exchange(t, sc, cc, "after\n", dropTimeout); got != "" {
+		t.Fatalf("the session outlived RemoveNAT: the client still received %q", got)
 	}
 	if out := run(t, "ip", "-n", tp.router, "-4", "addr", "show", "dev", "r0"); strings.Contains(out, publicAddr.String()) {
 		t.Fatalf("public address still on r0 after RemoveNAT:\n%s", out)
