@@ -23,6 +23,14 @@
 // harness that cannot support a case names it in Harness.Skip with the
 // reason (Cases lists the names); the case is then skipped loudly.
 //
+// On Windows, Args run through PowerShell's call operator with every
+// argument a quoted literal, so a cmdlet receives them as positional
+// values, never as parameter names ('-Raw' is a string): the Windows
+// cases pass only positional arguments in Args and use Script for named
+// parameters. Scripts stay short enough for a WinRM command line (8191
+// characters, about 3,000 of script once encoded): large outputs are
+// built by the script, not written into it.
+//
 // # What the cases check
 //
 // Argument vectors reach the program exactly (spaces, quotes, $, ;, `,

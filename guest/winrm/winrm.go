@@ -133,6 +133,10 @@ func (e *Executor) lane() *http.Client {
 		MaxConnsPerHost:     1,
 		MaxIdleConnsPerHost: 1,
 		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: 30 * time.Second,
+		// A Receive is held up to OperationTimeout: a guest silent for
+		// much longer is gone.
+		ResponseHeaderTimeout: e.opts.OperationTimeout + 60*time.Second,
 	}
 	var rt http.RoundTripper = tr
 	if !e.opts.Basic {
@@ -575,7 +579,7 @@ func (e *Executor) run(ctx context.Context, op, desc, line string, cmd guest.Com
 		case ctx.Err() != nil:
 			err = errs.FromContext(ctx, op)
 		case cause != nil && !errors.Is(cause, context.Canceled):
-			err = errs.Wrap(errs.Unknown, op, cause)
+			err = errs.Wrap(errs.CodeOf(cause), op, cause)
 		}
 		e.log.Debug("winrm: command failed", "command", desc, "err", err)
 		res.ExitCode = 0
