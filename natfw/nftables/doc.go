@@ -61,9 +61,11 @@
 // A change reads the table (all of it, unless nothing changed since the
 // last read) and commits one batch, so it costs O(kernel rules in the
 // table). Measured on 2 shared cores with 200 rules (bench_test.go): a new
-// owner's EnsureNAT 11-14 ms, a RemoveNAT about 23 ms (a batch that deletes
-// rules waits 7-15 ms in the kernel, one that only adds about 0.4 ms), an
-// EnsureNAT of a rule already in place 20 us. List costs 0.1 ms (200
+// owner's EnsureNAT 11-14 ms, a RemoveNAT about 20-25 ms (a batch that
+// deletes rules waits 7-15 ms in the kernel, one that only adds about
+// 0.4 ms; ending the rule's connections adds a conntrack dump of 10-20 ms
+// when the namespace tracks any), an EnsureNAT of a rule already in place
+// 20 us. List costs 0.1 ms (200
 // rules) or 1 ms (1,000) while the table is unchanged, and 9-12 ms or about
 // 60 ms when it has to read the kernel, mostly the kernel's dump and
 // google/nftables decoding it.
