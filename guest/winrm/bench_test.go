@@ -1,6 +1,7 @@
 package winrm_test
 
 import (
+	"bytes"
 	"testing"
 	"time"
 
@@ -38,5 +39,23 @@ func BenchmarkCommands(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "cmds/s")
 		})
+	}
+}
+
+// BenchmarkUpload measures Upload of 1 MiB (streamed through stdin in
+// envelope-sized Sends, then hashed and moved in the guest).
+func BenchmarkUpload(b *testing.B) {
+	g := newFakeGuest(b, winrmserver.Options{})
+	ex := g.executor(b, nil)
+	content := make([]byte, 1<<20)
+	for i := range content {
+		content[i] = byte(i * 7)
+	}
+	path := g.dir(b) + `\bench.bin`
+	b.SetBytes(int64(len(content)))
+	for b.Loop() {
+		if err := ex.Upload(b.Context(), path, bytes.NewReader(content), guest.UploadOptions{}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -1351,8 +1351,15 @@ func (st *psState) invoke(lname, name string, pos []any, named map[string]any) (
 		}
 		return nil, unsupported("cmd.exe " + fmt.Sprint(pos...))
 	}
+	if reVerbNoun.MatchString(name) {
+		// Probably a real cmdlet the interpreter does not know: say so
+		// rather than pretend it does not exist.
+		return nil, unsupported(name)
+	}
 	return nil, psErrorf("%s : The term '%s' is not recognized as the name of a cmdlet, function, script file, or operable program.", name, name)
 }
+
+var reVerbNoun = regexp.MustCompile(`^[A-Z][a-z]+-[A-Z][A-Za-z]*$`)
 
 // psError is an error as PowerShell prints it on stderr.
 type psError string
