@@ -187,6 +187,7 @@ func TestEnrollmentTasksOpenSSH(t *testing.T) {
 		t.Fatalf("second Apply: %v", err)
 	}
 	wantChanged(t, "second apply", rep, none)
+	t.Logf("second apply: %+v", rep.Results)
 	rep, err = set.Check(ctx, root)
 	if err != nil {
 		t.Fatal(err)
