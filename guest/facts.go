@@ -59,8 +59,12 @@ const windowsFactsScript = `$os = Get-CimInstance -ClassName Win32_OperatingSyst
 "VERSION=" + $os.Version
 "BUILD=" + $os.BuildNumber
 "ARCH=" + $env:PROCESSOR_ARCHITECTURE
-"INIT=scm"
-try { "DISK=" + [string][math]::Floor((Get-PSDrive -Name ($env:SystemDrive.TrimEnd(':'))).Free / 1MB) } catch { }
+"INIT=scm"`
+
+// windowsExtraFactsScript prints the free space of the system drive and
+// the package manager. It runs as a command of its own, before the main
+// script, and its failure only leaves those facts unknown.
+const windowsExtraFactsScript = `try { "DISK=" + [string][math]::Floor((Get-PSDrive -Name ($env:SystemDrive.TrimEnd(':'))).Free / 1MB) } catch { }
 if (Get-Command winget -ErrorAction SilentlyContinue) { "PKG=winget" } elseif (Get-Command choco -ErrorAction SilentlyContinue) { "PKG=choco" }`
 
 // DetectFacts asks the guest behind ex for its OS facts: /etc/os-release and
@@ -69,11 +73,23 @@ func DetectFacts(ctx context.Context, ex Executor) (Facts, error) {
 	const op = "guest.DetectFacts"
 	switch ex.Family() {
 	case Windows:
+		extra, err := Output(ctx, ex, Command{Script: windowsExtraFactsScript})
+		if err != nil {
+			if c := errs.CodeOf(err); c == errs.Canceled || c == errs.DeadlineExceeded {
+				return Facts{}, errs.WrapOp(op, err)
+			}
+			extra = "" // best effort: free space and package manager stay unknown
+		}
 		out, err := Output(ctx, ex, Command{Script: windowsFactsScript})
 		if err != nil {
 			return Facts{}, errs.WrapOp(op, err)
 		}
 		kv := parseKV(out)
+		for k, v := range parseKV(extra) {
+			if k == "DISK" || k == "PKG" {
+				kv[k] = v
+			}
+		}
 		return Facts{Family: Windows, Distribution: "windows", Name: kv["NAME"], Version: kv["VERSION"], Kernel: kv["BUILD"], Arch: kv["ARCH"],
 			FreeDiskMiB: parseMiB(kv["DISK"], 0), PackageManager: kv["PKG"], InitSystem: kv["INIT"]}, nil
 	default:

@@ -33,13 +33,23 @@ func TestDetectFactsLinuxExtra(t *testing.T) {
 
 func TestDetectFactsWindowsExtra(t *testing.T) {
 	ex := memguest.New(guest.Windows, nil)
-	ex.HandleScript("Win32_OperatingSystem", memguest.Reply("NAME=Windows\r\nVERSION=10.0.20348\r\nBUILD=20348\r\nARCH=AMD64\r\nINIT=scm\r\nDISK=51200\r\nPKG=winget\r\n"))
+	ex.HandleScript("Get-PSDrive", memguest.Reply("DISK=51200\r\nPKG=winget\r\n"))
+	ex.HandleScript("Win32_OperatingSystem", memguest.Reply("NAME=Windows\r\nVERSION=10.0.20348\r\nBUILD=20348\r\nARCH=AMD64\r\nINIT=scm\r\n"))
 	f, err := guest.DetectFacts(context.Background(), ex)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.InitSystem != "scm" || f.FreeDiskMiB != 51200 || f.PackageManager != "winget" {
+	if f.InitSystem != "scm" || f.FreeDiskMiB != 51200 || f.PackageManager != "winget" || f.Version != "10.0.20348" {
 		t.Fatalf("facts %+v", f)
+	}
+	// The extra facts are best effort: their script failing leaves them
+	// unknown, the rest is still detected.
+	ex = memguest.New(guest.Windows, nil)
+	ex.HandleScript("Get-PSDrive", memguest.Exit(1, "", "Get-PSDrive : access denied\r\n"))
+	ex.HandleScript("Win32_OperatingSystem", memguest.Reply("NAME=Windows\r\nVERSION=10.0.20348\r\nBUILD=20348\r\nARCH=AMD64\r\nINIT=scm\r\n"))
+	f, err = guest.DetectFacts(context.Background(), ex)
+	if err != nil || f.FreeDiskMiB != 0 || f.PackageManager != "" || f.Version != "10.0.20348" {
+		t.Fatalf("facts %+v, %v", f, err)
 	}
 }
 
