@@ -8,7 +8,16 @@
 #   MANAGEDVM_SSHD_KNOWN_HOSTS  known_hosts file holding the host key
 #   MANAGEDVM_SSHD_PW_USER      a throwaway non-root user with a password and
 #   MANAGEDVM_SSHD_PW_PASSWORD  sudo rights that need that password
+# Keep the package's own sshd (port 22, all addresses) from being started
+# by its postinst on machines without a policy-rc.d.
+mvm_policy_added=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+	chmod 755 /usr/sbin/policy-rc.d
+	mvm_policy_added=1
+fi
 apt_install openssh-server ansible-core sudo
+if [ -n "$mvm_policy_added" ]; then rm -f /usr/sbin/policy-rc.d; fi
 mvm_sshd_dir=$(mktemp -d /tmp/managedvm-sshd.XXXXXX)
 chmod 755 "$mvm_sshd_dir"
 ssh-keygen -q -t ed25519 -N '' -C managedvm-ci-host -f "$mvm_sshd_dir/host_ed25519"
