@@ -19,10 +19,10 @@ import (
 // vmProps are the only VM properties the driver reads.
 var vmProps = []string{
 	"name", "config.instanceUuid", "config.template", "config.hardware.numCPU",
-	"config.hardware.memoryMB", "config.guestId", "config.guestFullName", "config.annotation",
+	"config.hardware.memoryMB", "config.guestId", "config.annotation",
 	"runtime.powerState", "runtime.host",
 	"guest.guestFamily", "guest.guestFullName", "guest.hostName", "guest.ipAddress", "guest.net",
-	"guest.toolsRunningStatus", "guest.toolsVersion", "guest.toolsVersionStatus2",
+	"guest.toolsRunningStatus", "guest.toolsVersionStatus2",
 }
 
 // retrieveView reads props of every object of kind under the root folder
@@ -253,7 +253,6 @@ func (t *topology) toVM(m *mo.VirtualMachine) provider.VM {
 		vm.CPUs = int(c.Hardware.NumCPU)
 		vm.MemoryMiB = int64(c.Hardware.MemoryMB)
 		vm.Annotation = c.Annotation
-		vm.Guest.OSName = c.GuestFullName
 		vm.Guest.Family = guest.ParseFamily(c.GuestId)
 	}
 	if g := m.Guest; g != nil {
@@ -265,7 +264,6 @@ func (t *topology) toVM(m *mo.VirtualMachine) provider.VM {
 		}
 		vm.Guest.Hostname = g.HostName
 		vm.Guest.ToolsRunning = g.ToolsRunningStatus == string(types.VirtualMachineToolsRunningStatusGuestToolsRunning)
-		vm.Guest.ToolsVersion = g.ToolsVersion
 		vm.Guest.ToolsStatus = g.ToolsVersionStatus2
 		if a, err := netip.ParseAddr(g.IpAddress); err == nil {
 			vm.Guest.IPs = append(vm.Guest.IPs, a)

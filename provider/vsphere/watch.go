@@ -517,6 +517,29 @@ func (s *stream) step() error {
 		return err
 	}
 	evs := s.applyVMs(set)
+	if len(evs) == 0 && s.needsEvents(set) {
+		// A power change, a new or a vanished VM: vCenter posts its event
+		// just after the change, and the collector's latestPage may reach
+		// the PropertyCollector later (much later on the simulator). Read
+		// the page directly, a few times over 100 ms.
+		for try := 0; try < 5 && len(evs) == 0; try++ {
+			if try > 0 {
+				select {
+				case <-time.After(20 * time.Millisecond):
+				case <-s.ctx.Done():
+					return s.ctx.Err()
+				}
+			}
+			var c mo.EventHistoryCollector
+			if err := s.p.retrieveOne(s.ctx, s.collector, []string{"latestPage"}, &c); err == nil {
+				for _, ev := range c.LatestPage {
+					if ev.GetEvent().Key > s.lastKey {
+						evs = append(evs, ev)
+					}
+				}
+			}
+		}
+	}
 	sort.Slice(evs, func(i, j int) bool { return evs[i].GetEvent().Key < evs[j].GetEvent().Key })
 	for _, ev := range evs {
 		if ev.GetEvent().Key <= s.lastKey {
@@ -574,6 +597,30 @@ func (s *stream) step() error {
 		}
 	}
 	return nil
+}
+
+// needsEvents reports whether set holds VM changes that come with an
+// event: power, creation, removal.
+func (s *stream) needsEvents(set *types.UpdateSet) bool {
+	if set == nil {
+		return false
+	}
+	for _, fu := range set.FilterSet {
+		for _, ou := range fu.ObjectSet {
+			if ou.Obj.Type != "VirtualMachine" {
+				continue
+			}
+			if _, known := s.known[ou.Obj]; known != (ou.Kind != types.ObjectUpdateKindEnter) || ou.Kind == types.ObjectUpdateKindLeave {
+				return true
+			}
+			for _, ch := range ou.ChangeSet {
+				if ch.Name == "runtime.powerState" {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func (s *stream) run() {

@@ -10,10 +10,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -60,6 +62,7 @@ type Sim struct {
 	Guest *GuestOps
 
 	client    *vim25.Client
+	counter   atomic.Pointer[atomic.Int64]
 	closeOnce sync.Once
 }
 
@@ -104,6 +107,7 @@ func New(ctx context.Context, opts *Options) (*Sim, error) {
 		return ok && p == req.Password
 	}
 	s := &Sim{Model: m, Username: o.Username, Password: o.Password}
+	m.Map().Handler = s.intercept
 	// Every account gets the Admin role on the root folder unless a test
 	// changes it (see SetRole).
 	if o.Privileges {
@@ -190,4 +194,47 @@ func (s *Sim) SetRole(ctx context.Context, user, role string) error {
 func (s *Sim) AddRole(ctx context.Context, name string, privileges []string) error {
 	_, err := object.NewAuthorizationManager(s.client).AddRole(ctx, name, privileges)
 	return err
+}
+
+// SetDelay makes every SOAP call take ms milliseconds more (as a real
+// vCenter's round trip would). Call it while no call is in flight.
+func (s *Sim) SetDelay(ms int) { s.Model.DelayConfig.Delay = ms }
+
+// CountCalls starts counting the SOAP calls the simulator serves (every
+// client, the in-process one included) and returns the counter.
+func (s *Sim) CountCalls() *atomic.Int64 {
+	n := new(atomic.Int64)
+	s.counter.Store(n)
+	return n
+}
+
+// intercept runs before every SOAP call: it counts calls and works around a
+// simulator race (a VM's Destroy_Task returns while the file deletion it
+// started still reads the datastore's VM list, which the next destroy
+// writes): a destroy first waits for earlier file deletions.
+func (s *Sim) intercept(_ *simulator.Context, m *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+	if n := s.counter.Load(); n != nil {
+		n.Add(1)
+	}
+	if m.Name == "Destroy_Task" || m.Name == "UnregisterVM" {
+		s.settleFileTasks()
+	}
+	return nil, nil
+}
+
+func (s *Sim) settleFileTasks() {
+	lockCtx := &simulator.Context{}
+	for _, obj := range s.Map().AllReference("Task") {
+		t, ok := obj.(*simulator.Task)
+		if !ok {
+			continue
+		}
+		pending := false
+		s.Map().WithLock(lockCtx, t, func() {
+			pending = t.Info.Name == "DeleteDatastoreFile" && t.Info.State != types.TaskInfoStateSuccess && t.Info.State != types.TaskInfoStateError
+		})
+		if pending {
+			t.Wait()
+		}
+	}
 }

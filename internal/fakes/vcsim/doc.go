@@ -1,0 +1,26 @@
+// Package vcsim builds simulated vCenters for tests and examples on top of
+// govmomi's simulator, and fills its gaps (see TESTING.md):
+//
+//   - New starts a VPX model over TLS with real login checks (only the
+//     configured accounts), its certificate's thumbprint and a CA pool.
+//   - CreateVMs and CreateNamedVMs create powered-on VMs in parallel
+//     (the simulator is slow serially), SetGuest sets what VMware Tools
+//     report (tools running, IP, host name, OS), CreateTemplate and
+//     CreateCustomizationSpec prepare provisioning, Rename and Delete
+//     change the inventory behind a driver's back.
+//   - GuestAccounts turns guest operations on: ValidateCredentialsInGuest,
+//     StartProgramInGuest / ListProcessesInGuest / TerminateProcessInGuest
+//     (programs run on this machine with /bin/sh, in their own process
+//     group), temporary files and directories, moves, and file transfers
+//     served over HTTP. Commands have their real semantics, so a guest
+//     executor can pass the guest conformance suite.
+//   - Privileges makes HasPrivilegeOnEntities compute its answer from the
+//     stored roles and permissions (the stock simulator grants everything);
+//     AddRole and SetRole set them up.
+//   - SetDelay adds latency per call, CountCalls counts round trips.
+//
+// # Concurrency
+//
+// A Sim is safe for concurrent use once built; SetDelay and CountCalls are
+// meant to be called while no call is in flight.
+package vcsim

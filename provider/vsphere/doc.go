@@ -1,0 +1,123 @@
+// Package vsphere is the VMware vSphere driver: a provider.Provider (with
+// provider.GuestAccess) over govmomi, for a vCenter Server.
+//
+//	p, err := vsphere.New(ctx, vsphere.Options{
+//		URL:      "https://vcenter.example/sdk",
+//		Username: "svc-managedvm@vsphere.local",
+//		Password: guest.NewSecret(pw),
+//		RootCAs:  pool, // or Thumbprint: "AB:CD:...", never Insecure in production
+//		Zones: []vsphere.ZoneConfig{{Name: "az1", Datacenters: []string{"DC1"}, Clusters: []string{"C1"}}},
+//	})
+//	defer p.Close()
+//
+// # Connection
+//
+// New logs in once; every call reuses that one session (concurrent callers
+// included). A keep-alive touches it while idle, and when vCenter answers
+// NotAuthenticated (the session expired or was terminated) the driver logs
+// in again, once for all waiting callers, and retries the call: vCenter
+// did nothing with a request it refused as unauthenticated. Close logs
+// out. Certificates are verified by default, against Options.RootCAs (or
+// the system pool) or against a pinned Options.Thumbprint (SHA-256 or
+// SHA-1); Options.Insecure turns verification off and must be asked for.
+// The password is a guest.Secret: it never appears in logs or errors.
+//
+// # Inventory
+//
+// List reads every VM with one ContainerView and paged
+// RetrievePropertiesEx calls (Options.PageSize, default 500 objects a
+// page), asking only for the properties the VM model uses: 2,000 VMs cost
+// 6 round trips (create view, 4 pages, destroy view), not one per VM.
+// Get finds a VM by its instance UUID (the VM's stable ID) with the
+// SearchIndex. The datacenter, cluster and zone of a VM come from a cached
+// topology (datacenters, clusters, hosts, datastores, distributed port
+// groups), read with one ContainerView and refreshed when an unknown host
+// appears. VM.Attributes holds "datacenter", "cluster", "host" and
+// "moref" (the managed object reference).
+//
+// # Zones and templates
+//
+// A zone is a set of datacenters and clusters with their shared datastores
+// and distributed port groups (ZoneConfig); without Options.Zones each
+// datacenter is a zone. Templates are the VMs marked as templates.
+//
+// # Provisioning
+//
+// Provision clones a template into the zone's first cluster's resource
+// pool, on the zone datastore with the most free space, into the
+// datacenter's VM folder, with the NIC on the named distributed port group
+// (matching the VLAN if one is asked), CPU and memory overrides, and a
+// fresh instance UUID. Guest customization: Customization.SpecName, or
+// with UseTemplateSpec the spec named like the template (first
+// "<Environment>-<template>" when Options.Environment is set, then exactly
+// the template's name, the HyperCloud rule); else a spec built from the
+// host name and static address (see VimCustomizationSpec); cloud-init
+// user-data, meta-data and network config go to guestinfo (base64). The
+// provisioning key is stored in the VM's extraConfig ("managedvm.key"):
+// a repeated request finds the VM by name and key instead of failing with
+// DuplicateName, and requests with one key are serialized. The clone task
+// is bounded by spec.Timeout (or Options.TaskTimeout); on failure or
+// timeout the task is canceled and any VM it created is destroyed.
+//
+// # Watch
+//
+// The cursor is the key of a vCenter event ("vc1:<key>"). Created, power
+// changes and Deleted come from the event history (VmCreatedEvent,
+// VmClonedEvent, VmPoweredOnEvent, VmRemovedEvent, ...), so a stream
+// resumed from an event's cursor replays exactly the later events with the
+// same cursors. Other changes (name, addresses, tools, size through
+// config.changeVersion) come from WaitForUpdatesEx on a ContainerView of
+// the VMs, with the stream's own PropertyCollector and its version. Both
+// go through the same WaitForUpdatesEx: the event history collector's
+// latestPage is a second filter. A deletion is reported from
+// VmRemovedEvent, or from the PropertyCollector's "leave" when no event
+// comes within two seconds: the simulator loses some "leave" updates, and
+// a real vCenter may trim events, so neither is trusted alone. A cursor
+// older than the event history, or a deleted VM the stream cannot name,
+// is provider.ErrCursorExpired: resync with List.
+//
+// # Guest operations
+//
+// ValidateCredentials uses ValidateCredentialsInGuest (InvalidGuestLogin
+// is Unauthenticated; a powered-off VM or tools not running is
+// FailedPrecondition). GuestExecutor returns an *Executor: each Run makes
+// a temporary directory in the guest, uploads standard input (and the
+// command line when it holds bytes SOAP cannot carry), starts /bin/sh with
+// stdout and stderr redirected to files there (PowerShell with
+// -EncodedCommand on Windows), polls ListProcessesInGuest until the
+// program ends (streaming the output files to Command.Stdout/Stderr while
+// it runs), downloads the output and removes the directory. Canceling
+// terminates the guest process. Uploads go to a temporary file beside the
+// target, then MoveFileInGuest. Guest operations have no pipes: a program
+// cannot receive input in answer to its own output, and Command.Sudo is
+// Unimplemented (the command runs as the credentials' user).
+//
+// # Preflight
+//
+// Preflight reports: vsphere.vcenter (a vCenter, not a standalone ESXi);
+// per zone vsphere.zone.datacenters, vsphere.zone.clusters,
+// vsphere.zone.datastores (shared by every host of the zone's clusters),
+// vsphere.zone.networks (distributed port groups exist) and
+// vsphere.zone.vlans (VLAN-backed, a warning if not); per template the
+// template package's vSphere rows (marked as a template, VMware Tools
+// installed and current, a customization spec named like it, ...);
+// vsphere.privileges: HasPrivilegeOnEntities for RequiredPrivileges on the
+// root folder and every zone datacenter.
+//
+// # Errors
+//
+// Every error carries an errs code. vSphere faults map to codes:
+// NotAuthenticated, InvalidLogin and InvalidGuestLogin are
+// Unauthenticated; NoPermission PermissionDenied; ManagedObjectNotFound
+// and FileNotFound NotFound; DuplicateName and AlreadyExists
+// AlreadyExists; InvalidArgument InvalidArgument; InvalidPowerState,
+// InvalidState and GuestOperationsUnavailable FailedPrecondition; a lost
+// connection is Unavailable for reads and OutcomeUnknown for changes.
+// FaultOf returns the vendor fault (types.BaseMethodFault) of an error;
+// Provider.As gives the *vim25.Client.
+//
+// # Concurrency
+//
+// A Provider is safe for concurrent use; so is an Executor. A Stream is
+// read by one goroutine; Close may be called from any.
+package vsphere
