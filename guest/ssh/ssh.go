@@ -604,8 +604,9 @@ func (e *Executor) runSession(ctx context.Context, client *xssh.Client, sess *xs
 
 const pidPrefix = "MANAGEDVM-PGID:"
 
-// pidFilter takes the first line of stderr (the process group id the
-// command line prints) and passes the rest on.
+// pidFilter takes the line with the process group id the command line
+// prints first on stderr, and passes everything else on (a login shell's
+// start-up files may print before it).
 type pidFilter struct {
 	mu     sync.Mutex
 	prefix string
@@ -622,21 +623,32 @@ func (f *pidFilter) Write(p []byte) (int, error) {
 		return f.next.Write(p)
 	}
 	f.head = append(f.head, p...)
-	i := bytes.IndexByte(f.head, '\n')
-	if i < 0 && len(f.head) < 64 {
-		f.mu.Unlock()
-		return len(p), nil
+	var out []byte
+	for !f.done {
+		i := bytes.IndexByte(f.head, '\n')
+		if i < 0 {
+			if len(f.head) > 4096 { // no marker: give up looking
+				out = append(out, f.head...)
+				f.head, f.done = nil, true
+			}
+			break
+		}
+		line := f.head[:i]
+		if rest, ok := bytes.CutPrefix(line, []byte(f.prefix)); ok {
+			f.pgid, _ = strconv.Atoi(string(rest))
+			f.done = true
+		} else {
+			out = append(out, f.head[:i+1]...)
+		}
+		f.head = f.head[i+1:]
 	}
-	f.done = true
-	rest := f.head
-	if i >= 0 && bytes.HasPrefix(f.head, []byte(f.prefix)) {
-		f.pgid, _ = strconv.Atoi(string(f.head[len(f.prefix):i]))
-		rest = f.head[i+1:]
+	if f.done {
+		out = append(out, f.head...)
+		f.head = nil
 	}
-	f.head = nil
 	f.mu.Unlock()
-	if len(rest) > 0 {
-		if _, err := f.next.Write(rest); err != nil {
+	if len(out) > 0 {
+		if _, err := f.next.Write(out); err != nil {
 			return 0, err
 		}
 	}

@@ -340,3 +340,45 @@ func TestDialer(t *testing.T) {
 		t.Fatalf("no public IP: %v", err)
 	}
 }
+
+func checkOwnerUpload(t *testing.T, ex guest.Executor, dir string) {
+	t.Helper()
+	ctx := context.Background()
+	p := dir + "/owned file"
+	if err := ex.Upload(ctx, p, strings.NewReader("data"), guest.UploadOptions{Mode: 0o640, Owner: "nobody:nogroup"}); err != nil {
+		t.Fatalf("Upload with owner: %v", err)
+	}
+	got, err := guest.Output(ctx, ex, guest.Command{Args: []string{"stat", "-c", "%U:%G %a", p}})
+	if err != nil || got != "nobody:nogroup 640" {
+		t.Fatalf("owner and mode %q %v", got, err)
+	}
+	// A bad owner is refused before anything happens; an unknown one
+	// fails and leaves nothing behind.
+	if err := ex.Upload(ctx, dir+"/x", strings.NewReader("data"), guest.UploadOptions{Owner: "a;b"}); errs.CodeOf(err) != errs.InvalidArgument {
+		t.Fatalf("malformed owner: %v", err)
+	}
+	if err := ex.Upload(ctx, dir+"/y", strings.NewReader("data"), guest.UploadOptions{Owner: "managedvm-no-such-user"}); err == nil {
+		t.Fatal("unknown owner accepted")
+	}
+	if got, _ := guest.Output(ctx, ex, guest.Command{Args: []string{"ls", "-A", dir}}); got != "owned file" {
+		t.Fatalf("directory holds %q", got)
+	}
+}
+
+func TestUploadOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("chown needs root")
+	}
+	for _, noSFTP := range []bool{false, true} {
+		f := startFake(t, sshserver.Config{NoSFTP: noSFTP})
+		checkOwnerUpload(t, f.dial(t, nil), t.TempDir())
+	}
+}
+
+func TestUploadOwnerOpenSSH(t *testing.T) {
+	r := sshdEnv(t)
+	for _, noSFTP := range []bool{false, true} {
+		ex := r.dialRoot(t, &ssh.Options{NoSFTP: noSFTP})
+		checkOwnerUpload(t, ex, guestTempDir(t, ex))
+	}
+}
