@@ -22,6 +22,14 @@
 // (user, key, sudoers drop-in, file with RemoveOnReverse, group
 // membership); Set.Revert runs the reverses in reverse order.
 //
+// # Requirement checks
+//
+// RequirePackageManager and RequireInitSystem are enroll.RequirementCheck
+// functions built on guest.Facts (which guest.DetectFacts fills with the
+// package manager, the init system and the free disk space), for a
+// policy's enroll.Requirements.Checks: they refuse guests the native tasks
+// cannot configure.
+//
 // # Injection
 //
 // Every task is one script: a header assigning the task's values to shell

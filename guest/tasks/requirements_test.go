@@ -1,0 +1,39 @@
+package tasks_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/managedvm/managedvm/enroll"
+	"github.com/managedvm/managedvm/guest"
+	"github.com/managedvm/managedvm/guest/memguest"
+	"github.com/managedvm/managedvm/guest/tasks"
+	"github.com/managedvm/managedvm/provider"
+)
+
+func factsGuest(extra string) *memguest.Executor {
+	ex := memguest.New(guest.Linux, nil)
+	ex.HandleScript("/etc/os-release", memguest.Reply("ID=alpine\nVERSION_ID=3.19\n__MANAGEDVM_UNAME__\n6.6\nx86_64\n__MANAGEDVM_EXTRA__\n"+extra))
+	return ex
+}
+
+func TestRequirementChecks(t *testing.T) {
+	req := enroll.Requirements{Checks: []enroll.RequirementCheck{tasks.RequirePackageManager(), tasks.RequireInitSystem()}}
+	rep, err := enroll.CheckRequirements(context.Background(), factsGuest("PKG=apk\nINIT=openrc\n"), guest.Linux, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := rep.Failures(); len(f) != 2 || f[0].ID != "os.package-manager" || f[1].ID != "os.init-system" || f[0].Fix == "" {
+		t.Fatalf("failures %+v", f)
+	}
+	rep, err = enroll.CheckRequirements(context.Background(), factsGuest("PKG=apt-get\nINIT=systemd\n"), guest.Linux, req)
+	if err != nil || len(rep.Failures()) != 0 || len(rep.Checks) != 2 || rep.Checks[0].Status != provider.Pass {
+		t.Fatalf("debian-like guest: %v %+v", err, rep)
+	}
+	// Custom lists.
+	rep, _ = enroll.CheckRequirements(context.Background(), factsGuest("PKG=apk\nINIT=openrc\n"), guest.Linux,
+		enroll.Requirements{Checks: []enroll.RequirementCheck{tasks.RequirePackageManager("apk"), tasks.RequireInitSystem("openrc")}})
+	if len(rep.Failures()) != 0 {
+		t.Fatalf("custom lists: %+v", rep.Failures())
+	}
+}
