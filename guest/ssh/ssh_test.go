@@ -382,3 +382,69 @@ func TestUploadOwnerOpenSSH(t *testing.T) {
 		checkOwnerUpload(t, ex, guestTempDir(t, ex))
 	}
 }
+
+// TestCancelSudoCommandOpenSSH: canceling a command that runs through sudo
+// (as root, started by a non-root login) stops the root process too.
+func TestCancelSudoCommandOpenSSH(t *testing.T) {
+	r := sshdEnv(t)
+	if r.pwUser == "" {
+		t.Skip("no MANAGEDVM_SSHD_PW_USER")
+	}
+	ex := r.dialPassword(t)
+	root := r.dialRoot(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &startedWriter{seen: make(chan struct{})}
+	var buf strings.Builder
+	var mu sync.Mutex
+	w := writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		buf.Write(p)
+		mu.Unlock()
+		return out.Write(p)
+	})
+	done := make(chan error, 1)
+	go func() {
+		_, err := ex.Run(ctx, guest.Command{Script: "echo $$; id -u; echo started; exec sleep 60", Sudo: true, Stdout: w})
+		done <- err
+	}()
+	select {
+	case <-out.seen:
+	case err := <-done:
+		t.Fatalf("the command ended early: %v", err)
+	}
+	cancel()
+	start := time.Now()
+	if err := <-done; errs.CodeOf(err) != errs.Canceled {
+		t.Fatalf("canceled sudo command: %v", err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("Run took %v to return after cancel", took)
+	}
+	mu.Lock()
+	lines := strings.Fields(buf.String())
+	mu.Unlock()
+	if len(lines) < 2 || lines[1] != "0" {
+		t.Fatalf("the command did not run as root: %q", lines)
+	}
+	pid := lines[0]
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := root.Run(context.Background(), guest.Command{Args: []string{"kill", "-0", pid}})
+		var ee *guest.ExitError
+		if errors.As(err, &ee) {
+			return // gone
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("root process %s still runs 10 s after its Run was canceled", pid)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
