@@ -187,6 +187,16 @@ func TestConformanceOpenSSH(t *testing.T) {
 			},
 		})
 	})
+	t.Run("root-key-exec-upload", func(t *testing.T) {
+		guesttest.Run(t, guesttest.Harness{
+			Family: guest.Linux,
+			Sudo:   true,
+			New: func(t *testing.T) (guest.Executor, string) {
+				ex := r.dialRoot(t, &ssh.Options{NoSFTP: true})
+				return ex, guestTempDir(t, r.dialRoot(t, nil))
+			},
+		})
+	})
 	t.Run("password-sudo", func(t *testing.T) {
 		if r.pwUser == "" {
 			testenv.Missing(t, "sshd password user", "run .ci/run (creates a throwaway user)")
