@@ -72,6 +72,17 @@ func newWorld(t testing.TB, opts *vsphere.Options) *world {
 	return &world{sim: sim, p: p, guestVM: sim.UUID(refs[0]), template: "debian-12"}
 }
 
+// newDriver connects another driver instance to sim.
+func newDriver(t testing.TB, sim *vcsim.Sim) *vsphere.Provider {
+	t.Helper()
+	p, err := vsphere.New(context.Background(), vsphere.Options{URL: sim.URL.String(), Username: sim.Username, Password: guest.NewSecret(sim.Password), RootCAs: sim.CAs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
 func TestConformance(t *testing.T) {
 	w := newWorld(t, nil)
 	providertest.Run(t, providertest.HarnessFunc(func(t *testing.T) (provider.Provider, providertest.Fixture) {

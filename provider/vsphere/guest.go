@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"path"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -454,5 +453,3 @@ func (e *Executor) Upload(ctx context.Context, dst string, r io.Reader, opts gue
 	}
 	return nil
 }
-
-var _ sync.Locker = (*sync.Mutex)(nil)

@@ -2,6 +2,7 @@ package vsphere
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"slices"
 	"sort"
@@ -206,11 +207,8 @@ func (p *Provider) getMO(ctx context.Context, id string) (mo.VirtualMachine, err
 }
 
 func isGone(err error) bool {
-	if _, ok := err.(*notFoundErr); ok {
-		return true
-	}
 	var nf *notFoundErr
-	if asErr(err, &nf) {
+	if errors.As(err, &nf) {
 		return true
 	}
 	return isFault[*types.ManagedObjectNotFound](err)

@@ -182,7 +182,6 @@ func (p *Provider) readTopology(ctx context.Context) (*topology, error) {
 		{Type: "VmwareDistributedVirtualSwitch", PathSet: []string{"name", "uuid", "config.uplinkPortgroup"}},
 		{Type: "DistributedVirtualSwitch", PathSet: []string{"name", "uuid", "config.uplinkPortgroup"}},
 	}
-	var pending []func()
 	err := p.retrieveView(ctx, kinds, props, func(objs []types.ObjectContent) error {
 		for _, oc := range objs {
 			v, err := mo.ObjectContentToType(oc)
@@ -245,9 +244,6 @@ func (p *Provider) readTopology(ctx context.Context) (*topology, error) {
 	})
 	if err != nil {
 		return nil, err
-	}
-	for _, f := range pending {
-		f()
 	}
 	for _, c := range t.computes {
 		c.dc = t.dcOf(c.ref)

@@ -2,7 +2,6 @@ package vsphere
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/vmware/govmomi/vim25/methods"
@@ -34,7 +33,3 @@ func (p *Provider) retrieveOne(ctx context.Context, ref types.ManagedObjectRefer
 type notFoundErr struct{ ref types.ManagedObjectReference }
 
 func (e *notFoundErr) Error() string { return "object " + e.ref.String() + " not found" }
-
-func asErr(err error, target any) bool { return errorsAs(err, target) }
-
-var errorsAs = errors.As

@@ -482,7 +482,14 @@ func (s *stream) handleEvent(ctx context.Context, ev types.BaseEvent) error {
 		}
 		vm, ok := s.current(ctx, ref)
 		if !ok {
-			return nil // gone and never seen: nothing to report
+			// Gone since, and never seen by this process: what the
+			// event tells (a host replaying after a restart still gets
+			// the VM's whole life).
+			id := s.uuids[ref]
+			if id == "" {
+				return nil
+			}
+			vm = s.fromEvent(e, id)
 		}
 		if vm.ID == "" {
 			vm.ID = s.uuids[ref]
@@ -502,6 +509,28 @@ func (s *stream) handleEvent(ctx context.Context, ev types.BaseEvent) error {
 		s.emit(provider.Changed, ref, vm, key, e.CreatedTime)
 	}
 	return nil
+}
+
+// fromEvent builds what an event says of a VM that no longer exists.
+func (s *stream) fromEvent(e *types.Event, id string) provider.VM {
+	vm := provider.VM{ID: id, Attributes: map[string]string{"moref": e.Vm.Vm.Value}}
+	vm.Name = e.Vm.Name
+	topo, err := s.p.topology(s.ctx, false)
+	if err != nil {
+		return vm
+	}
+	if e.Datacenter != nil {
+		vm.Attributes["datacenter"] = e.Datacenter.Name
+	}
+	if e.ComputeResource != nil {
+		vm.Attributes["cluster"] = e.ComputeResource.Name
+		for ref, c := range topo.computes {
+			if c.name == e.ComputeResource.Name && (e.Datacenter == nil || topo.dcs[c.dc] != nil && topo.dcs[c.dc].name == e.Datacenter.Name) {
+				vm.Zone = topo.zoneOf(ref, c.dc)
+			}
+		}
+	}
+	return vm
 }
 
 // sameButPower compares what the PropertyCollector reports (power comes
