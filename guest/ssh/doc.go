@@ -32,8 +32,9 @@
 // One connection serves every command (at most Options.MaxSessions at
 // once, 10 by default, like OpenSSH's MaxSessions); a connection that
 // drops is dialed again on the next call. Each command is the line
-// guest.ShellCommandLine builds, run by the login shell, which first
-// prints its process id on stderr (the executor strips it). Canceling the
+// guest.ShellCommandLine builds, run by the login shell (which must be a
+// POSIX-style shell: sh, dash, bash, ksh, zsh), which first prints its
+// process id on stderr (the executor strips it). Canceling the
 // context, a deadline, or Command.Timeout stops the remote command: SIGTERM
 // and then SIGKILL, each sent both as an SSH signal request and as a kill
 // of the command's process group from a second session (OpenSSH ignores
