@@ -3,6 +3,7 @@ package ansible_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -181,5 +182,25 @@ func TestNotInstalledAndBadConfig(t *testing.T) {
 	r, _ = ansible.New(ansible.Config{Playbook: playbookFile(t), Credentials: cred, InsecureIgnoreHostKey: true})
 	if _, err := r.Run(context.Background(), ansible.Host{Addr: "a b"}); errs.CodeOf(err) != errs.InvalidArgument {
 		t.Fatalf("bad address: %v", err)
+	}
+}
+
+func TestLogsHoldNoSecrets(t *testing.T) {
+	bin, _ := stub(t, `{"event":"task","host":"target","task":"t","status":"failed","changed":false,"msg":"pw is `+stubBecomePw+`"}`, 2)
+	var logs strings.Builder
+	r, err := ansible.New(ansible.Config{Playbook: playbookFile(t), Binary: bin, Credentials: guest.Credentials{Username: "ops", PrivateKey: guest.NewSecret(stubKey)},
+		BecomePassword: guest.NewSecret(stubBecomePw), InsecureIgnoreHostKey: true, TempDir: t.TempDir(),
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.Run(context.Background(), ansible.Host{Addr: "203.0.113.7"})
+	if err == nil || !strings.Contains(logs.String(), "ansible task") {
+		t.Fatalf("run: %v; logs:\n%s", err, logs.String())
+	}
+	for _, s := range []string{stubBecomePw, "stub-key-canary-material"} {
+		if strings.Contains(logs.String(), s) || strings.Contains(err.Error(), s) {
+			t.Fatalf("a secret is in the logs or the error")
+		}
 	}
 }

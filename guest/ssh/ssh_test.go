@@ -3,6 +3,8 @@ package ssh_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
 	"strings"
@@ -448,3 +450,43 @@ func TestCancelSudoCommandOpenSSH(t *testing.T) {
 type writerFunc func(p []byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+func TestLogsAndErrorsHoldNoSecrets(t *testing.T) {
+	const pw, argCanary = "pw-canary-1234", "arg-canary-5678"
+	key, pub := clientKey(t, "")
+	srv, err := sshserver.Start(sshserver.Config{User: "carol", Password: pw, AuthorizedKeys: []xssh.PublicKey{pub}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	var logs strings.Builder
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	hk, _ := ssh.KnownHosts(srv.KnownHosts())
+	cred := guest.Credentials{Username: "carol", Password: guest.NewSecret(pw), PrivateKey: guest.NewSecret(key)}
+	ex, err := ssh.Dial(context.Background(), ssh.Config{Addr: srv.Addr(), Credentials: cred, HostKeys: hk}, &ssh.Options{Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ex.Close()
+	_, _ = ex.Run(context.Background(), guest.Command{Args: []string{"sh", "-c", "exit 3", argCanary}})
+	_, _ = ex.Run(context.Background(), guest.Command{Script: "echo " + argCanary})
+	_ = ex.Upload(context.Background(), t.TempDir()+"/f", strings.NewReader(argCanary), guest.UploadOptions{})
+	_, errBad := ssh.Dial(context.Background(), ssh.Config{Addr: srv.Addr(), Credentials: guest.Password("carol", "bad-"+pw), HostKeys: hk}, &ssh.Options{Logger: logger})
+	mu.Lock()
+	text := logs.String()
+	mu.Unlock()
+	if !strings.Contains(text, "ssh run") {
+		t.Fatalf("no debug logs at all, so this test proves nothing:\n%s", text)
+	}
+	keyLine := strings.Split(key, "\n")[1]
+	for _, secret := range []string{pw, argCanary, keyLine} {
+		if strings.Contains(text, secret) || strings.Contains(errBad.Error(), secret) || strings.Contains(fmt.Sprintf("%+v %#v", ex, ex), secret) {
+			t.Fatalf("a secret (%q) shows in logs, errors or the executor's printed form", secret[:6])
+		}
+	}
+}
