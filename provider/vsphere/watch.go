@@ -628,8 +628,9 @@ func (s *stream) step() error {
 	return nil
 }
 
-// needsEvents reports whether set holds VM changes that come with an
-// event: power, creation, removal.
+// needsEvents reports whether set holds VM changes that come with an event
+// not seen yet: a power state other than the one reported, a new VM, a
+// vanished one. (Re-sent "enter" updates of known VMs do not count.)
 func (s *stream) needsEvents(set *types.UpdateSet) bool {
 	if set == nil {
 		return false
@@ -639,11 +640,21 @@ func (s *stream) needsEvents(set *types.UpdateSet) bool {
 			if ou.Obj.Type != "VirtualMachine" {
 				continue
 			}
-			if _, known := s.known[ou.Obj]; known != (ou.Kind != types.ObjectUpdateKindEnter) || ou.Kind == types.ObjectUpdateKindLeave {
+			old, known := s.known[ou.Obj]
+			switch {
+			case ou.Kind == types.ObjectUpdateKindLeave:
+				if known {
+					return true
+				}
+				continue
+			case !known:
 				return true
 			}
 			for _, ch := range ou.ChangeSet {
-				if ch.Name == "runtime.powerState" {
+				if ch.Name != "runtime.powerState" {
+					continue
+				}
+				if ps, ok := ch.Val.(types.VirtualMachinePowerState); ok && powerOf(ps) != old.Power {
 					return true
 				}
 			}
