@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
@@ -60,6 +61,10 @@ func TestOneSessionUnderLoad(t *testing.T) {
 	}
 	defer p.Close()
 	obs := observer(t, sim, "observer", "obs-pass")
+	var vc *vim25.Client
+	if !p.As(&vc) || vc == nil {
+		t.Fatal("As(**vim25.Client) gave nothing")
+	}
 
 	load := func() {
 		var wg sync.WaitGroup
