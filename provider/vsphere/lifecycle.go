@@ -214,7 +214,33 @@ func (p *Provider) findNamed(ctx context.Context, topo *topology, z *zoneInfo, n
 	return "", "", false, nil
 }
 
+// findTemplate finds a template of the zone by instance UUID or name:
+// first with the SearchIndex (by UUID, then by name at the top of each
+// zone datacenter's VM folder), else by listing the zone.
 func (p *Provider) findTemplate(ctx context.Context, ref, zone string) (provider.VM, error) {
+	ok := func(vm provider.VM) bool { return vm.Template && vm.Zone == zone && (vm.ID == ref || vm.Name == ref) }
+	if m, err := p.getMO(ctx, ref); err == nil {
+		if vm, err := p.toVM(ctx, &m); err == nil && ok(vm) {
+			return vm, nil
+		}
+	}
+	if topo, err := p.topology(ctx, false); err == nil {
+		if z := topo.zone(zone); z != nil {
+			for _, dc := range z.dcs {
+				res, err := methods.FindChild(ctx, p.client, &types.FindChild{This: *p.client.ServiceContent.SearchIndex, Entity: topo.dcs[dc].vmFolder, Name: ref})
+				if err != nil || res.Returnval == nil {
+					continue
+				}
+				var m mo.VirtualMachine
+				if err := p.retrieveOne(ctx, *res.Returnval, vmProps, &m); err != nil {
+					continue
+				}
+				if vm, err := p.toVM(ctx, &m); err == nil && ok(vm) {
+					return vm, nil
+				}
+			}
+		}
+	}
 	vms, err := p.List(ctx, &provider.ListOptions{Zone: zone, IncludeTemplates: true})
 	if err != nil {
 		return provider.VM{}, err
