@@ -212,12 +212,29 @@ func (s *Sim) CountCalls() *atomic.Int64 {
 // simulator race (a VM's Destroy_Task returns while the file deletion it
 // started still reads the datastore's VM list, which the next destroy
 // writes): a destroy first waits for earlier file deletions.
-func (s *Sim) intercept(_ *simulator.Context, m *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+func (s *Sim) intercept(ctx *simulator.Context, m *simulator.Method) (mo.Reference, types.BaseMethodFault) {
 	if n := s.counter.Load(); n != nil {
 		n.Add(1)
 	}
-	if m.Name == "Destroy_Task" || m.Name == "UnregisterVM" {
+	switch m.Name {
+	case "Destroy_Task", "UnregisterVM":
 		s.settleFileTasks()
+	case "DestroyCollector":
+		// Another simulator race: destroying an event collector changes
+		// the collector list that PostEvent walks under the
+		// EventManager's lock only. Destroy it under that lock here; the
+		// call then ends with a fault the caller may ignore (the
+		// collector is gone either way).
+		if ctx.Session == nil {
+			break
+		}
+		c, ok := ctx.Session.Get(m.This).(*simulator.EventHistoryCollector)
+		req, rok := m.Body.(*types.DestroyCollector)
+		if !ok || !rok {
+			break
+		}
+		ctx.WithLock(ctx.Map.EventManager(), func() { c.DestroyCollector(ctx, req) })
+		return nil, &types.ManagedObjectNotFound{Obj: m.This}
 	}
 	return nil, nil
 }
