@@ -687,6 +687,11 @@ func (s *stream) run() {
 		default:
 		}
 		if err := s.step(); err != nil {
+			select {
+			case <-s.closed:
+				err = provider.ErrStreamClosed
+			default:
+			}
 			if s.ctx.Err() != nil {
 				err = provider.ErrStreamClosed
 			}
@@ -741,6 +746,17 @@ func (s *stream) Next(ctx context.Context) (provider.Event, error) {
 
 // Close ends the stream and releases its server-side objects.
 func (s *stream) Close() error {
-	s.closeOnce.Do(func() { close(s.closed) })
+	s.closeOnce.Do(func() {
+		close(s.closed)
+		// End the wait in flight now (the loop then releases the
+		// server-side collector) rather than when it times out.
+		if s.pc.Value != "" {
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				_, _ = methods.CancelWaitForUpdates(ctx, s.p.client, &types.CancelWaitForUpdates{This: s.pc})
+			}()
+		}
+	})
 	return nil
 }
