@@ -12,6 +12,7 @@ import (
 
 	"github.com/managedvm/managedvm/cmdb"
 	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/internal/pgsql"
 )
 
 // migrationsTable records the applied schema versions of this package.
@@ -19,7 +20,7 @@ const migrationsTable = "cmdb_schema_migrations"
 
 // migrations is the schema, version by version. Never edit a released
 // version: add a new one.
-var migrations = []migration{{1, `
+var migrations = []pgsql.Migration{{Version: 1, SQL: `
 -- One row per configuration item. body is the record as JSON without the
 -- fields the columns own (state, revision and the store's timestamps).
 CREATE TABLE cmdb_records (
@@ -42,7 +43,7 @@ CREATE INDEX cmdb_records_state ON cmdb_records (state);
 // processes at once (they take turns on an advisory lock). New does not
 // migrate: call Migrate when the host deploys or starts.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	return migrate(ctx, pool, "pgcmdb.Migrate", migrationsTable, migrations)
+	return pgsql.Migrate(ctx, pool, "pgcmdb.Migrate", migrationsTable, migrations)
 }
 
 // Options configures a CMDB. A nil *Options is ready to use.
@@ -142,7 +143,7 @@ func (c *CMDB) Upsert(ctx context.Context, r cmdb.Record) (cmdb.Record, error) {
 		return out, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
-		return cmdb.Record{}, classify(ctx, op, err, true)
+		return cmdb.Record{}, pgsql.Classify(ctx, op, err, true)
 	}
 	var stored int64
 	err = c.db.QueryRow(ctx, `SELECT revision FROM cmdb_records WHERE provider = $1 AND vm_id = $2`,
@@ -151,7 +152,7 @@ func (c *CMDB) Upsert(ctx context.Context, r cmdb.Record) (cmdb.Record, error) {
 	case errors.Is(err, pgx.ErrNoRows):
 		return cmdb.Record{}, errs.Errorf(errs.FailedPrecondition, op, "record %s does not exist, but the write expects revision %d: %w", r.Key, r.Revision, cmdb.ErrConflict)
 	case err != nil:
-		return cmdb.Record{}, classify(ctx, op, err, false)
+		return cmdb.Record{}, pgsql.Classify(ctx, op, err, false)
 	case r.Revision == 0:
 		return cmdb.Record{}, errs.Errorf(errs.FailedPrecondition, op, "record %s already exists (revision %d): %w", r.Key, stored, cmdb.ErrConflict)
 	}
@@ -173,7 +174,7 @@ func (c *CMDB) Get(ctx context.Context, key cmdb.Key) (cmdb.Record, error) {
 		return cmdb.Record{}, errs.Errorf(errs.NotFound, op, "no record %s", key)
 	}
 	if err != nil {
-		return cmdb.Record{}, classify(ctx, op, err, false)
+		return cmdb.Record{}, pgsql.Classify(ctx, op, err, false)
 	}
 	return r, nil
 }
@@ -197,19 +198,19 @@ func (c *CMDB) List(ctx context.Context, f cmdb.Filter) ([]cmdb.Record, error) {
 		AND CASE WHEN cardinality($3::text[]) > 0 THEN state = ANY ($3) ELSE state <> 'retired' OR $4 END
 		ORDER BY provider COLLATE "C", vm_id COLLATE "C"`, f.Provider, f.Zone, states, f.IncludeRetired)
 	if err != nil {
-		return nil, classify(ctx, op, err, false)
+		return nil, pgsql.Classify(ctx, op, err, false)
 	}
 	defer rows.Close()
 	out := []cmdb.Record{}
 	for rows.Next() {
 		r, err := scanRecord(rows)
 		if err != nil {
-			return nil, classify(ctx, op, err, false)
+			return nil, pgsql.Classify(ctx, op, err, false)
 		}
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, classify(ctx, op, err, false)
+		return nil, pgsql.Classify(ctx, op, err, false)
 	}
 	return out, nil
 }
@@ -234,7 +235,7 @@ func (c *CMDB) Retire(ctx context.Context, key cmdb.Key) (cmdb.Record, error) {
 		return r, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
-		return cmdb.Record{}, classify(ctx, op, err, true)
+		return cmdb.Record{}, pgsql.Classify(ctx, op, err, true)
 	}
 	r, err = c.Get(ctx, key)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/managedvm/managedvm/cmdb"
 	"github.com/managedvm/managedvm/enroll"
 	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/internal/pgsql"
 	"github.com/managedvm/managedvm/provider"
 )
 
@@ -22,7 +23,7 @@ const migrationsTable = "enroll_schema_migrations"
 
 // migrations is the schema, version by version. Never edit a released
 // version: add a new one.
-var migrations = []migration{{1, `
+var migrations = []pgsql.Migration{{Version: 1, SQL: `
 -- One row per journal. body is the whole enroll.Journal as JSON (it holds
 -- no secret: the orchestrator keeps only the guest user name); the columns
 -- beside it are what the Store queries and enforces.
@@ -64,7 +65,7 @@ const (
 // processes at once (they take turns on an advisory lock). New does not
 // migrate: call Migrate when the host deploys or starts.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	return migrate(ctx, pool, "pgstore.Migrate", migrationsTable, migrations)
+	return pgsql.Migrate(ctx, pool, "pgstore.Migrate", migrationsTable, migrations)
 }
 
 // Options configures a Store. A nil *Options is ready to use.
@@ -167,7 +168,7 @@ func (s *Store) CreateJournal(ctx context.Context, j enroll.Journal) (enroll.Jou
 		if err == nil {
 			return out, nil
 		}
-		if retryable(err) && attempt < maxAttempts {
+		if pgsql.Retryable(err) && attempt < maxAttempts {
 			continue
 		}
 		return enroll.Journal{}, s.uniqueError(ctx, op, j, err, true)
@@ -181,8 +182,8 @@ const maxAttempts = 10
 // uniqueError turns a unique violation into ErrJournalExists or ErrVMBusy.
 func (s *Store) uniqueError(ctx context.Context, op string, j enroll.Journal, err error, create bool) error {
 	var pe *pgconn.PgError
-	if !errors.As(err, &pe) || pe.Code != pgUniqueViolation {
-		return classify(ctx, op, err, true)
+	if !errors.As(err, &pe) || pe.Code != pgsql.UniqueViolation {
+		return pgsql.Classify(ctx, op, err, true)
 	}
 	if create {
 		// Both can be true; the ID wins, as the memory Store does it.
@@ -197,7 +198,7 @@ func (s *Store) uniqueError(ctx context.Context, op string, j enroll.Journal, er
 		s.log.LogAttrs(ctx, slog.LevelDebug, "pgstore: VM busy", slog.String("journal", j.ID), slog.String("vm", j.VM.String()))
 		return errs.Errorf(errs.AlreadyExists, op, "VM %s: %w", j.VM, enroll.ErrVMBusy)
 	}
-	return classify(ctx, op, err, true)
+	return pgsql.Classify(ctx, op, err, true)
 }
 
 // GetJournal implements enroll.Store.
@@ -211,7 +212,7 @@ func (s *Store) GetJournal(ctx context.Context, id string) (enroll.Journal, erro
 		return enroll.Journal{}, errs.Errorf(errs.NotFound, op, "no journal %q", id)
 	}
 	if err != nil {
-		return enroll.Journal{}, classify(ctx, op, err, false)
+		return enroll.Journal{}, pgsql.Classify(ctx, op, err, false)
 	}
 	return j, nil
 }
@@ -242,7 +243,7 @@ func (s *Store) UpdateJournal(ctx context.Context, j enroll.Journal) (enroll.Jou
 		switch {
 		case err == nil:
 			return out, nil
-		case retryable(err) && attempt < maxAttempts:
+		case pgsql.Retryable(err) && attempt < maxAttempts:
 			continue
 		case !errors.Is(err, pgx.ErrNoRows):
 			return enroll.Journal{}, s.uniqueError(ctx, op, j, err, false)
@@ -259,7 +260,7 @@ func (s *Store) UpdateJournal(ctx context.Context, j enroll.Journal) (enroll.Jou
 		case errors.Is(err, pgx.ErrNoRows):
 			return enroll.Journal{}, errs.Errorf(errs.NotFound, op, "no journal %q", j.ID)
 		case err != nil:
-			return enroll.Journal{}, classify(ctx, op, err, false)
+			return enroll.Journal{}, pgsql.Classify(ctx, op, err, false)
 		case rev != j.Revision:
 			s.log.LogAttrs(ctx, slog.LevelDebug, "pgstore: revision conflict", slog.String("journal", j.ID),
 				slog.Int64("revision", j.Revision), slog.Int64("stored", rev))
@@ -288,19 +289,19 @@ func (s *Store) OpenJournals(ctx context.Context) ([]enroll.Journal, error) {
 	rows, err := s.db.Query(ctx, `SELECT `+journalColumns+` FROM enroll_journals WHERE `+openPhases+
 		` ORDER BY created, id COLLATE "C"`)
 	if err != nil {
-		return nil, classify(ctx, op, err, false)
+		return nil, pgsql.Classify(ctx, op, err, false)
 	}
 	defer rows.Close()
 	out := []enroll.Journal{}
 	for rows.Next() {
 		j, err := scanJournal(rows)
 		if err != nil {
-			return nil, classify(ctx, op, err, false)
+			return nil, pgsql.Classify(ctx, op, err, false)
 		}
 		out = append(out, j)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, classify(ctx, op, err, false)
+		return nil, pgsql.Classify(ctx, op, err, false)
 	}
 	return out, nil
 }
@@ -317,7 +318,7 @@ func (s *Store) OpenJournalFor(ctx context.Context, vm cmdb.Key) (enroll.Journal
 		return enroll.Journal{}, errs.Errorf(errs.NotFound, op, "no open journal for %s", vm)
 	}
 	if err != nil {
-		return enroll.Journal{}, classify(ctx, op, err, false)
+		return enroll.Journal{}, pgsql.Classify(ctx, op, err, false)
 	}
 	return j, nil
 }
@@ -331,19 +332,19 @@ func (s *Store) Journals(ctx context.Context) ([]enroll.Journal, error) {
 	}
 	rows, err := s.db.Query(ctx, `SELECT `+journalColumns+` FROM enroll_journals ORDER BY id COLLATE "C"`)
 	if err != nil {
-		return nil, classify(ctx, op, err, false)
+		return nil, pgsql.Classify(ctx, op, err, false)
 	}
 	defer rows.Close()
 	out := []enroll.Journal{}
 	for rows.Next() {
 		j, err := scanJournal(rows)
 		if err != nil {
-			return nil, classify(ctx, op, err, false)
+			return nil, pgsql.Classify(ctx, op, err, false)
 		}
 		out = append(out, j)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, classify(ctx, op, err, false)
+		return nil, pgsql.Classify(ctx, op, err, false)
 	}
 	return out, nil
 }
@@ -360,7 +361,7 @@ func (s *Store) Cursor(ctx context.Context, providerName string) (provider.Curso
 		return "", errs.Errorf(errs.NotFound, op, "no cursor for provider %q", providerName)
 	}
 	if err != nil {
-		return "", classify(ctx, op, err, false)
+		return "", pgsql.Classify(ctx, op, err, false)
 	}
 	return provider.Cursor(c), nil
 }
@@ -376,5 +377,5 @@ func (s *Store) SetCursor(ctx context.Context, providerName string, c provider.C
 	}
 	_, err := s.db.Exec(ctx, `INSERT INTO enroll_cursors (provider, cursor, updated) VALUES ($1, $2, now())
 		ON CONFLICT (provider) DO UPDATE SET cursor = excluded.cursor, updated = excluded.updated`, providerName, string(c))
-	return classify(ctx, op, err, true)
+	return pgsql.Classify(ctx, op, err, true)
 }

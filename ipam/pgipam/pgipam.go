@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/internal/pgsql"
 	"github.com/managedvm/managedvm/ipam"
 )
 
@@ -23,7 +24,7 @@ const migrationsTable = "ipam_schema_migrations"
 
 // migrations is the schema, version by version. Never edit a released
 // version: add a new one.
-var migrations = []migration{{1, `
+var migrations = []pgsql.Migration{{Version: 1, SQL: `
 CREATE TABLE ipam_pools (
 	id        bigserial PRIMARY KEY,
 	name      text NOT NULL UNIQUE,
@@ -79,7 +80,7 @@ CREATE INDEX ipam_free_order ON ipam_free (pool_id, seq);
 // processes at once (they take turns on an advisory lock). New does not
 // migrate: call Migrate when the host deploys or starts.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	return migrate(ctx, pool, "pgipam.Migrate", migrationsTable, migrations)
+	return pgsql.Migrate(ctx, pool, "pgipam.Migrate", migrationsTable, migrations)
 }
 
 // Options configures an IPAM. A nil *Options is ready to use.
@@ -228,7 +229,7 @@ func (m *IPAM) CreatePool(ctx context.Context, p ipam.Pool) error {
 		return tx.SendBatch(ctx, &b).Close()
 	})
 	if err != nil {
-		return classify(ctx, op, err, true)
+		return pgsql.Classify(ctx, op, err, true)
 	}
 	if existing != nil {
 		if samePool(*existing, p) {
@@ -247,7 +248,7 @@ func (m *IPAM) CreatePool(ctx context.Context, p ipam.Pool) error {
 func (m *IPAM) inTx(ctx context.Context, f func(pgx.Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := pgx.BeginFunc(ctx, m.db, f)
-		if err != nil && retryable(err) && attempt < maxAttempts {
+		if err != nil && pgsql.Retryable(err) && attempt < maxAttempts {
 			continue
 		}
 		return err
@@ -309,15 +310,15 @@ func (m *IPAM) DeletePool(ctx context.Context, name string) error {
 	for attempt := 1; ; attempt++ {
 		tag, err := m.db.Exec(ctx, `DELETE FROM ipam_pools WHERE name = $1`, name)
 		switch {
-		case retryable(err) && attempt < maxAttempts:
+		case pgsql.Retryable(err) && attempt < maxAttempts:
 			continue
-		case sqlState(err) == pgForeignKeyViolation:
+		case pgsql.SQLState(err) == pgsql.ForeignKeyViolation:
 			// The foreign key of ipam_allocations refused: the check
 			// sees every committed allocation, so a pool never goes
 			// with an address in it.
 			return errs.Errorf(errs.FailedPrecondition, op, "pool %q still has allocated addresses", name)
 		case err != nil:
-			return classify(ctx, op, err, true)
+			return pgsql.Classify(ctx, op, err, true)
 		case tag.RowsAffected() == 0:
 			return noPool(op, name)
 		}
@@ -340,7 +341,7 @@ func (m *IPAM) Pool(ctx context.Context, name string) (ipam.PoolInfo, error) {
 		return ipam.PoolInfo{}, noPool(op, name)
 	}
 	if err != nil {
-		return ipam.PoolInfo{}, classify(ctx, op, err, false)
+		return ipam.PoolInfo{}, pgsql.Classify(ctx, op, err, false)
 	}
 	return info, nil
 }
@@ -353,19 +354,19 @@ func (m *IPAM) Pools(ctx context.Context) ([]ipam.PoolInfo, error) {
 	}
 	rows, err := m.db.Query(ctx, `SELECT `+poolColumns+` FROM ipam_pools p ORDER BY p.name COLLATE "C"`)
 	if err != nil {
-		return nil, classify(ctx, op, err, false)
+		return nil, pgsql.Classify(ctx, op, err, false)
 	}
 	defer rows.Close()
 	out := []ipam.PoolInfo{}
 	for rows.Next() {
 		info, _, err := scanPool(rows)
 		if err != nil {
-			return nil, classify(ctx, op, err, false)
+			return nil, pgsql.Classify(ctx, op, err, false)
 		}
 		out = append(out, info)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, classify(ctx, op, err, false)
+		return nil, pgsql.Classify(ctx, op, err, false)
 	}
 	return out, nil
 }
@@ -458,7 +459,7 @@ func (m *IPAM) allocateOnce(ctx context.Context, op string, req ipam.Request) (i
 		return ipam.Allocation{}, true, noPool(op, req.Pool)
 	}
 	if err != nil {
-		return ipam.Allocation{}, true, classify(ctx, op, err, false)
+		return ipam.Allocation{}, true, pgsql.Classify(ctx, op, err, false)
 	}
 	if held != nil {
 		a := ipam.Allocation{Pool: req.Pool, Owner: req.Owner, Address: *held, Created: *created, Updated: *updated}
@@ -474,7 +475,7 @@ func (m *IPAM) allocateOnce(ctx context.Context, op string, req ipam.Request) (i
 			return ipam.Allocation{}, false, nil // released meanwhile
 		}
 		if err != nil {
-			return ipam.Allocation{}, true, classify(ctx, op, err, true)
+			return ipam.Allocation{}, true, pgsql.Classify(ctx, op, err, true)
 		}
 		return a, true, nil
 	}
@@ -493,14 +494,14 @@ func (m *IPAM) allocateOnce(ctx context.Context, op string, req ipam.Request) (i
 			return a, true, nil
 		case errors.Is(err, pgx.ErrNoRows):
 			continue // nothing there: try the next source
-		case sqlState(err) == pgUniqueViolation, retryable(err):
+		case pgsql.SQLState(err) == pgsql.UniqueViolation, pgsql.Retryable(err):
 			// The owner got an address from a concurrent call (the
 			// statement rolled back, the slot was not used): look again.
 			return ipam.Allocation{}, false, nil
-		case sqlState(err) == pgForeignKeyViolation:
+		case pgsql.SQLState(err) == pgsql.ForeignKeyViolation:
 			return ipam.Allocation{}, true, noPool(op, req.Pool) // deleted meanwhile
 		default:
-			return ipam.Allocation{}, true, classify(ctx, op, err, true)
+			return ipam.Allocation{}, true, pgsql.Classify(ctx, op, err, true)
 		}
 	}
 	// Neither the cursor nor the released addresses had one: full, unless
@@ -516,7 +517,7 @@ func (m *IPAM) allocateOnce(ctx context.Context, op string, req ipam.Request) (i
 	case errors.Is(err, pgx.ErrNoRows):
 		return ipam.Allocation{}, true, noPool(op, req.Pool)
 	case err != nil:
-		return ipam.Allocation{}, true, classify(ctx, op, err, false)
+		return ipam.Allocation{}, true, pgsql.Classify(ctx, op, err, false)
 	case holds:
 		return ipam.Allocation{}, false, nil
 	}
@@ -550,10 +551,10 @@ d AS (
 f AS (INSERT INTO ipam_free (pool_id, address) SELECT pool_id, address FROM d)
 SELECT EXISTS (SELECT 1 FROM p), (SELECT address FROM d)`, pool, owner).Scan(&found, &addr)
 		switch {
-		case retryable(err) && attempt < maxAttempts:
+		case pgsql.Retryable(err) && attempt < maxAttempts:
 			continue
 		case err != nil:
-			return classify(ctx, op, err, true)
+			return pgsql.Classify(ctx, op, err, true)
 		case !found:
 			return noPool(op, pool)
 		}
@@ -606,7 +607,7 @@ func lookupResult(ctx context.Context, op, pool, owner string, row pgx.Row, writ
 	err := row.Scan(&found, &addr, &local, &created, &updated)
 	switch {
 	case err != nil:
-		return ipam.Allocation{}, classify(ctx, op, err, write)
+		return ipam.Allocation{}, pgsql.Classify(ctx, op, err, write)
 	case !found:
 		return ipam.Allocation{}, noPool(op, pool)
 	case addr == nil:
@@ -667,7 +668,7 @@ func (m *IPAM) LookupAddress(ctx context.Context, pool string, addr netip.Addr) 
 		WHERE NOT EXISTS (SELECT 1 FROM ipam_pools WHERE name = $1)`, pool, arg).Scan(&found, &owner, &local, &created, &updated)
 	switch {
 	case err != nil:
-		return ipam.Allocation{}, classify(ctx, op, err, false)
+		return ipam.Allocation{}, pgsql.Classify(ctx, op, err, false)
 	case !found:
 		return ipam.Allocation{}, noPool(op, pool)
 	case owner == nil:
@@ -695,7 +696,7 @@ func (m *IPAM) Allocations(ctx context.Context, pool string) ([]ipam.Allocation,
 		FROM ipam_pools p LEFT JOIN ipam_allocations a ON a.pool_id = p.id
 		WHERE p.name = $1 ORDER BY a.address NULLS FIRST`, pool)
 	if err != nil {
-		return nil, classify(ctx, op, err, false)
+		return nil, pgsql.Classify(ctx, op, err, false)
 	}
 	defer rows.Close()
 	found := false
@@ -711,7 +712,7 @@ func (m *IPAM) Allocations(ctx context.Context, pool string) ([]ipam.Allocation,
 			updated *time.Time
 		)
 		if err := rows.Scan(&owner, &addr, &local, &created, &updated); err != nil {
-			return nil, classify(ctx, op, err, false)
+			return nil, pgsql.Classify(ctx, op, err, false)
 		}
 		if owner == nil {
 			continue // the pool's row, without allocations
@@ -723,7 +724,7 @@ func (m *IPAM) Allocations(ctx context.Context, pool string) ([]ipam.Allocation,
 		out = append(out, a)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, classify(ctx, op, err, false)
+		return nil, pgsql.Classify(ctx, op, err, false)
 	}
 	if !found {
 		return nil, noPool(op, pool)

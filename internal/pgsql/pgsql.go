@@ -1,4 +1,7 @@
-package pgstore
+// Package pgsql holds what managedvm's PostgreSQL drivers (ipam/pgipam,
+// enroll/pgstore, cmdb/pgcmdb) share: the mapping of database errors to
+// errs codes, and versioned schema migrations.
+package pgsql
 
 import (
 	"context"
@@ -14,15 +17,15 @@ import (
 
 // PostgreSQL error codes the driver acts on.
 const (
-	pgUniqueViolation      = "23505"
-	pgForeignKeyViolation  = "23503"
-	pgSerializationFailure = "40001"
-	pgDeadlockDetected     = "40P01"
-	pgQueryCanceled        = "57014"
+	UniqueViolation      = "23505"
+	ForeignKeyViolation  = "23503"
+	SerializationFailure = "40001"
+	DeadlockDetected     = "40P01"
+	QueryCanceled        = "57014"
 )
 
-// sqlState returns the SQLSTATE of a server error, or "".
-func sqlState(err error) string {
+// SQLState returns the SQLSTATE of a server error, or "".
+func SQLState(err error) string {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		return pe.Code
@@ -30,18 +33,18 @@ func sqlState(err error) string {
 	return ""
 }
 
-// retryable reports a transaction the server rolled back because of
+// Retryable reports a transaction the server rolled back because of
 // concurrency: running it again is safe and may succeed.
-func retryable(err error) bool {
-	s := sqlState(err)
-	return s == pgSerializationFailure || s == pgDeadlockDetected
+func Retryable(err error) bool {
+	s := SQLState(err)
+	return s == SerializationFailure || s == DeadlockDetected
 }
 
-// classify maps an error of the database to an errs code. write says that
+// Classify maps an error of the database to an errs code. write says that
 // the failed call may have changed the database: if the server may have
 // applied it (the request was sent and no answer came back), the error is
 // OutcomeUnknown, never Unavailable.
-func classify(ctx context.Context, op string, err error, write bool) error {
+func Classify(ctx context.Context, op string, err error, write bool) error {
 	if err == nil {
 		return nil
 	}
@@ -50,11 +53,11 @@ func classify(ctx context.Context, op string, err error, write bool) error {
 		// The server answered with an error: the statement (and an
 		// autocommit transaction) was rolled back.
 		switch {
-		case pe.Code == pgUniqueViolation:
+		case pe.Code == UniqueViolation:
 			return errs.Wrap(errs.AlreadyExists, op, err)
-		case pe.Code == pgSerializationFailure || pe.Code == pgDeadlockDetected:
+		case pe.Code == SerializationFailure || pe.Code == DeadlockDetected:
 			return errs.Wrap(errs.Unavailable, op, err)
-		case pe.Code == pgQueryCanceled && ctx.Err() != nil:
+		case pe.Code == QueryCanceled && ctx.Err() != nil:
 			return errs.Wrap(errs.CodeOf(ctx.Err()), op, err)
 		case class(pe.Code) == "08" || class(pe.Code) == "57" || class(pe.Code) == "53":
 			// connection exceptions, operator intervention (shutdown),
@@ -90,16 +93,16 @@ func class(code string) string {
 	return code[:2]
 }
 
-// migration is one step of the schema.
-type migration struct {
-	version int
-	sql     string
+// Migration is one step of a schema.
+type Migration struct {
+	Version int
+	SQL     string
 }
 
-// migrate applies the migrations newer than the recorded version, in one
+// Migrate applies the migrations newer than the recorded version, in one
 // transaction under a transaction-level advisory lock, so that processes
 // migrating at once take turns and each version is applied exactly once.
-func migrate(ctx context.Context, pool *pgxpool.Pool, op, table string, steps []migration) error {
+func Migrate(ctx context.Context, pool *pgxpool.Pool, op, table string, steps []Migration) error {
 	if err := errs.FromContext(ctx, op); err != nil {
 		return err
 	}
@@ -120,23 +123,23 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, op, table string, steps []
 				return err
 			}
 			for _, m := range steps {
-				if m.version <= cur {
+				if m.Version <= cur {
 					continue
 				}
-				if _, err := tx.Exec(ctx, m.sql); err != nil {
+				if _, err := tx.Exec(ctx, m.SQL); err != nil {
 					return err
 				}
-				if _, err := tx.Exec(ctx, "INSERT INTO "+table+" (version) VALUES ($1)", m.version); err != nil {
+				if _, err := tx.Exec(ctx, "INSERT INTO "+table+" (version) VALUES ($1)", m.Version); err != nil {
 					return err
 				}
 			}
 			return nil
 		})
-		if err != nil && retryable(err) && attempt < 5 {
+		if err != nil && Retryable(err) && attempt < 5 {
 			continue
 		}
 		// DDL in a transaction: on any failure nothing was applied,
 		// except when the commit's answer was lost.
-		return classify(ctx, op, err, true)
+		return Classify(ctx, op, err, true)
 	}
 }
