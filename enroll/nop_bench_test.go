@@ -45,8 +45,8 @@ func (nopExec) Run(context.Context, guest.Command) (guest.Result, error) {
 	return guest.Result{Stdout: debianFacts}, nil
 }
 func (nopExec) Upload(context.Context, string, io.Reader, guest.UploadOptions) error { return nil }
-func (nopExec) Family() guest.OSFamily                                             { return guest.Linux }
-func (nopExec) Close() error                                                       { return nil }
+func (nopExec) Family() guest.OSFamily                                               { return guest.Linux }
+func (nopExec) Close() error                                                         { return nil }
 
 type nopIPAM struct{ ipam.IPAM }
 
