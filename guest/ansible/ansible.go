@@ -33,7 +33,7 @@ var callbackPlugin []byte
 var ErrNotInstalled = &errs.Error{Code: errs.FailedPrecondition, Msg: "ansible-playbook is not installed (install ansible-core, or set Config.Binary)"}
 
 // Config says how to run a playbook. Playbook, Credentials (with a private
-// key) and a host-key choice (KnownHosts or InsecureIgnoreHostKey) are
+// key) and a host-key choice (KnownHosts or InsecureAcceptAnyHostKey) are
 // required.
 type Config struct {
 	// Playbook is the playbook file on this machine.
@@ -50,10 +50,10 @@ type Config struct {
 	BecomePassword guest.Secret
 	Become         bool
 	// KnownHosts is known_hosts data for the targets: ssh runs with
-	// StrictHostKeyChecking=yes against it. InsecureIgnoreHostKey turns
+	// StrictHostKeyChecking=yes against it. InsecureAcceptAnyHostKey turns
 	// host-key checking off instead (throwaway test guests only).
-	KnownHosts            []byte
-	InsecureIgnoreHostKey bool
+	KnownHosts               []byte
+	InsecureAcceptAnyHostKey bool
 	// KnownHostsFor, if set, returns the known_hosts data for an
 	// enrollment target (used by Configure instead of KnownHosts).
 	KnownHostsFor func(ctx context.Context, t enroll.Target) ([]byte, error)
@@ -177,8 +177,8 @@ func New(cfg Config) (*Runner, error) {
 		return nil, errs.New(errs.Unimplemented, op, "Ansible needs a private key (password logins would need sshpass)")
 	case !cfg.Credentials.Passphrase.IsZero():
 		return nil, errs.New(errs.Unimplemented, op, "a passphrase-protected key would make ssh prompt: give an unencrypted key")
-	case len(cfg.KnownHosts) == 0 && cfg.KnownHostsFor == nil && !cfg.InsecureIgnoreHostKey:
-		return nil, errs.New(errs.InvalidArgument, op, "no host keys: set KnownHosts (or KnownHostsFor), or InsecureIgnoreHostKey for throwaway guests")
+	case len(cfg.KnownHosts) == 0 && cfg.KnownHostsFor == nil && !cfg.InsecureAcceptAnyHostKey:
+		return nil, errs.New(errs.InvalidArgument, op, "no host keys: set KnownHosts (or KnownHostsFor), or InsecureAcceptAnyHostKey for throwaway guests")
 	case cfg.Limit != "" && strings.ContainsAny(cfg.Limit, "\x00\n"):
 		return nil, errs.New(errs.InvalidArgument, op, "malformed limit")
 	case !hostRe.MatchString(cfg.Credentials.Username):
@@ -247,7 +247,7 @@ func (r *Runner) run(ctx context.Context, h Host, knownHosts []byte) (*Report, e
 	if knownHosts == nil {
 		knownHosts = r.cfg.KnownHosts
 	}
-	if len(knownHosts) == 0 && !r.cfg.InsecureIgnoreHostKey {
+	if len(knownHosts) == 0 && !r.cfg.InsecureAcceptAnyHostKey {
 		return nil, errs.New(errs.InvalidArgument, op, "no known_hosts data for the host")
 	}
 	bin := r.cfg.Binary
@@ -284,7 +284,7 @@ func (r *Runner) run(ctx context.Context, h Host, knownHosts []byte) (*Report, e
 		return nil, errs.Wrap(errs.Internal, op, err)
 	}
 	sshArgs := []string{"-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "ControlMaster=no", "-o", "ControlPath=none"}
-	if r.cfg.InsecureIgnoreHostKey {
+	if r.cfg.InsecureAcceptAnyHostKey {
 		sshArgs = append(sshArgs, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null")
 	} else {
 		khPath, err := write("known_hosts", knownHosts)
@@ -373,7 +373,7 @@ func (r *Runner) run(ctx context.Context, h Host, knownHosts []byte) (*Report, e
 		"ANSIBLE_NOCOLOR=1",
 		"ANSIBLE_FORCE_COLOR=0",
 		"ANSIBLE_RETRY_FILES_ENABLED=0",
-		"ANSIBLE_HOST_KEY_CHECKING="+strconv.FormatBool(!r.cfg.InsecureIgnoreHostKey),
+		"ANSIBLE_HOST_KEY_CHECKING="+strconv.FormatBool(!r.cfg.InsecureAcceptAnyHostKey),
 		"ANSIBLE_PIPELINING=1",
 		"ANSIBLE_SSH_RETRIES=0",
 		"ANSIBLE_DEPRECATION_WARNINGS=0",

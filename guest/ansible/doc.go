@@ -25,7 +25,7 @@
 // plugin is embedded here.
 //
 // Host keys: KnownHosts (or KnownHostsFor per enrollment target), or the
-// explicitly named InsecureIgnoreHostKey. A mismatching key makes the
+// explicitly named InsecureAcceptAnyHostKey. A mismatching key makes the
 // host unreachable, with ssh's message.
 //
 // # Errors

@@ -113,7 +113,7 @@ func TestFailureNamesTaskAndRedacts(t *testing.T) {
 {"event":"task","host":"target","task":"ignored","status":"failed","changed":false,"ignored":true,"msg":"never mind"}
 {"event":"task","host":"target","task":"install agent","status":"failed","changed":false,"msg":"sudo: password `+stubBecomePw+` refused"}`, 2)
 	r, err := ansible.New(ansible.Config{Playbook: playbookFile(t), Binary: bin, Credentials: guest.Credentials{Username: "ops", PrivateKey: guest.NewSecret(stubKey)},
-		BecomePassword: guest.NewSecret(stubBecomePw), InsecureIgnoreHostKey: true, TempDir: t.TempDir()})
+		BecomePassword: guest.NewSecret(stubBecomePw), InsecureAcceptAnyHostKey: true, TempDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestConfigureTarget(t *testing.T) {
 
 func TestNotInstalledAndBadConfig(t *testing.T) {
 	cred := guest.Credentials{Username: "ops", PrivateKey: guest.NewSecret(stubKey)}
-	r, err := ansible.New(ansible.Config{Playbook: playbookFile(t), Binary: "managedvm-no-such-ansible-playbook", Credentials: cred, InsecureIgnoreHostKey: true})
+	r, err := ansible.New(ansible.Config{Playbook: playbookFile(t), Binary: "managedvm-no-such-ansible-playbook", Credentials: cred, InsecureAcceptAnyHostKey: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,18 +168,18 @@ func TestNotInstalledAndBadConfig(t *testing.T) {
 		cfg  ansible.Config
 		code errs.Code
 	}{
-		"no playbook":       {ansible.Config{Credentials: cred, InsecureIgnoreHostKey: true}, errs.InvalidArgument},
+		"no playbook":       {ansible.Config{Credentials: cred, InsecureAcceptAnyHostKey: true}, errs.InvalidArgument},
 		"no host keys":      {ansible.Config{Playbook: "x.yml", Credentials: cred}, errs.InvalidArgument},
-		"password only":     {ansible.Config{Playbook: "x.yml", Credentials: guest.Password("ops", "pw"), InsecureIgnoreHostKey: true}, errs.Unimplemented},
-		"bad tag":           {ansible.Config{Playbook: "x.yml", Credentials: cred, InsecureIgnoreHostKey: true, Tags: []string{"a,b"}}, errs.InvalidArgument},
-		"encrypted key":     {ansible.Config{Playbook: "x.yml", Credentials: guest.Credentials{Username: "ops", PrivateKey: guest.NewSecret(stubKey), Passphrase: guest.NewSecret("p")}, InsecureIgnoreHostKey: true}, errs.Unimplemented},
-		"injected username": {ansible.Config{Playbook: "x.yml", Credentials: guest.Credentials{Username: "ops -oProxyCommand=x", PrivateKey: guest.NewSecret(stubKey)}, InsecureIgnoreHostKey: true}, errs.InvalidArgument},
+		"password only":     {ansible.Config{Playbook: "x.yml", Credentials: guest.Password("ops", "pw"), InsecureAcceptAnyHostKey: true}, errs.Unimplemented},
+		"bad tag":           {ansible.Config{Playbook: "x.yml", Credentials: cred, InsecureAcceptAnyHostKey: true, Tags: []string{"a,b"}}, errs.InvalidArgument},
+		"encrypted key":     {ansible.Config{Playbook: "x.yml", Credentials: guest.Credentials{Username: "ops", PrivateKey: guest.NewSecret(stubKey), Passphrase: guest.NewSecret("p")}, InsecureAcceptAnyHostKey: true}, errs.Unimplemented},
+		"injected username": {ansible.Config{Playbook: "x.yml", Credentials: guest.Credentials{Username: "ops -oProxyCommand=x", PrivateKey: guest.NewSecret(stubKey)}, InsecureAcceptAnyHostKey: true}, errs.InvalidArgument},
 	} {
 		if _, err := ansible.New(c.cfg); errs.CodeOf(err) != c.code {
 			t.Errorf("%s: %v (code %v), want %v", name, err, errs.CodeOf(err), c.code)
 		}
 	}
-	r, _ = ansible.New(ansible.Config{Playbook: playbookFile(t), Credentials: cred, InsecureIgnoreHostKey: true})
+	r, _ = ansible.New(ansible.Config{Playbook: playbookFile(t), Credentials: cred, InsecureAcceptAnyHostKey: true})
 	if _, err := r.Run(context.Background(), ansible.Host{Addr: "a b"}); errs.CodeOf(err) != errs.InvalidArgument {
 		t.Fatalf("bad address: %v", err)
 	}
@@ -189,7 +189,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	bin, _ := stub(t, `{"event":"task","host":"target","task":"t","status":"failed","changed":false,"msg":"pw is `+stubBecomePw+`"}`, 2)
 	var logs strings.Builder
 	r, err := ansible.New(ansible.Config{Playbook: playbookFile(t), Binary: bin, Credentials: guest.Credentials{Username: "ops", PrivateKey: guest.NewSecret(stubKey)},
-		BecomePassword: guest.NewSecret(stubBecomePw), InsecureIgnoreHostKey: true, TempDir: t.TempDir(),
+		BecomePassword: guest.NewSecret(stubBecomePw), InsecureAcceptAnyHostKey: true, TempDir: t.TempDir(),
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)

@@ -14,7 +14,7 @@
 // TrustOnFirstUse accepts a host it has never seen after handing its key to
 // a callback (for new VMs, whose keys are unknown), but never replaces a
 // known key. A key that does not match is a *HostKeyError naming the host
-// and both fingerprints. InsecureIgnoreHostKey is the only way to accept
+// and both fingerprints. InsecureAcceptAnyHostKey is the only way to accept
 // any key, and its name says what it is.
 //
 // # Authentication and sudo

@@ -15,7 +15,7 @@ import (
 )
 
 // HostKeyPolicy decides which host keys are trusted. Build one with
-// KnownHosts, PinnedKey, TrustOnFirstUse or InsecureIgnoreHostKey; the zero
+// KnownHosts, PinnedKey, TrustOnFirstUse or InsecureAcceptAnyHostKey; the zero
 // value trusts nothing (Dial refuses it with InvalidArgument).
 type HostKeyPolicy struct {
 	name     string
@@ -204,9 +204,9 @@ func TrustOnFirstUse(known []byte, learn func(host string, knownHostsLine string
 	}, algos: algosFor(known)}, nil
 }
 
-// InsecureIgnoreHostKey accepts any host key. It makes the connection
+// InsecureAcceptAnyHostKey accepts any host key. It makes the connection
 // open to a man-in-the-middle: use it only for throwaway test guests.
-func InsecureIgnoreHostKey() HostKeyPolicy {
+func InsecureAcceptAnyHostKey() HostKeyPolicy {
 	return HostKeyPolicy{name: "INSECURE-ignore-host-key", callback: func(string, net.Addr, xssh.PublicKey) error { return nil }}
 }
 

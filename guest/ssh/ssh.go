@@ -30,7 +30,7 @@ type Config struct {
 	// both (the key is tried first).
 	Credentials guest.Credentials
 	// HostKeys decides which host keys are trusted (KnownHosts, PinnedKey,
-	// TrustOnFirstUse, or the explicitly insecure InsecureIgnoreHostKey).
+	// TrustOnFirstUse, or the explicitly insecure InsecureAcceptAnyHostKey).
 	HostKeys HostKeyPolicy
 }
 
@@ -120,7 +120,7 @@ func Dial(ctx context.Context, cfg Config, opts *Options) (*Executor, error) {
 	case cfg.Addr == "":
 		return nil, errs.New(errs.InvalidArgument, op, "no address")
 	case cfg.HostKeys.IsZero():
-		return nil, errs.New(errs.InvalidArgument, op, "no host key policy: use KnownHosts, PinnedKey, TrustOnFirstUse or (for throwaway guests only) InsecureIgnoreHostKey")
+		return nil, errs.New(errs.InvalidArgument, op, "no host key policy: use KnownHosts, PinnedKey, TrustOnFirstUse or (for throwaway guests only) InsecureAcceptAnyHostKey")
 	}
 	if err := cfg.Credentials.Validate(); err != nil {
 		return nil, errs.WrapOp(op, err)

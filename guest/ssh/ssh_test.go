@@ -80,7 +80,7 @@ func TestHostKeyPolicies(t *testing.T) {
 		t.Fatalf("PinnedKey(garbage): %v", err)
 	}
 	// The explicitly insecure policy accepts anything.
-	cfg.HostKeys = ssh.InsecureIgnoreHostKey()
+	cfg.HostKeys = ssh.InsecureAcceptAnyHostKey()
 	if err := dialErr(t, cfg); err != nil {
 		t.Fatalf("insecure: %v", err)
 	}
