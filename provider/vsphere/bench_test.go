@@ -88,8 +88,8 @@ func finderList(ctx context.Context, c *govmomi.Client) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	props := []string{"name", "config.instanceUuid", "config.template", "config.hardware.numCPU", "config.hardware.memoryMB",
-		"runtime.powerState", "runtime.host", "guest.guestFamily", "guest.guestFullName", "guest.hostName", "guest.ipAddress", "guest.toolsRunningStatus"}
+	// The same properties the driver's List reads: equal work per VM.
+	props := vsphere.VMProps
 	for _, vm := range list {
 		var m mo.VirtualMachine
 		if err := vm.Properties(ctx, vm.Reference(), props, &m); err != nil {
