@@ -3,6 +3,7 @@ package ipam
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/managedvm/managedvm/errs"
@@ -55,6 +56,13 @@ func (p Pool) Validate() error {
 		}
 	}
 	return nil
+}
+
+// Equal reports whether p and o define the same pool (CreatePool of an
+// equal pool again is a no-op).
+func (p Pool) Equal(o Pool) bool {
+	return p.Name == o.Name && p.Prefix == o.Prefix && p.Gateway == o.Gateway &&
+		slices.Equal(p.Reserved, o.Reserved)
 }
 
 // Excluded reports whether a is never allocated from p: outside the prefix,

@@ -317,11 +317,6 @@ func u32(a netip.Addr) uint32 {
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
 
-func samePool(a, b ipam.Pool) bool {
-	return a.Name == b.Name && a.Prefix == b.Prefix && a.Gateway == b.Gateway &&
-		slices.Equal(a.Reserved, b.Reserved)
-}
-
 func checkName(op, pool string) error {
 	if pool == "" {
 		return errs.New(errs.InvalidArgument, op, "no pool named")
@@ -380,7 +375,7 @@ func (m *IPAM) CreatePool(ctx context.Context, p ipam.Pool) error {
 	cur := *m.pools.Load()
 	if old := cur[p.Name]; old != nil {
 		m.mu.Unlock()
-		if samePool(old.def, p) { // def is immutable: no need for old.mu
+		if old.def.Equal(p) { // def is immutable: no need for old.mu
 			return nil
 		}
 		return errs.Errorf(errs.AlreadyExists, op, "pool %q already exists with a different definition (prefix %s)",

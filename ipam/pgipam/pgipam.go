@@ -142,11 +142,6 @@ func notHeld(op, pool, owner string) error {
 	return errs.Errorf(errs.NotFound, op, "owner %q holds no address in pool %q", owner, pool)
 }
 
-func samePool(a, b ipam.Pool) bool {
-	return a.Name == b.Name && a.Prefix == b.Prefix && a.Gateway == b.Gateway &&
-		slices.Equal(a.Reserved, b.Reserved)
-}
-
 // span is an inclusive range of offsets from the network address.
 type span struct{ from, to uint32 }
 
@@ -232,7 +227,7 @@ func (m *IPAM) CreatePool(ctx context.Context, p ipam.Pool) error {
 		return pgsql.Classify(ctx, op, err, true)
 	}
 	if existing != nil {
-		if samePool(*existing, p) {
+		if existing.Equal(p) {
 			return nil
 		}
 		return errs.Errorf(errs.AlreadyExists, op, "pool %q already exists with a different definition (prefix %s)",

@@ -8,11 +8,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/internal/testenv"
 )
 
@@ -72,4 +74,41 @@ func OpenPool(t testing.TB, url, schema string, conns int32) *pgxpool.Pool {
 	}
 	t.Cleanup(pool.Close)
 	return pool
+}
+
+// CheckMigrate is the migration test every PostgreSQL driver runs: eight
+// pools migrate one empty schema at once, each version is applied once
+// (recorded in versionsTable), migrating again changes nothing, and a
+// canceled context is Canceled.
+func CheckMigrate(t *testing.T, migrate func(context.Context, *pgxpool.Pool) error, versionsTable string) {
+	t.Helper()
+	url := URL(t)
+	schema := NewSchema(t, url, "migrate_test_")
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for range 8 {
+		pool := OpenPool(t, url, schema, 1)
+		wg.Go(func() {
+			if err := migrate(ctx, pool); err != nil {
+				t.Errorf("concurrent Migrate: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	pool := OpenPool(t, url, schema, 1)
+	if err := migrate(ctx, pool); err != nil {
+		t.Fatalf("Migrate again: %v", err)
+	}
+	var n, max int
+	if err := pool.QueryRow(ctx, "SELECT count(*), max(version) FROM "+versionsTable).Scan(&n, &max); err != nil {
+		t.Fatal(err)
+	}
+	if n != max || n < 1 {
+		t.Errorf("%d migration rows up to version %d: each version once", n, max)
+	}
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := migrate(canceled, pool); errs.CodeOf(err) != errs.Canceled {
+		t.Errorf("Migrate on a canceled context: %v", err)
+	}
 }
