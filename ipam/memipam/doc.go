@@ -25,14 +25,18 @@
 // O(log r) for r reserved ranges; Allocations sorts, so it costs
 // O(n log n) for n allocations.
 //
-// Memory: a pool's owner index is laid out for the whole pool when it is
-// created, up to 64Ki owners (about 10 KB for a /24, 2.3 MB for a /16 or
-// larger); each address the pool has ever handed out then costs about 72
-// bytes, plus its owner's string.
+// Memory: a pool's owner index (a flat hash table of 8-byte entries, at
+// most half full) is laid out for the whole pool when it is created, up to
+// 64Ki owners (4 KiB for a /24, 1 MiB for a /16), and grows as a larger
+// pool fills; each address the pool has ever handed out then costs about
+// 72 bytes, plus its owner's string.
 //
 // # Timestamps
 //
-// Created and Updated come from Options.Now (time.Now by default). They
+// Created and Updated come from Options.Now when it is set. By default
+// they come from the system clock, read cheaply: each pool adds the
+// monotonic time elapsed to a wall-clock reading it renews every second,
+// so a step of the system clock shows in the timestamps within a second. They
 // are kept to the nanosecond, and returned in the local time zone without
 // a monotonic clock reading: compare them with time.Time.Equal.
 //

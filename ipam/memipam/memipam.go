@@ -20,7 +20,9 @@ import (
 // to use.
 type Options struct {
 	// Now returns the time recorded in Allocation.Created and Updated.
-	// Nil means time.Now.
+	// Nil means the system clock, read as time.Now would but more cheaply
+	// (the monotonic clock added to a wall-clock reading at most a second
+	// old).
 	Now func() time.Time
 	// Logger receives pool changes at Info level, allocations and releases
 	// at Debug level and exhaustion at Warn level. Nil discards.
@@ -30,7 +32,7 @@ type Options struct {
 // IPAM is an in-memory ipam.IPAM. Create it with [New]; it is safe for
 // concurrent use.
 type IPAM struct {
-	now  func() time.Time
+	now  func() time.Time // Options.Now; nil: each pool's clock
 	log  *slog.Logger
 	hash func(maphash.Seed, string) uint64 // of owners; replaced by tests
 
@@ -45,18 +47,21 @@ type IPAM struct {
 	// older map sees that it is gone.
 	mu    sync.Mutex
 	pools atomic.Pointer[map[string]*pool]
+
+	// last is the pool most recently found by name: most callers use one
+	// pool, and comparing its name is cheaper than a map lookup. It may
+	// be a deleted pool; lockPool then looks in the map.
+	last atomic.Pointer[pool]
 }
 
 var _ ipam.IPAM = (*IPAM)(nil)
 
 // New returns an empty IPAM.
 func New(opts *Options) *IPAM {
-	m := &IPAM{now: time.Now, hash: maphash.String}
+	m := &IPAM{hash: maphash.String}
 	m.pools.Store(&map[string]*pool{})
 	if opts != nil {
-		if opts.Now != nil {
-			m.now = opts.Now
-		}
+		m.now = opts.Now
 		m.log = opts.Logger
 	}
 	if m.log == nil {
@@ -95,16 +100,10 @@ type pool struct {
 	free     []uint32 // FIFO of released slots: free[freeHead:]
 	freeHead int
 
-	// The owner index. byHash maps the hash of an owner to its slot; an
-	// owner whose hash is taken by another owner goes to spill. Keying by
-	// a hash computed once per call, instead of by the string, saves a
-	// second hashing of the owner on every Allocate and a rehashing of
-	// every owner each time the map grows, which dominated the cost of
-	// filling large pools.
 	seed   maphash.Seed
 	hash   func(maphash.Seed, string) uint64
-	byHash map[uint64]uint32
-	spill  map[string]uint32
+	owners ownerIndex // owner -> slot
+	clock  clock
 
 	probes uint64 // cursor steps, span jumps and queue pops (for tests)
 }
@@ -113,9 +112,6 @@ type pool struct {
 // chunks rather than one growing slice so that the cursor's progress never
 // copies the slots already made.
 const chunkSize = 256
-
-// maxIndexHint caps the owner index's initial size.
-const maxIndexHint = 1 << 16
 
 // span is an inclusive range of offsets.
 type span struct{ from, to uint32 }
@@ -133,8 +129,8 @@ type slot struct {
 	createdN, updatedN int32
 }
 
-func (s *slot) setCreated(t time.Time) { s.createdS, s.createdN = t.Unix(), int32(t.Nanosecond()) }
-func (s *slot) setUpdated(t time.Time) { s.updatedS, s.updatedN = t.Unix(), int32(t.Nanosecond()) }
+func (s *slot) setCreated(sec int64, ns int32) { s.createdS, s.createdN = sec, ns }
+func (s *slot) setUpdated(sec int64, ns int32) { s.updatedS, s.updatedN = sec, ns }
 
 func newPool(def ipam.Pool, hash func(maphash.Seed, string) uint64) *pool {
 	p := &pool{
@@ -145,9 +141,9 @@ func newPool(def ipam.Pool, hash func(maphash.Seed, string) uint64) *pool {
 		seed: maphash.MakeSeed(),
 		hash: hash,
 		// Laid out for the whole pool, up to 64Ki owners, so that filling
-		// it does not grow the map: that costs at most about 2.3 MB, for a
-		// /16 or larger (what a full /16 needs anyway), 10 KB for a /24.
-		byHash: make(map[uint64]uint32, min(def.Size(), maxIndexHint)),
+		// it does not grow the table: that costs at most 1 MiB, for a /16
+		// or larger (a larger pool grows it as it fills), 4 KiB for a /24.
+		owners: newOwnerIndex(def.Size()),
 	}
 	p.excl = exclusions(def, p.base, p.n)
 	p.exclCum = make([]uint32, len(p.excl)+1)
@@ -249,44 +245,26 @@ func (p *pool) slotOf(off uint32) (uint32, bool) {
 	return i, true
 }
 
-// lookup finds the owner's slot. It returns the owner's hash, and whether
-// another owner holds that hash (so that index knows where to put it).
-func (p *pool) lookup(owner string) (h uint64, i uint32, found, taken bool) {
-	h = p.hash(p.seed, owner)
-	i, taken = p.byHash[h]
-	if taken && p.slot(i).owner == owner {
-		return h, i, true, true
-	}
-	if len(p.spill) > 0 {
-		if j, ok := p.spill[owner]; ok {
-			return h, j, true, taken
-		}
-	}
-	return h, 0, false, taken
+// lookup finds the owner's slot. It returns the owner's tag in the index
+// either way.
+func (p *pool) lookup(owner string) (tag, i uint32, found bool) {
+	tag = tagOf(p.hash(p.seed, owner))
+	i, found = p.owners.find(tag, func(i uint32) bool { return p.slot(i).owner == owner })
+	return tag, i, found
 }
 
-// index records that owner, of hash h, holds slot i.
-func (p *pool) index(h uint64, taken bool, owner string, i uint32) {
-	if !taken {
-		p.byHash[h] = i
-		return
-	}
-	if p.spill == nil {
-		p.spill = map[string]uint32{}
-	}
-	p.spill[owner] = i
-}
+func (p *pool) used() int { return p.owners.n }
 
-// unindex forgets that owner, of hash h, holds slot i.
-func (p *pool) unindex(h uint64, owner string, i uint32) {
-	if j, ok := p.byHash[h]; ok && j == i {
-		delete(p.byHash, h)
-		return
+// now returns the time to record: Options.Now's if set, else the pool's
+// clock's.
+// The time is Unix seconds and nanoseconds.
+func (p *pool) now(m *IPAM) (int64, int32) {
+	if m.now != nil {
+		t := m.now()
+		return t.Unix(), int32(t.Nanosecond())
 	}
-	delete(p.spill, owner)
+	return p.clock.now()
 }
-
-func (p *pool) used() int { return len(p.byHash) + len(p.spill) }
 
 func (p *pool) slot(i uint32) *slot { return &p.slots[i/chunkSize][i%chunkSize] }
 
@@ -344,6 +322,13 @@ func notHeld(op, pool, owner string) error {
 
 // lockPool returns the named pool, locked.
 func (m *IPAM) lockPool(op, name string) (*pool, error) {
+	if p := m.last.Load(); p != nil && p.def.Name == name {
+		p.mu.Lock()
+		if !p.deleted {
+			return p, nil
+		}
+		p.mu.Unlock()
+	}
 	p := (*m.pools.Load())[name]
 	if p == nil {
 		return nil, noPool(op, name)
@@ -356,6 +341,7 @@ func (m *IPAM) lockPool(op, name string) (*pool, error) {
 		p.mu.Unlock()
 		return nil, noPool(op, name)
 	}
+	m.last.Store(p)
 	return p, nil
 }
 
@@ -476,12 +462,12 @@ func (m *IPAM) Allocate(ctx context.Context, req ipam.Request) (ipam.Allocation,
 	if err != nil {
 		return ipam.Allocation{}, err
 	}
-	h, i, ok, taken := p.lookup(req.Owner)
+	tag, i, ok := p.lookup(req.Owner)
 	if ok {
 		s := p.slot(i)
 		if req.LocalIP.IsValid() && req.LocalIP != s.local {
 			s.local = req.LocalIP
-			s.setUpdated(m.now())
+			s.setUpdated(p.now(m))
 		}
 		a := p.alloc(s)
 		p.mu.Unlock()
@@ -496,12 +482,12 @@ func (m *IPAM) Allocate(ctx context.Context, req ipam.Request) (ipam.Allocation,
 		return ipam.Allocation{}, errs.Errorf(errs.ResourceExhausted, op,
 			"pool %q is exhausted: all %d addresses are allocated", req.Pool, size)
 	}
-	now := m.now()
+	sec, ns := p.now(m)
 	s := p.slot(i)
 	s.owner, s.local = req.Owner, req.LocalIP
-	s.setCreated(now)
-	s.setUpdated(now)
-	p.index(h, taken, req.Owner, i)
+	s.setCreated(sec, ns)
+	s.setUpdated(sec, ns)
+	p.owners.insert(tag, i)
 	a := p.alloc(s)
 	p.mu.Unlock()
 	if m.log.Enabled(ctx, slog.LevelDebug) {
@@ -525,12 +511,12 @@ func (m *IPAM) Release(ctx context.Context, pool, owner string) error {
 	if err != nil {
 		return err
 	}
-	h, i, ok, _ := p.lookup(owner)
+	tag, i, ok := p.lookup(owner)
 	if !ok {
 		p.mu.Unlock()
 		return nil
 	}
-	p.unindex(h, owner, i)
+	p.owners.remove(tag, i)
 	s := p.slot(i)
 	addr := p.addr(s.off)
 	*s = slot{off: s.off}
@@ -558,14 +544,14 @@ func (m *IPAM) SetLocalIP(ctx context.Context, pool, owner string, local netip.A
 		return ipam.Allocation{}, err
 	}
 	defer p.mu.Unlock()
-	_, i, ok, _ := p.lookup(owner)
+	_, i, ok := p.lookup(owner)
 	if !ok {
 		return ipam.Allocation{}, notHeld(op, pool, owner)
 	}
 	s := p.slot(i)
 	if local != s.local {
 		s.local = local
-		s.setUpdated(m.now())
+		s.setUpdated(p.now(m))
 	}
 	return p.alloc(s), nil
 }
@@ -584,7 +570,7 @@ func (m *IPAM) Lookup(ctx context.Context, pool, owner string) (ipam.Allocation,
 		return ipam.Allocation{}, err
 	}
 	defer p.mu.Unlock()
-	_, i, ok, _ := p.lookup(owner)
+	_, i, ok := p.lookup(owner)
 	if !ok {
 		return ipam.Allocation{}, notHeld(op, pool, owner)
 	}
@@ -633,12 +619,7 @@ func (m *IPAM) Allocations(ctx context.Context, pool string) ([]ipam.Allocation,
 	defer p.mu.Unlock()
 	// Slots are in address order: sort the held ones.
 	held := make([]uint32, 0, p.used())
-	for _, i := range p.byHash {
-		held = append(held, i)
-	}
-	for _, i := range p.spill {
-		held = append(held, i)
-	}
+	p.owners.each(func(i uint32) { held = append(held, i) })
 	slices.Sort(held)
 	out := make([]ipam.Allocation, len(held))
 	for k, i := range held {

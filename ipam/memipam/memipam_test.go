@@ -271,3 +271,38 @@ func TestDeleteUnderRunningCall(t *testing.T) {
 		})
 	}
 }
+
+// TestRecreatedPoolIsUsed: after a pool has been used (and so remembered
+// as the last pool found), deleting it makes calls NotFound and creating it
+// again makes them use the new pool, not the deleted one.
+func TestRecreatedPoolIsUsed(t *testing.T) {
+	ctx := t.Context()
+	m := memipam.New(nil)
+	p := ipam.Pool{Name: "a", Prefix: netip.MustParsePrefix("192.0.2.0/24")}
+	if err := m.CreatePool(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Allocate(ctx, ipam.Request{Pool: "a", Owner: "vm-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Release(ctx, "a", "vm-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.DeletePool(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Allocate(ctx, ipam.Request{Pool: "a", Owner: "vm-2"}); errs.CodeOf(err) != errs.NotFound {
+		t.Fatalf("Allocate in a deleted pool: %v, want NotFound", err)
+	}
+	p.Prefix = netip.MustParsePrefix("198.51.100.0/24")
+	if err := m.CreatePool(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	a, err := m.Allocate(ctx, ipam.Request{Pool: "a", Owner: "vm-2"})
+	if err != nil || !p.Prefix.Contains(a.Address) {
+		t.Fatalf("Allocate in the recreated pool: %+v, %v; want an address of %s", a, err, p.Prefix)
+	}
+	if pi, err := m.Pool(ctx, "a"); err != nil || pi.Used != 1 || pi.Prefix != p.Prefix {
+		t.Fatalf("Pool: %+v, %v; want the new pool with 1 used", pi, err)
+	}
+}
