@@ -64,9 +64,9 @@ func TestListRoundTrips(t *testing.T) {
 	if len(vms) != n {
 		t.Fatalf("List: %d VMs, want %d", len(vms), n)
 	}
-	// CreateContainerView + 6 pages of 100 + DestroyView.
-	if got := calls.Load(); got != 8 {
-		t.Fatalf("List of %d VMs took %d calls, want 8 (view, 6 pages, destroy)", n, got)
+	// CreateContainerView, its list of VMs, 6 pages of 100, DestroyView.
+	if got := calls.Load(); got != 9 {
+		t.Fatalf("List of %d VMs took %d calls, want 9 (view, its list, 6 pages, destroy)", n, got)
 	}
 	for _, vm := range vms {
 		if vm.ID == "" || vm.Zone != "DC0" || !vm.Guest.ToolsRunning || len(vm.Guest.IPs) != 1 {
@@ -258,5 +258,74 @@ func BenchmarkWatchLatency(b *testing.B) {
 			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 			b.ReportMetric(float64(lat[(len(lat)*99)/100].Microseconds())/1000, "p99-ms")
 		})
+	}
+}
+
+// TestListPages: List gives every VM exactly once, in the same order,
+// whatever the page size and the number of pages read at once.
+func TestListPages(t *testing.T) {
+	const n = 50
+	sim, _ := bigWorld(t, n, nil)
+	ctx := context.Background()
+	var first []string
+	for _, o := range []vsphere.Options{{PageSize: 500, ListConcurrency: 1}, {PageSize: 7, ListConcurrency: 1}, {PageSize: 7, ListConcurrency: 3}, {PageSize: 1, ListConcurrency: 16}} {
+		o.URL, o.Username, o.Password, o.RootCAs = sim.URL.String(), sim.Username, guest.NewSecret(sim.Password), sim.CAs
+		p, err := vsphere.New(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vms, err := p.List(ctx, nil)
+		_ = p.Close()
+		if err != nil {
+			t.Fatalf("PageSize %d, ListConcurrency %d: %v", o.PageSize, o.ListConcurrency, err)
+		}
+		var ids []string
+		seen := map[string]bool{}
+		for _, vm := range vms {
+			if seen[vm.ID] {
+				t.Fatalf("PageSize %d, ListConcurrency %d: %s listed twice", o.PageSize, o.ListConcurrency, vm.ID)
+			}
+			seen[vm.ID] = true
+			ids = append(ids, vm.ID)
+		}
+		if len(ids) != n {
+			t.Fatalf("PageSize %d, ListConcurrency %d: %d VMs, want %d", o.PageSize, o.ListConcurrency, len(ids), n)
+		}
+		if first == nil {
+			first = ids
+		} else if !slices.Equal(ids, first) {
+			t.Fatalf("PageSize %d, ListConcurrency %d: order differs:\n%v\n%v", o.PageSize, o.ListConcurrency, ids, first)
+		}
+	}
+}
+
+// TestListVMDeletedMeanwhile: a VM destroyed after List read the VM
+// references, before it read their properties, is left out; List does not
+// fail.
+func TestListVMDeletedMeanwhile(t *testing.T) {
+	sim, p := bigWorld(t, 10, &vsphere.Options{PageSize: 4})
+	ctx := context.Background()
+	before, err := p.List(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := before[3].ID
+	vsphere.SetAfterView(p, func() {
+		vsphere.SetAfterView(p, nil)
+		if err := sim.Delete(ctx, victim); err != nil {
+			t.Error(err)
+		}
+	})
+	after, err := p.List(ctx, nil)
+	if err != nil {
+		t.Fatalf("List with a VM destroyed under it: %v", err)
+	}
+	if len(after) != len(before)-1 {
+		t.Fatalf("List: %d VMs, want %d", len(after), len(before)-1)
+	}
+	for _, vm := range after {
+		if vm.ID == victim {
+			t.Fatalf("the destroyed VM %s is listed", victim)
+		}
 	}
 }

@@ -24,10 +24,13 @@
 //
 // # Inventory
 //
-// List reads every VM with one ContainerView and paged
-// RetrievePropertiesEx calls (Options.PageSize, default 500 objects a
-// page), asking only for the properties the VM model uses: 2,000 VMs cost
-// 6 round trips (create view, 4 pages, destroy view), not one per VM.
+// List reads every VM with one ContainerView: one call reads the view's
+// VM references, then RetrievePropertiesEx calls read their properties in
+// pages (Options.PageSize, default 500 VMs a page), Options.ListConcurrency
+// pages at a time (default 4), asking only for the properties the VM model
+// uses. 2,000 VMs cost 7 round trips (create view, its list, 4 pages,
+// destroy view), not one per VM. A VM destroyed while List runs is left
+// out.
 // Get finds a VM by its instance UUID (the VM's stable ID) with the
 // SearchIndex. The datacenter, cluster and zone of a VM come from a cached
 // topology (datacenters, clusters, hosts, datastores, distributed port

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"sync"
+	"sync/atomic"
 
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
@@ -75,8 +77,127 @@ func (p *Provider) retrieveView(ctx context.Context, kinds []string, propSet []t
 	return nil
 }
 
+// retrieveVMs reads props of every VM under the root folder: the VM
+// references through one ContainerView (its "view" property, one call),
+// then their properties in pages of PageSize objects, ListConcurrency pages
+// at a time. decode runs once per page, on the goroutine that retrieved it
+// (so decoding overlaps the retrieval of other pages); page i holds the
+// i-th PageSize references of the view. A VM deleted after the view was
+// read is left out. It returns the number of pages.
+func (p *Provider) retrieveVMs(ctx context.Context, props []string, decode func(page int, objs []types.ObjectContent) error) (int, error) {
+	cv, err := methods.CreateContainerView(ctx, p.client, &types.CreateContainerView{
+		This: *p.client.ServiceContent.ViewManager, Container: p.client.ServiceContent.RootFolder,
+		Type: []string{"VirtualMachine"}, Recursive: true,
+	})
+	if err != nil {
+		return 0, err
+	}
+	view := cv.Returnval
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30e9)
+		defer cancel()
+		_, _ = methods.DestroyView(dctx, p.client, &types.DestroyView{This: view})
+	}()
+	var v mo.ContainerView
+	if err := p.retrieveOne(ctx, view, []string{"view"}, &v); err != nil {
+		return 0, err
+	}
+	if p.afterView != nil {
+		p.afterView()
+	}
+	size := p.opts.PageSize
+	pages := (len(v.View) + size - 1) / size
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg      sync.WaitGroup
+		next    atomic.Int64
+		errOnce sync.Once
+		first   error
+	)
+	fail := func(err error) {
+		errOnce.Do(func() { first = err; cancel() })
+	}
+	for range min(p.opts.ListConcurrency, pages) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= pages || ctx.Err() != nil {
+					return
+				}
+				refs := v.View[i*size : min((i+1)*size, len(v.View))]
+				objs, err := p.retrieveObjects(ctx, refs, props)
+				if err == nil {
+					err = decode(i, objs)
+				}
+				if err != nil {
+					fail(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		return 0, first
+	}
+	return pages, nil
+}
+
+// retrieveObjects reads props of the given objects (all of one type),
+// following continuation tokens if the server pages the result. Objects
+// that no longer exist are left out.
+func (p *Provider) retrieveObjects(ctx context.Context, refs []types.ManagedObjectReference, props []string) ([]types.ObjectContent, error) {
+	set := make([]types.ObjectSpec, len(refs))
+	for i, r := range refs {
+		set[i] = types.ObjectSpec{Obj: r}
+	}
+	res, err := methods.RetrievePropertiesEx(ctx, p.client, &types.RetrievePropertiesEx{
+		This: p.client.ServiceContent.PropertyCollector,
+		SpecSet: []types.PropertyFilterSpec{{
+			ObjectSet: set, PropSet: []types.PropertySpec{{Type: refs[0].Type, PathSet: props}},
+			ReportMissingObjectsInResults: types.NewBool(true),
+		}},
+		Options: types.RetrieveOptions{MaxObjects: int32(len(refs))},
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []types.ObjectContent
+	for r := res.Returnval; r != nil; {
+		for _, o := range r.Objects {
+			if !gone(o) {
+				out = append(out, o)
+			}
+		}
+		if r.Token == "" {
+			break
+		}
+		next, err := methods.ContinueRetrievePropertiesEx(ctx, p.client, &types.ContinueRetrievePropertiesEx{
+			This: p.client.ServiceContent.PropertyCollector, Token: r.Token,
+		})
+		if err != nil {
+			return nil, err
+		}
+		r = &next.Returnval
+	}
+	return out, nil
+}
+
+// gone reports whether o stands for an object that no longer exists (a
+// ManagedObjectNotFound in its missing set).
+func gone(o types.ObjectContent) bool {
+	for _, m := range o.MissingSet {
+		if _, ok := m.Fault.Fault.(*types.ManagedObjectNotFound); ok {
+			return true
+		}
+	}
+	return false
+}
+
 // List returns every VM (templates only with IncludeTemplates), with one
-// ContainerView and paged RetrievePropertiesEx calls.
+// ContainerView and RetrievePropertiesEx calls of PageSize VMs each, up to
+// ListConcurrency at a time.
 func (p *Provider) List(ctx context.Context, opts *provider.ListOptions) ([]provider.VM, error) {
 	const opname = op + ".List"
 	if err := errs.FromContext(ctx, opname); err != nil {
@@ -93,16 +214,28 @@ func (p *Provider) List(ctx context.Context, opts *provider.ListOptions) ([]prov
 	if o.Zone != "" && topo.zone(o.Zone) == nil {
 		return nil, errs.Errorf(errs.NotFound, opname, "no zone %q", o.Zone)
 	}
-	var out []provider.VM
-	var mvms []mo.VirtualMachine
-	refreshed := false
-	err = p.retrieveView(ctx, []string{"VirtualMachine"}, []types.PropertySpec{{Type: "VirtualMachine", PathSet: vmProps}}, func(objs []types.ObjectContent) error {
-		mvms = mvms[:0]
+	var (
+		mu    sync.Mutex
+		pages = map[int][]mo.VirtualMachine{}
+	)
+	n, err := p.retrieveVMs(ctx, vmProps, func(i int, objs []types.ObjectContent) error {
+		var mvms []mo.VirtualMachine
 		if err := mo.LoadObjectContent(objs, &mvms); err != nil {
 			return err
 		}
-		for i := range mvms {
-			m := &mvms[i]
+		mu.Lock()
+		pages[i] = mvms
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return nil, mapErr(opname, err, false)
+	}
+	var out []provider.VM
+	refreshed := false
+	for i := range n {
+		for j := range pages[i] {
+			m := &pages[i][j]
 			if m.Config == nil {
 				continue // being created
 			}
@@ -120,10 +253,7 @@ func (p *Provider) List(ctx context.Context, opts *provider.ListOptions) ([]prov
 			}
 			out = append(out, vm)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, mapErr(opname, err, false)
+		pages[i] = nil
 	}
 	p.remember(out...)
 	return out, nil

@@ -75,6 +75,9 @@ type Options struct {
 	// PageSize is how many objects one RetrievePropertiesEx page holds
 	// (default 500).
 	PageSize int
+	// ListConcurrency is how many pages List retrieves at once (default
+	// 4; 1 reads them one after the other).
+	ListConcurrency int
 	// GuestPollInterval is the longest wait between two checks of a
 	// running guest program (default 200 ms).
 	GuestPollInterval time.Duration
@@ -92,6 +95,10 @@ type Provider struct {
 
 	keyMu   sync.Mutex
 	keyLock map[string]*sync.Mutex
+
+	// afterView, if set, runs in List between reading the VM references
+	// and their properties (tests only).
+	afterView func()
 
 	cacheMu sync.Mutex
 	refs    map[string]types.ManagedObjectReference // instanceUuid -> ref
@@ -135,6 +142,9 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	}
 	if opts.PageSize <= 0 {
 		opts.PageSize = 500
+	}
+	if opts.ListConcurrency <= 0 {
+		opts.ListConcurrency = 4
 	}
 	if opts.GuestPollInterval <= 0 {
 		opts.GuestPollInterval = 200 * time.Millisecond
