@@ -59,8 +59,15 @@
 // provisioning key is stored in the VM's extraConfig ("managedvm.key"):
 // a repeated request finds the VM by name and key instead of failing with
 // DuplicateName, and requests with one key are serialized. The clone task
-// is bounded by spec.Timeout (or Options.TaskTimeout); on failure or
-// timeout the task is canceled and any VM it created is destroyed.
+// is bounded by spec.Timeout (or Options.TaskTimeout). On failure the VM
+// the task made, if any, is destroyed. On timeout the task is canceled and
+// Provision waits (up to two minutes) for it to end: a task that was past
+// the point where it could stop ends in success anyway, and its VM is
+// destroyed too; the error is DeadlineExceeded (OutcomeUnknown if the task
+// was still running after those two minutes). If the clone request itself
+// ran out of time, whether vCenter started it is unknown: the error is
+// OutcomeUnknown, and Provision again with the same key returns the VM it
+// made, if any (or Destroy removes it).
 //
 // # Watch
 //

@@ -113,6 +113,14 @@ func (p *Provider) Provision(ctx context.Context, spec provider.ProvisionSpec) (
 	}
 	task, err := methods.CloneVM_Task(ctx, p.client, &types.CloneVM_Task{This: tref, Folder: place.folder, Name: spec.Name, Spec: cs})
 	if err != nil {
+		if ctx.Err() != nil {
+			// Out of time while the request was under way: vCenter may
+			// have started the clone. The key tells a later Provision (or
+			// a clean-up) which VM it is.
+			p.cleanupPartial(spec, nil)
+			return provider.VM{}, errs.Wrap(errs.OutcomeUnknown, opname,
+				fmt.Errorf("the clone request did not complete in time (%w); a VM named %q may appear: Provision again with the same key to get it, or Destroy it", ctx.Err(), spec.Name))
+		}
 		return provider.VM{}, mapErr(opname, err, true)
 	}
 	res, err := p.waitTask(ctx, task.Returnval)
@@ -145,10 +153,14 @@ func newUUID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
+// cleanupTimeout bounds the clean-up after a failed or timed-out task:
+// waiting for a cancelled task to end, then destroying what it made.
+const cleanupTimeout = 2 * time.Minute
+
 // cleanupPartial destroys what a failed provisioning left (no orphans),
 // on a context that outlives the caller's.
 func (p *Provider) cleanupPartial(spec provider.ProvisionSpec, res any) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
 	ref, ok := res.(types.ManagedObjectReference)
 	if !ok {
@@ -469,10 +481,25 @@ func (p *Provider) waitTask(ctx context.Context, ref types.ManagedObjectReferenc
 	info, err := t.WaitForResult(ctx, nil)
 	if err != nil {
 		if ctx.Err() != nil {
-			cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			// Out of time with the task still running: ask vCenter to
+			// cancel it, then wait (at most cleanupTimeout) for it to end
+			// either way, so that the caller can undo what it made. A task
+			// past the point where it can stop ends in success despite the
+			// request, and its result is returned. If it is still running
+			// then, what it will leave is unknown.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+			defer cancel()
 			_ = t.Cancel(cctx)
-			cancel()
-			return nil, errs.Wrap(errs.CodeOf(ctx.Err()), op, fmt.Errorf("task %s did not finish in time: %w", ref.Value, ctx.Err()))
+			code := errs.CodeOf(ctx.Err())
+			var res any
+			final, werr := t.WaitForResult(cctx, nil)
+			if final != nil {
+				res = final.Result
+			}
+			if werr != nil && cctx.Err() != nil {
+				code = errs.OutcomeUnknown
+			}
+			return res, errs.Wrap(code, op, fmt.Errorf("task %s did not finish in time: %w", ref.Value, ctx.Err()))
 		}
 		var res any
 		if info != nil {

@@ -4,8 +4,12 @@ import (
 	"context"
 	"net/netip"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
@@ -107,5 +111,92 @@ func TestProvisionFailureLeavesNoOrphan(t *testing.T) {
 	}
 	if _, err := w.p.Get(ctx, "no-such-id"); errs.CodeOf(err) != errs.NotFound {
 		t.Fatalf("Get(unknown): %v", err)
+	}
+}
+
+// holdOnCall holds the simulator's lock on the object at path from the
+// moment method is called until d has passed, and counts the calls of
+// "CancelTask".
+func holdOnCall(t *testing.T, w *world, method, path string, d time.Duration) (cancels *atomic.Int64) {
+	t.Helper()
+	obj, err := find.NewFinder(w.sim.Client()).ManagedObjectList(context.Background(), path)
+	if err != nil || len(obj) != 1 {
+		t.Fatalf("%s: %v, %v", path, obj, err)
+	}
+	ref := obj[0].Object.Reference()
+	var once sync.Once
+	w.sim.OnCall(method, func() {
+		once.Do(func() {
+			release, err := w.sim.HoldLock(ref)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			time.AfterFunc(d, release)
+		})
+	})
+	cancels = new(atomic.Int64)
+	w.sim.OnCall("CancelTask", func() { cancels.Add(1) })
+	t.Cleanup(func() { w.sim.OnCall(method, nil); w.sim.OnCall("CancelTask", nil) })
+	return cancels
+}
+
+// TestProvisionTimeoutLeavesNoOrphan: the clone task outlives the
+// provisioning timeout (its cluster is busy). Provision cancels it; the
+// task is past the point where it can stop and ends in success anyway, so
+// Provision destroys the VM it made before returning DeadlineExceeded.
+func TestProvisionTimeoutLeavesNoOrphan(t *testing.T) {
+	w := newWorld(t, nil)
+	ctx := context.Background()
+	cancels := holdOnCall(t, w, "CloneVM_Task", "/DC0/host/DC0_C0/Resources", 1500*time.Millisecond)
+	start := time.Now()
+	_, err := w.p.Provision(ctx, provider.ProvisionSpec{
+		Key: "k-slow", Name: "slow-1", Template: "debian-12", Zone: "DC0", Timeout: 400 * time.Millisecond,
+	})
+	if errs.CodeOf(err) != errs.DeadlineExceeded {
+		t.Fatalf("Provision past its timeout: %v, want DeadlineExceeded", err)
+	}
+	if cancels.Load() == 0 {
+		t.Error("the clone task was not canceled")
+	}
+	if time.Since(start) < 1500*time.Millisecond {
+		t.Error("Provision returned before the canceled task ended")
+	}
+	w.sim.WaitTasks()
+	if n := countNamed(t, w.p, "slow-1"); n != 0 {
+		t.Fatalf("a timed-out Provision left %d VMs named slow-1", n)
+	}
+	// The key and the name are free again.
+	if _, err := w.p.Provision(ctx, provider.ProvisionSpec{Key: "k-slow", Name: "slow-1", Template: "debian-12", Zone: "DC0"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestProvisionCloneRequestTimeout: the clone request itself outlives the
+// timeout (the template is busy), so whether vCenter started the clone is
+// unknown: Provision says OutcomeUnknown, and a repeated Provision with the
+// same key returns the VM the request made, once: no orphan, no duplicate.
+func TestProvisionCloneRequestTimeout(t *testing.T) {
+	w := newWorld(t, nil)
+	ctx := context.Background()
+	holdOnCall(t, w, "CloneVM_Task", "/DC0/vm/debian-12", 800*time.Millisecond)
+	spec := provider.ProvisionSpec{Key: "k-req", Name: "req-1", Template: "debian-12", Zone: "DC0", Timeout: 300 * time.Millisecond}
+	_, err := w.p.Provision(ctx, spec)
+	if errs.CodeOf(err) != errs.OutcomeUnknown {
+		t.Fatalf("Provision whose clone request timed out: %v, want OutcomeUnknown", err)
+	}
+	w.sim.OnCall("CloneVM_Task", nil)
+	time.Sleep(time.Second) // the request is served once the template is free
+	w.sim.WaitTasks()
+	spec.Timeout = 0
+	vm, err := w.p.Provision(ctx, spec)
+	if err != nil {
+		t.Fatalf("Provision again with the same key: %v", err)
+	}
+	if vm.Name != "req-1" {
+		t.Fatalf("got %+v", vm)
+	}
+	if n := countNamed(t, w.p, "req-1"); n != 1 {
+		t.Fatalf("%d VMs named req-1, want 1", n)
 	}
 }

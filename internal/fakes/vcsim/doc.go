@@ -17,7 +17,13 @@
 //   - Privileges makes HasPrivilegeOnEntities compute its answer from the
 //     stored roles and permissions (the stock simulator grants everything);
 //     AddRole and SetRole set them up.
-//   - SetDelay adds latency per call, CountCalls counts round trips.
+//   - SetDelay adds latency per call, CountCalls counts round trips,
+//     OnCall runs a function when a given method is called, HoldLock keeps
+//     an object busy (a task needing it waits), WaitTasks waits for every
+//     task to end.
+//   - CancelTask behaves as vCenter's: it records the request and the task
+//     ends as it will (the stock simulator marks the task failed at once,
+//     then overwrites that with success when its work completes).
 //
 // # Concurrency
 //

@@ -15,7 +15,9 @@ import (
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -64,6 +66,9 @@ type Sim struct {
 	client    *vim25.Client
 	counter   atomic.Pointer[atomic.Int64]
 	closeOnce sync.Once
+
+	hookMu sync.Mutex
+	hooks  map[string]func() // method name -> run before the call
 }
 
 // New builds and starts a simulated vCenter over TLS.
@@ -216,7 +221,29 @@ func (s *Sim) intercept(ctx *simulator.Context, m *simulator.Method) (mo.Referen
 	if n := s.counter.Load(); n != nil {
 		n.Add(1)
 	}
+	s.hookMu.Lock()
+	hook := s.hooks[m.Name]
+	s.hookMu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	switch m.Name {
+	case "CancelTask":
+		// vCenter treats CancelTask as a request: the task records it
+		// and ends as it will (with RequestCanceled if it could stop, or
+		// as if nothing was asked if it was past that point). The
+		// simulator instead marks the task failed at once while its work
+		// goes on and later overwrites the state with success, which no
+		// vCenter does. Here the request is recorded and the task runs to
+		// its end: the case a client must handle, where a cancel comes
+		// too late.
+		//
+		// The call is routed to a stand-in kept in the caller's session
+		// registry (which would otherwise win over a handler returned
+		// here); the simulator's own registry must hold only its types.
+		if t, ok := ctx.Map.Get(m.This).(*simulator.Task); ok && ctx.Session != nil {
+			m.This = canceller(ctx, t)
+		}
 	case "Destroy_Task", "UnregisterVM":
 		s.settleFileTasks()
 	case "DestroyCollector":
@@ -237,6 +264,76 @@ func (s *Sim) intercept(ctx *simulator.Context, m *simulator.Method) (mo.Referen
 		return nil, &types.ManagedObjectNotFound{Obj: m.This}
 	}
 	return nil, nil
+}
+
+// cancelRequest stands in for a task to serve its CancelTask.
+type cancelRequest struct {
+	Self types.ManagedObjectReference // set by the session registry
+	t    *simulator.Task
+}
+
+func (c *cancelRequest) Reference() types.ManagedObjectReference { return c.Self }
+
+func (c *cancelRequest) CancelTask(ctx *simulator.Context, _ *types.CancelTask) soap.HasFault {
+	body := new(methods.CancelTaskBody)
+	ctx.WithLock(c.t, func() {
+		switch c.t.Info.State {
+		case types.TaskInfoStateSuccess, types.TaskInfoStateError:
+			body.Fault_ = simulator.Fault("the task has ended", new(types.InvalidState))
+			return
+		}
+		ctx.Update(c.t, []types.PropertyChange{{Name: "info.cancelled", Val: true}})
+		body.Res = new(types.CancelTaskResponse)
+	})
+	return body
+}
+
+// canceller returns the reference of t's stand-in in the caller's
+// session, registering it the first time.
+func canceller(ctx *simulator.Context, t *simulator.Task) types.ManagedObjectReference {
+	ref := types.ManagedObjectReference{Type: "Task", Value: t.Self.Value + "-cancel"}
+	if ctx.Session.Registry.Get(ref) == nil {
+		ctx.Session.Put(&cancelRequest{Self: ref, t: t})
+	}
+	return ref
+}
+
+// OnCall makes f run before every call of the SOAP method named method
+// (such as "CloneVM_Task"), on the goroutine serving it; nil removes it.
+// f must not block for long: start a goroutine for anything slow.
+func (s *Sim) OnCall(method string, f func()) {
+	s.hookMu.Lock()
+	defer s.hookMu.Unlock()
+	if s.hooks == nil {
+		s.hooks = map[string]func(){}
+	}
+	if f == nil {
+		delete(s.hooks, method)
+		return
+	}
+	s.hooks[method] = f
+}
+
+// HoldLock takes the simulator's lock on the object ref and keeps it until
+// release is called: whatever needs that object (a task adding a VM to a
+// cluster, say) waits meanwhile.
+func (s *Sim) HoldLock(ref types.ManagedObjectReference) (release func(), err error) {
+	obj := s.Map().Get(ref)
+	if obj == nil {
+		return nil, fmt.Errorf("vcsim: no object %s", ref)
+	}
+	unlock := s.Map().AcquireLock(&simulator.Context{}, obj)
+	var once sync.Once
+	return func() { once.Do(unlock) }, nil
+}
+
+// WaitTasks waits until every task the simulator has started has ended.
+func (s *Sim) WaitTasks() {
+	for _, obj := range s.Map().AllReference("Task") {
+		if t, ok := obj.(*simulator.Task); ok {
+			t.Wait()
+		}
+	}
 }
 
 func (s *Sim) settleFileTasks() {
