@@ -24,8 +24,8 @@ import (
 )
 
 // guestTarget checks that a VM can take guest operations and returns it.
-func (p *Provider) guestTarget(ctx context.Context, opname, vmID string, cred guest.Credentials) (mo.VirtualMachine, *types.NamePasswordAuthentication, error) {
-	var m mo.VirtualMachine
+func (p *Provider) guestTarget(ctx context.Context, opname, vmID string, cred guest.Credentials) (vmFacts, *types.NamePasswordAuthentication, error) {
+	var m vmFacts
 	if err := cred.Validate(); err != nil {
 		return m, nil, errs.WrapOp(opname, err)
 	}
@@ -35,14 +35,14 @@ func (p *Provider) guestTarget(ctx context.Context, opname, vmID string, cred gu
 	if err := errs.FromContext(ctx, opname); err != nil {
 		return m, nil, err
 	}
-	m, err := p.getMO(ctx, vmID)
+	m, err := p.getFacts(ctx, vmID)
 	if err != nil {
 		return m, nil, mapErr(opname, err, false)
 	}
-	if m.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOn {
-		return m, nil, errs.Errorf(errs.FailedPrecondition, opname, "the VM is %s: guest operations need it powered on with VMware Tools running", m.Runtime.PowerState)
+	if m.power != types.VirtualMachinePowerStatePoweredOn {
+		return m, nil, errs.Errorf(errs.FailedPrecondition, opname, "the VM is %s: guest operations need it powered on with VMware Tools running", m.power)
 	}
-	if m.Guest == nil || m.Guest.ToolsRunningStatus != string(types.VirtualMachineToolsRunningStatusGuestToolsRunning) {
+	if m.toolsRunning != string(types.VirtualMachineToolsRunningStatusGuestToolsRunning) {
 		return m, nil, errs.New(errs.FailedPrecondition, opname, "VMware Tools are not running in the guest: start them (or install open-vm-tools) to use guest operations")
 	}
 	return m, &types.NamePasswordAuthentication{Username: cred.Username, Password: cred.Password.Reveal()}, nil
@@ -76,7 +76,7 @@ func (p *Provider) ValidateCredentials(ctx context.Context, vmID string, cred gu
 	if err != nil {
 		return errs.WrapOp(opname, err)
 	}
-	_, err = methods.ValidateCredentialsInGuest(ctx, p.client, &types.ValidateCredentialsInGuest{This: *gom.AuthManager, Vm: m.Self, Auth: auth})
+	_, err = methods.ValidateCredentialsInGuest(ctx, p.client, &types.ValidateCredentialsInGuest{This: *gom.AuthManager, Vm: m.ref, Auth: auth})
 	if err != nil {
 		if isFault[*types.InvalidGuestLogin](err) {
 			return errs.New(errs.Unauthenticated, opname, "the guest refused the user name or password")
@@ -101,14 +101,14 @@ func (p *Provider) GuestExecutor(ctx context.Context, vmID string, cred guest.Cr
 	if err != nil {
 		return nil, errs.WrapOp(opname, err)
 	}
-	fam := guest.ParseFamily(m.Guest.GuestFamily)
-	if fam == guest.FamilyUnknown && m.Config != nil {
-		fam = guest.ParseFamily(m.Config.GuestId)
+	fam := guest.ParseFamily(m.family)
+	if fam == guest.FamilyUnknown {
+		fam = guest.ParseFamily(m.guestID)
 	}
 	if fam == guest.FamilyUnknown {
 		fam = guest.Linux
 	}
-	return &Executor{p: p, vm: m.Self, auth: auth, family: fam, pm: *gom.ProcessManager, fm: *gom.FileManager}, nil
+	return &Executor{p: p, vm: m.ref, auth: auth, family: fam, pm: *gom.ProcessManager, fm: *gom.FileManager}, nil
 }
 
 // Executor runs commands in a guest through VMware Tools guest operations:

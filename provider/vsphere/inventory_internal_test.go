@@ -1,9 +1,17 @@
 package vsphere
 
 import (
+	"context"
+	"net/netip"
+	"reflect"
+	"slices"
 	"testing"
 
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/managedvm/managedvm/guest"
+	"github.com/managedvm/managedvm/internal/fakes/vcsim"
 )
 
 // TestGone: vCenter reports an object that no longer exists in the
@@ -23,5 +31,64 @@ func TestGone(t *testing.T) {
 	}
 	if gone(missingProp) || gone(types.ObjectContent{Obj: ref}) {
 		t.Error("an object with a missing property, or none, is gone")
+	}
+}
+
+// TestFactsFromPropsMatchMO: the facts List and Watch take straight from
+// retrieved properties are those Get takes from a loaded
+// mo.VirtualMachine, for running VMs with tools and IPs, a template and
+// powered-off VMs, and a guest with several NICs.
+func TestFactsFromPropsMatchMO(t *testing.T) {
+	ctx := context.Background()
+	sim, err := vcsim.New(ctx, &vcsim.Options{Datacenters: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	if _, err := sim.CreateVMs(ctx, 3, "run", vcsim.Placement{Datacenter: "DC1"}, &vcsim.GuestState{
+		ToolsRunning: true, IP: "192.0.2.7", Hostname: "h1", Family: "windowsGuest", FullName: "Windows Server 2022",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sim.CreateTemplate(ctx, "tpl", vcsim.Placement{}, &vcsim.GuestState{Family: "linuxGuest"}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(ctx, Options{URL: sim.URL.String(), Username: sim.Username, Password: guest.NewSecret(sim.Password), RootCAs: sim.CAs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	topo, err := p.topology(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refs []types.ManagedObjectReference
+	for _, o := range sim.Map().All("VirtualMachine") {
+		refs = append(refs, o.Reference())
+	}
+	objs, err := p.retrieveObjects(ctx, refs, vmProps)
+	if err != nil || len(objs) != len(refs) {
+		t.Fatalf("retrieveObjects: %d of %d, %v", len(objs), len(refs), err)
+	}
+	for _, o := range objs {
+		var m mo.VirtualMachine
+		if err := mo.LoadObjectContent([]types.ObjectContent{o}, &m); err != nil {
+			t.Fatal(err)
+		}
+		a, b := factsOf(&m), factsFrom(o.Obj, o.PropSet)
+		if va, vb := topo.toVM(&a), topo.toVM(&b); !reflect.DeepEqual(va, vb) {
+			t.Errorf("%s:\nfrom mo    %+v\nfrom props %+v", o.Obj, va, vb)
+		}
+	}
+	// Several NICs, each with addresses, one repeating the primary one.
+	net := types.ArrayOfGuestNicInfo{GuestNicInfo: []types.GuestNicInfo{
+		{IpAddress: []string{"192.0.2.7", "fe80::1"}}, {IpAddress: []string{"198.51.100.9"}},
+	}}
+	props := []types.DynamicProperty{{Name: "config.instanceUuid", Val: "u"}, {Name: "guest.ipAddress", Val: "192.0.2.7"}, {Name: "guest.net", Val: net}}
+	f := factsFrom(refs[0], props)
+	vm := topo.toVM(&f)
+	want := []netip.Addr{netip.MustParseAddr("192.0.2.7"), netip.MustParseAddr("fe80::1"), netip.MustParseAddr("198.51.100.9")}
+	if !slices.Equal(vm.Guest.IPs, want) {
+		t.Errorf("IPs %v, want %v", vm.Guest.IPs, want)
 	}
 }

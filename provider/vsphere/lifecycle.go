@@ -138,11 +138,11 @@ func (p *Provider) Provision(ctx context.Context, spec provider.ProvisionSpec) (
 			return provider.VM{}, mapErr(opname, err, true)
 		}
 	}
-	var m mo.VirtualMachine
-	if err := p.retrieveOne(ctx, ref, vmProps, &m); err != nil {
+	f, err := p.readFacts(ctx, ref, vmProps)
+	if err != nil {
 		return provider.VM{}, mapErr(opname, err, false)
 	}
-	return p.toVM(ctx, &m)
+	return p.toVM(ctx, &f)
 }
 
 func newUUID() string {
@@ -231,8 +231,8 @@ func (p *Provider) findNamed(ctx context.Context, topo *topology, z *zoneInfo, n
 // zone datacenter's VM folder), else by listing the zone.
 func (p *Provider) findTemplate(ctx context.Context, ref, zone string) (provider.VM, error) {
 	ok := func(vm provider.VM) bool { return vm.Template && vm.Zone == zone && (vm.ID == ref || vm.Name == ref) }
-	if m, err := p.getMO(ctx, ref); err == nil {
-		if vm, err := p.toVM(ctx, &m); err == nil && ok(vm) {
+	if f, err := p.getFacts(ctx, ref); err == nil {
+		if vm, err := p.toVM(ctx, &f); err == nil && ok(vm) {
 			return vm, nil
 		}
 	}
@@ -243,11 +243,11 @@ func (p *Provider) findTemplate(ctx context.Context, ref, zone string) (provider
 				if err != nil || res.Returnval == nil {
 					continue
 				}
-				var m mo.VirtualMachine
-				if err := p.retrieveOne(ctx, *res.Returnval, vmProps, &m); err != nil {
+				f, err := p.readFacts(ctx, *res.Returnval, vmProps)
+				if err != nil || !f.hasConfig {
 					continue
 				}
-				if vm, err := p.toVM(ctx, &m); err == nil && ok(vm) {
+				if vm, err := p.toVM(ctx, &f); err == nil && ok(vm) {
 					return vm, nil
 				}
 			}
@@ -527,20 +527,20 @@ func (p *Provider) setPower(ctx context.Context, id string, on bool) error {
 	if err := errs.FromContext(ctx, opname); err != nil {
 		return err
 	}
-	m, err := p.getMO(ctx, id)
+	f, err := p.getFacts(ctx, id)
 	if err != nil {
 		return mapErr(opname, err, false)
 	}
-	if m.Config != nil && m.Config.Template {
+	if f.template {
 		return errs.New(errs.FailedPrecondition, opname, "the VM is a template")
 	}
-	if (m.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn) == on {
+	if (f.power == types.VirtualMachinePowerStatePoweredOn) == on {
 		return nil
 	}
 	if err := errs.FromContext(ctx, opname); err != nil {
 		return err
 	}
-	return mapErr(opname, p.power(ctx, m.Self, on), true)
+	return mapErr(opname, p.power(ctx, f.ref, on), true)
 }
 
 func (p *Provider) power(ctx context.Context, ref types.ManagedObjectReference, on bool) error {
@@ -572,20 +572,20 @@ func (p *Provider) Destroy(ctx context.Context, id string) error {
 	if err := errs.FromContext(ctx, opname); err != nil {
 		return err
 	}
-	m, err := p.getMO(ctx, id)
+	f, err := p.getFacts(ctx, id)
 	if errs.Is(err, errs.NotFound) || isGone(err) {
 		return nil
 	}
 	if err != nil {
 		return mapErr(opname, err, false)
 	}
-	if m.Config != nil && m.Config.Template {
+	if f.template {
 		return errs.New(errs.FailedPrecondition, opname, "the VM is a template")
 	}
 	if err := errs.FromContext(ctx, opname); err != nil {
 		return err
 	}
-	err = p.destroyRef(ctx, m.Self)
+	err = p.destroyRef(ctx, f.ref)
 	if isGone(err) {
 		err = nil
 	}

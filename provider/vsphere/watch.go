@@ -371,28 +371,24 @@ func (s *stream) vm(ref types.ManagedObjectReference) (provider.VM, bool) {
 	if m == nil {
 		return provider.VM{}, false
 	}
-	oc := types.ObjectContent{Obj: ref}
+	props := make([]types.DynamicProperty, 0, len(m))
 	for k, v := range m {
-		oc.PropSet = append(oc.PropSet, types.DynamicProperty{Name: k, Val: v})
+		props = append(props, types.DynamicProperty{Name: k, Val: v})
 	}
-	v, err := mo.ObjectContentToType(oc)
-	if err != nil {
-		return provider.VM{}, false
-	}
-	mvm, ok := v.(mo.VirtualMachine)
-	if !ok || mvm.Config == nil || mvm.Config.InstanceUuid == "" {
+	f := factsFrom(ref, props)
+	if !f.hasConfig || f.uuid == "" {
 		return provider.VM{}, false
 	}
 	topo, err := s.p.topology(s.ctx, false)
 	if err != nil {
 		return provider.VM{}, false
 	}
-	if mvm.Runtime.Host != nil && topo.hosts[*mvm.Runtime.Host] == nil {
+	if f.host != nil && topo.hosts[*f.host] == nil {
 		if t, err := s.p.topology(s.ctx, true); err == nil {
 			topo = t
 		}
 	}
-	vm := topo.toVM(&mvm)
+	vm := topo.toVM(&f)
 	s.p.rememberRef(ref, vm)
 	return vm, true
 }
@@ -403,9 +399,8 @@ func (s *stream) current(ctx context.Context, ref types.ManagedObjectReference) 
 	if vm, ok := s.vm(ref); ok {
 		return vm, true
 	}
-	var m mo.VirtualMachine
-	if err := s.p.retrieveOne(ctx, ref, watchProps, &m); err == nil && m.Config != nil {
-		if vm, err := s.p.toVM(ctx, &m); err == nil {
+	if f, err := s.p.readFacts(ctx, ref, watchProps); err == nil && f.hasConfig {
+		if vm, err := s.p.toVM(ctx, &f); err == nil {
 			return vm, true
 		}
 	}

@@ -28,7 +28,9 @@ type GuestState struct {
 }
 
 // SetGuest sets a VM's guest info in-process (as VMware Tools would report
-// it), posting a property change the PropertyCollector sees.
+// it), posting a property change the PropertyCollector sees. Like vCenter
+// (and the simulator's own guest customization), it updates summary.guest
+// with guest.
 func (s *Sim) SetGuest(ref types.ManagedObjectReference, g GuestState) error {
 	vm, ok := s.Map().Get(ref).(*simulator.VirtualMachine)
 	if !ok {
@@ -51,6 +53,13 @@ func (s *Sim) SetGuest(ref types.ManagedObjectReference, g GuestState) error {
 		{Name: "guest.hostName", Val: g.Hostname},
 		{Name: "guest.guestFamily", Val: g.Family},
 		{Name: "guest.guestFullName", Val: g.FullName},
+		// vCenter keeps summary.guest in step with guest.
+		{Name: "summary.guest.toolsRunningStatus", Val: running},
+		{Name: "summary.guest.toolsStatus", Val: types.VirtualMachineToolsStatus(status)},
+		{Name: "summary.guest.toolsVersionStatus2", Val: v2},
+		{Name: "summary.guest.ipAddress", Val: g.IP},
+		{Name: "summary.guest.hostName", Val: g.Hostname},
+		{Name: "summary.guest.guestFullName", Val: g.FullName},
 	}
 	ctx := s.Context()
 	ctx.WithLock(vm, func() { ctx.Update(vm, changes) })
