@@ -30,9 +30,10 @@
 // pages at a time (default 4), asking only for the properties the VM model
 // uses: name, config.annotation, summary.config, runtime.powerState,
 // runtime.host, guest.guestFamily, guest.net and summary.guest (the
-// summaries carry a dozen facts in two properties). 2,000 VMs cost 7 round trips (create view, its list, 4 pages,
-// destroy view), not one per VM. A VM destroyed while List runs is left
-// out.
+// summaries carry a dozen facts in two properties). 2,000 VMs cost 7
+// round trips (create view, its list, 4 pages, destroy view), not one per
+// VM. A VM destroyed while List runs is left out.
+//
 // Get finds a VM by its instance UUID (the VM's stable ID) with the
 // SearchIndex. The datacenter, cluster and zone of a VM come from a cached
 // topology (datacenters, clusters, hosts, datastores, distributed port
