@@ -13,6 +13,7 @@ import (
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/vim25/mo"
 
+	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
 	"github.com/managedvm/managedvm/internal/fakes/vcsim"
 	"github.com/managedvm/managedvm/provider"
@@ -327,5 +328,18 @@ func TestListVMDeletedMeanwhile(t *testing.T) {
 		if vm.ID == victim {
 			t.Fatalf("the destroyed VM %s is listed", victim)
 		}
+	}
+}
+
+// TestListCanceledMidway: a List whose context ends while it runs fails
+// with Canceled; it never returns the pages it read as the whole list.
+func TestListCanceledMidway(t *testing.T) {
+	_, p := bigWorld(t, 10, &vsphere.Options{PageSize: 2, ListConcurrency: 2})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	vsphere.SetAfterView(p, cancel)
+	vms, err := p.List(ctx, nil)
+	if errs.CodeOf(err) != errs.Canceled {
+		t.Fatalf("List canceled midway: %d VMs, %v; want Canceled", len(vms), err)
 	}
 }

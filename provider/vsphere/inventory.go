@@ -145,6 +145,9 @@ func (p *Provider) retrieveVMs(ctx context.Context, props []string, decode func(
 	if first != nil {
 		return 0, first
 	}
+	if err := ctx.Err(); err != nil {
+		return 0, err // the caller gave up: pages were skipped
+	}
 	return pages, nil
 }
 
@@ -387,10 +390,10 @@ func (p *Provider) toVM(ctx context.Context, f *vmFacts) (provider.VM, error) {
 	return vm, nil
 }
 
-// vmFacts are the VM properties the driver reads (vmProps), decoded.
-// List and Watch build them straight from the retrieved properties, which
-// costs a fraction of loading an mo.VirtualMachine (several KiB of nested
-// structs a VM, filled by reflection).
+// vmFacts are the VM properties the driver reads (vmProps), decoded
+// straight from the retrieved properties by factsFrom, which costs a
+// fraction of loading an mo.VirtualMachine (several KiB of nested structs
+// a VM, filled by reflection).
 type vmFacts struct {
 	ref                         types.ManagedObjectReference
 	name                        string
@@ -404,27 +407,6 @@ type vmFacts struct {
 	ipAddress                   string
 	net                         []types.GuestNicInfo
 	toolsRunning, toolsVersion2 string
-}
-
-// factsOf takes the facts from an mo.VirtualMachine loaded with vmProps.
-func factsOf(m *mo.VirtualMachine) vmFacts {
-	f := vmFacts{ref: m.Self, name: m.Name, power: m.Runtime.PowerState, host: m.Runtime.Host}
-	if c := m.Config; c != nil {
-		f.annotation = c.Annotation
-	}
-	if c := m.Summary.Config; c.InstanceUuid != "" {
-		f.hasConfig = true
-		f.uuid, f.template, f.guestID = c.InstanceUuid, c.Template, c.GuestId
-		f.cpus, f.memoryMB = c.NumCpu, c.MemorySizeMB
-	}
-	if g := m.Summary.Guest; g != nil {
-		f.fullName, f.hostName, f.ipAddress = g.GuestFullName, g.HostName, g.IpAddress
-		f.toolsRunning, f.toolsVersion2 = g.ToolsRunningStatus, g.ToolsVersionStatus2
-	}
-	if g := m.Guest; g != nil {
-		f.family, f.net = g.GuestFamily, g.Net
-	}
-	return f
 }
 
 // factsFrom takes the facts from retrieved properties (vmProps; others are

@@ -92,3 +92,25 @@ func TestFactsFromPropsMatchMO(t *testing.T) {
 		t.Errorf("IPs %v, want %v", vm.Guest.IPs, want)
 	}
 }
+
+// factsOf takes the facts from an mo.VirtualMachine loaded with vmProps
+// by govmomi's reflection: the reference factsFrom is checked against.
+func factsOf(m *mo.VirtualMachine) vmFacts {
+	f := vmFacts{ref: m.Self, name: m.Name, power: m.Runtime.PowerState, host: m.Runtime.Host}
+	if c := m.Config; c != nil {
+		f.annotation = c.Annotation
+	}
+	if c := m.Summary.Config; c.InstanceUuid != "" {
+		f.hasConfig = true
+		f.uuid, f.template, f.guestID = c.InstanceUuid, c.Template, c.GuestId
+		f.cpus, f.memoryMB = c.NumCpu, c.MemorySizeMB
+	}
+	if g := m.Summary.Guest; g != nil {
+		f.fullName, f.hostName, f.ipAddress = g.GuestFullName, g.HostName, g.IpAddress
+		f.toolsRunning, f.toolsVersion2 = g.ToolsRunningStatus, g.ToolsVersionStatus2
+	}
+	if g := m.Guest; g != nil {
+		f.family, f.net = g.GuestFamily, g.Net
+	}
+	return f
+}
