@@ -14,6 +14,7 @@ import (
 
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/ipam"
+	"github.com/managedvm/managedvm/ipam/internal/check"
 )
 
 // Options configures an IPAM. The zero value (or a nil *Options) is ready
@@ -295,31 +296,6 @@ func u32(a netip.Addr) uint32 {
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
 
-func checkName(op, pool string) error {
-	if pool == "" {
-		return errs.New(errs.InvalidArgument, op, "no pool named")
-	}
-	return nil
-}
-
-func checkOwner(op, pool, owner string) error {
-	if err := checkName(op, pool); err != nil {
-		return err
-	}
-	if owner == "" {
-		return errs.New(errs.InvalidArgument, op, "no owner named")
-	}
-	return nil
-}
-
-func noPool(op, name string) error {
-	return errs.Errorf(errs.NotFound, op, "no pool %q", name)
-}
-
-func notHeld(op, pool, owner string) error {
-	return errs.Errorf(errs.NotFound, op, "owner %q holds no address in pool %q", owner, pool)
-}
-
 // lockPool returns the named pool, locked.
 func (m *IPAM) lockPool(op, name string) (*pool, error) {
 	if p := m.last.Load(); p != nil && p.def.Name == name {
@@ -331,7 +307,7 @@ func (m *IPAM) lockPool(op, name string) (*pool, error) {
 	}
 	p := (*m.pools.Load())[name]
 	if p == nil {
-		return nil, noPool(op, name)
+		return nil, check.NoPool(op, name)
 	}
 	if m.loaded != nil {
 		m.loaded()
@@ -339,7 +315,7 @@ func (m *IPAM) lockPool(op, name string) (*pool, error) {
 	p.mu.Lock()
 	if p.deleted {
 		p.mu.Unlock()
-		return nil, noPool(op, name)
+		return nil, check.NoPool(op, name)
 	}
 	m.last.Store(p)
 	return p, nil
@@ -383,7 +359,7 @@ func (m *IPAM) DeletePool(ctx context.Context, name string) error {
 	if err := errs.FromContext(ctx, op); err != nil {
 		return err
 	}
-	if err := checkName(op, name); err != nil {
+	if err := check.Name(op, name); err != nil {
 		return err
 	}
 	m.mu.Lock()
@@ -391,7 +367,7 @@ func (m *IPAM) DeletePool(ctx context.Context, name string) error {
 	p := cur[name]
 	if p == nil {
 		m.mu.Unlock()
-		return noPool(op, name)
+		return check.NoPool(op, name)
 	}
 	p.mu.Lock()
 	used := p.used()
@@ -417,7 +393,7 @@ func (m *IPAM) Pool(ctx context.Context, name string) (ipam.PoolInfo, error) {
 	if err := errs.FromContext(ctx, op); err != nil {
 		return ipam.PoolInfo{}, err
 	}
-	if err := checkName(op, name); err != nil {
+	if err := check.Name(op, name); err != nil {
 		return ipam.PoolInfo{}, err
 	}
 	p, err := m.lockPool(op, name)
@@ -504,7 +480,7 @@ func (m *IPAM) Release(ctx context.Context, pool, owner string) error {
 	if err := errs.FromContext(ctx, op); err != nil {
 		return err
 	}
-	if err := checkOwner(op, pool, owner); err != nil {
+	if err := check.Owner(op, pool, owner); err != nil {
 		return err
 	}
 	p, err := m.lockPool(op, pool)
@@ -536,7 +512,7 @@ func (m *IPAM) SetLocalIP(ctx context.Context, pool, owner string, local netip.A
 	if err := errs.FromContext(ctx, op); err != nil {
 		return ipam.Allocation{}, err
 	}
-	if err := checkOwner(op, pool, owner); err != nil {
+	if err := check.Owner(op, pool, owner); err != nil {
 		return ipam.Allocation{}, err
 	}
 	p, err := m.lockPool(op, pool)
@@ -546,7 +522,7 @@ func (m *IPAM) SetLocalIP(ctx context.Context, pool, owner string, local netip.A
 	defer p.mu.Unlock()
 	_, i, ok := p.lookup(owner)
 	if !ok {
-		return ipam.Allocation{}, notHeld(op, pool, owner)
+		return ipam.Allocation{}, check.NotHeld(op, pool, owner)
 	}
 	s := p.slot(i)
 	if local != s.local {
@@ -562,7 +538,7 @@ func (m *IPAM) Lookup(ctx context.Context, pool, owner string) (ipam.Allocation,
 	if err := errs.FromContext(ctx, op); err != nil {
 		return ipam.Allocation{}, err
 	}
-	if err := checkOwner(op, pool, owner); err != nil {
+	if err := check.Owner(op, pool, owner); err != nil {
 		return ipam.Allocation{}, err
 	}
 	p, err := m.lockPool(op, pool)
@@ -572,7 +548,7 @@ func (m *IPAM) Lookup(ctx context.Context, pool, owner string) (ipam.Allocation,
 	defer p.mu.Unlock()
 	_, i, ok := p.lookup(owner)
 	if !ok {
-		return ipam.Allocation{}, notHeld(op, pool, owner)
+		return ipam.Allocation{}, check.NotHeld(op, pool, owner)
 	}
 	return p.alloc(p.slot(i)), nil
 }
@@ -584,7 +560,7 @@ func (m *IPAM) LookupAddress(ctx context.Context, pool string, addr netip.Addr) 
 	if err := errs.FromContext(ctx, op); err != nil {
 		return ipam.Allocation{}, err
 	}
-	if err := checkName(op, pool); err != nil {
+	if err := check.Name(op, pool); err != nil {
 		return ipam.Allocation{}, err
 	}
 	if !addr.IsValid() {
@@ -609,7 +585,7 @@ func (m *IPAM) Allocations(ctx context.Context, pool string) ([]ipam.Allocation,
 	if err := errs.FromContext(ctx, op); err != nil {
 		return nil, err
 	}
-	if err := checkName(op, pool); err != nil {
+	if err := check.Name(op, pool); err != nil {
 		return nil, err
 	}
 	p, err := m.lockPool(op, pool)

@@ -17,6 +17,7 @@ import (
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/internal/pgsql"
 	"github.com/managedvm/managedvm/ipam"
+	"github.com/managedvm/managedvm/ipam/internal/check"
 )
 
 // migrationsTable records the applied schema versions of this package.
@@ -116,31 +117,6 @@ func New(pool *pgxpool.Pool, opts *Options) *IPAM {
 // maxAttempts bounds the driver's own retries of a call that lost a race
 // (a deadlock, or a concurrent allocation for the same owner).
 const maxAttempts = 10
-
-func checkName(op, pool string) error {
-	if pool == "" {
-		return errs.New(errs.InvalidArgument, op, "no pool named")
-	}
-	return nil
-}
-
-func checkOwner(op, pool, owner string) error {
-	if err := checkName(op, pool); err != nil {
-		return err
-	}
-	if owner == "" {
-		return errs.New(errs.InvalidArgument, op, "no owner named")
-	}
-	return nil
-}
-
-func noPool(op, name string) error {
-	return errs.Errorf(errs.NotFound, op, "no pool %q", name)
-}
-
-func notHeld(op, pool, owner string) error {
-	return errs.Errorf(errs.NotFound, op, "owner %q holds no address in pool %q", owner, pool)
-}
 
 // span is an inclusive range of offsets from the network address.
 type span struct{ from, to uint32 }
@@ -299,7 +275,7 @@ func (m *IPAM) DeletePool(ctx context.Context, name string) error {
 	if err := errs.FromContext(ctx, op); err != nil {
 		return err
 	}
-	if err := checkName(op, name); err != nil {
+	if err := check.Name(op, name); err != nil {
 		return err
 	}
 	for attempt := 1; ; attempt++ {
@@ -315,7 +291,7 @@ func (m *IPAM) DeletePool(ctx context.Context, name string) error {
 		case err != nil:
 			return pgsql.Classify(ctx, op, err, true)
 		case tag.RowsAffected() == 0:
-			return noPool(op, name)
+			return check.NoPool(op, name)
 		}
 		m.log.LogAttrs(ctx, slog.LevelInfo, "ipam: pool deleted", slog.String("pool", name))
 		return nil
@@ -328,12 +304,12 @@ func (m *IPAM) Pool(ctx context.Context, name string) (ipam.PoolInfo, error) {
 	if err := errs.FromContext(ctx, op); err != nil {
 		return ipam.PoolInfo{}, err
 	}
-	if err := checkName(op, name); err != nil {
+	if err := check.Name(op, name); err != nil {
 		return ipam.PoolInfo{}, err
 	}
 	info, _, err := loadPool(ctx, m.db, name)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return ipam.PoolInfo{}, noPool(op, name)
+		return ipam.PoolInfo{}, check.NoPool(op, name)
 	}
 	if err != nil {
 		return ipam.PoolInfo{}, pgsql.Classify(ctx, op, err, false)
@@ -451,7 +427,7 @@ func (m *IPAM) allocateOnce(ctx context.Context, op string, req ipam.Request) (i
 		FROM ipam_pools p LEFT JOIN ipam_allocations a ON a.pool_id = p.id AND a.owner = $2
 		WHERE p.name = $1`, req.Pool, req.Owner).Scan(&id, &cursor, &held, &local, &created, &updated)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return ipam.Allocation{}, true, noPool(op, req.Pool)
+		return ipam.Allocation{}, true, check.NoPool(op, req.Pool)
 	}
 	if err != nil {
 		return ipam.Allocation{}, true, pgsql.Classify(ctx, op, err, false)
@@ -494,7 +470,7 @@ func (m *IPAM) allocateOnce(ctx context.Context, op string, req ipam.Request) (i
 			// statement rolled back, the slot was not used): look again.
 			return ipam.Allocation{}, false, nil
 		case pgsql.SQLState(err) == pgsql.ForeignKeyViolation:
-			return ipam.Allocation{}, true, noPool(op, req.Pool) // deleted meanwhile
+			return ipam.Allocation{}, true, check.NoPool(op, req.Pool) // deleted meanwhile
 		default:
 			return ipam.Allocation{}, true, pgsql.Classify(ctx, op, err, true)
 		}
@@ -510,7 +486,7 @@ func (m *IPAM) allocateOnce(ctx context.Context, op string, req ipam.Request) (i
 		FROM ipam_pools WHERE id = $1`, id, req.Owner).Scan(&size, &holds)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		return ipam.Allocation{}, true, noPool(op, req.Pool)
+		return ipam.Allocation{}, true, check.NoPool(op, req.Pool)
 	case err != nil:
 		return ipam.Allocation{}, true, pgsql.Classify(ctx, op, err, false)
 	case holds:
@@ -529,7 +505,7 @@ func (m *IPAM) Release(ctx context.Context, pool, owner string) error {
 	if err := errs.FromContext(ctx, op); err != nil {
 		return err
 	}
-	if err := checkOwner(op, pool, owner); err != nil {
+	if err := check.Owner(op, pool, owner); err != nil {
 		return err
 	}
 	for attempt := 1; ; attempt++ {
@@ -551,7 +527,7 @@ SELECT EXISTS (SELECT 1 FROM p), (SELECT address FROM d)`, pool, owner).Scan(&fo
 		case err != nil:
 			return pgsql.Classify(ctx, op, err, true)
 		case !found:
-			return noPool(op, pool)
+			return check.NoPool(op, pool)
 		}
 		if addr != nil && m.log.Enabled(ctx, slog.LevelDebug) {
 			m.log.LogAttrs(ctx, slog.LevelDebug, "ipam: address released", slog.String("pool", pool),
@@ -568,7 +544,7 @@ func (m *IPAM) SetLocalIP(ctx context.Context, pool, owner string, local netip.A
 	if err := errs.FromContext(ctx, op); err != nil {
 		return ipam.Allocation{}, err
 	}
-	if err := checkOwner(op, pool, owner); err != nil {
+	if err := check.Owner(op, pool, owner); err != nil {
 		return ipam.Allocation{}, err
 	}
 	// Updated moves only when the local address changes.
@@ -604,9 +580,9 @@ func lookupResult(ctx context.Context, op, pool, owner string, row pgx.Row, writ
 	case err != nil:
 		return ipam.Allocation{}, pgsql.Classify(ctx, op, err, write)
 	case !found:
-		return ipam.Allocation{}, noPool(op, pool)
+		return ipam.Allocation{}, check.NoPool(op, pool)
 	case addr == nil:
-		return ipam.Allocation{}, notHeld(op, pool, owner)
+		return ipam.Allocation{}, check.NotHeld(op, pool, owner)
 	}
 	a := ipam.Allocation{Pool: pool, Owner: owner, Address: *addr, Created: *created, Updated: *updated}
 	if local != nil {
@@ -621,7 +597,7 @@ func (m *IPAM) Lookup(ctx context.Context, pool, owner string) (ipam.Allocation,
 	if err := errs.FromContext(ctx, op); err != nil {
 		return ipam.Allocation{}, err
 	}
-	if err := checkOwner(op, pool, owner); err != nil {
+	if err := check.Owner(op, pool, owner); err != nil {
 		return ipam.Allocation{}, err
 	}
 	row := m.db.QueryRow(ctx, `SELECT true, a.address, a.local_ip, a.created, a.updated
@@ -639,7 +615,7 @@ func (m *IPAM) LookupAddress(ctx context.Context, pool string, addr netip.Addr) 
 	if err := errs.FromContext(ctx, op); err != nil {
 		return ipam.Allocation{}, err
 	}
-	if err := checkName(op, pool); err != nil {
+	if err := check.Name(op, pool); err != nil {
 		return ipam.Allocation{}, err
 	}
 	if !addr.IsValid() {
@@ -665,7 +641,7 @@ func (m *IPAM) LookupAddress(ctx context.Context, pool string, addr netip.Addr) 
 	case err != nil:
 		return ipam.Allocation{}, pgsql.Classify(ctx, op, err, false)
 	case !found:
-		return ipam.Allocation{}, noPool(op, pool)
+		return ipam.Allocation{}, check.NoPool(op, pool)
 	case owner == nil:
 		return ipam.Allocation{}, errs.Errorf(errs.NotFound, op, "%s is not allocated in pool %q", addr, pool)
 	}
@@ -682,7 +658,7 @@ func (m *IPAM) Allocations(ctx context.Context, pool string) ([]ipam.Allocation,
 	if err := errs.FromContext(ctx, op); err != nil {
 		return nil, err
 	}
-	if err := checkName(op, pool); err != nil {
+	if err := check.Name(op, pool); err != nil {
 		return nil, err
 	}
 	// One statement, one snapshot: the pool's existence and its
@@ -722,7 +698,7 @@ func (m *IPAM) Allocations(ctx context.Context, pool string) ([]ipam.Allocation,
 		return nil, pgsql.Classify(ctx, op, err, false)
 	}
 	if !found {
-		return nil, noPool(op, pool)
+		return nil, check.NoPool(op, pool)
 	}
 	return out, nil
 }
