@@ -53,3 +53,20 @@ func ExamplePool_Validate() {
 	// InvalidArgument
 	// ipam.Pool: pool "zone-a": prefix 203.0.113.7/24 has host bits set (did you mean 203.0.113.0/24?)
 }
+
+// The excluded addresses as merged ranges: the network address, the
+// gateway and a reservation next to it form one range.
+func ExamplePool_ExcludedRanges() {
+	p := ipam.Pool{
+		Name:     "zone-a",
+		Prefix:   netip.MustParsePrefix("203.0.113.0/24"),
+		Gateway:  netip.MustParseAddr("203.0.113.1"),
+		Reserved: []ipam.Range{{From: netip.MustParseAddr("203.0.113.2"), To: netip.MustParseAddr("203.0.113.9")}},
+	}
+	for _, r := range p.ExcludedRanges() {
+		fmt.Println(r.From, r.To)
+	}
+	// Output:
+	// 203.0.113.0 203.0.113.9
+	// 203.0.113.255 203.0.113.255
+}

@@ -89,11 +89,19 @@ func (p Pool) Excluded(a netip.Addr) bool {
 
 // Size returns how many addresses of p can be allocated.
 func (p Pool) Size() int {
-	total := 1 << (32 - p.Prefix.Bits())
 	n := 0
-	// Count exclusions without walking the whole prefix: the fixed ones,
-	// then the reserved ranges clipped to the prefix (merged, so overlaps
-	// count once).
+	for _, r := range p.ExcludedRanges() {
+		n += int(u32(r.To)-u32(r.From)) + 1
+	}
+	return 1<<(32-p.Prefix.Bits()) - n
+}
+
+// ExcludedRanges returns the addresses of p's prefix that are never
+// allocated (the network and broadcast addresses, the gateway, the
+// reserved ranges clipped to the prefix) as ranges sorted by address and
+// merged: no two overlap or touch. Drivers lay out their allocatable
+// addresses from it without walking the prefix.
+func (p Pool) ExcludedRanges() []Range {
 	first, last := p.Prefix.Masked().Addr(), lastAddr(p.Prefix)
 	excl := []Range{}
 	if p.Prefix.Bits() < 31 {
@@ -114,18 +122,11 @@ func (p Pool) Size() int {
 			excl = append(excl, Range{f, t})
 		}
 	}
-	for _, r := range mergeRanges(excl) {
-		n += int(u32(r.To)-u32(r.From)) + 1
-	}
-	return total - n
+	return mergeRanges(excl)
 }
 
 func mergeRanges(rs []Range) []Range {
-	for i := 1; i < len(rs); i++ { // insertion sort: lists are short
-		for j := i; j > 0 && rs[j].From.Less(rs[j-1].From); j-- {
-			rs[j], rs[j-1] = rs[j-1], rs[j]
-		}
-	}
+	slices.SortFunc(rs, func(a, b Range) int { return a.From.Compare(b.From) })
 	var out []Range
 	for _, r := range rs {
 		// In uint64: To+1 must not wrap at 255.255.255.255.

@@ -243,3 +243,43 @@ func TestRequestValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestExcludedRangesMatchExcluded: for random pools, the ranges are
+// sorted, neither overlap nor touch, and hold exactly the addresses
+// Excluded reports within the prefix.
+func TestExcludedRangesMatchExcluded(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(3, 9))
+	for range 300 {
+		bits := 24 + rnd.IntN(9) // /24 to /32
+		p := ipam.Pool{Name: "p", Prefix: netip.PrefixFrom(ip("192.0.2.0"), bits).Masked()}
+		size := 1 << (32 - bits)
+		at := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}) }
+		if size > 2 && rnd.IntN(2) == 0 {
+			p.Gateway = at(1 + rnd.IntN(size-2))
+		}
+		for range rnd.IntN(4) {
+			f := rnd.IntN(256)
+			p.Reserved = append(p.Reserved, ipam.Range{From: at(f), To: at(f + rnd.IntN(256-f))})
+		}
+		rs := p.ExcludedRanges()
+		for i := 1; i < len(rs); i++ {
+			if prev := rs[i-1].To.As4(); int(prev[3])+1 >= int(rs[i].From.As4()[3]) {
+				t.Fatalf("%+v: ranges %v and %v overlap or touch", p, rs[i-1], rs[i])
+			}
+		}
+		in := func(a netip.Addr) bool {
+			for _, r := range rs {
+				if r.Contains(a) {
+					return true
+				}
+			}
+			return false
+		}
+		for i := range size {
+			a := at(i)
+			if in(a) != p.Excluded(a) {
+				t.Fatalf("%+v: %s in ranges %v, Excluded says %v", p, a, in(a), p.Excluded(a))
+			}
+		}
+	}
+}

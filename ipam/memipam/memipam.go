@@ -146,7 +146,7 @@ func newPool(def ipam.Pool, hash func(maphash.Seed, string) uint64) *pool {
 		// or larger (a larger pool grows it as it fills), 4 KiB for a /24.
 		owners: newOwnerIndex(def.Size()),
 	}
-	p.excl = exclusions(def, p.base, p.n)
+	p.excl = exclusions(def, p.base)
 	p.exclCum = make([]uint32, len(p.excl)+1)
 	for i, s := range p.excl {
 		p.exclCum[i+1] = p.exclCum[i] + (s.to - s.from + 1)
@@ -156,30 +156,11 @@ func newPool(def ipam.Pool, hash func(maphash.Seed, string) uint64) *pool {
 }
 
 // exclusions returns the excluded offsets of def as sorted, merged spans.
-func exclusions(def ipam.Pool, base, n uint32) []span {
-	var s []span
-	if def.Prefix.Bits() < 31 {
-		s = append(s, span{0, 0}, span{n - 1, n - 1})
-	}
-	if def.Gateway.IsValid() {
-		o := u32(def.Gateway) - base
-		s = append(s, span{o, o})
-	}
-	first, last := uint64(base), uint64(base)+uint64(n)-1
-	for _, r := range def.Reserved {
-		f, t := max(uint64(u32(r.From)), first), min(uint64(u32(r.To)), last)
-		if f <= t {
-			s = append(s, span{uint32(f - first), uint32(t - first)})
-		}
-	}
-	slices.SortFunc(s, func(a, b span) int { return cmp.Compare(a.from, b.from) })
-	var out []span
-	for _, r := range s {
-		if k := len(out); k > 0 && uint64(r.from) <= uint64(out[k-1].to)+1 {
-			out[k-1].to = max(out[k-1].to, r.to)
-			continue
-		}
-		out = append(out, r)
+func exclusions(def ipam.Pool, base uint32) []span {
+	rs := def.ExcludedRanges()
+	out := make([]span, len(rs))
+	for i, r := range rs {
+		out[i] = span{u32(r.From) - base, u32(r.To) - base}
 	}
 	return out
 }

@@ -1,13 +1,11 @@
 package pgipam
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"slices"
 	"strings"
 	"time"
 
@@ -118,41 +116,6 @@ func New(pool *pgxpool.Pool, opts *Options) *IPAM {
 // (a deadlock, or a concurrent allocation for the same owner).
 const maxAttempts = 10
 
-// span is an inclusive range of offsets from the network address.
-type span struct{ from, to uint32 }
-
-// exclusions returns the excluded offsets of def as sorted, merged spans
-// (the same rule as ipam.Pool.Excluded).
-func exclusions(def ipam.Pool) []span {
-	base := u32(def.Prefix.Masked().Addr())
-	n := uint64(1) << (32 - def.Prefix.Bits())
-	var s []span
-	if def.Prefix.Bits() < 31 {
-		s = append(s, span{0, 0}, span{uint32(n - 1), uint32(n - 1)})
-	}
-	if def.Gateway.IsValid() {
-		o := u32(def.Gateway) - base
-		s = append(s, span{o, o})
-	}
-	first, last := uint64(base), uint64(base)+n-1
-	for _, r := range def.Reserved {
-		f, t := max(uint64(u32(r.From)), first), min(uint64(u32(r.To)), last)
-		if f <= t {
-			s = append(s, span{uint32(f - first), uint32(t - first)})
-		}
-	}
-	slices.SortFunc(s, func(a, b span) int { return cmp.Compare(a.from, b.from) })
-	var out []span
-	for _, r := range s {
-		if k := len(out); k > 0 && uint64(r.from) <= uint64(out[k-1].to)+1 {
-			out[k-1].to = max(out[k-1].to, r.to)
-			continue
-		}
-		out = append(out, r)
-	}
-	return out
-}
-
 func u32(a netip.Addr) uint32 {
 	b := a.As4()
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
@@ -191,10 +154,12 @@ func (m *IPAM) CreatePool(ctx context.Context, p ipam.Pool) error {
 		for i, r := range p.Reserved {
 			b.Queue(`INSERT INTO ipam_excluded (pool_id, seq, first_addr, last_addr) VALUES ($1, $2, $3, $4)`, id, i, r.From, r.To)
 		}
+		base := u32(p.Prefix.Masked().Addr())
 		var cum uint32
-		for _, s := range exclusions(p) {
-			first := s.from - cum
-			cum += s.to - s.from + 1
+		for _, r := range p.ExcludedRanges() {
+			from, to := u32(r.From)-base, u32(r.To)-base
+			first := from - cum
+			cum += to - from + 1
 			b.Queue(`INSERT INTO ipam_spans (pool_id, first_slot, excluded_through) VALUES ($1, $2, $3)`, id, int64(first), int64(cum))
 		}
 		return tx.SendBatch(ctx, &b).Close()
