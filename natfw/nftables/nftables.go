@@ -177,16 +177,11 @@ func (f *Firewall) DeleteTable(ctx context.Context) error {
 	if err := f.begin(ctx, op); err != nil {
 		return err
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.usable(op); err != nil {
+	release, err := f.lockWrite(op)
+	if err != nil {
 		return err
 	}
-	unlock, err := f.lock.lock()
-	if err != nil {
-		return errs.Wrap(errs.Unavailable, op, err)
-	}
-	defer unlock()
+	defer release()
 	st, err := f.read(op)
 	if err != nil || !st.table {
 		return err
@@ -218,6 +213,22 @@ func (f *Firewall) DeleteTable(ctx context.Context) error {
 
 func (f *Firewall) begin(ctx context.Context, op string) error {
 	return errs.FromContext(ctx, op)
+}
+
+// lockWrite takes what a change needs: the driver's mutex and the file
+// lock that serializes changes between processes. Call release when done.
+func (f *Firewall) lockWrite(op string) (release func(), err error) {
+	f.mu.Lock()
+	if err := f.usable(op); err != nil {
+		f.mu.Unlock()
+		return nil, err
+	}
+	unlock, err := f.lock.lock()
+	if err != nil {
+		f.mu.Unlock()
+		return nil, errs.Wrap(errs.Unavailable, op, err)
+	}
+	return func() { unlock(); f.mu.Unlock() }, nil
 }
 
 func (f *Firewall) usable(op string) error {
@@ -395,16 +406,11 @@ func (f *Firewall) EnsureNAT(ctx context.Context, r natfw.Rule) error {
 	}
 	r = r.Normalize()
 
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.usable(op); err != nil {
+	release, err := f.lockWrite(op)
+	if err != nil {
 		return err
 	}
-	unlock, err := f.lock.lock()
-	if err != nil {
-		return errs.Wrap(errs.Unavailable, op, err)
-	}
-	defer unlock()
+	defer release()
 	var (
 		old     *entry
 		changed bool
@@ -528,16 +534,11 @@ func (f *Firewall) RemoveNAT(ctx context.Context, owner string) error {
 	if err := f.begin(ctx, op); err != nil {
 		return err
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.usable(op); err != nil {
+	release, err := f.lockWrite(op)
+	if err != nil {
 		return err
 	}
-	unlock, err := f.lock.lock()
-	if err != nil {
-		return errs.Wrap(errs.Unavailable, op, err)
-	}
-	defer unlock()
+	defer release()
 	var old *entry
 	for attempt := 0; ; attempt++ {
 		st, err := f.read(op)
