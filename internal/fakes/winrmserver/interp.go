@@ -195,28 +195,10 @@ func splitStatements(src string) []string {
 	rs := []rune(src)
 	for i := 0; i < len(rs); i++ {
 		c := rs[i]
+		if quoted(rs, &i, &quote, &cur) {
+			continue
+		}
 		switch {
-		case quote == '\'':
-			cur.WriteRune(c)
-			if c == '\'' {
-				if i+1 < len(rs) && rs[i+1] == '\'' {
-					cur.WriteRune(rs[i+1])
-					i++
-				} else {
-					quote = 0
-				}
-			}
-		case quote == '"':
-			cur.WriteRune(c)
-			if c == '`' && i+1 < len(rs) {
-				cur.WriteRune(rs[i+1])
-				i++
-			} else if c == '"' {
-				quote = 0
-			}
-		case c == '\'' || c == '"':
-			quote = c
-			cur.WriteRune(c)
 		case c == '#' && depth == 0:
 			for i < len(rs) && rs[i] != '\n' {
 				i++
@@ -239,6 +221,40 @@ func splitStatements(src string) []string {
 	return out
 }
 
+// quoted copies rs[*i] to cur if it is inside a quoted string or opens
+// one (with the character it escapes: a doubled single quote in single
+// quotes, a backtick in
+// double quotes), and reports whether it did.
+func quoted(rs []rune, i *int, quote *rune, cur *strings.Builder) bool {
+	c := rs[*i]
+	switch {
+	case *quote == '\'':
+		cur.WriteRune(c)
+		if c == '\'' {
+			if *i+1 < len(rs) && rs[*i+1] == '\'' {
+				cur.WriteRune(rs[*i+1])
+				*i++
+			} else {
+				*quote = 0
+			}
+		}
+	case *quote == '"':
+		cur.WriteRune(c)
+		if c == '`' && *i+1 < len(rs) {
+			cur.WriteRune(rs[*i+1])
+			*i++
+		} else if c == '"' {
+			*quote = 0
+		}
+	case c == '\'' || c == '"':
+		*quote = c
+		cur.WriteRune(c)
+	default:
+		return false
+	}
+	return true
+}
+
 // words splits a command statement into words outside quotes and
 // parentheses.
 func words(s string) []string {
@@ -249,28 +265,10 @@ func words(s string) []string {
 	rs := []rune(s)
 	for i := 0; i < len(rs); i++ {
 		c := rs[i]
+		if quoted(rs, &i, &quote, &cur) {
+			continue
+		}
 		switch {
-		case quote == '\'':
-			cur.WriteRune(c)
-			if c == '\'' {
-				if i+1 < len(rs) && rs[i+1] == '\'' {
-					cur.WriteRune(rs[i+1])
-					i++
-				} else {
-					quote = 0
-				}
-			}
-		case quote == '"':
-			cur.WriteRune(c)
-			if c == '`' && i+1 < len(rs) {
-				cur.WriteRune(rs[i+1])
-				i++
-			} else if c == '"' {
-				quote = 0
-			}
-		case c == '\'' || c == '"':
-			quote = c
-			cur.WriteRune(c)
 		case c == '(' || c == '{' || c == '[':
 			depth++
 			cur.WriteRune(c)
