@@ -223,8 +223,7 @@ func splitStatements(src string) []string {
 
 // quoted copies rs[*i] to cur if it is inside a quoted string or opens
 // one (with the character it escapes: a doubled single quote in single
-// quotes, a backtick in
-// double quotes), and reports whether it did.
+// quotes, a backtick in double quotes), and reports whether it did.
 func quoted(rs []rune, i *int, quote *rune, cur *strings.Builder) bool {
 	c := rs[*i]
 	switch {
