@@ -298,13 +298,16 @@ func (s *Server) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
 			_ = req.Reply(true, nil)
 			go func() {
 				defer close(done)
-				srv, err := sftp.NewServer(ch)
+				// pkg/sftp's response goroutine can still write after Serve
+				// returns; the lock orders those writes before CloseWrite.
+				lc := &lockedChannel{Channel: ch}
+				srv, err := sftp.NewServer(lc)
 				if err != nil {
 					return
 				}
 				_ = srv.Serve()
 				_ = srv.Close()
-				sendStatus(ch, 0)
+				sendStatus(lc, 0)
 			}()
 		case "signal":
 			var p struct{ Signal string }
@@ -390,6 +393,31 @@ func (s *Server) start(ch ssh.Channel, sess *session, line string, done chan str
 		sendStatus(ch, cmd.ProcessState.ExitCode())
 	}()
 	return nil
+}
+
+// lockedChannel serialises Write and CloseWrite on a channel, which
+// x/crypto/ssh does not do itself, and refuses writes once the write side is
+// closed.
+type lockedChannel struct {
+	ssh.Channel
+	mu     sync.Mutex
+	closed bool
+}
+
+func (c *lockedChannel) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return 0, io.ErrClosedPipe
+	}
+	return c.Channel.Write(p)
+}
+
+func (c *lockedChannel) CloseWrite() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	return c.Channel.CloseWrite()
 }
 
 func sendStatus(ch ssh.Channel, code int) {
