@@ -28,7 +28,11 @@
 // line holds at most MaxCommandLine (8191) characters, so a script may be
 // about 3,000 characters long: upload longer scripts and run the file.
 // Standard input is streamed through WinRM Send messages (a nil Stdin is
-// an empty one), output through Receive, exit codes come back as
+// an empty one) while output comes through Receive. When Run returns, no
+// request for its command is still in flight: a Send still unanswered once
+// the output is complete gets a few seconds, then is cancelled. Stdin is
+// not read after Run returns, but a Read already blocked in it is not
+// interrupted (Run does not wait for it). Exit codes come back as
 // *guest.ExitError. The error records powershell.exe serializes on stderr
 // ("#< CLIXML" ...) are decoded to their text in Result.Stderr and
 // ExitError.Stderr; a Command.Stderr writer receives the stream as sent.

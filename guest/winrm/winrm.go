@@ -554,7 +554,9 @@ func (e *Executor) run(ctx context.Context, op, desc, line string, cmd guest.Com
 	// stops the command.
 	runCtx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
-	go e.feed(runCtx, shell, commandID, cmd.Stdin, stop)
+	in := newStdinFeed(ctx)
+	defer in.abort()
+	go e.feed(runCtx, in, shell, commandID, cmd.Stdin, stop)
 
 	var stdout, stderr limitedBuffer
 	exit, err := e.receive(runCtx, op, shell, commandID, func(out, errb []byte) {
@@ -567,6 +569,7 @@ func (e *Executor) run(ctx context.Context, op, desc, line string, cmd guest.Com
 			_, _ = cmd.Stderr.Write(errb)
 		}
 	})
+	in.finish(err == nil)
 	res := guest.Result{ExitCode: exit, Stdout: stdout.buf.Bytes(), Stderr: decodeCLIXML(stderr.buf.Bytes()), Duration: time.Since(start)}
 	if err != nil {
 		// The command may still run: stop it and drop its shell.
@@ -660,10 +663,54 @@ func (e *Executor) signal(ctx context.Context, shell, commandID string) {
 
 // feed sends stdin in chunks that fit the envelope, then its end. A nil
 // stdin is an empty one.
-func (e *Executor) feed(ctx context.Context, shell, commandID string, stdin io.Reader, stop context.CancelCauseFunc) {
+// sendGrace is how long Run waits, once a command's output is complete,
+// for a Send still on the wire before it cancels it.
+const sendGrace = 5 * time.Second
+
+// stdinFeed lets Run end a command's standard input: after finish, no Send
+// is in flight and none starts.
+type stdinFeed struct {
+	ctx   context.Context // of the Sends
+	abort context.CancelFunc
+	mu    sync.Mutex // held while a Send is in flight
+	ended bool
+}
+
+func newStdinFeed(ctx context.Context) *stdinFeed {
+	f := &stdinFeed{}
+	f.ctx, f.abort = context.WithCancel(ctx)
+	return f
+}
+
+// send posts one Send unless the feed has ended.
+func (f *stdinFeed) send(post func(context.Context) error) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ended {
+		return context.Canceled
+	}
+	return post(f.ctx)
+}
+
+// finish ends the feed. A Send in flight is let finish for up to sendGrace
+// when the command completed (wait), and is cancelled at once otherwise.
+func (f *stdinFeed) finish(wait bool) {
+	if wait {
+		defer time.AfterFunc(sendGrace, f.abort).Stop()
+	} else {
+		f.abort()
+	}
+	f.mu.Lock()
+	f.ended = true
+	f.mu.Unlock()
+}
+
+func (e *Executor) feed(ctx context.Context, in *stdinFeed, shell, commandID string, stdin io.Reader, stop context.CancelCauseFunc) {
 	send := func(data []byte, eof bool) error {
-		_, err := e.post(ctx, "winrm.Send", mzwinrm.NewSendInputRequest(e.url, shell, commandID, data, eof, e.params))
-		return err
+		return in.send(func(ctx context.Context) error {
+			_, err := e.post(ctx, "winrm.Send", mzwinrm.NewSendInputRequest(e.url, shell, commandID, data, eof, e.params))
+			return err
+		})
 	}
 	if stdin == nil {
 		_ = send(nil, true) // the command may have ended already

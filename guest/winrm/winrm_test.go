@@ -573,3 +573,42 @@ func TestPowerShellErrorsReadable(t *testing.T) {
 		t.Fatalf("error text %q", err.Error())
 	}
 }
+
+// Run sends standard input while it receives output, so the command's
+// last Send can still be on the wire when its output is complete. Run
+// returns only after that Send is answered: no request of a finished
+// command reaches the guest later (to a shell the next command uses, or
+// that Close deletes).
+func TestRunLeavesNoRequestInFlight(t *testing.T) {
+	g := newFakeGuest(t, winrmserver.Options{SendDelay: 300 * time.Millisecond})
+	ex := g.executor(t, nil)
+	for i, cmd := range []guest.Command{
+		{Script: "exit 0"},
+		{Script: "exit 0", Stdin: strings.NewReader("unread input")},
+		{Script: "exit 3", Stdin: strings.NewReader("unread input")},
+	} {
+		_, err := ex.Run(t.Context(), cmd)
+		if i == 2 && errs.CodeOf(err) != errs.FailedPrecondition {
+			t.Fatalf("command %d: %v", i, err)
+		} else if i < 2 && err != nil {
+			t.Fatalf("command %d: %v", i, err)
+		}
+		if st := g.srv.Stats(); st.InFlight != 0 {
+			t.Fatalf("command %d: Run returned with %d requests still in flight (%+v)", i, st.InFlight, st)
+		}
+	}
+}
+
+// A Send the guest does not answer is cancelled a few seconds after the
+// command's output is complete, rather than holding Run.
+func TestRunDoesNotWaitLongForSend(t *testing.T) {
+	g := newFakeGuest(t, winrmserver.Options{SendDelay: time.Minute})
+	ex := g.executor(t, nil)
+	start := time.Now()
+	if _, err := ex.Run(t.Context(), guest.Command{Script: "exit 0"}); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Fatalf("Run waited %v for an unanswered Send", d)
+	}
+}

@@ -73,6 +73,9 @@ type Options struct {
 	// Delay is added before every WS-Management answer, to make round
 	// trips cost what they cost across a network.
 	Delay time.Duration
+	// SendDelay is added before answering each Send (standard input), on
+	// top of Delay.
+	SendDelay time.Duration
 	// MaxEnvelopeSize is the largest request accepted (bytes); zero means
 	// 153600, WinRM's default MaxEnvelopeSizekb of 150.
 	MaxEnvelopeSize int
@@ -83,6 +86,8 @@ type Stats struct {
 	ShellsCreated, ShellsDeleted, Commands, Signals, Sends, Receives int
 	AuthFailures, Handshakes                                         int
 	OpenShells                                                       int
+	// InFlight is the number of HTTP requests being handled now.
+	InFlight int
 }
 
 // Server is an in-process WS-Management (WinRM) endpoint.
@@ -268,6 +273,14 @@ func (s *Server) alive(pid int) bool {
 // ---- HTTP and authentication ----
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.stats.InFlight++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.stats.InFlight--
+		s.mu.Unlock()
+	}()
 	if r.Method != http.MethodPost || r.URL.Path != "/wsman" {
 		http.Error(w, "not found", http.StatusNotFound)
 		return
@@ -287,16 +300,25 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unsupported media type", http.StatusUnsupportedMediaType)
 		return
 	}
-	if s.opts.Delay > 0 {
-		t := time.NewTimer(s.opts.Delay)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		}
+	if !sleep(r.Context(), s.opts.Delay) {
+		return
 	}
 	s.dispatch(w, r.Context(), body)
+}
+
+// sleep waits d, or until ctx is done (then it reports false).
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // authenticate answers the NTLM handshake and reports whether the request
@@ -483,7 +505,9 @@ func (s *Server) dispatch(w http.ResponseWriter, ctx context.Context, body []byt
 	case actCmd:
 		s.command(w, &env)
 	case actSend:
-		s.send(w, &env)
+		if sleep(ctx, s.opts.SendDelay) {
+			s.send(w, &env)
+		}
 	case actRecv:
 		s.receive(w, ctx, &env)
 	case actSignal:
