@@ -244,6 +244,8 @@ func (s *Sim) intercept(ctx *simulator.Context, m *simulator.Method) (mo.Referen
 		if t, ok := ctx.Map.Get(m.This).(*simulator.Task); ok && ctx.Session != nil {
 			m.This = canceller(ctx, t)
 		}
+	case "WaitForUpdatesEx", "WaitForUpdates":
+		detachFilters(ctx, m.This)
 	case "Destroy_Task", "UnregisterVM":
 		s.settleFileTasks()
 	case "DestroyCollector":
@@ -264,6 +266,50 @@ func (s *Sim) intercept(ctx *simulator.Context, m *simulator.Method) (mo.Referen
 		return nil, &types.ManagedObjectNotFound{Obj: m.This}
 	}
 	return nil, nil
+}
+
+// detachFilters works around a lock-order deadlock in the simulator
+// (fixed upstream in govmomi #4109, after the version this module pins).
+// WaitForUpdates holds a property filter's lock while it takes the locks of
+// the objects the filter traverses; a change to the filter's traversal root
+// (a container view gaining a VM) reaches the filter as a registry handler
+// while the view's lock, and often a VM's or a folder's, is held, and the
+// filter then takes its own lock: the opposite order. Before every wait,
+// the collector's filters are registered again behind filterHandler, which
+// passes such changes on from a goroutine holding no lock.
+func detachFilters(ctx *simulator.Context, collector types.ManagedObjectReference) {
+	if ctx.Session == nil {
+		return
+	}
+	pc, ok := ctx.Session.Get(collector).(*simulator.PropertyCollector)
+	if !ok {
+		return
+	}
+	var refs []types.ManagedObjectReference
+	ctx.WithLock(pc, func() { refs = slices.Clone(pc.Filter) })
+	for _, ref := range refs {
+		if f, ok := ctx.Session.Get(ref).(*simulator.PropertyFilter); ok {
+			ctx.Map.AddHandler(filterHandler{f})
+		}
+	}
+}
+
+// filterHandler is a property filter as a registry handler that takes no
+// lock on the caller's goroutine (see detachFilters).
+type filterHandler struct {
+	*simulator.PropertyFilter
+}
+
+func (h filterHandler) UpdateObject(ctx *simulator.Context, o mo.Reference, changes []types.PropertyChange) {
+	ref := o.Reference()
+	for _, set := range h.Spec.ObjectSet {
+		if set.Obj == ref && len(set.SelectSet) != 0 {
+			// The filter only notes that it must collect again; the
+			// change itself reaches the collector through its own handler.
+			go h.PropertyFilter.UpdateObject(&simulator.Context{Map: ctx.Map}, ref, changes)
+			return
+		}
+	}
 }
 
 // cancelRequest stands in for a task to serve its CancelTask.

@@ -2,13 +2,16 @@ package vcsim_test
 
 import (
 	"context"
+	"fmt"
 	"net/url"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/property"
+	"github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
@@ -76,4 +79,68 @@ func TestCancelTaskIsARequest(t *testing.T) {
 	if err := task.Cancel(ctx); err == nil {
 		t.Fatal("CancelTask of an ended task succeeded")
 	}
+}
+
+// TestWatchBesideCreation: VMs created and powered on while a client waits
+// for updates on a container view of them. The stock simulator can
+// deadlock here (its property filter and the view take each other's locks
+// in opposite orders, govmomi #4109); the Sim must not.
+func TestWatchBesideCreation(t *testing.T) {
+	ctx := context.Background()
+	sim, err := vcsim.New(ctx, &vcsim.Options{ModelVMs: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := *sim.URL
+	u.User = url.UserPassword(sim.Username, sim.Password)
+	c, err := govmomi.NewClient(ctx, &u, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := view.NewManager(c.Client).CreateContainerView(ctx, c.ServiceContent.RootFolder, []string{"VirtualMachine"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := property.DefaultCollector(c.Client)
+	filter := new(property.WaitFilter)
+	// A property the simulator never changes after creation: others are
+	// written without the VM's lock by the simulator's own tasks (a race
+	// of its own, not the one tested here).
+	filter.Add(v.Reference(), "VirtualMachine", []string{"config.guestId"}, v.TraversalSpec())
+	var stop atomic.Bool
+	watched := make(chan error, 1)
+	go func() {
+		watched <- property.WaitForUpdatesEx(ctx, pc, filter, func([]types.ObjectUpdate) bool { return stop.Load() })
+	}()
+
+	const rounds, perRound = 8, 8
+	done := make(chan error, 1)
+	go func() {
+		for i := range rounds {
+			if _, err := sim.CreateVMs(ctx, perRound, fmt.Sprintf("r%d", i), vcsim.Placement{}, nil); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(2 * time.Minute):
+		// The simulator is stuck; closing it would hang too.
+		t.Fatalf("%d VMs not created within 2 minutes beside a waiting property collector: the simulator deadlocked", rounds*perRound)
+	}
+	// The watch ends on the next update rather than by cancellation,
+	// which races in the simulator with a wait in progress.
+	stop.Store(true)
+	if _, err := sim.CreateVMs(ctx, 1, "last", vcsim.Placement{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-watched; err != nil {
+		t.Fatal(err)
+	}
+	sim.Close()
 }
