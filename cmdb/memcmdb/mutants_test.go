@@ -5,11 +5,11 @@ import (
 	"errors"
 	"os"
 	"os/exec"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/managedvm/managedvm/cmdb"
 	"github.com/managedvm/managedvm/cmdb/cmdbtest"
@@ -85,9 +85,10 @@ func mutants() []mutant {
 				if (err == nil && cur.Revision != r.Revision) || (err != nil && r.Revision != 0) {
 					return cmdb.Record{}, cmdb.ErrConflict
 				}
-				for range 100 { // widen the window
-					runtime.Gosched()
-				}
+				// Widen the window so that concurrent callers pass the
+				// check too, even on a loaded machine (yielding alone let
+				// one caller finish first there, and the mutant go free).
+				time.Sleep(10 * time.Millisecond)
 				r.Revision = 0
 				if cur, err := db.Get(ctx, r.Key); err == nil {
 					r.Revision = cur.Revision
