@@ -31,7 +31,9 @@
 //
 // One connection serves every command (at most Options.MaxSessions at
 // once, 10 by default, like OpenSSH's MaxSessions); a connection that
-// drops is dialed again on the next call. Each command is the line
+// drops is dialed again on the next call, or at once when it ends while a
+// session is being opened (nothing ran yet). Opening a session waits at
+// most until the context ends, even on a server that never answers. Each command is the line
 // guest.ShellCommandLine builds, run by the login shell (which must be a
 // POSIX-style shell: sh, dash, bash, ksh, zsh), which first prints its
 // process id on stderr (the executor strips it). Canceling the

@@ -69,7 +69,8 @@ type Executor struct {
 
 	mu     sync.Mutex
 	client *xssh.Client
-	dead   bool // client's connection is gone
+	gone   chan struct{} // closed when client's connection has ended
+	dead   bool          // client's connection is gone
 	closed bool
 	noSFTP bool
 }
@@ -235,17 +236,32 @@ func (e *Executor) dial(ctx context.Context) (*xssh.Client, error) {
 }
 
 func (e *Executor) setClient(c *xssh.Client) {
+	gone := make(chan struct{})
 	e.mu.Lock()
-	e.client, e.dead = c, false
+	e.client, e.gone, e.dead = c, gone, false
 	e.mu.Unlock()
 	go func() {
 		_ = c.Wait()
+		close(gone)
 		e.mu.Lock()
 		if e.client == c {
 			e.dead = true
 		}
 		e.mu.Unlock()
 	}()
+}
+
+// goneOf returns a channel closed when c's connection has ended (already
+// closed if c is no longer the executor's client).
+func (e *Executor) goneOf(c *xssh.Client) <-chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.client == c {
+		return e.gone
+	}
+	closed := make(chan struct{})
+	close(closed)
+	return closed
 }
 
 // markDead records that c's connection is gone.
@@ -478,8 +494,9 @@ func (e *Executor) Run(ctx context.Context, cmd guest.Command) (guest.Result, er
 // channel is fully closed, a moment after the previous command ended).
 func (e *Executor) newSession(ctx context.Context, client *xssh.Client) (*xssh.Session, error) {
 	delay := 5 * time.Millisecond
+	gone := e.goneOf(client)
 	for {
-		sess, err := client.NewSession()
+		sess, err := openSession(ctx, client, gone)
 		var oce *xssh.OpenChannelError
 		if err == nil || !errors.As(err, &oce) || (oce.Reason != xssh.ConnectionFailed && oce.Reason != xssh.ResourceShortage) {
 			return sess, err
@@ -492,6 +509,45 @@ func (e *Executor) newSession(ctx context.Context, client *xssh.Client) (*xssh.S
 		case <-t.C:
 		}
 		delay = min(2*delay, 200*time.Millisecond)
+	}
+}
+
+// errConnectionGone reports a channel open that got no answer because the
+// connection ended.
+var errConnectionGone = errors.New("ssh: the connection ended while a session was being opened")
+
+// openSession is client.NewSession bounded by ctx and by the end of the
+// connection (gone). x/crypto/ssh waits for the answer to a channel open
+// without either: an open sent in the moment between the connection's
+// reader stopping and the connection being closed is never answered, and
+// a server that does not answer holds it forever. The goroutine left
+// waiting then stays blocked; a session it may still get is closed.
+func openSession(ctx context.Context, client *xssh.Client, gone <-chan struct{}) (*xssh.Session, error) {
+	type opened struct {
+		sess *xssh.Session
+		err  error
+	}
+	c := make(chan opened, 1)
+	go func() {
+		sess, err := client.NewSession()
+		c <- opened{sess, err}
+	}()
+	abandon := func() {
+		go func() {
+			if o := <-c; o.sess != nil {
+				_ = o.sess.Close()
+			}
+		}()
+	}
+	select {
+	case o := <-c:
+		return o.sess, o.err
+	case <-gone:
+		abandon()
+		return nil, errConnectionGone
+	case <-ctx.Done():
+		abandon()
+		return nil, ctx.Err()
 	}
 }
 

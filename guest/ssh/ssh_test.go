@@ -231,6 +231,43 @@ func TestSessionLostAndReconnect(t *testing.T) {
 	}
 }
 
+// A server that does not answer a session open holds Run and Upload only
+// until their context ends (x/crypto/ssh alone waits for the answer
+// forever), and the executor works again once the server answers.
+func TestUnansweredSessionOpen(t *testing.T) {
+	f := startFake(t, sshserver.Config{})
+	ex := f.dial(t, nil)
+	echo := guest.Command{Args: []string{"echo", "ok"}}
+	if _, err := ex.Run(t.Context(), echo); err != nil {
+		t.Fatal(err)
+	}
+	f.srv.StallChannelOpens(true)
+	dir := t.TempDir()
+	for name, call := range map[string]func(context.Context) error{
+		"Run": func(ctx context.Context) error { _, err := ex.Run(ctx, echo); return err },
+		"Upload": func(ctx context.Context) error {
+			return ex.Upload(ctx, dir+"/f", strings.NewReader("data"), guest.UploadOptions{})
+		},
+	} {
+		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+		done := make(chan error, 1)
+		go func() { done <- call(ctx) }()
+		select {
+		case err := <-done:
+			if errs.CodeOf(err) != errs.DeadlineExceeded {
+				t.Fatalf("%s against a server that does not answer: %v (code %v), want DeadlineExceeded", name, err, errs.CodeOf(err))
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s against a server that does not answer did not return when its context ended", name)
+		}
+		cancel()
+	}
+	f.srv.StallChannelOpens(false)
+	if res, err := ex.Run(t.Context(), echo); err != nil || string(res.Stdout) != "ok\n" {
+		t.Fatalf("once the server answers again: %v %q", err, res.Stdout)
+	}
+}
+
 type startedWriter struct {
 	once sync.Once
 	seen chan struct{}

@@ -14,6 +14,7 @@ import (
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
 	"github.com/pkg/sftp"
+	xssh "golang.org/x/crypto/ssh"
 )
 
 // Upload writes r to p atomically: a temporary file beside p (a dot file),
@@ -103,6 +104,51 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// sftpClient starts an SFTP client on a session of its own, as
+// sftp.NewClient does, but opened with newSession and given up (the
+// session closed) when ctx ends before the SFTP handshake does.
+func (e *Executor) sftpClient(ctx context.Context, client *xssh.Client) (*sftp.Client, error) {
+	sess, err := e.newSession(ctx, client)
+	if err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { _ = sess.Close() })
+	defer stop()
+	w, err := sess.StdinPipe()
+	if err != nil {
+		_ = sess.Close()
+		return nil, err
+	}
+	r, err := sess.StdoutPipe()
+	if err != nil {
+		_ = sess.Close()
+		return nil, err
+	}
+	if err := sess.RequestSubsystem("sftp"); err != nil {
+		_ = sess.Close()
+		return nil, err
+	}
+	sc, err := sftp.NewClientPipe(r, &sessionCloser{WriteCloser: w, sess: sess}, sftp.UseConcurrentWrites(true))
+	if err != nil {
+		_ = sess.Close()
+		return nil, err
+	}
+	return sc, nil
+}
+
+// sessionCloser closes the SFTP session's channel with the client's
+// standard input (sftp.Client.Close closes only that).
+type sessionCloser struct {
+	io.WriteCloser
+	sess *xssh.Session
+}
+
+func (s *sessionCloser) Close() error {
+	err := s.WriteCloser.Close()
+	_ = s.sess.Close()
+	return err
+}
+
 // uploadSFTP writes the temporary file and, with rename, renames it over p.
 func (e *Executor) uploadSFTP(ctx context.Context, p, tmp string, r io.Reader, mode fs.FileMode, rename bool) error {
 	const op = "ssh.Upload"
@@ -115,10 +161,13 @@ func (e *Executor) uploadSFTP(ctx context.Context, p, tmp string, r io.Reader, m
 	if err != nil {
 		return err
 	}
-	sc, err := sftp.NewClient(client, sftp.UseConcurrentWrites(true))
+	sc, err := e.sftpClient(ctx, client)
 	if err != nil {
 		if e.isClosed() {
 			return errs.WrapOp(op, guest.ErrClosed)
+		}
+		if cerr := errs.FromContext(ctx, op); cerr != nil {
+			return cerr
 		}
 		if strings.Contains(err.Error(), "subsystem request failed") {
 			return errNoSFTP

@@ -49,6 +49,7 @@ type Server struct {
 	execs   []string
 	auths   []string
 	closed  bool
+	stall   bool
 	wg      sync.WaitGroup
 	sconfig *ssh.ServerConfig
 }
@@ -145,6 +146,15 @@ func (s *Server) AuthMethods() []string {
 	return append([]string(nil), s.auths...)
 }
 
+// StallChannelOpens makes the server leave channel opens (new sessions)
+// unanswered while on is true, as a hung server would: the client waits
+// for an answer that never comes.
+func (s *Server) StallChannelOpens(on bool) {
+	s.mu.Lock()
+	s.stall = on
+	s.mu.Unlock()
+}
+
 // DropConnections closes every client connection abruptly (commands keep
 // running, as they would when a network path fails).
 func (s *Server) DropConnections() {
@@ -213,6 +223,12 @@ func (s *Server) serve(nc net.Conn) {
 	var sessions sync.WaitGroup
 	active := make(chan struct{}, max(s.cfg.MaxSessions, 1))
 	for nch := range chans {
+		s.mu.Lock()
+		stall := s.stall
+		s.mu.Unlock()
+		if stall {
+			continue
+		}
 		if nch.ChannelType() != "session" {
 			_ = nch.Reject(ssh.UnknownChannelType, "only sessions")
 			continue
