@@ -661,8 +661,6 @@ func (e *Executor) signal(ctx context.Context, shell, commandID string) {
 	}
 }
 
-// feed sends stdin in chunks that fit the envelope, then its end. A nil
-// stdin is an empty one.
 // sendGrace is how long Run waits, once a command's output is complete,
 // for a Send still on the wire before it cancels it.
 const sendGrace = 5 * time.Second
@@ -705,6 +703,8 @@ func (f *stdinFeed) finish(wait bool) {
 	f.mu.Unlock()
 }
 
+// feed sends stdin in chunks that fit the envelope, then its end, through
+// in. A nil stdin is an empty one. It stops reading once ctx ends.
 func (e *Executor) feed(ctx context.Context, in *stdinFeed, shell, commandID string, stdin io.Reader, stop context.CancelCauseFunc) {
 	send := func(data []byte, eof bool) error {
 		return in.send(func(ctx context.Context) error {
