@@ -114,26 +114,28 @@ func (e *Executor) sftpClient(ctx context.Context, client *xssh.Client) (*sftp.C
 	}
 	stop := context.AfterFunc(ctx, func() { _ = sess.Close() })
 	defer stop()
-	w, err := sess.StdinPipe()
-	if err != nil {
-		_ = sess.Close()
-		return nil, err
-	}
-	r, err := sess.StdoutPipe()
-	if err != nil {
-		_ = sess.Close()
-		return nil, err
-	}
-	if err := sess.RequestSubsystem("sftp"); err != nil {
-		_ = sess.Close()
-		return nil, err
-	}
-	sc, err := sftp.NewClientPipe(r, &sessionCloser{WriteCloser: w, sess: sess}, sftp.UseConcurrentWrites(true))
+	sc, err := sftpOnSession(sess)
 	if err != nil {
 		_ = sess.Close()
 		return nil, err
 	}
 	return sc, nil
+}
+
+// sftpOnSession starts the sftp subsystem on sess and a client over it.
+func sftpOnSession(sess *xssh.Session) (*sftp.Client, error) {
+	w, err := sess.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	r, err := sess.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := sess.RequestSubsystem("sftp"); err != nil {
+		return nil, err
+	}
+	return sftp.NewClientPipe(r, &sessionCloser{WriteCloser: w, sess: sess}, sftp.UseConcurrentWrites(true))
 }
 
 // sessionCloser closes the SFTP session's channel with the client's
