@@ -24,7 +24,10 @@
 // only from the increment to the commit, inside the server, and nothing
 // ever scans the pool. Once the cursor reached the end, released addresses
 // are reused oldest first from ipam_free, taken with FOR UPDATE SKIP LOCKED
-// so that concurrent allocators never wait on each other. Unique
+// so that concurrent allocators never wait on each other; a pool is
+// ResourceExhausted only when every address is allocated, so an allocation
+// that finds the released addresses all taken by other transactions at
+// that instant tries again (briefly, then Unavailable). Unique
 // constraints on (pool, owner) and (pool, address) make a duplicate
 // impossible whatever the code above them does; a concurrent allocation
 // for the same owner loses on the first and is answered with the winner's

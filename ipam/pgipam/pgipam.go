@@ -243,19 +243,33 @@ func (m *IPAM) DeletePool(ctx context.Context, name string) error {
 	if err := check.Name(op, name); err != nil {
 		return err
 	}
+	inUse := func() error {
+		return errs.Errorf(errs.FailedPrecondition, op, "pool %q still has allocated addresses", name)
+	}
 	for attempt := 1; ; attempt++ {
-		tag, err := m.db.Exec(ctx, `DELETE FROM ipam_pools WHERE name = $1`, name)
+		// A pool with allocations is left alone without its released
+		// addresses being touched: the cascade would lock them all until
+		// the foreign key refused, and allocations skip locked ones.
+		tag, err := m.db.Exec(ctx, `DELETE FROM ipam_pools p WHERE name = $1
+			AND NOT EXISTS (SELECT 1 FROM ipam_allocations a WHERE a.pool_id = p.id)`, name)
 		switch {
 		case pgsql.Retryable(err) && attempt < maxAttempts:
 			continue
 		case pgsql.SQLState(err) == pgsql.ForeignKeyViolation:
-			// The foreign key of ipam_allocations refused: the check
-			// sees every committed allocation, so a pool never goes
-			// with an address in it.
-			return errs.Errorf(errs.FailedPrecondition, op, "pool %q still has allocated addresses", name)
+			// An allocation committed after the check: the foreign key
+			// of ipam_allocations sees every committed allocation, so a
+			// pool never goes with an address in it.
+			return inUse()
 		case err != nil:
 			return pgsql.Classify(ctx, op, err, true)
 		case tag.RowsAffected() == 0:
+			var exists bool
+			if err := m.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM ipam_pools WHERE name = $1)`, name).Scan(&exists); err != nil {
+				return pgsql.Classify(ctx, op, err, false)
+			}
+			if exists {
+				return inUse()
+			}
 			return check.NoPool(op, name)
 		}
 		m.log.LogAttrs(ctx, slog.LevelInfo, "ipam: pool deleted", slog.String("pool", name))
@@ -367,7 +381,20 @@ func (m *IPAM) Allocate(ctx context.Context, req ipam.Request) (ipam.Allocation,
 	if err := req.Validate(); err != nil {
 		return ipam.Allocation{}, err
 	}
+	pause := time.Millisecond
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
+		if attempt > 2 {
+			// Whatever won the last two races still holds what it
+			// took (the released addresses, say): give it time.
+			t := time.NewTimer(pause)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return ipam.Allocation{}, errs.FromContext(ctx, op)
+			case <-t.C:
+			}
+			pause = min(2*pause, 50*time.Millisecond)
+		}
 		a, done, err := m.allocateOnce(ctx, op, req)
 		if done || err != nil {
 			return a, err
@@ -441,20 +468,24 @@ func (m *IPAM) allocateOnce(ctx context.Context, op string, req ipam.Request) (i
 		}
 	}
 	// Neither the cursor nor the released addresses had one: full, unless
-	// the pool went meanwhile, or a concurrent call for the same owner
-	// took the last address (then that is the owner's answer).
+	// the pool went meanwhile, a concurrent call for the same owner took
+	// the last address (then that is the owner's answer), or the released
+	// addresses were all locked by other transactions (SKIP LOCKED): other
+	// allocations that may yet roll back, or a DeletePool about to fail.
 	var (
-		size  int64
-		holds bool
+		size, used int64
+		holds      bool
 	)
-	err = m.db.QueryRow(ctx, `SELECT size, EXISTS (SELECT 1 FROM ipam_allocations WHERE pool_id = $1 AND owner = $2)
-		FROM ipam_pools WHERE id = $1`, id, req.Owner).Scan(&size, &holds)
+	err = m.db.QueryRow(ctx, `SELECT size,
+			EXISTS (SELECT 1 FROM ipam_allocations WHERE pool_id = $1 AND owner = $2),
+			(SELECT count(*) FROM ipam_allocations WHERE pool_id = $1)
+		FROM ipam_pools WHERE id = $1`, id, req.Owner).Scan(&size, &holds, &used)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return ipam.Allocation{}, true, check.NoPool(op, req.Pool)
 	case err != nil:
 		return ipam.Allocation{}, true, pgsql.Classify(ctx, op, err, false)
-	case holds:
+	case holds, used < size:
 		return ipam.Allocation{}, false, nil
 	}
 	m.log.LogAttrs(ctx, slog.LevelWarn, "ipam: pool exhausted",
