@@ -27,7 +27,8 @@
 //   - A client waiting for updates on a container view does not deadlock
 //     the simulator while VMs in the view are created or powered on (the
 //     stock simulator's property filters and views take each other's locks
-//     in opposite orders, fixed upstream in govmomi #4109).
+//     in opposite orders, fixed upstream in govmomi #4109);
+//     TestWatchBesideCreation proves it when MANAGEDVM_VCSIM_STRESS=1.
 //   - Known and left as is: the simulator's own tasks write some VM
 //     properties (the name at creation, for one) without the VM's lock, so
 //     a -race test that collects those properties while VMs are being
