@@ -253,7 +253,7 @@ func (r *run) execute(ctx context.Context) (Result, error) {
 				return r.result(err), err
 			}
 			if ctxErr := errs.FromContext(ctx, "enroll"); ctxErr != nil && errs.CodeOf(err) == errs.Unknown {
-				err = errors.Join(ctxErr, err)
+				err = errs.Join(ctxErr, err)
 			}
 			r.event(StepFailed, name, err, "")
 			if r.j.Op == OpEnroll {
@@ -295,7 +295,7 @@ func (r *run) attempt(ctx context.Context, name string) error {
 		r.o.emit(e)
 		select {
 		case <-ctx.Done():
-			return errors.Join(errs.FromContext(ctx, "enroll"), err)
+			return errs.Join(errs.FromContext(ctx, "enroll"), err)
 		case <-time.After(delay):
 		}
 		delay *= 2
@@ -319,7 +319,7 @@ func (r *run) compensate(ctx context.Context, failed int, cause error) (Result, 
 			j.Phase, j.ErrorCode, j.Error, j.FailedStep = Compensating, code, msg, j.Steps[failed].Name
 			j.Steps[failed].State, j.Steps[failed].Code, j.Steps[failed].Error = StateFailed, code, msg
 		}); err != nil {
-			return r.result(errors.Join(cause, err)), errors.Join(cause, err)
+			return r.result(errs.Join(cause, err)), errs.Join(cause, err)
 		}
 	} else if cause == nil {
 		cause = &errs.Error{Code: r.j.ErrorCode, Op: "enroll", Msg: r.j.Error}
@@ -341,16 +341,16 @@ func (r *run) compensate(ctx context.Context, failed int, cause error) (Result, 
 			continue
 		}
 		if err := r.save(cctx, func(j *Journal) { j.Steps[i].State = StateCompensated }); err != nil {
-			return r.result(errors.Join(cause, err)), errors.Join(cause, err)
+			return r.result(errs.Join(cause, err)), errs.Join(cause, err)
 		}
 		r.event(CompensationDone, st.Name, nil, "")
 	}
 	final := cause
 	if len(compErrs) > 0 {
-		final = errors.Join(append([]error{cause}, compErrs...)...)
+		final = errs.Join(append([]error{cause}, compErrs...)...)
 	}
 	if err := r.markFailed(cctx); err != nil {
-		final = errors.Join(final, err)
+		final = errs.Join(final, err)
 	}
 	if blocking {
 		// Leave the journal open: Resume (here or in another instance,
@@ -359,7 +359,7 @@ func (r *run) compensate(ctx context.Context, failed int, cause error) (Result, 
 		return r.result(final), final
 	}
 	if err := r.save(cctx, func(j *Journal) { j.Phase = Failed }); err != nil {
-		final = errors.Join(final, err)
+		final = errs.Join(final, err)
 	}
 	r.event(JournalFailed, r.j.FailedStep, final, "")
 	return r.result(final), final
@@ -394,14 +394,14 @@ func (r *run) failForward(ctx context.Context, failed int, cause error) (Result,
 			rec.Reason, rec.FailedStep = reason, r.j.Steps[failed].Name
 			return nil
 		}); err != nil && errs.CodeOf(err) != errs.NotFound {
-			final = errors.Join(final, err)
+			final = errs.Join(final, err)
 		}
 	}
 	if err := r.save(cctx, func(j *Journal) {
 		j.Phase, j.ErrorCode, j.Error, j.FailedStep = Failed, code, msg, j.Steps[failed].Name
 		j.Steps[failed].State, j.Steps[failed].Code, j.Steps[failed].Error = StateFailed, code, msg
 	}); err != nil {
-		final = errors.Join(final, err)
+		final = errs.Join(final, err)
 	}
 	r.event(JournalFailed, r.j.Steps[failed].Name, final, "")
 	return r.result(final), final

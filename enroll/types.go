@@ -109,7 +109,7 @@ func (e *RequirementsError) Error() string {
 func (e *RequirementsError) ErrorCode() errs.Code { return errs.FailedPrecondition }
 
 // Is makes errors.Is(err, errs.FailedPrecondition) true.
-func (e *RequirementsError) Is(target error) bool { return target == errs.FailedPrecondition }
+func (e *RequirementsError) Is(target error) bool { return errs.IsCode(e, target) }
 
 // Policy is a service profile: which guests may enroll, what they must
 // meet, and how they are exposed.

@@ -11,11 +11,56 @@
 //
 //	if errors.Is(err, errs.NotFound) { ... }
 //
-// [CodeOf] gives the code of any error, including errors that did not come
-// from managedvm: context.Canceled maps to [Canceled],
-// context.DeadlineExceeded to [DeadlineExceeded], nil to [OK], and anything
-// else that carries no code to [Unknown].
+// # One rule: what is this error's code
 //
+// An error has exactly one code, and [CodeOf], [Is] and errors.Is give the
+// same answer for it:
+//
+//  1. An error that holds [OutcomeUnknown] anywhere (wrapped at any depth,
+//     one member of a joined error, a typed error) is OutcomeUnknown. No
+//     wrapping can turn "the side effect may have happened" into a code a
+//     retry loop would act on.
+//  2. Otherwise the outermost code wins: the layer closest to the caller
+//     knows most about what failed. Wrapping a NotFound in Internal gives
+//     Internal, and errors.Is(err, errs.NotFound) is then false. A joined
+//     error's members count in order, so errors.Join(a, b) has a's code
+//     when neither holds OutcomeUnknown.
+//  3. context.Canceled and context.DeadlineExceeded carry Canceled and
+//     DeadlineExceeded; nil is [OK]; an error with no code anywhere is
+//     [Unknown].
+//
+// An [*Error] enforces the rule for errors.Is: when its cause carries a
+// different code, Unwrap hands the cause out with that code hidden. The
+// cause itself stays reachable: errors.Is(err, someSentinel),
+// errors.Is(err, context.Canceled), errors.Is(err, io.EOF) and errors.As
+// (the vendor's error, a typed error) still find what is underneath.
+//
+// Two shapes built with the standard library alone cannot be told the
+// rule: errors.Is on an errors.Join (or a fmt.Errorf with several %w)
+// matches the code of any member, and errors.Is(context.Canceled,
+// errs.Canceled) is false for a bare context error. [CodeOf] and [Is] apply
+// the rule to them too; [Join] builds a joined error on which errors.Is
+// agrees. managedvm itself returns neither shape, and every retry decision
+// in managedvm asks [CodeOf].
+//
+// A typed error implements [Coder] (ErrorCode) and derives its Is method
+// from it with [IsCode], so the code is written once.
+//
+// # Which code for which failure
+//
+// Among the codes whose choice is not obvious:
+//
+//   - A refused peer identity is [PermissionDenied]: an SSH host key that
+//     does not match known_hosts, and a server certificate that TLS
+//     verification refuses (vCenter, WinRM over HTTPS, PostgreSQL with
+//     sslmode verify-ca/verify-full): unknown authority, wrong name,
+//     expired, or a pinned thumbprint that differs. Retrying cannot help;
+//     it is never [Unavailable].
+//   - Refused credentials are [Unauthenticated]; a known caller lacking a
+//     privilege is [PermissionDenied].
+//   - [Unavailable] means the remote side surely did nothing, so the call
+//     may be retried as it is.
+
 // # OutcomeUnknown
 //
 // [OutcomeUnknown] means "the side effect may have happened": a request was

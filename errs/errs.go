@@ -90,6 +90,9 @@ func (c Code) String() string {
 // Error makes a Code usable as a sentinel error.
 func (c Code) Error() string { return c.String() }
 
+// ErrorCode makes a Code a [Coder] of itself.
+func (c Code) ErrorCode() Code { return c }
+
 // ParseCode returns the code with the given name, as printed by String.
 func ParseCode(name string) (Code, bool) {
 	for i, n := range codeNames {
@@ -100,16 +103,38 @@ func ParseCode(name string) (Code, bool) {
 	return Unknown, false
 }
 
-// Coder is implemented by errors that know their own code. Typed errors of
-// other packages (guest.ExitError, for example) implement it so that CodeOf
-// and errors.Is work on them.
+// Coder is implemented by errors that know their own code. CodeOf honours
+// it; errors.Is does not look at it, so a typed error also gives itself an
+// Is method derived from the same code, written once:
+//
+//	func (e *MyError) ErrorCode() errs.Code { return errs.FailedPrecondition }
+//	func (e *MyError) Is(target error) bool { return errs.IsCode(e, target) }
+//
+// A typed error that wraps a cause (Unwrap) and reports a code other than
+// the cause's hides the cause's code the same way [*Error] does only if it
+// wraps through [Wrap]; otherwise errors.Is also finds the cause's code.
 type Coder interface {
 	ErrorCode() Code
+}
+
+// IsCode is the Is method of a typed error, derived from its ErrorCode:
+// it reports whether target is the [Code] CodeOf gives for err.
+func IsCode(err Coder, target error) bool {
+	c, ok := target.(Code)
+	return ok && c == err.ErrorCode()
 }
 
 // Error is an error with a code. Op names the operation that failed (e.g.
 // "ipam.Allocate"), Msg says what went wrong, and Err is the underlying cause,
 // if any, reachable with errors.As and errors.Unwrap.
+//
+// A Code of Unknown (or OK) means the error adds no code of its own: its
+// code is its cause's. Under the rule in the package doc an Error's code is
+// its own Code unless its cause holds OutcomeUnknown; when the cause carries
+// a different code, Unwrap hands out the cause with that code hidden, so
+// errors.Is(err, causeCode) is false while errors.Is(err, sentinel),
+// errors.Is(err, context.Canceled) and errors.As still reach everything
+// underneath.
 type Error struct {
 	Code Code
 	Op   string
@@ -139,18 +164,99 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// Unwrap returns the cause.
-func (e *Error) Unwrap() error { return e.Err }
+// Unwrap returns the cause; if the cause carries a code other than e's
+// (see CodeOf), that code is hidden from errors.Is (everything else, the
+// cause's sentinels and types included, stays reachable).
+func (e *Error) Unwrap() error {
+	if e.Err == nil {
+		return nil
+	}
+	if own := CodeOf(e); carriesOther(e.Err, own) {
+		return &hidden{err: e.Err}
+	}
+	return e.Err
+}
 
-// ErrorCode returns e.Code.
-func (e *Error) ErrorCode() Code { return e.Code }
+// ErrorCode returns e's code under the package's rule: OutcomeUnknown if
+// e or its cause holds it anywhere, else e.Code, else the cause's code.
+func (e *Error) ErrorCode() Code { return CodeOf(e) }
 
-// Is reports whether target is e's code, so errors.Is(err, errs.NotFound)
-// works. It does not look at the cause: a wrapped error's own code is found
-// by errors.Is walking the chain.
+// Is reports whether target is e's code (ErrorCode), so errors.Is(err,
+// errs.NotFound) works and agrees with CodeOf.
 func (e *Error) Is(target error) bool {
 	c, ok := target.(Code)
-	return ok && c == e.Code
+	return ok && c == CodeOf(e)
+}
+
+// carriesOther reports whether errors.Is would match in err a code other
+// than own. It reads the tree's structure instead of calling errors.Is, so
+// that unwrapping a chain of Errors stays linear in its length.
+func carriesOther(err error, own Code) bool {
+	return codeSet(err)&^(1<<own|1<<OK|1<<Unknown) != 0
+}
+
+// codeSet is the set of codes errors.Is matches in err, as a bit mask.
+func codeSet(err error) uint32 {
+	var set uint32
+	for err != nil {
+		var next []error
+		switch e := err.(type) {
+		case *Error:
+			// Its Is answers its code; a cause with other codes is hidden.
+			return set | 1<<CodeOf(e)
+		case *hidden:
+			return set
+		case Code:
+			if e >= 0 && int(e) < len(codeNames) {
+				set |= 1 << e
+			}
+		default:
+			if x, ok := err.(interface{ Is(error) bool }); ok {
+				for c := NotFound; int(c) < len(codeNames); c++ {
+					if x.Is(c) {
+						set |= 1 << c
+					}
+				}
+			}
+			switch u := err.(type) {
+			case interface{ Unwrap() error }:
+				next = []error{u.Unwrap()}
+			case interface{ Unwrap() []error }:
+				next = u.Unwrap()
+			}
+		}
+		if len(next) == 1 {
+			err = next[0]
+			continue
+		}
+		for _, n := range next {
+			set |= codeSet(n)
+		}
+		break
+	}
+	return set
+}
+
+// hidden is a cause whose codes are hidden from errors.Is: it matches no
+// Code, but every other target (sentinels, context errors) and errors.As
+// reach through it.
+type hidden struct{ err error }
+
+func (h *hidden) Error() string { return h.err.Error() }
+
+func (h *hidden) Is(target error) bool {
+	if _, ok := target.(Code); ok {
+		return false
+	}
+	return errors.Is(h.err, target)
+}
+
+func (h *hidden) As(target any) bool {
+	switch target.(type) {
+	case *Code, *Coder:
+		return false
+	}
+	return errors.As(h.err, target)
 }
 
 // New returns an error with the given code, operation and message.
@@ -193,33 +299,95 @@ func WrapOp(op string, err error) error {
 	return &Error{Code: CodeOf(err), Op: op, Err: err}
 }
 
-// CodeOf returns the code of err: OK for nil; the code of the first error in
-// the chain that carries one; Canceled and DeadlineExceeded for the context
-// errors; Unknown otherwise.
+// CodeOf returns the code of err under the one rule of this package (see
+// the package doc):
+//
+//   - nil is OK;
+//   - an error that holds OutcomeUnknown anywhere (wrapped, joined, in a
+//     typed error) is OutcomeUnknown;
+//   - otherwise the first code met walking from the outside in (depth
+//     first, a joined error's members in order): an [*Error]'s Code, a
+//     [Coder]'s ErrorCode, a Code itself, Canceled or DeadlineExceeded for
+//     the context errors;
+//   - Unknown when nothing carries a code.
 func CodeOf(err error) Code {
 	if err == nil {
 		return OK
 	}
-	var c Coder
-	if errors.As(err, &c) {
-		return c.ErrorCode()
+	first, outcomeUnknown := walk(err, Unknown)
+	if outcomeUnknown {
+		return OutcomeUnknown
 	}
-	var code Code
-	if errors.As(err, &code) {
-		return code
-	}
-	switch {
-	case errors.Is(err, context.Canceled):
-		return Canceled
-	case errors.Is(err, context.DeadlineExceeded):
-		return DeadlineExceeded
-	}
-	return Unknown
+	return first
 }
 
-// Is reports whether CodeOf(err) == code. Unlike errors.Is it also maps the
-// context errors: Is(context.Canceled, Canceled) is true.
+// walk visits err's tree from the outside in. It returns the first code
+// met (or first, if one was met before) and whether OutcomeUnknown is held
+// anywhere.
+func walk(err error, first Code) (Code, bool) {
+	for err != nil {
+		var own Code
+		var next []error
+		switch e := err.(type) {
+		case *Error:
+			own, next = e.Code, []error{e.Err}
+		case *hidden:
+			next = []error{e.err}
+		case Code:
+			own = e
+		default:
+			if c, ok := err.(Coder); ok {
+				own = c.ErrorCode()
+			} else if err == context.Canceled {
+				own = Canceled
+			} else if err == context.DeadlineExceeded {
+				own = DeadlineExceeded
+			}
+			switch u := err.(type) {
+			case interface{ Unwrap() error }:
+				next = []error{u.Unwrap()}
+			case interface{ Unwrap() []error }:
+				next = u.Unwrap()
+			}
+		}
+		if own == OutcomeUnknown {
+			return OutcomeUnknown, true
+		}
+		if first == Unknown && own != OK && own != Unknown {
+			first = own
+		}
+		if len(next) == 1 {
+			err = next[0]
+			continue
+		}
+		for _, n := range next {
+			var ou bool
+			if first, ou = walk(n, first); ou {
+				return OutcomeUnknown, true
+			}
+		}
+		return first, false
+	}
+	return first, false
+}
+
+// Is reports whether CodeOf(err) == code. For every error managedvm
+// returns it agrees with errors.Is(err, code); it also maps a bare context
+// error (Is(context.Canceled, Canceled) is true) and applies the rule to a
+// standard errors.Join, where errors.Is would match any member's code.
 func Is(err error, code Code) bool { return CodeOf(err) == code }
+
+// Join joins errs like errors.Join (nil ones are dropped; nil if none is
+// left), as one error whose code follows the rule: OutcomeUnknown if any
+// member holds it, else the first member's code. errors.Is on the result
+// matches that code only, and every member's sentinels and types.
+func Join(errs ...error) error {
+	j := errors.Join(errs...)
+	if j == nil {
+		return nil
+	}
+	return &Error{Code: CodeOf(j), Err: j}
+}
 
 // FromContext returns nil if ctx is still live, or an error with code
 // Canceled or DeadlineExceeded that wraps ctx.Err().

@@ -77,8 +77,11 @@ func TestErrorf(t *testing.T) {
 	if errs.CodeOf(err) != errs.FailedPrecondition {
 		t.Fatalf("code %v", errs.CodeOf(err))
 	}
-	if !errors.Is(err, errs.NotFound) || !errors.Is(err, cause) {
+	if !errors.Is(err, cause) {
 		t.Fatal("cause not reachable")
+	}
+	if errors.Is(err, errs.NotFound) {
+		t.Fatal("the cause's code shows through the outer code")
 	}
 	if got := err.Error(); got != "outer: vm vm-1: inner: missing" {
 		t.Fatalf("Error() = %q", got)

@@ -184,7 +184,7 @@ func (e *ExitError) Error() string {
 func (e *ExitError) ErrorCode() errs.Code { return errs.FailedPrecondition }
 
 // Is makes errors.Is(err, errs.FailedPrecondition) true.
-func (e *ExitError) Is(target error) bool { return target == errs.FailedPrecondition }
+func (e *ExitError) Is(target error) bool { return errs.IsCode(e, target) }
 
 func firstLine(b []byte) string {
 	s := strings.TrimSpace(string(b))

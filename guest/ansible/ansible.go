@@ -152,6 +152,9 @@ func (e *PlaybookError) ErrorCode() errs.Code {
 	return errs.FailedPrecondition
 }
 
+// Is makes errors.Is(err, code) agree with ErrorCode.
+func (e *PlaybookError) Is(target error) bool { return errs.IsCode(e, target) }
+
 // Runner runs one playbook. It is an enroll.Configurator.
 type Runner struct {
 	cfg Config
