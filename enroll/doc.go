@@ -52,9 +52,13 @@
 // Every operation is journaled to the host's [Store] after every step. The
 // journal holds the request without its secrets (the user name only), the
 // steps reached and the resources acquired. [Orchestrator.Resume] finishes
-// or compensates every open journal of a crashed instance: an instance
+// or compensates every open journal nobody works on any more: an instance
 // holds a lease on each journal it works on, renewed while it works
-// (Options.LeaseTTL), and Resume takes over journals whose lease expired.
+// (Options.LeaseTTL), and Resume takes over journals whose lease expired,
+// and at once those an earlier process under the same instance name
+// (Options.Instance) left behind. A journal under a live lease is never
+// taken over from the run working on it, by another replica or by the same
+// orchestrator's own Resume: one step of one VM never runs twice at once.
 // Resuming a step that needs credentials asks Config.Credentials, since
 // they were never stored; without them the enrollment is rolled back. A host
 // calls Resume at start-up, and each replica runs

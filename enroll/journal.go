@@ -121,10 +121,14 @@ type Journal struct {
 	ErrorCode  errs.Code
 	Error      string
 	FailedStep string
-	// Holder is the orchestrator instance holding the lease, until
-	// LeaseExpires. Another instance may take over an open journal whose
-	// lease has expired.
+	// Holder is the orchestrator instance (Options.Instance) holding the
+	// lease, until LeaseExpires; Incarnation tells apart the processes that
+	// ran under that name (a random ID per Orchestrator value). Another
+	// instance may take over an open journal whose lease has expired; a
+	// process under the same instance name takes over, at once, the
+	// journals of an earlier incarnation (see Orchestrator.Resume).
 	Holder       string
+	Incarnation  string
 	LeaseExpires time.Time
 	// Revision is the optimistic-concurrency token: 0 for a new journal,
 	// incremented by every successful write.

@@ -97,3 +97,38 @@ func TestResumeEvery(t *testing.T) {
 	}
 	w.checkInvariants(t)
 }
+
+// TestRestartUnderSameName: a process restarted under its instance name
+// takes back, at once, the journals its crashed predecessor left under a
+// live lease; another instance leaves them alone until the lease expires.
+func TestRestartUnderSameName(t *testing.T) {
+	w := newWorld(t, worldOptions{vms: 1})
+	o1 := w.orchestrator("i1", nil)
+	enroll.SetHook(o1, func(p string) {
+		if p == "after-do:"+enroll.StepFirewall {
+			panic(crash{p})
+		}
+	})
+	func() {
+		defer func() { _ = recover() }()
+		_, _ = o1.Enroll(context.Background(), w.request(0, "r"))
+	}()
+	j, err := w.store.GetJournal(context.Background(), "r")
+	if err != nil || j.Holder != "i1" || j.Incarnation == "" || !j.Phase.Open() {
+		t.Fatalf("crashed journal %+v, %v", j, err)
+	}
+	rep, err := w.orchestrator("i2", nil).Resume(context.Background())
+	if err != nil || len(rep.Resumed) != 0 || rep.Skipped != 1 {
+		t.Fatalf("another instance, lease live: %+v, %v", rep, err)
+	}
+	restarted := w.orchestrator("i1", nil) // no clock advance: the lease is live
+	rep, err = restarted.Resume(context.Background())
+	if err != nil || len(rep.Resumed) != 1 || rep.Resumed[0].Err != nil {
+		t.Fatalf("restarted instance: %+v, %v", rep, err)
+	}
+	j, _ = w.store.GetJournal(context.Background(), "r")
+	if j.Phase != enroll.Succeeded {
+		t.Fatalf("journal %s after the restart's Resume", j.Phase)
+	}
+	w.checkInvariants(t)
+}

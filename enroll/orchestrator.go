@@ -25,11 +25,19 @@ type Orchestrator struct {
 	log      *slog.Logger
 	obs      Observer
 	instance string
-	leaseTTL time.Duration
+	// incarnation tells this Orchestrator value apart from an earlier
+	// process that ran under the same instance name.
+	incarnation string
+	leaseTTL    time.Duration
 	compTO   time.Duration
 	retries  int
 	retryDly time.Duration
 	now      func() time.Time
+
+	// active holds the IDs of the journals a run of this Orchestrator is
+	// working on: Resume never takes those over.
+	activeMu sync.Mutex
+	active   map[string]struct{}
 
 	// hook, if set, is called at fixed points of a run (tests use it to
 	// simulate a crash by panicking).
@@ -75,8 +83,10 @@ func New(cfg Config, opts *Options) (*Orchestrator, error) {
 		cfg:      cfg,
 		log:      opts.Logger,
 		obs:      opts.Observer,
-		instance: opts.Instance,
-		leaseTTL: opts.LeaseTTL,
+		instance:    opts.Instance,
+		incarnation: randomID(),
+		leaseTTL:    opts.LeaseTTL,
+		active:      make(map[string]struct{}),
 		compTO:   opts.CompensationTimeout,
 		retries:  opts.Retries,
 		retryDly: opts.RetryDelay,
@@ -129,6 +139,51 @@ func checkPolicy(name string, p Policy) error {
 
 // Instance returns the name this orchestrator holds leases under.
 func (o *Orchestrator) Instance() string { return o.instance }
+
+// markActive records that a run of this Orchestrator works on journal id.
+// It reports false if one already does.
+func (o *Orchestrator) markActive(id string) bool {
+	o.activeMu.Lock()
+	defer o.activeMu.Unlock()
+	if _, ok := o.active[id]; ok {
+		return false
+	}
+	o.active[id] = struct{}{}
+	return true
+}
+
+func (o *Orchestrator) unmarkActive(id string) {
+	o.activeMu.Lock()
+	defer o.activeMu.Unlock()
+	delete(o.active, id)
+}
+
+// hold sets j's lease to this Orchestrator for a full LeaseTTL.
+func (o *Orchestrator) hold(j *Journal) {
+	j.Holder, j.Incarnation, j.LeaseExpires = o.instance, o.incarnation, o.now().Add(o.leaseTTL)
+}
+
+// abandoned reports whether nobody works on the open journal j, so that
+// Resume may take it over: its lease has expired; or it is held under this
+// instance name by an earlier process (another incarnation), which is gone
+// since this one has the name; or it is held by this Orchestrator and no run
+// of it is working on it any more (a compensation that failed left it
+// open). A journal a run of this Orchestrator works on, or one another
+// instance holds under a live lease, is never abandoned.
+func (o *Orchestrator) abandoned(j Journal) bool {
+	switch {
+	case !o.now().Before(j.LeaseExpires):
+		return true
+	case j.Holder != o.instance:
+		return false
+	case j.Incarnation != o.incarnation:
+		return true
+	}
+	o.activeMu.Lock()
+	defer o.activeMu.Unlock()
+	_, working := o.active[j.ID]
+	return !working
+}
 
 func randomID() string {
 	var b [8]byte
@@ -238,9 +293,15 @@ func (o *Orchestrator) start(ctx context.Context, j Journal) (*run, Result, erro
 	if j.ID == "" {
 		j.ID = string(j.Op) + "-" + randomID()
 	}
-	j.Holder, j.LeaseExpires = o.instance, o.now().Add(o.leaseTTL)
+	o.hold(&j)
 	res := Result{Journal: j.ID, VM: j.VM, Op: j.Op}
+	// Marked before the journal exists, so that no Resume of this process
+	// ever sees it open and unclaimed.
+	marked := o.markActive(j.ID)
 	created, err := o.cfg.Store.CreateJournal(context.WithoutCancel(ctx), j)
+	if err != nil && marked {
+		o.unmarkActive(j.ID)
+	}
 	switch {
 	case err == nil:
 		o.emit(Event{Kind: JournalStarted, Journal: j.ID, Op: j.Op, VM: j.VM})
@@ -324,12 +385,27 @@ type ResumeReport struct {
 	// Resumed lists the journals this call took over and finished, with
 	// their results.
 	Resumed []Result
-	// Skipped counts open journals held by another live instance.
+	// Skipped counts the open journals someone works on: held by another
+	// instance under a live lease, or run by this Orchestrator right now.
 	Skipped int
 }
 
-// Resume finishes or compensates every open journal whose holder is this
-// instance or whose lease has expired: the work of a crashed process.
+// Resume finishes or compensates every open journal nobody works on any
+// more: the work of a crashed process. It takes over a journal when
+//
+//   - its lease has expired (its holder stopped renewing it: crashed, or
+//     cut off from the Store);
+//   - it is held under this instance name (Options.Instance) by an earlier
+//     process: each Orchestrator is an incarnation of its instance name, and
+//     a process restarted under the same name takes its predecessor's
+//     journals back at once, without waiting for their leases;
+//   - it is held by this Orchestrator but no run of it works on it any more
+//     (a compensation failed and left it open).
+//
+// A journal whose lease is live is never taken over from a run that works
+// on it: not by another replica, and not by this Orchestrator's own Resume
+// or ResumeEvery while one of its Enroll, Unenroll, Cleanup or Indexer runs
+// holds it.
 // Enrollments go on from the step after the last one journaled (steps are
 // idempotent, so a step whose side effect happened but was not journaled is
 // simply done again); when the credentials a remaining step needs cannot be
@@ -345,7 +421,7 @@ func (o *Orchestrator) Resume(ctx context.Context) (ResumeReport, error) {
 		if err := ctx.Err(); err != nil {
 			return rep, errs.FromContext(ctx, op)
 		}
-		if j.Holder != o.instance && o.now().Before(j.LeaseExpires) {
+		if !o.abandoned(j) {
 			rep.Skipped++
 			continue
 		}
@@ -361,6 +437,8 @@ func (o *Orchestrator) Resume(ctx context.Context) (ResumeReport, error) {
 
 // ResumeEvery calls Resume now and then every interval until ctx ends, so
 // that the work of a crashed replica is picked up once its leases expire.
+// It never takes over a journal this Orchestrator's own runs are working
+// on, however short the interval.
 // Each round's report goes to report (which may be nil); errors are
 // reported as IndexerError events and do not stop the loop. It returns nil
 // when ctx ends.
@@ -389,12 +467,16 @@ func (o *Orchestrator) ResumeEvery(ctx context.Context, interval time.Duration, 
 }
 
 func (o *Orchestrator) resumeOne(ctx context.Context, j Journal) (Result, bool) {
+	if !o.markActive(j.ID) {
+		return Result{}, false // a run of this process has just started on it
+	}
 	prev := j.Holder
-	j.Holder, j.LeaseExpires = o.instance, o.now().Add(o.leaseTTL)
+	o.hold(&j)
 	sctx, cancel := detached(ctx)
 	claimed, err := o.cfg.Store.UpdateJournal(sctx, j)
 	cancel()
 	if err != nil {
+		o.unmarkActive(j.ID)
 		return Result{}, false // someone else claimed it first
 	}
 	o.emit(Event{Kind: JournalResumed, Journal: j.ID, Op: j.Op, VM: j.VM, Message: "taken over from " + prev})

@@ -145,7 +145,7 @@ func (r *run) save(ctx context.Context, mutate func(j *Journal)) error {
 	if mutate != nil {
 		mutate(&r.j)
 	}
-	r.j.Holder, r.j.LeaseExpires = r.o.instance, r.o.now().Add(r.o.leaseTTL)
+	r.o.hold(&r.j)
 	j := r.j
 	// The journal is written even when ctx is canceled: it is how the
 	// outcome is known. The Store bounds its own calls.
@@ -160,7 +160,7 @@ func (r *run) save(ctx context.Context, mutate func(j *Journal)) error {
 	if mutate == nil {
 		// A lease renewal, possibly from the heartbeat goroutine: only
 		// the fields the working goroutine never reads without the lock.
-		r.j.Revision, r.j.Holder, r.j.LeaseExpires, r.j.Updated = saved.Revision, saved.Holder, saved.LeaseExpires, saved.Updated
+		r.j.Revision, r.j.Holder, r.j.Incarnation, r.j.LeaseExpires, r.j.Updated = saved.Revision, saved.Holder, saved.Incarnation, saved.LeaseExpires, saved.Updated
 		return nil
 	}
 	r.j = saved
@@ -222,6 +222,7 @@ func (r *run) journal() Journal {
 // execute runs the remaining steps, compensating on failure, and closes the
 // journal.
 func (r *run) execute(ctx context.Context) (Result, error) {
+	defer r.o.unmarkActive(r.j.ID) // last: after the heartbeat has stopped
 	work, cancelWork := context.WithCancel(ctx)
 	defer cancelWork()
 	defer r.startHeartbeat(ctx, cancelWork)()
@@ -411,6 +412,10 @@ func (r *run) failForward(ctx context.Context, failed int, cause error) (Result,
 func (r *run) resume(ctx context.Context) (Result, error) {
 	if r.j.Op == OpEnroll && r.j.Phase == Running && r.needsCredentials() && !r.credOK {
 		// Resume cannot go forward without the credentials: roll back.
+		defer r.o.unmarkActive(r.j.ID)
+		work, cancelWork := context.WithCancel(ctx)
+		defer cancelWork()
+		defer r.startHeartbeat(work, cancelWork)()
 		defer r.closeExecutors()
 		failed := 0
 		for i := range r.j.Steps {

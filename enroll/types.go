@@ -259,8 +259,14 @@ type Options struct {
 	// Observer receives every event; nil logs events through Logger.
 	Observer Observer
 	// Instance names this orchestrator instance for leases (default: a
-	// random ID). Give a stable name to a process that restarts, so that
-	// it takes its own journals back at once.
+	// random ID). It names a replica, not a process: give each running
+	// replica its own stable name (a pod or host name) and keep it across
+	// restarts. A process restarted under the name takes back, at once,
+	// the journals its predecessor left open (each Orchestrator is a new
+	// incarnation of the name, recorded in Journal.Incarnation); journals
+	// of other instances it takes over only once their leases expire. Two
+	// processes running at the same time under one name would take each
+	// other's journals over: never share a name between live replicas.
 	Instance string
 	// LeaseTTL is how long a journal's lease lasts without renewal (default
 	// 30s); it is renewed every third of it while work goes on.

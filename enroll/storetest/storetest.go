@@ -38,6 +38,9 @@ func wantCode(t *testing.T, err error, code errs.Code) {
 func Run(t *testing.T, h Harness) {
 	ctx := context.Background()
 
+	t.Run("OwnJournalsNotTakenOver", func(t *testing.T) { testOwnJournalsNotTakenOver(t, h) })
+	t.Run("ReplicasExclusive", func(t *testing.T) { testReplicasExclusive(t, h) })
+
 	t.Run("CreateGetRoundTrip", func(t *testing.T) {
 		s := h(t)
 		j := journal("j1", "vm-1")
@@ -47,7 +50,7 @@ func Run(t *testing.T, h Harness) {
 		j.Steps[1] = enroll.StepRecord{Name: "ipam", State: enroll.StateFailed, Error: "pool full", Code: errs.ResourceExhausted}
 		j.NewLocalIP = netip.MustParseAddr("192.0.2.11")
 		j.ErrorCode, j.Error, j.FailedStep = errs.ResourceExhausted, "pool full", "ipam"
-		j.Holder, j.LeaseExpires = "inst-1", time.Now().Add(time.Minute).Truncate(time.Microsecond)
+		j.Holder, j.Incarnation, j.LeaseExpires = "inst-1", "incarnation-1", time.Now().Add(time.Minute).Truncate(time.Microsecond)
 		created, err := s.CreateJournal(ctx, j)
 		if err != nil {
 			t.Fatal(err)
