@@ -29,10 +29,10 @@ type Orchestrator struct {
 	// process that ran under the same instance name.
 	incarnation string
 	leaseTTL    time.Duration
-	compTO   time.Duration
-	retries  int
-	retryDly time.Duration
-	now      func() time.Time
+	compTO      time.Duration
+	retries     int
+	retryDly    time.Duration
+	now         func() time.Time
 
 	// active holds the IDs of the journals a run of this Orchestrator is
 	// working on: Resume never takes those over.
@@ -80,17 +80,17 @@ func New(cfg Config, opts *Options) (*Orchestrator, error) {
 		}
 	}
 	o := &Orchestrator{
-		cfg:      cfg,
-		log:      opts.Logger,
-		obs:      opts.Observer,
+		cfg:         cfg,
+		log:         opts.Logger,
+		obs:         opts.Observer,
 		instance:    opts.Instance,
 		incarnation: randomID(),
 		leaseTTL:    opts.LeaseTTL,
 		active:      make(map[string]struct{}),
-		compTO:   opts.CompensationTimeout,
-		retries:  opts.Retries,
-		retryDly: opts.RetryDelay,
-		now:      opts.Now,
+		compTO:      opts.CompensationTimeout,
+		retries:     opts.Retries,
+		retryDly:    opts.RetryDelay,
+		now:         opts.Now,
 	}
 	if o.log == nil {
 		o.log = slog.New(slog.NewTextHandler(io.Discard, nil))

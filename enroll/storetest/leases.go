@@ -471,4 +471,3 @@ func checkEnrolled(t *testing.T, w *leaseWorld, vms int) {
 		}
 	}
 }
-
