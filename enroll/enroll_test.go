@@ -258,3 +258,25 @@ func TestWrongPasswordOverNetwork(t *testing.T) {
 	}
 	w.checkInvariants(t)
 }
+
+// TestNoRequirementsNoProbe: a profile without requirement checks asks the
+// guest nothing (no OS-facts probe), on Linux and Windows; one with checks
+// does.
+func TestNoRequirementsNoProbe(t *testing.T) {
+	w := newWorld(t, worldOptions{vms: 3})
+	o := w.orchestrator("i1", func(c *enroll.Config, _ *enroll.Options) { c.Policy.Requirements = nil })
+	for _, i := range []int{0, 2} { // Linux, Windows
+		if _, err := o.Enroll(context.Background(), w.request(i, "")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := w.probes.Load(); n != 0 {
+		t.Fatalf("%d OS-facts probes for profiles without requirements", n)
+	}
+	if _, err := w.orchestrator("i2", nil).Enroll(context.Background(), w.request(1, "")); err != nil {
+		t.Fatal(err)
+	}
+	if w.probes.Load() == 0 {
+		t.Fatal("requirements were checked without the OS facts")
+	}
+}

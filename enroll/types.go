@@ -82,6 +82,11 @@ type Requirements struct {
 	Checks []RequirementCheck
 }
 
+// empty reports whether r asks for no check at all.
+func (r Requirements) empty() bool {
+	return len(r.Distributions) == 0 && r.MinFreeDiskMiB == 0 && len(r.Commands) == 0 && len(r.Checks) == 0
+}
+
 // RequirementCheck is a policy check run in the guest. It returns one report
 // row; an error means the check could not run (and fails the enrollment
 // with that error's code).

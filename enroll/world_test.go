@@ -59,6 +59,7 @@ type world struct {
 	noGuestAccess bool
 	dialInj       *fakes.Injector
 	dials         atomic.Int32
+	probes        atomic.Int32 // OS-facts probes run in guests
 	vms           []provider.VM
 }
 
@@ -147,6 +148,9 @@ func (w *world) guestOS(ctx context.Context, req memprovider.GuestRequest) (gues
 
 func (w *world) answer(ctx context.Context, vmID string, cmd guest.Command, fallback func() (guest.Result, error)) (guest.Result, error) {
 	args, script := cmd.Args, cmd.Script
+	if strings.Contains(script, "__MANAGEDVM_UNAME__") || strings.Contains(script, "Win32_OperatingSystem") {
+		w.probes.Add(1)
+	}
 	switch {
 	case len(args) > 0 && args[0] == "df":
 		return guest.Result{Stdout: []byte("Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/sda1 20000000 1000000 19000000 5% /\n")}, nil

@@ -68,7 +68,10 @@ const windowsExtraFactsScript = `try { "DISK=" + [string][math]::Floor((Get-PSDr
 if (Get-Command winget -ErrorAction SilentlyContinue) { "PKG=winget" } elseif (Get-Command choco -ErrorAction SilentlyContinue) { "PKG=choco" }`
 
 // DetectFacts asks the guest behind ex for its OS facts: /etc/os-release and
-// uname on Linux, Win32_OperatingSystem on Windows (by ex.Family()).
+// uname on Linux, Win32_OperatingSystem on Windows (by ex.Family()). A guest
+// whose answer holds no facts at all (neither os-release nor uname on
+// Linux; neither the OS name nor the build on Windows) is FailedPrecondition
+// on both families: it is not the OS the executor speaks to.
 func DetectFacts(ctx context.Context, ex Executor) (Facts, error) {
 	const op = "guest.DetectFacts"
 	switch ex.Family() {
@@ -85,6 +88,9 @@ func DetectFacts(ctx context.Context, ex Executor) (Facts, error) {
 			return Facts{}, errs.WrapOp(op, err)
 		}
 		kv := parseKV(out)
+		if kv["NAME"] == "" && kv["BUILD"] == "" {
+			return Facts{}, errs.New(errs.FailedPrecondition, op, "the guest printed no OS name or build from Win32_OperatingSystem: not a Windows guest?")
+		}
 		for k, v := range parseKV(extra) {
 			if k == "DISK" || k == "PKG" {
 				kv[k] = v

@@ -141,6 +141,12 @@ func TestDetectFactsErrors(t *testing.T) {
 	if _, err := guest.DetectFacts(ctx, ex); errs.CodeOf(err) != errs.FailedPrecondition {
 		t.Fatalf("empty output: %v", err)
 	}
+	// Nor is one a Windows guest: both families treat it alike.
+	ex = memguest.New(guest.Windows, nil)
+	ex.HandleDefault(memguest.Reply(""))
+	if _, err := guest.DetectFacts(ctx, ex); errs.CodeOf(err) != errs.FailedPrecondition || !strings.Contains(err.Error(), "not a Windows guest") {
+		t.Fatalf("empty Windows output: %v", err)
+	}
 	// Transport errors keep their code and gain the operation.
 	ex = memguest.New(guest.Windows, nil)
 	ex.HandleDefault(memguest.Fail(errs.New(errs.Unauthenticated, "winrm", "401")))
