@@ -280,3 +280,47 @@ func TestNoRequirementsNoProbe(t *testing.T) {
 		t.Fatal("requirements were checked without the OS facts")
 	}
 }
+
+// TestSecondUnenrollChangesNothing: unenrolling a VM that is no longer
+// enrolled writes no journal and leaves the CMDB record's revision alone,
+// with or without a request key; the same key still answers its result.
+func TestSecondUnenrollChangesNothing(t *testing.T) {
+	w := newWorld(t, worldOptions{vms: 2})
+	o := w.orchestrator("i1", nil)
+	ctx := context.Background()
+	if _, err := o.Enroll(ctx, w.request(0, "")); err != nil {
+		t.Fatal(err)
+	}
+	req := enroll.UnenrollRequest{Key: "u1", Provider: provName, VMID: w.vms[0].ID, Credentials: guest.Password("admin", password)}
+	first, err := o.Unenroll(ctx, req)
+	if err != nil || first.Journal != "u1" {
+		t.Fatalf("first unenroll: %+v, %v", first, err)
+	}
+	before, _ := w.db.Get(ctx, w.key(0))
+	journals := len(w.store.Journals())
+	for _, r := range []enroll.UnenrollRequest{
+		{Provider: provName, VMID: w.vms[0].ID},
+		{Key: "u2", Provider: provName, VMID: w.vms[0].ID, Credentials: req.Credentials},
+		{Provider: provName, VMID: w.vms[1].ID}, // never enrolled
+	} {
+		res, err := o.Unenroll(ctx, r)
+		if err != nil || res.Journal != "" {
+			t.Fatalf("unenroll of a VM not enrolled: %+v, %v", res, err)
+		}
+	}
+	after, _ := w.db.Get(ctx, w.key(0))
+	if after.Revision != before.Revision || after.State != cmdb.Available {
+		t.Fatalf("record revision %d -> %d, state %s", before.Revision, after.Revision, after.State)
+	}
+	if n := len(w.store.Journals()); n != journals {
+		t.Fatalf("%d journals written for unenrollments that had nothing to do", n-journals)
+	}
+	if _, err := w.db.Get(ctx, w.key(1)); errs.CodeOf(err) != errs.NotFound {
+		t.Fatalf("a record was made for a VM never enrolled: %v", err)
+	}
+	again, err := o.Unenroll(ctx, req) // the same key: its result
+	if err != nil || again.Journal != "u1" {
+		t.Fatalf("repeated request: %+v, %v", again, err)
+	}
+	w.checkInvariants(t)
+}

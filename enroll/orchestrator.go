@@ -260,7 +260,10 @@ func (o *Orchestrator) Enroll(ctx context.Context, req Request) (Result, error) 
 // Unenroll reverses an enrollment: it undoes the OS configuration (when the
 // Configurator can and credentials are at hand), removes the NAT, releases
 // the public IP and marks the CMDB record available. It is idempotent:
-// unenrolling a VM that is not enrolled succeeds and changes nothing.
+// unenrolling a VM that is not enrolled (no record or an available one, no
+// NAT rule, no public IP, no operation in progress) succeeds and changes
+// nothing: no journal is written and the record keeps its revision. The
+// Result then has no Journal.
 func (o *Orchestrator) Unenroll(ctx context.Context, req UnenrollRequest) (Result, error) {
 	const op = "enroll.Unenroll"
 	key := cmdb.Key{Provider: req.Provider, VMID: req.VMID}
@@ -274,6 +277,11 @@ func (o *Orchestrator) Unenroll(ctx context.Context, req UnenrollRequest) (Resul
 		res.Err = errs.Errorf(errs.NotFound, op, "unknown provider %q", req.Provider)
 		return res, res.Err
 	}
+	if state, ok := o.notEnrolled(ctx, req.Key, key); ok {
+		// Nothing to undo: no journal is written and nothing changes.
+		res.State = state
+		return res, nil
+	}
 	j := Journal{ID: req.Key, Op: OpUnenroll, VM: key, Username: req.Credentials.Username, Phase: Running, Steps: plan(OpUnenroll, "", req.Force)}
 	r, res2, err := o.start(ctx, j)
 	if r == nil {
@@ -284,6 +292,42 @@ func (o *Orchestrator) Unenroll(ctx context.Context, req UnenrollRequest) (Resul
 		r.cred, r.credOK = req.Credentials, true
 	}
 	return r.execute(ctx)
+}
+
+// notEnrolled reports whether vm holds nothing an unenrollment would undo:
+// no journal under key (whose result a repeated request gets), no open
+// journal, a CMDB record that is absent, available or retired with no
+// public IP, no NAT rule and no public IP in any pool. Any doubt (an error
+// reading) says no, and the unenrollment runs as usual.
+func (o *Orchestrator) notEnrolled(ctx context.Context, key string, vm cmdb.Key) (cmdb.State, bool) {
+	if key != "" {
+		if _, err := o.cfg.Store.GetJournal(ctx, key); errs.CodeOf(err) != errs.NotFound {
+			return "", false
+		}
+	}
+	if _, err := o.cfg.Store.OpenJournalFor(ctx, vm); errs.CodeOf(err) != errs.NotFound {
+		return "", false
+	}
+	rec, err := o.cfg.CMDB.Get(ctx, vm)
+	switch {
+	case errs.CodeOf(err) == errs.NotFound:
+	case err != nil, rec.State != cmdb.Available && rec.State != cmdb.Retired, rec.PublicIP.IsValid():
+		return "", false
+	}
+	owner := vm.String()
+	if _, err := o.cfg.Firewall.Get(ctx, owner); errs.CodeOf(err) != errs.NotFound {
+		return "", false
+	}
+	pools, err := o.cfg.IPAM.Pools(ctx)
+	if err != nil {
+		return "", false
+	}
+	for _, p := range pools {
+		if _, err := o.cfg.IPAM.Lookup(ctx, p.Name, owner); errs.CodeOf(err) != errs.NotFound {
+			return "", false
+		}
+	}
+	return rec.State, true
 }
 
 // start creates the journal, or answers from an existing one: the result

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,8 +65,12 @@ func updateRecord(ctx context.Context, db cmdb.CMDB, key cmdb.Key, f func(rec *c
 		case err != nil:
 			return err
 		}
+		before := rec.Clone()
 		if err := f(&rec); err != nil {
 			return err
+		}
+		if rec.Revision != 0 && reflect.DeepEqual(before, rec) {
+			return nil // nothing changes: no write, no new revision
 		}
 		if _, err = db.Upsert(ctx, rec); err == nil {
 			return nil
@@ -77,12 +82,12 @@ func updateRecord(ctx context.Context, db cmdb.CMDB, key cmdb.Key, f func(rec *c
 }
 
 func setAttr(rec *cmdb.Record, k, v string) {
-	if rec.Attributes == nil {
-		rec.Attributes = map[string]string{}
-	}
 	if v == "" {
 		delete(rec.Attributes, k)
 		return
+	}
+	if rec.Attributes == nil {
+		rec.Attributes = map[string]string{}
 	}
 	rec.Attributes[k] = v
 }
