@@ -17,8 +17,9 @@
 //
 // As cmdb.CMDB documents: a stale revision wraps cmdb.ErrConflict
 // (FailedPrecondition), a missing record is NotFound. A connection error
-// before the request was sent is Unavailable; a write whose answer was lost
-// is OutcomeUnknown.
+// before the request was sent is Unavailable, but a server certificate that
+// sslmode verify-ca or verify-full refuses is PermissionDenied (retrying
+// cannot help); a write whose answer was lost is OutcomeUnknown.
 //
 // # Concurrency
 //

@@ -34,8 +34,10 @@
 //
 // NotFound, InvalidArgument, AlreadyExists and FailedPrecondition as the
 // Store contract says. Deadlocks are retried inside the driver; a
-// connection error before the request was sent is Unavailable; a write
-// whose answer was lost is OutcomeUnknown (read the journal again: its
+// connection error before the request was sent is Unavailable (but a server
+// certificate that sslmode verify-ca or verify-full refuses is
+// PermissionDenied: retrying cannot help); a write whose answer was lost is
+// OutcomeUnknown (read the journal again: its
 // revision tells whether the write happened).
 //
 // # Concurrency

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/internal/certerr"
 )
 
 // PostgreSQL error codes the driver acts on.
@@ -67,6 +68,11 @@ func Classify(ctx context.Context, op string, err error, write bool) error {
 			return errs.Wrap(errs.InvalidArgument, op, err)
 		}
 		return errs.Wrap(errs.Internal, op, err)
+	}
+	if certerr.Refused(err) {
+		// sslmode verify-ca or verify-full refused the server's
+		// certificate: retrying cannot help.
+		return errs.Wrap(errs.PermissionDenied, op, err)
 	}
 	var ce *pgconn.ConnectError
 	if errors.As(err, &ce) {

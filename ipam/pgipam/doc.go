@@ -38,8 +38,9 @@
 // Errors carry errs codes as ipam.IPAM documents them. Database errors map
 // as follows: a unique violation is AlreadyExists; deadlocks and
 // serialization failures are retried inside the driver, then Unavailable;
-// a connection error before the request was sent is Unavailable; a write
-// whose answer was lost (the commit may have happened) is OutcomeUnknown:
+// a connection error before the request was sent is Unavailable, except a
+// server certificate that sslmode verify-ca or verify-full refuses, which
+// is PermissionDenied (retrying cannot help); a write whose answer was lost (the commit may have happened) is OutcomeUnknown:
 // calling Allocate or Release again reconciles it, since both are
 // idempotent. DeletePool of a pool with allocations is FailedPrecondition:
 // the foreign key of the allocations refuses it, so a pool never goes with
