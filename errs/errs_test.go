@@ -116,3 +116,24 @@ func ExampleCodeOf() {
 	// true
 	// Canceled
 }
+
+func ExampleJoin() {
+	sent := errs.New(errs.OutcomeUnknown, "natfw.EnsureNAT", "no answer from the firewall")
+	cleanup := errs.New(errs.Unavailable, "ipam.Release", "database unreachable")
+	err := errs.Join(sent, cleanup)
+	fmt.Println(errs.CodeOf(err))
+	fmt.Println(errors.Is(err, errs.Unavailable)) // not retry-safe: the NAT may exist
+	fmt.Println(errors.Is(err, cleanup))          // the member is still there
+	// Output:
+	// OutcomeUnknown
+	// false
+	// true
+}
+
+func ExampleWrap() {
+	missing := errs.New(errs.NotFound, "cmdb.Get", "no record")
+	err := errs.Wrap(errs.Internal, "enroll", missing) // a record that must exist
+	fmt.Println(errs.CodeOf(err), errors.Is(err, errs.NotFound), errors.Is(err, missing))
+	// Output:
+	// Internal false true
+}
