@@ -103,16 +103,16 @@ func ParseCode(name string) (Code, bool) {
 	return Unknown, false
 }
 
-// Coder is implemented by errors that know their own code. CodeOf honours
-// it; errors.Is does not look at it, so a typed error also gives itself an
-// Is method derived from the same code, written once:
+// Coder is implemented by errors that know their own code: CodeOf reads
+// it. errors.Is never calls ErrorCode, so a typed error derives its Is
+// method from it with [IsCode], and the code is written once:
 //
 //	func (e *MyError) ErrorCode() errs.Code { return errs.FailedPrecondition }
 //	func (e *MyError) Is(target error) bool { return errs.IsCode(e, target) }
 //
-// A typed error that wraps a cause (Unwrap) and reports a code other than
-// the cause's hides the cause's code the same way [*Error] does only if it
-// wraps through [Wrap]; otherwise errors.Is also finds the cause's code.
+// A typed error that also wraps a cause (Unwrap) with a code of its own
+// should report that same code, as guest/tasks.TaskError does; to give a
+// different one, wrap the cause with [Wrap], which hides the cause's code.
 type Coder interface {
 	ErrorCode() Code
 }
