@@ -1,13 +1,11 @@
 package pgstore_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -24,7 +22,6 @@ import (
 	"github.com/managedvm/managedvm/ipam"
 	"github.com/managedvm/managedvm/ipam/pgipam"
 	"github.com/managedvm/managedvm/provider"
-	"github.com/managedvm/managedvm/provider/memprovider"
 )
 
 // The replica processes of TestReplicaProcessesNeverOverlap read these.
@@ -202,39 +199,15 @@ CREATE TABLE test_kills (incarnation text PRIMARY KEY, at timestamptz NOT NULL)`
 }
 
 type rpProc struct {
-	cmd         *exec.Cmd
+	*tpProc
 	incarnation string
-	lines       chan string
 }
 
 func rpStart(t *testing.T, name, incarnation, schema string) *rpProc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestReplicaProcessesNeverOverlap$", "-test.count=1")
-	cmd.Env = append(os.Environ(), envReplica+"="+name, envIncarnation+"="+incarnation, envSchema+"="+schema)
-	p := &rpProc{cmd: cmd, incarnation: incarnation, lines: make(chan string, 1024)}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr lockedBuilder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer close(p.lines)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			p.lines <- sc.Text()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		if t.Failed() {
-			t.Logf("%s stderr:\n%s", incarnation, stderr.String())
-		}
-	})
-	return p
+	p := startChild(t, "TestReplicaProcessesNeverOverlap", incarnation,
+		envReplica+"="+name, envIncarnation+"="+incarnation, envSchema+"="+schema)
+	return &rpProc{tpProc: p, incarnation: incarnation}
 }
 
 // stepLog brackets a step call on a VM with a row in test_steps.
@@ -279,21 +252,7 @@ func (l *loggedIPAM) Release(ctx context.Context, pool, owner string) error {
 // built alike in every process, everything shared in PostgreSQL, and every
 // step call on a VM logged.
 func rpOrchestrator(t *testing.T, pool *pgxpool.Pool, name, incarnation string) *enroll.Orchestrator {
-	hv := memprovider.New(nil)
-	if err := hv.AddZone(provider.Zone{Name: tpZone}); err != nil {
-		t.Fatal(err)
-	}
-	for i := range rpVMs {
-		vm, err := hv.AddVM(provider.VM{ID: tpVMID(i), Name: tpVMID(i), Zone: tpZone, Power: provider.PoweredOn, CPUs: 1, MemoryMiB: 1024,
-			Guest: provider.GuestInfo{Family: guest.Linux, OSName: "Debian GNU/Linux 12 (bookworm)", OSVersion: "12",
-				IPs: []netip.Addr{netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)})}, ToolsRunning: true, Hostname: tpVMID(i)}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := hv.SetGuestAccount(vm.ID, "admin", tpPassword); err != nil {
-			t.Fatal(err)
-		}
-	}
+	hv := tpProviderOf(t, rpVMs)
 	configure := enroll.ConfiguratorFunc(func(ctx context.Context, tg enroll.Target, _ guest.Executor) error {
 		end, err := stepLog(ctx, pool, incarnation, tg.VM.String(), "configure")
 		if err != nil {

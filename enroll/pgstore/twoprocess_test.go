@@ -271,6 +271,27 @@ func TestTwoOrchestratorProcesses(t *testing.T) {
 		len(enrolled), len(victimEnrolled), takenOver, len(journals))
 }
 
+// tpProviderOf builds the in-memory provider every process of a test
+// builds alike: n VMs with the same IDs, IPs and accounts.
+func tpProviderOf(t *testing.T, n int) *memprovider.Provider {
+	hv := memprovider.New(nil)
+	if err := hv.AddZone(provider.Zone{Name: tpZone}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		vm, err := hv.AddVM(provider.VM{ID: tpVMID(i), Name: tpVMID(i), Zone: tpZone, Power: provider.PoweredOn, CPUs: 1, MemoryMiB: 1024,
+			Guest: provider.GuestInfo{Family: guest.Linux, OSName: "Debian GNU/Linux 12 (bookworm)", OSVersion: "12",
+				IPs: []netip.Addr{netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)})}, ToolsRunning: true, Hostname: tpVMID(i)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := hv.SetGuestAccount(vm.ID, "admin", tpPassword); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return hv
+}
+
 func must[T any](v T, err error) T {
 	if err != nil {
 		panic(err)
@@ -286,9 +307,16 @@ type tpProc struct {
 // tpStart re-executes the test binary in a role; its stdout lines arrive
 // on lines (closed at EOF).
 func tpStart(t *testing.T, role, schema string) *tpProc {
+	return startChild(t, "TestTwoOrchestratorProcesses", role, envRole+"="+role, envSchema+"="+schema)
+}
+
+// startChild re-executes the test binary to run test with the extra
+// environment env; its stdout lines arrive on lines (closed at EOF). name
+// labels its stderr, logged if the test fails.
+func startChild(t *testing.T, test, name string, env ...string) *tpProc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestTwoOrchestratorProcesses$", "-test.count=1")
-	cmd.Env = append(os.Environ(), envRole+"="+role, envSchema+"="+schema)
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -309,7 +337,7 @@ func tpStart(t *testing.T, role, schema string) *tpProc {
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		if t.Failed() {
-			t.Logf("%s stderr:\n%s", role, stderr.String())
+			t.Logf("%s stderr:\n%s", name, stderr.String())
 		}
 	})
 	return p
@@ -347,21 +375,7 @@ func say(format string, args ...any) {
 func tpChild(t *testing.T, role string) {
 	ctx := context.Background()
 	pool := openPool(t, pgURL(t), os.Getenv(envSchema), 8)
-	hv := memprovider.New(nil)
-	if err := hv.AddZone(provider.Zone{Name: tpZone}); err != nil {
-		t.Fatal(err)
-	}
-	for i := range tpVMs {
-		vm, err := hv.AddVM(provider.VM{ID: tpVMID(i), Name: tpVMID(i), Zone: tpZone, Power: provider.PoweredOn, CPUs: 1, MemoryMiB: 1024,
-			Guest: provider.GuestInfo{Family: guest.Linux, OSName: "Debian GNU/Linux 12 (bookworm)", OSVersion: "12",
-				IPs: []netip.Addr{netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)})}, ToolsRunning: true, Hostname: tpVMID(i)}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := hv.SetGuestAccount(vm.ID, "admin", tpPassword); err != nil {
-			t.Fatal(err)
-		}
-	}
+	hv := tpProviderOf(t, tpVMs)
 	var passes atomic.Int32
 	configure := enroll.ConfiguratorFunc(func(ctx context.Context, tg enroll.Target, _ guest.Executor) error {
 		if role == "victim" && passes.Add(1) > tpPasses {
