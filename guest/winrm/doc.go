@@ -62,9 +62,11 @@
 //
 // Invalid commands and options are errs.InvalidArgument and send nothing.
 // A refused login (HTTP 401) is errs.Unauthenticated with a message saying
-// NTLM (or Basic) was refused; a refused server certificate is
-// errs.Unauthenticated too. A non-zero exit is *guest.ExitError
-// (errs.FailedPrecondition). A connection lost while a command runs wraps
+// NTLM (or Basic) was refused. A refused server certificate (TLS
+// verification failed: unknown authority, wrong name, expired, pin
+// mismatch) is errs.PermissionDenied, the code of SSH's host-key
+// mismatch, not Unavailable: retrying cannot help. A non-zero exit is
+// *guest.ExitError (errs.FailedPrecondition). A connection lost while a command runs wraps
 // guest.ErrSessionLost (errs.OutcomeUnknown); a guest that cannot be
 // reached before anything started is errs.Unavailable. Canceling the
 // context, or Command.Timeout / Options.Timeout passing, signals terminate

@@ -251,11 +251,11 @@ func tlsConfig(host string, o Options) (*tls.Config, error) {
 		tc.InsecureSkipVerify = true // replaced by the pin check below
 		tc.VerifyConnection = func(cs tls.ConnectionState) error {
 			if len(cs.PeerCertificates) == 0 {
-				return errors.New("no server certificate")
+				return &pinError{"the server sent no certificate"}
 			}
 			sum := sha256.Sum256(cs.PeerCertificates[0].Raw)
 			if subtle.ConstantTimeCompare(sum[:], pin) != 1 {
-				return errors.New("the server certificate does not match the pinned SHA-256 fingerprint")
+				return &pinError{"the server certificate does not match the pinned SHA-256 fingerprint"}
 			}
 			return nil
 		}
@@ -270,6 +270,11 @@ func tlsConfig(host string, o Options) (*tls.Config, error) {
 	}
 	return tc, nil
 }
+
+// pinError is a certificate refused by PinnedCertSHA256.
+type pinError struct{ msg string }
+
+func (e *pinError) Error() string { return e.msg }
 
 // Family returns guest.Windows.
 func (e *Executor) Family() guest.OSFamily { return guest.Windows }
@@ -392,16 +397,25 @@ func (e *Executor) transportError(ctx context.Context, op string, err error) err
 	if cerr := errs.FromContext(ctx, op); cerr != nil {
 		return cerr
 	}
-	var uerr x509.UnknownAuthorityError
-	var herr x509.HostnameError
-	var cerr x509.CertificateInvalidError
-	var verr *tls.CertificateVerificationError
-	switch {
-	case errors.As(err, &uerr), errors.As(err, &herr), errors.As(err, &cerr), errors.As(err, &verr),
-		strings.Contains(err.Error(), "pinned SHA-256"), strings.Contains(err.Error(), "certificate"):
-		return errs.Errorf(errs.Unauthenticated, op, "the guest's TLS certificate was not accepted: %w", err)
+	if refusedCertificate(err) {
+		// Retrying cannot help: the same certificate comes back. This is
+		// the code of SSH's host-key mismatch.
+		return errs.Errorf(errs.PermissionDenied, op, "the guest's TLS certificate was refused: %w", err)
 	}
 	return errs.Wrap(errs.Unavailable, op, err)
+}
+
+// refusedCertificate reports whether err is a failed verification of the
+// server's certificate (chain, name, validity, or pin).
+func refusedCertificate(err error) bool {
+	var (
+		uerr x509.UnknownAuthorityError
+		herr x509.HostnameError
+		cerr x509.CertificateInvalidError
+		verr *tls.CertificateVerificationError
+		perr *pinError
+	)
+	return errors.As(err, &uerr) || errors.As(err, &herr) || errors.As(err, &cerr) || errors.As(err, &verr) || errors.As(err, &perr)
 }
 
 // ---- shells ----

@@ -139,8 +139,13 @@ func TestTLSVerification(t *testing.T) {
 				}
 				return
 			}
-			if errs.CodeOf(err) != errs.Unauthenticated || !strings.Contains(err.Error(), "certificate") {
-				t.Fatalf("Run against an untrusted certificate: %v (code %v), want Unauthenticated naming the certificate", err, errs.CodeOf(err))
+			// A refused certificate is PermissionDenied, the code of SSH's
+			// host-key mismatch: retrying cannot help.
+			if errs.CodeOf(err) != errs.PermissionDenied || !strings.Contains(err.Error(), "certificate") {
+				t.Fatalf("Run against an untrusted certificate: %v (code %v), want PermissionDenied naming the certificate", err, errs.CodeOf(err))
+			}
+			if errs.Is(err, errs.Unavailable) {
+				t.Fatal("a refused certificate reads as retryable")
 			}
 			if after := g.srv.Stats(); after.Handshakes != before.Handshakes || after.ShellsCreated != before.ShellsCreated {
 				t.Fatal("credentials reached a server whose certificate was refused")
@@ -153,8 +158,8 @@ func TestExpiredCertificate(t *testing.T) {
 	g := newFakeGuest(t, winrmserver.Options{CertNotBefore: time.Now().Add(-48 * time.Hour), CertNotAfter: time.Now().Add(-24 * time.Hour)})
 	ex := g.executor(t, nil)
 	_, err := ex.Run(t.Context(), guest.Command{Script: "exit 0"})
-	if errs.CodeOf(err) != errs.Unauthenticated || !strings.Contains(err.Error(), "expired") {
-		t.Fatalf("expired certificate: %v (code %v)", err, errs.CodeOf(err))
+	if errs.CodeOf(err) != errs.PermissionDenied || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("expired certificate: %v (code %v), want PermissionDenied", err, errs.CodeOf(err))
 	}
 	if g.srv.Stats().Handshakes != 0 {
 		t.Fatal("NTLM went to a server with an expired certificate")
