@@ -16,6 +16,25 @@
 // HTTP Basic an option. The password never appears in errors or logs, and
 // scripts and arguments never appear in logs or errors.
 //
+// # Configuration limits
+//
+// New checks its arguments and returns errs.InvalidArgument, before any
+// network I/O, for: a host that is not an IP address (IPv6 with or
+// without brackets, no zone) or a DNS name (labels of letters, digits, '-'
+// and '_', 1-63 bytes each, MaxHost (253) bytes in all, no port: that is
+// Options.Port), with the same rule for Options.TLSServerName; a Port
+// outside 0-65535; a user name that is empty, longer than MaxUserName
+// (256) bytes, not UTF-8, holds a control character or one of
+// "/[]:;|=,+*?<> (which Windows forbids in account names), or more than
+// one '\' or '@' or an empty part; an empty password, one longer than
+// MaxPassword (1024) bytes, not UTF-8 or holding a NUL; a CACertPEM that
+// holds no PEM block, a block other than CERTIFICATE, or a certificate
+// that does not parse; a PinnedCertSHA256 that is not 32 bytes;
+// conflicting options (TLS options with HTTP, InsecureSkipVerify with a CA
+// or pin, HTTP without AllowUnencrypted); negative
+// timeouts; an EnvelopeSize below MinEnvelopeSize (16384). The message
+// quotes the offending value (never the password), cut to 64 bytes.
+//
 // # Commands
 //
 // Run sends every Command as one PowerShell script through

@@ -160,28 +160,17 @@ var _ guest.Executor = (*Executor)(nil)
 
 const opNew = "winrm.New"
 
-// New returns an executor for the guest at host (a name or an IP address).
-// It does not connect: the first command does.
+// New returns an executor for the guest at host (a DNS name or an IP
+// address, without a port). It does not connect: the first command does.
+// A malformed host, credentials or options are errs.InvalidArgument (see
+// the package documentation for the limits).
 func New(host string, creds guest.Credentials, opts *Options) (*Executor, error) {
 	var o Options
 	if opts != nil {
 		o = *opts
 	}
-	switch {
-	case host == "":
-		return nil, errs.New(errs.InvalidArgument, opNew, "no host")
-	case creds.Username == "":
-		return nil, errs.New(errs.InvalidArgument, opNew, "credentials have no user name")
-	case creds.Password.IsZero():
-		return nil, errs.New(errs.InvalidArgument, opNew, "WinRM needs a password")
-	case o.HTTP && !o.AllowUnencrypted:
-		return nil, errs.New(errs.InvalidArgument, opNew, "refusing to send NTLM or Basic credentials over plain HTTP: set Options.AllowUnencrypted as well as Options.HTTP, or use HTTPS")
-	case o.HTTP && (o.CACertPEM != nil || o.PinnedCertSHA256 != nil):
-		return nil, errs.New(errs.InvalidArgument, opNew, "certificate options given with plain HTTP")
-	case o.PinnedCertSHA256 != nil && len(o.PinnedCertSHA256) != sha256.Size:
-		return nil, errs.New(errs.InvalidArgument, opNew, "PinnedCertSHA256 must be 32 bytes")
-	case o.Timeout < 0 || o.OperationTimeout < 0 || o.EnvelopeSize < 0:
-		return nil, errs.New(errs.InvalidArgument, opNew, "negative timeout or envelope size")
+	if err := validate(host, creds, &o); err != nil {
+		return nil, err
 	}
 	if o.Port == 0 {
 		o.Port = PortHTTPS
@@ -194,9 +183,6 @@ func New(host string, creds guest.Credentials, opts *Options) (*Executor, error)
 	}
 	if o.EnvelopeSize == 0 {
 		o.EnvelopeSize = 153600
-	}
-	if o.EnvelopeSize < 16384 {
-		return nil, errs.New(errs.InvalidArgument, opNew, "EnvelopeSize below 16384 bytes")
 	}
 	if o.MaxIdleShells == 0 {
 		o.MaxIdleShells = 2
@@ -263,8 +249,12 @@ func tlsConfig(host string, o Options) (*tls.Config, error) {
 		tc.InsecureSkipVerify = true
 	case o.CACertPEM != nil:
 		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(o.CACertPEM) {
-			return nil, errs.New(errs.InvalidArgument, opNew, "CACertPEM holds no PEM certificate")
+		certs, err := parseCACerts(o.CACertPEM)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range certs {
+			pool.AddCert(c)
 		}
 		tc.RootCAs = pool
 	}
@@ -377,7 +367,7 @@ func (e *Executor) post(ctx context.Context, op string, msg *soap.SoapMessage) (
 		if e.opts.Basic {
 			scheme = "Basic"
 		}
-		return nil, errs.Errorf(errs.Unauthenticated, op, "the guest refused %s authentication for user %q (HTTP 401): wrong user name or password, an account not allowed to use WinRM, or %s disabled in the WinRM service", scheme, e.user, scheme)
+		return nil, errs.Errorf(errs.Unauthenticated, op, "the guest refused %s authentication for user %s (HTTP 401): wrong user name or password, an account not allowed to use WinRM, or %s disabled in the WinRM service", scheme, quote(e.user), scheme)
 	case strings.Contains(resp.Header.Get("Content-Type"), "soap+xml"):
 		var fe faultEnvelope
 		if xml.Unmarshal(data, &fe) == nil && fe.Body.Fault != nil {
