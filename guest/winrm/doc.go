@@ -1,6 +1,7 @@
 // Package winrm is the guest.Executor for Windows guests over WinRM
-// (WS-Management), built on github.com/masterzen/winrm's SOAP messages and
-// github.com/Azure/go-ntlmssp.
+// (WS-Management), built on github.com/masterzen/winrm's SOAP messages,
+// github.com/Azure/go-ntlmssp (NTLM over HTTPS) and
+// github.com/bodgit/ntlmssp (NTLM with message sealing over HTTP).
 //
 //	ex, err := winrm.New("203.0.113.10", guest.Password(`CORP\ops`, pw), &winrm.Options{CACertPEM: ca})
 //	out, err := guest.Output(ctx, ex, guest.Command{Args: []string{"Get-Service", "WinRM"}})
@@ -9,12 +10,33 @@
 //
 // HTTPS on port 5986 with certificate verification is the default: against
 // Options.CACertPEM, a certificate pinned by its SHA-256
-// (Options.PinnedCertSHA256), or the system's roots. Plain HTTP (5985) needs
-// Options.HTTP and, because NTLM messages are not sealed by the client
-// library, Options.AllowUnencrypted as well; New refuses HTTP without both.
+// (Options.PinnedCertSHA256), or the system's roots. A certificate that
+// fails verification (unknown authority, wrong name, expired, pin
+// mismatch) stops the request before any credential is sent.
+// InsecureSkipVerify accepts any certificate (tests only).
+//
+// Plain HTTP (port 5985, Options.HTTP) works with the Windows default
+// AllowUnencrypted=false: after the NTLM handshake, every message is
+// sealed as MS-WSMV 2.2.9.1.1 describes (a multipart/encrypted body of
+// protocol application/HTTP-SPNEGO-session-encrypted: the SOAP envelope
+// RC4-encrypted under the client-to-server sealing key of the NTLMv2
+// session, with an HMAC-MD5 signature and sequence number), and every
+// answer must come back sealed under the server-to-client keys with a
+// valid signature; an answer that does not is refused. Each lane's
+// connection has its own NTLM session. A connection the guest no longer
+// knows (reopened, or after a service restart) gets 401 and is
+// authenticated again before the message is resent, which is safe because
+// nothing ran. Sealing costs an extra empty round trip per new connection
+// (pywinrm's handshake) and RC4 over each message. HTTP does not
+// authenticate the guest by a certificate, and RC4 is old: prefer HTTPS.
+//
 // NTLM (user, DOMAIN\user or user@domain) is the default authentication,
-// HTTP Basic an option. The password never appears in errors or logs, and
-// scripts and arguments never appear in logs or errors.
+// HTTP Basic an option (Options.Basic). Basic cannot be sealed, so Basic
+// over plain HTTP sends the password and every command readable to the
+// network; New refuses it unless Options.InsecureUnencryptedBasic is set,
+// and the guest must have AllowUnencrypted=true. The password never
+// appears in errors or logs, and scripts and arguments never appear in
+// logs or errors.
 //
 // # Configuration limits
 //
@@ -31,7 +53,7 @@
 // holds no PEM block, a block other than CERTIFICATE, or a certificate
 // that does not parse; a PinnedCertSHA256 that is not 32 bytes;
 // conflicting options (TLS options with HTTP, InsecureSkipVerify with a CA
-// or pin, HTTP without AllowUnencrypted); negative
+// or pin, Basic over HTTP without InsecureUnencryptedBasic); negative
 // timeouts; an EnvelopeSize below MinEnvelopeSize (16384). The message
 // quotes the offending value (never the password), cut to 64 bytes.
 //
@@ -84,8 +106,11 @@
 // NTLM (or Basic) was refused. A refused server certificate (TLS
 // verification failed: unknown authority, wrong name, expired, pin
 // mismatch) is errs.PermissionDenied, the code of SSH's host-key
-// mismatch, not Unavailable: retrying cannot help. A non-zero exit is
-// *guest.ExitError (errs.FailedPrecondition). A connection lost while a command runs wraps
+// mismatch, not Unavailable: retrying cannot help. Over sealed HTTP, an
+// answer that fails its NTLM check, or comes back unsealed, is
+// errs.OutcomeUnknown (the request was delivered and may have run). A
+// non-zero exit is *guest.ExitError (errs.FailedPrecondition). A
+// connection lost while a command runs wraps
 // guest.ErrSessionLost (errs.OutcomeUnknown); a guest that cannot be
 // reached before anything started is errs.Unavailable. Canceling the
 // context, or Command.Timeout / Options.Timeout passing, signals terminate

@@ -72,8 +72,10 @@ func validate(host string, creds guest.Credentials, o *Options) error {
 	switch {
 	case o.Port < 0 || o.Port > 65535:
 		return errs.Errorf(errs.InvalidArgument, opNew, "Port %d is outside 1-65535 (0 means the default)", o.Port)
-	case o.HTTP && !o.AllowUnencrypted:
-		return errs.New(errs.InvalidArgument, opNew, "refusing to send NTLM or Basic credentials over plain HTTP: set Options.AllowUnencrypted as well as Options.HTTP, or use HTTPS")
+	case o.HTTP && o.Basic && !o.InsecureUnencryptedBasic:
+		return errs.New(errs.InvalidArgument, opNew, "refusing Basic authentication over plain HTTP, which cannot be encrypted: use NTLM (sealed over HTTP), HTTPS, or set Options.InsecureUnencryptedBasic")
+	case o.InsecureUnencryptedBasic && !(o.HTTP && o.Basic):
+		return errs.New(errs.InvalidArgument, opNew, "InsecureUnencryptedBasic is only for Basic over plain HTTP (Options.HTTP and Options.Basic)")
 	case o.HTTP && tlsOpts:
 		return errs.New(errs.InvalidArgument, opNew, "TLS options (CACertPEM, PinnedCertSHA256, TLSServerName, InsecureSkipVerify) given with plain HTTP")
 	case o.PinnedCertSHA256 != nil && len(o.PinnedCertSHA256) != sha256.Size:

@@ -72,6 +72,7 @@ func TestMalformedConfigIsInvalidArgumentBeforeIO(t *testing.T) {
 		{"garbage certificate", "127.0.0.1", pw, winrm.Options{CACertPEM: []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")}, "not a valid certificate"},
 		{"newline in TLSServerName", "127.0.0.1", pw, winrm.Options{TLSServerName: "a\nb"}, `"a\nb"`},
 		{"skip-verify with a pin", "127.0.0.1", pw, winrm.Options{InsecureSkipVerify: true, PinnedCertSHA256: make([]byte, 32)}, "InsecureSkipVerify"},
+		{"opt-in without Basic", "127.0.0.1", pw, winrm.Options{HTTP: true, InsecureUnencryptedBasic: true}, "InsecureUnencryptedBasic"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			o := c.opts

@@ -48,15 +48,22 @@ const MaxCommandLine = 8191
 type Options struct {
 	// Port is the TCP port; zero means 5986 (HTTPS) or 5985 (HTTP).
 	Port int
-	// HTTP selects plain HTTP. NTLM (and Basic) over plain HTTP send
-	// every message readable to the network (masterzen/winrm does not
-	// seal NTLM messages), so New also requires AllowUnencrypted.
+	// HTTP selects plain HTTP. With NTLM every message is then sealed
+	// (MS-WSMV 2.2.9.1.1 message encryption: RC4 under keys from the
+	// NTLMv2 handshake, each message signed with HMAC-MD5), which is what
+	// a guest with Windows' default AllowUnencrypted=false requires. The
+	// guest is not authenticated by a certificate: prefer HTTPS.
 	HTTP bool
-	// AllowUnencrypted allows credentials and commands over plain HTTP.
-	AllowUnencrypted bool
 	// Basic uses HTTP Basic authentication instead of NTLM (local
-	// accounts only, and WinRM's Auth/Basic must be enabled).
+	// accounts only, and WinRM's Auth/Basic must be enabled). Over HTTP it
+	// needs InsecureUnencryptedBasic.
 	Basic bool
+	// InsecureUnencryptedBasic allows Basic authentication over plain
+	// HTTP, which cannot be sealed: the password, every command and its
+	// output cross the network readable and alterable by anyone on the
+	// path, and the guest must have AllowUnencrypted=true. New refuses
+	// Basic over HTTP without it, and it without both HTTP and Basic.
+	InsecureUnencryptedBasic bool
 	// CACertPEM holds the certificates that may sign the guest's
 	// certificate; nil means the system's roots.
 	CACertPEM []byte
@@ -102,11 +109,25 @@ type Executor struct {
 	opts     Options
 	log      *slog.Logger
 	maxSend  int
+	sealed   bool // NTLM over plain HTTP: every message sealed
 
 	mu     sync.Mutex
 	idle   []string
-	lanes  []*http.Client
+	lanes  []*lane
 	closed bool
+}
+
+// lane is an HTTP client with at most one connection (see Executor.lane).
+type lane struct {
+	hc *http.Client
+	// seal is the NTLM session of the lane's connection when messages are
+	// sealed (plain HTTP with NTLM); nil until the lane authenticates.
+	seal *sealer
+}
+
+func (l *lane) close() {
+	l.seal = nil
+	l.hc.CloseIdleConnections()
 }
 
 // maxIdleLanes bounds the authenticated connections kept between requests.
@@ -118,7 +139,10 @@ const maxIdleLanes = 16
 // other requests run. A lane is used by one request at a time, so its
 // handshake stays on its connection, and the authenticated connection
 // serves the lane's next requests without a new handshake.
-func (e *Executor) lane() *http.Client {
+//
+// Over plain HTTP with NTLM the lane also holds its connection's NTLM
+// session, which seals its messages (see sealedPost).
+func (e *Executor) lane() *lane {
 	e.mu.Lock()
 	if n := len(e.lanes); n > 0 {
 		c := e.lanes[n-1]
@@ -127,6 +151,10 @@ func (e *Executor) lane() *http.Client {
 		return c
 	}
 	e.mu.Unlock()
+	return e.newLane()
+}
+
+func (e *Executor) newLane() *lane {
 	tr := &http.Transport{
 		DialContext:         e.dial,
 		TLSClientConfig:     e.tls,
@@ -139,21 +167,22 @@ func (e *Executor) lane() *http.Client {
 		ResponseHeaderTimeout: e.opts.OperationTimeout + 60*time.Second,
 	}
 	var rt http.RoundTripper = tr
-	if !e.opts.Basic {
+	if !e.opts.Basic && !e.sealed {
+		// HTTPS: go-ntlmssp runs the handshake (no sealing needed).
 		rt = ntlmssp.Negotiator{RoundTripper: tr}
 	}
-	return &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return &lane{hc: &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
-func (e *Executor) putLane(c *http.Client) {
+func (e *Executor) putLane(l *lane) {
 	e.mu.Lock()
 	if !e.closed && len(e.lanes) < maxIdleLanes {
-		e.lanes = append(e.lanes, c)
+		e.lanes = append(e.lanes, l)
 		e.mu.Unlock()
 		return
 	}
 	e.mu.Unlock()
-	c.CloseIdleConnections()
+	l.close()
 }
 
 var _ guest.Executor = (*Executor)(nil)
@@ -223,6 +252,7 @@ func New(host string, creds guest.Credentials, opts *Options) (*Executor, error)
 		opts:     o,
 		log:      log,
 		maxSend:  (o.EnvelopeSize - 4096) / 4 * 3,
+		sealed:   o.HTTP && !o.Basic,
 	}, nil
 }
 
@@ -289,8 +319,8 @@ func (e *Executor) Close() error {
 	lanes := e.lanes
 	e.lanes = nil
 	e.mu.Unlock()
-	for _, c := range lanes {
-		c.CloseIdleConnections()
+	for _, l := range lanes {
+		l.close()
 	}
 	return nil
 }
@@ -327,48 +357,48 @@ func (e *Executor) post(ctx context.Context, op string, msg *soap.SoapMessage) (
 	body := msg.String()
 	msg.Free()
 	var (
-		resp *http.Response
-		data []byte
+		status int
+		soapCT bool
+		data   []byte
 	)
 	// A 401 means the guest did not process the request, so it is safe to
-	// send again: once, on a fresh connection, in case the handshake broke
+	// send again: once, on a new lane, in case the handshake broke
 	// (go-ntlmssp reports a failed handshake leg as the first 401).
 	for attempt := 0; ; attempt++ {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url, strings.NewReader(body))
-		if err != nil {
-			return nil, errs.Wrap(errs.Internal, op, err)
+		var l *lane
+		if attempt == 0 {
+			l = e.lane()
+		} else {
+			l = e.newLane()
 		}
-		req.Header.Set("Content-Type", "application/soap+xml;charset=UTF-8")
-		req.SetBasicAuth(e.user, e.password)
-		client := e.lane()
-		resp, err = client.Do(req)
-		if err != nil {
-			client.CloseIdleConnections()
-			return nil, e.transportError(ctx, op, err)
+		var err error
+		if e.sealed {
+			status, data, err = e.sealedPost(ctx, op, l, body)
+			soapCT = true
+		} else {
+			status, soapCT, data, err = e.plainPost(ctx, op, l, body)
 		}
-		data, err = io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-		_ = resp.Body.Close()
 		if err != nil {
-			client.CloseIdleConnections()
-			return nil, e.transportError(ctx, op, err)
+			l.close()
+			return nil, err
 		}
-		if resp.StatusCode == http.StatusUnauthorized && attempt == 0 && ctx.Err() == nil {
-			client.CloseIdleConnections()
+		if status == http.StatusUnauthorized && attempt == 0 && ctx.Err() == nil {
+			l.close()
 			continue
 		}
-		e.putLane(client)
+		e.putLane(l)
 		break
 	}
 	switch {
-	case resp.StatusCode == http.StatusOK:
+	case status == http.StatusOK:
 		return data, nil
-	case resp.StatusCode == http.StatusUnauthorized:
+	case status == http.StatusUnauthorized:
 		scheme := "NTLM"
 		if e.opts.Basic {
 			scheme = "Basic"
 		}
 		return nil, errs.Errorf(errs.Unauthenticated, op, "the guest refused %s authentication for user %s (HTTP 401): wrong user name or password, an account not allowed to use WinRM, or %s disabled in the WinRM service", scheme, quote(e.user), scheme)
-	case strings.Contains(resp.Header.Get("Content-Type"), "soap+xml"):
+	case soapCT:
 		var fe faultEnvelope
 		if xml.Unmarshal(data, &fe) == nil && fe.Body.Fault != nil {
 			f := &fault{Subcode: strings.TrimSpace(fe.Body.Fault.Subcode), Reason: strings.TrimSpace(fe.Body.Fault.Reason)}
@@ -379,7 +409,28 @@ func (e *Executor) post(ctx context.Context, op string, msg *soap.SoapMessage) (
 			return nil, &errs.Error{Code: code, Op: op, Err: f}
 		}
 	}
-	return nil, errs.Errorf(errs.Unavailable, op, "unexpected HTTP status %d from the WinRM service", resp.StatusCode)
+	return nil, errs.Errorf(errs.Unavailable, op, "unexpected HTTP status %d from the WinRM service", status)
+}
+
+// plainPost sends body unsealed (HTTPS, or Basic over HTTP); NTLM over
+// HTTPS is go-ntlmssp's handshake on the lane's transport.
+func (e *Executor) plainPost(ctx context.Context, op string, l *lane, body string) (status int, soapCT bool, data []byte, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url, strings.NewReader(body))
+	if err != nil {
+		return 0, false, nil, errs.Wrap(errs.Internal, op, err)
+	}
+	req.Header.Set("Content-Type", soapContentType)
+	req.SetBasicAuth(e.user, e.password)
+	resp, err := l.hc.Do(req)
+	if err != nil {
+		return 0, false, nil, e.transportError(ctx, op, err)
+	}
+	data, err = io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	_ = resp.Body.Close()
+	if err != nil {
+		return 0, false, nil, e.transportError(ctx, op, err)
+	}
+	return resp.StatusCode, strings.Contains(resp.Header.Get("Content-Type"), "soap+xml"), data, nil
 }
 
 // transportError maps a failed HTTP exchange to an error code.
@@ -585,7 +636,7 @@ func (e *Executor) run(ctx context.Context, op, desc, line string, cmd guest.Com
 		switch {
 		case ctx.Err() != nil:
 			err = errs.FromContext(ctx, op)
-		case cause != nil && !errors.Is(cause, context.Canceled):
+		case cause != nil && !errs.Is(cause, errs.Canceled):
 			err = errs.Wrap(errs.CodeOf(cause), op, cause)
 		}
 		e.log.Debug("winrm: command failed", "command", desc, "err", err)

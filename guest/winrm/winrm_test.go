@@ -166,27 +166,6 @@ func TestExpiredCertificate(t *testing.T) {
 	}
 }
 
-func TestPlainHTTPNeedsTwoOptions(t *testing.T) {
-	g := newFakeGuest(t, winrmserver.Options{PlainHTTP: true})
-	creds := guest.Password(testUser, testPassword)
-	_, err := winrm.New(g.srv.Host(), creds, &winrm.Options{Port: g.srv.Port(), HTTP: true})
-	if errs.CodeOf(err) != errs.InvalidArgument || !strings.Contains(err.Error(), "AllowUnencrypted") {
-		t.Fatalf("HTTP without AllowUnencrypted: %v", err)
-	}
-	if len(g.srv.Requests()) != 0 || g.srv.Stats().Handshakes != 0 {
-		t.Fatal("something reached the server")
-	}
-	// HTTPS against a plain-HTTP server fails; it never falls back.
-	ex := g.executor(t, &winrm.Options{Port: g.srv.Port()})
-	if _, err := ex.Run(t.Context(), guest.Command{Script: "exit 0"}); err == nil {
-		t.Fatal("HTTPS to a plain HTTP server succeeded")
-	}
-	ex = g.executor(t, &winrm.Options{Port: g.srv.Port(), HTTP: true, AllowUnencrypted: true})
-	if out, err := guest.Output(t.Context(), ex, guest.Command{Script: "Write-Output plain"}); err != nil || out != "plain" {
-		t.Fatalf("explicit HTTP: %q, %v", out, err)
-	}
-}
-
 func TestNewRejects(t *testing.T) {
 	creds := guest.Password(testUser, testPassword)
 	for name, c := range map[string]struct {
@@ -199,7 +178,7 @@ func TestNewRejects(t *testing.T) {
 		"no password":      {"h", guest.Credentials{Username: "u"}, nil},
 		"short pin":        {"h", creds, &winrm.Options{PinnedCertSHA256: []byte{1, 2}}},
 		"bad CA":           {"h", creds, &winrm.Options{CACertPEM: []byte("not pem")}},
-		"CA with HTTP":     {"h", creds, &winrm.Options{HTTP: true, AllowUnencrypted: true, CACertPEM: []byte("x")}},
+		"CA with HTTP":     {"h", creds, &winrm.Options{HTTP: true, CACertPEM: []byte("x")}},
 		"tiny envelope":    {"h", creds, &winrm.Options{EnvelopeSize: 100}},
 		"negative timeout": {"h", creds, &winrm.Options{Timeout: -1}},
 	} {

@@ -5,11 +5,13 @@ import (
 	"crypto/hmac"
 	"crypto/md5"
 	"crypto/rand"
+	"crypto/rc4"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"math/bits"
 	"strings"
+	"time"
 	"unicode/utf16"
 )
 
@@ -30,35 +32,94 @@ func ntlmMessageType(msg []byte) uint32 {
 	return binary.LittleEndian.Uint32(msg[8:12])
 }
 
-// Flags the CHALLENGE offers: UNICODE, REQUEST_TARGET, NTLM, ALWAYS_SIGN,
-// EXTENDED_SESSIONSECURITY, TARGET_INFO, 128. No KEY_EXCH, no LM_KEY.
-const challengeFlags = 1<<0 | 1<<2 | 1<<9 | 1<<15 | 1<<19 | 1<<23 | 1<<29
+// NTLM negotiate flags (MS-NLMP 2.2.2.5).
+const (
+	flagUnicode       = 1 << 0
+	flagRequestTarget = 1 << 2
+	flagSign          = 1 << 4
+	flagSeal          = 1 << 5
+	flagNTLM          = 1 << 9
+	flagAlwaysSign    = 1 << 15
+	flagESS           = 1 << 19 // extended session security
+	flagTargetInfo    = 1 << 23
+	flag128           = 1 << 29
+	flagKeyExch       = 1 << 30
+	flag56            = 1 << 31
+)
 
-// newChallenge builds a CHALLENGE message with a random server challenge.
-func newChallenge(target string) (msg []byte, serverChallenge [8]byte, err error) {
+// challengeFlags are what every CHALLENGE offers: UNICODE, REQUEST_TARGET,
+// NTLM, ALWAYS_SIGN, EXTENDED_SESSIONSECURITY, TARGET_INFO, 128. Never
+// LM_KEY.
+const challengeFlags = flagUnicode | flagRequestTarget | flagNTLM | flagAlwaysSign | flagESS | flagTargetInfo | flag128
+
+// echoedFlags are granted only when the NEGOTIATE asks for them, as
+// Windows does: signing, sealing and key exchange (a client that does not
+// ask for KEY_EXCH, such as go-ntlmssp, must not get it).
+const echoedFlags = flagSign | flagSeal | flagKeyExch | flag56
+
+// AV pair ids (MS-NLMP 2.2.2.1).
+const (
+	avEOL          = 0
+	avNbDomainName = 2
+	avFlags        = 6
+	avTimestamp    = 7
+	avFlagMIC      = 0x2 // MsvAvFlags: the AUTHENTICATE carries a MIC
+)
+
+// newChallenge builds a CHALLENGE message answering the NEGOTIATE message
+// negotiate, with a random server challenge and a timestamp (so that a
+// client computes a MIC, as it does against Windows).
+func newChallenge(target string, negotiate []byte) (msg []byte, serverChallenge [8]byte, err error) {
 	if _, err = rand.Read(serverChallenge[:]); err != nil {
 		return nil, serverChallenge, err
 	}
+	flags := uint32(challengeFlags)
+	if ntlmMessageType(negotiate) == ntlmNegotiate && len(negotiate) >= 16 {
+		flags |= binary.LittleEndian.Uint32(negotiate[12:16]) & echoedFlags
+	}
 	name := utf16le(target)
-	// Target info: MsvAvNbDomainName, MsvAvEOL.
+	var ts [8]byte
+	// FILETIME: 100 ns intervals since 1601-01-01.
+	binary.LittleEndian.PutUint64(ts[:], uint64(time.Now().UnixNano()/100+116444736000000000))
 	var info bytes.Buffer
-	_ = binary.Write(&info, binary.LittleEndian, uint16(2))
-	_ = binary.Write(&info, binary.LittleEndian, uint16(len(name)))
-	info.Write(name)
-	info.Write([]byte{0, 0, 0, 0})
+	writeAV(&info, avNbDomainName, name)
+	writeAV(&info, avTimestamp, ts[:])
+	writeAV(&info, avEOL, nil)
 
 	const header = 48
 	var b bytes.Buffer
 	b.Write(ntlmSignature)
 	_ = binary.Write(&b, binary.LittleEndian, uint32(ntlmChallenge))
 	writeVarField(&b, len(name), header)
-	_ = binary.Write(&b, binary.LittleEndian, uint32(challengeFlags))
+	_ = binary.Write(&b, binary.LittleEndian, flags)
 	b.Write(serverChallenge[:])
 	b.Write(make([]byte, 8))
 	writeVarField(&b, info.Len(), header+len(name))
 	b.Write(name)
 	b.Write(info.Bytes())
 	return b.Bytes(), serverChallenge, nil
+}
+
+func writeAV(b *bytes.Buffer, id uint16, v []byte) {
+	_ = binary.Write(b, binary.LittleEndian, id)
+	_ = binary.Write(b, binary.LittleEndian, uint16(len(v)))
+	b.Write(v)
+}
+
+// avPair returns the value of AV pair id in an AV pair list.
+func avPair(list []byte, id uint16) ([]byte, bool) {
+	for len(list) >= 4 {
+		k := binary.LittleEndian.Uint16(list)
+		n := int(binary.LittleEndian.Uint16(list[2:]))
+		if k == avEOL || 4+n > len(list) {
+			return nil, false
+		}
+		if k == id {
+			return list[4 : 4+n], true
+		}
+		list = list[4+n:]
+	}
+	return nil, false
 }
 
 func writeVarField(b *bytes.Buffer, n, offset int) {
@@ -82,11 +143,25 @@ func readVarField(msg []byte, at int) ([]byte, error) {
 // authenticated is what a verified AUTHENTICATE message says.
 type authenticated struct {
 	User, Domain string
+	// Flags are the negotiated flags of the AUTHENTICATE message.
+	Flags uint32
+	// ExportedSessionKey is the session key both sides derived (MS-NLMP
+	// 3.2.5.1.2 and 3.3.1): the NTLMv2 SessionBaseKey, or with KEY_EXCH
+	// the client's random key, decrypted with it.
+	ExportedSessionKey []byte
+}
+
+// handshake is one connection's NTLM exchange so far: the NEGOTIATE and
+// CHALLENGE messages (a MIC covers them) and the server challenge.
+type handshake struct {
+	negotiate, challenge []byte
+	serverChallenge      [8]byte
 }
 
 // verifyAuthenticate checks the NTLMv2 proof of an AUTHENTICATE message
-// against the password of the account it names.
-func verifyAuthenticate(msg []byte, serverChallenge [8]byte, lookup func(user, domain string) (password string, ok bool)) (authenticated, error) {
+// against the password of the account it names, derives the session key,
+// and checks the message's MIC when the client says it sent one.
+func verifyAuthenticate(msg []byte, hs handshake, lookup func(user, domain string) (password string, ok bool)) (authenticated, error) {
 	if ntlmMessageType(msg) != ntlmAuthenticate || len(msg) < 64 {
 		return authenticated{}, errors.New("ntlm: not an AUTHENTICATE message")
 	}
@@ -102,6 +177,11 @@ func verifyAuthenticate(msg []byte, serverChallenge [8]byte, lookup func(user, d
 	if err != nil {
 		return authenticated{}, err
 	}
+	encKey, err := readVarField(msg, 52)
+	if err != nil {
+		return authenticated{}, err
+	}
+	flags := binary.LittleEndian.Uint32(msg[60:64])
 	user, domain := fromUTF16LE(userB), fromUTF16LE(domainB)
 	if len(nt) < 16+28 {
 		return authenticated{}, errors.New("ntlm: not an NTLMv2 response")
@@ -111,11 +191,37 @@ func verifyAuthenticate(msg []byte, serverChallenge [8]byte, lookup func(user, d
 		return authenticated{}, errors.New("ntlm: unknown account")
 	}
 	key := hmacMD5(md4Sum(utf16le(password)), utf16le(strings.ToUpper(user)+domain))
-	proof := hmacMD5(key, serverChallenge[:], nt[16:])
+	proof := hmacMD5(key, hs.serverChallenge[:], nt[16:])
 	if !hmac.Equal(proof, nt[:16]) {
 		return authenticated{}, errors.New("ntlm: wrong password")
 	}
-	return authenticated{User: user, Domain: domain}, nil
+	// NTLMv2: KeyExchangeKey = SessionBaseKey = HMAC_MD5(ResponseKeyNT, NTProofStr).
+	exported := hmacMD5(key, proof)
+	if flags&flagKeyExch != 0 {
+		if len(encKey) != 16 {
+			return authenticated{}, errors.New("ntlm: KEY_EXCH without a 16-byte encrypted session key")
+		}
+		c, err := rc4.NewCipher(exported)
+		if err != nil {
+			return authenticated{}, err
+		}
+		random := make([]byte, 16)
+		c.XORKeyStream(random, encKey)
+		exported = random
+	}
+	// The client's AV pairs (after the 28-byte NTLMv2 client challenge
+	// header) say whether a MIC follows the Version field.
+	if fl, ok := avPair(nt[16+28:], avFlags); ok && len(fl) == 4 && binary.LittleEndian.Uint32(fl)&avFlagMIC != 0 {
+		if len(msg) < 88 {
+			return authenticated{}, errors.New("ntlm: MIC announced but missing")
+		}
+		zeroed := append([]byte(nil), msg...)
+		clear(zeroed[72:88])
+		if !hmac.Equal(hmacMD5(exported, hs.negotiate, hs.challenge, zeroed), msg[72:88]) {
+			return authenticated{}, errors.New("ntlm: the MIC does not match the handshake")
+		}
+	}
+	return authenticated{User: user, Domain: domain, Flags: flags, ExportedSessionKey: exported}, nil
 }
 
 func hmacMD5(key []byte, data ...[]byte) []byte {

@@ -1,6 +1,7 @@
 package winrmserver
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -14,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -60,8 +62,16 @@ type Options struct {
 	User, Domain, Password string
 	// Handler runs commands; nil uses a new Interpreter's Handler.
 	Handler Handler
-	// PlainHTTP serves http:// instead of https://.
+	// PlainHTTP serves http:// instead of https://. Over plain HTTP the
+	// server behaves as Windows does with its default service setting
+	// AllowUnencrypted=false: a message must be NTLM-sealed (MS-WSMV
+	// 2.2.9.1.1); an unsealed one, or a Basic login, is answered HTTP 401
+	// and not processed.
 	PlainHTTP bool
+	// AllowUnencrypted accepts unsealed messages and Basic logins over
+	// plain HTTP, as a guest whose WinRM service has AllowUnencrypted=true
+	// does.
+	AllowUnencrypted bool
 	// AllowBasic accepts HTTP Basic authentication as well as NTLM.
 	AllowBasic bool
 	// CertNotBefore and CertNotAfter bound the server certificate's
@@ -85,7 +95,12 @@ type Options struct {
 type Stats struct {
 	ShellsCreated, ShellsDeleted, Commands, Signals, Sends, Receives int
 	AuthFailures, Handshakes                                         int
-	OpenShells                                                       int
+	// SealedRequests counts messages unsealed with a valid signature;
+	// SealFailures sealed messages refused (bad signature, no session);
+	// UnencryptedRefused unsealed messages or Basic logins refused over
+	// plain HTTP.
+	SealedRequests, SealFailures, UnencryptedRefused int
+	OpenShells                                       int
 	// InFlight is the number of HTTP requests being handled now.
 	InFlight int
 }
@@ -116,10 +131,17 @@ type connKey struct{}
 // connState is the NTLM state of one TCP connection: NTLM authenticates
 // connections, not requests.
 type connState struct {
-	mu        sync.Mutex
-	challenge [8]byte
-	pending   bool
-	authed    bool
+	mu      sync.Mutex
+	hs      handshake
+	pending bool
+	authed  bool
+	// session seals and unseals this connection's messages once an NTLM
+	// handshake negotiated sealing.
+	session *ntlmSession
+}
+
+func (cs *connState) reset() {
+	cs.pending, cs.authed, cs.session = false, false, nil
 }
 
 // New starts a server. Close it when done.
@@ -285,18 +307,60 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not found", http.StatusNotFound)
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, int64(s.opts.MaxEnvelopeSize)+1))
+	// A sealed envelope adds its MIME parts and signature (under 300
+	// bytes) to the envelope.
+	limit := int64(s.opts.MaxEnvelopeSize) + 1024
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		return
 	}
-	if !s.authenticate(w, r) {
+	cs, _ := r.Context().Value(connKey{}).(*connState)
+	if cs == nil {
+		cs = &connState{}
+	}
+	if !s.authenticate(w, r, cs) {
 		return
+	}
+	var sess *ntlmSession
+	ct := r.Header.Get("Content-Type")
+	switch {
+	case isSealed(ct):
+		var ok bool
+		if body, ct, ok = s.unseal(w, cs, body); !ok {
+			return
+		}
+		cs.mu.Lock()
+		sess = cs.session
+		cs.mu.Unlock()
+	case len(body) == 0:
+		// The empty message that completes a handshake (pywinrm and
+		// masterzen/winrm send one before their first sealed message).
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusOK)
+		return
+	case s.opts.PlainHTTP && !s.opts.AllowUnencrypted:
+		// Windows with AllowUnencrypted=false answers an unsealed message
+		// over HTTP with 401, even right after a valid handshake (seen
+		// with go-ntlmssp clients: hashicorp/packer#6205).
+		s.mu.Lock()
+		s.stats.UnencryptedRefused++
+		s.mu.Unlock()
+		cs.mu.Lock()
+		cs.reset()
+		cs.mu.Unlock()
+		s.challengeAnew(w)
+		return
+	}
+	if sess != nil {
+		sw := &sealingWriter{header: http.Header{}, status: http.StatusOK}
+		defer sw.flush(r.Context(), w, cs)
+		w = sw
 	}
 	if len(body) > s.opts.MaxEnvelopeSize {
 		s.fault(w, "w:EncodingLimit", "The WS-Management service cannot process the request because the request exceeds the maximum envelope size.")
 		return
 	}
-	if !strings.Contains(r.Header.Get("Content-Type"), "application/soap+xml") {
+	if !strings.Contains(ct, "application/soap+xml") {
 		http.Error(w, "unsupported media type", http.StatusUnsupportedMediaType)
 		return
 	}
@@ -304,6 +368,75 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.dispatch(w, r.Context(), body)
+}
+
+// unseal opens a sealed message with the connection's NTLM session. A
+// message that cannot be opened is answered 400 and its connection must
+// authenticate again.
+func (s *Server) unseal(w http.ResponseWriter, cs *connState, body []byte) (msg []byte, contentType string, ok bool) {
+	fail := func(why string) ([]byte, string, bool) {
+		s.mu.Lock()
+		s.stats.SealFailures++
+		s.mu.Unlock()
+		cs.reset()
+		http.Error(w, "bad request: "+why, http.StatusBadRequest)
+		return nil, "", false
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.session == nil {
+		return fail("a sealed message on a connection without an NTLM session that negotiated sealing")
+	}
+	origType, sig, sealed, err := parseSealed(body)
+	if err != nil {
+		return fail(err.Error())
+	}
+	msg, err = cs.session.unseal(sealed, sig)
+	if err != nil {
+		return fail(err.Error())
+	}
+	s.mu.Lock()
+	s.stats.SealedRequests++
+	s.mu.Unlock()
+	return msg, origType, true
+}
+
+// sealingWriter holds an answer until the handler is done, then sends it
+// sealed with the connection's session.
+type sealingWriter struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (sw *sealingWriter) Header() http.Header         { return sw.header }
+func (sw *sealingWriter) WriteHeader(code int)        { sw.status = code }
+func (sw *sealingWriter) Write(p []byte) (int, error) { return sw.body.Write(p) }
+
+func (sw *sealingWriter) flush(ctx context.Context, w http.ResponseWriter, cs *connState) {
+	if ctx.Err() != nil {
+		return // the client is gone (a Receive it gave up on)
+	}
+	cs.mu.Lock()
+	sess := cs.session
+	var sealed, sig []byte
+	if sess != nil {
+		sealed, sig = sess.seal(sw.body.Bytes())
+	}
+	cs.mu.Unlock()
+	if sess == nil {
+		http.Error(w, "the NTLM session ended", http.StatusInternalServerError)
+		return
+	}
+	origType := sw.header.Get("Content-Type")
+	if origType == "" {
+		origType = "application/soap+xml;charset=UTF-8"
+	}
+	out := buildSealed(origType, sig, sealed)
+	w.Header().Set("Content-Type", sealContentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
+	w.WriteHeader(sw.status)
+	_, _ = w.Write(out)
 }
 
 // sleep waits d, or until ctx is done (then it reports false).
@@ -323,26 +456,29 @@ func sleep(ctx context.Context, d time.Duration) bool {
 
 // authenticate answers the NTLM handshake and reports whether the request
 // may be processed.
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) bool {
-	cs, _ := r.Context().Value(connKey{}).(*connState)
-	if cs == nil {
-		cs = &connState{}
-	}
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, cs *connState) bool {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	h := r.Header.Get("Authorization")
 	if h == "" && cs.authed {
 		return true
 	}
-	if s.opts.AllowBasic {
-		if u, p, ok := r.BasicAuth(); ok {
-			if s.lookupBasic(u, p) {
-				return true
-			}
-			s.countAuthFailure()
+	if u, p, ok := r.BasicAuth(); ok && s.opts.AllowBasic {
+		if s.opts.PlainHTTP && !s.opts.AllowUnencrypted {
+			// Basic cannot be sealed: Windows refuses it over HTTP
+			// unless AllowUnencrypted is true (diyan/pywinrm#59, #258).
+			s.mu.Lock()
+			s.stats.UnencryptedRefused++
+			s.mu.Unlock()
 			s.challengeAnew(w)
 			return false
 		}
+		if s.lookupBasic(u, p) {
+			return true
+		}
+		s.countAuthFailure()
+		s.challengeAnew(w)
+		return false
 	}
 	scheme, tok, ok := parseAuthorization(h)
 	if !ok || (!strings.EqualFold(scheme, "Negotiate") && !strings.EqualFold(scheme, "NTLM")) {
@@ -351,12 +487,14 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) bool {
 	}
 	switch ntlmMessageType(tok) {
 	case ntlmNegotiate:
-		msg, ch, err := newChallenge(strings.ToUpper(s.opts.Domain))
+		msg, ch, err := newChallenge(strings.ToUpper(s.opts.Domain), tok)
 		if err != nil {
 			http.Error(w, "internal error", http.StatusInternalServerError)
 			return false
 		}
-		cs.challenge, cs.pending, cs.authed = ch, true, false
+		cs.reset()
+		cs.hs = handshake{negotiate: tok, challenge: msg, serverChallenge: ch}
+		cs.pending = true
 		w.Header().Set("WWW-Authenticate", scheme+" "+base64.StdEncoding.EncodeToString(msg))
 		w.WriteHeader(http.StatusUnauthorized)
 		s.mu.Lock()
@@ -370,12 +508,21 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) bool {
 			return false
 		}
 		cs.pending = false
-		if _, err := verifyAuthenticate(tok, cs.challenge, s.lookupNTLM); err != nil {
+		a, err := verifyAuthenticate(tok, cs.hs, s.lookupNTLM)
+		if err != nil {
 			s.countAuthFailure()
 			s.challengeAnew(w)
 			return false
 		}
 		cs.authed = true
+		if a.Flags&flagSeal != 0 {
+			if cs.session, err = newServerSession(a); err != nil {
+				cs.reset()
+				s.countAuthFailure()
+				s.challengeAnew(w)
+				return false
+			}
+		}
 		return true
 	}
 	s.challengeAnew(w)
