@@ -27,6 +27,7 @@ import (
 	"github.com/masterzen/winrm/soap"
 
 	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/internal/certerr"
 	"github.com/managedvm/managedvm/guest"
 )
 
@@ -449,14 +450,8 @@ func (e *Executor) transportError(ctx context.Context, op string, err error) err
 // refusedCertificate reports whether err is a failed verification of the
 // server's certificate (chain, name, validity, or pin).
 func refusedCertificate(err error) bool {
-	var (
-		uerr x509.UnknownAuthorityError
-		herr x509.HostnameError
-		cerr x509.CertificateInvalidError
-		verr *tls.CertificateVerificationError
-		perr *pinError
-	)
-	return errors.As(err, &uerr) || errors.As(err, &herr) || errors.As(err, &cerr) || errors.As(err, &verr) || errors.As(err, &perr)
+	var perr *pinError
+	return certerr.Refused(err) || errors.As(err, &perr)
 }
 
 // ---- shells ----
