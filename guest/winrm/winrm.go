@@ -27,8 +27,8 @@ import (
 	"github.com/masterzen/winrm/soap"
 
 	"github.com/managedvm/managedvm/errs"
-	"github.com/managedvm/managedvm/internal/certerr"
 	"github.com/managedvm/managedvm/guest"
+	"github.com/managedvm/managedvm/internal/certerr"
 )
 
 // Default ports of WinRM.
