@@ -76,18 +76,33 @@
 //
 // The cursor is the key of a vCenter event ("vc1:<key>"). Created, power
 // changes and Deleted come from the event history (VmCreatedEvent,
-// VmClonedEvent, VmPoweredOnEvent, VmRemovedEvent, ...), so a stream
-// resumed from an event's cursor replays exactly the later events with the
-// same cursors. Other changes (name, addresses, tools, size through
+// VmClonedEvent, VmPoweredOnEvent, VmRemovedEvent, ...), read in order
+// with ReadNextEvents from an EventHistoryCollector of the stream's own
+// (limited to the events from the cursor's on), so a stream resumed from
+// an event's cursor replays exactly the later events with the same
+// cursors. A PropertyCollector of its own watches that collector's
+// latestPage (one event a page) to learn within one round trip that
+// events were posted; the reads never wait behind the inventory.
+//
+// Other changes (name, addresses, tools, size through
 // config.changeVersion) come from WaitForUpdatesEx on a ContainerView of
-// the VMs, with the stream's own PropertyCollector and its version. Both
-// go through the same WaitForUpdatesEx: the event history collector's
-// latestPage is a second filter. A deletion is reported from
-// VmRemovedEvent, or from the PropertyCollector's "leave" when no event
-// comes within two seconds: the simulator loses some "leave" updates, and
-// a real vCenter may trim events, so neither is trusted alone. A cursor
-// older than the event history, or a deleted VM the stream cannot name,
-// is provider.ErrCursorExpired: resync with List.
+// the VMs, in a second PropertyCollector. Its first answer, read to the
+// end of its truncated pages, is the baseline; later "modify" updates
+// carry only the properties that changed and are merged into the last
+// state of the VM, so a Changed event always carries the whole VM. Its
+// power is the one the VM's last power event told (or the property, for a
+// VM no event has told about yet). These changes are not in the event
+// history: a stream resumed from a cursor starts from the VMs as they are
+// then, and does not report the property changes made while no stream
+// ran (a host resyncs with List after a long outage).
+//
+// A deletion is reported from VmRemovedEvent, or from the
+// PropertyCollector's "leave" when no event comes within two seconds: the
+// simulator loses some "leave" updates, and a real vCenter may trim
+// events, so neither is trusted alone. A cursor older than the event
+// history, a deleted VM the stream cannot name, or a stream that fell so
+// far behind that its collector dropped events it had not read yet, is
+// provider.ErrCursorExpired: resync with List.
 //
 // # Guest operations
 //
@@ -132,5 +147,7 @@
 // # Concurrency
 //
 // A Provider is safe for concurrent use; so is an Executor. A Stream is
-// read by one goroutine; Close may be called from any.
+// read by one goroutine; Close may be called from any. Provider.Close ends
+// every stream (their Next then returns ErrStreamClosed) before it logs
+// out; Watch after Close is FailedPrecondition.
 package vsphere

@@ -110,6 +110,13 @@ type Provider struct {
 	stop      chan struct{}
 	closeOnce sync.Once
 	wg        sync.WaitGroup
+
+	// streams counts the Watch streams still running; Close waits for
+	// them before it logs out (a call after the logout would log in
+	// again).
+	streamMu sync.Mutex
+	closing  bool
+	streams  sync.WaitGroup
 }
 
 var (
@@ -205,7 +212,11 @@ func normThumbprint(s string) string {
 func (p *Provider) Close() error {
 	var err error
 	p.closeOnce.Do(func() {
+		p.streamMu.Lock()
+		p.closing = true
+		p.streamMu.Unlock()
 		close(p.stop)
+		p.streams.Wait()
 		p.wg.Wait()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -215,6 +226,17 @@ func (p *Provider) Close() error {
 		}
 	})
 	return err
+}
+
+// addStream counts a new Watch stream, unless the provider is closing.
+func (p *Provider) addStream() bool {
+	p.streamMu.Lock()
+	defer p.streamMu.Unlock()
+	if p.closing {
+		return false
+	}
+	p.streams.Add(1)
+	return true
 }
 
 // Logins reports how many times the provider logged in (1 unless the

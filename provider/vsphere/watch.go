@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/vmware/govmomi/vim25/methods"
-	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/managedvm/managedvm/errs"
@@ -35,18 +34,24 @@ var watchProps = append(slices.Clone(vmProps), "config.changeVersion")
 // its vCenter event (which carries the cursor) before it is reported alone.
 const leaveGrace = 2 * time.Second
 
-func (p *Provider) latestKey(ctx context.Context) (int32, error) {
-	// The newest event of any kind (EventManager.latestEvent is not kept
-	// current by every vCenter, the simulator included).
+// latestEvent returns the key and time of vCenter's newest event of any
+// kind (EventManager.latestEvent is not kept current by every vCenter, the
+// simulator included).
+func (p *Provider) latestEvent(ctx context.Context) (int32, time.Time, error) {
 	res, err := methods.QueryEvents(ctx, p.client, &types.QueryEvents{This: *p.client.ServiceContent.EventManager, Filter: types.EventFilterSpec{MaxCount: 1}})
 	if err != nil {
-		return 0, err
+		return 0, time.Time{}, err
 	}
-	var k int32
+	var (
+		k  int32
+		at time.Time
+	)
 	for _, ev := range res.Returnval {
-		k = max(k, ev.GetEvent().Key)
+		if e := ev.GetEvent(); e.Key > k {
+			k, at = e.Key, e.CreatedTime
+		}
 	}
-	return k, nil
+	return k, at, nil
 }
 
 func cursorOf(key int32) provider.Cursor {
@@ -71,7 +76,7 @@ func (p *Provider) Cursor(ctx context.Context) (provider.Cursor, error) {
 	if err := errs.FromContext(ctx, opname); err != nil {
 		return "", err
 	}
-	k, err := p.latestKey(ctx)
+	k, _, err := p.latestEvent(ctx)
 	if err != nil {
 		return "", mapErr(opname, err, false)
 	}
@@ -79,19 +84,23 @@ func (p *Provider) Cursor(ctx context.Context) (provider.Cursor, error) {
 }
 
 // Watch streams VM changes after cur. Created, power changes and Deleted
-// come from vCenter's event history (their keys are the cursors, so a
-// resumed stream replays exactly the later events); other changes (name,
-// addresses, tools, size through config.changeVersion) come from
-// WaitForUpdatesEx on a ContainerView of the VMs. A PropertyCollector
-// "leave" without its VmRemovedEvent still reports Deleted after a short
-// grace, and a VmRemovedEvent is enough without a "leave" (the simulator
-// loses some), so a deletion is never missed.
+// come from vCenter's event history, read in order with ReadNextEvents
+// from an EventHistoryCollector that a PropertyCollector of its own
+// watches (so an event reaches the stream within one round trip of being
+// posted, whatever the size of the inventory); their keys are the cursors,
+// so a resumed stream replays exactly the later events. Other changes
+// (name, addresses, tools, size through config.changeVersion) come from
+// WaitForUpdatesEx on a ContainerView of the VMs, in a second
+// PropertyCollector, merged into the last state of each VM. A
+// PropertyCollector "leave" without its VmRemovedEvent still reports
+// Deleted after a short grace, and a VmRemovedEvent is enough without a
+// "leave" (the simulator loses some), so a deletion is never missed.
 func (p *Provider) Watch(ctx context.Context, cur provider.Cursor) (provider.Stream, error) {
 	const opname = op + ".Watch"
 	if err := errs.FromContext(ctx, opname); err != nil {
 		return nil, err
 	}
-	latest, err := p.latestKey(ctx)
+	latest, latestAt, err := p.latestEvent(ctx)
 	if err != nil {
 		return nil, mapErr(opname, err, false)
 	}
@@ -103,62 +112,150 @@ func (p *Provider) Watch(ctx context.Context, cur provider.Cursor) (provider.Str
 		}
 		from, resume = k, true
 	}
-	// The stream's own calls outlive Watch's ctx; Close stops the loop
-	// between two calls (a WaitForUpdatesEx lasts at most a second), so
-	// the server-side collector is never destroyed under a running wait.
+	// The stream's own calls outlive Watch's ctx; Close ends the waits in
+	// flight (CancelWaitForUpdates), and the server-side collectors are
+	// destroyed only once no wait runs on them.
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	go func() {
-		select {
-		case <-p.stop:
-			cancel()
-		case <-sctx.Done():
-		}
-	}()
 	st := &stream{
-		p: p, ctx: sctx, cancel: cancel, out: make(chan provider.Event, 4096), done: make(chan struct{}), closed: make(chan struct{}),
+		p: p, ctx: sctx, cancel: cancel, out: make(chan provider.Event, 4096),
+		done: make(chan struct{}), closed: make(chan struct{}), quit: make(chan struct{}),
+		updates: make(chan *types.UpdateSet), events: make(chan []types.BaseEvent), fail: make(chan error, 2),
 		props:   map[types.ManagedObjectReference]map[string]types.AnyType{},
 		known:   map[types.ManagedObjectReference]provider.VM{},
+		partial: map[types.ManagedObjectReference]bool{},
+		removed: map[types.ManagedObjectReference]bool{},
 		pendC:   map[types.ManagedObjectReference]time.Time{},
 		pendD:   map[types.ManagedObjectReference]time.Time{},
 		uuids:   map[types.ManagedObjectReference]string{},
 		lastKey: from,
 	}
-	if err := st.start(ctx, resume); err != nil {
+	since := latestAt
+	if resume {
+		since = time.Time{} // the cursor's event's time, from the history
+	}
+	if err := st.start(ctx, resume, since); err != nil {
 		st.cleanup()
 		cancel()
 		return nil, errs.WrapOp(opname, err)
 	}
-	go st.run()
+	if !p.addStream() {
+		st.cleanup()
+		cancel()
+		return nil, errs.New(errs.FailedPrecondition, opname, "the provider is closed")
+	}
+	go func() {
+		select {
+		case <-p.stop:
+			// Nothing more reaches vCenter: Close logs out, which
+			// releases the stream's server-side objects.
+			cancel()
+			st.Close()
+		case <-st.quit:
+		}
+	}()
+	go func() {
+		defer p.streams.Done()
+		st.run()
+	}()
 	return st, nil
 }
+
+// readBatch is how many events one ReadNextEvents call asks for.
+const readBatch = 1000
 
 type stream struct {
 	p      *Provider
 	ctx    context.Context
 	cancel context.CancelFunc
 	out    chan provider.Event
-	done   chan struct{} // closed when run ends
+	done   chan struct{} // closed when run stops sending
 	err    error         // set before done closes
 
 	closeOnce sync.Once
-	closed    chan struct{}
+	closed    chan struct{} // closed by Close
+	quit      chan struct{} // closed when run ends: the readers stop
+	readers   sync.WaitGroup
 
-	pc, view, collector types.ManagedObjectReference
-	version             string
+	// The inventory: a PropertyCollector with one filter on a
+	// ContainerView of the VMs. Its version is the reader's.
+	pc, view types.ManagedObjectReference
+	version  string
+	// The events: an EventHistoryCollector, read with ReadNextEvents,
+	// and a PropertyCollector watching its latestPage to know when.
+	epc, collector types.ManagedObjectReference
+	eversion       string
+	readKey        int32 // the newest event key ReadNextEvents gave
 
-	props   map[types.ManagedObjectReference]map[string]types.AnyType
-	known   map[types.ManagedObjectReference]provider.VM
+	updates chan *types.UpdateSet
+	events  chan []types.BaseEvent
+	fail    chan error
+
+	// The state below is run's (start's before run begins).
+	props   map[types.ManagedObjectReference]map[string]types.AnyType // merged watched properties
+	known   map[types.ManagedObjectReference]provider.VM              // as last reported
+	partial map[types.ManagedObjectReference]bool                     // known only from events or a cache (VMs gone since the cursor)
+	removed map[types.ManagedObjectReference]bool                     // a VmRemovedEvent was seen
 	pendC   map[types.ManagedObjectReference]time.Time
 	pendD   map[types.ManagedObjectReference]time.Time
 	uuids   map[types.ManagedObjectReference]string
 	lastKey int32
-	// buf holds events of the start-up replay until run sends them.
+	// buf holds the events run has not handed to out yet.
 	buf []provider.Event
 }
 
-func (s *stream) start(ctx context.Context, resume bool) error {
+func (s *stream) start(ctx context.Context, resume bool, since time.Time) error {
 	p := s.p
 	c := p.client
+	var history []types.BaseEvent
+	if resume {
+		// The recent history: whether it reaches the cursor, and what
+		// the VMs were then.
+		q, err := methods.QueryEvents(ctx, c, &types.QueryEvents{This: *c.ServiceContent.EventManager, Filter: types.EventFilterSpec{EventTypeId: watchEvents, MaxCount: readBatch}})
+		if err != nil {
+			return mapErr(op, err, false)
+		}
+		history = q.Returnval
+		sort.Slice(history, func(i, j int) bool { return history[i].GetEvent().Key < history[j].GetEvent().Key })
+		if len(history) >= readBatch && history[0].GetEvent().Key > s.lastKey+1 {
+			return provider.ErrCursorExpired // the history no longer reaches the cursor
+		}
+		for _, ev := range history {
+			if e := ev.GetEvent(); e.Key <= s.lastKey {
+				since = e.CreatedTime
+			}
+		}
+	}
+	// The events: the collector holds every event from the cursor on (the
+	// replay) and every later one.
+	filter := types.EventFilterSpec{EventTypeId: watchEvents}
+	if !since.IsZero() {
+		// Only what is new (a vCenter's history can be long): a second
+		// early, as the keys decide.
+		b := since.Add(-time.Second)
+		filter.Time = &types.EventFilterSpecByTime{BeginTime: &b}
+	}
+	col, err := methods.CreateCollectorForEvents(ctx, c, &types.CreateCollectorForEvents{This: *c.ServiceContent.EventManager, Filter: filter})
+	if err != nil {
+		return mapErr(op, err, false)
+	}
+	s.collector = col.Returnval
+	// latestPage is only watched to learn that events were posted: one
+	// event is enough.
+	if _, err := methods.SetCollectorPageSize(ctx, c, &types.SetCollectorPageSize{This: s.collector, MaxCount: 1}); err != nil {
+		return mapErr(op, err, false)
+	}
+	epc, err := methods.CreatePropertyCollector(ctx, c, &types.CreatePropertyCollector{This: c.ServiceContent.PropertyCollector})
+	if err != nil {
+		return mapErr(op, err, false)
+	}
+	s.epc = epc.Returnval
+	if _, err := methods.CreateFilter(ctx, c, &types.CreateFilter{This: s.epc, Spec: types.PropertyFilterSpec{
+		ObjectSet: []types.ObjectSpec{{Obj: s.collector}},
+		PropSet:   []types.PropertySpec{{Type: "EventHistoryCollector", PathSet: []string{"latestPage"}}},
+	}}); err != nil {
+		return mapErr(op, err, false)
+	}
+	// The inventory.
 	pc, err := methods.CreatePropertyCollector(ctx, c, &types.CreatePropertyCollector{This: c.ServiceContent.PropertyCollector})
 	if err != nil {
 		return mapErr(op, err, false)
@@ -171,106 +268,91 @@ func (s *stream) start(ctx context.Context, resume bool) error {
 		return mapErr(op, err, false)
 	}
 	s.view = cv.Returnval
-	col, err := methods.CreateCollectorForEvents(ctx, c, &types.CreateCollectorForEvents{
-		This: *c.ServiceContent.EventManager, Filter: types.EventFilterSpec{EventTypeId: watchEvents},
-	})
-	if err != nil {
+	if _, err := methods.CreateFilter(ctx, c, &types.CreateFilter{This: s.pc, Spec: types.PropertyFilterSpec{
+		ObjectSet: []types.ObjectSpec{{Obj: s.view, Skip: types.NewBool(true),
+			SelectSet: []types.BaseSelectionSpec{&types.TraversalSpec{Type: "ContainerView", Path: "view"}}}},
+		PropSet: []types.PropertySpec{{Type: "VirtualMachine", PathSet: watchProps}},
+	}, PartialUpdates: true}); err != nil {
 		return mapErr(op, err, false)
 	}
-	s.collector = col.Returnval
-	if _, err := methods.SetCollectorPageSize(ctx, c, &types.SetCollectorPageSize{This: s.collector, MaxCount: 100}); err != nil {
-		return mapErr(op, err, false)
-	}
-	specs := []types.PropertyFilterSpec{
-		{
-			ObjectSet: []types.ObjectSpec{{Obj: s.view, Skip: types.NewBool(true),
-				SelectSet: []types.BaseSelectionSpec{&types.TraversalSpec{Type: "ContainerView", Path: "view"}}}},
-			PropSet: []types.PropertySpec{{Type: "VirtualMachine", PathSet: watchProps}},
-		},
-		{
-			ObjectSet: []types.ObjectSpec{{Obj: s.collector}},
-			PropSet:   []types.PropertySpec{{Type: "EventHistoryCollector", PathSet: []string{"latestPage"}}},
-		},
-	}
-	for _, spec := range specs {
-		if _, err := methods.CreateFilter(ctx, c, &types.CreateFilter{This: s.pc, Spec: spec, PartialUpdates: true}); err != nil {
-			return mapErr(op, err, false)
+	// The baseline: the whole current state, which vCenter hands out in
+	// pages (truncated update sets, 100 objects each on the simulator).
+	for {
+		set, err := s.wait(ctx, s.pc, &s.version, 0)
+		if err != nil {
+			return err
+		}
+		s.applyVMs(set)
+		if set == nil || set.Truncated == nil || !*set.Truncated {
+			break
 		}
 	}
-	// The first update is the whole current state: the baseline.
-	set, err := s.wait(ctx, 0)
+	// Everything the collector holds now: the replay after the cursor,
+	// and what came since Watch read the latest event.
+	fresh, err := s.readEvents(ctx)
 	if err != nil {
 		return err
-	}
-	pageEvents := s.applyVMs(set)
-	if !resume {
-		for ref := range s.props {
-			if vm, ok := s.vm(ref); ok {
-				s.known[ref] = vm
-			}
-		}
-		return nil
-	}
-	// Resume: replay the history after the cursor.
-	q, err := methods.QueryEvents(ctx, c, &types.QueryEvents{This: *c.ServiceContent.EventManager, Filter: types.EventFilterSpec{EventTypeId: watchEvents, MaxCount: 1000}})
-	if err != nil {
-		return mapErr(op, err, false)
-	}
-	history := append(q.Returnval, pageEvents...)
-	sort.Slice(history, func(i, j int) bool { return history[i].GetEvent().Key < history[j].GetEvent().Key })
-	history = slices.CompactFunc(history, func(a, b types.BaseEvent) bool { return a.GetEvent().Key == b.GetEvent().Key })
-	if len(q.Returnval) >= 1000 && len(history) > 0 && history[0].GetEvent().Key > s.lastKey+1 {
-		return provider.ErrCursorExpired // the history no longer reaches the cursor
 	}
 	// VMs that existed at the cursor are known; those created after it
 	// are not (yet).
 	firstCreate := map[types.ManagedObjectReference]int32{}
-	for _, ev := range history {
-		if ref, ok := vmRef(ev); ok {
+	for _, evs := range [][]types.BaseEvent{history, fresh} {
+		for _, ev := range evs {
+			ref, ok := vmRef(ev)
+			if !ok {
+				continue
+			}
 			if u, ok := ev.(*types.VmInstanceUuidAssignedEvent); ok {
 				s.uuids[ref] = u.InstanceUuid
 			}
-			if isCreation(ev) {
-				if _, seen := firstCreate[ref]; !seen {
-					firstCreate[ref] = ev.GetEvent().Key
+			if k := ev.GetEvent().Key; isCreation(ev) && k > s.lastKey {
+				if first, seen := firstCreate[ref]; !seen || k < first {
+					firstCreate[ref] = k
 				}
 			}
 		}
 	}
 	for ref := range s.props {
-		if k, ok := firstCreate[ref]; ok && k > s.lastKey {
+		if _, ok := firstCreate[ref]; ok {
 			continue
 		}
 		if vm, ok := s.vm(ref); ok {
 			s.known[ref] = vm
 		}
 	}
-	// VMs gone since that the history shows existing at the cursor.
-	existed := map[types.ManagedObjectReference]bool{}
+	// VMs gone since that the history shows existing at the cursor: what
+	// this provider last saw of them, else what their last event tells.
+	existed := map[types.ManagedObjectReference]types.BaseEvent{}
 	for _, ev := range history {
 		if ev.GetEvent().Key > s.lastKey {
 			break
 		}
 		if ref, ok := vmRef(ev); ok {
-			_, removed := ev.(*types.VmRemovedEvent)
-			existed[ref] = !removed
+			if _, removed := ev.(*types.VmRemovedEvent); removed {
+				delete(existed, ref)
+			} else {
+				existed[ref] = ev
+			}
 		}
 	}
-	for ref, ok := range existed {
-		if _, known := s.known[ref]; !ok || known {
+	for ref, last := range existed {
+		if _, live := s.props[ref]; live {
 			continue
 		}
 		s.p.cacheMu.Lock()
 		vm, cached := s.p.last[ref]
 		s.p.cacheMu.Unlock()
-		if !cached && s.uuids[ref] != "" {
-			vm, cached = provider.VM{ID: s.uuids[ref]}, true
-		}
-		if cached {
+		switch {
+		case cached:
 			s.known[ref] = vm.Clone()
+		case s.uuids[ref] != "":
+			s.known[ref] = s.fromEvent(last.GetEvent(), s.uuids[ref])
+		default:
+			continue
 		}
+		s.partial[ref] = true
 	}
-	for _, ev := range history {
+	for _, ev := range fresh {
 		if ev.GetEvent().Key <= s.lastKey {
 			continue
 		}
@@ -279,6 +361,27 @@ func (s *stream) start(ctx context.Context, resume bool) error {
 		}
 	}
 	return nil
+}
+
+// readEvents reads the events the collector holds after the last read, in
+// order.
+func (s *stream) readEvents(ctx context.Context) ([]types.BaseEvent, error) {
+	var out []types.BaseEvent
+	for {
+		res, err := methods.ReadNextEvents(ctx, s.p.client, &types.ReadNextEvents{This: s.collector, MaxCount: readBatch})
+		if err != nil {
+			return nil, mapErr(op, err, false)
+		}
+		for _, ev := range res.Returnval {
+			if k := ev.GetEvent().Key; k > s.readKey {
+				s.readKey = k
+			}
+		}
+		out = append(out, res.Returnval...)
+		if len(res.Returnval) < readBatch {
+			return out, nil
+		}
+	}
 }
 
 func vmRef(ev types.BaseEvent) (types.ManagedObjectReference, bool) {
@@ -297,11 +400,11 @@ func isCreation(ev types.BaseEvent) bool {
 	return false
 }
 
-// wait calls WaitForUpdatesEx once (maxWait seconds; 0 returns at once
-// with the pending changes).
-func (s *stream) wait(ctx context.Context, maxWait int32) (*types.UpdateSet, error) {
+// wait calls WaitForUpdatesEx on the collector pc once (maxWait seconds; 0
+// returns at once with the pending changes).
+func (s *stream) wait(ctx context.Context, pc types.ManagedObjectReference, version *string, maxWait int32) (*types.UpdateSet, error) {
 	res, err := methods.WaitForUpdatesEx(ctx, s.p.client, &types.WaitForUpdatesEx{
-		This: s.pc, Version: s.version, Options: &types.WaitOptions{MaxWaitSeconds: &maxWait},
+		This: pc, Version: *version, Options: &types.WaitOptions{MaxWaitSeconds: &maxWait},
 	})
 	if err != nil {
 		return nil, mapErr(op, err, false)
@@ -309,29 +412,21 @@ func (s *stream) wait(ctx context.Context, maxWait int32) (*types.UpdateSet, err
 	if res.Returnval == nil {
 		return nil, nil
 	}
-	s.version = res.Returnval.Version
+	*version = res.Returnval.Version
 	return res.Returnval, nil
 }
 
-// applyVMs applies the VM property changes of set and returns the events
-// of the latestPage changes.
-func (s *stream) applyVMs(set *types.UpdateSet) []types.BaseEvent {
+// applyVMs merges the VM property changes of set into the state of each
+// VM: a "modify" carries only the properties that changed.
+func (s *stream) applyVMs(set *types.UpdateSet) {
 	if set == nil {
-		return nil
+		return
 	}
-	var evs []types.BaseEvent
 	now := time.Now()
 	for _, fu := range set.FilterSet {
 		for _, ou := range fu.ObjectSet {
 			ref := ou.Obj
-			if ref.Type != "VirtualMachine" {
-				for _, ch := range ou.ChangeSet {
-					if ch.Name == "latestPage" {
-						if arr, ok := ch.Val.(types.ArrayOfEvent); ok {
-							evs = append(evs, arr.Event...)
-						}
-					}
-				}
+			if ref.Type != "VirtualMachine" || s.removed[ref] {
 				continue
 			}
 			switch ou.Kind {
@@ -354,7 +449,7 @@ func (s *stream) applyVMs(set *types.UpdateSet) []types.BaseEvent {
 				s.props[ref] = m
 			}
 			for _, ch := range ou.ChangeSet {
-				if ch.Op == types.PropertyChangeOpRemove || ch.Val == nil {
+				if ch.Op == types.PropertyChangeOpRemove || ch.Op == types.PropertyChangeOpIndirectRemove || ch.Val == nil {
 					delete(m, ch.Name)
 				} else {
 					m[ch.Name] = ch.Val
@@ -362,7 +457,6 @@ func (s *stream) applyVMs(set *types.UpdateSet) []types.BaseEvent {
 			}
 		}
 	}
-	return evs
 }
 
 // vm builds the VM of ref from its watched properties.
@@ -394,23 +488,24 @@ func (s *stream) vm(ref types.ManagedObjectReference) (provider.VM, bool) {
 }
 
 // current is the VM as it is now (watched properties, else a direct read,
-// else the last one seen).
-func (s *stream) current(ctx context.Context, ref types.ManagedObjectReference) (provider.VM, bool) {
+// else the last one seen). complete is false when it is only what was last
+// seen of a VM that is gone.
+func (s *stream) current(ctx context.Context, ref types.ManagedObjectReference) (vm provider.VM, complete, ok bool) {
 	if vm, ok := s.vm(ref); ok {
-		return vm, true
+		return vm, true, true
 	}
 	if f, err := s.p.readFacts(ctx, ref, watchProps); err == nil && f.hasConfig {
 		if vm, err := s.p.toVM(ctx, &f); err == nil {
-			return vm, true
+			return vm, true, true
 		}
 	}
 	if vm, ok := s.known[ref]; ok {
-		return vm, true
+		return vm, false, true
 	}
 	s.p.cacheMu.Lock()
-	vm, ok := s.p.last[ref]
+	vm, ok = s.p.last[ref]
 	s.p.cacheMu.Unlock()
-	return vm.Clone(), ok
+	return vm.Clone(), false, ok
 }
 
 func (s *stream) emit(typ provider.EventType, ref types.ManagedObjectReference, vm provider.VM, key int32, at time.Time) {
@@ -441,12 +536,18 @@ func (s *stream) handleEvent(ctx context.Context, ev types.BaseEvent) error {
 	_, known := s.known[ref]
 	switch x := ev.(type) {
 	case *types.VmRemovedEvent:
+		if len(s.removed) > 100000 {
+			clear(s.removed)
+		}
+		s.removed[ref] = true
 		delete(s.pendD, ref)
 		delete(s.pendC, ref)
+		_, live := s.props[ref]
+		delete(s.props, ref)
 		vm, ok := s.known[ref]
 		if !ok {
-			if _, live := s.props[ref]; live {
-				return nil
+			if live {
+				return nil // never reported: nothing to delete
 			}
 			// A VM deleted since the cursor that this process never saw:
 			// its ID cannot be told, so the caller must resync.
@@ -461,6 +562,7 @@ func (s *stream) handleEvent(ctx context.Context, ev types.BaseEvent) error {
 				}
 			}
 		}
+		delete(s.partial, ref)
 		s.emit(provider.Deleted, ref, vm, key, e.CreatedTime)
 	default:
 		power := provider.PowerUnknown
@@ -475,7 +577,7 @@ func (s *stream) handleEvent(ctx context.Context, ev types.BaseEvent) error {
 		if isCreation(ev) && known {
 			return nil
 		}
-		vm, ok := s.current(ctx, ref)
+		vm, complete, ok := s.current(ctx, ref)
 		if !ok {
 			// Gone since, and never seen by this process: what the
 			// event tells (a host replaying after a restart still gets
@@ -490,6 +592,9 @@ func (s *stream) handleEvent(ctx context.Context, ev types.BaseEvent) error {
 			vm.ID = s.uuids[ref]
 		}
 		delete(s.pendC, ref)
+		if complete {
+			delete(s.partial, ref)
+		}
 		if !known {
 			if power != provider.PowerUnknown {
 				vm.Power = power
@@ -535,76 +640,53 @@ func sameButPower(a, b provider.VM) bool {
 	return reflect.DeepEqual(a, b)
 }
 
-func (s *stream) step() error {
-	set, err := s.wait(s.ctx, 1)
-	if err != nil {
-		return err
-	}
-	evs := s.applyVMs(set)
-	if len(evs) == 0 && s.needsEvents(set) {
-		// A power change, a new or a vanished VM: vCenter posts its event
-		// just after the change, and the collector's latestPage may reach
-		// the PropertyCollector later (much later on the simulator). Read
-		// the page directly, a few times over 100 ms.
-		for try := 0; try < 5 && len(evs) == 0; try++ {
-			if try > 0 {
-				select {
-				case <-time.After(20 * time.Millisecond):
-				case <-s.ctx.Done():
-					return s.ctx.Err()
-				}
-			}
-			var c mo.EventHistoryCollector
-			if err := s.p.retrieveOne(s.ctx, s.collector, []string{"latestPage"}, &c); err == nil {
-				for _, ev := range c.LatestPage {
-					if ev.GetEvent().Key > s.lastKey {
-						evs = append(evs, ev)
-					}
-				}
-			}
-		}
-	}
-	sort.Slice(evs, func(i, j int) bool { return evs[i].GetEvent().Key < evs[j].GetEvent().Key })
-	for _, ev := range evs {
-		if ev.GetEvent().Key <= s.lastKey {
-			continue
-		}
-		if err := s.handleEvent(s.ctx, ev); err != nil {
-			return err
-		}
-	}
+// inventory handles an update set of the VM PropertyCollector: the
+// changes are merged into each VM's state, and a VM reported before whose
+// state now differs is Changed, whole. Its power stays the one its last
+// event told (a power change is reported by its event, with its cursor),
+// unless no event told one.
+func (s *stream) inventory(set *types.UpdateSet) {
+	s.applyVMs(set)
 	now := time.Now()
-	if set != nil {
-		for _, fu := range set.FilterSet {
-			for _, ou := range fu.ObjectSet {
-				ref := ou.Obj
-				if ref.Type != "VirtualMachine" || ou.Kind == types.ObjectUpdateKindLeave {
-					continue
+	for _, fu := range set.FilterSet {
+		for _, ou := range fu.ObjectSet {
+			ref := ou.Obj
+			if ref.Type != "VirtualMachine" || ou.Kind == types.ObjectUpdateKindLeave || s.removed[ref] {
+				continue
+			}
+			old, known := s.known[ref]
+			if !known {
+				if _, pending := s.pendC[ref]; !pending {
+					s.pendC[ref] = now
 				}
-				old, known := s.known[ref]
-				if !known {
-					if _, pending := s.pendC[ref]; !pending {
-						s.pendC[ref] = now
-					}
-					continue
-				}
-				vm, ok := s.vm(ref)
-				if !ok {
-					continue
-				}
+				continue
+			}
+			vm, ok := s.vm(ref)
+			if !ok {
+				continue
+			}
+			partial := s.partial[ref]
+			if old.Power != provider.PowerUnknown && !partial {
 				vm.Power = old.Power
-				if !sameButPower(vm, old) {
-					s.emit(provider.Changed, ref, vm, s.lastKey, now)
-				}
+			}
+			if partial || !sameButPower(vm, old) {
+				delete(s.partial, ref)
+				s.emit(provider.Changed, ref, vm, s.lastKey, now)
 			}
 		}
 	}
+}
+
+// expire reports what waited longer than leaveGrace for its event: a VM
+// that appeared (Created) or vanished (Deleted) in the PropertyCollector
+// only.
+func (s *stream) expire(now time.Time) {
 	for ref, since := range s.pendC {
 		if now.Sub(since) < leaveGrace {
 			continue
 		}
 		delete(s.pendC, ref)
-		if _, known := s.known[ref]; known {
+		if _, known := s.known[ref]; known || s.removed[ref] {
 			continue
 		}
 		if vm, ok := s.vm(ref); ok {
@@ -617,71 +699,140 @@ func (s *stream) step() error {
 		}
 		delete(s.pendD, ref)
 		if vm, ok := s.known[ref]; ok {
+			delete(s.partial, ref)
 			s.emit(provider.Deleted, ref, vm, s.lastKey, now)
 		}
 	}
-	return nil
 }
 
-// needsEvents reports whether set holds VM changes that come with an event
-// not seen yet: a power state other than the one reported, a new VM, a
-// vanished one. (Re-sent "enter" updates of known VMs do not count.)
-func (s *stream) needsEvents(set *types.UpdateSet) bool {
-	if set == nil {
-		return false
-	}
-	for _, fu := range set.FilterSet {
-		for _, ou := range fu.ObjectSet {
-			if ou.Obj.Type != "VirtualMachine" {
-				continue
-			}
-			old, known := s.known[ou.Obj]
-			switch {
-			case ou.Kind == types.ObjectUpdateKindLeave:
-				if known {
-					return true
-				}
-				continue
-			case !known:
-				return true
-			}
-			for _, ch := range ou.ChangeSet {
-				if ch.Name != "runtime.powerState" {
-					continue
-				}
-				if ps, ok := ch.Val.(types.VirtualMachinePowerState); ok && powerOf(ps) != old.Power {
-					return true
-				}
-			}
-		}
-	}
-	return false
-}
-
-func (s *stream) run() {
-	defer close(s.done)
-	defer s.cleanup()
-	defer s.cancel()
+// readInventory waits for VM property changes and hands them to run.
+func (s *stream) readInventory() {
+	defer s.readers.Done()
 	for {
-		for len(s.buf) > 0 {
+		set, err := s.wait(s.ctx, s.pc, &s.version, 1)
+		if err != nil {
+			s.failed(err)
+			return
+		}
+		if set == nil {
 			select {
-			case s.out <- s.buf[0]:
-				s.buf = s.buf[1:]
-			case <-s.closed:
-				s.err = errs.WrapOp(op+".Stream", provider.ErrStreamClosed)
+			case <-s.quit:
 				return
-			case <-s.ctx.Done():
-				s.err = errs.WrapOp(op+".Stream", provider.ErrStreamClosed)
-				return
+			default:
+				continue
 			}
 		}
 		select {
-		case <-s.closed:
-			s.err = errs.WrapOp(op+".Stream", provider.ErrStreamClosed)
+		case s.updates <- set:
+		case <-s.quit:
 			return
-		default:
 		}
-		if err := s.step(); err != nil {
+	}
+}
+
+// readEventsLoop waits until the collector's latestPage changes (or a
+// second passes), then reads the new events in order and hands them to
+// run. If the newest event the page showed was not among those read,
+// the collector lost its place (more events came than it keeps between
+// two reads): the stream cannot tell what it missed.
+func (s *stream) readEventsLoop() {
+	defer s.readers.Done()
+	var newest int32
+	for {
+		set, err := s.wait(s.ctx, s.epc, &s.eversion, 1)
+		if err != nil {
+			s.failed(err)
+			return
+		}
+		if set != nil {
+			for _, fu := range set.FilterSet {
+				for _, ou := range fu.ObjectSet {
+					for _, ch := range ou.ChangeSet {
+						if arr, ok := ch.Val.(types.ArrayOfEvent); ok && ch.Name == "latestPage" {
+							for _, ev := range arr.Event {
+								newest = max(newest, ev.GetEvent().Key)
+							}
+						}
+					}
+				}
+			}
+		}
+		evs, err := s.readEvents(s.ctx)
+		if err != nil {
+			s.failed(err)
+			return
+		}
+		if newest > s.readKey {
+			s.failed(provider.ErrCursorExpired)
+			return
+		}
+		if len(evs) == 0 {
+			select {
+			case <-s.quit:
+				return
+			default:
+				continue
+			}
+		}
+		select {
+		case s.events <- evs:
+		case <-s.quit:
+			return
+		}
+	}
+}
+
+// failed hands a reader's error to run (after Close, the reader's waits
+// fail: run is stopping anyway).
+func (s *stream) failed(err error) {
+	select {
+	case s.fail <- err:
+	default:
+	}
+}
+
+func (s *stream) run() {
+	s.readers.Add(2)
+	go s.readInventory()
+	go s.readEventsLoop()
+	s.err = s.loop()
+	close(s.done)
+	close(s.quit)
+	s.cancelWaits()
+	// The collectors go once no wait runs on them.
+	s.readers.Wait()
+	s.cleanup()
+	s.cancel()
+}
+
+func (s *stream) loop() error {
+	const opname = op + ".Stream"
+	tick := time.NewTicker(leaveGrace / 8)
+	defer tick.Stop()
+	for {
+		var out chan provider.Event
+		var next provider.Event
+		if len(s.buf) > 0 {
+			out, next = s.out, s.buf[0]
+		}
+		select {
+		case out <- next:
+			s.buf[0] = provider.Event{}
+			s.buf = s.buf[1:]
+		case set := <-s.updates:
+			s.inventory(set)
+		case evs := <-s.events:
+			for _, ev := range evs {
+				if ev.GetEvent().Key <= s.lastKey {
+					continue
+				}
+				if err := s.handleEvent(s.ctx, ev); err != nil {
+					return errs.WrapOp(opname, err)
+				}
+			}
+		case now := <-tick.C:
+			s.expire(now)
+		case err := <-s.fail:
 			select {
 			case <-s.closed:
 				err = provider.ErrStreamClosed
@@ -690,18 +841,32 @@ func (s *stream) run() {
 			if s.ctx.Err() != nil {
 				err = provider.ErrStreamClosed
 			}
-			s.err = errs.WrapOp(op+".Stream", err)
-			return
+			return errs.WrapOp(opname, err)
+		case <-s.closed:
+			return errs.WrapOp(opname, provider.ErrStreamClosed)
+		}
+	}
+}
+
+// cancelWaits ends the waits in flight on the stream's collectors.
+func (s *stream) cancelWaits() {
+	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+	defer cancel()
+	for _, pc := range []types.ManagedObjectReference{s.pc, s.epc} {
+		if pc.Value != "" {
+			_, _ = methods.CancelWaitForUpdates(ctx, s.p.client, &types.CancelWaitForUpdates{This: pc})
 		}
 	}
 }
 
 func (s *stream) cleanup() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 	defer cancel()
 	c := s.p.client
-	if s.pc.Value != "" {
-		_, _ = methods.DestroyPropertyCollector(ctx, c, &types.DestroyPropertyCollector{This: s.pc})
+	for _, pc := range []types.ManagedObjectReference{s.pc, s.epc} {
+		if pc.Value != "" {
+			_, _ = methods.DestroyPropertyCollector(ctx, c, &types.DestroyPropertyCollector{This: pc})
+		}
 	}
 	if s.view.Value != "" {
 		_, _ = methods.DestroyView(ctx, c, &types.DestroyView{This: s.view})
@@ -739,19 +904,13 @@ func (s *stream) Next(ctx context.Context) (provider.Event, error) {
 	}
 }
 
-// Close ends the stream and releases its server-side objects.
+// Close ends the stream and releases its server-side objects (in the
+// background, once the waits in flight have ended).
 func (s *stream) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closed)
-		// End the wait in flight now (the loop then releases the
-		// server-side collector) rather than when it times out.
-		if s.pc.Value != "" {
-			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				_, _ = methods.CancelWaitForUpdates(ctx, s.p.client, &types.CancelWaitForUpdates{This: s.pc})
-			}()
-		}
+		// End the waits in flight now rather than when they time out.
+		go s.cancelWaits()
 	})
 	return nil
 }

@@ -3,8 +3,13 @@ package vsphere_test
 import (
 	"context"
 	"errors"
+	"net/netip"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/internal/fakes/vcsim"
@@ -96,5 +101,108 @@ func TestWatchResumeAfterRestart(t *testing.T) {
 	}
 	if got[0] != provider.Created {
 		t.Fatalf("events after restart %v, want Created first", got)
+	}
+}
+
+// TestWatchUntouchedInventory: Cursor, List, then Watch(cursor) on a
+// simulator with 2,000 running VMs that nobody touches. Every event the
+// stream sends must carry the whole VM as Get returns it at that moment
+// (a partial update decoded alone once gave running VMs power ""), and an
+// untouched inventory has nothing to report: the only event expected is
+// the one of the marker change that ends the test (a guest IP, which
+// comes through the PropertyCollector after any update pending before it).
+func TestWatchUntouchedInventory(t *testing.T) {
+	const n = 2000
+	sim, p := bigWorld(t, n, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cur, err := p.Cursor(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vms, err := p.List(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vms) != n {
+		t.Fatalf("List: %d VMs, want %d", len(vms), n)
+	}
+	st, err := p.Watch(ctx, cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	marker := vms[len(vms)/2]
+	ip := netip.MustParseAddr("198.18.7.7")
+	// Quiet for longer than the stream's grace for updates without their
+	// vCenter event, then the marker.
+	go func() {
+		select {
+		case <-time.After(3 * time.Second):
+		case <-ctx.Done():
+			return
+		}
+		ref := types.ManagedObjectReference{Type: "VirtualMachine", Value: marker.Attributes["moref"]}
+		if err := sim.SetGuest(ref, vcsim.GuestState{ToolsRunning: true, IP: ip.String(), Family: "linuxGuest", FullName: "Debian GNU/Linux 12 (64-bit)", Hostname: marker.Guest.Hostname}); err != nil {
+			t.Error(err)
+		}
+	}()
+	var wrong, spurious int
+	for {
+		ev, err := st.Next(ctx)
+		if err != nil {
+			t.Fatalf("Next (after %d wrong and %d spurious events): %v", wrong, spurious, err)
+		}
+		got, err := p.Get(ctx, ev.VMID)
+		if err != nil {
+			t.Fatalf("Get(%s) after its %v event: %v", ev.VMID, ev.Type, err)
+		}
+		if !reflect.DeepEqual(ev.VM, got) {
+			if wrong++; wrong <= 3 {
+				t.Errorf("%v event of %s carries\n%+v\nGet returns\n%+v", ev.Type, ev.VMID, ev.VM, got)
+			}
+		}
+		if ev.VMID == marker.ID && slices.Contains(ev.VM.Guest.IPs, ip) {
+			break
+		}
+		spurious++
+	}
+	if wrong > 0 || spurious > 0 {
+		t.Fatalf("untouched inventory of %d VMs: %d events differ from Get, %d events about VMs nobody changed", n, wrong, spurious)
+	}
+
+	// A deletion reaches the stream within 2 s: its event does not wait
+	// behind the PropertyCollector, which the simulator keeps busy for
+	// seconds re-reading 2,000 VMs for each change a destroy makes.
+	doomed := vms[0]
+	if err := p.PowerOff(ctx, doomed.ID); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		ev, err := st.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.VMID == doomed.ID && ev.VM.Power == provider.PoweredOff {
+			break
+		}
+	}
+	start := time.Now()
+	if err := sim.Delete(ctx, doomed.ID); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		ev, err := st.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.VMID == doomed.ID && ev.Type == provider.Deleted {
+			break
+		}
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("a deletion among %d VMs reached the stream after %v, want under 2 s", n, d)
+	} else {
+		t.Logf("a deletion among %d VMs reached the stream %v after the destroy request", n, d.Round(time.Millisecond))
 	}
 }
