@@ -20,6 +20,11 @@
 // out. Certificates are verified by default, against Options.RootCAs (or
 // the system pool) or against a pinned Options.Thumbprint (SHA-256 or
 // SHA-1); Options.Insecure turns verification off and must be asked for.
+// A refused certificate (unknown authority, a host name it does not name,
+// expired or otherwise invalid, a thumbprint that does not match) is
+// errs.PermissionDenied, the code SSH's host-key mismatch has, not
+// Unavailable: no request was sent, and retrying cannot help until the
+// certificate or the configuration changes.
 // The password is a guest.Secret: it never appears in logs or errors.
 //
 // # Inventory
@@ -139,7 +144,8 @@
 // Unauthenticated; NoPermission PermissionDenied; ManagedObjectNotFound
 // and FileNotFound NotFound; DuplicateName and AlreadyExists
 // AlreadyExists; InvalidArgument InvalidArgument; InvalidPowerState,
-// InvalidState and GuestOperationsUnavailable FailedPrecondition; a lost
+// InvalidState and GuestOperationsUnavailable FailedPrecondition; a
+// refused server certificate PermissionDenied (see Connection); a lost
 // connection is Unavailable for reads and OutcomeUnknown for changes.
 // FaultOf returns the vendor fault (types.BaseMethodFault) of an error;
 // Provider.As gives the *vim25.Client.

@@ -2,6 +2,7 @@ package vsphere_test
 
 import (
 	"context"
+	"net"
 	"net/url"
 	"strings"
 	"sync"
@@ -135,16 +136,38 @@ func TestTLSAndLogin(t *testing.T) {
 			}
 		})
 	}
-	try("DefaultVerifiesAndRefusesUnknownCA", func(o *vsphere.Options) {}, errs.Unavailable)
+	// A refused certificate is PermissionDenied, as SSH's host-key
+	// mismatch: retrying cannot help.
+	try("DefaultVerifiesAndRefusesUnknownCA", func(o *vsphere.Options) {}, errs.PermissionDenied)
 	try("PinnedThumbprint", func(o *vsphere.Options) { o.Thumbprint = sim.Thumbprint }, errs.OK)
 	try("WrongThumbprint", func(o *vsphere.Options) {
 		o.Thumbprint = strings.Repeat("AB:", 31) + "AB"
-	}, errs.Unavailable)
+	}, errs.PermissionDenied)
 	try("CAPool", func(o *vsphere.Options) { o.RootCAs = sim.CAs }, errs.OK)
+	try("CAPoolWrongHostName", func(o *vsphere.Options) {
+		// The certificate names 127.0.0.1, not localhost.
+		u := *sim.URL
+		u.Host = "localhost:" + sim.URL.Port()
+		o.URL, o.RootCAs = u.String(), sim.CAs
+	}, errs.PermissionDenied)
+	try("NothingListening", func(o *vsphere.Options) {
+		o.URL, o.RootCAs = closedURL(t), sim.CAs
+	}, errs.Unavailable)
 	try("ExplicitInsecure", func(o *vsphere.Options) { o.Insecure = true }, errs.OK)
 	try("WrongPassword", func(o *vsphere.Options) {
 		o.RootCAs = sim.CAs
 		o.Password = guest.NewSecret("not-the-Pa55word")
 	}, errs.Unauthenticated)
 	try("MissingURL", func(o *vsphere.Options) { o.URL = "" }, errs.InvalidArgument)
+}
+
+// closedURL is an SDK URL on a loopback port nothing listens on.
+func closedURL(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	return "https://" + addr + "/sdk"
 }

@@ -171,14 +171,14 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 		cfg.InsecureSkipVerify = true
 		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
 			if len(cs.PeerCertificates) == 0 {
-				return errors.New("vsphere: the server sent no certificate")
+				return &thumbprintError{}
 			}
 			raw := cs.PeerCertificates[0].Raw
 			s256, s1 := sha256.Sum256(raw), sha1.Sum(raw)
 			if want == hex.EncodeToString(s256[:]) || want == hex.EncodeToString(s1[:]) {
 				return nil
 			}
-			return errors.New("vsphere: the server certificate does not match the pinned thumbprint")
+			return &thumbprintError{got: hex.EncodeToString(s256[:])}
 		}
 	}
 	c, err := vim25.NewClient(ctx, sc)
@@ -202,6 +202,34 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 		go p.keepAlive(opts.KeepAlive)
 	}
 	return p, nil
+}
+
+// thumbprintError is a server certificate that does not match the pinned
+// Options.Thumbprint.
+type thumbprintError struct {
+	got string // SHA-256, hex; empty: no certificate
+}
+
+func (e *thumbprintError) Error() string {
+	if e.got == "" {
+		return "vsphere: the server sent no certificate"
+	}
+	return "vsphere: the server certificate (SHA-256 " + e.got + ") does not match the pinned thumbprint"
+}
+
+// certRefused reports whether err is the refusal of the server's
+// certificate: an unknown authority, a wrong host name, an invalid or
+// expired certificate, a thumbprint that does not match.
+func certRefused(err error) bool {
+	var (
+		verify   *tls.CertificateVerificationError
+		tp       *thumbprintError
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+	)
+	return errors.As(err, &verify) || errors.As(err, &tp) || errors.As(err, &unknown) ||
+		errors.As(err, &hostname) || errors.As(err, &invalid)
 }
 
 func normThumbprint(s string) string {
@@ -409,7 +437,8 @@ func (t taskError) Error() string { return t.msg }
 
 // mapErr gives err its errs code. mutating says whether the call may have
 // changed something: a transport failure is then OutcomeUnknown, not
-// Unavailable.
+// Unavailable. A refused server certificate is PermissionDenied (the
+// request was not sent).
 func mapErr(opname string, err error, mutating bool) error {
 	if err == nil {
 		return nil
@@ -427,6 +456,11 @@ func mapErr(opname string, err error, mutating bool) error {
 	if f := vimFault(err); f != nil {
 		msg := faultMessage(err, f)
 		return &errs.Error{Code: faultCode(f), Op: opname, Err: methodFault{fault: f, msg: msg}}
+	}
+	if certRefused(err) {
+		// The request never left: retrying cannot help, as with SSH's
+		// host-key mismatch.
+		return errs.Wrap(errs.PermissionDenied, opname, err)
 	}
 	var nerr net.Error
 	if errors.As(err, &nerr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || strings.Contains(err.Error(), "connection refused") {
