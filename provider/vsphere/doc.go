@@ -88,7 +88,7 @@
 // changes and Deleted come from the event history (VmCreatedEvent,
 // VmClonedEvent, VmPoweredOnEvent, VmRemovedEvent, ...), read in order
 // with ReadNextEvents from an EventHistoryCollector of the stream's own
-// (limited to the events from the cursor's on), so a stream resumed from
+// (it holds only the events from the cursor on), so a stream resumed from
 // an event's cursor replays exactly the later events with the same
 // cursors. A PropertyCollector of its own watches that collector's
 // latestPage (one event a page) to learn within one round trip that
@@ -113,6 +113,23 @@
 // history, a deleted VM the stream cannot name, or a stream that fell so
 // far behind that its collector dropped events it had not read yet, is
 // provider.ErrCursorExpired: resync with List.
+//
+// Latency, measured on the simulator with 2,000 running VMs, from the
+// change to the record in the CMDB through enroll's Indexer (memcmdb), 20
+// tries of each one after the other (so p99 is the slowest try), on a
+// 2-core machine shared with other work:
+//
+//	                      p50      p99      (before: deletions behind the inventory's wait)
+//	guest IP change       265 ms   308 ms   (461 ms, 603 ms)
+//	deletion (destroy)     30 ms    59 ms   (12.3 s, 16.2 s)
+//
+// A second run gave 267/383 ms and 28/104 ms. An IP change costs what
+// the simulator takes to re-read its 2,000 VMs for one change (about 200
+// ms: it re-collects every filter for every update, where a real vCenter
+// sends the change alone), so changes made while the simulator is busy
+// with others wait longer; events do not wait on it. Reproduce with
+//
+//	MANAGEDVM_VSPHERE_LATENCY=1 go test -count=1 -run TestWatchLatencyToCMDB -v ./provider/vsphere/
 //
 // # Guest operations
 //
