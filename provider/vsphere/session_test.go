@@ -2,11 +2,13 @@ package vsphere_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/vim25"
@@ -17,6 +19,7 @@ import (
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
 	"github.com/managedvm/managedvm/internal/fakes/vcsim"
+	"github.com/managedvm/managedvm/provider"
 	"github.com/managedvm/managedvm/provider/vsphere"
 )
 
@@ -170,4 +173,47 @@ func closedURL(t *testing.T) string {
 	addr := l.Addr().String()
 	_ = l.Close()
 	return "https://" + addr + "/sdk"
+}
+
+// TestCloseEndsStreams: Provider.Close ends its Watch streams (Next then
+// says the stream is closed) and leaves no session behind: no stream call
+// logs in again after the logout. Watch after Close is refused.
+func TestCloseEndsStreams(t *testing.T) {
+	ctx := context.Background()
+	sim, err := vcsim.New(ctx, &vcsim.Options{Users: map[string]string{"observer": "obs-pass"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	p, err := vsphere.New(ctx, vsphere.Options{URL: sim.URL.String(), Username: sim.Username, Password: guest.NewSecret(sim.Password), RootCAs: sim.CAs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs := observer(t, sim, "observer", "obs-pass")
+	var streams []provider.Stream
+	for range 3 {
+		st, err := p.Watch(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		streams = append(streams, st)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i, st := range streams {
+		nctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := st.Next(nctx)
+		cancel()
+		if !errors.Is(err, provider.ErrStreamClosed) {
+			t.Errorf("stream %d: Next after Provider.Close: %v, want ErrStreamClosed", i, err)
+		}
+	}
+	time.Sleep(1500 * time.Millisecond) // any wait still in flight has ended
+	if keys := sessionsOf(t, obs, sim.Username); len(keys) != 0 || p.Logins() != 1 {
+		t.Fatalf("after Close: %d sessions of the driver's user, %d logins; want none, 1", len(keys), p.Logins())
+	}
+	if _, err := p.Watch(ctx, ""); errs.CodeOf(err) != errs.FailedPrecondition {
+		t.Fatalf("Watch after Close: %v, want FailedPrecondition", err)
+	}
 }
