@@ -29,6 +29,13 @@
 //     stock simulator's property filters and views take each other's locks
 //     in opposite orders, fixed upstream in govmomi #4109);
 //     TestWatchBesideCreation proves it when MANAGEDVM_VCSIM_STRESS=1.
+//   - Known and left as is: a WaitForUpdatesEx re-reads every filter of
+//     its PropertyCollector for every change anywhere in the simulator
+//     (a task's progress, an event posted, a VM's property): with a
+//     filter over 2,000 VMs that is about 200 ms a change, so a destroy
+//     (a few dozen changes) keeps such a wait busy for seconds. Watch what
+//     must be prompt (an EventHistoryCollector's latestPage) from a
+//     PropertyCollector of its own.
 //   - Known and left as is: the simulator's own tasks write some VM
 //     properties (the name at creation, for one) without the VM's lock, so
 //     a -race test that collects those properties while VMs are being
