@@ -26,6 +26,7 @@ import (
 
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
+	"github.com/managedvm/managedvm/internal/certerr"
 	"github.com/managedvm/managedvm/provider"
 )
 
@@ -218,18 +219,11 @@ func (e *thumbprintError) Error() string {
 }
 
 // certRefused reports whether err is the refusal of the server's
-// certificate: an unknown authority, a wrong host name, an invalid or
-// expired certificate, a thumbprint that does not match.
+// certificate: what TLS verification refuses (certerr.Refused) or a
+// thumbprint that does not match the pinned one.
 func certRefused(err error) bool {
-	var (
-		verify   *tls.CertificateVerificationError
-		tp       *thumbprintError
-		unknown  x509.UnknownAuthorityError
-		hostname x509.HostnameError
-		invalid  x509.CertificateInvalidError
-	)
-	return errors.As(err, &verify) || errors.As(err, &tp) || errors.As(err, &unknown) ||
-		errors.As(err, &hostname) || errors.As(err, &invalid)
+	var tp *thumbprintError
+	return errors.As(err, &tp) || certerr.Refused(err)
 }
 
 func normThumbprint(s string) string {
