@@ -10,6 +10,7 @@ require (
 	github.com/kdomanski/iso9660 v0.4.0
 	github.com/masterzen/winrm v0.0.0-20240702205601-3fad6e106085
 	github.com/pkg/sftp v1.13.10
+	github.com/skeema/knownhosts v1.3.3
 	github.com/vishvananda/netns v0.0.5
 	github.com/vmware/govmomi v0.56.0
 	golang.org/x/crypto v0.58.0

@@ -10,12 +10,41 @@
 //
 // Host keys are always verified: Config.HostKeys is required, and the zero
 // policy is refused. KnownHosts checks OpenSSH known_hosts data the host
-// application supplies; PinnedKey trusts one key (or SHA256 fingerprint);
-// TrustOnFirstUse accepts a host it has never seen after handing its key to
-// a callback (for new VMs, whose keys are unknown), but never replaces a
-// known key. A key that does not match is a *HostKeyError naming the host
-// and both fingerprints. InsecureAcceptAnyHostKey is the only way to accept
-// any key, and its name says what it is.
+// application supplies (at most MaxKnownHosts bytes), read as OpenSSH reads
+// it (github.com/skeema/knownhosts over golang.org/x/crypto/ssh/knownhosts
+// does the host matching):
+//   - plain host names and addresses, and hashed ones ("|1|...", what
+//     ssh-keyscan -H, ssh-keygen -H and Debian's HashKnownHosts yes write);
+//   - patterns with * and ?, several names on a line, and negation (!);
+//   - "[host]:port" entries for a port other than 22; when the port has
+//     none, an entry for the host without a port still vouches for the key
+//     it lists (a different key there leaves the host unknown), as OpenSSH
+//     does;
+//   - @cert-authority lines: a host certificate signed by a listed
+//     authority is accepted when it is a host certificate, names the
+//     dialed host (the address as given, for example 127.0.0.1) among its
+//     principals or names none, and is valid now; a certificate whose
+//     authority is not listed is judged by its key alone;
+//   - @revoked lines: a revoked key, or a certificate whose key or authority
+//     is revoked, is refused (HostKeyError.Revoked).
+//
+// The server is asked for the host key types that the entries for it hold
+// (host certificates first when an authority is listed for it; never the
+// type of a revoked key), then for the other types, so a server with
+// ed25519, ECDSA and RSA keys shows one that the entries can check, and a
+// server without any of them shows a key that is then refused as a
+// mismatch, not a failed handshake. PinnedKey trusts one key (or SHA256
+// fingerprint; by fingerprint the server shows its preferred key type,
+// which must be the pinned key's). TrustOnFirstUse judges listed hosts
+// like KnownHosts and accepts a host that has no entry at all after
+// handing a known_hosts line for its key ("[host]:port type key", which
+// the real ssh accepts with StrictHostKeyChecking=yes) to a callback (for
+// new VMs, whose keys are unknown), but never replaces a known key and
+// never accepts a revoked one. A refused key is a *HostKeyError
+// (errs.PermissionDenied) naming the host and the fingerprints: unknown,
+// mismatch (possible man-in-the-middle), revoked, or a refused host
+// certificate. InsecureAcceptAnyHostKey is the only way to accept any key,
+// and its name says what it is.
 //
 // # Authentication and sudo
 //
