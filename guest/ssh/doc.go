@@ -80,6 +80,23 @@
 // part. Without the sftp subsystem (or with Options.NoSFTP) it uses sh,
 // cat, chmod and mv. Uploads write as the login user.
 //
+// # Limits
+//
+// Dial checks the whole Config and Options before any network I/O, so a
+// malformed one is errs.InvalidArgument and never a name lookup or a
+// connection: Config.Addr is "host", "host:port", "[ipv6]" or
+// "[ipv6]:port" with an IP address or a DNS name (at most MaxHostLen
+// bytes, labels of letters, digits, '-' and '_') and a decimal port from 1
+// to 65535; the user name is 1 to MaxUsernameLen bytes of UTF-8 without
+// control or white space characters; a password or passphrase is at most
+// MaxPasswordLen bytes without NUL, CR or LF; a private key is at most
+// MaxPrivateKeyLen bytes and must parse; Options.DialTimeout,
+// CommandTimeout and KillGrace are not negative (zero means the default);
+// Options.MaxSessions is 0 (default 10) to MaxMaxSessions. Known_hosts data
+// is at most MaxKnownHosts bytes, each line as OpenSSH's format has it. An
+// offending value is quoted in the message (control characters escaped)
+// and cut to 64 bytes; secrets never are.
+//
 // # Errors
 //
 // A refused login is errs.Unauthenticated; an untrusted host key a

@@ -21,13 +21,24 @@ import (
 )
 
 // Config says where and as whom to connect. Addr, Credentials and HostKeys
-// are required.
+// are required. Dial checks every field before any network I/O (see
+// "Limits" in the package documentation).
 type Config struct {
-	// Addr is "host" or "host:port" (port 22 by default).
+	// Addr is "host", "host:port", "[ipv6]" or "[ipv6]:port" (port 22 by
+	// default; a bare IPv6 address is also accepted). The host is an IP
+	// address (IPv6 with an optional zone of letters, digits, '.', '_',
+	// '-') or a DNS name of at most MaxHostLen bytes, labels of 1 to 63
+	// letters, digits, '-' or '_' not beginning or ending with '-'; the
+	// port is decimal, 1 to 65535.
 	Addr string
 	// Credentials: a password (password and keyboard-interactive
 	// authentication, and sudo), a private key (with its passphrase), or
-	// both (the key is tried first).
+	// both (the key is tried first). The user name is 1 to
+	// MaxUsernameLen bytes of UTF-8 without control or white space
+	// characters; a password or passphrase at most MaxPasswordLen bytes
+	// without NUL, CR or LF (sudo -S reads it as a line); a private key
+	// at most MaxPrivateKeyLen bytes, and it must parse (with the
+	// passphrase, if encrypted).
 	Credentials guest.Credentials
 	// HostKeys decides which host keys are trusted (KnownHosts, PinnedKey,
 	// TrustOnFirstUse, or the explicitly insecure InsecureAcceptAnyHostKey).
@@ -39,19 +50,22 @@ type Options struct {
 	// Logger receives debug logs (never arguments, scripts or secrets);
 	// nil discards them.
 	Logger *slog.Logger
-	// DialTimeout bounds connecting and the SSH handshake (default 15s).
+	// DialTimeout bounds connecting and the SSH handshake (default 15s;
+	// negative is InvalidArgument).
 	DialTimeout time.Duration
 	// CommandTimeout bounds every command whose Command.Timeout is zero
-	// (default: no bound beyond the context).
+	// (default: no bound beyond the context; negative is
+	// InvalidArgument).
 	CommandTimeout time.Duration
 	// MaxSessions is how many commands run at once over the connection
-	// (default 10, OpenSSH's MaxSessions); more wait their turn.
+	// (default 10, OpenSSH's MaxSessions; at most MaxMaxSessions); more
+	// wait their turn.
 	MaxSessions int
 	// NoSFTP makes Upload use exec (sh and cat) even when the server offers
 	// the sftp subsystem.
 	NoSFTP bool
 	// KillGrace is how long a canceled command has between SIGTERM and
-	// SIGKILL (default 1s).
+	// SIGKILL (default 1s; negative is InvalidArgument).
 	KillGrace time.Duration
 }
 
@@ -65,6 +79,7 @@ type Executor struct {
 	opts Options
 	log  *slog.Logger
 	addr string
+	auth []xssh.AuthMethod
 	sem  chan struct{}
 
 	mu     sync.Mutex
@@ -98,39 +113,38 @@ func (e *SignalError) ErrorCode() errs.Code { return errs.OutcomeUnknown }
 // Is makes errors.Is(err, errs.OutcomeUnknown) true.
 func (e *SignalError) Is(target error) bool { return target == errs.OutcomeUnknown }
 
-// Dial connects and authenticates. A refused login is errs.Unauthenticated;
-// an untrusted host key a *HostKeyError (errs.PermissionDenied); an
-// unreachable host errs.Unavailable; a malformed Config
-// errs.InvalidArgument.
+// Dial connects and authenticates. A malformed Config or Options is
+// errs.InvalidArgument, found before any network I/O (no name lookup, no
+// connection), with the offending value quoted and cut to 64 bytes
+// (secrets are never quoted). A refused login is errs.Unauthenticated; an
+// untrusted host key a *HostKeyError (errs.PermissionDenied); an
+// unreachable host errs.Unavailable.
 func Dial(ctx context.Context, cfg Config, opts *Options) (*Executor, error) {
 	const op = "ssh.Dial"
 	if opts == nil {
 		opts = &Options{}
 	}
 	o := *opts
-	if o.DialTimeout <= 0 {
+	addr, err := validate(op, cfg, o)
+	if err != nil {
+		return nil, err
+	}
+	if o.DialTimeout == 0 {
 		o.DialTimeout = 15 * time.Second
 	}
-	if o.MaxSessions <= 0 {
+	if o.MaxSessions == 0 {
 		o.MaxSessions = 10
 	}
-	if o.KillGrace <= 0 {
+	if o.KillGrace == 0 {
 		o.KillGrace = time.Second
 	}
-	switch {
-	case cfg.Addr == "":
-		return nil, errs.New(errs.InvalidArgument, op, "no address")
-	case cfg.HostKeys.IsZero():
-		return nil, errs.New(errs.InvalidArgument, op, "no host key policy: use KnownHosts, PinnedKey, TrustOnFirstUse or (for throwaway guests only) InsecureAcceptAnyHostKey")
+	// The private key (and its passphrase) must be usable before a
+	// connection is made.
+	auth, err := authMethods(cfg.Credentials)
+	if err != nil {
+		return nil, err
 	}
-	if err := cfg.Credentials.Validate(); err != nil {
-		return nil, errs.WrapOp(op, err)
-	}
-	addr := cfg.Addr
-	if _, _, err := net.SplitHostPort(addr); err != nil {
-		addr = net.JoinHostPort(strings.Trim(addr, "[]"), "22")
-	}
-	e := &Executor{cfg: cfg, opts: o, log: o.Logger, addr: addr, sem: make(chan struct{}, o.MaxSessions), noSFTP: o.NoSFTP}
+	e := &Executor{cfg: cfg, opts: o, log: o.Logger, addr: addr, auth: auth, sem: make(chan struct{}, o.MaxSessions), noSFTP: o.NoSFTP}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
@@ -142,9 +156,10 @@ func Dial(ctx context.Context, cfg Config, opts *Options) (*Executor, error) {
 	return e, nil
 }
 
-func (e *Executor) clientConfig(hostErr *error) (*xssh.ClientConfig, error) {
+// authMethods turns the credentials into authentication methods (the key
+// first), parsing the private key.
+func authMethods(cred guest.Credentials) ([]xssh.AuthMethod, error) {
 	const op = "ssh.Dial"
-	cred := e.cfg.Credentials
 	var methods []xssh.AuthMethod
 	if !cred.PrivateKey.IsZero() {
 		var signer xssh.Signer
@@ -173,10 +188,15 @@ func (e *Executor) clientConfig(hostErr *error) (*xssh.ClientConfig, error) {
 			return answers, nil
 		}))
 	}
+	return methods, nil
+}
+
+func (e *Executor) clientConfig(hostErr *error) *xssh.ClientConfig {
+	cred := e.cfg.Credentials
 	policy := e.cfg.HostKeys
 	cc := &xssh.ClientConfig{
 		User: cred.Username,
-		Auth: methods,
+		Auth: e.auth,
 		HostKeyCallback: func(host string, remote net.Addr, key xssh.PublicKey) error {
 			err := policy.callback(host, remote, key)
 			if err != nil {
@@ -189,16 +209,13 @@ func (e *Executor) clientConfig(hostErr *error) (*xssh.ClientConfig, error) {
 	if policy.algos != nil {
 		cc.HostKeyAlgorithms = policy.algos(e.addr)
 	}
-	return cc, nil
+	return cc
 }
 
 func (e *Executor) dial(ctx context.Context) (*xssh.Client, error) {
 	const op = "ssh.Dial"
 	var hostErr error
-	cc, err := e.clientConfig(&hostErr)
-	if err != nil {
-		return nil, err
-	}
+	cc := e.clientConfig(&hostErr)
 	if err := errs.FromContext(ctx, op); err != nil {
 		return nil, err
 	}
