@@ -99,9 +99,10 @@
 //
 // # Errors
 //
-// A refused login is errs.Unauthenticated; an untrusted host key a
-// *HostKeyError (errs.PermissionDenied); an unreachable host
-// errs.Unavailable. A non-zero exit is a *guest.ExitError; a command ended
+// A malformed Config, Options or known_hosts data is errs.InvalidArgument
+// (see Limits); a refused login is errs.Unauthenticated; an untrusted host
+// key a *HostKeyError (errs.PermissionDenied: retrying cannot help); an
+// unreachable host errs.Unavailable. A non-zero exit is a *guest.ExitError; a command ended
 // by a signal a *SignalError (errs.OutcomeUnknown); a connection lost
 // mid-command wraps guest.ErrSessionLost (errs.OutcomeUnknown); a session
 // the server would not open (nothing ran) is errs.Unavailable; a refused

@@ -1,6 +1,7 @@
 package ssh_test
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"strconv"
@@ -218,5 +219,33 @@ func TestWellFormedAddrs(t *testing.T) {
 			t.Errorf("Addr %q: executor dials %q", addr, ex.Addr())
 		}
 		_ = ex.Close()
+	}
+}
+
+// TestMalformedKnownHosts: known_hosts data that OpenSSH's format does not
+// allow, or too much of it, is InvalidArgument naming the line.
+func TestMalformedKnownHosts(t *testing.T) {
+	big := bytes.Repeat([]byte("# a comment line of known_hosts data\n"), ssh.MaxKnownHosts/37+1)
+	for _, c := range []struct {
+		data []byte
+		want string
+	}{
+		{[]byte("# fine\n\nnot a known_hosts line\n"), `line 3 is malformed: "not a known_hosts line"`},
+		{[]byte("@trusted 127.0.0.1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n"), "line 1"},
+		{[]byte("127.0.0.1 ssh-ed25519 AAAA\x00\n"), `line 1 is malformed: "127.0.0.1 ssh-ed25519 AAAA\x00"`},
+		{big, "more than the"},
+	} {
+		for _, policy := range []func([]byte) error{
+			func(d []byte) error { _, err := ssh.KnownHosts(d); return err },
+			func(d []byte) error {
+				_, err := ssh.TrustOnFirstUse(d, func(string, string) error { return nil })
+				return err
+			},
+		} {
+			err := policy(c.data)
+			if errs.CodeOf(err) != errs.InvalidArgument || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("known_hosts %.40q: %v, want InvalidArgument with %q", c.data, err, c.want)
+			}
+		}
 	}
 }
