@@ -64,16 +64,7 @@ func TestLeaseRenewedWhileWorking(t *testing.T) {
 // once its lease expires.
 func TestResumeEvery(t *testing.T) {
 	w := newWorld(t, worldOptions{vms: 1})
-	o1 := w.orchestrator("i1", nil)
-	enroll.SetHook(o1, func(p string) {
-		if p == "after-do:"+enroll.StepFirewall {
-			panic(crash{p})
-		}
-	})
-	func() {
-		defer func() { _ = recover() }()
-		_, _ = o1.Enroll(context.Background(), w.request(0, "r"))
-	}()
+	crashAfterFirewall(w, "i1", "r")
 	o2 := w.orchestrator("i2", nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	reports := make(chan enroll.ResumeReport, 100)
@@ -103,16 +94,7 @@ func TestResumeEvery(t *testing.T) {
 // live lease; another instance leaves them alone until the lease expires.
 func TestRestartUnderSameName(t *testing.T) {
 	w := newWorld(t, worldOptions{vms: 1})
-	o1 := w.orchestrator("i1", nil)
-	enroll.SetHook(o1, func(p string) {
-		if p == "after-do:"+enroll.StepFirewall {
-			panic(crash{p})
-		}
-	})
-	func() {
-		defer func() { _ = recover() }()
-		_, _ = o1.Enroll(context.Background(), w.request(0, "r"))
-	}()
+	crashAfterFirewall(w, "i1", "r")
 	j, err := w.store.GetJournal(context.Background(), "r")
 	if err != nil || j.Holder != "i1" || j.Incarnation == "" || !j.Phase.Open() {
 		t.Fatalf("crashed journal %+v, %v", j, err)
@@ -131,4 +113,18 @@ func TestRestartUnderSameName(t *testing.T) {
 		t.Fatalf("journal %s after the restart's Resume", j.Phase)
 	}
 	w.checkInvariants(t)
+}
+
+// crashAfterFirewall enrolls VM 0 with key under instance, whose process
+// crashes right after the firewall step: the journal stays open under a
+// live lease.
+func crashAfterFirewall(w *world, instance, key string) {
+	o := w.orchestrator(instance, nil)
+	enroll.SetHook(o, func(p string) {
+		if p == "after-do:"+enroll.StepFirewall {
+			panic(crash{p})
+		}
+	})
+	defer func() { _ = recover() }()
+	_, _ = o.Enroll(context.Background(), w.request(0, key))
 }
