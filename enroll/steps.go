@@ -16,6 +16,7 @@ import (
 	"github.com/managedvm/managedvm/ipam"
 	"github.com/managedvm/managedvm/natfw"
 	"github.com/managedvm/managedvm/provider"
+	"github.com/managedvm/managedvm/report"
 )
 
 // AttrPool is the CMDB attribute that records an enrolled VM's IPAM pool.
@@ -534,8 +535,8 @@ func (r *run) recordLocalIP(ctx context.Context) error {
 // them: Distributions or Checks. Then the family the guest reports is also
 // compared with family (a row of its own). The disk and command checks run
 // by the executor's family. Empty requirements run nothing in the guest.
-func CheckRequirements(ctx context.Context, ex guest.Executor, family guest.OSFamily, req Requirements) (provider.Report, error) {
-	var rep provider.Report
+func CheckRequirements(ctx context.Context, ex guest.Executor, family guest.OSFamily, req Requirements) (report.Report, error) {
+	var rep report.Report
 	facts := guest.Facts{Family: ex.Family()}
 	if len(req.Distributions) > 0 || len(req.Checks) > 0 {
 		var err error
@@ -544,51 +545,51 @@ func CheckRequirements(ctx context.Context, ex guest.Executor, family guest.OSFa
 		}
 	}
 	if family != guest.FamilyUnknown && facts.Family != family {
-		rep.Add(provider.Check{ID: "os.family", Name: "Guest OS family", Status: provider.Fail,
+		rep.Add(report.Check{ID: "os.family", Name: "Guest OS family", Status: report.Fail,
 			Detail: fmt.Sprintf("the provider reports %s, the guest is %s", family, facts.Family),
 			Fix:    "check the VM's guest OS setting in the hypervisor"})
 	}
 	if len(req.Distributions) > 0 {
-		row := provider.Check{ID: "os.distribution", Name: "Supported OS distribution and version", Subject: facts.Name}
+		row := report.Check{ID: "os.distribution", Name: "Supported OS distribution and version", Subject: facts.Name}
 		min, ok := req.Distributions[facts.Distribution]
 		switch {
 		case !ok:
-			row.Status, row.Detail = provider.Fail, fmt.Sprintf("%q (%s) is not a supported distribution (supported: %s)", facts.Distribution, facts.Name, supportedList(req.Distributions))
+			row.Status, row.Detail = report.Fail, fmt.Sprintf("%q (%s) is not a supported distribution (supported: %s)", facts.Distribution, facts.Name, supportedList(req.Distributions))
 			row.Fix = "enroll a VM running a supported OS"
 		case min != "" && compareVersions(facts.Version, min) < 0:
-			row.Status, row.Detail = provider.Fail, fmt.Sprintf("%s %s is older than the minimum %s", facts.Distribution, facts.Version, min)
+			row.Status, row.Detail = report.Fail, fmt.Sprintf("%s %s is older than the minimum %s", facts.Distribution, facts.Version, min)
 			row.Fix = fmt.Sprintf("upgrade the guest OS to %s %s or later", facts.Distribution, min)
 		default:
-			row.Status, row.Detail = provider.Pass, fmt.Sprintf("%s %s", facts.Distribution, facts.Version)
+			row.Status, row.Detail = report.Pass, fmt.Sprintf("%s %s", facts.Distribution, facts.Version)
 		}
 		rep.Add(row)
 	}
 	if req.MinFreeDiskMiB > 0 {
-		row := provider.Check{ID: "os.disk", Name: "Free disk space"}
+		row := report.Check{ID: "os.disk", Name: "Free disk space"}
 		free, path, err := freeDiskMiB(ctx, ex, facts.Family, req.DiskPath)
 		row.Subject = path
 		switch {
 		case err != nil:
-			row.Status, row.Detail, row.Fix = provider.Fail, "could not measure free space: "+err.Error(), "make sure df (Linux) or Get-PSDrive (Windows) works for the account"
+			row.Status, row.Detail, row.Fix = report.Fail, "could not measure free space: "+err.Error(), "make sure df (Linux) or Get-PSDrive (Windows) works for the account"
 		case free < req.MinFreeDiskMiB:
-			row.Status, row.Detail = provider.Fail, fmt.Sprintf("%d MiB free, %d MiB needed", free, req.MinFreeDiskMiB)
+			row.Status, row.Detail = report.Fail, fmt.Sprintf("%d MiB free, %d MiB needed", free, req.MinFreeDiskMiB)
 			row.Fix = fmt.Sprintf("free at least %d MiB on %s", req.MinFreeDiskMiB-free, path)
 		default:
-			row.Status, row.Detail = provider.Pass, fmt.Sprintf("%d MiB free", free)
+			row.Status, row.Detail = report.Pass, fmt.Sprintf("%d MiB free", free)
 		}
 		rep.Add(row)
 	}
 	if len(req.Commands) > 0 {
 		missing, err := missingCommands(ctx, ex, facts.Family, req.Commands)
-		row := provider.Check{ID: "os.commands", Name: "Required commands present"}
+		row := report.Check{ID: "os.commands", Name: "Required commands present"}
 		switch {
 		case err != nil:
-			row.Status, row.Detail = provider.Fail, "could not look for the commands: "+err.Error()
+			row.Status, row.Detail = report.Fail, "could not look for the commands: "+err.Error()
 		case len(missing) > 0:
-			row.Status, row.Detail = provider.Fail, "missing: "+strings.Join(missing, ", ")
+			row.Status, row.Detail = report.Fail, "missing: "+strings.Join(missing, ", ")
 			row.Fix = "install " + strings.Join(missing, ", ")
 		default:
-			row.Status, row.Detail = provider.Pass, strings.Join(req.Commands, ", ")
+			row.Status, row.Detail = report.Pass, strings.Join(req.Commands, ", ")
 		}
 		rep.Add(row)
 	}

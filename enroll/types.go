@@ -12,6 +12,7 @@ import (
 	"github.com/managedvm/managedvm/ipam"
 	"github.com/managedvm/managedvm/natfw"
 	"github.com/managedvm/managedvm/provider"
+	"github.com/managedvm/managedvm/report"
 )
 
 // Request asks for one VM's enrollment.
@@ -90,12 +91,12 @@ func (r Requirements) empty() bool {
 // RequirementCheck is a policy check run in the guest. It returns one report
 // row; an error means the check could not run (and fails the enrollment
 // with that error's code).
-type RequirementCheck func(ctx context.Context, ex guest.Executor, facts guest.Facts) (provider.Check, error)
+type RequirementCheck func(ctx context.Context, ex guest.Executor, facts guest.Facts) (report.Check, error)
 
 // RequirementsError reports the requirement checks that failed. Its code is
 // FailedPrecondition.
 type RequirementsError struct {
-	Report provider.Report
+	Report report.Report
 }
 
 func (e *RequirementsError) Error() string {

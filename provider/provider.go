@@ -7,6 +7,7 @@ import (
 
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
+	"github.com/managedvm/managedvm/report"
 )
 
 // PowerState is a VM's power state.
@@ -280,7 +281,7 @@ type Preflighter interface {
 	// Preflight checks what the provider needs (the reference's
 	// requirements, service-account privileges) and reports every row. It
 	// returns an error only when it could not check at all.
-	Preflight(ctx context.Context) (Report, error)
+	Preflight(ctx context.Context) (report.Report, error)
 }
 
 // Provider is a hypervisor manager: vSphere, oVirt, Hyper-V, vCD or the

@@ -22,7 +22,7 @@
 // A driver fills an [Inspection] with what it can observe about a template
 // ([Fact] values Yes, No or Unknown, the customization spec, datasource
 // list, VHDX path, catalog, ...) and calls [Validate], which returns a
-// provider.Report: one pass/warn/fail row per applicable requirement, with
+// report.Report: one pass/warn/fail row per applicable requirement, with
 // the fix. Something the driver could not observe warns ("check by hand")
 // and never passes. Drivers' Preflight merges these reports.
 // [ParseDatasourceList], [CloudbaseMetadataServices] and [VMwareToolsFacts]

@@ -7,7 +7,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/managedvm/managedvm/provider"
+	"github.com/managedvm/managedvm/report"
 )
 
 // DefaultNamingPrefix starts template names in the reference's convention:
@@ -86,18 +86,18 @@ const (
 // ("vsphere.environments.prefix"). With no problem the report has one
 // passing row. Invalid environment names or empty template names are
 // InvalidArgument.
-func (n Naming) CheckSharedVCenter(usage map[string][]string) (provider.Report, error) {
+func (n Naming) CheckSharedVCenter(usage map[string][]string) (report.Report, error) {
 	const op = "template.Naming.CheckSharedVCenter"
-	var r provider.Report
+	var r report.Report
 	users := map[string][]string{} // template -> environments
 	envs := make([]string, 0, len(usage))
 	for env, templates := range usage {
 		if !envRE.MatchString(env) {
-			return provider.Report{}, invalidf(op, "environment %s must be 1 to 16 letters and digits", quoteName(env))
+			return report.Report{}, invalidf(op, "environment %s must be 1 to 16 letters and digits", quoteName(env))
 		}
 		for _, t := range templates {
 			if t == "" {
-				return provider.Report{}, invalidf(op, "environment %s lists an empty template name", env)
+				return report.Report{}, invalidf(op, "environment %s lists an empty template name", env)
 			}
 		}
 		envs = append(envs, env)
@@ -120,7 +120,7 @@ func (n Naming) CheckSharedVCenter(usage map[string][]string) (provider.Report, 
 	sort.Strings(templates)
 	for _, t := range templates {
 		if us := users[t]; len(us) > 1 {
-			r.Add(provider.Check{ID: CheckSharedTemplate, Name: sharedName, Status: provider.Fail,
+			r.Add(report.Check{ID: CheckSharedTemplate, Name: sharedName, Status: report.Fail,
 				Detail: "used by " + strings.Join(us, ", "), Fix: sharedFix, Subject: t})
 		}
 	}
@@ -131,18 +131,18 @@ func (n Naming) CheckSharedVCenter(usage map[string][]string) (provider.Report, 
 			got, _, ok := n.Parse(t)
 			switch {
 			case !ok:
-				r.Add(provider.Check{ID: CheckEnvPrefix, Name: prefixName, Status: provider.Warn,
+				r.Add(report.Check{ID: CheckEnvPrefix, Name: prefixName, Status: report.Warn,
 					Detail: fmt.Sprintf("%s uses it without an environment prefix (want %s%s-...)", want, n.prefix(), want),
 					Fix:    sharedFix, Subject: t})
 			case got != want:
-				r.Add(provider.Check{ID: CheckEnvPrefix, Name: prefixName, Status: provider.Fail,
+				r.Add(report.Check{ID: CheckEnvPrefix, Name: prefixName, Status: report.Fail,
 					Detail: fmt.Sprintf("%s uses a template carrying %s's prefix", want, got),
 					Fix:    sharedFix, Subject: t})
 			}
 		}
 	}
 	if len(r.Checks) == 0 {
-		r.Add(provider.Check{ID: CheckSharedTemplate, Name: sharedName, Status: provider.Pass,
+		r.Add(report.Check{ID: CheckSharedTemplate, Name: sharedName, Status: report.Pass,
 			Detail: fmt.Sprintf("%d environments, %d templates, none shared", len(envs), len(templates))})
 	}
 	return r, nil

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/managedvm/managedvm/guest"
-	"github.com/managedvm/managedvm/provider"
+	"github.com/managedvm/managedvm/report"
 	"github.com/managedvm/managedvm/template"
 )
 
@@ -50,7 +50,7 @@ func TestCheckSharedVCenter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Status() != provider.Pass || len(r.Checks) != 1 || r.Checks[0].ID != template.CheckSharedTemplate {
+	if r.Status() != report.Pass || len(r.Checks) != 1 || r.Checks[0].ID != template.CheckSharedTemplate {
 		t.Errorf("isolated environments:\n%s", r)
 	}
 
@@ -64,14 +64,14 @@ func TestCheckSharedVCenter(t *testing.T) {
 	var shared, prefixFail, prefixWarn []string
 	for _, c := range r.Checks {
 		switch {
-		case c.ID == template.CheckSharedTemplate && c.Status == provider.Fail:
+		case c.ID == template.CheckSharedTemplate && c.Status == report.Fail:
 			shared = append(shared, c.Subject)
 			if c.Detail != "used by PROD, QA" || c.Fix == "" {
 				t.Errorf("shared row %+v", c)
 			}
-		case c.ID == template.CheckEnvPrefix && c.Status == provider.Fail:
+		case c.ID == template.CheckEnvPrefix && c.Status == report.Fail:
 			prefixFail = append(prefixFail, c.Subject)
-		case c.ID == template.CheckEnvPrefix && c.Status == provider.Warn:
+		case c.ID == template.CheckEnvPrefix && c.Status == report.Warn:
 			prefixWarn = append(prefixWarn, c.Subject)
 		default:
 			t.Errorf("unexpected row %+v", c)

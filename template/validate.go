@@ -6,6 +6,7 @@ import (
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
 	"github.com/managedvm/managedvm/provider"
+	"github.com/managedvm/managedvm/report"
 )
 
 // Inspection is what a provider driver could observe about one template.
@@ -99,21 +100,21 @@ type ValidateOptions struct {
 //
 // An unknown provider kind, an empty template name or a malformed
 // environment is InvalidArgument.
-func Validate(in Inspection, opts *ValidateOptions) (provider.Report, error) {
+func Validate(in Inspection, opts *ValidateOptions) (report.Report, error) {
 	const op = "template.Validate"
 	reqs := Requirements(in.Provider)
 	if reqs == nil {
-		return provider.Report{}, invalidf(op, "unknown provider kind %s", quoteName(string(in.Provider)))
+		return report.Report{}, invalidf(op, "unknown provider kind %s", quoteName(string(in.Provider)))
 	}
 	if in.Name == "" {
-		return provider.Report{}, errs.New(errs.InvalidArgument, op, "template name is empty")
+		return report.Report{}, errs.New(errs.InvalidArgument, op, "template name is empty")
 	}
 	env := &checkEnv{}
 	if opts != nil {
 		env.opts = *opts
 	}
 	if env.opts.Environment != "" && !envRE.MatchString(env.opts.Environment) {
-		return provider.Report{}, invalidf(op, "environment %s must be 1 to 16 letters and digits", quoteName(env.opts.Environment))
+		return report.Report{}, invalidf(op, "environment %s must be 1 to 16 letters and digits", quoteName(env.opts.Environment))
 	}
 	env.bootstrap, env.inferred = in.Bootstrap, false
 	if env.bootstrap == "" {
@@ -122,10 +123,10 @@ func Validate(in Inspection, opts *ValidateOptions) (provider.Report, error) {
 	switch env.bootstrap {
 	case GuestCustomization, CloudInit, CloudbaseInit, Preinstalled:
 	default:
-		return provider.Report{}, invalidf(op, "unknown bootstrap %s", quoteName(string(in.Bootstrap)))
+		return report.Report{}, invalidf(op, "unknown bootstrap %s", quoteName(string(in.Bootstrap)))
 	}
 
-	var r provider.Report
+	var r report.Report
 	for _, q := range reqs {
 		if len(q.Families) > 0 && !slices.Contains(q.Families, in.Family) {
 			continue
@@ -137,8 +138,8 @@ func Validate(in Inspection, opts *ValidateOptions) (provider.Report, error) {
 		if !applies {
 			continue
 		}
-		c := provider.Check{ID: q.ID, Name: q.Name, Status: status, Detail: detail, Subject: in.Name}
-		if status != provider.Pass {
+		c := report.Check{ID: q.ID, Name: q.Name, Status: status, Detail: detail, Subject: in.Name}
+		if status != report.Pass {
 			c.Fix = q.Fix
 		}
 		r.Add(c)

@@ -7,10 +7,11 @@ import (
 
 	"github.com/managedvm/managedvm/guest"
 	"github.com/managedvm/managedvm/provider"
+	"github.com/managedvm/managedvm/report"
 	"github.com/managedvm/managedvm/template"
 )
 
-func rowIDs(r provider.Report) []string {
+func rowIDs(r report.Report) []string {
 	var ids []string
 	for _, c := range r.Checks {
 		ids = append(ids, c.ID)
@@ -18,7 +19,7 @@ func rowIDs(r provider.Report) []string {
 	return ids
 }
 
-func row(t *testing.T, r provider.Report, id string) provider.Check {
+func row(t *testing.T, r report.Report, id string) report.Check {
 	t.Helper()
 	for _, c := range r.Checks {
 		if c.ID == id {
@@ -26,7 +27,7 @@ func row(t *testing.T, r provider.Report, id string) provider.Check {
 		}
 	}
 	t.Fatalf("no row %s in\n%s", id, r)
-	return provider.Check{}
+	return report.Check{}
 }
 
 func goodSpec(t *testing.T, name string, fam guest.OSFamily) *template.CustomizationSpec {
@@ -92,7 +93,7 @@ func TestValidatePerfectTemplates(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r.Status() != provider.Pass {
+			if r.Status() != report.Pass {
 				t.Errorf("a perfect template does not pass:\n%s", r)
 			}
 			for _, ch := range r.Checks {
@@ -126,7 +127,7 @@ func TestValidateRowsApply(t *testing.T) {
 	// Unknown family: the OS-specific rows are left out and the family row warns.
 	in := perfect(t, template.HyperV, "", template.Preinstalled)
 	r, _ = template.Validate(in, nil)
-	if c := row(t, r, "hyperv.template.os-family"); c.Status != provider.Warn || c.Fix == "" {
+	if c := row(t, r, "hyperv.template.os-family"); c.Status != report.Warn || c.Fix == "" {
 		t.Errorf("os-family row %+v", c)
 	}
 	for _, id := range rowIDs(r) {
@@ -144,64 +145,64 @@ func TestValidateFailures(t *testing.T) {
 		b      template.Bootstrap
 		mutate func(*template.Inspection)
 		id     string
-		status provider.Status
+		status report.Status
 		detail string
 	}{
-		{"not marked", template.VSphere, guest.Linux, template.GuestCustomization, func(in *template.Inspection) { in.IsTemplate = template.No }, "vsphere.template.marked", provider.Fail, "not a template"},
-		{"tools missing", template.VSphere, guest.Linux, template.GuestCustomization, func(in *template.Inspection) { in.ToolsInstalled = template.No }, "vsphere.template.tools", provider.Fail, "not installed"},
-		{"tools unknown", template.VSphere, guest.Linux, template.GuestCustomization, func(in *template.Inspection) { in.ToolsInstalled = template.Unknown }, "vsphere.template.tools", provider.Warn, "check by hand"},
-		{"tools old customization", template.VSphere, guest.Linux, template.GuestCustomization, func(in *template.Inspection) { in.ToolsCurrent = template.No }, "vsphere.template.tools-current", provider.Fail, "out of date"},
-		{"tools old cloud-init", template.VSphere, guest.Linux, template.CloudInit, func(in *template.Inspection) { in.ToolsCurrent = template.No }, "vsphere.template.tools-current", provider.Warn, "out of date"},
+		{"not marked", template.VSphere, guest.Linux, template.GuestCustomization, func(in *template.Inspection) { in.IsTemplate = template.No }, "vsphere.template.marked", report.Fail, "not a template"},
+		{"tools missing", template.VSphere, guest.Linux, template.GuestCustomization, func(in *template.Inspection) { in.ToolsInstalled = template.No }, "vsphere.template.tools", report.Fail, "not installed"},
+		{"tools unknown", template.VSphere, guest.Linux, template.GuestCustomization, func(in *template.Inspection) { in.ToolsInstalled = template.Unknown }, "vsphere.template.tools", report.Warn, "check by hand"},
+		{"tools old customization", template.VSphere, guest.Linux, template.GuestCustomization, func(in *template.Inspection) { in.ToolsCurrent = template.No }, "vsphere.template.tools-current", report.Fail, "out of date"},
+		{"tools old cloud-init", template.VSphere, guest.Linux, template.CloudInit, func(in *template.Inspection) { in.ToolsCurrent = template.No }, "vsphere.template.tools-current", report.Warn, "out of date"},
 		{"no spec", template.VSphere, guest.Linux, template.GuestCustomization, func(in *template.Inspection) {
 			in.SpecFound, in.Spec, in.SpecNames = template.Unknown, nil, []string{"vmt-hcp-prod-tmpl", "other"}
-		}, "vsphere.template.customization-spec", provider.Fail, "differs only in case"},
+		}, "vsphere.template.customization-spec", report.Fail, "differs only in case"},
 		{"spec from names", template.VSphere, guest.Linux, template.GuestCustomization, func(in *template.Inspection) {
 			in.SpecFound, in.Spec, in.SpecNames = template.Unknown, nil, []string{"VMT-HCP-PROD-tmpl"}
-		}, "vsphere.template.customization-spec", provider.Pass, "exists"},
-		{"spec not read", template.VSphere, guest.Linux, template.GuestCustomization, func(in *template.Inspection) { in.Spec = nil }, "vsphere.template.customization-hostname", provider.Warn, "not read"},
+		}, "vsphere.template.customization-spec", report.Pass, "exists"},
+		{"spec not read", template.VSphere, guest.Linux, template.GuestCustomization, func(in *template.Inspection) { in.Spec = nil }, "vsphere.template.customization-hostname", report.Warn, "not read"},
 		{"spec fixed hostname", template.VSphere, guest.Linux, template.GuestCustomization, func(in *template.Inspection) {
 			in.Spec.Linux.Hostname = template.HostnameSource{Fixed: "web01"}
-		}, "vsphere.template.customization-hostname", provider.Fail, `fixed name "web01"`},
-		{"spec static", template.VSphere, guest.Linux, template.GuestCustomization, func(in *template.Inspection) { in.Spec.NICs[0].DHCP = false }, "vsphere.template.customization-network", provider.Fail, "static"},
+		}, "vsphere.template.customization-hostname", report.Fail, `fixed name "web01"`},
+		{"spec static", template.VSphere, guest.Linux, template.GuestCustomization, func(in *template.Inspection) { in.Spec.NICs[0].DHCP = false }, "vsphere.template.customization-network", report.Fail, "static"},
 		{"spec wrong os", template.VSphere, guest.Windows, template.GuestCustomization, func(in *template.Inspection) {
 			in.Spec = goodSpec(t, in.Name, guest.Linux)
-		}, "vsphere.template.customization-type", provider.Fail, "not for windows"},
-		{"autologon off", template.VSphere, guest.Windows, template.GuestCustomization, func(in *template.Inspection) { in.Spec.Windows.AutoLogon = false }, "vsphere.template.customization-autologon", provider.Fail, "off"},
-		{"autologon 3", template.VSphere, guest.Windows, template.GuestCustomization, func(in *template.Inspection) { in.Spec.Windows.AutoLogonCount = 3 }, "vsphere.template.customization-autologon", provider.Warn, "3"},
-		{"no run once", template.VSphere, guest.Windows, template.GuestCustomization, func(in *template.Inspection) { in.Spec.Windows.RunOnce = nil }, "vsphere.template.customization-runonce", provider.Warn, "pre-installed"},
-		{"wrong env", template.VSphere, guest.Linux, template.GuestCustomization, func(in *template.Inspection) { in.Name = "VMT-HCP-QA-tmpl"; in.Spec.Name = in.Name }, "vsphere.template.environment-prefix", provider.Fail, "QA's prefix"},
-		{"no env prefix", template.VSphere, guest.Linux, template.GuestCustomization, func(in *template.Inspection) { in.Name = "Ubuntu2204"; in.Spec.Name = in.Name }, "vsphere.template.environment-prefix", provider.Fail, "no environment prefix"},
-		{"customization unsupported", template.VSphere, guest.Linux, template.GuestCustomization, func(in *template.Inspection) { in.CustomizationSupported = template.No }, "vsphere.template.customization-os", provider.Fail, "not supported"},
-		{"extra datasource", template.VSphere, guest.Linux, template.CloudInit, func(in *template.Inspection) { in.Datasources = []string{"NoCloud", "Ec2"} }, "vsphere.template.datasources", provider.Fail, "Ec2"},
-		{"vmware datasource on vsphere", template.VSphere, guest.Linux, template.CloudInit, func(in *template.Inspection) { in.Datasources = []string{"VMware", "None"} }, "vsphere.template.datasources", provider.Pass, "VMware"},
-		{"vmware datasource on ovirt", template.OVirt, guest.Linux, template.CloudInit, func(in *template.Inspection) { in.Datasources = []string{"VMware", "None"} }, "ovirt.template.datasources", provider.Fail, "VMware"},
-		{"only None", template.OVirt, guest.Linux, template.CloudInit, func(in *template.Inspection) { in.Datasources = []string{"None"} }, "ovirt.template.datasources", provider.Fail, "neither"},
-		{"datasources unknown", template.HyperV, guest.Linux, template.CloudInit, func(in *template.Inspection) { in.Datasources = nil }, "hyperv.template.datasources", provider.Warn, "check by hand"},
-		{"net rules present", template.HyperV, guest.Linux, template.CloudInit, func(in *template.Inspection) { in.PersistentNetRulesRemoved = template.No }, "hyperv.template.persistent-net-rules", provider.Fail, "present"},
-		{"cloud-init missing", template.OVirt, guest.Linux, template.CloudInit, func(in *template.Inspection) { in.CloudInitInstalled = template.No }, "ovirt.template.cloud-init", provider.Fail, "not installed"},
-		{"cloudbase missing", template.HyperV, guest.Windows, template.CloudbaseInit, func(in *template.Inspection) { in.CloudbaseInitInstalled = template.No }, "hyperv.template.cloudbase-init", provider.Fail, "not installed"},
+		}, "vsphere.template.customization-type", report.Fail, "not for windows"},
+		{"autologon off", template.VSphere, guest.Windows, template.GuestCustomization, func(in *template.Inspection) { in.Spec.Windows.AutoLogon = false }, "vsphere.template.customization-autologon", report.Fail, "off"},
+		{"autologon 3", template.VSphere, guest.Windows, template.GuestCustomization, func(in *template.Inspection) { in.Spec.Windows.AutoLogonCount = 3 }, "vsphere.template.customization-autologon", report.Warn, "3"},
+		{"no run once", template.VSphere, guest.Windows, template.GuestCustomization, func(in *template.Inspection) { in.Spec.Windows.RunOnce = nil }, "vsphere.template.customization-runonce", report.Warn, "pre-installed"},
+		{"wrong env", template.VSphere, guest.Linux, template.GuestCustomization, func(in *template.Inspection) { in.Name = "VMT-HCP-QA-tmpl"; in.Spec.Name = in.Name }, "vsphere.template.environment-prefix", report.Fail, "QA's prefix"},
+		{"no env prefix", template.VSphere, guest.Linux, template.GuestCustomization, func(in *template.Inspection) { in.Name = "Ubuntu2204"; in.Spec.Name = in.Name }, "vsphere.template.environment-prefix", report.Fail, "no environment prefix"},
+		{"customization unsupported", template.VSphere, guest.Linux, template.GuestCustomization, func(in *template.Inspection) { in.CustomizationSupported = template.No }, "vsphere.template.customization-os", report.Fail, "not supported"},
+		{"extra datasource", template.VSphere, guest.Linux, template.CloudInit, func(in *template.Inspection) { in.Datasources = []string{"NoCloud", "Ec2"} }, "vsphere.template.datasources", report.Fail, "Ec2"},
+		{"vmware datasource on vsphere", template.VSphere, guest.Linux, template.CloudInit, func(in *template.Inspection) { in.Datasources = []string{"VMware", "None"} }, "vsphere.template.datasources", report.Pass, "VMware"},
+		{"vmware datasource on ovirt", template.OVirt, guest.Linux, template.CloudInit, func(in *template.Inspection) { in.Datasources = []string{"VMware", "None"} }, "ovirt.template.datasources", report.Fail, "VMware"},
+		{"only None", template.OVirt, guest.Linux, template.CloudInit, func(in *template.Inspection) { in.Datasources = []string{"None"} }, "ovirt.template.datasources", report.Fail, "neither"},
+		{"datasources unknown", template.HyperV, guest.Linux, template.CloudInit, func(in *template.Inspection) { in.Datasources = nil }, "hyperv.template.datasources", report.Warn, "check by hand"},
+		{"net rules present", template.HyperV, guest.Linux, template.CloudInit, func(in *template.Inspection) { in.PersistentNetRulesRemoved = template.No }, "hyperv.template.persistent-net-rules", report.Fail, "present"},
+		{"cloud-init missing", template.OVirt, guest.Linux, template.CloudInit, func(in *template.Inspection) { in.CloudInitInstalled = template.No }, "ovirt.template.cloud-init", report.Fail, "not installed"},
+		{"cloudbase missing", template.HyperV, guest.Windows, template.CloudbaseInit, func(in *template.Inspection) { in.CloudbaseInitInstalled = template.No }, "hyperv.template.cloudbase-init", report.Fail, "not installed"},
 		{"cloudbase metadata", template.HyperV, guest.Windows, template.CloudbaseInit, func(in *template.Inspection) {
 			in.CloudbaseMetadataServices = []string{"cloudbaseinit.metadata.services.httpservice.HttpService"}
-		}, "hyperv.template.cloudbase-metadata", provider.Fail, "HttpService"},
-		{"not generalized", template.OVirt, guest.Windows, template.Preinstalled, func(in *template.Inspection) { in.Generalized = template.No }, "ovirt.template.sysprep", provider.Fail, "not generalized"},
-		{"admin password", template.VSphere, guest.Windows, template.CloudbaseInit, func(in *template.Inspection) { in.AdminPasswordSet = template.No }, "vsphere.template.admin-password", provider.Fail, "not configured"},
-		{"ovirt wrong dc", template.OVirt, guest.Linux, template.Preinstalled, func(in *template.Inspection) { in.Datacenter = "DC2" }, "ovirt.template.datacenter", provider.Fail, "DC2"},
-		{"ovirt dc unknown", template.OVirt, guest.Linux, template.Preinstalled, func(in *template.Inspection) { in.Datacenter = "" }, "ovirt.template.datacenter", provider.Warn, "check by hand"},
-		{"ovirt agent", template.OVirt, guest.Linux, template.Preinstalled, func(in *template.Inspection) { in.ToolsInstalled = template.No }, "ovirt.template.guest-agent", provider.Fail, "not installed"},
-		{"ovirt not template", template.OVirt, guest.Linux, template.Preinstalled, func(in *template.Inspection) { in.IsTemplate = template.No }, "ovirt.template.exists", provider.Fail, "not a template"},
-		{"hyperv vhd", template.HyperV, guest.Linux, template.Preinstalled, func(in *template.Inspection) { in.DiskPath = `C:\CSVs\Hypercloud_Templates\t.vhd` }, "hyperv.template.vhdx", provider.Fail, "not a VHDX"},
-		{"hyperv outside csv", template.HyperV, guest.Linux, template.Preinstalled, func(in *template.Inspection) { in.DiskPath = `C:\CSVs\Hypercloud_Production\t.vhdx` }, "hyperv.template.csv", provider.Fail, "not under"},
-		{"hyperv csv prefix trap", template.HyperV, guest.Linux, template.Preinstalled, func(in *template.Inspection) { in.DiskPath = `C:\CSVs\Hypercloud_Templates2\t.vhdx` }, "hyperv.template.csv", provider.Fail, "not under"},
-		{"hyperv integration", template.HyperV, guest.Linux, template.Preinstalled, func(in *template.Inspection) { in.ToolsInstalled = template.No }, "hyperv.template.integration-services", provider.Fail, "not installed"},
-		{"hyperv customization", template.HyperV, guest.Linux, template.GuestCustomization, func(*template.Inspection) {}, "hyperv.template.bootstrap", provider.Fail, "only on vSphere"},
-		{"vcd cloud-init", template.VCD, guest.Linux, template.CloudInit, func(*template.Inspection) {}, "vcd.template.bootstrap", provider.Fail, "not supported on vCloud Director"},
-		{"linux cloudbase", template.VSphere, guest.Linux, template.CloudbaseInit, func(*template.Inspection) {}, "vsphere.template.bootstrap", provider.Fail, "for Windows"},
-		{"vcd multi tier", template.VCD, guest.Linux, template.GuestCustomization, func(in *template.Inspection) { in.VMCount = 3 }, "vcd.template.single-vm", provider.Fail, "multi-tier"},
-		{"vcd iso", template.VCD, guest.Linux, template.GuestCustomization, func(in *template.Inspection) { in.SourceFormat = "ISO" }, "vcd.template.source", provider.Fail, "ISO"},
-		{"vcd ova", template.VCD, guest.Linux, template.GuestCustomization, func(in *template.Inspection) { in.SourceFormat = template.SourceOVA }, "vcd.template.source", provider.Fail, "OVA"},
-		{"vcd no catalog", template.VCD, guest.Linux, template.GuestCustomization, func(in *template.Inspection) { in.InCatalog = template.No }, "vcd.template.catalog", provider.Fail, "no catalog"},
-		{"vcd vapp network", template.VCD, guest.Linux, template.GuestCustomization, func(in *template.Inspection) { in.HasVAppNetwork = template.Yes }, "vcd.template.vapp-network", provider.Warn, "vApp network"},
-		{"vcd tools", template.VCD, guest.Windows, template.GuestCustomization, func(in *template.Inspection) { in.ToolsInstalled = template.No }, "vcd.template.tools", provider.Fail, "not installed"},
+		}, "hyperv.template.cloudbase-metadata", report.Fail, "HttpService"},
+		{"not generalized", template.OVirt, guest.Windows, template.Preinstalled, func(in *template.Inspection) { in.Generalized = template.No }, "ovirt.template.sysprep", report.Fail, "not generalized"},
+		{"admin password", template.VSphere, guest.Windows, template.CloudbaseInit, func(in *template.Inspection) { in.AdminPasswordSet = template.No }, "vsphere.template.admin-password", report.Fail, "not configured"},
+		{"ovirt wrong dc", template.OVirt, guest.Linux, template.Preinstalled, func(in *template.Inspection) { in.Datacenter = "DC2" }, "ovirt.template.datacenter", report.Fail, "DC2"},
+		{"ovirt dc unknown", template.OVirt, guest.Linux, template.Preinstalled, func(in *template.Inspection) { in.Datacenter = "" }, "ovirt.template.datacenter", report.Warn, "check by hand"},
+		{"ovirt agent", template.OVirt, guest.Linux, template.Preinstalled, func(in *template.Inspection) { in.ToolsInstalled = template.No }, "ovirt.template.guest-agent", report.Fail, "not installed"},
+		{"ovirt not template", template.OVirt, guest.Linux, template.Preinstalled, func(in *template.Inspection) { in.IsTemplate = template.No }, "ovirt.template.exists", report.Fail, "not a template"},
+		{"hyperv vhd", template.HyperV, guest.Linux, template.Preinstalled, func(in *template.Inspection) { in.DiskPath = `C:\CSVs\Hypercloud_Templates\t.vhd` }, "hyperv.template.vhdx", report.Fail, "not a VHDX"},
+		{"hyperv outside csv", template.HyperV, guest.Linux, template.Preinstalled, func(in *template.Inspection) { in.DiskPath = `C:\CSVs\Hypercloud_Production\t.vhdx` }, "hyperv.template.csv", report.Fail, "not under"},
+		{"hyperv csv prefix trap", template.HyperV, guest.Linux, template.Preinstalled, func(in *template.Inspection) { in.DiskPath = `C:\CSVs\Hypercloud_Templates2\t.vhdx` }, "hyperv.template.csv", report.Fail, "not under"},
+		{"hyperv integration", template.HyperV, guest.Linux, template.Preinstalled, func(in *template.Inspection) { in.ToolsInstalled = template.No }, "hyperv.template.integration-services", report.Fail, "not installed"},
+		{"hyperv customization", template.HyperV, guest.Linux, template.GuestCustomization, func(*template.Inspection) {}, "hyperv.template.bootstrap", report.Fail, "only on vSphere"},
+		{"vcd cloud-init", template.VCD, guest.Linux, template.CloudInit, func(*template.Inspection) {}, "vcd.template.bootstrap", report.Fail, "not supported on vCloud Director"},
+		{"linux cloudbase", template.VSphere, guest.Linux, template.CloudbaseInit, func(*template.Inspection) {}, "vsphere.template.bootstrap", report.Fail, "for Windows"},
+		{"vcd multi tier", template.VCD, guest.Linux, template.GuestCustomization, func(in *template.Inspection) { in.VMCount = 3 }, "vcd.template.single-vm", report.Fail, "multi-tier"},
+		{"vcd iso", template.VCD, guest.Linux, template.GuestCustomization, func(in *template.Inspection) { in.SourceFormat = "ISO" }, "vcd.template.source", report.Fail, "ISO"},
+		{"vcd ova", template.VCD, guest.Linux, template.GuestCustomization, func(in *template.Inspection) { in.SourceFormat = template.SourceOVA }, "vcd.template.source", report.Fail, "OVA"},
+		{"vcd no catalog", template.VCD, guest.Linux, template.GuestCustomization, func(in *template.Inspection) { in.InCatalog = template.No }, "vcd.template.catalog", report.Fail, "no catalog"},
+		{"vcd vapp network", template.VCD, guest.Linux, template.GuestCustomization, func(in *template.Inspection) { in.HasVAppNetwork = template.Yes }, "vcd.template.vapp-network", report.Warn, "vApp network"},
+		{"vcd tools", template.VCD, guest.Windows, template.GuestCustomization, func(in *template.Inspection) { in.ToolsInstalled = template.No }, "vcd.template.tools", report.Fail, "not installed"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -215,12 +216,12 @@ func TestValidateFailures(t *testing.T) {
 			if c.Status != tc.status || !strings.Contains(c.Detail, tc.detail) {
 				t.Errorf("%s = %s %q, want %s containing %q", tc.id, c.Status, c.Detail, tc.status, tc.detail)
 			}
-			if (c.Fix == "") != (c.Status == provider.Pass) {
+			if (c.Fix == "") != (c.Status == report.Pass) {
 				t.Errorf("%s: fix %q with status %s", tc.id, c.Fix, c.Status)
 			}
 			// Only this row changed from a pass (the bootstrap cases aside).
 			for _, other := range r.Checks {
-				if other.ID != tc.id && other.Status != provider.Pass && !strings.HasSuffix(tc.id, ".bootstrap") &&
+				if other.ID != tc.id && other.Status != report.Pass && !strings.HasSuffix(tc.id, ".bootstrap") &&
 					!(tc.name == "spec wrong os" || tc.name == "spec not read" || tc.name == "no spec" || tc.name == "spec from names") {
 					t.Errorf("another row does not pass: %+v", other)
 				}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/managedvm/managedvm/enroll"
 	"github.com/managedvm/managedvm/guest"
-	"github.com/managedvm/managedvm/provider"
+	"github.com/managedvm/managedvm/report"
 )
 
 // Requirement checks for enroll.Requirements.Checks, built on the facts
@@ -21,18 +21,18 @@ func RequirePackageManager(allowed ...string) enroll.RequirementCheck {
 	if len(allowed) == 0 {
 		allowed = []string{"apt", "dnf", "yum", "zypper"}
 	}
-	return func(_ context.Context, _ guest.Executor, f guest.Facts) (provider.Check, error) {
-		c := provider.Check{ID: "os.package-manager", Name: "Supported package manager", Subject: f.Name}
+	return func(_ context.Context, _ guest.Executor, f guest.Facts) (report.Check, error) {
+		c := report.Check{ID: "os.package-manager", Name: "Supported package manager", Subject: f.Name}
 		switch {
 		case f.Family == guest.Windows:
-			c.Status, c.Detail = provider.Pass, "not checked on Windows"
+			c.Status, c.Detail = report.Pass, "not checked on Windows"
 		case slices.Contains(allowed, f.PackageManager):
-			c.Status, c.Detail = provider.Pass, f.PackageManager
+			c.Status, c.Detail = report.Pass, f.PackageManager
 		case f.PackageManager == "":
-			c.Status, c.Detail = provider.Fail, "no package manager found"
+			c.Status, c.Detail = report.Fail, "no package manager found"
 			c.Fix = "use a distribution with " + strings.Join(allowed, ", ")
 		default:
-			c.Status, c.Detail = provider.Fail, fmt.Sprintf("%s is not supported (supported: %s)", f.PackageManager, strings.Join(allowed, ", "))
+			c.Status, c.Detail = report.Fail, fmt.Sprintf("%s is not supported (supported: %s)", f.PackageManager, strings.Join(allowed, ", "))
 			c.Fix = "use a distribution with " + strings.Join(allowed, ", ")
 		}
 		return c, nil
@@ -45,19 +45,19 @@ func RequireInitSystem(allowed ...string) enroll.RequirementCheck {
 	if len(allowed) == 0 {
 		allowed = []string{"systemd", "sysvinit"}
 	}
-	return func(_ context.Context, _ guest.Executor, f guest.Facts) (provider.Check, error) {
-		c := provider.Check{ID: "os.init-system", Name: "Supported init system", Subject: f.Name}
+	return func(_ context.Context, _ guest.Executor, f guest.Facts) (report.Check, error) {
+		c := report.Check{ID: "os.init-system", Name: "Supported init system", Subject: f.Name}
 		switch {
 		case f.Family == guest.Windows:
-			c.Status, c.Detail = provider.Pass, "not checked on Windows"
+			c.Status, c.Detail = report.Pass, "not checked on Windows"
 		case slices.Contains(allowed, f.InitSystem):
-			c.Status, c.Detail = provider.Pass, f.InitSystem
+			c.Status, c.Detail = report.Pass, f.InitSystem
 		default:
 			name := f.InitSystem
 			if name == "" {
 				name = "unknown"
 			}
-			c.Status, c.Detail = provider.Fail, fmt.Sprintf("init system %s is not supported (supported: %s)", name, strings.Join(allowed, ", "))
+			c.Status, c.Detail = report.Fail, fmt.Sprintf("init system %s is not supported (supported: %s)", name, strings.Join(allowed, ", "))
 			c.Fix = "use a guest whose init system is one of " + strings.Join(allowed, ", ")
 		}
 		return c, nil

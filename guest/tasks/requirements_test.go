@@ -8,7 +8,7 @@ import (
 	"github.com/managedvm/managedvm/guest"
 	"github.com/managedvm/managedvm/guest/memguest"
 	"github.com/managedvm/managedvm/guest/tasks"
-	"github.com/managedvm/managedvm/provider"
+	"github.com/managedvm/managedvm/report"
 )
 
 func factsGuest(extra string) *memguest.Executor {
@@ -27,7 +27,7 @@ func TestRequirementChecks(t *testing.T) {
 		t.Fatalf("failures %+v", f)
 	}
 	rep, err = enroll.CheckRequirements(context.Background(), factsGuest("PKG=apt-get\nINIT=systemd\n"), guest.Linux, req)
-	if err != nil || len(rep.Failures()) != 0 || len(rep.Checks) != 2 || rep.Checks[0].Status != provider.Pass {
+	if err != nil || len(rep.Failures()) != 0 || len(rep.Checks) != 2 || rep.Checks[0].Status != report.Pass {
 		t.Fatalf("debian-like guest: %v %+v", err, rep)
 	}
 	// Custom lists.

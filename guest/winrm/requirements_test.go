@@ -6,7 +6,7 @@ import (
 	"github.com/managedvm/managedvm/enroll"
 	"github.com/managedvm/managedvm/guest"
 	"github.com/managedvm/managedvm/internal/fakes/winrmserver"
-	"github.com/managedvm/managedvm/provider"
+	"github.com/managedvm/managedvm/report"
 )
 
 // TestCheckRequirementsOverWinRM runs enrollment's OS requirement checks
@@ -24,7 +24,7 @@ func TestCheckRequirementsOverWinRM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]provider.Status{"os.distribution": provider.Pass, "os.disk": provider.Pass, "os.commands": provider.Fail}
+	want := map[string]report.Status{"os.distribution": report.Pass, "os.disk": report.Pass, "os.commands": report.Fail}
 	for _, c := range rep.Checks {
 		if s, ok := want[c.ID]; ok {
 			if c.Status != s {

@@ -6,6 +6,7 @@ import (
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
 	"github.com/managedvm/managedvm/provider"
+	"github.com/managedvm/managedvm/report"
 )
 
 // Provider wraps a provider.Provider with an Injector. Method names are
@@ -114,8 +115,8 @@ func (p *Provider) Templates(ctx context.Context, zone string) ([]provider.Templ
 }
 
 // Preflight forwards to the wrapped provider with faults.
-func (p *Provider) Preflight(ctx context.Context) (provider.Report, error) {
-	return call(ctx, p.Injector, "Preflight", func() (provider.Report, error) { return p.Provider.Preflight(ctx) })
+func (p *Provider) Preflight(ctx context.Context) (report.Report, error) {
+	return call(ctx, p.Injector, "Preflight", func() (report.Report, error) { return p.Provider.Preflight(ctx) })
 }
 
 func (g GuestProvider) guestAccess(op string) (provider.GuestAccess, error) {

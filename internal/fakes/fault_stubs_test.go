@@ -11,6 +11,7 @@ import (
 	"github.com/managedvm/managedvm/ipam"
 	"github.com/managedvm/managedvm/natfw"
 	"github.com/managedvm/managedvm/provider"
+	"github.com/managedvm/managedvm/report"
 )
 
 // recorder counts the calls that reach a stub, by method name.
@@ -71,9 +72,9 @@ func (s stubProvider) Templates(_ context.Context, zone string) ([]provider.Temp
 	s.hit("Templates")
 	return []provider.Template{{ID: "tpl-1", Zone: zone}}, nil
 }
-func (s stubProvider) Preflight(context.Context) (provider.Report, error) {
+func (s stubProvider) Preflight(context.Context) (report.Report, error) {
 	s.hit("Preflight")
-	return provider.Report{Checks: []provider.Check{{ID: "stub.check", Status: provider.Pass}}}, nil
+	return report.Report{Checks: []report.Check{{ID: "stub.check", Status: report.Pass}}}, nil
 }
 
 // stubGuestProvider also has guest access.

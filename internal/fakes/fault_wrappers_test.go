@@ -17,6 +17,7 @@ import (
 	"github.com/managedvm/managedvm/ipam"
 	"github.com/managedvm/managedvm/natfw"
 	"github.com/managedvm/managedvm/provider"
+	"github.com/managedvm/managedvm/report"
 )
 
 // method is one wrapped method: how to call it through the wrapper, and the
@@ -164,7 +165,7 @@ func TestProviderWrapper(t *testing.T) {
 			{"Templates", func(ctx context.Context) (any, error) { return p.Templates(ctx, "zone-a") },
 				[]provider.Template{{ID: "tpl-1", Zone: "zone-a"}}},
 			{"Preflight", func(ctx context.Context) (any, error) { return p.Preflight(ctx) },
-				provider.Report{Checks: []provider.Check{{ID: "stub.check", Status: provider.Pass}}}},
+				report.Report{Checks: []report.Check{{ID: "stub.check", Status: report.Pass}}}},
 			{"ValidateCredentials", func(ctx context.Context) (any, error) {
 				return nil, ga.ValidateCredentials(ctx, "vm-1", cred)
 			}, nil},

@@ -13,6 +13,7 @@ import (
 
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/provider"
+	"github.com/managedvm/managedvm/report"
 )
 
 // DefaultHistorySize is how many events a Provider keeps for Watch when
@@ -36,7 +37,7 @@ type Options struct {
 	// PreflightChecks are appended to every Preflight report after the rows
 	// computed from the state: use them to script a missing privilege or
 	// any other finding a test needs.
-	PreflightChecks []provider.Check
+	PreflightChecks []report.Check
 }
 
 // Provider is an in-memory provider.Provider with guest access
@@ -52,7 +53,7 @@ type Provider struct {
 	byName    map[nameKey]map[*record]struct{} // VMs and templates by zone and name
 	keys      map[string]string                // provision key -> VM ID
 	nextID    uint64
-	preflight []provider.Check
+	preflight []report.Check
 	hist      history
 	wake      chan struct{} // closed and replaced on every event
 }
@@ -440,7 +441,7 @@ func (p *Provider) ProvisionSpecOf(id string) (provider.ProvisionSpec, bool) {
 
 // SetPreflightChecks replaces the scripted rows that Preflight appends
 // (Options.PreflightChecks).
-func (p *Provider) SetPreflightChecks(checks []provider.Check) {
+func (p *Provider) SetPreflightChecks(checks []report.Check) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.preflight = slices.Clone(checks)

@@ -17,6 +17,7 @@ import (
 	"github.com/managedvm/managedvm/guest"
 	"github.com/managedvm/managedvm/provider"
 	"github.com/managedvm/managedvm/provider/memprovider"
+	"github.com/managedvm/managedvm/report"
 )
 
 func wantCode(t *testing.T, what string, err error, want errs.Code) {
@@ -708,12 +709,12 @@ func TestPreflight(t *testing.T) {
 	ctx := context.Background()
 	empty, err := memprovider.New(nil).Preflight(ctx)
 	must(t, err)
-	if empty.Status() != provider.Fail || len(empty.Checks) != 1 || empty.Checks[0].ID != "memprovider.zones" {
+	if empty.Status() != report.Fail || len(empty.Checks) != 1 || empty.Checks[0].ID != "memprovider.zones" {
 		t.Errorf("empty provider report:\n%s", empty)
 	}
 
-	p := memprovider.New(&memprovider.Options{PreflightChecks: []provider.Check{
-		{ID: "svc.privileges", Name: "Service account privileges", Status: provider.Fail, Detail: "missing Datastore.Browse", Fix: "grant Datastore > Browse"},
+	p := memprovider.New(&memprovider.Options{PreflightChecks: []report.Check{
+		{ID: "svc.privileges", Name: "Service account privileges", Status: report.Fail, Detail: "missing Datastore.Browse", Fix: "grant Datastore > Browse"},
 	}})
 	must(t, p.AddZone(provider.Zone{Name: "a", Networks: []string{"vlan-100"}}))
 	must(t, p.AddZone(provider.Zone{Name: "b"}))
@@ -740,7 +741,7 @@ func TestPreflight(t *testing.T) {
 	must(t, err)
 	r, err = p.Preflight(ctx)
 	must(t, err)
-	if r.Status() != provider.Warn || len(r.Failures()) != 0 || len(r.Warnings()) != 2 {
+	if r.Status() != report.Warn || len(r.Failures()) != 0 || len(r.Warnings()) != 2 {
 		t.Errorf("after fixing zone b and dropping the scripted row:\n%s", r)
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/managedvm/managedvm/errs"
-	"github.com/managedvm/managedvm/provider"
+	"github.com/managedvm/managedvm/report"
 )
 
 // Preflight reports the requirements computed from the state, in this
@@ -24,59 +24,59 @@ import (
 //     (warn otherwise: no guest operations, no customization).
 //
 // It fails only for a canceled ctx.
-func (p *Provider) Preflight(ctx context.Context) (provider.Report, error) {
+func (p *Provider) Preflight(ctx context.Context) (report.Report, error) {
 	if err := errs.FromContext(ctx, "memprovider.Preflight"); err != nil {
-		return provider.Report{}, err
+		return report.Report{}, err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var r provider.Report
+	var r report.Report
 	zones := slices.Sorted(maps.Keys(p.zones))
 	if len(zones) == 0 {
-		r.Add(provider.Check{
-			ID: "memprovider.zones", Name: "At least one availability zone", Status: provider.Fail,
+		r.Add(report.Check{
+			ID: "memprovider.zones", Name: "At least one availability zone", Status: report.Fail,
 			Detail: "no availability zone is defined",
 			Fix:    "define an availability zone (memprovider: AddZone)",
 		})
 	} else {
-		r.Add(provider.Check{
-			ID: "memprovider.zones", Name: "At least one availability zone", Status: provider.Pass,
+		r.Add(report.Check{
+			ID: "memprovider.zones", Name: "At least one availability zone", Status: report.Pass,
 			Detail: fmt.Sprintf("%d zone(s): %s", len(zones), strings.Join(zones, ", ")),
 		})
 	}
 	for _, name := range zones {
 		z := p.zones[name]
-		c := provider.Check{ID: "memprovider.zone.networks", Name: "VM network in the zone", Subject: name}
+		c := report.Check{ID: "memprovider.zone.networks", Name: "VM network in the zone", Subject: name}
 		if len(z.Networks) > 0 {
-			c.Status, c.Detail = provider.Pass, strings.Join(z.Networks, ", ")
+			c.Status, c.Detail = report.Pass, strings.Join(z.Networks, ", ")
 		} else {
-			c.Status = provider.Warn
+			c.Status = report.Warn
 			c.Detail = "the zone lists no VM network: provisioned VMs keep their template's network"
 			c.Fix = "list the zone's routable DHCP VLAN networks in Zone.Networks"
 		}
 		r.Add(c)
 
 		tmpls := p.templatesLocked(name)
-		c = provider.Check{ID: "memprovider.zone.templates", Name: "VM templates pre-created in the zone", Subject: name}
+		c = report.Check{ID: "memprovider.zone.templates", Name: "VM templates pre-created in the zone", Subject: name}
 		if len(tmpls) > 0 {
 			names := make([]string, len(tmpls))
 			for i, t := range tmpls {
 				names[i] = t.Name
 			}
-			c.Status, c.Detail = provider.Pass, strings.Join(names, ", ")
+			c.Status, c.Detail = report.Pass, strings.Join(names, ", ")
 		} else {
-			c.Status = provider.Fail
+			c.Status = report.Fail
 			c.Detail = "no template in the zone: nothing can be provisioned there"
 			c.Fix = "create a VM template in the zone and mark it as a template (memprovider: AddTemplate)"
 		}
 		r.Add(c)
 	}
 	for _, t := range p.templatesLocked("") {
-		c := provider.Check{ID: "memprovider.template.tools", Name: "Guest tools installed in the template", Subject: t.Zone + "/" + t.Name}
+		c := report.Check{ID: "memprovider.template.tools", Name: "Guest tools installed in the template", Subject: t.Zone + "/" + t.Name}
 		if t.ToolsInstalled {
-			c.Status, c.Detail = provider.Pass, "installed"
+			c.Status, c.Detail = report.Pass, "installed"
 		} else {
-			c.Status = provider.Warn
+			c.Status = report.Warn
 			c.Detail = "guest tools are not installed: guest operations and customization will not work in VMs made from it"
 			c.Fix = "install the guest tools (VMware Tools / open-vm-tools) in the template"
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
 	"github.com/managedvm/managedvm/provider"
+	"github.com/managedvm/managedvm/report"
 )
 
 // Harness gives the suite a provider to test.
@@ -1064,8 +1065,8 @@ func testPreflight(e *env) {
 			e.t.Errorf("row %d has no ID or name: %+v", i, c)
 		}
 		switch c.Status {
-		case provider.Pass:
-		case provider.Warn, provider.Fail:
+		case report.Pass:
+		case report.Warn, report.Fail:
 			if strings.TrimSpace(c.Fix) == "" {
 				e.t.Errorf("row %d (%s) is %s without a fix", i, c.ID, c.Status)
 			}

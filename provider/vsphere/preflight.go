@@ -12,6 +12,7 @@ import (
 
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/provider"
+	"github.com/managedvm/managedvm/report"
 	"github.com/managedvm/managedvm/template"
 )
 
@@ -33,17 +34,17 @@ func RequiredPrivileges() []string {
 // Preflight checks the HyperCloud requirements for a vSphere availability
 // zone and the service account's privileges; see the package
 // documentation for the rows.
-func (p *Provider) Preflight(ctx context.Context) (provider.Report, error) {
+func (p *Provider) Preflight(ctx context.Context) (report.Report, error) {
 	const opname = op + ".Preflight"
-	var r provider.Report
+	var r report.Report
 	if err := errs.FromContext(ctx, opname); err != nil {
 		return r, err
 	}
 	about := p.client.ServiceContent.About
 	if about.ApiType == "VirtualCenter" {
-		r.Add(provider.Check{ID: "vsphere.vcenter", Name: "Connected to a vCenter Server", Status: provider.Pass, Detail: about.FullName})
+		r.Add(report.Check{ID: "vsphere.vcenter", Name: "Connected to a vCenter Server", Status: report.Pass, Detail: about.FullName})
 	} else {
-		r.Add(provider.Check{ID: "vsphere.vcenter", Name: "Connected to a vCenter Server", Status: provider.Fail,
+		r.Add(report.Check{ID: "vsphere.vcenter", Name: "Connected to a vCenter Server", Status: report.Fail,
 			Detail: fmt.Sprintf("the endpoint is %s (%s)", about.ApiType, about.FullName),
 			Fix:    "point the provider at the vCenter Server that manages the hosts, not at a standalone ESXi host"})
 	}
@@ -52,7 +53,7 @@ func (p *Provider) Preflight(ctx context.Context) (provider.Report, error) {
 		return r, mapErr(opname, err, false)
 	}
 	if len(topo.zones) == 0 {
-		r.Add(provider.Check{ID: "vsphere.zones", Name: "Availability zones defined", Status: provider.Fail, Detail: "no datacenter found",
+		r.Add(report.Check{ID: "vsphere.zones", Name: "Availability zones defined", Status: report.Fail, Detail: "no datacenter found",
 			Fix: "create a datacenter with a cluster, or configure Options.Zones"})
 	}
 	for _, z := range topo.zones {
@@ -67,12 +68,12 @@ func (p *Provider) Preflight(ctx context.Context) (provider.Report, error) {
 	return r, nil
 }
 
-func (p *Provider) zoneRows(r *provider.Report, topo *topology, z *zoneInfo) {
+func (p *Provider) zoneRows(r *report.Report, topo *topology, z *zoneInfo) {
 	subject := "zone " + z.name
 	row := func(id, name string, ok bool, detail, fix string) {
-		c := provider.Check{ID: id, Name: name, Subject: subject, Detail: detail, Status: provider.Pass}
+		c := report.Check{ID: id, Name: name, Subject: subject, Detail: detail, Status: report.Pass}
 		if !ok {
-			c.Status, c.Fix = provider.Fail, fix
+			c.Status, c.Fix = report.Fail, fix
 		}
 		r.Add(c)
 	}
@@ -100,11 +101,11 @@ func (p *Provider) zoneRows(r *provider.Report, topo *topology, z *zoneInfo) {
 		detailList("shared datastores", pz.Datastores, append(z.missingDatastores, notShared...)),
 		"present one or more shared datastores (VMFS, NFS or vSAN) to every host of the zone's clusters")
 	if len(z.missingNetworks) > 0 || len(z.pgs) == 0 {
-		r.Add(provider.Check{ID: "vsphere.zone.networks", Name: "Zone distributed port groups exist", Subject: subject, Status: provider.Fail,
+		r.Add(report.Check{ID: "vsphere.zone.networks", Name: "Zone distributed port groups exist", Subject: subject, Status: report.Fail,
 			Detail: detailList("distributed port groups", pz.Networks, z.missingNetworks),
 			Fix:    "create a distributed switch with port groups for the zone's networks"})
 	} else {
-		r.Add(provider.Check{ID: "vsphere.zone.networks", Name: "Zone distributed port groups exist", Subject: subject, Status: provider.Pass,
+		r.Add(report.Check{ID: "vsphere.zone.networks", Name: "Zone distributed port groups exist", Subject: subject, Status: report.Pass,
 			Detail: detailList("distributed port groups", pz.Networks, nil)})
 	}
 	var untagged []string
@@ -113,9 +114,9 @@ func (p *Provider) zoneRows(r *provider.Report, topo *topology, z *zoneInfo) {
 			untagged = append(untagged, pg.name)
 		}
 	}
-	c := provider.Check{ID: "vsphere.zone.vlans", Name: "Zone port groups are VLAN-backed", Subject: subject, Status: provider.Pass, Detail: "every port group has a VLAN ID"}
+	c := report.Check{ID: "vsphere.zone.vlans", Name: "Zone port groups are VLAN-backed", Subject: subject, Status: report.Pass, Detail: "every port group has a VLAN ID"}
 	if len(z.pgs) == 0 || len(untagged) > 0 {
-		c.Status, c.Detail = provider.Warn, "port groups without a VLAN: "+strings.Join(untagged, ", ")
+		c.Status, c.Detail = report.Warn, "port groups without a VLAN: "+strings.Join(untagged, ", ")
 		if len(z.pgs) == 0 {
 			c.Detail = "no distributed port group"
 		}
@@ -138,7 +139,7 @@ func detailList(what string, found, missing []string) string {
 // templateRows checks every template with the template package's vSphere
 // requirements (marked as a template, tools installed, a customization
 // spec named like it, ...).
-func (p *Provider) templateRows(ctx context.Context, r *provider.Report) error {
+func (p *Provider) templateRows(ctx context.Context, r *report.Report) error {
 	var csm mo.CustomizationSpecManager
 	var specNames []string
 	if ref := p.client.ServiceContent.CustomizationSpecManager; ref != nil {
@@ -177,7 +178,7 @@ func (p *Provider) templateRows(ctx context.Context, r *provider.Report) error {
 		r.Merge(rep)
 	}
 	if n == 0 {
-		r.Add(provider.Check{ID: "vsphere.templates", Name: "VM templates exist", Status: provider.Warn, Detail: "no VM is marked as a template",
+		r.Add(report.Check{ID: "vsphere.templates", Name: "VM templates exist", Status: report.Warn, Detail: "no VM is marked as a template",
 			Fix: "prepare a VM (VMware Tools installed) and convert it to a template"})
 	}
 	return nil
@@ -186,7 +187,7 @@ func (p *Provider) templateRows(ctx context.Context, r *provider.Report) error {
 // privilegeRows asks vCenter (HasPrivilegeOnEntities) whether the service
 // account holds every required privilege on the root folder and on each
 // zone datacenter.
-func (p *Provider) privilegeRows(ctx context.Context, r *provider.Report, topo *topology) error {
+func (p *Provider) privilegeRows(ctx context.Context, r *report.Report, topo *topology) error {
 	var sm mo.SessionManager
 	if err := p.retrieveOne(ctx, p.sess.sm, []string{"currentSession"}, &sm); err != nil {
 		return mapErr(op, err, false)
@@ -231,10 +232,10 @@ func (p *Provider) privilegeRows(ctx context.Context, r *provider.Report, topo *
 			missing = append(missing, names[e]+": "+strings.Join(lack, ", "))
 		}
 	}
-	c := provider.Check{ID: "vsphere.privileges", Name: "The service account holds the required privileges", Subject: sm.CurrentSession.UserName,
-		Status: provider.Pass, Detail: fmt.Sprintf("%d privileges granted on %d entities", len(privs), len(entities))}
+	c := report.Check{ID: "vsphere.privileges", Name: "The service account holds the required privileges", Subject: sm.CurrentSession.UserName,
+		Status: report.Pass, Detail: fmt.Sprintf("%d privileges granted on %d entities", len(privs), len(entities))}
 	if len(missing) > 0 {
-		c.Status = provider.Fail
+		c.Status = report.Fail
 		c.Detail = "missing " + strings.Join(missing, "; ")
 		c.Fix = "grant the service account a role with these privileges on the root folder (propagating): " + strings.Join(privs, ", ")
 	}

@@ -8,17 +8,17 @@ import (
 
 	"github.com/managedvm/managedvm/guest"
 	"github.com/managedvm/managedvm/internal/fakes/vcsim"
-	"github.com/managedvm/managedvm/provider"
 	"github.com/managedvm/managedvm/provider/vsphere"
+	"github.com/managedvm/managedvm/report"
 )
 
-func row(r provider.Report, id, subject string) (provider.Check, bool) {
+func row(r report.Report, id, subject string) (report.Check, bool) {
 	for _, c := range r.Checks {
 		if c.ID == id && (subject == "" || c.Subject == subject) {
 			return c, true
 		}
 	}
-	return provider.Check{}, false
+	return report.Check{}, false
 }
 
 func TestPreflightRows(t *testing.T) {
@@ -28,13 +28,13 @@ func TestPreflightRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Log("\n" + r.String())
-	want := map[string]provider.Status{
-		"vsphere.vcenter":          provider.Pass,
-		"vsphere.zone.datacenters": provider.Pass,
-		"vsphere.zone.clusters":    provider.Pass,
-		"vsphere.zone.datastores":  provider.Pass,
-		"vsphere.zone.networks":    provider.Pass,
-		"vsphere.privileges":       provider.Pass,
+	want := map[string]report.Status{
+		"vsphere.vcenter":          report.Pass,
+		"vsphere.zone.datacenters": report.Pass,
+		"vsphere.zone.clusters":    report.Pass,
+		"vsphere.zone.datastores":  report.Pass,
+		"vsphere.zone.networks":    report.Pass,
+		"vsphere.privileges":       report.Pass,
 	}
 	for id, st := range want {
 		c, ok := row(r, id, "")
@@ -47,7 +47,7 @@ func TestPreflightRows(t *testing.T) {
 		}
 	}
 	// The simulator's port groups have no VLAN: a warning with a fix.
-	if c, ok := row(r, "vsphere.zone.vlans", "zone DC0"); !ok || c.Status != provider.Warn || c.Fix == "" {
+	if c, ok := row(r, "vsphere.zone.vlans", "zone DC0"); !ok || c.Status != report.Warn || c.Fix == "" {
 		t.Errorf("VLAN row: %+v", c)
 	}
 	// The template's rows come from the template package; the spec named
@@ -56,7 +56,7 @@ func TestPreflightRows(t *testing.T) {
 	for _, c := range r.Checks {
 		if c.Subject == "debian-12" && strings.HasPrefix(c.Name, "A guest customization spec exists") {
 			found = true
-			if c.Status != provider.Pass {
+			if c.Status != report.Pass {
 				t.Errorf("spec row for debian-12: %+v", c)
 			}
 		}
@@ -82,7 +82,7 @@ func TestPreflightMissingPrivilege(t *testing.T) {
 	if err := sim.SetRole(ctx, "limited@vsphere.local", "managedvm-limited"); err != nil {
 		t.Fatal(err)
 	}
-	check := func(user, pass string) provider.Check {
+	check := func(user, pass string) report.Check {
 		p, err := vsphere.New(ctx, vsphere.Options{URL: sim.URL.String(), Username: user, Password: guest.NewSecret(pass), RootCAs: sim.CAs})
 		if err != nil {
 			t.Fatal(err)
@@ -98,12 +98,12 @@ func TestPreflightMissingPrivilege(t *testing.T) {
 		}
 		return c
 	}
-	if c := check("limited@vsphere.local", "limited-Pa55"); c.Status != provider.Fail || !strings.Contains(c.Detail, "VirtualMachine.GuestOperations.Execute") || c.Fix == "" {
+	if c := check("limited@vsphere.local", "limited-Pa55"); c.Status != report.Fail || !strings.Contains(c.Detail, "VirtualMachine.GuestOperations.Execute") || c.Fix == "" {
 		t.Errorf("limited account: %+v, want a failure naming VirtualMachine.GuestOperations.Execute", c)
 	} else if strings.Contains(c.Detail, "Datastore.Browse") {
 		t.Errorf("limited account: the row names a privilege it has: %s", c.Detail)
 	}
-	if c := check(sim.Username, sim.Password); c.Status != provider.Pass {
+	if c := check(sim.Username, sim.Password); c.Status != report.Pass {
 		t.Errorf("admin account: %+v, want pass", c)
 	}
 }

@@ -1,0 +1,122 @@
+// Package limit holds the input limits every portable type enforces, so
+// that every driver of a contract (in memory, PostgreSQL, a vendor API)
+// accepts and refuses exactly the same values, and the way untrusted values
+// are quoted in error messages and logs.
+//
+// The classes, and their limits:
+//
+//	Name   pool, zone, profile, provider, template and network names:
+//	       1 to 128 bytes of valid UTF-8, no control characters
+//	Key    owners, request keys, VM IDs and other identifiers:
+//	       1 to 255 bytes of valid UTF-8, no control characters
+//	Label  attribute and label keys: as Name
+//	Text   free-form values (attribute values, descriptions):
+//	       0 to 4096 bytes of valid UTF-8, no NUL
+//
+// A value outside its class is an InvalidArgument error naming the field
+// and quoting the value with Quote; nothing is changed.
+package limit
+
+import (
+	"strconv"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/managedvm/managedvm/errs"
+)
+
+// The limits, in bytes.
+const (
+	MaxName  = 128
+	MaxKey   = 255
+	MaxLabel = 128
+	MaxText  = 4096
+	// QuoteBytes is how much of an untrusted value Quote keeps.
+	QuoteBytes = 64
+)
+
+// Quote quotes s for an error message or a log line: Go-quoted (every
+// control character escaped) and cut to its first QuoteBytes bytes, at a
+// character boundary, with an ellipsis after the closing quote when cut. No
+// message grows with its input.
+func Quote(s string) string {
+	if len(s) <= QuoteBytes {
+		return strconv.Quote(s)
+	}
+	n := QuoteBytes
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return strconv.Quote(s[:n]) + "…"
+}
+
+// Name checks a name (see the package doc). field names it in the error,
+// for example "pool name".
+func Name(op, field, v string) error { return check(op, field, v, 1, MaxName, true) }
+
+// Key checks a key, owner or identifier.
+func Key(op, field, v string) error { return check(op, field, v, 1, MaxKey, true) }
+
+// Label checks a label or attribute key.
+func Label(op, field, v string) error { return check(op, field, v, 1, MaxLabel, true) }
+
+// Text checks a free-form value of at most max bytes (MaxText when max is
+// 0 or less): valid UTF-8 without NUL; control characters such as newlines
+// are allowed, and are escaped whenever the value is quoted.
+func Text(op, field, v string, max int) error {
+	if max <= 0 {
+		max = MaxText
+	}
+	return check(op, field, v, 0, max, false)
+}
+
+// Printable reports why v is not printable UTF-8 ("" if it is).
+func Printable(v string) string {
+	for i, r := range v {
+		if r == utf8.RuneError {
+			if _, size := utf8.DecodeRuneInString(v[i:]); size == 1 {
+				return "is not valid UTF-8"
+			}
+		}
+		if unicode.IsControl(r) {
+			return "has a control character"
+		}
+	}
+	return ""
+}
+
+// Why reports why v breaks the limits (min..max bytes; printable or only
+// NUL-free valid UTF-8), or "" when it keeps them.
+func Why(v string, min, max int, printable bool) string {
+	switch {
+	case len(v) < min && min == 1:
+		return "is empty"
+	case len(v) < min:
+		return "is shorter than " + strconv.Itoa(min) + " bytes"
+	case len(v) > max:
+		return "is longer than " + strconv.Itoa(max) + " bytes"
+	}
+	if printable {
+		return Printable(v)
+	}
+	if !utf8.ValidString(v) {
+		return "is not valid UTF-8"
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] == 0 {
+			return "has a NUL byte"
+		}
+	}
+	return ""
+}
+
+func check(op, field, v string, min, max int, printable bool) error {
+	why := Why(v, min, max, printable)
+	if why == "" {
+		return nil
+	}
+	if v == "" {
+		return errs.Errorf(errs.InvalidArgument, op, "%s %s", field, why)
+	}
+	return errs.Errorf(errs.InvalidArgument, op, "%s %s %s", field, Quote(v), why)
+}
