@@ -46,7 +46,7 @@ func TestEnrollLinuxAndWindows(t *testing.T) {
 			}
 			w.checkInvariants(t)
 			// Order of steps as journaled.
-			js := w.store.Journals()
+			js := w.allJournals()
 			var names []string
 			for _, s := range js[0].Steps {
 				names = append(names, s.Name)
@@ -297,7 +297,7 @@ func TestSecondUnenrollChangesNothing(t *testing.T) {
 		t.Fatalf("first unenroll: %+v, %v", first, err)
 	}
 	before, _ := w.db.Get(ctx, w.key(0))
-	journals := len(w.store.Journals())
+	journals := len(w.allJournals())
 	for _, r := range []enroll.UnenrollRequest{
 		{Provider: provName, VMID: w.vms[0].ID},
 		{Key: "u2", Provider: provName, VMID: w.vms[0].ID, Credentials: req.Credentials},
@@ -312,7 +312,7 @@ func TestSecondUnenrollChangesNothing(t *testing.T) {
 	if after.Revision != before.Revision || after.State != cmdb.Available {
 		t.Fatalf("record revision %d -> %d, state %s", before.Revision, after.Revision, after.State)
 	}
-	if n := len(w.store.Journals()); n != journals {
+	if n := len(w.allJournals()); n != journals {
 		t.Fatalf("%d journals written for unenrollments that had nothing to do", n-journals)
 	}
 	if _, err := w.db.Get(ctx, w.key(1)); errs.CodeOf(err) != errs.NotFound {

@@ -243,7 +243,7 @@ func runFaultCase(t *testing.T, noGuest bool, p faultPoint, k faultKind) {
 		}
 	}
 	// Every journal is closed and says how it ended.
-	for _, j := range w.store.Journals() {
+	for _, j := range w.allJournals() {
 		if j.Phase.Open() {
 			t.Fatalf("journal %s still %s", j.ID, j.Phase)
 		}

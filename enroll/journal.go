@@ -1,14 +1,12 @@
 package enroll
 
 import (
-	"context"
 	"net/netip"
 	"time"
 
 	"github.com/managedvm/managedvm/cmdb"
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/natfw"
-	"github.com/managedvm/managedvm/provider"
 )
 
 // Op is what a journal records: an enrollment, an unenrollment, or the
@@ -156,35 +154,3 @@ var ErrVMBusy = &errs.Error{Code: errs.AlreadyExists, Msg: "another operation on
 // ErrJournalExists is wrapped by CreateJournal errors when a journal with
 // the same ID exists. Its code is AlreadyExists.
 var ErrJournalExists = &errs.Error{Code: errs.AlreadyExists, Msg: "a journal with this ID exists"}
-
-// Store is the host application's persistence for the orchestrator: the
-// enrollment journals (with per-VM exclusivity and leases) and the Indexer's
-// watch cursors. Implementations are safe for concurrent use, and several
-// orchestrator processes may share one Store: it is where they coordinate.
-//
-// This package provides an in-memory Store (NewMemoryStore); pgstore gives a
-// PostgreSQL one; enroll/storetest is the conformance suite.
-type Store interface {
-	// CreateJournal stores a new journal (j.Revision must be 0) and returns
-	// it with revision 1. If a journal with j.ID exists the error wraps
-	// ErrJournalExists; if j is open and the VM already has another open
-	// journal, the error wraps ErrVMBusy. Both are AlreadyExists.
-	CreateJournal(ctx context.Context, j Journal) (Journal, error)
-	// GetJournal returns a journal by ID, or NotFound.
-	GetJournal(ctx context.Context, id string) (Journal, error)
-	// UpdateJournal writes j if j.Revision is the stored revision, and
-	// returns it with the next revision; otherwise the error wraps
-	// ErrJournalConflict. A journal's ID, Op and VM never change.
-	UpdateJournal(ctx context.Context, j Journal) (Journal, error)
-	// OpenJournals lists the open journals (Phase Running or Compensating),
-	// oldest first.
-	OpenJournals(ctx context.Context) ([]Journal, error)
-	// OpenJournalFor returns the VM's open journal, or NotFound.
-	OpenJournalFor(ctx context.Context, vm cmdb.Key) (Journal, error)
-
-	// Cursor returns the Indexer's saved watch cursor for a provider, or
-	// NotFound.
-	Cursor(ctx context.Context, providerName string) (provider.Cursor, error)
-	// SetCursor saves it.
-	SetCursor(ctx context.Context, providerName string, c provider.Cursor) error
-}

@@ -8,13 +8,12 @@ import (
 
 	"github.com/managedvm/managedvm/cmdb"
 	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/internal/limit"
 	"github.com/managedvm/managedvm/provider"
 )
 
-// MemoryStore is an in-memory Store: the embedded default, and what host
-// tests use. It is safe for concurrent use by many orchestrators in one
-// process.
-type MemoryStore struct {
+// memStore is the in-memory StoreDriver behind NewMemoryStore.
+type memStore struct {
 	mu       sync.Mutex
 	now      func() time.Time
 	journals map[string]Journal
@@ -22,100 +21,78 @@ type MemoryStore struct {
 	cursors  map[string]provider.Cursor
 }
 
-var _ Store = (*MemoryStore)(nil)
+var (
+	_ StoreDriver   = (*memStore)(nil)
+	_ JournalLister = (*memStore)(nil)
+)
 
-// NewMemoryStore returns an empty store. now, if not nil, is its clock.
-func NewMemoryStore(now func() time.Time) *MemoryStore {
+// NewMemoryStore returns an empty in-memory Store: the embedded default,
+// and what host tests use. It is safe for concurrent use by many
+// orchestrators in one process (not across processes: use pgstore). now, if
+// not nil, is its clock. For telemetry on it, use
+// NewStore(NewMemoryStoreDriver(now), opts).
+func NewMemoryStore(now func() time.Time) *Store {
+	return NewStore(NewMemoryStoreDriver(now), nil)
+}
+
+// NewMemoryStoreDriver returns the in-memory StoreDriver, to put behind
+// NewStore with options.
+func NewMemoryStoreDriver(now func() time.Time) StoreDriver {
 	if now == nil {
 		now = time.Now
 	}
-	return &MemoryStore{now: now, journals: map[string]Journal{}, openVM: map[cmdb.Key]string{}, cursors: map[string]provider.Cursor{}}
+	return &memStore{now: now, journals: map[string]Journal{}, openVM: map[cmdb.Key]string{}, cursors: map[string]provider.Cursor{}}
 }
 
-func validJournal(op string, j Journal) error {
-	switch {
-	case j.ID == "":
-		return errs.New(errs.InvalidArgument, op, "journal has no ID")
-	case j.VM.Provider == "" || j.VM.VMID == "":
-		return errs.Errorf(errs.InvalidArgument, op, "journal %s names no VM", j.ID)
-	case j.Op == "":
-		return errs.Errorf(errs.InvalidArgument, op, "journal %s has no operation", j.ID)
-	}
-	return nil
-}
+// DriverName names the driver in telemetry.
+func (s *memStore) DriverName() string { return "memory" }
 
-// CreateJournal implements Store.
-func (s *MemoryStore) CreateJournal(ctx context.Context, j Journal) (Journal, error) {
-	const op = "enroll.MemoryStore.CreateJournal"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return Journal{}, err
-	}
-	if err := validJournal(op, j); err != nil {
-		return Journal{}, err
-	}
-	if j.Revision != 0 {
-		return Journal{}, errs.Errorf(errs.InvalidArgument, op, "journal %s: a new journal has revision 0", j.ID)
-	}
+func (s *memStore) CreateJournal(_ context.Context, j Journal) (Journal, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.journals[j.ID]; ok {
-		return Journal{}, errs.Errorf(errs.AlreadyExists, op, "journal %s: %w", j.ID, ErrJournalExists)
+		return Journal{}, errs.Errorf(errs.AlreadyExists, "", "journal %s: %w", limit.Quote(j.ID), ErrJournalExists)
 	}
 	if j.Phase.Open() {
 		if other, ok := s.openVM[j.VM]; ok {
-			return Journal{}, errs.Errorf(errs.AlreadyExists, op, "VM %s (journal %s): %w", j.VM, other, ErrVMBusy)
+			return Journal{}, errs.Errorf(errs.AlreadyExists, "", "VM %s (journal %s): %w", limit.Quote(j.VM.String()), limit.Quote(other), ErrVMBusy)
 		}
 		s.openVM[j.VM] = j.ID
 	}
 	now := s.now()
-	j = j.Clone()
 	j.Revision, j.Created, j.Updated = 1, now, now
 	s.journals[j.ID] = j
-	return j.Clone(), nil
+	return j, nil
 }
 
-// GetJournal implements Store.
-func (s *MemoryStore) GetJournal(ctx context.Context, id string) (Journal, error) {
-	const op = "enroll.MemoryStore.GetJournal"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return Journal{}, err
-	}
+func (s *memStore) GetJournal(_ context.Context, id string) (Journal, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	j, ok := s.journals[id]
 	if !ok {
-		return Journal{}, errs.Errorf(errs.NotFound, op, "no journal %q", id)
+		return Journal{}, errs.Errorf(errs.NotFound, "", "no journal %s", limit.Quote(id))
 	}
-	return j.Clone(), nil
+	return j, nil
 }
 
-// UpdateJournal implements Store.
-func (s *MemoryStore) UpdateJournal(ctx context.Context, j Journal) (Journal, error) {
-	const op = "enroll.MemoryStore.UpdateJournal"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return Journal{}, err
-	}
-	if err := validJournal(op, j); err != nil {
-		return Journal{}, err
-	}
+func (s *memStore) UpdateJournal(_ context.Context, j Journal) (Journal, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur, ok := s.journals[j.ID]
 	if !ok {
-		return Journal{}, errs.Errorf(errs.NotFound, op, "no journal %q", j.ID)
+		return Journal{}, errs.Errorf(errs.NotFound, "", "no journal %s", limit.Quote(j.ID))
 	}
 	if cur.Revision != j.Revision {
-		return Journal{}, errs.Errorf(errs.FailedPrecondition, op, "journal %s: revision %d, stored %d: %w", j.ID, j.Revision, cur.Revision, ErrJournalConflict)
+		return Journal{}, errs.Errorf(errs.FailedPrecondition, "", "journal %s: revision %d, stored %d: %w", limit.Quote(j.ID), j.Revision, cur.Revision, ErrJournalConflict)
 	}
 	if cur.Op != j.Op || cur.VM != j.VM {
-		return Journal{}, errs.Errorf(errs.InvalidArgument, op, "journal %s: operation and VM cannot change", j.ID)
+		return Journal{}, errs.Errorf(errs.InvalidArgument, "", "journal %s: operation and VM cannot change", limit.Quote(j.ID))
 	}
 	if j.Phase.Open() && !cur.Phase.Open() {
 		if other, ok := s.openVM[j.VM]; ok && other != j.ID {
-			return Journal{}, errs.Errorf(errs.AlreadyExists, op, "VM %s (journal %s): %w", j.VM, other, ErrVMBusy)
+			return Journal{}, errs.Errorf(errs.AlreadyExists, "", "VM %s (journal %s): %w", limit.Quote(j.VM.String()), limit.Quote(other), ErrVMBusy)
 		}
 	}
-	j = j.Clone()
 	j.Revision = cur.Revision + 1
 	j.Created, j.Updated = cur.Created, s.now()
 	s.journals[j.ID] = j
@@ -124,19 +101,15 @@ func (s *MemoryStore) UpdateJournal(ctx context.Context, j Journal) (Journal, er
 	} else if s.openVM[j.VM] == j.ID {
 		delete(s.openVM, j.VM)
 	}
-	return j.Clone(), nil
+	return j, nil
 }
 
-// OpenJournals implements Store.
-func (s *MemoryStore) OpenJournals(ctx context.Context) ([]Journal, error) {
-	if err := errs.FromContext(ctx, "enroll.MemoryStore.OpenJournals"); err != nil {
-		return nil, err
-	}
+func (s *memStore) OpenJournals(context.Context) ([]Journal, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]Journal, 0, len(s.openVM))
 	for _, id := range s.openVM {
-		out = append(out, s.journals[id].Clone())
+		out = append(out, s.journals[id])
 	}
 	sort.Slice(out, func(a, b int) bool {
 		if !out[a].Created.Equal(out[b].Created) {
@@ -147,58 +120,38 @@ func (s *MemoryStore) OpenJournals(ctx context.Context) ([]Journal, error) {
 	return out, nil
 }
 
-// OpenJournalFor implements Store.
-func (s *MemoryStore) OpenJournalFor(ctx context.Context, vm cmdb.Key) (Journal, error) {
-	const op = "enroll.MemoryStore.OpenJournalFor"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return Journal{}, err
-	}
+func (s *memStore) OpenJournalFor(_ context.Context, vm cmdb.Key) (Journal, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	id, ok := s.openVM[vm]
 	if !ok {
-		return Journal{}, errs.Errorf(errs.NotFound, op, "no open journal for %s", vm)
+		return Journal{}, errs.Errorf(errs.NotFound, "", "no open journal for %s", limit.Quote(vm.String()))
 	}
-	return s.journals[id].Clone(), nil
+	return s.journals[id], nil
 }
 
-// Journals returns every journal, open and closed, ordered by ID (for tests
-// and inspection).
-func (s *MemoryStore) Journals() []Journal {
+func (s *memStore) Journals(context.Context) ([]Journal, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]Journal, 0, len(s.journals))
 	for _, j := range s.journals {
-		out = append(out, j.Clone())
+		out = append(out, j)
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].ID < out[b].ID })
-	return out
+	return out, nil
 }
 
-// Cursor implements Store.
-func (s *MemoryStore) Cursor(ctx context.Context, providerName string) (provider.Cursor, error) {
-	const op = "enroll.MemoryStore.Cursor"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return "", err
-	}
+func (s *memStore) Cursor(_ context.Context, providerName string) (provider.Cursor, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.cursors[providerName]
 	if !ok {
-		return "", errs.Errorf(errs.NotFound, op, "no cursor for provider %q", providerName)
+		return "", errs.Errorf(errs.NotFound, "", "no cursor for provider %s", limit.Quote(providerName))
 	}
 	return c, nil
 }
 
-// SetCursor implements Store.
-func (s *MemoryStore) SetCursor(ctx context.Context, providerName string, c provider.Cursor) error {
-	const op = "enroll.MemoryStore.SetCursor"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return err
-	}
-	if providerName == "" {
-		return errs.New(errs.InvalidArgument, op, "no provider name")
-	}
+func (s *memStore) SetCursor(_ context.Context, providerName string, c provider.Cursor) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cursors[providerName] = c

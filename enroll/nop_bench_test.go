@@ -68,7 +68,7 @@ func (nopCMDB) Upsert(_ context.Context, r cmdb.Record) (cmdb.Record, error) {
 	return r, nil
 }
 
-type nopStore struct{ enroll.Store }
+type nopStore struct{ enroll.StoreDriver }
 
 func (nopStore) CreateJournal(_ context.Context, j enroll.Journal) (enroll.Journal, error) {
 	j.Revision = 1
@@ -88,7 +88,7 @@ func BenchmarkEnrollOverhead(b *testing.B) {
 				Guest: provider.GuestInfo{Family: guest.Linux, IPs: []netip.Addr{netip.MustParseAddr("10.0.0.5")}, ToolsRunning: true}}}
 			o, err := enroll.New(enroll.Config{
 				Providers: map[string]provider.Provider{provName: prov},
-				IPAM:      nopIPAM{}, Firewall: nopFW{}, CMDB: nopCMDB{}, Store: nopStore{},
+				IPAM:      nopIPAM{}, Firewall: nopFW{}, CMDB: nopCMDB{}, Store: enroll.NewStore(nopStore{}, nil),
 				Policy: enroll.Policy{Pool: poolName, ManagementSources: []netip.Prefix{mgmt},
 					Requirements: map[guest.OSFamily]enroll.Requirements{guest.Linux: {Distributions: map[string]string{"debian": "11"}}}},
 			}, &enroll.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Observer: enroll.ObserverFunc(func(enroll.Event) {})})

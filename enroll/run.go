@@ -10,6 +10,7 @@ import (
 	"github.com/managedvm/managedvm/cmdb"
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
+	"github.com/managedvm/managedvm/internal/limit"
 	"github.com/managedvm/managedvm/provider"
 )
 
@@ -314,7 +315,7 @@ func (r *run) compensate(ctx context.Context, failed int, cause error) (Result, 
 		code := errs.CodeOf(cause)
 		msg := ""
 		if cause != nil {
-			msg = cause.Error()
+			msg = limit.Cut(cause.Error(), MaxJournalError)
 		}
 		if err := r.save(cctx, func(j *Journal) {
 			j.Phase, j.ErrorCode, j.Error, j.FailedStep = Compensating, code, msg, j.Steps[failed].Name
@@ -387,7 +388,7 @@ func (r *run) mayHaveRun(i int) bool {
 func (r *run) failForward(ctx context.Context, failed int, cause error) (Result, error) {
 	cctx, cancel := detached(ctx)
 	defer cancel()
-	code, msg := errs.CodeOf(cause), cause.Error()
+	code, msg := errs.CodeOf(cause), limit.Cut(cause.Error(), MaxJournalError)
 	final := cause
 	if r.j.Resources.Marked {
 		reason := fmt.Sprintf("%s failed at step %s: %s", r.j.Op, r.j.Steps[failed].Name, msg)

@@ -242,7 +242,7 @@ type Config struct {
 	Firewall  natfw.Firewall
 	CMDB      cmdb.CMDB
 	// Store keeps the journals and cursors (NewMemoryStore for one process).
-	Store Store
+	Store *Store
 	// Policy is the default service profile; Profiles are named ones.
 	Policy   Policy
 	Profiles map[string]Policy

@@ -43,7 +43,7 @@ type world struct {
 	ipam  *memipam.IPAM
 	fw    *memfw.Firewall
 	db    *memcmdb.CMDB
-	store *enroll.MemoryStore
+	store *enroll.Store
 
 	provInj, ipamInj, fwInj, dbInj, guestInj *fakes.Injector
 	prov                                     provider.Provider
@@ -378,4 +378,14 @@ func wantCode(t testing.TB, err error, code errs.Code) {
 	if got := errs.CodeOf(err); got != code {
 		t.Fatalf("error code %v (%v), want %v", got, err, code)
 	}
+}
+
+// allJournals lists every journal of the world's store.
+func (w *world) allJournals() []enroll.Journal {
+	w.t.Helper()
+	js, err := w.store.Journals(context.Background())
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return js
 }

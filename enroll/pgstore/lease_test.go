@@ -39,7 +39,7 @@ func TestLeaseTakeoverIsExclusive(t *testing.T) {
 	var winner atomic.Value
 	var wg sync.WaitGroup
 	for i := range 16 {
-		s := []*pgstore.Store{s1, s2}[i%2]
+		s := []*enroll.Store{s1, s2}[i%2]
 		wg.Go(func() {
 			claim := held.Clone() // every taker read revision 1
 			claim.Holder, claim.LeaseExpires = "taker-"+string(rune('a'+i)), time.Now().Add(time.Minute)

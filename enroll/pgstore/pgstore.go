@@ -10,10 +10,13 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/managedvm/managedvm/cmdb"
 	"github.com/managedvm/managedvm/enroll"
 	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/internal/limit"
 	"github.com/managedvm/managedvm/internal/pgsql"
 	"github.com/managedvm/managedvm/provider"
 )
@@ -70,44 +73,64 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 
 // Options configures a Store. A nil *Options is ready to use.
 type Options struct {
-	// Logger receives revision conflicts and refused creations at Debug
-	// level. Nil discards.
+	// Logger receives the portable Store's Debug line per call and this
+	// driver's revision conflicts and refused creations, at Debug level.
+	// Nil discards.
 	Logger *slog.Logger
+	// TracerProvider and MeterProvider, when set, record a span and the
+	// call metrics per Store call (see package enroll). Nil: none.
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
 }
 
-// Store is an enroll.Store in PostgreSQL. Create it with [New]. It is safe
-// for concurrent use, and any number of orchestrators in any number of
-// processes may share one database: that is where they coordinate.
-type Store struct {
+// driver is the enroll.StoreDriver in PostgreSQL.
+type driver struct {
 	db  *pgxpool.Pool
 	log *slog.Logger
 }
 
-var _ enroll.Store = (*Store)(nil)
+var (
+	_ enroll.StoreDriver   = (*driver)(nil)
+	_ enroll.JournalLister = (*driver)(nil)
+)
 
-// New returns a Store over the pool's database, whose schema Migrate has
-// made. The caller keeps ownership of pool (and closes it).
-func New(pool *pgxpool.Pool, opts *Options) *Store {
-	s := &Store{db: pool}
+// New returns an enroll.Store over the pool's database, whose schema
+// Migrate has made. It is safe for concurrent use, and any number of
+// orchestrators in any number of processes may share one database: that is
+// where they coordinate. The caller keeps ownership of pool (and closes it;
+// Store.Close leaves it open). Store.As reaches the pool: a
+// **pgxpool.Pool target.
+func New(pool *pgxpool.Pool, opts *Options) *enroll.Store {
+	var o Options
 	if opts != nil {
-		s.log = opts.Logger
+		o = *opts
 	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
-	}
-	return s
+	return enroll.NewStore(NewDriver(pool, opts), &enroll.StoreOptions{Logger: o.Logger, TracerProvider: o.TracerProvider, MeterProvider: o.MeterProvider})
 }
 
-func validJournal(op string, j enroll.Journal) error {
-	switch {
-	case j.ID == "":
-		return errs.New(errs.InvalidArgument, op, "journal has no ID")
-	case j.VM.Provider == "" || j.VM.VMID == "":
-		return errs.Errorf(errs.InvalidArgument, op, "journal %s names no VM", j.ID)
-	case j.Op == "":
-		return errs.Errorf(errs.InvalidArgument, op, "journal %s has no operation", j.ID)
+// NewDriver returns the bare driver, to put behind enroll.NewStore (or
+// behind a wrapper of the host's own).
+func NewDriver(pool *pgxpool.Pool, opts *Options) enroll.StoreDriver {
+	d := &driver{db: pool}
+	if opts != nil {
+		d.log = opts.Logger
 	}
-	return nil
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	return d
+}
+
+// DriverName names the driver in telemetry.
+func (s *driver) DriverName() string { return "pgstore" }
+
+// As reaches the pool: target must be a **pgxpool.Pool.
+func (s *driver) As(target any) bool {
+	p, ok := target.(**pgxpool.Pool)
+	if ok {
+		*p = s.db
+	}
+	return ok
 }
 
 // body encodes j without the fields the columns own.
@@ -137,27 +160,17 @@ func scanJournal(row pgx.Row) (enroll.Journal, error) {
 		return enroll.Journal{}, err
 	}
 	if err := json.Unmarshal(raw, &j); err != nil {
-		return enroll.Journal{}, errs.Errorf(errs.Internal, "pgstore", "journal body: %w", err)
+		return enroll.Journal{}, errs.Errorf(errs.Internal, "", "journal body: %w", err)
 	}
 	j.Revision, j.Created, j.Updated = rev, c, u
 	return j, nil
 }
 
-// CreateJournal implements enroll.Store.
-func (s *Store) CreateJournal(ctx context.Context, j enroll.Journal) (enroll.Journal, error) {
-	const op = "pgstore.CreateJournal"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return enroll.Journal{}, err
-	}
-	if err := validJournal(op, j); err != nil {
-		return enroll.Journal{}, err
-	}
-	if j.Revision != 0 {
-		return enroll.Journal{}, errs.Errorf(errs.InvalidArgument, op, "journal %s: a new journal has revision 0", j.ID)
-	}
+// CreateJournal implements enroll.StoreDriver.
+func (s *driver) CreateJournal(ctx context.Context, j enroll.Journal) (enroll.Journal, error) {
 	b, err := body(j)
 	if err != nil {
-		return enroll.Journal{}, errs.Wrap(errs.InvalidArgument, op, err)
+		return enroll.Journal{}, errs.Wrap(errs.Internal, "", err)
 	}
 	for attempt := 1; ; attempt++ {
 		out, err := scanJournal(s.db.QueryRow(ctx, `INSERT INTO enroll_journals
@@ -171,7 +184,7 @@ func (s *Store) CreateJournal(ctx context.Context, j enroll.Journal) (enroll.Jou
 		if pgsql.Retryable(err) && attempt < maxAttempts {
 			continue
 		}
-		return enroll.Journal{}, s.uniqueError(ctx, op, j, err, true)
+		return enroll.Journal{}, s.uniqueError(ctx, j, err, true)
 	}
 }
 
@@ -180,10 +193,10 @@ func (s *Store) CreateJournal(ctx context.Context, j enroll.Journal) (enroll.Jou
 const maxAttempts = 10
 
 // uniqueError turns a unique violation into ErrJournalExists or ErrVMBusy.
-func (s *Store) uniqueError(ctx context.Context, op string, j enroll.Journal, err error, create bool) error {
+func (s *driver) uniqueError(ctx context.Context, j enroll.Journal, err error, create bool) error {
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) || pe.Code != pgsql.UniqueViolation {
-		return pgsql.Classify(ctx, op, err, true)
+		return pgsql.Classify(ctx, "", err, true)
 	}
 	if create {
 		// Both can be true; the ID wins, as the memory Store does it.
@@ -191,46 +204,35 @@ func (s *Store) uniqueError(ctx context.Context, op string, j enroll.Journal, er
 		if pe.ConstraintName == idxJournalID ||
 			s.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM enroll_journals WHERE id = $1)`, j.ID).Scan(&exists) == nil && exists {
 			s.log.LogAttrs(ctx, slog.LevelDebug, "pgstore: journal exists", slog.String("journal", j.ID))
-			return errs.Errorf(errs.AlreadyExists, op, "journal %s: %w", j.ID, enroll.ErrJournalExists)
+			return errs.Errorf(errs.AlreadyExists, "", "journal %s: %w", limit.Quote(j.ID), enroll.ErrJournalExists)
 		}
 	}
 	if pe.ConstraintName == idxOneOpen {
 		s.log.LogAttrs(ctx, slog.LevelDebug, "pgstore: VM busy", slog.String("journal", j.ID), slog.String("vm", j.VM.String()))
-		return errs.Errorf(errs.AlreadyExists, op, "VM %s: %w", j.VM, enroll.ErrVMBusy)
+		return errs.Errorf(errs.AlreadyExists, "", "VM %s: %w", limit.Quote(j.VM.String()), enroll.ErrVMBusy)
 	}
-	return pgsql.Classify(ctx, op, err, true)
+	return pgsql.Classify(ctx, "", err, true)
 }
 
-// GetJournal implements enroll.Store.
-func (s *Store) GetJournal(ctx context.Context, id string) (enroll.Journal, error) {
-	const op = "pgstore.GetJournal"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return enroll.Journal{}, err
-	}
+// GetJournal implements enroll.StoreDriver.
+func (s *driver) GetJournal(ctx context.Context, id string) (enroll.Journal, error) {
 	j, err := scanJournal(s.db.QueryRow(ctx, `SELECT `+journalColumns+` FROM enroll_journals WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return enroll.Journal{}, errs.Errorf(errs.NotFound, op, "no journal %q", id)
+		return enroll.Journal{}, errs.Errorf(errs.NotFound, "", "no journal %s", limit.Quote(id))
 	}
 	if err != nil {
-		return enroll.Journal{}, pgsql.Classify(ctx, op, err, false)
+		return enroll.Journal{}, pgsql.Classify(ctx, "", err, false)
 	}
 	return j, nil
 }
 
-// UpdateJournal implements enroll.Store. The write is a compare-and-swap
+// UpdateJournal implements enroll.StoreDriver. The write is a compare-and-swap
 // on the revision in one statement: of two writers holding the same
 // revision, exactly one succeeds.
-func (s *Store) UpdateJournal(ctx context.Context, j enroll.Journal) (enroll.Journal, error) {
-	const op = "pgstore.UpdateJournal"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return enroll.Journal{}, err
-	}
-	if err := validJournal(op, j); err != nil {
-		return enroll.Journal{}, err
-	}
+func (s *driver) UpdateJournal(ctx context.Context, j enroll.Journal) (enroll.Journal, error) {
 	b, err := body(j)
 	if err != nil {
-		return enroll.Journal{}, errs.Wrap(errs.InvalidArgument, op, err)
+		return enroll.Journal{}, errs.Wrap(errs.Internal, "", err)
 	}
 	for attempt := 1; ; attempt++ {
 		out, err := scanJournal(s.db.QueryRow(ctx, `UPDATE enroll_journals SET
@@ -246,7 +248,7 @@ func (s *Store) UpdateJournal(ctx context.Context, j enroll.Journal) (enroll.Jou
 		case pgsql.Retryable(err) && attempt < maxAttempts:
 			continue
 		case !errors.Is(err, pgx.ErrNoRows):
-			return enroll.Journal{}, s.uniqueError(ctx, op, j, err, false)
+			return enroll.Journal{}, s.uniqueError(ctx, j, err, false)
 		}
 		// Nothing matched: say why.
 		var (
@@ -258,124 +260,100 @@ func (s *Store) UpdateJournal(ctx context.Context, j enroll.Journal) (enroll.Jou
 			Scan(&rev, &jop, &prv, &vmid)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
-			return enroll.Journal{}, errs.Errorf(errs.NotFound, op, "no journal %q", j.ID)
+			return enroll.Journal{}, errs.Errorf(errs.NotFound, "", "no journal %s", limit.Quote(j.ID))
 		case err != nil:
-			return enroll.Journal{}, pgsql.Classify(ctx, op, err, false)
+			return enroll.Journal{}, pgsql.Classify(ctx, "", err, false)
 		case rev != j.Revision:
 			s.log.LogAttrs(ctx, slog.LevelDebug, "pgstore: revision conflict", slog.String("journal", j.ID),
 				slog.Int64("revision", j.Revision), slog.Int64("stored", rev))
-			return enroll.Journal{}, errs.Errorf(errs.FailedPrecondition, op, "journal %s: revision %d, stored %d: %w",
-				j.ID, j.Revision, rev, enroll.ErrJournalConflict)
+			return enroll.Journal{}, errs.Errorf(errs.FailedPrecondition, "", "journal %s: revision %d, stored %d: %w",
+				limit.Quote(j.ID), j.Revision, rev, enroll.ErrJournalConflict)
 		case jop != string(j.Op) || prv != j.VM.Provider || vmid != j.VM.VMID:
-			return enroll.Journal{}, errs.Errorf(errs.InvalidArgument, op, "journal %s: operation and VM cannot change", j.ID)
+			return enroll.Journal{}, errs.Errorf(errs.InvalidArgument, "", "journal %s: operation and VM cannot change", limit.Quote(j.ID))
 		}
 		// The revision matched by now: it changed and came back? It
 		// cannot (revisions only grow); the row was rewritten between
 		// the two statements. Try again.
 		if attempt >= maxAttempts {
-			return enroll.Journal{}, errs.Errorf(errs.Unavailable, op, "journal %s: lost %d races", j.ID, attempt)
+			return enroll.Journal{}, errs.Errorf(errs.Unavailable, "", "journal %s: lost %d races", limit.Quote(j.ID), attempt)
 		}
 	}
 }
 
 const openPhases = `phase IN ('running', 'compensating')`
 
-// OpenJournals implements enroll.Store.
-func (s *Store) OpenJournals(ctx context.Context) ([]enroll.Journal, error) {
-	const op = "pgstore.OpenJournals"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return nil, err
-	}
+// OpenJournals implements enroll.StoreDriver.
+func (s *driver) OpenJournals(ctx context.Context) ([]enroll.Journal, error) {
 	rows, err := s.db.Query(ctx, `SELECT `+journalColumns+` FROM enroll_journals WHERE `+openPhases+
 		` ORDER BY created, id COLLATE "C"`)
 	if err != nil {
-		return nil, pgsql.Classify(ctx, op, err, false)
+		return nil, pgsql.Classify(ctx, "", err, false)
 	}
 	defer rows.Close()
 	out := []enroll.Journal{}
 	for rows.Next() {
 		j, err := scanJournal(rows)
 		if err != nil {
-			return nil, pgsql.Classify(ctx, op, err, false)
+			return nil, pgsql.Classify(ctx, "", err, false)
 		}
 		out = append(out, j)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, pgsql.Classify(ctx, op, err, false)
+		return nil, pgsql.Classify(ctx, "", err, false)
 	}
 	return out, nil
 }
 
-// OpenJournalFor implements enroll.Store.
-func (s *Store) OpenJournalFor(ctx context.Context, vm cmdb.Key) (enroll.Journal, error) {
-	const op = "pgstore.OpenJournalFor"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return enroll.Journal{}, err
-	}
+// OpenJournalFor implements enroll.StoreDriver.
+func (s *driver) OpenJournalFor(ctx context.Context, vm cmdb.Key) (enroll.Journal, error) {
 	j, err := scanJournal(s.db.QueryRow(ctx, `SELECT `+journalColumns+` FROM enroll_journals
 		WHERE vm_provider = $1 AND vm_id = $2 AND `+openPhases, vm.Provider, vm.VMID))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return enroll.Journal{}, errs.Errorf(errs.NotFound, op, "no open journal for %s", vm)
+		return enroll.Journal{}, errs.Errorf(errs.NotFound, "", "no open journal for %s", limit.Quote(vm.String()))
 	}
 	if err != nil {
-		return enroll.Journal{}, pgsql.Classify(ctx, op, err, false)
+		return enroll.Journal{}, pgsql.Classify(ctx, "", err, false)
 	}
 	return j, nil
 }
 
-// Journals returns every journal, open and closed, ordered by ID (for
-// tests and inspection).
-func (s *Store) Journals(ctx context.Context) ([]enroll.Journal, error) {
-	const op = "pgstore.Journals"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return nil, err
-	}
+// Journals implements enroll.JournalLister.
+func (s *driver) Journals(ctx context.Context) ([]enroll.Journal, error) {
 	rows, err := s.db.Query(ctx, `SELECT `+journalColumns+` FROM enroll_journals ORDER BY id COLLATE "C"`)
 	if err != nil {
-		return nil, pgsql.Classify(ctx, op, err, false)
+		return nil, pgsql.Classify(ctx, "", err, false)
 	}
 	defer rows.Close()
 	out := []enroll.Journal{}
 	for rows.Next() {
 		j, err := scanJournal(rows)
 		if err != nil {
-			return nil, pgsql.Classify(ctx, op, err, false)
+			return nil, pgsql.Classify(ctx, "", err, false)
 		}
 		out = append(out, j)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, pgsql.Classify(ctx, op, err, false)
+		return nil, pgsql.Classify(ctx, "", err, false)
 	}
 	return out, nil
 }
 
-// Cursor implements enroll.Store.
-func (s *Store) Cursor(ctx context.Context, providerName string) (provider.Cursor, error) {
-	const op = "pgstore.Cursor"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return "", err
-	}
+// Cursor implements enroll.StoreDriver.
+func (s *driver) Cursor(ctx context.Context, providerName string) (provider.Cursor, error) {
 	var c string
 	err := s.db.QueryRow(ctx, `SELECT cursor FROM enroll_cursors WHERE provider = $1`, providerName).Scan(&c)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", errs.Errorf(errs.NotFound, op, "no cursor for provider %q", providerName)
+		return "", errs.Errorf(errs.NotFound, "", "no cursor for provider %s", limit.Quote(providerName))
 	}
 	if err != nil {
-		return "", pgsql.Classify(ctx, op, err, false)
+		return "", pgsql.Classify(ctx, "", err, false)
 	}
 	return provider.Cursor(c), nil
 }
 
-// SetCursor implements enroll.Store.
-func (s *Store) SetCursor(ctx context.Context, providerName string, c provider.Cursor) error {
-	const op = "pgstore.SetCursor"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return err
-	}
-	if providerName == "" {
-		return errs.New(errs.InvalidArgument, op, "no provider name")
-	}
+// SetCursor implements enroll.StoreDriver.
+func (s *driver) SetCursor(ctx context.Context, providerName string, c provider.Cursor) error {
 	_, err := s.db.Exec(ctx, `INSERT INTO enroll_cursors (provider, cursor, updated) VALUES ($1, $2, now())
 		ON CONFLICT (provider) DO UPDATE SET cursor = excluded.cursor, updated = excluded.updated`, providerName, string(c))
-	return pgsql.Classify(ctx, op, err, true)
+	return pgsql.Classify(ctx, "", err, true)
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/managedvm/managedvm/enroll"
 	"github.com/managedvm/managedvm/enroll/pgstore"
 	"github.com/managedvm/managedvm/internal/pgsql/pgtest"
 )
@@ -19,7 +20,7 @@ func openPool(t testing.TB, url, schema string, conns int32) *pgxpool.Pool {
 }
 
 // newStore returns a Store over a fresh, migrated schema.
-func newStore(t testing.TB, conns int32) (*pgstore.Store, *pgxpool.Pool) {
+func newStore(t testing.TB, conns int32) (*enroll.Store, *pgxpool.Pool) {
 	t.Helper()
 	url := pgURL(t)
 	pool := openPool(t, url, newSchema(t, url), conns)

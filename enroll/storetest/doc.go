@@ -3,7 +3,7 @@
 // fresh, empty store:
 //
 //	func TestConformance(t *testing.T) {
-//		storetest.Run(t, func(t *testing.T) enroll.Store { return enroll.NewMemoryStore(nil) })
+//		storetest.Run(t, func(t *testing.T) enroll.StoreDriver { return enroll.NewMemoryStoreDriver(nil) })
 //	}
 //
 // # Cases

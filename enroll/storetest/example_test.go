@@ -11,6 +11,6 @@ import (
 // fresh, empty store.
 func ExampleRun() {
 	_ = func(t *testing.T) {
-		storetest.Run(t, func(t *testing.T) enroll.Store { return enroll.NewMemoryStore(nil) })
+		storetest.Run(t, func(t *testing.T) enroll.StoreDriver { return enroll.NewMemoryStoreDriver(nil) })
 	}
 }

@@ -105,7 +105,7 @@ func (o *overlaps) result() (count, calls int) {
 
 // leaseWorld is the drivers every replica shares.
 type leaseWorld struct {
-	store enroll.Store
+	store enroll.StoreDriver
 	hv    *memprovider.Provider
 	ipam  *memipam.IPAM
 	fw    *memfw.Firewall
@@ -116,7 +116,7 @@ type leaseWorld struct {
 	work time.Duration
 }
 
-func newLeaseWorld(t *testing.T, store enroll.Store, vms int, work time.Duration) *leaseWorld {
+func newLeaseWorld(t *testing.T, store enroll.StoreDriver, vms int, work time.Duration) *leaseWorld {
 	w := &leaseWorld{store: store, hv: memprovider.New(nil), ipam: memipam.New(nil), fw: memfw.New(nil), db: memcmdb.New(nil),
 		ov: &overlaps{inFlight: map[string]int{}}, work: work}
 	ctx := context.Background()
@@ -173,7 +173,7 @@ func (w *leaseWorld) start(t *testing.T, instance string, ttl, resumeEvery time.
 		IPAM:      counted,
 		Firewall:  &fakes.Firewall{Firewall: w.fw, Injector: gate},
 		CMDB:      &fakes.CMDB{CMDB: w.db, Injector: gate},
-		Store:     &gatedStore{Store: w.store, l: l},
+		Store:     enroll.NewStore(&gatedStore{StoreDriver: w.store, l: l}, nil),
 		Policy:    enroll.Policy{Pool: leasePool, ManagementSources: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}},
 		Configurator: enroll.ConfiguratorFunc(func(ctx context.Context, tg enroll.Target, _ guest.Executor) error {
 			if err := w.ov.enter(l, tg.VM.VMID); err != nil {
@@ -249,7 +249,7 @@ func (c *countedIPAM) Release(ctx context.Context, pool, owner string) error {
 
 // gatedStore is the Store as one process sees it: gone when it dies.
 type gatedStore struct {
-	enroll.Store
+	enroll.StoreDriver
 	l *life
 }
 
@@ -264,35 +264,35 @@ func (s *gatedStore) CreateJournal(ctx context.Context, j enroll.Journal) (enrol
 	if err := s.gate(); err != nil {
 		return enroll.Journal{}, err
 	}
-	return s.Store.CreateJournal(ctx, j)
+	return s.StoreDriver.CreateJournal(ctx, j)
 }
 
 func (s *gatedStore) GetJournal(ctx context.Context, id string) (enroll.Journal, error) {
 	if err := s.gate(); err != nil {
 		return enroll.Journal{}, err
 	}
-	return s.Store.GetJournal(ctx, id)
+	return s.StoreDriver.GetJournal(ctx, id)
 }
 
 func (s *gatedStore) UpdateJournal(ctx context.Context, j enroll.Journal) (enroll.Journal, error) {
 	if err := s.gate(); err != nil {
 		return enroll.Journal{}, err
 	}
-	return s.Store.UpdateJournal(ctx, j)
+	return s.StoreDriver.UpdateJournal(ctx, j)
 }
 
 func (s *gatedStore) OpenJournals(ctx context.Context) ([]enroll.Journal, error) {
 	if err := s.gate(); err != nil {
 		return nil, err
 	}
-	return s.Store.OpenJournals(ctx)
+	return s.StoreDriver.OpenJournals(ctx)
 }
 
 func (s *gatedStore) OpenJournalFor(ctx context.Context, vm cmdb.Key) (enroll.Journal, error) {
 	if err := s.gate(); err != nil {
 		return enroll.Journal{}, err
 	}
-	return s.Store.OpenJournalFor(ctx, vm)
+	return s.StoreDriver.OpenJournalFor(ctx, vm)
 }
 
 // takenOver reports whether err says a live caller's journal was taken.

@@ -12,12 +12,14 @@ import (
 	"github.com/managedvm/managedvm/cmdb"
 	"github.com/managedvm/managedvm/enroll"
 	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/internal/testkit"
 	"github.com/managedvm/managedvm/natfw"
 	"github.com/managedvm/managedvm/provider"
 )
 
-// Harness returns a fresh, empty Store for one test.
-type Harness func(t *testing.T) enroll.Store
+// Harness returns a fresh, empty store driver for one test. The suite runs
+// it through the portable enroll.Store, as the orchestrator does.
+type Harness func(t *testing.T) enroll.StoreDriver
 
 func journal(id, vm string) enroll.Journal {
 	return enroll.Journal{
@@ -29,9 +31,7 @@ func journal(id, vm string) enroll.Journal {
 
 func wantCode(t *testing.T, err error, code errs.Code) {
 	t.Helper()
-	if got := errs.CodeOf(err); got != code {
-		t.Fatalf("error code = %v (%v), want %v", got, err, code)
-	}
+	testkit.MustCode(t, "store call", err, code)
 }
 
 // Run runs the conformance cases.
@@ -40,9 +40,11 @@ func Run(t *testing.T, h Harness) {
 
 	t.Run("OwnJournalsNotTakenOver", func(t *testing.T) { testOwnJournalsNotTakenOver(t, h) })
 	t.Run("ReplicasExclusive", func(t *testing.T) { testReplicasExclusive(t, h) })
+	t.Run("Limits", func(t *testing.T) { testLimits(t, h) })
+	t.Run("AfterClose", func(t *testing.T) { testClosed(t, h) })
 
 	t.Run("CreateGetRoundTrip", func(t *testing.T) {
-		s := h(t)
+		s := enroll.NewStore(h(t), nil)
 		j := journal("j1", "vm-1")
 		j.Resources = enroll.Resources{Family: "linux", LocalIP: netip.MustParseAddr("192.0.2.10"), Pool: "pub",
 			PublicIP: netip.MustParseAddr("203.0.113.5"), Ports: []natfw.Port{{Protocol: natfw.TCP, Number: 22}}, Marked: true}
@@ -67,7 +69,7 @@ func Run(t *testing.T, h Harness) {
 	})
 
 	t.Run("InvalidJournals", func(t *testing.T) {
-		s := h(t)
+		s := enroll.NewStore(h(t), nil)
 		bad := map[string]enroll.Journal{}
 		j := journal("", "vm-1")
 		bad["no ID"] = j
@@ -92,7 +94,7 @@ func Run(t *testing.T, h Harness) {
 	})
 
 	t.Run("DuplicateID", func(t *testing.T) {
-		s := h(t)
+		s := enroll.NewStore(h(t), nil)
 		if _, err := s.CreateJournal(ctx, journal("j1", "vm-1")); err != nil {
 			t.Fatal(err)
 		}
@@ -107,7 +109,7 @@ func Run(t *testing.T, h Harness) {
 	})
 
 	t.Run("OneOpenJournalPerVM", func(t *testing.T) {
-		s := h(t)
+		s := enroll.NewStore(h(t), nil)
 		first, err := s.CreateJournal(ctx, journal("j1", "vm-1"))
 		if err != nil {
 			t.Fatal(err)
@@ -152,7 +154,7 @@ func Run(t *testing.T, h Harness) {
 	})
 
 	t.Run("UpdateRevisions", func(t *testing.T) {
-		s := h(t)
+		s := enroll.NewStore(h(t), nil)
 		j, err := s.CreateJournal(ctx, journal("j1", "vm-1"))
 		if err != nil {
 			t.Fatal(err)
@@ -193,7 +195,7 @@ func Run(t *testing.T, h Harness) {
 	})
 
 	t.Run("OpenJournalsOrdered", func(t *testing.T) {
-		s := h(t)
+		s := enroll.NewStore(h(t), nil)
 		for i := 0; i < 5; i++ {
 			j := journal(fmt.Sprintf("j%d", i), fmt.Sprintf("vm-%d", i))
 			if i == 2 {
@@ -223,7 +225,7 @@ func Run(t *testing.T, h Harness) {
 	})
 
 	t.Run("Cursors", func(t *testing.T) {
-		s := h(t)
+		s := enroll.NewStore(h(t), nil)
 		if _, err := s.Cursor(ctx, "p1"); errs.CodeOf(err) != errs.NotFound {
 			t.Fatalf("Cursor before set: %v", err)
 		}
@@ -244,7 +246,7 @@ func Run(t *testing.T, h Harness) {
 	})
 
 	t.Run("ConcurrentCreatesOneWinner", func(t *testing.T) {
-		s := h(t)
+		s := enroll.NewStore(h(t), nil)
 		const n = 32
 		var wg sync.WaitGroup
 		var mu sync.Mutex
@@ -270,7 +272,7 @@ func Run(t *testing.T, h Harness) {
 	})
 
 	t.Run("ConcurrentUpdatesNoLostWrite", func(t *testing.T) {
-		s := h(t)
+		s := enroll.NewStore(h(t), nil)
 		if _, err := s.CreateJournal(ctx, journal("j1", "vm-1")); err != nil {
 			t.Fatal(err)
 		}
@@ -305,7 +307,7 @@ func Run(t *testing.T, h Harness) {
 	})
 
 	t.Run("Canceled", func(t *testing.T) {
-		s := h(t)
+		s := enroll.NewStore(h(t), nil)
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
 		_, err := s.CreateJournal(cctx, journal("j1", "vm-1"))

@@ -120,3 +120,21 @@ func check(op, field, v string, min, max int, printable bool) error {
 	}
 	return errs.Errorf(errs.InvalidArgument, op, "%s %s %s", field, Quote(v), why)
 }
+
+// Cut shortens s to at most n bytes, at a character boundary, ending in an
+// ellipsis when it was cut (for messages the library itself keeps, such as
+// a journal's error).
+func Cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const ell = "…"
+	n -= len(ell)
+	if n < 0 {
+		n = 0
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + ell
+}
