@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/managedvm/managedvm/cmdb"
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/provider"
@@ -141,9 +143,14 @@ func (ix *Indexer) watch(ctx context.Context, name string, prov provider.Provide
 		if err != nil {
 			return err
 		}
-		if err := ix.apply(ctx, name, ev); err != nil {
+		arrived := time.Now()
+		actx, c := ix.o.tel.in.Start(ctx, "enroll.Indexer.apply", attribute.String("provider", name), attribute.String("event", ev.Type.String()))
+		err = ix.apply(actx, name, ev)
+		c.Finish(actx, err)
+		if err != nil {
 			return err
 		}
+		ix.o.indexed(name, ev.Time, arrived)
 		if ev.Cursor != "" {
 			if err := ix.o.cfg.Store.SetCursor(ctx, name, ev.Cursor); err != nil {
 				return err
@@ -325,6 +332,13 @@ func retryable(err error) bool {
 // deletions they learn of otherwise. It is idempotent. While another
 // operation on the VM is running it returns an error wrapping ErrVMBusy.
 func (o *Orchestrator) Cleanup(ctx context.Context, providerName, vmID string) (Result, error) {
+	ctx, c := o.span(ctx, "enroll.Cleanup", cmdb.Key{Provider: providerName, VMID: vmID})
+	res, err := o.cleanup(ctx, providerName, vmID)
+	c.Finish(ctx, err)
+	return res, err
+}
+
+func (o *Orchestrator) cleanup(ctx context.Context, providerName, vmID string) (Result, error) {
 	key := cmdb.Key{Provider: providerName, VMID: vmID}
 	if providerName == "" || vmID == "" {
 		err := errs.New(errs.InvalidArgument, "enroll.Cleanup", "no provider or VM named")

@@ -39,6 +39,8 @@ type Orchestrator struct {
 	activeMu sync.Mutex
 	active   map[string]struct{}
 
+	tel telemetry
+
 	// hook, if set, is called at fixed points of a run (tests use it to
 	// simulate a crash by panicking).
 	hook func(point string)
@@ -117,6 +119,9 @@ func New(cfg Config, opts *Options) (*Orchestrator, error) {
 	}
 	if o.now == nil {
 		o.now = time.Now
+	}
+	if err := o.initTelemetry(opts); err != nil {
+		return nil, errs.Wrap(errs.InvalidArgument, op, err)
 	}
 	return o, nil
 }
@@ -223,6 +228,13 @@ func (o *Orchestrator) policy(name string) (Policy, error) {
 // FailedPrecondition error once the VM is enrolled. Repeating a request with
 // the Key of a finished one returns that one's result.
 func (o *Orchestrator) Enroll(ctx context.Context, req Request) (Result, error) {
+	ctx, c := o.span(ctx, "enroll.Enroll", cmdb.Key{Provider: req.Provider, VMID: req.VMID})
+	res, err := o.enroll(ctx, req)
+	c.Finish(ctx, err)
+	return res, err
+}
+
+func (o *Orchestrator) enroll(ctx context.Context, req Request) (Result, error) {
 	const op = "enroll.Enroll"
 	key := cmdb.Key{Provider: req.Provider, VMID: req.VMID}
 	res := Result{VM: key, Op: OpEnroll}
@@ -265,6 +277,13 @@ func (o *Orchestrator) Enroll(ctx context.Context, req Request) (Result, error) 
 // nothing: no journal is written and the record keeps its revision. The
 // Result then has no Journal.
 func (o *Orchestrator) Unenroll(ctx context.Context, req UnenrollRequest) (Result, error) {
+	ctx, c := o.span(ctx, "enroll.Unenroll", cmdb.Key{Provider: req.Provider, VMID: req.VMID})
+	res, err := o.unenroll(ctx, req)
+	c.Finish(ctx, err)
+	return res, err
+}
+
+func (o *Orchestrator) unenroll(ctx context.Context, req UnenrollRequest) (Result, error) {
 	const op = "enroll.Unenroll"
 	key := cmdb.Key{Provider: req.Provider, VMID: req.VMID}
 	res := Result{VM: key, Op: OpUnenroll}
@@ -455,6 +474,13 @@ type ResumeReport struct {
 // simply done again); when the credentials a remaining step needs cannot be
 // had from Config.Credentials, the enrollment is rolled back instead.
 func (o *Orchestrator) Resume(ctx context.Context) (ResumeReport, error) {
+	ctx, c := o.span(ctx, "enroll.Resume", cmdb.Key{})
+	rep, err := o.resume(ctx)
+	c.Finish(ctx, err)
+	return rep, err
+}
+
+func (o *Orchestrator) resume(ctx context.Context) (ResumeReport, error) {
 	const op = "enroll.Resume"
 	var rep ResumeReport
 	open, err := o.cfg.Store.OpenJournals(ctx)

@@ -239,7 +239,9 @@ func (r *run) execute(ctx context.Context) (Result, error) {
 		name := r.j.Steps[i].Name
 		r.o.at("before:" + name)
 		r.event(StepStarted, name, nil, "")
-		err := r.attempt(work, name)
+		sctx, sc := r.stepSpan(work, "enroll.step.", name)
+		err := r.attempt(sctx, name)
+		sc.Finish(sctx, err)
 		r.o.at("after-do:" + name)
 		if err == nil {
 			last := i == len(r.j.Steps)-1
@@ -336,7 +338,10 @@ func (r *run) compensate(ctx context.Context, failed int, cause error) (Result, 
 		}
 		r.o.at("undo:" + st.Name)
 		r.event(CompensationStarted, st.Name, nil, "")
-		if err := sf.undo(r, cctx); err != nil {
+		uctx, uc := r.stepSpan(cctx, "enroll.undo.", st.Name)
+		err := sf.undo(r, uctx)
+		uc.Finish(uctx, err)
+		if err != nil {
 			r.event(CompensationFailed, st.Name, err, "")
 			compErrs = append(compErrs, fmt.Errorf("compensating %s: %w", st.Name, err))
 			blocking = blocking || !sf.bestEffort

@@ -6,6 +6,9 @@ import (
 	"net/netip"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/managedvm/managedvm/cmdb"
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
@@ -288,4 +291,13 @@ type Options struct {
 	RetryDelay time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// TracerProvider, when set, records a span per Enroll, Unenroll,
+	// Cleanup and Resume, a child span per step ("enroll.step.<name>") and
+	// per compensation ("enroll.undo.<name>"), and one per event the
+	// Indexer applies; the drivers' own spans nest below them when the
+	// drivers have the same provider. MeterProvider, when set, records the
+	// call metrics of those spans and the gauges (see the package doc);
+	// call Orchestrator.Close to stop the gauges. Nil: no telemetry work.
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
 }

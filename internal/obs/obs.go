@@ -116,6 +116,14 @@ func (in *Instrument) Start(ctx context.Context, op string, attrs ...attribute.K
 // error (nil for nil).
 func (c Call) End(ctx context.Context, err error) error {
 	err = Wrap(c.op, err)
+	c.Finish(ctx, err)
+	return err
+}
+
+// Finish ends the call like End but leaves err as it is (for composite
+// operations, such as an enrollment, whose errors already name their
+// steps).
+func (c Call) Finish(ctx context.Context, err error) {
 	code := errs.CodeOf(err)
 	if c.span != nil {
 		if err != nil {
@@ -146,7 +154,6 @@ func (c Call) End(ctx context.Context, err error) error {
 				slog.Duration("duration", time.Since(c.start)))
 		}
 	}
-	return err
 }
 
 type setKey struct {
