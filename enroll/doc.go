@@ -69,8 +69,34 @@
 // same VM, in one process or in many sharing a Store, never both proceed:
 // the second gets an AlreadyExists error wrapping [ErrVMBusy]. A request's
 // Key is its idempotency key: repeating a finished request returns its
-// result. [NewMemoryStore] is the in-memory Store; enroll/storetest is the
-// conformance suite for others (such as a PostgreSQL one).
+// result.
+//
+// # The Store and its drivers
+//
+// [Store] is a portable type over a small [StoreDriver] (the Go CDK shape):
+// the Store checks the context and its closed state, validates every
+// journal, ID, VM key and cursor, wraps driver errors once with the
+// operation's name ("enroll.Store.GetJournal: ..."), copies what it
+// returns, and records telemetry; a driver does only the persistence.
+// [NewMemoryStore] is the in-memory Store (NewMemoryStoreDriver its bare
+// driver, to put behind [NewStore] with options); enroll/pgstore the
+// PostgreSQL one; enroll/storetest the conformance suite every driver
+// passes through the Store. To write a driver, implement StoreDriver (and
+// optionally [JournalLister]) with errs-coded errors whose Op is empty,
+// and run storetest.Run on it.
+//
+// The limits, identical for every driver (a value beyond them is
+// InvalidArgument, its message quoting at most 64 bytes of it, and nothing
+// is written):
+//
+//	journal ID, Holder, Incarnation     1-255 bytes of printable UTF-8 (Holder, Incarnation may be empty)
+//	VM key                              provider 1-128 bytes, VM ID 1-255 bytes, printable
+//	Profile, FailedStep, step names     at most 128 bytes, printable
+//	Username                            at most MaxUsername (256) bytes, printable
+//	Error, step errors                  at most MaxJournalError (1024) bytes, no NUL (the orchestrator cuts longer ones)
+//	Steps, Resources.Ports              at most MaxJournalSteps / MaxJournalPorts (64) entries
+//	Op, Phase, Access, step states      one of the package's constants
+//	provider name (cursors)             1-128 bytes, printable; cursor at most MaxCursor (4096) bytes
 //
 // # The Indexer
 //
@@ -93,6 +119,32 @@
 // delivered to Options.Observer (for progress display, audit and
 // notifications); without one, events are logged through Options.Logger
 // ([LogObserver]); without a logger they are dropped.
+//
+// # Telemetry
+//
+// With Options.TracerProvider set, every Enroll, Unenroll, Cleanup and
+// Resume is a span ("enroll.Enroll", ...; attributes instance and vm), each
+// step a child span "enroll.step.<name>" and each compensation
+// "enroll.undo.<name>" (attributes journal and op), each event the Indexer
+// applies "enroll.Indexer.apply" (attributes provider and event); a failed
+// span has status Error and attribute error.type, the errs code. Give the
+// drivers the same TracerProvider and their spans (ipam.Allocate, ...)
+// nest below the steps. With Options.MeterProvider set, each of those spans
+// also counts managedvm.calls and managedvm.errors (attributes op, code)
+// and records managedvm.call.duration (seconds), and these gauges are
+// observed at each collection:
+//
+//	managedvm.enroll.runs.active     runs of this orchestrator now (attribute instance)
+//	managedvm.enroll.journals.open   open journals in the Store, every replica's (attributes op, phase)
+//	managedvm.enroll.indexer.lag     seconds from a provider event to its CMDB write, last event (attribute provider)
+//	managedvm.enroll.pool.used       allocated addresses per IPAM pool (attribute pool)
+//	managedvm.enroll.pool.size       allocatable addresses per IPAM pool (attribute pool)
+//
+// The journal and pool gauges read the Store and the IPAM at each
+// collection (bounded by 5 s). [Orchestrator.Close] stops them. Without the
+// providers nothing is recorded and nothing is spent on it. The Store has
+// the same per-call spans and metrics (StoreOptions), named
+// "enroll.Store.<method>".
 //
 // # Errors
 //

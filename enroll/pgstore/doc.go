@@ -1,10 +1,16 @@
-// Package pgstore is an enroll.Store in PostgreSQL: the journals, per-VM
+// Package pgstore is an enroll.Store driver in PostgreSQL: the journals, per-VM
 // exclusivity, leases and Indexer cursors that several orchestrator
 // processes share to coordinate.
 //
 //	pool, _ := pgxpool.New(ctx, url)
 //	if err := pgstore.Migrate(ctx, pool); err != nil { ... }
 //	o, _ := enroll.New(enroll.Config{..., Store: pgstore.New(pool, nil)}, opts)
+//
+// New returns the portable *enroll.Store over this package's driver (which
+// does the validation, error wrapping and telemetry for it; Options carries
+// the Logger, TracerProvider and MeterProvider through); NewDriver returns
+// the bare enroll.StoreDriver. Store.As reaches the *pgxpool.Pool (a
+// **pgxpool.Pool target).
 //
 // # Schema and migrations
 //
