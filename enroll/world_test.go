@@ -19,6 +19,7 @@ import (
 	"github.com/managedvm/managedvm/guest"
 	"github.com/managedvm/managedvm/guest/memguest"
 	"github.com/managedvm/managedvm/internal/fakes"
+	"github.com/managedvm/managedvm/internal/testkit"
 	"github.com/managedvm/managedvm/ipam"
 	"github.com/managedvm/managedvm/ipam/memipam"
 	"github.com/managedvm/managedvm/natfw/memfw"
@@ -375,9 +376,7 @@ func (w *world) eventsOf(journal string) []enroll.Event {
 
 func wantCode(t testing.TB, err error, code errs.Code) {
 	t.Helper()
-	if got := errs.CodeOf(err); got != code {
-		t.Fatalf("error code %v (%v), want %v", got, err, code)
-	}
+	testkit.MustCode(t, "call", err, code)
 }
 
 // allJournals lists every journal of the world's store.
