@@ -345,25 +345,13 @@ func (o *Orchestrator) cleanup(ctx context.Context, providerName, vmID string) (
 		return Result{VM: key, Op: OpCleanup, Err: err}, err
 	}
 	j := Journal{Op: OpCleanup, VM: key, Phase: Running, Steps: plan(OpCleanup, "", false)}
-	r, res, err := o.start(ctx, j)
-	if r == nil {
-		return res, err
-	}
-	r.prov = o.cfg.Providers[providerName]
-	r.policy = o.cfg.Policy
-	return r.execute(ctx)
+	return o.launch(ctx, j, nil)
 }
 
 // readdress moves an enrolled VM's NAT relation to its new local IP.
 func (o *Orchestrator) readdress(ctx context.Context, key cmdb.Key, pool string, public, local netip.Addr) error {
 	j := Journal{Op: OpReaddress, VM: key, Phase: Running, Steps: plan(OpReaddress, "", false), NewLocalIP: local,
 		Resources: Resources{Pool: pool, PublicIP: public}}
-	r, _, err := o.start(ctx, j)
-	if r == nil {
-		return err
-	}
-	r.prov = o.cfg.Providers[key.Provider]
-	r.policy = o.cfg.Policy
-	_, err = r.execute(ctx)
+	_, err := o.launch(ctx, j, nil)
 	return err
 }

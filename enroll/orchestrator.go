@@ -261,12 +261,9 @@ func (o *Orchestrator) enroll(ctx context.Context, req Request) (Result, error) 
 		ID: req.Key, Op: OpEnroll, VM: key, Profile: req.Profile, Username: req.Credentials.Username,
 		Access: access, Phase: Running, Steps: plan(OpEnroll, access, false),
 	}
-	r, res2, err := o.start(ctx, j)
-	if r == nil {
-		return res2, err
-	}
-	r.prov, r.policy, r.cred, r.credOK = prov, policy, req.Credentials, true
-	return r.execute(ctx)
+	return o.launch(ctx, j, func(r *run) {
+		r.prov, r.policy, r.cred, r.credOK = prov, policy, req.Credentials, true
+	})
 }
 
 // Unenroll reverses an enrollment: it undoes the OS configuration (when the
@@ -302,15 +299,12 @@ func (o *Orchestrator) unenroll(ctx context.Context, req UnenrollRequest) (Resul
 		return res, nil
 	}
 	j := Journal{ID: req.Key, Op: OpUnenroll, VM: key, Username: req.Credentials.Username, Phase: Running, Steps: plan(OpUnenroll, "", req.Force)}
-	r, res2, err := o.start(ctx, j)
-	if r == nil {
-		return res2, err
-	}
-	r.prov = prov
-	if req.Credentials.Validate() == nil {
-		r.cred, r.credOK = req.Credentials, true
-	}
-	return r.execute(ctx)
+	return o.launch(ctx, j, func(r *run) {
+		r.prov = prov
+		if req.Credentials.Validate() == nil {
+			r.cred, r.credOK = req.Credentials, true
+		}
+	})
 }
 
 // notEnrolled reports whether vm holds nothing an unenrollment would undo:
@@ -351,6 +345,22 @@ func (o *Orchestrator) notEnrolled(ctx context.Context, key string, vm cmdb.Key)
 
 // start creates the journal, or answers from an existing one: the result
 // of a finished journal with the same key, or an AlreadyExists error.
+// launch is how every operation begins: it creates j's journal (start),
+// lets setup fill in what the run needs (provider, policy, credentials),
+// and executes it. A journal that could not be created (the VM is busy,
+// the key names a finished request) returns start's result.
+func (o *Orchestrator) launch(ctx context.Context, j Journal, setup func(r *run)) (Result, error) {
+	r, res, err := o.start(ctx, j)
+	if r == nil {
+		return res, err
+	}
+	r.prov, r.policy = o.cfg.Providers[j.VM.Provider], o.cfg.Policy
+	if setup != nil {
+		setup(r)
+	}
+	return r.execute(ctx)
+}
+
 func (o *Orchestrator) start(ctx context.Context, j Journal) (*run, Result, error) {
 	const op = "enroll"
 	if j.ID == "" {
