@@ -26,20 +26,33 @@ var (
 	_ JournalLister = (*memStore)(nil)
 )
 
-// NewMemoryStore returns an empty in-memory Store: the embedded default,
-// and what host tests use. It is safe for concurrent use by many
-// orchestrators in one process (not across processes: use pgstore). now, if
-// not nil, is its clock. For telemetry on it, use
-// NewStore(NewMemoryStoreDriver(now), opts).
-func NewMemoryStore(now func() time.Time) *Store {
-	return NewStore(NewMemoryStoreDriver(now), nil)
+// MemoryStoreOptions tune the in-memory Store. A nil *MemoryStoreOptions
+// is ready to use.
+type MemoryStoreOptions struct {
+	// StoreOptions are the portable Store's (logger, telemetry).
+	StoreOptions
+	// Now is the store's clock for Created and Updated (default
+	// time.Now).
+	Now func() time.Time
 }
 
-// NewMemoryStoreDriver returns the in-memory StoreDriver, to put behind
-// NewStore with options.
-func NewMemoryStoreDriver(now func() time.Time) StoreDriver {
-	if now == nil {
-		now = time.Now
+// NewMemoryStore returns an empty in-memory Store: the embedded default,
+// and what host tests use. It is safe for concurrent use by many
+// orchestrators in one process (not across processes: use pgstore).
+func NewMemoryStore(opts *MemoryStoreOptions) *Store {
+	var so *StoreOptions
+	if opts != nil {
+		so = &opts.StoreOptions
+	}
+	return NewStore(NewMemoryStoreDriver(opts), so)
+}
+
+// NewMemoryStoreDriver returns the bare in-memory StoreDriver (for
+// storetest, or to wrap before NewStore). Only opts.Now is used.
+func NewMemoryStoreDriver(opts *MemoryStoreOptions) StoreDriver {
+	now := time.Now
+	if opts != nil && opts.Now != nil {
+		now = opts.Now
 	}
 	return &memStore{now: now, journals: map[string]Journal{}, openVM: map[cmdb.Key]string{}, cursors: map[string]provider.Cursor{}}
 }

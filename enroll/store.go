@@ -123,6 +123,9 @@ const (
 )
 
 func (s *Store) begin(ctx context.Context, op string) (context.Context, obs.Call, error) {
+	if s == nil || s.drv == nil {
+		return ctx, obs.Call{}, errs.New(errs.FailedPrecondition, op, "the Store has no driver (create it with NewStore or NewMemoryStore)")
+	}
 	ctx, c := s.in.Start(ctx, op)
 	if err := s.closed.Check(op); err != nil {
 		return ctx, c, err
@@ -274,7 +277,7 @@ func (s *Store) SetCursor(ctx context.Context, providerName string, cur provider
 // has none; pgstore's leaves the caller's pool open). A second Close is a
 // no-op.
 func (s *Store) Close() error {
-	if !s.closed.Close() {
+	if s == nil || !s.closed.Close() {
 		return nil
 	}
 	if c, ok := s.drv.(interface{ Close() error }); ok {
@@ -286,6 +289,9 @@ func (s *Store) Close() error {
 // As reaches the driver: it calls the driver's As method (pgstore's
 // reaches its *pgxpool.Pool), and reports false when there is none.
 func (s *Store) As(target any) bool {
+	if s == nil {
+		return false
+	}
 	if a, ok := s.drv.(interface{ As(any) bool }); ok {
 		return a.As(target)
 	}

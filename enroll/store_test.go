@@ -98,3 +98,14 @@ func FuzzStoreJournal(f *testing.F) {
 		}
 	})
 }
+
+// TestZeroStore: a Store not made by NewStore refuses calls instead of
+// panicking.
+func TestZeroStore(t *testing.T) {
+	var s enroll.Store
+	_, err := s.CreateJournal(context.Background(), storeJournal("j1"))
+	testkit.WantCode(t, "zero Store", err, errs.FailedPrecondition)
+	var nilStore *enroll.Store
+	_, err = nilStore.OpenJournals(context.Background())
+	testkit.WantCode(t, "nil Store", err, errs.FailedPrecondition)
+}

@@ -99,7 +99,7 @@ func newWorld(t testing.TB, o worldOptions) *world {
 	w.ipam = memipam.New(nil)
 	w.fw = memfw.New(nil)
 	w.db = memcmdb.New(nil)
-	w.store = enroll.NewMemoryStore(w.now)
+	w.store = enroll.NewMemoryStore(&enroll.MemoryStoreOptions{Now: w.now})
 	w.provInj, w.ipamInj, w.fwInj, w.dbInj, w.guestInj, w.dialInj = fakes.NewInjector(), fakes.NewInjector(), fakes.NewInjector(), fakes.NewInjector(), fakes.NewInjector(), fakes.NewInjector()
 	w.prov = fakes.WrapProvider(w.hv, w.provInj)
 	if o.noGuestAccess {

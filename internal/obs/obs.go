@@ -90,7 +90,8 @@ func (in *Instrument) Logger() *slog.Logger { return in.log }
 // Meter reports whether metrics are recorded.
 func (in *Instrument) Metered() bool { return in.calls != nil || in.duration != nil }
 
-// Call is one call in progress. The zero Call is not valid.
+// Call is one call in progress. The zero Call records nothing (End only
+// wraps the error).
 type Call struct {
 	in    *Instrument
 	op    string
@@ -133,6 +134,9 @@ func (c Call) Finish(ctx context.Context, err error) {
 		c.span.End()
 	}
 	in := c.in
+	if in == nil { // the zero Call: nothing to record
+		return
+	}
 	if in.calls != nil || in.duration != nil {
 		set := in.set(c.op, code)
 		if in.calls != nil {
