@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"os"
@@ -175,7 +174,7 @@ func (s *Server) Close() error {
 	}
 	for p := range s.procs {
 		if p.Process != nil {
-			_ = syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
+			killGroup(p.Process, "KILL")
 		}
 	}
 	s.mu.Unlock()
@@ -341,27 +340,19 @@ func (s *Server) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
 	}
 }
 
-var signals = map[string]syscall.Signal{
-	"ABRT": syscall.SIGABRT, "ALRM": syscall.SIGALRM, "FPE": syscall.SIGFPE, "HUP": syscall.SIGHUP,
-	"ILL": syscall.SIGILL, "INT": syscall.SIGINT, "KILL": syscall.SIGKILL, "PIPE": syscall.SIGPIPE,
-	"QUIT": syscall.SIGQUIT, "SEGV": syscall.SIGSEGV, "TERM": syscall.SIGTERM, "USR1": syscall.SIGUSR1,
-	"USR2": syscall.SIGUSR2,
-}
-
 func (sess *session) signal(name string) {
-	sig, ok := signals[name]
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
-	if !ok || sess.cmd == nil || sess.cmd.Process == nil {
+	if sess.cmd == nil || sess.cmd.Process == nil {
 		return
 	}
-	_ = syscall.Kill(-sess.cmd.Process.Pid, sig)
+	killGroup(sess.cmd.Process, name)
 }
 
 func (s *Server) start(ch ssh.Channel, sess *session, line string, done chan struct{}) error {
 	cmd := exec.Command("/bin/sh", "-c", line)
 	cmd.Env = append(os.Environ(), sess.env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = groupAttr()
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return err
@@ -444,12 +435,7 @@ func sendStatus(ch ssh.Channel, code int) {
 }
 
 func sendSignal(ch ssh.Channel, sig syscall.Signal) {
-	name := fmt.Sprint(int(sig))
-	for n, s := range signals {
-		if s == sig {
-			name = n
-		}
-	}
+	name := signalName(sig)
 	_, _ = ch.SendRequest("exit-signal", false, ssh.Marshal(struct {
 		Signal     string
 		CoreDumped bool
