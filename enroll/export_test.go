@@ -4,6 +4,3 @@ package enroll
 // ("before:STEP", "after-do:STEP", "after-save:STEP", "undo:STEP"). Tests
 // panic in it to simulate a crash.
 func SetHook(o *Orchestrator, h func(point string)) { o.hook = h }
-
-// CompareVersions exposes compareVersions to tests.
-var CompareVersions = compareVersions

@@ -19,13 +19,13 @@ func TestLeaseRenewedWhileWorking(t *testing.T) {
 	var once sync.Once
 	finish := func() { once.Do(func() { close(release) }) }
 	defer finish()
-	slow := enroll.ConfiguratorFunc(func(ctx context.Context, _ enroll.Target, ex guest.Executor) error {
+	slow := guest.ConfiguratorFunc(func(ctx context.Context, _ guest.Target, ex guest.Executor) error {
 		select {
 		case <-release:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		return configurator{}.Configure(ctx, enroll.Target{}, ex)
+		return configurator{}.Configure(ctx, guest.Target{}, ex)
 	})
 	realClock := func(c *enroll.Config, o *enroll.Options) {
 		o.Now, o.LeaseTTL = nil, 60*time.Millisecond

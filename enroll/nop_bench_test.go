@@ -90,7 +90,7 @@ func BenchmarkEnrollOverhead(b *testing.B) {
 				Providers: map[string]provider.Provider{provName: prov},
 				IPAM:      nopIPAM{}, Firewall: nopFW{}, CMDB: nopCMDB{}, Store: enroll.NewStore(nopStore{}, nil),
 				Policy: enroll.Policy{Pool: poolName, ManagementSources: []netip.Prefix{mgmt},
-					Requirements: map[guest.OSFamily]enroll.Requirements{guest.Linux: {Distributions: map[string]string{"debian": "11"}}}},
+					Requirements: map[guest.OSFamily]guest.Requirements{guest.Linux: {Distributions: map[string]string{"debian": "11"}}}},
 			}, &enroll.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Observer: enroll.ObserverFunc(func(enroll.Event) {})})
 			if err != nil {
 				b.Fatal(err)

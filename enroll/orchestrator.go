@@ -580,7 +580,7 @@ func (o *Orchestrator) resumeOne(ctx context.Context, j Journal) (Result, bool) 
 	return res, true
 }
 
-func (o *Orchestrator) executorFor(ctx context.Context, prov provider.Provider, t Target, cred guest.Credentials, network bool) (guest.Executor, error) {
+func (o *Orchestrator) executorFor(ctx context.Context, prov provider.Provider, t guest.Target, cred guest.Credentials, network bool) (guest.Executor, error) {
 	if network && o.cfg.Dialer != nil {
 		ex, err := o.cfg.Dialer.Dial(ctx, t, cred)
 		if err != nil {
@@ -590,9 +590,9 @@ func (o *Orchestrator) executorFor(ctx context.Context, prov provider.Provider, 
 	}
 	ga, ok := provider.GuestAccessOf(prov)
 	if !ok {
-		return nil, errs.Errorf(errs.FailedPrecondition, "enroll", "provider %q has no guest access and no Dialer is configured", t.VM.Provider)
+		return nil, errs.Errorf(errs.FailedPrecondition, "enroll", "provider %q has no guest access and no Dialer is configured", t.Provider)
 	}
-	ex, err := ga.GuestExecutor(ctx, t.VM.VMID, cred)
+	ex, err := ga.GuestExecutor(ctx, t.VMID, cred)
 	if err != nil {
 		return nil, credentialError(err, cred.Username, "in the guest")
 	}

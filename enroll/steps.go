@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
-	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/managedvm/managedvm/cmdb"
@@ -16,7 +14,6 @@ import (
 	"github.com/managedvm/managedvm/ipam"
 	"github.com/managedvm/managedvm/natfw"
 	"github.com/managedvm/managedvm/provider"
-	"github.com/managedvm/managedvm/report"
 )
 
 // AttrPool is the CMDB attribute that records an enrolled VM's IPAM pool.
@@ -37,13 +34,17 @@ func (r *run) loadVM(ctx context.Context) (provider.VM, error) {
 	return vm, nil
 }
 
-func (r *run) target() Target {
+func (r *run) target() guest.Target {
 	res := r.j.Resources
-	return Target{
-		VM: r.j.VM, Facts: r.vm, Family: guest.ParseFamily(res.Family),
-		PublicIP: res.PublicIP, LocalIP: res.LocalIP, Ports: append([]natfw.Port(nil), res.Ports...),
+	t := guest.Target{
+		VM: r.j.VM.String(), Provider: r.j.VM.Provider, VMID: r.j.VM.VMID, Name: r.vm.Name,
+		Family: guest.ParseFamily(res.Family), PublicIP: res.PublicIP, LocalIP: res.LocalIP,
 		Profile: r.j.Profile,
 	}
+	for _, p := range res.Ports {
+		t.Ports = append(t.Ports, guest.Port{Protocol: string(p.Protocol), Number: p.Number})
+	}
+	return t
 }
 
 // updateRecord applies f to the VM's CMDB record (a new one if there is
@@ -244,7 +245,7 @@ func (r *run) validateCredentials(ctx context.Context) error {
 func (r *run) checkRequirements(ctx context.Context) error {
 	family := guest.ParseFamily(r.j.Resources.Family)
 	req := r.policy.Requirements[family]
-	if req.empty() {
+	if req.IsZero() {
 		return nil // nothing to check: the guest is not asked anything
 	}
 	if err := r.ensureVM(ctx); err != nil {
@@ -254,7 +255,7 @@ func (r *run) checkRequirements(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rep, err := CheckRequirements(ctx, ex, family, req)
+	rep, err := guest.CheckRequirements(ctx, ex, family, req)
 	if err != nil {
 		return err
 	}
@@ -335,7 +336,7 @@ func (r *run) configure(ctx context.Context) error {
 // unconfigure is the configure step's compensation: best effort, as the
 // guest may be unreachable.
 func (r *run) unconfigure(ctx context.Context) error {
-	u, ok := r.o.cfg.Configurator.(Unconfigurer)
+	u, ok := r.o.cfg.Configurator.(guest.Unconfigurer)
 	if !ok {
 		return nil
 	}
@@ -447,7 +448,7 @@ var (
 )
 
 func (r *run) unconfigureForUnenroll(ctx context.Context) error {
-	u, ok := r.o.cfg.Configurator.(Unconfigurer)
+	u, ok := r.o.cfg.Configurator.(guest.Unconfigurer)
 	if !ok || !r.j.Resources.Marked {
 		return nil
 	}
@@ -524,181 +525,4 @@ func (r *run) renat(ctx context.Context) error {
 func (r *run) recordLocalIP(ctx context.Context) error {
 	r.setResources(func(res *Resources) { res.LocalIP = r.j.NewLocalIP })
 	return nil
-}
-
-// CheckRequirements runs the OS requirement checks in the guest behind ex
-// and reports every row: family, distribution and version, free disk,
-// commands, and the policy's own checks. The error is only for checks that
-// could not run.
-//
-// The OS facts (guest.DetectFacts) are asked for only when a check needs
-// them: Distributions or Checks. Then the family the guest reports is also
-// compared with family (a row of its own). The disk and command checks run
-// by the executor's family. Empty requirements run nothing in the guest.
-func CheckRequirements(ctx context.Context, ex guest.Executor, family guest.OSFamily, req Requirements) (report.Report, error) {
-	var rep report.Report
-	facts := guest.Facts{Family: ex.Family()}
-	if len(req.Distributions) > 0 || len(req.Checks) > 0 {
-		var err error
-		if facts, err = guest.DetectFacts(ctx, ex); err != nil {
-			return rep, err
-		}
-	}
-	if family != guest.FamilyUnknown && facts.Family != family {
-		rep.Add(report.Check{ID: "os.family", Name: "Guest OS family", Status: report.Fail,
-			Detail: fmt.Sprintf("the provider reports %s, the guest is %s", family, facts.Family),
-			Fix:    "check the VM's guest OS setting in the hypervisor"})
-	}
-	if len(req.Distributions) > 0 {
-		row := report.Check{ID: "os.distribution", Name: "Supported OS distribution and version", Subject: facts.Name}
-		min, ok := req.Distributions[facts.Distribution]
-		switch {
-		case !ok:
-			row.Status, row.Detail = report.Fail, fmt.Sprintf("%q (%s) is not a supported distribution (supported: %s)", facts.Distribution, facts.Name, supportedList(req.Distributions))
-			row.Fix = "enroll a VM running a supported OS"
-		case min != "" && compareVersions(facts.Version, min) < 0:
-			row.Status, row.Detail = report.Fail, fmt.Sprintf("%s %s is older than the minimum %s", facts.Distribution, facts.Version, min)
-			row.Fix = fmt.Sprintf("upgrade the guest OS to %s %s or later", facts.Distribution, min)
-		default:
-			row.Status, row.Detail = report.Pass, fmt.Sprintf("%s %s", facts.Distribution, facts.Version)
-		}
-		rep.Add(row)
-	}
-	if req.MinFreeDiskMiB > 0 {
-		row := report.Check{ID: "os.disk", Name: "Free disk space"}
-		free, path, err := freeDiskMiB(ctx, ex, facts.Family, req.DiskPath)
-		row.Subject = path
-		switch {
-		case err != nil:
-			row.Status, row.Detail, row.Fix = report.Fail, "could not measure free space: "+err.Error(), "make sure df (Linux) or Get-PSDrive (Windows) works for the account"
-		case free < req.MinFreeDiskMiB:
-			row.Status, row.Detail = report.Fail, fmt.Sprintf("%d MiB free, %d MiB needed", free, req.MinFreeDiskMiB)
-			row.Fix = fmt.Sprintf("free at least %d MiB on %s", req.MinFreeDiskMiB-free, path)
-		default:
-			row.Status, row.Detail = report.Pass, fmt.Sprintf("%d MiB free", free)
-		}
-		rep.Add(row)
-	}
-	if len(req.Commands) > 0 {
-		missing, err := missingCommands(ctx, ex, facts.Family, req.Commands)
-		row := report.Check{ID: "os.commands", Name: "Required commands present"}
-		switch {
-		case err != nil:
-			row.Status, row.Detail = report.Fail, "could not look for the commands: "+err.Error()
-		case len(missing) > 0:
-			row.Status, row.Detail = report.Fail, "missing: "+strings.Join(missing, ", ")
-			row.Fix = "install " + strings.Join(missing, ", ")
-		default:
-			row.Status, row.Detail = report.Pass, strings.Join(req.Commands, ", ")
-		}
-		rep.Add(row)
-	}
-	for _, check := range req.Checks {
-		row, err := check(ctx, ex, facts)
-		if err != nil {
-			return rep, err
-		}
-		rep.Add(row)
-	}
-	return rep, nil
-}
-
-func supportedList(m map[string]string) string {
-	names := make([]string, 0, len(m))
-	for k, v := range m {
-		if v != "" {
-			k += " " + v + "+"
-		}
-		names = append(names, k)
-	}
-	slices.Sort(names)
-	return strings.Join(names, ", ")
-}
-
-func freeDiskMiB(ctx context.Context, ex guest.Executor, family guest.OSFamily, path string) (int64, string, error) {
-	if family == guest.Windows {
-		if path == "" {
-			path = "C:"
-		}
-		drive := strings.TrimSuffix(strings.TrimSuffix(path, `\`), ":")
-		out, err := guest.Output(ctx, ex, guest.Command{Script: "(Get-PSDrive -Name " + guest.PowerShellQuote(drive) + ").Free"})
-		if err != nil {
-			return 0, path, err
-		}
-		b, err := strconv.ParseInt(strings.TrimSpace(out), 10, 64)
-		if err != nil {
-			return 0, path, fmt.Errorf("unexpected output %q", out)
-		}
-		return b >> 20, path, nil
-	}
-	if path == "" {
-		path = "/"
-	}
-	out, err := guest.Output(ctx, ex, guest.Command{Args: []string{"df", "-Pk", path}})
-	if err != nil {
-		return 0, path, err
-	}
-	lines := strings.Split(out, "\n")
-	fields := strings.Fields(lines[len(lines)-1])
-	if len(lines) < 2 || len(fields) < 4 {
-		return 0, path, fmt.Errorf("unexpected df output")
-	}
-	kib, err := strconv.ParseInt(fields[3], 10, 64)
-	if err != nil {
-		return 0, path, fmt.Errorf("unexpected df output")
-	}
-	return kib >> 10, path, nil
-}
-
-func missingCommands(ctx context.Context, ex guest.Executor, family guest.OSFamily, cmds []string) ([]string, error) {
-	var cmd guest.Command
-	if family == guest.Windows {
-		quoted := make([]string, len(cmds))
-		for i, c := range cmds {
-			quoted[i] = guest.PowerShellQuote(c)
-		}
-		cmd.Script = "foreach ($c in @(" + strings.Join(quoted, ",") + ")) { if (-not (Get-Command $c -ErrorAction SilentlyContinue)) { $c } }"
-	} else {
-		cmd.Args = append([]string{"sh", "-c", `for c in "$@"; do command -v "$c" >/dev/null 2>&1 || echo "$c"; done`, "sh"}, cmds...)
-	}
-	out, err := guest.Output(ctx, ex, cmd)
-	if err != nil {
-		return nil, err
-	}
-	return strings.Fields(out), nil
-}
-
-// compareVersions compares dotted versions numerically where both parts
-// are numbers ("9.4" > "9", "10" > "9"), lexically otherwise.
-func compareVersions(a, b string) int {
-	as, bs := strings.Split(a, "."), strings.Split(b, ".")
-	for i := 0; i < len(as) || i < len(bs); i++ {
-		var x, y string
-		if i < len(as) {
-			x = as[i]
-		}
-		if i < len(bs) {
-			y = bs[i]
-		}
-		xn, xerr := strconv.Atoi(x)
-		yn, yerr := strconv.Atoi(y)
-		switch {
-		case x == y:
-			continue
-		case xerr == nil && yerr == nil:
-			if xn != yn {
-				if xn < yn {
-					return -1
-				}
-				return 1
-			}
-		case x == "":
-			return -1
-		case y == "":
-			return 1
-		default:
-			return strings.Compare(x, y)
-		}
-	}
-	return 0
 }

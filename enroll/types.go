@@ -68,36 +68,9 @@ type Result struct {
 	Err error
 }
 
-// Requirements are the OS requirements checked in the guest before
-// enrollment. Every failure is reported (a *RequirementsError), not just
-// the first.
-type Requirements struct {
-	// Distributions maps a supported distribution ID (os-release ID on
-	// Linux, "windows" on Windows) to its minimum version ("" = any). An
-	// empty map accepts any distribution.
-	Distributions map[string]string
-	// MinFreeDiskMiB is the free space needed on DiskPath ("/" or "C:" by
-	// default). Zero skips the check.
-	MinFreeDiskMiB int64
-	DiskPath       string
-	// Commands must be present (Linux: command -v; Windows: Get-Command).
-	Commands []string
-	// Checks are the policy's own checks.
-	Checks []RequirementCheck
-}
-
-// empty reports whether r asks for no check at all.
-func (r Requirements) empty() bool {
-	return len(r.Distributions) == 0 && r.MinFreeDiskMiB == 0 && len(r.Commands) == 0 && len(r.Checks) == 0
-}
-
-// RequirementCheck is a policy check run in the guest. It returns one report
-// row; an error means the check could not run (and fails the enrollment
-// with that error's code).
-type RequirementCheck func(ctx context.Context, ex guest.Executor, facts guest.Facts) (report.Check, error)
-
-// RequirementsError reports the requirement checks that failed. Its code is
-// FailedPrecondition.
+// RequirementsError reports the requirement checks that failed: the
+// requirements step returns it when guest.CheckRequirements (which only
+// reports) gives a report with failures. Its code is FailedPrecondition.
 type RequirementsError struct {
 	Report report.Report
 }
@@ -126,7 +99,7 @@ type Policy struct {
 	// Families lists the supported OS families (default Linux and Windows).
 	Families []guest.OSFamily
 	// Requirements per family.
-	Requirements map[guest.OSFamily]Requirements
+	Requirements map[guest.OSFamily]guest.Requirements
 	// Ports per family (default natfw.LinuxPorts and natfw.WindowsPorts).
 	Ports map[guest.OSFamily][]natfw.Port
 	// ManagementSources are the prefixes allowed to reach the ports.
@@ -167,60 +140,6 @@ func (p Policy) supports(f guest.OSFamily) bool {
 	return false
 }
 
-// Target is the VM a Configurator or Dialer works on.
-type Target struct {
-	VM cmdb.Key
-	// Facts are the provider's facts as enrollment began.
-	Facts provider.VM
-	// Family is the guest OS family.
-	Family guest.OSFamily
-	// PublicIP is the NAT'd address the guest is reached at; LocalIP its
-	// address in the customer network.
-	PublicIP netip.Addr
-	LocalIP  netip.Addr
-	Ports    []natfw.Port
-	// Profile is the service profile's name.
-	Profile string
-}
-
-// Dialer reaches a guest over the network: through its public IP, as the
-// GOSS flow does (SSH for Linux, WinRM for Windows). The host application
-// provides it, choosing the transport, ports, host-key policy and TLS
-// settings. It must return an Unauthenticated error when the credentials
-// are refused.
-type Dialer interface {
-	Dial(ctx context.Context, t Target, cred guest.Credentials) (guest.Executor, error)
-}
-
-// DialFunc adapts a function to Dialer.
-type DialFunc func(ctx context.Context, t Target, cred guest.Credentials) (guest.Executor, error)
-
-// Dial calls f.
-func (f DialFunc) Dial(ctx context.Context, t Target, cred guest.Credentials) (guest.Executor, error) {
-	return f(ctx, t, cred)
-}
-
-// Configurator makes the OS changes of enrollment (create the operator's
-// service account, install its key, ...) through an executor. Configure
-// must be idempotent.
-type Configurator interface {
-	Configure(ctx context.Context, t Target, ex guest.Executor) error
-}
-
-// Unconfigurer is implemented by Configurators that can undo their changes
-// (on unenrollment and on compensation). Unconfigure must be idempotent.
-type Unconfigurer interface {
-	Unconfigure(ctx context.Context, t Target, ex guest.Executor) error
-}
-
-// ConfiguratorFunc adapts a function to Configurator.
-type ConfiguratorFunc func(ctx context.Context, t Target, ex guest.Executor) error
-
-// Configure calls f.
-func (f ConfiguratorFunc) Configure(ctx context.Context, t Target, ex guest.Executor) error {
-	return f(ctx, t, ex)
-}
-
 // CredentialSource gives the orchestrator the credentials of a journal
 // whose process crashed: credentials are never stored, so Resume asks the
 // host (which may keep them in its secret store, or ask the customer). An
@@ -251,12 +170,12 @@ type Config struct {
 	Profiles map[string]Policy
 	// Configurator makes the OS changes (optional: without it the step
 	// does nothing).
-	Configurator Configurator
+	Configurator guest.Configurator
 	// Dialer reaches guests over the network through their public IP.
 	// When nil, the provider's guest access (VMware Tools) is used instead.
 	// A provider without guest access needs a Dialer: credentials are then
 	// validated over the network right after the NAT exists.
-	Dialer Dialer
+	Dialer guest.Dialer
 	// Credentials gives Resume the credentials it needs (optional).
 	Credentials CredentialSource
 }

@@ -176,12 +176,12 @@ func (w *world) answer(ctx context.Context, vmID string, cmd guest.Command, fall
 // dialer reaches a VM "through its public IP": it checks that the NAT
 // exists and points at the VM, and that the credentials are right, then
 // returns a memguest executor answering for that VM.
-func (w *world) dialer() enroll.Dialer {
-	return enroll.DialFunc(func(ctx context.Context, t enroll.Target, cred guest.Credentials) (guest.Executor, error) {
+func (w *world) dialer() guest.Dialer {
+	return guest.DialFunc(func(ctx context.Context, t guest.Target, cred guest.Credentials) (guest.Executor, error) {
 		w.dials.Add(1)
 		// Reaching the guest goes through the NAT: a fault of dialInj's
 		// "Get" is a failed dial.
-		rule, err := (&fakes.Firewall{Firewall: w.fw, Injector: w.dialInj}).Get(ctx, t.VM.String())
+		rule, err := (&fakes.Firewall{Firewall: w.fw, Injector: w.dialInj}).Get(ctx, t.VM)
 		if errs.CodeOf(err) == errs.Internal || errs.CodeOf(err) == errs.OutcomeUnknown || errs.CodeOf(err) == errs.Canceled {
 			return nil, err
 		}
@@ -192,7 +192,7 @@ func (w *world) dialer() enroll.Dialer {
 			return nil, errs.New(errs.Unauthenticated, "dial", "authentication failed")
 		}
 		ex := memguest.New(t.Family, nil)
-		vmID := t.VM.VMID
+		vmID := t.VMID
 		ex.HandleDefault(func(ctx context.Context, cmd guest.Command) (guest.Result, error) {
 			return w.answer(ctx, vmID, cmd, func() (guest.Result, error) {
 				vm, err := w.hv.Get(ctx, vmID)
@@ -209,7 +209,7 @@ func (w *world) dialer() enroll.Dialer {
 // configurator creates and removes the operator's service account.
 type configurator struct{}
 
-func (configurator) Configure(ctx context.Context, t enroll.Target, ex guest.Executor) error {
+func (configurator) Configure(ctx context.Context, t guest.Target, ex guest.Executor) error {
 	if t.Family == guest.Windows {
 		_, err := ex.Run(ctx, guest.Command{Script: "New-LocalUser -Name 'mvm-operator' -NoPassword"})
 		return err
@@ -218,7 +218,7 @@ func (configurator) Configure(ctx context.Context, t enroll.Target, ex guest.Exe
 	return err
 }
 
-func (configurator) Unconfigure(ctx context.Context, t enroll.Target, ex guest.Executor) error {
+func (configurator) Unconfigure(ctx context.Context, t guest.Target, ex guest.Executor) error {
 	if t.Family == guest.Windows {
 		_, err := ex.Run(ctx, guest.Command{Script: "Remove-LocalUser -Name 'mvm-operator'"})
 		return err
@@ -236,7 +236,7 @@ func (w *world) config() enroll.Config {
 		Store:     w.store,
 		Policy: enroll.Policy{
 			Pool: poolName, ManagementSources: []netip.Prefix{mgmt},
-			Requirements: map[guest.OSFamily]enroll.Requirements{
+			Requirements: map[guest.OSFamily]guest.Requirements{
 				guest.Linux:   {Distributions: map[string]string{"debian": "11", "rhel": "8"}, MinFreeDiskMiB: 512, Commands: []string{"useradd"}},
 				guest.Windows: {Distributions: map[string]string{"windows": "10.0"}, MinFreeDiskMiB: 512},
 			},

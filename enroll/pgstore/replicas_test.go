@@ -253,8 +253,8 @@ func (l *loggedIPAM) Release(ctx context.Context, pool, owner string) error {
 // step call on a VM logged.
 func rpOrchestrator(t *testing.T, pool *pgxpool.Pool, name, incarnation string) *enroll.Orchestrator {
 	hv := tpProviderOf(t, rpVMs)
-	configure := enroll.ConfiguratorFunc(func(ctx context.Context, tg enroll.Target, _ guest.Executor) error {
-		end, err := stepLog(ctx, pool, incarnation, tg.VM.String(), "configure")
+	configure := guest.ConfiguratorFunc(func(ctx context.Context, tg guest.Target, _ guest.Executor) error {
+		end, err := stepLog(ctx, pool, incarnation, tg.VM, "configure")
 		if err != nil {
 			return err
 		}
@@ -264,7 +264,7 @@ func rpOrchestrator(t *testing.T, pool *pgxpool.Pool, name, incarnation string) 
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		_, err = pool.Exec(ctx, `INSERT INTO test_guest_accounts (vm_id) VALUES ($1) ON CONFLICT DO NOTHING`, tg.VM.VMID)
+		_, err = pool.Exec(ctx, `INSERT INTO test_guest_accounts (vm_id) VALUES ($1) ON CONFLICT DO NOTHING`, tg.VMID)
 		return err
 	})
 	o, err := enroll.New(enroll.Config{

@@ -377,13 +377,13 @@ func tpChild(t *testing.T, role string) {
 	pool := openPool(t, pgURL(t), os.Getenv(envSchema), 8)
 	hv := tpProviderOf(t, tpVMs)
 	var passes atomic.Int32
-	configure := enroll.ConfiguratorFunc(func(ctx context.Context, tg enroll.Target, _ guest.Executor) error {
+	configure := guest.ConfiguratorFunc(func(ctx context.Context, tg guest.Target, _ guest.Executor) error {
 		if role == "victim" && passes.Add(1) > tpPasses {
-			say("STUCK %s", tg.VM.VMID)
+			say("STUCK %s", tg.VMID)
 			<-ctx.Done() // hangs until the process is killed
 			return ctx.Err()
 		}
-		_, err := pool.Exec(ctx, `INSERT INTO test_guest_accounts (vm_id) VALUES ($1) ON CONFLICT DO NOTHING`, tg.VM.VMID)
+		_, err := pool.Exec(ctx, `INSERT INTO test_guest_accounts (vm_id) VALUES ($1) ON CONFLICT DO NOTHING`, tg.VMID)
 		return err
 	})
 	store := pgstore.New(pool, nil)
@@ -394,7 +394,7 @@ func tpChild(t *testing.T, role string) {
 		CMDB:      pgcmdb.New(pool, nil),
 		Store:     store,
 		Policy: enroll.Policy{Pool: tpPool, ManagementSources: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")},
-			Requirements: map[guest.OSFamily]enroll.Requirements{guest.Linux: {Distributions: map[string]string{"debian": "11"}}}},
+			Requirements: map[guest.OSFamily]guest.Requirements{guest.Linux: {Distributions: map[string]string{"debian": "11"}}}},
 		Configurator: configure,
 		Credentials: enroll.CredentialFunc(func(context.Context, enroll.Journal) (guest.Credentials, error) {
 			return guest.Password("admin", tpPassword), nil

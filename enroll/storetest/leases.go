@@ -175,11 +175,11 @@ func (w *leaseWorld) start(t *testing.T, instance string, ttl, resumeEvery time.
 		CMDB:      &fakes.CMDB{CMDB: w.db, Injector: gate},
 		Store:     enroll.NewStore(&gatedStore{StoreDriver: w.store, l: l}, nil),
 		Policy:    enroll.Policy{Pool: leasePool, ManagementSources: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}},
-		Configurator: enroll.ConfiguratorFunc(func(ctx context.Context, tg enroll.Target, _ guest.Executor) error {
-			if err := w.ov.enter(l, tg.VM.VMID); err != nil {
+		Configurator: guest.ConfiguratorFunc(func(ctx context.Context, tg guest.Target, _ guest.Executor) error {
+			if err := w.ov.enter(l, tg.VMID); err != nil {
 				return err
 			}
-			defer w.ov.exit(l, tg.VM.VMID)
+			defer w.ov.exit(l, tg.VMID)
 			select {
 			case <-time.After(w.work):
 				return nil

@@ -150,7 +150,7 @@ func run(ctx context.Context, out io.Writer) error {
 		Policy: enroll.Policy{
 			Pool:              pool,
 			ManagementSources: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")},
-			Requirements: map[guest.OSFamily]enroll.Requirements{
+			Requirements: map[guest.OSFamily]guest.Requirements{
 				guest.Linux: {
 					Distributions:  map[string]string{"debian": "11", "ubuntu": "20.04", "rhel": "8"},
 					MinFreeDiskMiB: 1024,
@@ -247,12 +247,12 @@ func run(ctx context.Context, out io.Writer) error {
 // account in the guest (the SSH/WinRM task library does much more).
 type serviceAccount struct{}
 
-func (serviceAccount) Configure(ctx context.Context, t enroll.Target, ex guest.Executor) error {
+func (serviceAccount) Configure(ctx context.Context, t guest.Target, ex guest.Executor) error {
 	_, err := ex.Run(ctx, guest.Command{Args: []string{"useradd", "--create-home", "mvm-operator"}})
 	return err
 }
 
-func (serviceAccount) Unconfigure(ctx context.Context, t enroll.Target, ex guest.Executor) error {
+func (serviceAccount) Unconfigure(ctx context.Context, t guest.Target, ex guest.Executor) error {
 	_, err := ex.Run(ctx, guest.Command{Args: []string{"userdel", "--remove", "mvm-operator"}})
 	return err
 }

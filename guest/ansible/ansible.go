@@ -20,7 +20,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/managedvm/managedvm/enroll"
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
 )
@@ -56,7 +55,7 @@ type Config struct {
 	InsecureAcceptAnyHostKey bool
 	// KnownHostsFor, if set, returns the known_hosts data for an
 	// enrollment target (used by Configure instead of KnownHosts).
-	KnownHostsFor func(ctx context.Context, t enroll.Target) ([]byte, error)
+	KnownHostsFor func(ctx context.Context, t guest.Target) ([]byte, error)
 	// Port is the SSH port for Configure's targets (default 22).
 	Port int
 	// ExtraVars are passed as a JSON variables file (-e @file).
@@ -155,13 +154,13 @@ func (e *PlaybookError) ErrorCode() errs.Code {
 // Is makes errors.Is(err, code) agree with ErrorCode.
 func (e *PlaybookError) Is(target error) bool { return errs.IsCode(e, target) }
 
-// Runner runs one playbook. It is an enroll.Configurator.
+// Runner runs one playbook. It is an guest.Configurator.
 type Runner struct {
 	cfg Config
 	log *slog.Logger
 }
 
-var _ enroll.Configurator = (*Runner)(nil)
+var _ guest.Configurator = (*Runner)(nil)
 
 var (
 	tagRe  = regexp.MustCompile(`^[A-Za-z0-9_.:-]+$`)
@@ -208,7 +207,7 @@ func New(cfg Config) (*Runner, error) {
 }
 
 // Configure runs the playbook against the target's public IP.
-func (r *Runner) Configure(ctx context.Context, t enroll.Target, _ guest.Executor) error {
+func (r *Runner) Configure(ctx context.Context, t guest.Target, _ guest.Executor) error {
 	h := Host{Name: "target", Addr: t.PublicIP.String(), Port: r.cfg.Port}
 	if !t.PublicIP.IsValid() {
 		return errs.New(errs.InvalidArgument, "ansible.Configure", "the target has no public IP")

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/managedvm/managedvm/enroll"
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
 	"github.com/managedvm/managedvm/guest/ansible"
@@ -137,7 +136,7 @@ func TestConfigureTarget(t *testing.T) {
 	var asked netip.Addr
 	r, err := ansible.New(ansible.Config{Playbook: playbookFile(t), Binary: bin, Port: 2200,
 		Credentials: guest.Credentials{Username: "ops", PrivateKey: guest.NewSecret(stubKey)},
-		KnownHostsFor: func(ctx context.Context, tg enroll.Target) ([]byte, error) {
+		KnownHostsFor: func(ctx context.Context, tg guest.Target) ([]byte, error) {
 			asked = tg.PublicIP
 			return []byte("[198.51.100.9]:2200 ssh-ed25519 AAAA\n"), nil
 		}, TempDir: t.TempDir()})
@@ -145,7 +144,7 @@ func TestConfigureTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 	ip := netip.MustParseAddr("198.51.100.9")
-	if err := r.Configure(context.Background(), enroll.Target{PublicIP: ip, Family: guest.Linux}, nil); err != nil {
+	if err := r.Configure(context.Background(), guest.Target{PublicIP: ip, Family: guest.Linux}, nil); err != nil {
 		t.Fatalf("Configure: %v", err)
 	}
 	b, _ := os.ReadFile(record)

@@ -5,10 +5,8 @@ import (
 	"net"
 	"strconv"
 
-	"github.com/managedvm/managedvm/enroll"
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
-	"github.com/managedvm/managedvm/natfw"
 )
 
 // DialerConfig configures Dialer.
@@ -17,17 +15,17 @@ type DialerConfig struct {
 	// KnownHosts with the keys the host application stored for the VM, or
 	// TrustOnFirstUse with a callback that stores the learned key).
 	// Required.
-	HostKeys func(ctx context.Context, t enroll.Target) (HostKeyPolicy, error)
+	HostKeys func(ctx context.Context, t guest.Target) (HostKeyPolicy, error)
 	// Port is the SSH port (default 22).
 	Port uint16
 	// Options tune every executor.
 	Options *Options
 }
 
-// Dialer returns an enroll.Dialer that reaches Linux targets over SSH at
-// their public IP. Non-Linux targets are refused with errs.Unimplemented.
-func Dialer(cfg DialerConfig) enroll.DialFunc {
-	return func(ctx context.Context, t enroll.Target, cred guest.Credentials) (guest.Executor, error) {
+// Dialer returns a guest.Dialer (for enroll.Config.Dialer) that reaches
+// Linux targets over SSH at their public IP. Non-Linux targets are refused with errs.Unimplemented.
+func Dialer(cfg DialerConfig) guest.DialFunc {
+	return func(ctx context.Context, t guest.Target, cred guest.Credentials) (guest.Executor, error) {
 		const op = "ssh.Dialer"
 		if t.Family != guest.Linux && t.Family != guest.FamilyUnknown {
 			return nil, errs.Errorf(errs.Unimplemented, op, "SSH reaches Linux guests, not %s", t.Family)
@@ -46,7 +44,7 @@ func Dialer(cfg DialerConfig) enroll.DialFunc {
 		if port == 0 {
 			port = 22
 			for _, p := range t.Ports {
-				if p.Protocol == natfw.TCP && p.Number == 22 {
+				if p.Protocol == "tcp" && p.Number == 22 {
 					port = p.Number
 				}
 			}
@@ -59,4 +57,4 @@ func Dialer(cfg DialerConfig) enroll.DialFunc {
 	}
 }
 
-var _ enroll.Dialer = Dialer(DialerConfig{})
+var _ guest.Dialer = Dialer(DialerConfig{})

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/managedvm/managedvm/enroll"
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
 	"github.com/managedvm/managedvm/guest/ssh"
@@ -360,11 +359,11 @@ func TestDialer(t *testing.T) {
 	ap := netip.MustParseAddrPort(f.srv.Addr())
 	d := ssh.Dialer(ssh.DialerConfig{
 		Port: ap.Port(),
-		HostKeys: func(ctx context.Context, tg enroll.Target) (ssh.HostKeyPolicy, error) {
+		HostKeys: func(ctx context.Context, tg guest.Target) (ssh.HostKeyPolicy, error) {
 			return ssh.KnownHosts(f.srv.KnownHosts())
 		},
 	})
-	ex, err := d.Dial(context.Background(), enroll.Target{Family: guest.Linux, PublicIP: ap.Addr()}, f.cred)
+	ex, err := d.Dial(context.Background(), guest.Target{Family: guest.Linux, PublicIP: ap.Addr()}, f.cred)
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
 	}
@@ -372,10 +371,10 @@ func TestDialer(t *testing.T) {
 	if out, err := guest.Output(context.Background(), ex, guest.Command{Args: []string{"echo", "hi"}}); err != nil || out != "hi" {
 		t.Fatalf("Run: %v %q", err, out)
 	}
-	if _, err := d.Dial(context.Background(), enroll.Target{Family: guest.Windows, PublicIP: ap.Addr()}, f.cred); errs.CodeOf(err) != errs.Unimplemented {
+	if _, err := d.Dial(context.Background(), guest.Target{Family: guest.Windows, PublicIP: ap.Addr()}, f.cred); errs.CodeOf(err) != errs.Unimplemented {
 		t.Fatalf("Windows target: %v", err)
 	}
-	if _, err := d.Dial(context.Background(), enroll.Target{Family: guest.Linux}, f.cred); errs.CodeOf(err) != errs.InvalidArgument {
+	if _, err := d.Dial(context.Background(), guest.Target{Family: guest.Linux}, f.cred); errs.CodeOf(err) != errs.InvalidArgument {
 		t.Fatalf("no public IP: %v", err)
 	}
 }

@@ -6,18 +6,17 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/managedvm/managedvm/enroll"
 	"github.com/managedvm/managedvm/guest"
 	"github.com/managedvm/managedvm/report"
 )
 
-// Requirement checks for enroll.Requirements.Checks, built on the facts
+// Requirement checks for guest.Requirements.Checks, built on the facts
 // guest.DetectFacts gathers (package manager, init system), so a policy
 // can refuse guests the native tasks cannot configure.
 
 // RequirePackageManager passes when the guest's package manager is one of
 // allowed (default: the ones Package supports, apt, dnf, yum and zypper).
-func RequirePackageManager(allowed ...string) enroll.RequirementCheck {
+func RequirePackageManager(allowed ...string) guest.RequirementCheck {
 	if len(allowed) == 0 {
 		allowed = []string{"apt", "dnf", "yum", "zypper"}
 	}
@@ -41,7 +40,7 @@ func RequirePackageManager(allowed ...string) enroll.RequirementCheck {
 
 // RequireInitSystem passes when the guest's init system is one of allowed
 // (default: systemd and sysvinit, which Service handles fully).
-func RequireInitSystem(allowed ...string) enroll.RequirementCheck {
+func RequireInitSystem(allowed ...string) guest.RequirementCheck {
 	if len(allowed) == 0 {
 		allowed = []string{"systemd", "sysvinit"}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/managedvm/managedvm/enroll"
 	"github.com/managedvm/managedvm/guest"
 	"github.com/managedvm/managedvm/guest/memguest"
 	"github.com/managedvm/managedvm/guest/tasks"
@@ -18,21 +17,21 @@ func factsGuest(extra string) *memguest.Executor {
 }
 
 func TestRequirementChecks(t *testing.T) {
-	req := enroll.Requirements{Checks: []enroll.RequirementCheck{tasks.RequirePackageManager(), tasks.RequireInitSystem()}}
-	rep, err := enroll.CheckRequirements(context.Background(), factsGuest("PKG=apk\nINIT=openrc\n"), guest.Linux, req)
+	req := guest.Requirements{Checks: []guest.RequirementCheck{tasks.RequirePackageManager(), tasks.RequireInitSystem()}}
+	rep, err := guest.CheckRequirements(context.Background(), factsGuest("PKG=apk\nINIT=openrc\n"), guest.Linux, req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if f := rep.Failures(); len(f) != 2 || f[0].ID != "os.package-manager" || f[1].ID != "os.init-system" || f[0].Fix == "" {
 		t.Fatalf("failures %+v", f)
 	}
-	rep, err = enroll.CheckRequirements(context.Background(), factsGuest("PKG=apt-get\nINIT=systemd\n"), guest.Linux, req)
+	rep, err = guest.CheckRequirements(context.Background(), factsGuest("PKG=apt-get\nINIT=systemd\n"), guest.Linux, req)
 	if err != nil || len(rep.Failures()) != 0 || len(rep.Checks) != 2 || rep.Checks[0].Status != report.Pass {
 		t.Fatalf("debian-like guest: %v %+v", err, rep)
 	}
 	// Custom lists.
-	rep, _ = enroll.CheckRequirements(context.Background(), factsGuest("PKG=apk\nINIT=openrc\n"), guest.Linux,
-		enroll.Requirements{Checks: []enroll.RequirementCheck{tasks.RequirePackageManager("apk"), tasks.RequireInitSystem("openrc")}})
+	rep, _ = guest.CheckRequirements(context.Background(), factsGuest("PKG=apk\nINIT=openrc\n"), guest.Linux,
+		guest.Requirements{Checks: []guest.RequirementCheck{tasks.RequirePackageManager("apk"), tasks.RequireInitSystem("openrc")}})
 	if len(rep.Failures()) != 0 {
 		t.Fatalf("custom lists: %+v", rep.Failures())
 	}

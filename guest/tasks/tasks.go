@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/managedvm/managedvm/enroll"
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
 )
@@ -95,8 +94,8 @@ type Options struct {
 	OnResult func(Result)
 }
 
-// Set is a list of tasks run in order. It is an enroll.Configurator and
-// enroll.Unconfigurer: Configure applies the tasks, Unconfigure applies
+// Set is a list of tasks run in order. It is an guest.Configurator and
+// guest.Unconfigurer: Configure applies the tasks, Unconfigure applies
 // their reverses in reverse order.
 type Set struct {
 	tasks []Task
@@ -105,8 +104,8 @@ type Set struct {
 }
 
 var (
-	_ enroll.Configurator = (*Set)(nil)
-	_ enroll.Unconfigurer = (*Set)(nil)
+	_ guest.Configurator = (*Set)(nil)
+	_ guest.Unconfigurer = (*Set)(nil)
 )
 
 // NewSet returns a Set of tasks.
@@ -142,13 +141,13 @@ func (s *Set) Reversed() []Task {
 }
 
 // Configure applies the tasks (checks them in check mode).
-func (s *Set) Configure(ctx context.Context, _ enroll.Target, ex guest.Executor) error {
+func (s *Set) Configure(ctx context.Context, _ guest.Target, ex guest.Executor) error {
 	_, err := s.Apply(ctx, ex)
 	return err
 }
 
 // Unconfigure applies the reverse tasks.
-func (s *Set) Unconfigure(ctx context.Context, _ enroll.Target, ex guest.Executor) error {
+func (s *Set) Unconfigure(ctx context.Context, _ guest.Target, ex guest.Executor) error {
 	_, err := s.Revert(ctx, ex)
 	return err
 }

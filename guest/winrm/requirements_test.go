@@ -3,7 +3,6 @@ package winrm_test
 import (
 	"testing"
 
-	"github.com/managedvm/managedvm/enroll"
 	"github.com/managedvm/managedvm/guest"
 	"github.com/managedvm/managedvm/internal/fakes/winrmserver"
 	"github.com/managedvm/managedvm/report"
@@ -16,7 +15,7 @@ func TestCheckRequirementsOverWinRM(t *testing.T) {
 	in := winrmserver.NewInterpreter(winrmserver.InterpreterOptions{Root: t.TempDir(), FreeBytes: 3 << 30, Commands: []string{"choco"}})
 	g := newFakeGuest(t, winrmserver.Options{Handler: in.Handler})
 	ex := g.executor(t, nil)
-	rep, err := enroll.CheckRequirements(t.Context(), ex, guest.Windows, enroll.Requirements{
+	rep, err := guest.CheckRequirements(t.Context(), ex, guest.Windows, guest.Requirements{
 		Distributions:  map[string]string{"windows": "10.0.17763"},
 		MinFreeDiskMiB: 2048,
 		Commands:       []string{"choco", "Get-ChildItem", "git"},
@@ -43,7 +42,7 @@ func TestCheckRequirementsOverWinRM(t *testing.T) {
 		t.Fatalf("rows missing: %v\n%s", want, rep)
 	}
 	// Not enough space fails the row.
-	rep, err = enroll.CheckRequirements(t.Context(), ex, guest.Windows, enroll.Requirements{MinFreeDiskMiB: 4096})
+	rep, err = guest.CheckRequirements(t.Context(), ex, guest.Windows, guest.Requirements{MinFreeDiskMiB: 4096})
 	if err != nil || rep.OK() {
 		t.Fatalf("4 GiB needed, 3 free: %v\n%s", err, rep)
 	}

@@ -852,7 +852,7 @@ func (p *exprParser) product() (any, error) {
 	}
 }
 
-// The free-space forms of guest.DetectFacts and enroll.CheckRequirements.
+// The free-space forms of guest.DetectFacts and guest.CheckRequirements.
 const freeMiBExpr = "[string][math]::Floor((Get-PSDrive -Name ($env:SystemDrive.TrimEnd(':'))).Free / 1MB)"
 
 var reDriveFree = regexp.MustCompile(`^\(Get-PSDrive -Name '[A-Za-z]'\)\.Free`)
