@@ -6,6 +6,17 @@
 //	ex, err := winrm.New("203.0.113.10", guest.Password(`CORP\ops`, pw), &winrm.Options{CACertPEM: ca})
 //	out, err := guest.Output(ctx, ex, guest.Command{Args: []string{"Get-Service", "WinRM"}})
 //
+// # Dialer
+//
+// Dialer is a guest.Dialer (for enroll.Config.Dialer), the counterpart
+// of ssh.Dialer: it reaches a Windows target at its public IP over HTTPS
+// with NTLM (unless DialerConfig.Options say otherwise, or OptionsFor per
+// target), on Options.Port or else 5986 (5985 with Options.HTTP), a port
+// that must be among the target's Ports when it lists any. It
+// authenticates before it returns (one "exit 0" command, whose shell is
+// kept for the next command), so refused credentials are
+// errs.Unauthenticated from Dial.
+//
 // # Security
 //
 // HTTPS on port 5986 with certificate verification is the default: against
