@@ -108,9 +108,19 @@
 // # Reaching guests
 //
 // The host decides how a VM is reached over the network by providing a
-// [Dialer]: it receives the [Target] (public and local IP, OS family, ports)
-// and the credentials, and returns a guest.Executor (an SSH or WinRM one, a
-// memguest in tests). Credentials come with each Request; they are used and
+// guest.Dialer (Config.Dialer; ssh.Dialer and winrm.Dialer are ready-made):
+// it receives the guest.Target (the VM's key, name, public and local IP, OS
+// family, ports, profile) and the credentials, and returns a
+// guest.Executor (an SSH or WinRM one, a memguest in tests). The OS changes
+// are a guest.Configurator (Config.Configurator: a tasks.Set, an
+// ansible.Runner, or the host's own), undone on unenrollment when it is
+// also a guest.Unconfigurer. These types live in package guest, not here,
+// so that drivers never import the orchestrator that composes them.
+//
+// The requirements step runs guest.CheckRequirements with the profile's
+// guest.Requirements (Policy.Requirements, per OS family) and fails with a
+// *RequirementsError, which carries the whole report.Report, when a row
+// failed. Credentials come with each Request; they are used and
 // dropped, never stored, logged or put in errors or events.
 //
 // # Observing progress

@@ -1,8 +1,11 @@
 // Package guest runs commands inside a VM's operating system: the Executor
 // contract every transport implements (SSH, WinRM, vSphere guest
 // operations, the in-memory memguest), the Command and Result types,
-// quoting for POSIX sh and PowerShell, OS facts, and credentials that never
-// print their secrets.
+// quoting for POSIX sh and PowerShell, OS facts, OS requirement checks,
+// and credentials that never print their secrets. It also holds the types
+// by which the orchestrator (enroll) reaches and configures guests, so
+// that transports and configurators never import it: Target, Dialer,
+// Configurator and Unconfigurer.
 //
 // # The Executor contract
 //
@@ -59,6 +62,32 @@
 // parse os-release(5) content; ParseFamily maps the spellings providers use
 // ("linuxGuest", "windows2019srv_64Guest", "rhel_9x64", ...) to an
 // OSFamily.
+//
+// # Targets, dialers and configurators
+//
+// A Target is the VM being enrolled, in plain values: its key
+// ("provider/vmid", with Provider and VMID), name, OS family, public and
+// local IP, the inbound ports the NAT opens (Port: "tcp" or "udp" and a
+// number) and the service profile's name. A Dialer turns a Target and
+// Credentials into an Executor over the network (ssh.Dialer for Linux,
+// winrm.Dialer for Windows; DialFunc adapts a function) and must return
+// Unauthenticated for refused credentials. A Configurator makes the OS
+// changes of enrollment through an Executor (tasks.Set, ansible.Runner;
+// ConfiguratorFunc adapts a function); an Unconfigurer undoes them. No
+// package under guest imports enroll, cmdb, ipam, natfw or provider (a
+// test asks go list), and provider imports guest, not the other way round.
+//
+// # OS requirements
+//
+// CheckRequirements runs a Requirements in a guest and returns a
+// report.Report with a row per check: the OS family, the distribution and
+// its minimum version (compared numerically part by part, "9.4" > "9",
+// "10" > "9", lexically where a part is not a number), the free disk
+// space (df -Pk on Linux, Get-PSDrive on Windows), required commands
+// (command -v, Get-Command) and the policy's own RequirementChecks. It
+// only reports: the orchestrator turns failed rows into an
+// enroll.RequirementsError. An error means a check could not run. Output
+// the checks cannot parse is quoted and cut with limit.Quote in its row.
 //
 // # Credentials and secrets
 //

@@ -22,7 +22,11 @@ import (
 
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
+	"github.com/managedvm/managedvm/internal/limit"
 )
+
+// MaxPath is the longest Config.Playbook path, in bytes.
+const MaxPath = 4096
 
 //go:embed managedvm_callback.py
 var callbackPlugin []byte
@@ -130,7 +134,11 @@ func (r *Report) Changed() int {
 
 // PlaybookError reports a failed run: the first failed (or unreachable)
 // task and its message. Its code is errs.Unavailable for an unreachable
-// host and errs.FailedPrecondition otherwise.
+// host and errs.FailedPrecondition otherwise. The fields hold what
+// Ansible reported (the run's secrets redacted; Msg cut to 600 bytes when
+// it comes from ansible-playbook's output); Error names the task and
+// quotes the task, host and message with limit.Quote, so it stays bounded
+// and holds no control character whatever the playbook printed.
 type PlaybookError struct {
 	Host, Task, Status, Msg string
 	ExitCode                int
@@ -138,9 +146,13 @@ type PlaybookError struct {
 
 func (e *PlaybookError) Error() string {
 	if e.Task == "" {
-		return fmt.Sprintf("ansible-playbook exited with code %d: %s", e.ExitCode, e.Msg)
+		return fmt.Sprintf("ansible-playbook exited with code %d: %s", e.ExitCode, limit.Quote(e.Msg))
 	}
-	return fmt.Sprintf("ansible task %q %s on %s: %s", e.Task, e.Status, e.Host, e.Msg)
+	status := e.Status
+	if status != "failed" && status != "unreachable" {
+		status = limit.Quote(status)
+	}
+	return fmt.Sprintf("ansible task %s %s on %s: %s", limit.Quote(e.Task), status, limit.Quote(e.Host), limit.Quote(e.Msg))
 }
 
 // ErrorCode gives the error's code.
@@ -154,7 +166,8 @@ func (e *PlaybookError) ErrorCode() errs.Code {
 // Is makes errors.Is(err, code) agree with ErrorCode.
 func (e *PlaybookError) Is(target error) bool { return errs.IsCode(e, target) }
 
-// Runner runs one playbook. It is an guest.Configurator.
+// Runner runs one playbook. It is a guest.Configurator (for
+// enroll.Config.Configurator).
 type Runner struct {
 	cfg Config
 	log *slog.Logger
@@ -163,7 +176,7 @@ type Runner struct {
 var _ guest.Configurator = (*Runner)(nil)
 
 var (
-	tagRe  = regexp.MustCompile(`^[A-Za-z0-9_.:-]+$`)
+	tagRe  = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}$`)
 	hostRe = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,253}$`)
 )
 
@@ -181,19 +194,21 @@ func New(cfg Config) (*Runner, error) {
 		return nil, errs.New(errs.Unimplemented, op, "a passphrase-protected key would make ssh prompt: give an unencrypted key")
 	case len(cfg.KnownHosts) == 0 && cfg.KnownHostsFor == nil && !cfg.InsecureAcceptAnyHostKey:
 		return nil, errs.New(errs.InvalidArgument, op, "no host keys: set KnownHosts (or KnownHostsFor), or InsecureAcceptAnyHostKey for throwaway guests")
-	case cfg.Limit != "" && strings.ContainsAny(cfg.Limit, "\x00\n"):
-		return nil, errs.New(errs.InvalidArgument, op, "malformed limit")
+	case len(cfg.Limit) > limit.MaxText || (cfg.Limit != "" && limit.Printable(cfg.Limit) != ""):
+		return nil, errs.New(errs.InvalidArgument, op, "malformed limit (printable, at most 4096 bytes)")
+	case len(cfg.Playbook) > MaxPath || strings.IndexByte(cfg.Playbook, 0) >= 0:
+		return nil, errs.New(errs.InvalidArgument, op, "malformed playbook path")
 	case !hostRe.MatchString(cfg.Credentials.Username):
 		return nil, errs.New(errs.InvalidArgument, op, "malformed user name")
 	}
 	for _, t := range append(append([]string(nil), cfg.Tags...), cfg.SkipTags...) {
 		if !tagRe.MatchString(t) {
-			return nil, errs.Errorf(errs.InvalidArgument, op, "malformed tag %q", t)
+			return nil, errs.Errorf(errs.InvalidArgument, op, "malformed tag %s (letters, digits and _.:-, at most 128 bytes)", limit.Quote(t))
 		}
 	}
 	for _, e := range cfg.Env {
-		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
-			return nil, errs.New(errs.InvalidArgument, op, "Env entries must be K=V")
+		if k, _, ok := strings.Cut(e, "="); !ok || k == "" || len(e) > limit.MaxText || strings.IndexByte(e, 0) >= 0 {
+			return nil, errs.New(errs.InvalidArgument, op, "Env entries must be K=V, at most 4096 bytes, without NUL")
 		}
 	}
 	if cfg.Timeout <= 0 {
@@ -206,7 +221,8 @@ func New(cfg Config) (*Runner, error) {
 	return r, nil
 }
 
-// Configure runs the playbook against the target's public IP.
+// Configure runs the playbook against the target's public IP (on
+// Config.Port, default 22).
 func (r *Runner) Configure(ctx context.Context, t guest.Target, _ guest.Executor) error {
 	h := Host{Name: "target", Addr: t.PublicIP.String(), Port: r.cfg.Port}
 	if !t.PublicIP.IsValid() {
@@ -241,7 +257,7 @@ func (r *Runner) run(ctx context.Context, h Host, knownHosts []byte) (*Report, e
 	switch {
 	case !hostRe.MatchString(h.Name):
 		return nil, errs.New(errs.InvalidArgument, op, "malformed inventory host name")
-	case h.Addr == "" || strings.ContainsAny(h.Addr, " \t\n\x00'\""):
+	case h.Addr == "" || len(h.Addr) > 253 || limit.Printable(h.Addr) != "" || strings.ContainsAny(h.Addr, " '\""):
 		return nil, errs.New(errs.InvalidArgument, op, "malformed host address")
 	case h.Port < 1 || h.Port > 65535:
 		return nil, errs.New(errs.InvalidArgument, op, "port out of range")
@@ -261,7 +277,7 @@ func (r *Runner) run(ctx context.Context, h Host, knownHosts []byte) (*Report, e
 		return nil, errs.WrapOp(op, ErrNotInstalled)
 	}
 	if _, err := os.Stat(r.cfg.Playbook); err != nil {
-		return nil, errs.Errorf(errs.InvalidArgument, op, "playbook %s: %v", filepath.Base(r.cfg.Playbook), errors.Unwrap(err))
+		return nil, errs.Errorf(errs.InvalidArgument, op, "playbook %s: %v", limit.Quote(filepath.Base(r.cfg.Playbook)), errors.Unwrap(err))
 	}
 	playbook, err := filepath.Abs(r.cfg.Playbook)
 	if err != nil {
@@ -420,9 +436,10 @@ func (r *Runner) run(ctx context.Context, h Host, knownHosts []byte) (*Report, e
 		}
 	}
 	if pe.Task == "" {
-		pe.Msg = firstLines(stderr.String())
+		// Redact before cutting: a cut could leave part of a secret.
+		pe.Msg = firstLines(r.redact(stderr.String()))
 		if pe.Msg == "" {
-			pe.Msg = firstLines(stdout.String())
+			pe.Msg = firstLines(r.redact(stdout.String()))
 		}
 	}
 	pe.Msg = r.redact(pe.Msg)
@@ -450,11 +467,21 @@ func (r *Runner) readEvents(path string, rep *Report) {
 		case "task":
 			t := TaskResult{Host: ev.Host, Task: ev.Task, Action: ev.Action, Status: ev.Status, Changed: ev.Changed, Ignored: ev.Ignored, Msg: r.redact(ev.Msg)}
 			rep.Tasks = append(rep.Tasks, t)
-			r.log.Info("ansible task", "host", t.Host, "task", t.Task, "status", t.Status, "changed", t.Changed)
+			r.log.Info("ansible task", "host", logValue(t.Host), "task", logValue(t.Task), "status", logValue(t.Status), "changed", t.Changed)
 		case "stats":
 			maps.Copy(rep.Hosts, ev.Hosts)
 		}
 	}
+}
+
+// logValue is v for a log line: as it is when short and printable, else
+// quoted and cut by limit.Quote (Ansible reports whatever the playbook
+// names).
+func logValue(v string) string {
+	if len(v) <= limit.QuoteBytes && limit.Printable(v) == "" {
+		return v
+	}
+	return limit.Quote(v)
 }
 
 // redact removes the run's secrets from text that came from Ansible.

@@ -1,5 +1,7 @@
 // Package ansible runs operators' Ansible playbooks against a guest with
-// ansible-playbook, as an enroll.Configurator.
+// ansible-playbook. A Runner is a guest.Configurator (for
+// enroll.Config.Configurator): Configure runs the playbook against the
+// guest.Target's public IP.
 //
 //	r, err := ansible.New(ansible.Config{
 //		Playbook:    "site.yml",
@@ -32,12 +34,24 @@
 //
 // A failed task is a *PlaybookError naming the task, the host and the
 // module's message (errs.FailedPrecondition; errs.Unavailable for an
-// unreachable host). A missing ansible-playbook is ErrNotInstalled
+// unreachable host). Its message quotes the task, host and message with
+// limit.Quote (Go-quoted, cut at 64 bytes), so it stays bounded whatever
+// the playbook printed; the fields keep what Ansible reported. Log lines
+// show those values as they are when short and printable, quoted and cut
+// otherwise.
+//
+// New and Run check their input before anything runs
+// (errs.InvalidArgument, the value quoted and cut): the user name and the
+// inventory host name (letters, digits, '_', '.', '-', at most 253
+// bytes), tags (letters, digits, '_', '.', ':', '-', at most 128 bytes),
+// Limit (printable, at most 4096 bytes), Env entries (K=V, at most 4096
+// bytes, no NUL), the playbook path (at most MaxPath bytes, no NUL), the
+// host address (printable, no space or quote, at most 253 bytes) and port. A missing ansible-playbook is ErrNotInstalled
 // (errs.FailedPrecondition). The context (and Config.Timeout) bounds the
 // run: when it ends, the whole process group of ansible-playbook is
 // killed and Run returns errs.Canceled or errs.DeadlineExceeded.
 // Passwords and keys given to the Runner are replaced by [REDACTED] in
-// every message that comes from Ansible.
+// every message that comes from Ansible, before any cut.
 //
 // # Concurrency
 //

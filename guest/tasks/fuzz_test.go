@@ -2,13 +2,16 @@ package tasks_test
 
 import (
 	"bytes"
+	"errors"
 	"os/exec"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
+	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
 	"github.com/managedvm/managedvm/guest/tasks"
+	"github.com/managedvm/managedvm/internal/testkit"
 )
 
 var seeds = []string{"", "ops", "a b", "it's", `"q"`, "$(reboot)", "`id`", "a;b", "x\ny", "'; rm -rf / #", `\`, "${IFS}", "\xff\xfe",
@@ -56,8 +59,19 @@ func splitBody(t *testing.T, script string, prelude string, bodies []string, fin
 	t.Fatalf("the text after the header is not a constant task body:\n%s", rest)
 }
 
+// refusedBounded checks a refusal: InvalidArgument, and neither the
+// message nor the task's description grows with the input or carries a
+// control character.
+func refusedBounded(t *testing.T, task tasks.Task, err error) {
+	t.Helper()
+	testkit.WantCode(t, "refused task", err, errs.InvalidArgument)
+	testkit.Bounded(t, "refused task", err, 600)
+	testkit.Bounded(t, "description", errors.New(task.Describe()), 600)
+}
+
 // FuzzTaskScripts: every task built from any input is either refused
-// (InvalidArgument) or a quoted header plus a constant body.
+// (InvalidArgument, with a bounded message) or a quoted header plus a
+// constant body.
 func FuzzTaskScripts(f *testing.F) {
 	for i, s := range seeds {
 		f.Add(s, seeds[(i+3)%len(seeds)], seeds[(i+7)%len(seeds)])
@@ -80,6 +94,7 @@ func FuzzTaskScripts(f *testing.F) {
 			for _, check := range []bool{false, true} {
 				cmd, err := task.Command(guest.Linux, check)
 				if err != nil {
+					refusedBounded(t, task, err)
 					continue
 				}
 				splitBody(t, cmd.Script, tasks.ShPrelude, tasks.LinuxBodies, "\nfinish\n")
@@ -96,6 +111,7 @@ func FuzzTaskScripts(f *testing.F) {
 		for _, task := range windows {
 			cmd, err := task.Command(guest.Windows, false)
 			if err != nil {
+				refusedBounded(t, task, err)
 				continue
 			}
 			splitBody(t, cmd.Script, tasks.PsPrelude, tasks.WindowsBodies, tasks.PsFinish)

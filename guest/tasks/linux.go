@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
@@ -29,13 +30,17 @@ func invalid(format string, args ...any) error {
 
 func checkName(what, s string) error {
 	if !nameRe.MatchString(s) {
-		return invalid("%s %q is not a valid name (lower case letters, digits, _ and -, starting with a letter or _)", what, s)
+		return invalid("%s is not a valid POSIX name (a-z, 0-9, _ and -, at most 32 bytes)", what)
 	}
 	return nil
 }
 
 func checkPath(what, p string) error {
 	switch {
+	case len(p) > MaxPath:
+		return invalid("%s is longer than %d bytes", what, MaxPath)
+	case !utf8.ValidString(p):
+		return invalid("%s is not valid UTF-8", what)
 	case !strings.HasPrefix(p, "/"):
 		return invalid("%s must be an absolute path", what)
 	case strings.ContainsAny(p, "\x00\n"):
@@ -80,7 +85,7 @@ type User struct {
 }
 
 // Describe describes the task.
-func (u User) Describe() string { return "user " + u.Name }
+func (u User) Describe() string { return "user " + show(u.Name) }
 
 // Reverse removes the user.
 func (u User) Reverse() Task { return UserAbsent{User: u.Name, RemoveHome: u.RemoveHome} }
@@ -152,7 +157,7 @@ type UserAbsent struct {
 }
 
 // Describe describes the task.
-func (u UserAbsent) Describe() string { return "user " + u.User + " absent" }
+func (u UserAbsent) Describe() string { return "user " + show(u.User) + " absent" }
 
 const userAbsentBody = `if id -u "$name" >/dev/null 2>&1; then
   if [ "$rmhome" = 1 ]; then change userdel -r "$name" >&2 2>/dev/null || change userdel -f -r "$name" >&2 || fail "userdel failed"
@@ -185,10 +190,13 @@ type AuthorizedKey struct {
 
 // Describe describes the task (the key's fingerprint, not the key).
 func (a AuthorizedKey) Describe() string {
-	return "authorized key " + keyFingerprint(a.Key) + " for " + a.User
+	return "authorized key " + keyFingerprint(a.Key) + " for " + show(a.User)
 }
 
 func keyFingerprint(line string) string {
+	if len(line) > MaxAuthorizedKey {
+		return "(malformed)"
+	}
 	pk, _, _, _, err := xssh.ParseAuthorizedKey([]byte(line))
 	if err != nil {
 		return "(malformed)"
@@ -228,6 +236,9 @@ func (a AuthorizedKey) validate(f guest.OSFamily) (string, error) {
 	if err := checkName("user", a.User); err != nil {
 		return "", err
 	}
+	if len(a.Key) > MaxAuthorizedKey {
+		return "", invalid("the authorized key is longer than %d bytes", MaxAuthorizedKey)
+	}
 	key := strings.TrimSpace(a.Key)
 	if strings.ContainsAny(key, "\r\n\x00") {
 		return "", invalid("the authorized key must be one line")
@@ -244,7 +255,7 @@ type AuthorizedKeyAbsent AuthorizedKey
 
 // Describe describes the task.
 func (a AuthorizedKeyAbsent) Describe() string {
-	return "authorized key " + keyFingerprint(a.Key) + " for " + a.User + " absent"
+	return "authorized key " + keyFingerprint(a.Key) + " for " + show(a.User) + " absent"
 }
 
 const keyAbsentBody = `getent passwd "$user" >/dev/null || finish
@@ -273,7 +284,7 @@ type SudoersDropIn struct {
 }
 
 // Describe describes the task.
-func (s SudoersDropIn) Describe() string { return "sudoers drop-in " + s.Name }
+func (s SudoersDropIn) Describe() string { return "sudoers drop-in " + show(s.Name) }
 
 // Reverse removes the drop-in.
 func (s SudoersDropIn) Reverse() Task {
@@ -299,7 +310,7 @@ func (s SudoersDropIn) Command(f guest.OSFamily, check bool) (guest.Command, err
 		return guest.Command{}, err
 	}
 	if !dropInRe.MatchString(s.Name) {
-		return guest.Command{}, invalid("sudoers drop-in name %q: use letters, digits, _ and - only", s.Name)
+		return guest.Command{}, invalid("sudoers drop-in name: use letters, digits, _ and - only, at most 64 bytes")
 	}
 	content := s.Content
 	if strings.IndexByte(content, 0) >= 0 {
@@ -334,7 +345,7 @@ else
 fi`
 
 // Describe describes the task.
-func (p Package) Describe() string { return "package " + p.Package }
+func (p Package) Describe() string { return "package " + show(p.Package) }
 
 // Command builds the task's script.
 func (p Package) Command(f guest.OSFamily, check bool) (guest.Command, error) {
@@ -342,7 +353,7 @@ func (p Package) Command(f guest.OSFamily, check bool) (guest.Command, error) {
 		return guest.Command{}, err
 	}
 	if !pkgRe.MatchString(p.Package) {
-		return guest.Command{}, invalid("package name %q is not valid", p.Package)
+		return guest.Command{}, invalid("package name is not valid (letters, digits and +._:@-, at most 128 bytes)")
 	}
 	return guest.Command{Script: shScript(check, packageBody, kv{"pkg", p.Package})}, nil
 }
@@ -382,7 +393,7 @@ else
 fi`
 
 // Describe describes the task.
-func (s Service) Describe() string { return "service " + s.Service }
+func (s Service) Describe() string { return "service " + show(s.Service) }
 
 // Command builds the task's script.
 func (s Service) Command(f guest.OSFamily, check bool) (guest.Command, error) {
@@ -390,7 +401,7 @@ func (s Service) Command(f guest.OSFamily, check bool) (guest.Command, error) {
 		return guest.Command{}, err
 	}
 	if !svcRe.MatchString(s.Service) {
-		return guest.Command{}, invalid("service name %q is not valid", s.Service)
+		return guest.Command{}, invalid("service name is not valid (letters, digits and _.@:-, at most 128 bytes)")
 	}
 	en, run := s.Enabled, s.Running
 	if !en && !run {
@@ -442,7 +453,7 @@ elif [ -n "$group" ]; then
 fi`
 
 // Describe describes the task.
-func (f File) Describe() string { return "file " + f.Path }
+func (f File) Describe() string { return "file " + show(f.Path) }
 
 // Command builds the task's script.
 func (f File) Command(fam guest.OSFamily, check bool) (guest.Command, error) {
@@ -489,7 +500,7 @@ type FileAbsent struct {
 }
 
 // Describe describes the task.
-func (f FileAbsent) Describe() string { return "file " + f.Path + " absent" }
+func (f FileAbsent) Describe() string { return "file " + show(f.Path) + " absent" }
 
 const fileAbsentBody = `if [ -e "$path" ] || [ -L "$path" ]; then
   [ -d "$path" ] && [ ! -L "$path" ] && fail "refusing to remove a directory"
@@ -524,7 +535,7 @@ if [ "$cur" != "$name" ] || { [ -f /etc/hostname ] && [ "$file" != "$name" ]; };
 fi`
 
 // Describe describes the task.
-func (h Hostname) Describe() string { return "hostname " + h.Hostname }
+func (h Hostname) Describe() string { return "hostname " + show(h.Hostname) }
 
 // Command builds the task's script.
 func (h Hostname) Command(f guest.OSFamily, check bool) (guest.Command, error) {
@@ -532,7 +543,7 @@ func (h Hostname) Command(f guest.OSFamily, check bool) (guest.Command, error) {
 		return guest.Command{}, err
 	}
 	if len(h.Hostname) > 253 || !hostRe.MatchString(h.Hostname) {
-		return guest.Command{}, invalid("host name %q is not a valid DNS name", h.Hostname)
+		return guest.Command{}, invalid("host name is not a valid DNS name")
 	}
 	return guest.Command{Script: shScript(check, hostnameBody, kv{"name", h.Hostname})}, nil
 }
@@ -572,9 +583,9 @@ fi`
 // Describe describes the task.
 func (l LineInFile) Describe() string {
 	if l.Absent {
-		return "line absent in " + l.Path
+		return "line absent in " + show(l.Path)
 	}
-	return "line in " + l.Path
+	return "line in " + show(l.Path)
 }
 
 // Command builds the task's script.
@@ -584,6 +595,9 @@ func (l LineInFile) Command(f guest.OSFamily, check bool) (guest.Command, error)
 	}
 	if err := checkPath("path", l.Path); err != nil {
 		return guest.Command{}, err
+	}
+	if len(l.Line) > MaxLine || len(l.Match) > MaxLine {
+		return guest.Command{}, invalid("the line and the pattern must be at most %d bytes", MaxLine)
 	}
 	if strings.ContainsAny(l.Line, "\n\r\x00") || strings.ContainsAny(l.Match, "\n\r\x00") {
 		return guest.Command{}, invalid("the line and the pattern must be single lines")

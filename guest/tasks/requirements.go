@@ -26,12 +26,12 @@ func RequirePackageManager(allowed ...string) guest.RequirementCheck {
 		case f.Family == guest.Windows:
 			c.Status, c.Detail = report.Pass, "not checked on Windows"
 		case slices.Contains(allowed, f.PackageManager):
-			c.Status, c.Detail = report.Pass, f.PackageManager
+			c.Status, c.Detail = report.Pass, show(f.PackageManager)
 		case f.PackageManager == "":
 			c.Status, c.Detail = report.Fail, "no package manager found"
 			c.Fix = "use a distribution with " + strings.Join(allowed, ", ")
 		default:
-			c.Status, c.Detail = report.Fail, fmt.Sprintf("%s is not supported (supported: %s)", f.PackageManager, strings.Join(allowed, ", "))
+			c.Status, c.Detail = report.Fail, fmt.Sprintf("%s is not supported (supported: %s)", show(f.PackageManager), strings.Join(allowed, ", "))
 			c.Fix = "use a distribution with " + strings.Join(allowed, ", ")
 		}
 		return c, nil
@@ -50,11 +50,11 @@ func RequireInitSystem(allowed ...string) guest.RequirementCheck {
 		case f.Family == guest.Windows:
 			c.Status, c.Detail = report.Pass, "not checked on Windows"
 		case slices.Contains(allowed, f.InitSystem):
-			c.Status, c.Detail = report.Pass, f.InitSystem
+			c.Status, c.Detail = report.Pass, show(f.InitSystem)
 		default:
-			name := f.InitSystem
-			if name == "" {
-				name = "unknown"
+			name := "unknown"
+			if f.InitSystem != "" {
+				name = show(f.InitSystem)
 			}
 			c.Status, c.Detail = report.Fail, fmt.Sprintf("init system %s is not supported (supported: %s)", name, strings.Join(allowed, ", "))
 			c.Fix = "use a guest whose init system is one of " + strings.Join(allowed, ", ")

@@ -10,12 +10,18 @@ import (
 
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
+	"github.com/managedvm/managedvm/internal/limit"
 )
 
 // Task is one idempotent OS change.
 type Task interface {
 	// Describe names the task for reports and logs ("user mvm-ops"); it
-	// never shows secrets or file contents.
+	// never shows secrets or file contents. The tasks of this package show
+	// a value as it is only when it is at most limit.QuoteBytes (64) bytes
+	// of printable UTF-8, quoted and cut by limit.Quote otherwise, so a
+	// description never grows with its input. Run shows a description
+	// longer than MaxDescription, or with a control character, quoted and
+	// cut too.
 	Describe() string
 	// Command returns the script that checks (check true: it changes
 	// nothing) or applies the task in a guest of family f. A task for
@@ -62,13 +68,23 @@ func (r Report) String() string {
 	return fmt.Sprintf("%d tasks, %d changed", len(r.Results), r.Changed())
 }
 
-// TaskError reports the task that failed. Its code is the cause's.
+// TaskError reports the task that failed. Its code is the cause's. Task is
+// the task's bounded description (see Task.Describe); values appear in it
+// and in the message only short or quoted and cut by limit.Quote, so the
+// message does not grow with the task's input and holds no raw control
+// character.
 type TaskError struct {
 	Task string
 	Err  error
 }
 
-func (e *TaskError) Error() string { return "task " + e.Task + ": " + e.Err.Error() }
+func (e *TaskError) Error() string {
+	task := e.Task
+	if len(task) > MaxDescription || limit.Printable(task) != "" {
+		task = limit.Quote(task)
+	}
+	return "task " + task + ": " + e.Err.Error()
+}
 
 // Unwrap returns the cause.
 func (e *TaskError) Unwrap() error { return e.Err }
@@ -94,8 +110,9 @@ type Options struct {
 	OnResult func(Result)
 }
 
-// Set is a list of tasks run in order. It is an guest.Configurator and
-// guest.Unconfigurer: Configure applies the tasks, Unconfigure applies
+// Set is a list of tasks run in order. It is a guest.Configurator and a
+// guest.Unconfigurer (for enroll.Config.Configurator): Configure applies
+// the tasks, Unconfigure applies
 // their reverses in reverse order.
 type Set struct {
 	tasks []Task
@@ -184,7 +201,7 @@ func Run(ctx context.Context, ex guest.Executor, tasks []Task, check bool, set *
 		}
 		c, err := t.Command(fam, check)
 		if err != nil {
-			return Report{}, &TaskError{Task: t.Describe(), Err: err}
+			return Report{}, &TaskError{Task: describe(t), Err: err}
 		}
 		if fam == guest.Linux && !set.opts.NoSudo {
 			c.Sudo = true
@@ -198,15 +215,16 @@ func Run(ctx context.Context, ex guest.Executor, tasks []Task, check bool, set *
 			return rep, err
 		}
 		start := time.Now()
+		name := describe(t)
 		res, err := ex.Run(ctx, cmds[i])
 		if err != nil {
-			return rep, &TaskError{Task: t.Describe(), Err: err}
+			return rep, &TaskError{Task: name, Err: err}
 		}
 		changed, ok := parseResult(res.Stdout)
 		if !ok {
-			return rep, &TaskError{Task: t.Describe(), Err: errs.New(errs.Internal, op, "the task script printed no result")}
+			return rep, &TaskError{Task: name, Err: errs.New(errs.Internal, op, "the task script printed no result")}
 		}
-		r := Result{Task: t.Describe(), Changed: changed, Check: check, Duration: time.Since(start)}
+		r := Result{Task: name, Changed: changed, Check: check, Duration: time.Since(start)}
 		rep.Results = append(rep.Results, r)
 		set.log.Info("task", "task", r.Task, "changed", r.Changed, "check", check, "duration", r.Duration)
 		if set.opts.OnResult != nil {

@@ -7,9 +7,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
+	"github.com/managedvm/managedvm/internal/limit"
 )
 
 var (
@@ -27,7 +29,7 @@ func windowsOnly(name string, f guest.OSFamily) error {
 
 func checkWinName(what, s string) error {
 	if !winNameRe.MatchString(s) || strings.HasSuffix(s, " ") || strings.HasSuffix(s, ".") {
-		return invalid("%s %q is not a valid Windows name", what, s)
+		return invalid("%s is not a valid Windows name (letters, digits and ._ -, at most 64 bytes)", what)
 	}
 	return nil
 }
@@ -42,7 +44,7 @@ type WinUser struct {
 }
 
 // Describe describes the task.
-func (u WinUser) Describe() string { return "windows user " + u.Name }
+func (u WinUser) Describe() string { return "windows user " + show(u.Name) }
 
 // Reverse removes the user.
 func (u WinUser) Reverse() Task { return WinUserAbsent{User: u.Name} }
@@ -67,6 +69,9 @@ func (u WinUser) Command(f guest.OSFamily, check bool) (guest.Command, error) {
 			return guest.Command{}, err
 		}
 	}
+	if len(u.Description) > MaxLine {
+		return guest.Command{}, invalid("the description is longer than %d bytes", MaxLine)
+	}
 	if strings.ContainsAny(u.Description, "\x00\r\n") {
 		return guest.Command{}, invalid("the description must be one line")
 	}
@@ -79,7 +84,7 @@ type WinUserAbsent struct {
 }
 
 // Describe describes the task.
-func (u WinUserAbsent) Describe() string { return "windows user " + u.User + " absent" }
+func (u WinUserAbsent) Describe() string { return "windows user " + show(u.User) + " absent" }
 
 const winUserAbsentBody = `if (Get-LocalUser -Name $name -ErrorAction SilentlyContinue) { Invoke-MvmChange { Remove-LocalUser -Name $name } }`
 
@@ -105,9 +110,9 @@ type WinGroupMember struct {
 // Describe describes the task.
 func (g WinGroupMember) Describe() string {
 	if g.Absent {
-		return "windows group " + g.Group + " without " + g.Member
+		return "windows group " + show(g.Group) + " without " + show(g.Member)
 	}
-	return "windows group " + g.Group + " with " + g.Member
+	return "windows group " + show(g.Group) + " with " + show(g.Member)
 }
 
 // Reverse removes (or restores) the membership.
@@ -151,7 +156,7 @@ type WinService struct {
 }
 
 // Describe describes the task.
-func (s WinService) Describe() string { return "windows service " + s.Service }
+func (s WinService) Describe() string { return "windows service " + show(s.Service) }
 
 const winServiceBody = `$s = Get-Service -Name $name -ErrorAction Stop
 if ([string]$s.StartType -ne $startType) { Invoke-MvmChange { Set-Service -Name $name -StartupType $startType } }
@@ -163,7 +168,7 @@ func (s WinService) Command(f guest.OSFamily, check bool) (guest.Command, error)
 		return guest.Command{}, err
 	}
 	if !winSvcRe.MatchString(s.Service) {
-		return guest.Command{}, invalid("service name %q is not valid", s.Service)
+		return guest.Command{}, invalid("service name is not valid (letters, digits and ._-, at most 256 bytes)")
 	}
 	st := s.StartupType
 	switch st {
@@ -171,7 +176,7 @@ func (s WinService) Command(f guest.OSFamily, check bool) (guest.Command, error)
 		st = "Automatic"
 	case "Automatic", "Manual", "Disabled":
 	default:
-		return guest.Command{}, invalid("startup type %q: want Automatic, Manual or Disabled", s.StartupType)
+		return guest.Command{}, invalid("startup type %s: want Automatic, Manual or Disabled", limit.Quote(s.StartupType))
 	}
 	return guest.Command{Script: psScript(check, winServiceBody, kv{"name", s.Service}, kv{"startType", st}, kv{"running", b01(s.Running)})}, nil
 }
@@ -184,7 +189,7 @@ type WinFile struct {
 }
 
 // Describe describes the task.
-func (w WinFile) Describe() string { return "windows file " + w.Path }
+func (w WinFile) Describe() string { return "windows file " + show(w.Path) }
 
 const winFileBody = `$same = $false
 if (Test-Path -LiteralPath $path -PathType Leaf) { $same = ((Get-FileHash -LiteralPath $path -Algorithm SHA256).Hash -eq $hash) }
@@ -198,6 +203,9 @@ if (-not $same) { Invoke-MvmChange {
 func (w WinFile) Command(f guest.OSFamily, check bool) (guest.Command, error) {
 	if err := windowsOnly(w.Describe(), f); err != nil {
 		return guest.Command{}, err
+	}
+	if len(w.Path) > MaxPath || !utf8.ValidString(w.Path) {
+		return guest.Command{}, invalid("the path is longer than %d bytes or not UTF-8", MaxPath)
 	}
 	if w.Path == "" || strings.ContainsAny(w.Path, "\x00\r\n*?\"<>|") {
 		return guest.Command{}, invalid("the path is empty or has characters Windows refuses")
@@ -218,7 +226,7 @@ type RegistryValue struct {
 }
 
 // Describe describes the task.
-func (r RegistryValue) Describe() string { return "registry value " + r.Path + `\` + r.Name }
+func (r RegistryValue) Describe() string { return "registry value " + show(r.Path+`\`+r.Name) }
 
 const registryBody = `if (-not (Test-Path -LiteralPath $path)) { Invoke-MvmChange { $null = New-Item -Path $path -Force } }
 $want = switch ($kind) { 'DWord' { [int]$value } 'QWord' { [long]$value } default { $value } }
@@ -237,6 +245,9 @@ func (r RegistryValue) Command(f guest.OSFamily, check bool) (guest.Command, err
 	if !regPathRe.MatchString(r.Path) {
 		return guest.Command{}, invalid("registry path must look like HKLM:\\Key\\Sub without wildcards")
 	}
+	if len(r.Name) > MaxLine {
+		return guest.Command{}, invalid("the registry value name is longer than %d bytes", MaxLine)
+	}
 	if strings.ContainsAny(r.Name, "\x00\r\n") || strings.ContainsAny(r.Value, "\x00") {
 		return guest.Command{}, invalid("registry value name or value has forbidden characters")
 	}
@@ -254,7 +265,7 @@ func (r RegistryValue) Command(f guest.OSFamily, check bool) (guest.Command, err
 			return guest.Command{}, invalid("a QWord value must be a 64-bit integer")
 		}
 	default:
-		return guest.Command{}, invalid("registry kind %q: want String, ExpandString, DWord or QWord", r.Kind)
+		return guest.Command{}, invalid("registry kind %s: want String, ExpandString, DWord or QWord", limit.Quote(r.Kind))
 	}
 	return guest.Command{Script: psScript(check, registryBody, kv{"path", r.Path}, kv{"name", r.Name}, kv{"kind", kind}, kv{"value", r.Value})}, nil
 }
