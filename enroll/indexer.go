@@ -14,6 +14,7 @@ import (
 
 	"github.com/managedvm/managedvm/cmdb"
 	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/internal/limit"
 	"github.com/managedvm/managedvm/provider"
 )
 
@@ -68,7 +69,7 @@ func (o *Orchestrator) Indexer(opts *IndexerOptions) *Indexer {
 func (ix *Indexer) Run(ctx context.Context) error {
 	for _, name := range ix.names {
 		if _, ok := ix.o.cfg.Providers[name]; !ok {
-			return errs.Errorf(errs.InvalidArgument, "enroll.Indexer", "unknown provider %q", name)
+			return errs.Errorf(errs.InvalidArgument, "enroll.Indexer", "unknown provider %s", limit.Quote(name))
 		}
 	}
 	var wg sync.WaitGroup
@@ -166,7 +167,7 @@ func (ix *Indexer) watch(ctx context.Context, name string, prov provider.Provide
 // nothing.
 func (ix *Indexer) Sync(ctx context.Context, name string) error {
 	if _, ok := ix.o.cfg.Providers[name]; !ok {
-		return errs.Errorf(errs.NotFound, "enroll.Indexer.Sync", "unknown provider %q", name)
+		return errs.Errorf(errs.NotFound, "enroll.Indexer.Sync", "unknown provider %s", limit.Quote(name))
 	}
 	_, err := ix.sync(ctx, name)
 	return err
@@ -340,8 +341,7 @@ func (o *Orchestrator) Cleanup(ctx context.Context, providerName, vmID string) (
 
 func (o *Orchestrator) cleanup(ctx context.Context, providerName, vmID string) (Result, error) {
 	key := cmdb.Key{Provider: providerName, VMID: vmID}
-	if providerName == "" || vmID == "" {
-		err := errs.New(errs.InvalidArgument, "enroll.Cleanup", "no provider or VM named")
+	if err := validRequest("enroll.Cleanup", "", providerName, vmID, ""); err != nil {
 		return Result{VM: key, Op: OpCleanup, Err: err}, err
 	}
 	j := Journal{Op: OpCleanup, VM: key, Phase: Running, Steps: plan(OpCleanup, "", false)}

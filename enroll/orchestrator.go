@@ -14,6 +14,7 @@ import (
 	"github.com/managedvm/managedvm/cmdb"
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
+	"github.com/managedvm/managedvm/internal/limit"
 	"github.com/managedvm/managedvm/provider"
 )
 
@@ -70,7 +71,7 @@ func New(cfg Config, opts *Options) (*Orchestrator, error) {
 	}
 	for name, p := range cfg.Providers {
 		if name == "" || p == nil {
-			return nil, errs.Errorf(errs.InvalidArgument, op, "provider %q is nil or unnamed", name)
+			return nil, errs.Errorf(errs.InvalidArgument, op, "provider %s is nil or unnamed", limit.Quote(name))
 		}
 	}
 	if err := checkPolicy("default", cfg.Policy); err != nil {
@@ -129,15 +130,15 @@ func New(cfg Config, opts *Options) (*Orchestrator, error) {
 func checkPolicy(name string, p Policy) error {
 	const op = "enroll.New"
 	if len(p.ManagementSources) == 0 {
-		return errs.Errorf(errs.InvalidArgument, op, "profile %q: ManagementSources is empty (who may reach the enrolled VMs?)", name)
+		return errs.Errorf(errs.InvalidArgument, op, "profile %s: ManagementSources is empty (who may reach the enrolled VMs?)", limit.Quote(name))
 	}
 	for _, s := range p.ManagementSources {
 		if !s.IsValid() {
-			return errs.Errorf(errs.InvalidArgument, op, "profile %q: invalid management source %v", name, s)
+			return errs.Errorf(errs.InvalidArgument, op, "profile %s: invalid management source %v", limit.Quote(name), s)
 		}
 	}
 	if p.Pool == "" && len(p.PoolByZone) == 0 {
-		return errs.Errorf(errs.InvalidArgument, op, "profile %q: no IPAM pool (set Pool or PoolByZone)", name)
+		return errs.Errorf(errs.InvalidArgument, op, "profile %s: no IPAM pool (set Pool or PoolByZone)", limit.Quote(name))
 	}
 	return nil
 }
@@ -215,7 +216,7 @@ func (o *Orchestrator) policy(name string) (Policy, error) {
 	}
 	p, ok := o.cfg.Profiles[name]
 	if !ok {
-		return Policy{}, errs.Errorf(errs.InvalidArgument, "enroll", "unknown service profile %q", name)
+		return Policy{}, errs.Errorf(errs.InvalidArgument, "enroll", "unknown service profile %s", limit.Quote(name))
 	}
 	return p, nil
 }
@@ -239,12 +240,13 @@ func (o *Orchestrator) enroll(ctx context.Context, req Request) (Result, error) 
 	key := cmdb.Key{Provider: req.Provider, VMID: req.VMID}
 	res := Result{VM: key, Op: OpEnroll}
 	fail := func(err error) (Result, error) { res.Err = err; return res, err }
+	if err := validRequest(op, req.Key, req.Provider, req.VMID, req.Profile); err != nil {
+		return fail(err)
+	}
 	prov, ok := o.cfg.Providers[req.Provider]
 	switch {
-	case req.Provider == "" || req.VMID == "":
-		return fail(errs.New(errs.InvalidArgument, op, "request names no provider or VM"))
 	case !ok:
-		return fail(errs.Errorf(errs.NotFound, op, "unknown provider %q", req.Provider))
+		return fail(errs.Errorf(errs.NotFound, op, "unknown provider %s", limit.Quote(req.Provider)))
 	}
 	if err := req.Credentials.Validate(); err != nil {
 		return fail(errs.WrapOp(op, err))
@@ -284,13 +286,14 @@ func (o *Orchestrator) unenroll(ctx context.Context, req UnenrollRequest) (Resul
 	const op = "enroll.Unenroll"
 	key := cmdb.Key{Provider: req.Provider, VMID: req.VMID}
 	res := Result{VM: key, Op: OpUnenroll}
+	if err := validRequest(op, req.Key, req.Provider, req.VMID, ""); err != nil {
+		res.Err = err
+		return res, err
+	}
 	prov, ok := o.cfg.Providers[req.Provider]
 	switch {
-	case req.Provider == "" || req.VMID == "":
-		res.Err = errs.New(errs.InvalidArgument, op, "request names no provider or VM")
-		return res, res.Err
 	case !ok:
-		res.Err = errs.Errorf(errs.NotFound, op, "unknown provider %q", req.Provider)
+		res.Err = errs.Errorf(errs.NotFound, op, "unknown provider %s", limit.Quote(req.Provider))
 		return res, res.Err
 	}
 	if state, ok := o.notEnrolled(ctx, req.Key, key); ok {
@@ -388,11 +391,11 @@ func (o *Orchestrator) start(ctx context.Context, j Journal) (*run, Result, erro
 			return nil, res, res.Err
 		}
 		if old.VM != j.VM || old.Op != j.Op {
-			res.Err = errs.Errorf(errs.InvalidArgument, op, "request key %q was used for %s of %s", j.ID, old.Op, old.VM)
+			res.Err = errs.Errorf(errs.InvalidArgument, op, "request key %s was used for %s of %s", limit.Quote(j.ID), old.Op, limit.Quote(old.VM.String()))
 			return nil, res, res.Err
 		}
 		if old.Phase.Open() {
-			res.Err = errs.Errorf(errs.AlreadyExists, op, "request %q for %s is still in progress", j.ID, j.VM)
+			res.Err = errs.Errorf(errs.AlreadyExists, op, "request %s for %s is still in progress", limit.Quote(j.ID), limit.Quote(j.VM.String()))
 			return nil, res, res.Err
 		}
 		res = o.resultOf(ctx, old)
@@ -590,7 +593,7 @@ func (o *Orchestrator) executorFor(ctx context.Context, prov provider.Provider, 
 	}
 	ga, ok := provider.GuestAccessOf(prov)
 	if !ok {
-		return nil, errs.Errorf(errs.FailedPrecondition, "enroll", "provider %q has no guest access and no Dialer is configured", t.Provider)
+		return nil, errs.Errorf(errs.FailedPrecondition, "enroll", "provider %s has no guest access and no Dialer is configured", limit.Quote(t.Provider))
 	}
 	ex, err := ga.GuestExecutor(ctx, t.VMID, cred)
 	if err != nil {
@@ -600,9 +603,34 @@ func (o *Orchestrator) executorFor(ctx context.Context, prov provider.Provider, 
 }
 
 // credentialError gives a refused login a message a customer can act on.
+// validRequest checks a request's names against the Store's limits, so a
+// request the Store would refuse fails before anything is done: the key
+// (optional) and VM ID 1-255 bytes, the provider and profile (optional)
+// 1-128 bytes, all printable UTF-8.
+func validRequest(op, key, prov, vmID, profile string) error {
+	if prov == "" || vmID == "" {
+		return errs.New(errs.InvalidArgument, op, "request names no provider or VM")
+	}
+	if err := limit.Name(op, "provider", prov); err != nil {
+		return err
+	}
+	if err := limit.Key(op, "VM ID", vmID); err != nil {
+		return err
+	}
+	if key != "" {
+		if err := limit.Key(op, "request key", key); err != nil {
+			return err
+		}
+	}
+	if profile != "" {
+		return limit.Name(op, "profile", profile)
+	}
+	return nil
+}
+
 func credentialError(err error, user, where string) error {
 	if errs.CodeOf(err) == errs.Unauthenticated {
-		return errs.Errorf(errs.Unauthenticated, "enroll", "the guest OS rejected the credentials of user %q %s: check the user name and password (and that the account is not locked) and enroll again: %w", user, where, err)
+		return errs.Errorf(errs.Unauthenticated, "enroll", "the guest OS rejected the credentials of user %s %s: check the user name and password (and that the account is not locked) and enroll again: %w", limit.Quote(user), where, err)
 	}
 	return err
 }

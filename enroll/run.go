@@ -430,7 +430,7 @@ func (r *run) resume(ctx context.Context) (Result, error) {
 				break
 			}
 		}
-		cause := errs.Errorf(errs.FailedPrecondition, "enroll.Resume", "the credentials for user %q are not available to resume the enrollment (Config.Credentials): rolled back", r.j.Username)
+		cause := errs.Errorf(errs.FailedPrecondition, "enroll.Resume", "the credentials for user %s are not available to resume the enrollment (Config.Credentials): rolled back", limit.Quote(r.j.Username))
 		return r.compensate(ctx, failed, cause)
 	}
 	return r.execute(ctx)

@@ -11,6 +11,7 @@ import (
 	"github.com/managedvm/managedvm/cmdb"
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
+	"github.com/managedvm/managedvm/internal/limit"
 	"github.com/managedvm/managedvm/ipam"
 	"github.com/managedvm/managedvm/natfw"
 	"github.com/managedvm/managedvm/provider"
@@ -21,12 +22,12 @@ const AttrPool = "managedvm.pool"
 
 func (r *run) loadVM(ctx context.Context) (provider.VM, error) {
 	if r.prov == nil {
-		return provider.VM{}, errs.Errorf(errs.FailedPrecondition, "enroll", "provider %q is not configured", r.j.VM.Provider)
+		return provider.VM{}, errs.Errorf(errs.FailedPrecondition, "enroll", "provider %s is not configured", limit.Quote(r.j.VM.Provider))
 	}
 	vm, err := r.prov.Get(ctx, r.j.VM.VMID)
 	if err != nil {
 		if errs.CodeOf(err) == errs.NotFound {
-			return provider.VM{}, errs.Errorf(errs.NotFound, "enroll", "VM %s does not exist (any more) in provider %q: %w", r.j.VM.VMID, r.j.VM.Provider, err)
+			return provider.VM{}, errs.Errorf(errs.NotFound, "enroll", "VM %s does not exist (any more) in provider %s: %w", limit.Quote(r.j.VM.VMID), limit.Quote(r.j.VM.Provider), err)
 		}
 		return provider.VM{}, err
 	}
@@ -129,7 +130,7 @@ func (r *run) eligibility(ctx context.Context) error {
 	return nil
 }
 
-func vmName(vm provider.VM) string { return fmt.Sprintf("VM %q (%s)", vm.Name, vm.ID) }
+func vmName(vm provider.VM) string { return fmt.Sprintf("VM %s (%s)", limit.Quote(vm.Name), limit.Quote(vm.ID)) }
 
 // refuse reports a record whose state forbids a new enrollment.
 func refuse(rec cmdb.Record, vm provider.VM) error {
@@ -163,7 +164,7 @@ func (r *run) eligible(vm provider.VM) (netip.Addr, string, error) {
 	case r.j.Access == AccessGuest && !vm.Guest.ToolsRunning:
 		return fail("the guest tools (VMware Tools) are not running in %s: start or install them and enroll again", name)
 	case r.j.Access == AccessNetwork && r.o.cfg.Dialer == nil:
-		return fail("provider %q has no guest access and no Dialer is configured", r.j.VM.Provider)
+		return fail("provider %s has no guest access and no Dialer is configured", limit.Quote(r.j.VM.Provider))
 	}
 	local, ok := vm.PrimaryIP()
 	if !ok {
@@ -171,7 +172,7 @@ func (r *run) eligible(vm provider.VM) (netip.Addr, string, error) {
 	}
 	pool := r.policy.poolFor(vm.Zone)
 	if pool == "" {
-		return fail("no IPAM pool for zone %q in the service profile", vm.Zone)
+		return fail("no IPAM pool for zone %s in the service profile", limit.Quote(vm.Zone))
 	}
 	return local, pool, nil
 }
@@ -234,7 +235,7 @@ func (r *run) validateCredentials(ctx context.Context) error {
 	if r.j.Access == AccessGuest {
 		ga, ok := provider.GuestAccessOf(r.prov)
 		if !ok {
-			return errs.Errorf(errs.FailedPrecondition, "enroll", "provider %q has no guest access", r.j.VM.Provider)
+			return errs.Errorf(errs.FailedPrecondition, "enroll", "provider %s has no guest access", limit.Quote(r.j.VM.Provider))
 		}
 		return credentialError(ga.ValidateCredentials(ctx, r.j.VM.VMID, r.cred), r.cred.Username, "in the guest")
 	}

@@ -109,3 +109,31 @@ func TestZeroStore(t *testing.T) {
 	_, err = nilStore.OpenJournals(context.Background())
 	testkit.WantCode(t, "nil Store", err, errs.FailedPrecondition)
 }
+
+// TestHostileRequests: requests with names the Store would refuse fail with
+// InvalidArgument and a bounded message before anything is done.
+func TestHostileRequests(t *testing.T) {
+	w := newWorld(t, worldOptions{vms: 1})
+	o := w.orchestrator("i1", nil)
+	ctx := context.Background()
+	long := strings.Repeat("x\n", 50000)
+	for name, req := range map[string]enroll.Request{
+		"key":      {Key: long, Provider: provName, VMID: w.vms[0].ID, Credentials: w.request(0, "").Credentials},
+		"provider": {Provider: long, VMID: w.vms[0].ID, Credentials: w.request(0, "").Credentials},
+		"vm":       {Provider: provName, VMID: long, Credentials: w.request(0, "").Credentials},
+		"profile":  {Provider: provName, VMID: w.vms[0].ID, Profile: long, Credentials: w.request(0, "").Credentials},
+	} {
+		_, err := o.Enroll(ctx, req)
+		testkit.WantCode(t, "Enroll "+name, err, errs.InvalidArgument)
+		testkit.Bounded(t, "Enroll "+name, err, 300)
+	}
+	_, err := o.Unenroll(ctx, enroll.UnenrollRequest{Provider: provName, VMID: long})
+	testkit.WantCode(t, "Unenroll", err, errs.InvalidArgument)
+	testkit.Bounded(t, "Unenroll", err, 300)
+	_, err = o.Cleanup(ctx, long, "vm")
+	testkit.WantCode(t, "Cleanup", err, errs.InvalidArgument)
+	testkit.Bounded(t, "Cleanup", err, 300)
+	if n := len(w.allJournals()); n != 0 {
+		t.Fatalf("%d journals written", n)
+	}
+}
