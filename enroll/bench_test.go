@@ -106,7 +106,6 @@ func BenchmarkEnroll(b *testing.B) {
 	}
 }
 
-
 // BenchmarkIndexerLatency measures the time from a provider event to the
 // CMDB update, with events arriving at 100 per second.
 func BenchmarkIndexerLatency(b *testing.B) {

@@ -130,7 +130,9 @@ func (r *run) eligibility(ctx context.Context) error {
 	return nil
 }
 
-func vmName(vm provider.VM) string { return fmt.Sprintf("VM %s (%s)", limit.Quote(vm.Name), limit.Quote(vm.ID)) }
+func vmName(vm provider.VM) string {
+	return fmt.Sprintf("VM %s (%s)", limit.Quote(vm.Name), limit.Quote(vm.ID))
+}
 
 // refuse reports a record whose state forbids a new enrollment.
 func refuse(rec cmdb.Record, vm provider.VM) error {
