@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/managedvm/managedvm/cmdb"
 	"github.com/managedvm/managedvm/errs"
-	"github.com/managedvm/managedvm/guest"
 	"github.com/managedvm/managedvm/internal/limit"
 	"github.com/managedvm/managedvm/provider"
 )
@@ -583,25 +581,6 @@ func (o *Orchestrator) resumeOne(ctx context.Context, j Journal) (Result, bool) 
 	return res, true
 }
 
-func (o *Orchestrator) executorFor(ctx context.Context, prov provider.Provider, t guest.Target, cred guest.Credentials, network bool) (guest.Executor, error) {
-	if network && o.cfg.Dialer != nil {
-		ex, err := o.cfg.Dialer.Dial(ctx, t, cred)
-		if err != nil {
-			return nil, credentialError(err, cred.Username, fmt.Sprintf("at %s", t.PublicIP))
-		}
-		return ex, nil
-	}
-	ga, ok := provider.GuestAccessOf(prov)
-	if !ok {
-		return nil, errs.Errorf(errs.FailedPrecondition, "enroll", "provider %s has no guest access and no Dialer is configured", limit.Quote(t.Provider))
-	}
-	ex, err := ga.GuestExecutor(ctx, t.VMID, cred)
-	if err != nil {
-		return nil, credentialError(err, cred.Username, "in the guest")
-	}
-	return ex, nil
-}
-
 // credentialError gives a refused login a message a customer can act on.
 // validRequest checks a request's names against the Store's limits, so a
 // request the Store would refuse fails before anything is done: the key
@@ -629,6 +608,9 @@ func validRequest(op, key, prov, vmID, profile string) error {
 }
 
 func credentialError(err error, user, where string) error {
+	if err == nil {
+		return nil
+	}
 	if errs.CodeOf(err) == errs.Unauthenticated {
 		return errs.Errorf(errs.Unauthenticated, "enroll", "the guest OS rejected the credentials of user %s %s: check the user name and password (and that the account is not locked) and enroll again: %w", limit.Quote(user), where, err)
 	}

@@ -179,47 +179,61 @@ func (r *run) eligible(vm provider.VM) (netip.Addr, string, error) {
 	return local, pool, nil
 }
 
-func (r *run) guestExecutor(ctx context.Context) (guest.Executor, error) {
-	if r.guestEx == nil {
-		ex, err := r.o.executorFor(ctx, r.prov, r.target(), r.cred, false)
-		if err != nil {
-			return nil, err
-		}
-		r.guestEx = ex
-	}
-	return r.guestEx, nil
-}
+// purpose is what an executor is for.
+type purpose int
 
-func (r *run) networkExecutor(ctx context.Context) (guest.Executor, error) {
-	if r.netEx == nil {
+const (
+	// forCheck: credential and requirement checks, through the guest
+	// access before the NAT exists (AccessGuest), over the network right
+	// after it (AccessNetwork).
+	forCheck purpose = iota
+	// forConfig: the OS changes, over the network when a Dialer is
+	// configured (the GOSS way), else through the guest access.
+	forConfig
+)
+
+// executor is the one place a run chooses and opens how it reaches the
+// guest: it picks the transport for purpose, opens it once (a refused
+// login becomes an Unauthenticated error the customer can act on) and
+// keeps it for the run's later steps.
+func (r *run) executor(ctx context.Context, p purpose) (guest.Executor, error) {
+	network := r.j.Access == AccessNetwork
+	if p == forConfig {
+		network = r.o.cfg.Dialer != nil
+	}
+	slot := &r.guestEx
+	if network {
+		slot = &r.netEx
+	}
+	if *slot != nil {
+		return *slot, nil
+	}
+	var (
+		ex  guest.Executor
+		err error
+	)
+	if network {
+		if r.o.cfg.Dialer == nil {
+			return nil, errs.Errorf(errs.FailedPrecondition, "enroll", "provider %s has no guest access and no Dialer is configured", limit.Quote(r.j.VM.Provider))
+		}
 		if !r.j.Resources.PublicIP.IsValid() {
 			return nil, errs.New(errs.Internal, "enroll", "no public IP to reach the guest at")
 		}
-		ex, err := r.o.executorFor(ctx, r.prov, r.target(), r.cred, true)
-		if err != nil {
-			return nil, err
+		ex, err = r.o.cfg.Dialer.Dial(ctx, r.target(), r.cred)
+		err = credentialError(err, r.cred.Username, fmt.Sprintf("at %s", r.j.Resources.PublicIP))
+	} else {
+		ga, ok := provider.GuestAccessOf(r.prov)
+		if !ok {
+			return nil, errs.Errorf(errs.FailedPrecondition, "enroll", "provider %s has no guest access and no Dialer is configured", limit.Quote(r.j.VM.Provider))
 		}
-		r.netEx = ex
+		ex, err = ga.GuestExecutor(ctx, r.j.VM.VMID, r.cred)
+		err = credentialError(err, r.cred.Username, "in the guest")
 	}
-	return r.netEx, nil
-}
-
-// checkExecutor runs credential and requirement checks: the guest access
-// before the NAT exists, the network after it.
-func (r *run) checkExecutor(ctx context.Context) (guest.Executor, error) {
-	if r.j.Access == AccessGuest {
-		return r.guestExecutor(ctx)
+	if err != nil {
+		return nil, err
 	}
-	return r.networkExecutor(ctx)
-}
-
-// configExecutor makes the OS changes: over the network when a Dialer is
-// configured (the GOSS way), else through the guest access.
-func (r *run) configExecutor(ctx context.Context) (guest.Executor, error) {
-	if r.o.cfg.Dialer != nil {
-		return r.networkExecutor(ctx)
-	}
-	return r.guestExecutor(ctx)
+	*slot = ex
+	return ex, nil
 }
 
 func (r *run) ensureVM(ctx context.Context) error {
@@ -241,7 +255,7 @@ func (r *run) validateCredentials(ctx context.Context) error {
 		}
 		return credentialError(ga.ValidateCredentials(ctx, r.j.VM.VMID, r.cred), r.cred.Username, "in the guest")
 	}
-	_, err := r.networkExecutor(ctx)
+	_, err := r.executor(ctx, forCheck)
 	return err
 }
 
@@ -254,7 +268,7 @@ func (r *run) checkRequirements(ctx context.Context) error {
 	if err := r.ensureVM(ctx); err != nil {
 		return err
 	}
-	ex, err := r.checkExecutor(ctx)
+	ex, err := r.executor(ctx, forCheck)
 	if err != nil {
 		return err
 	}
@@ -329,7 +343,7 @@ func (r *run) configure(ctx context.Context) error {
 	if err := r.ensureVM(ctx); err != nil {
 		return err
 	}
-	ex, err := r.configExecutor(ctx)
+	ex, err := r.executor(ctx, forConfig)
 	if err != nil {
 		return err
 	}
@@ -351,7 +365,7 @@ func (r *run) unconfigure(ctx context.Context) error {
 	if err := r.ensureVM(ctx); err != nil {
 		return err
 	}
-	ex, err := r.configExecutor(ctx)
+	ex, err := r.executor(ctx, forConfig)
 	if err != nil {
 		return err
 	}
@@ -467,7 +481,7 @@ func (r *run) unconfigureForUnenroll(ctx context.Context) error {
 			return nil
 		}
 	}
-	ex, err := r.configExecutor(ctx)
+	ex, err := r.executor(ctx, forConfig)
 	if err != nil {
 		return err
 	}
