@@ -17,7 +17,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/managedvm/managedvm/errs"
@@ -400,18 +399,13 @@ func (r *Runner) run(ctx context.Context, h Host, knownHosts []byte) (*Report, e
 	cmd.Env = append(cmd.Env, r.cfg.Env...)
 	var stderr, stdout bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &limited{b: &stdout}, &limited{b: &stderr}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error {
-		// The whole process group: ansible-playbook, its workers and their
-		// ssh clients.
-		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	}
+	inProcessGroup(cmd)
 	cmd.WaitDelay = 5 * time.Second
 	start := time.Now()
 	r.log.Debug("ansible-playbook starting", "playbook", filepath.Base(playbook), "host", h.Name, "check", r.cfg.Check)
 	runErr := cmd.Run()
 	if cmd.Process != nil {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // stragglers
+		killGroup(cmd) // stragglers
 	}
 	rep := &Report{Duration: time.Since(start), Hosts: map[string]Stats{}}
 	if cmd.ProcessState != nil {

@@ -56,4 +56,12 @@
 // # Concurrency
 //
 // A Runner is immutable; concurrent Runs are independent processes.
+//
+// # Platforms
+//
+// ansible-playbook runs on Unix-like control nodes (Linux, macOS, BSD).
+// There each run is a process group of its own and cancellation kills all
+// of it (ansible-playbook, its workers, their ssh clients). The package
+// builds on Windows too, where only the ansible-playbook process itself is
+// killed.
 package ansible
