@@ -54,7 +54,7 @@ func (nopIPAM) Allocate(_ context.Context, r ipam.Request) (ipam.Allocation, err
 	return ipam.Allocation{Pool: r.Pool, Owner: r.Owner, Address: netip.AddrFrom4([4]byte{203, 0, 113, 7}), LocalIP: r.LocalIP}, nil
 }
 
-type nopFW struct{ natfw.Firewall }
+type nopFW struct{ natfw.Driver }
 
 func (nopFW) EnsureNAT(context.Context, natfw.Rule) error { return nil }
 
@@ -88,7 +88,7 @@ func BenchmarkEnrollOverhead(b *testing.B) {
 				Guest: provider.GuestInfo{Family: guest.Linux, IPs: []netip.Addr{netip.MustParseAddr("10.0.0.5")}, ToolsRunning: true}}}
 			o, err := enroll.New(enroll.Config{
 				Providers: map[string]provider.Provider{provName: prov},
-				IPAM:      nopIPAM{}, Firewall: nopFW{}, CMDB: nopCMDB{}, Store: enroll.NewStore(nopStore{}, nil),
+				IPAM:      nopIPAM{}, Firewall: natfw.New(nopFW{}, nil), CMDB: nopCMDB{}, Store: enroll.NewStore(nopStore{}, nil),
 				Policy: enroll.Policy{Pool: poolName, ManagementSources: []netip.Prefix{mgmt},
 					Requirements: map[guest.OSFamily]guest.Requirements{guest.Linux: {Distributions: map[string]string{"debian": "11"}}}},
 			}, &enroll.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Observer: enroll.ObserverFunc(func(enroll.Event) {})})

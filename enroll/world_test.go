@@ -22,6 +22,7 @@ import (
 	"github.com/managedvm/managedvm/internal/testkit"
 	"github.com/managedvm/managedvm/ipam"
 	"github.com/managedvm/managedvm/ipam/memipam"
+	"github.com/managedvm/managedvm/natfw"
 	"github.com/managedvm/managedvm/natfw/memfw"
 	"github.com/managedvm/managedvm/provider"
 	"github.com/managedvm/managedvm/provider/memprovider"
@@ -42,7 +43,7 @@ type world struct {
 	t     testing.TB
 	hv    *memprovider.Provider
 	ipam  *memipam.IPAM
-	fw    *memfw.Firewall
+	fw    *natfw.Firewall
 	db    *memcmdb.CMDB
 	store *enroll.Store
 
@@ -231,7 +232,7 @@ func (w *world) config() enroll.Config {
 	return enroll.Config{
 		Providers: map[string]provider.Provider{provName: w.prov},
 		IPAM:      &fakes.IPAM{IPAM: w.ipam, Injector: w.ipamInj},
-		Firewall:  &fakes.Firewall{Firewall: w.fw, Injector: w.fwInj},
+		Firewall:  natfw.New(&fakes.Firewall{Firewall: w.fw, Injector: w.fwInj}, nil),
 		CMDB:      &fakes.CMDB{CMDB: w.db, Injector: w.dbInj},
 		Store:     w.store,
 		Policy: enroll.Policy{

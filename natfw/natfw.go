@@ -1,7 +1,6 @@
 package natfw
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -9,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/internal/limit"
+	"github.com/managedvm/managedvm/internal/obs"
 )
 
 // Protocol is a transport protocol.
@@ -35,14 +36,14 @@ func ParsePort(s string) (Port, error) {
 	n, err := strconv.ParseUint(num, 10, 16)
 	p := Port{Protocol: Protocol(strings.ToLower(proto)), Number: uint16(n)}
 	if !ok || err != nil || p.validate() != nil {
-		return Port{}, errs.Errorf(errs.InvalidArgument, "natfw.ParsePort", "invalid port %q: want tcp/N or udp/N", s)
+		return Port{}, errs.Errorf(errs.InvalidArgument, "natfw.ParsePort", "invalid port %s: want tcp/N or udp/N", limit.Quote(s))
 	}
 	return p, nil
 }
 
 func (p Port) validate() error {
 	if p.Protocol != TCP && p.Protocol != UDP {
-		return fmt.Errorf("protocol %q is neither tcp nor udp", p.Protocol)
+		return fmt.Errorf("protocol %s is neither tcp nor udp", limit.Quote(string(p.Protocol)))
 	}
 	if p.Number == 0 {
 		return fmt.Errorf("port 0")
@@ -76,15 +77,55 @@ type Rule struct {
 	Description string
 }
 
-// Validate reports an InvalidArgument error for a malformed rule.
-func (r Rule) Validate() error {
-	const op = "natfw.Rule"
+// The limits of a rule (see the package doc). MaxOwner and MaxDescription
+// are stricter than limit.Key and limit.Text because the nftables driver
+// keeps both in a kernel rule's userdata, which holds at most 256 bytes.
+const (
+	// MaxOwner is the longest owner, in bytes.
+	MaxOwner = 120
+	// MaxDescription is the longest description, in bytes.
+	MaxDescription = 120
+	// MaxPorts is the most ports a rule may list (counted as given,
+	// before de-duplication).
+	MaxPorts = 8
+	// MaxSources is the most source prefixes a rule may list (counted as
+	// given, before de-duplication). A rule of MaxPorts ports and
+	// MaxSources sources is 3 + 8 x 8 kernel rules for nftables, whose
+	// one netlink batch and its acknowledgements fit the socket buffers
+	// (3 + 8 x 16 overflow the receive buffer: ENOBUFS).
+	MaxSources = 8
+)
+
+// ValidateOwner reports an InvalidArgument error unless owner is 1 to
+// MaxOwner bytes of valid UTF-8 without control characters.
+func ValidateOwner(owner string) error {
+	if why := limit.Why(owner, 1, MaxOwner, true); why != "" {
+		if owner == "" {
+			return errs.New(errs.InvalidArgument, "", "owner "+why)
+		}
+		return errs.Errorf(errs.InvalidArgument, "", "owner %s %s", limit.Quote(owner), why)
+	}
+	return nil
+}
+
+// Validate reports an InvalidArgument error for a malformed rule or one
+// beyond the limits (MaxOwner, MaxDescription, MaxPorts, MaxSources).
+// Values are quoted with limit.Quote, so the message stays short whatever
+// the rule holds.
+func (r Rule) Validate() error { return obs.Wrap("natfw.Rule", r.validate()) }
+
+// validate is Validate with no Op: the portable type names its own.
+func (r Rule) validate() error {
+	if err := ValidateOwner(r.Owner); err != nil {
+		return err
+	}
 	bad := func(format string, args ...any) error {
-		return errs.Errorf(errs.InvalidArgument, op, "rule for %q: "+format, append([]any{r.Owner}, args...)...)
+		return errs.Errorf(errs.InvalidArgument, "", "rule for %s: "+format, append([]any{limit.Quote(r.Owner)}, args...)...)
+	}
+	if why := limit.Why(r.Description, 0, MaxDescription, true); why != "" {
+		return bad("description %s %s", limit.Quote(r.Description), why)
 	}
 	switch {
-	case r.Owner == "":
-		return errs.New(errs.InvalidArgument, op, "rule has no owner")
 	case !r.Public.IsValid() || !r.Public.Is4():
 		return bad("public address %v is not an IPv4 address", r.Public)
 	case !r.Local.IsValid() || !r.Local.Is4():
@@ -93,8 +134,12 @@ func (r Rule) Validate() error {
 		return bad("public and local address are the same (%s)", r.Public)
 	case len(r.Ports) == 0:
 		return bad("no ports")
+	case len(r.Ports) > MaxPorts:
+		return bad("%d ports, more than %d", len(r.Ports), MaxPorts)
 	case len(r.Sources) == 0:
 		return bad("no source prefixes")
+	case len(r.Sources) > MaxSources:
+		return bad("%d source prefixes, more than %d", len(r.Sources), MaxSources)
 	}
 	for _, p := range r.Ports {
 		if err := p.validate(); err != nil {
@@ -141,22 +186,4 @@ func (r Rule) Equal(o Rule) bool {
 	a, b := r.Normalize(), o.Normalize()
 	return a.Owner == b.Owner && a.Public == b.Public && a.Local == b.Local &&
 		a.Description == b.Description && slices.Equal(a.Ports, b.Ports) && slices.Equal(a.Sources, b.Sources)
-}
-
-// Firewall programs 1:1 NAT rules. Implementations are safe for concurrent
-// use.
-type Firewall interface {
-	// EnsureNAT makes the owner's rule exactly r: it creates it, replaces a
-	// different rule of the same owner, or does nothing if it is already
-	// in place. A public or local address used by another owner's rule is
-	// AlreadyExists; a malformed rule is InvalidArgument. Either changes
-	// nothing.
-	EnsureNAT(ctx context.Context, r Rule) error
-	// RemoveNAT removes the owner's rule; removing a rule that does not
-	// exist is not an error.
-	RemoveNAT(ctx context.Context, owner string) error
-	// Get returns the owner's rule, or NotFound.
-	Get(ctx context.Context, owner string) (Rule, error)
-	// List returns every rule, ordered by owner, normalized.
-	List(ctx context.Context) ([]Rule, error)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/managedvm/managedvm/guest"
 	"github.com/managedvm/managedvm/ipam"
 	"github.com/managedvm/managedvm/ipam/pgipam"
+	"github.com/managedvm/managedvm/natfw"
 	"github.com/managedvm/managedvm/provider"
 )
 
@@ -270,7 +271,7 @@ func rpOrchestrator(t *testing.T, pool *pgxpool.Pool, name, incarnation string) 
 	o, err := enroll.New(enroll.Config{
 		Providers:    map[string]provider.Provider{tpProvider: hv},
 		IPAM:         &loggedIPAM{IPAM: pgipam.New(pool, nil), pool: pool, incarnation: incarnation},
-		Firewall:     &pgFirewall{db: pool},
+		Firewall:     natfw.New(&pgFirewall{db: pool}, nil),
 		CMDB:         pgcmdb.New(pool, nil),
 		Store:        pgstore.New(pool, nil),
 		Policy:       enroll.Policy{Pool: tpPool, ManagementSources: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}},

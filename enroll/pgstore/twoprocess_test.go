@@ -390,7 +390,7 @@ func tpChild(t *testing.T, role string) {
 	o, err := enroll.New(enroll.Config{
 		Providers: map[string]provider.Provider{tpProvider: hv},
 		IPAM:      pgipam.New(pool, nil),
-		Firewall:  &pgFirewall{db: pool},
+		Firewall:  natfw.New(&pgFirewall{db: pool}, nil),
 		CMDB:      pgcmdb.New(pool, nil),
 		Store:     store,
 		Policy: enroll.Policy{Pool: tpPool, ManagementSources: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")},
@@ -478,12 +478,12 @@ CREATE TABLE test_guest_accounts (vm_id text PRIMARY KEY)`)
 	return err
 }
 
-// pgFirewall is a natfw.Firewall fake whose rules live in PostgreSQL, so
+// pgFirewall is a natfw.Driver fake whose rules live in PostgreSQL, so
 // that the processes of a test share one firewall (a real one would be
 // shared the same way).
 type pgFirewall struct{ db *pgxpool.Pool }
 
-var _ natfw.Firewall = (*pgFirewall)(nil)
+var _ natfw.Driver = (*pgFirewall)(nil)
 
 func (f *pgFirewall) EnsureNAT(ctx context.Context, r natfw.Rule) error {
 	if err := r.Validate(); err != nil {

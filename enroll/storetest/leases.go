@@ -19,6 +19,7 @@ import (
 	"github.com/managedvm/managedvm/internal/fakes"
 	"github.com/managedvm/managedvm/ipam"
 	"github.com/managedvm/managedvm/ipam/memipam"
+	"github.com/managedvm/managedvm/natfw"
 	"github.com/managedvm/managedvm/natfw/memfw"
 	"github.com/managedvm/managedvm/provider"
 	"github.com/managedvm/managedvm/provider/memprovider"
@@ -108,7 +109,7 @@ type leaseWorld struct {
 	store enroll.StoreDriver
 	hv    *memprovider.Provider
 	ipam  *memipam.IPAM
-	fw    *memfw.Firewall
+	fw    *natfw.Firewall
 	db    *memcmdb.CMDB
 	ov    *overlaps
 	vms   []string
@@ -171,7 +172,7 @@ func (w *leaseWorld) start(t *testing.T, instance string, ttl, resumeEvery time.
 	cfg := enroll.Config{
 		Providers: map[string]provider.Provider{leaseProvider: fakes.WrapProvider(w.hv, gate)},
 		IPAM:      counted,
-		Firewall:  &fakes.Firewall{Firewall: w.fw, Injector: gate},
+		Firewall:  natfw.New(&fakes.Firewall{Firewall: w.fw, Injector: gate}, nil),
 		CMDB:      &fakes.CMDB{CMDB: w.db, Injector: gate},
 		Store:     enroll.NewStore(&gatedStore{StoreDriver: w.store, l: l}, nil),
 		Policy:    enroll.Policy{Pool: leasePool, ManagementSources: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}},

@@ -17,7 +17,7 @@
 //	inj := fakes.NewInjector().
 //		Fail("Allocate", 1, errs.Unavailable). // the first Allocate fails, nothing allocated
 //		AfterWork("EnsureNAT", 1)              // the first EnsureNAT programs the rule, then reports OutcomeUnknown
-//	fw := &fakes.Firewall{Firewall: memfw.New(nil), Injector: inj}
+//	fw := natfw.New(&fakes.Firewall{Firewall: memfw.New(nil), Injector: inj}, nil)
 //
 // There is one wrapper per contract: [Provider] (and [WrapProvider], which
 // keeps the provider.GuestAccess capability: [GuestProvider]), [Executor]

@@ -19,7 +19,7 @@ func Example() {
 	inj := fakes.NewInjector().
 		Fail("EnsureNAT", 1, errs.Unavailable). // the first call fails, nothing programmed
 		AfterWork("EnsureNAT", 2)               // the second programs the rule, then loses the answer
-	var fw natfw.Firewall = &fakes.Firewall{Firewall: real, Injector: inj}
+	fw := natfw.New(&fakes.Firewall{Firewall: real, Injector: inj}, nil)
 
 	rule := natfw.Rule{
 		Owner:   "vm-1",

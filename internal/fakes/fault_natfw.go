@@ -6,14 +6,16 @@ import (
 	"github.com/managedvm/managedvm/natfw"
 )
 
-// Firewall wraps a natfw.Firewall with an Injector. Method names are those
-// of natfw.Firewall: "EnsureNAT", "RemoveNAT", "Get", "List".
+// Firewall wraps a natfw.Driver (a driver, or a portable *natfw.Firewall,
+// which has the same methods) with an Injector; put natfw.New in front of
+// it. Method names are those of natfw.Driver: "EnsureNAT", "RemoveNAT",
+// "Get", "List".
 type Firewall struct {
-	natfw.Firewall
+	Firewall natfw.Driver
 	*Injector
 }
 
-var _ natfw.Firewall = (*Firewall)(nil)
+var _ natfw.Driver = (*Firewall)(nil)
 
 // EnsureNAT forwards to the wrapped firewall with faults.
 func (f *Firewall) EnsureNAT(ctx context.Context, r natfw.Rule) error {

@@ -155,7 +155,7 @@ func (s stubIPAM) Allocations(_ context.Context, pool string) ([]ipam.Allocation
 
 type stubFirewall struct{ *recorder }
 
-var _ natfw.Firewall = stubFirewall{}
+var _ natfw.Driver = stubFirewall{}
 
 func (s stubFirewall) EnsureNAT(context.Context, natfw.Rule) error { s.hit("EnsureNAT"); return nil }
 func (s stubFirewall) RemoveNAT(context.Context, string) error     { s.hit("RemoveNAT"); return nil }

@@ -28,13 +28,13 @@ func natRule(owner string, i int) natfw.Rule {
 }
 
 // wrapFW returns a memfw Firewall and the same wrapped with a new Injector.
-func wrapFW() (*memfw.Firewall, *fakes.Firewall, *fakes.Injector) {
+func wrapFW() (*natfw.Firewall, *fakes.Firewall, *fakes.Injector) {
 	inner := memfw.New(nil)
 	inj := fakes.NewInjector()
 	return inner, &fakes.Firewall{Firewall: inner, Injector: inj}, inj
 }
 
-func has(t *testing.T, fw natfw.Firewall, owner string) bool {
+func has(t *testing.T, fw natfw.Driver, owner string) bool {
 	t.Helper()
 	_, err := fw.Get(context.Background(), owner)
 	switch errs.CodeOf(err) {

@@ -310,7 +310,7 @@ func TestFirewallWrapper(t *testing.T) {
 	inner := &recorder{}
 	inj := fakes.NewInjector()
 	f := &fakes.Firewall{Firewall: stubFirewall{inner}, Injector: inj}
-	checkWrapper(t, []reflect.Type{typeOf[natfw.Firewall]()}, nil, inj, inner, []method{
+	checkWrapper(t, []reflect.Type{typeOf[natfw.Driver]()}, nil, inj, inner, []method{
 		{"EnsureNAT", func(ctx context.Context) (any, error) { return nil, f.EnsureNAT(ctx, natfw.Rule{Owner: "o"}) }, nil},
 		{"RemoveNAT", func(ctx context.Context) (any, error) { return nil, f.RemoveNAT(ctx, "o") }, nil},
 		{"Get", func(ctx context.Context) (any, error) { return f.Get(ctx, "o") }, natfw.Rule{Owner: "o", Public: stubAddr}},

@@ -49,8 +49,10 @@ func Example() {
 	// NotFound
 }
 
-func ExampleFirewall_Allowed() {
+func ExampleDriver_Allowed() {
 	fw := memfw.New(nil)
+	var d *memfw.Driver
+	fw.As(&d)
 	_ = fw.EnsureNAT(context.Background(), natfw.Rule{
 		Owner:   "win-01",
 		Public:  netip.MustParseAddr("203.0.113.20"),
@@ -62,16 +64,16 @@ func ExampleFirewall_Allowed() {
 	admin := netip.MustParseAddr("198.51.100.5")
 	stranger := netip.MustParseAddr("192.0.2.99")
 
-	fmt.Println(fw.Allowed(admin, public, natfw.Port{Protocol: natfw.TCP, Number: 5986}))
-	fmt.Println(fw.Allowed(admin, public, natfw.Port{Protocol: natfw.TCP, Number: 22}))
-	fmt.Println(fw.Allowed(stranger, public, natfw.Port{Protocol: natfw.TCP, Number: 3389}))
+	fmt.Println(d.Allowed(admin, public, natfw.Port{Protocol: natfw.TCP, Number: 5986}))
+	fmt.Println(d.Allowed(admin, public, natfw.Port{Protocol: natfw.TCP, Number: 22}))
+	fmt.Println(d.Allowed(stranger, public, natfw.Port{Protocol: natfw.TCP, Number: 3389}))
 	// Output:
 	// 10.0.0.20 true
 	// invalid IP false
 	// invalid IP false
 }
 
-func ExampleFirewall_EnsureNAT_invalid() {
+func Example_invalid() {
 	fw := memfw.New(nil)
 	err := fw.EnsureNAT(context.Background(), natfw.Rule{
 		Owner:   "vm-1",
@@ -83,5 +85,5 @@ func ExampleFirewall_EnsureNAT_invalid() {
 	fmt.Println(err)
 	// Output:
 	// InvalidArgument
-	// memfw.EnsureNAT: natfw.Rule: rule for "vm-1": no ports
+	// natfw.EnsureNAT: rule for "vm-1": no ports
 }

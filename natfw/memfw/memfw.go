@@ -8,61 +8,64 @@ import (
 	"strings"
 	"sync"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/internal/limit"
 	"github.com/managedvm/managedvm/natfw"
 )
 
-// Options configures a Firewall. The zero value (or nil) is fine.
+// Options configures the Firewall New returns. The zero value (or nil) is
+// fine. The three fields are passed to natfw.New.
 type Options struct {
-	// Logger receives a debug line for every change; nil discards.
+	// Logger receives the portable type's Debug line per call; nil
+	// discards.
 	Logger *slog.Logger
+	// TracerProvider, if set, records a span per call.
+	TracerProvider trace.TracerProvider
+	// MeterProvider, if set, records the call metrics.
+	MeterProvider metric.MeterProvider
 }
 
-// Firewall is an in-memory natfw.Firewall. The zero value is not usable:
-// call New.
-type Firewall struct {
-	log *slog.Logger
+// New returns an empty in-memory firewall behind the portable
+// *natfw.Firewall. Reach its Driver (for Allowed) with As:
+//
+//	var d *memfw.Driver
+//	fw.As(&d)
+func New(opts *Options) *natfw.Firewall {
+	if opts == nil {
+		opts = &Options{}
+	}
+	return natfw.New(NewDriver(), &natfw.Options{
+		Logger: opts.Logger, TracerProvider: opts.TracerProvider, MeterProvider: opts.MeterProvider,
+	})
+}
 
+// Driver is the in-memory natfw.Driver. The zero value is not usable: call
+// NewDriver (or New for the portable Firewall over one).
+type Driver struct {
 	mu    sync.RWMutex
 	rules map[string]natfw.Rule // by owner, normalized
 	// owners maps every Public and Local address in use to its owner.
 	owners map[netip.Addr]string
 }
 
-var _ natfw.Firewall = (*Firewall)(nil)
+var _ natfw.Driver = (*Driver)(nil)
 
-// New returns an empty Firewall.
-func New(opts *Options) *Firewall {
-	if opts == nil {
-		opts = &Options{}
-	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Firewall{
-		log:    log,
-		rules:  make(map[string]natfw.Rule),
-		owners: make(map[netip.Addr]string),
-	}
+// NewDriver returns an empty Driver, to wrap with natfw.New.
+func NewDriver() *Driver {
+	return &Driver{rules: make(map[string]natfw.Rule), owners: make(map[netip.Addr]string)}
 }
 
-// EnsureNAT makes the owner's rule exactly r (see natfw.Firewall).
-func (f *Firewall) EnsureNAT(ctx context.Context, r natfw.Rule) error {
-	const op = "memfw.EnsureNAT"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return err
-	}
-	if err := r.Validate(); err != nil {
-		return errs.WrapOp(op, err)
-	}
-	r = r.Normalize()
-
+// EnsureNAT makes the owner's rule exactly r (see natfw.Driver). r is
+// kept: the portable type hands over a normalized copy.
+func (f *Driver) EnsureNAT(_ context.Context, r natfw.Rule) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, a := range []netip.Addr{r.Public, r.Local} {
 		if o, ok := f.owners[a]; ok && o != r.Owner {
-			return errs.Errorf(errs.AlreadyExists, op, "rule for %q: address %s is used by the rule of %q", r.Owner, a, o)
+			return errs.Errorf(errs.AlreadyExists, "", "rule for %s: address %s is used by the rule of %s", limit.Quote(r.Owner), a, limit.Quote(o))
 		}
 	}
 	old, had := f.rules[r.Owner]
@@ -76,20 +79,11 @@ func (f *Firewall) EnsureNAT(ctx context.Context, r natfw.Rule) error {
 	f.rules[r.Owner] = r
 	f.owners[r.Public] = r.Owner
 	f.owners[r.Local] = r.Owner
-	if had {
-		f.log.Debug("nat rule replaced", "owner", r.Owner, "public", r.Public, "local", r.Local, "ports", len(r.Ports), "sources", len(r.Sources))
-	} else {
-		f.log.Debug("nat rule created", "owner", r.Owner, "public", r.Public, "local", r.Local, "ports", len(r.Ports), "sources", len(r.Sources))
-	}
 	return nil
 }
 
 // RemoveNAT removes the owner's rule; a missing rule is not an error.
-func (f *Firewall) RemoveNAT(ctx context.Context, owner string) error {
-	const op = "memfw.RemoveNAT"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return err
-	}
+func (f *Driver) RemoveNAT(_ context.Context, owner string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	old, ok := f.rules[owner]
@@ -99,35 +93,27 @@ func (f *Firewall) RemoveNAT(ctx context.Context, owner string) error {
 	delete(f.rules, owner)
 	delete(f.owners, old.Public)
 	delete(f.owners, old.Local)
-	f.log.Debug("nat rule removed", "owner", owner, "public", old.Public, "local", old.Local)
 	return nil
 }
 
-// Get returns the owner's rule, normalized, or NotFound.
-func (f *Firewall) Get(ctx context.Context, owner string) (natfw.Rule, error) {
-	const op = "memfw.Get"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return natfw.Rule{}, err
-	}
+// Get returns the owner's rule, or NotFound. The rule shares its slices
+// with the stored one, which is never changed (the portable type copies).
+func (f *Driver) Get(_ context.Context, owner string) (natfw.Rule, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	r, ok := f.rules[owner]
 	if !ok {
-		return natfw.Rule{}, errs.Errorf(errs.NotFound, op, "no rule for %q", owner)
+		return natfw.Rule{}, errs.Errorf(errs.NotFound, "", "no rule for %s", limit.Quote(owner))
 	}
-	return clone(r), nil
+	return r, nil
 }
 
-// List returns every rule, normalized, ordered by owner.
-func (f *Firewall) List(ctx context.Context) ([]natfw.Rule, error) {
-	const op = "memfw.List"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return nil, err
-	}
+// List returns every rule ordered by owner (sharing slices as Get does).
+func (f *Driver) List(context.Context) ([]natfw.Rule, error) {
 	f.mu.RLock()
 	out := make([]natfw.Rule, 0, len(f.rules))
 	for _, r := range f.rules {
-		out = append(out, clone(r))
+		out = append(out, r)
 	}
 	f.mu.RUnlock()
 	slices.SortFunc(out, func(a, b natfw.Rule) int { return strings.Compare(a.Owner, b.Owner) })
@@ -140,7 +126,7 @@ func (f *Firewall) List(ctx context.Context) ([]natfw.Rule, error) {
 // prefixes, it returns the local address the packet is translated to and
 // true. Otherwise the packet is dropped: the zero address and false.
 // IPv4-mapped IPv6 addresses are treated as IPv4.
-func (f *Firewall) Allowed(src, dst netip.Addr, port natfw.Port) (local netip.Addr, ok bool) {
+func (f *Driver) Allowed(src, dst netip.Addr, port natfw.Port) (local netip.Addr, ok bool) {
 	src, dst = src.Unmap(), dst.Unmap()
 	f.mu.RLock()
 	defer f.mu.RUnlock()
@@ -158,10 +144,4 @@ func (f *Firewall) Allowed(src, dst netip.Addr, port natfw.Port) (local netip.Ad
 		}
 	}
 	return netip.Addr{}, false
-}
-
-func clone(r natfw.Rule) natfw.Rule {
-	r.Ports = slices.Clone(r.Ports)
-	r.Sources = slices.Clone(r.Sources)
-	return r
 }

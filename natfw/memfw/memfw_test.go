@@ -12,12 +12,16 @@ import (
 
 func TestConformance(t *testing.T) {
 	natfwtest.Run(t, natfwtest.Harness{
-		New: func(*testing.T) natfw.Firewall { return memfw.New(nil) },
+		New: func(*testing.T) natfw.Driver { return memfw.NewDriver() },
 	})
 }
 
 func TestAllowed(t *testing.T) {
 	fw := memfw.New(&memfw.Options{})
+	var d *memfw.Driver
+	if !fw.As(&d) {
+		t.Fatal("As(*memfw.Driver) = false")
+	}
 	ctx := context.Background()
 	addr := netip.MustParseAddr
 	linux := natfw.Rule{
@@ -62,7 +66,7 @@ func TestAllowed(t *testing.T) {
 		{"zero source", netip.Addr{}, linux.Public, ssh, netip.Addr{}},
 	}
 	for _, c := range cases {
-		got, ok := fw.Allowed(c.src, c.dst, c.port)
+		got, ok := d.Allowed(c.src, c.dst, c.port)
 		if ok != c.want.IsValid() || got != c.want {
 			t.Errorf("%s: Allowed(%v, %v, %v) = %v, %v; want %v", c.name, c.src, c.dst, c.port, got, ok, c.want)
 		}
@@ -74,16 +78,16 @@ func TestAllowed(t *testing.T) {
 	if err := fw.EnsureNAT(ctx, moved); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := fw.Allowed(addr("198.51.100.20"), linux.Public, ssh); ok {
+	if _, ok := d.Allowed(addr("198.51.100.20"), linux.Public, ssh); ok {
 		t.Error("old public address still allowed after replace")
 	}
-	if got, ok := fw.Allowed(addr("198.51.100.20"), moved.Public, ssh); !ok || got != linux.Local {
+	if got, ok := d.Allowed(addr("198.51.100.20"), moved.Public, ssh); !ok || got != linux.Local {
 		t.Errorf("new public address: %v, %v", got, ok)
 	}
 	if err := fw.RemoveNAT(ctx, "linux"); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := fw.Allowed(addr("198.51.100.20"), moved.Public, ssh); ok {
+	if _, ok := d.Allowed(addr("198.51.100.20"), moved.Public, ssh); ok {
 		t.Error("removed rule still allowed")
 	}
 }

@@ -8,10 +8,10 @@ import (
 	"github.com/managedvm/managedvm/natfw/natfwtest"
 )
 
-// A Firewall driver's test runs the suite with a constructor of fresh,
-// empty firewalls.
+// A firewall driver's test runs the suite with a constructor of fresh,
+// empty drivers; the suite puts natfw.New in front of each.
 func ExampleRun() {
 	_ = func(t *testing.T) {
-		natfwtest.Run(t, natfwtest.Harness{New: func(t *testing.T) natfw.Firewall { return memfw.New(nil) }})
+		natfwtest.Run(t, natfwtest.Harness{New: func(t *testing.T) natfw.Driver { return memfw.NewDriver() }})
 	}
 }

@@ -10,14 +10,18 @@ import (
 	"time"
 
 	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/internal/testkit"
 	"github.com/managedvm/managedvm/natfw"
 )
 
-// Harness makes the Firewalls the suite tests.
+// Harness makes the drivers the suite tests.
 type Harness struct {
-	// New returns a fresh, empty Firewall for one test. It is called once
-	// per subtest; release what it holds with t.Cleanup. Required.
-	New func(t *testing.T) natfw.Firewall
+	// New returns a fresh, empty driver for one test. It is called once
+	// per subtest; release what it holds with t.Cleanup (Close may also be
+	// called by the suite, through the portable type, so it must be safe
+	// to call twice). The suite runs every case through natfw.New over it.
+	// Required.
+	New func(t *testing.T) natfw.Driver
 }
 
 // Concurrency is how many goroutines the concurrency cases run.
@@ -31,7 +35,7 @@ func Run(t *testing.T, h Harness) {
 	}
 	cases := []struct {
 		name string
-		fn   func(*testing.T, natfw.Firewall)
+		fn   func(*testing.T, *natfw.Firewall)
 	}{
 		{"EnsureCreates", testEnsureCreates},
 		{"EnsureSameRuleIsNoop", testEnsureSameRuleIsNoop},
@@ -53,14 +57,33 @@ func Run(t *testing.T, h Harness) {
 		{"ConcurrentReplaceSameOwner", testConcurrentReplaceSameOwner},
 		{"Canceled", testCanceled},
 		{"DeadlineExceeded", testDeadlineExceeded},
+		{"OwnerLimits", testOwnerLimits},
+		{"DescriptionLimits", testDescriptionLimits},
+		{"CountLimits", testCountLimits},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			fw := h.New(t)
-			if fw == nil {
+			d := h.New(t)
+			if d == nil {
 				t.Fatal("Harness.New returned nil")
 			}
-			c.fn(t, fw)
+			c.fn(t, natfw.New(d, nil))
+		})
+	}
+	driverCases := []struct {
+		name string
+		fn   func(*testing.T, natfw.Driver)
+	}{
+		{"AfterClose", testAfterClose},
+		{"Telemetry", testTelemetry},
+	}
+	for _, c := range driverCases {
+		t.Run(c.name, func(t *testing.T) {
+			d := h.New(t)
+			if d == nil {
+				t.Fatal("Harness.New returned nil")
+			}
+			c.fn(t, d)
 		})
 	}
 }
@@ -96,7 +119,7 @@ func same(a, b natfw.Rule) bool {
 		a.Description == b.Description && slices.Equal(a.Ports, b.Ports) && slices.Equal(a.Sources, b.Sources)
 }
 
-func list(t *testing.T, fw natfw.Firewall) []natfw.Rule {
+func list(t *testing.T, fw *natfw.Firewall) []natfw.Rule {
 	t.Helper()
 	rs, err := fw.List(context.Background())
 	if err != nil {
@@ -107,7 +130,7 @@ func list(t *testing.T, fw natfw.Firewall) []natfw.Rule {
 
 // wantRules fails the test unless List returns exactly want (normalized,
 // in owner order).
-func wantRules(t *testing.T, fw natfw.Firewall, want ...natfw.Rule) {
+func wantRules(t *testing.T, fw *natfw.Firewall, want ...natfw.Rule) {
 	t.Helper()
 	got := list(t, fw)
 	if len(got) != len(want) {
@@ -120,21 +143,14 @@ func wantRules(t *testing.T, fw natfw.Firewall, want ...natfw.Rule) {
 	}
 }
 
-func ensure(t *testing.T, fw natfw.Firewall, r natfw.Rule) {
+func ensure(t *testing.T, fw *natfw.Firewall, r natfw.Rule) {
 	t.Helper()
 	if err := fw.EnsureNAT(context.Background(), r); err != nil {
 		t.Fatalf("EnsureNAT(%s): %v", r.Owner, err)
 	}
 }
 
-func wantCode(t *testing.T, what string, err error, code errs.Code) {
-	t.Helper()
-	if got := errs.CodeOf(err); got != code {
-		t.Fatalf("%s = %v (code %v), want code %v", what, err, got, code)
-	}
-}
-
-func wantGet(t *testing.T, fw natfw.Firewall, want natfw.Rule) {
+func wantGet(t *testing.T, fw *natfw.Firewall, want natfw.Rule) {
 	t.Helper()
 	got, err := fw.Get(context.Background(), want.Owner)
 	if err != nil {
@@ -145,7 +161,7 @@ func wantGet(t *testing.T, fw natfw.Firewall, want natfw.Rule) {
 	}
 }
 
-func testEnsureCreates(t *testing.T, fw natfw.Firewall) {
+func testEnsureCreates(t *testing.T, fw *natfw.Firewall) {
 	wantRules(t, fw)
 	r := rule(1)
 	ensure(t, fw, r)
@@ -159,7 +175,7 @@ func testEnsureCreates(t *testing.T, fw natfw.Firewall) {
 	wantRules(t, fw, r, w)
 }
 
-func testEnsureSameRuleIsNoop(t *testing.T, fw natfw.Firewall) {
+func testEnsureSameRuleIsNoop(t *testing.T, fw *natfw.Firewall) {
 	r := rule(1)
 	ensure(t, fw, r)
 	ensure(t, fw, rule(2))
@@ -182,7 +198,7 @@ func testEnsureSameRuleIsNoop(t *testing.T, fw natfw.Firewall) {
 	wantGet(t, fw, r)
 }
 
-func testEnsureReplaces(t *testing.T, fw natfw.Firewall) {
+func testEnsureReplaces(t *testing.T, fw *natfw.Firewall) {
 	other := rule(9)
 	ensure(t, fw, other)
 	changes := []struct {
@@ -211,7 +227,7 @@ func testEnsureReplaces(t *testing.T, fw natfw.Firewall) {
 	}
 }
 
-func testEnsureReplaceFreesOldAddresses(t *testing.T, fw natfw.Firewall) {
+func testEnsureReplaceFreesOldAddresses(t *testing.T, fw *natfw.Firewall) {
 	a := rule(1)
 	ensure(t, fw, a)
 	moved := a
@@ -224,7 +240,7 @@ func testEnsureReplaceFreesOldAddresses(t *testing.T, fw natfw.Firewall) {
 	wantRules(t, fw, moved, b)
 }
 
-func testRemove(t *testing.T, fw natfw.Firewall) {
+func testRemove(t *testing.T, fw *natfw.Firewall) {
 	a, b := rule(1), rule(2)
 	ensure(t, fw, a)
 	ensure(t, fw, b)
@@ -233,7 +249,7 @@ func testRemove(t *testing.T, fw natfw.Firewall) {
 	}
 	wantRules(t, fw, b)
 	_, err := fw.Get(context.Background(), a.Owner)
-	wantCode(t, "Get after RemoveNAT", err, errs.NotFound)
+	testkit.MustCode(t, "Get after RemoveNAT", err, errs.NotFound)
 	// Removing again is not an error.
 	if err := fw.RemoveNAT(context.Background(), a.Owner); err != nil {
 		t.Fatalf("second RemoveNAT: %v", err)
@@ -241,7 +257,7 @@ func testRemove(t *testing.T, fw natfw.Firewall) {
 	wantRules(t, fw, b)
 }
 
-func testRemoveMissingIsNoop(t *testing.T, fw natfw.Firewall) {
+func testRemoveMissingIsNoop(t *testing.T, fw *natfw.Firewall) {
 	if err := fw.RemoveNAT(context.Background(), "never-existed"); err != nil {
 		t.Fatalf("RemoveNAT on an empty firewall: %v", err)
 	}
@@ -257,46 +273,48 @@ func testRemoveMissingIsNoop(t *testing.T, fw natfw.Firewall) {
 	wantRules(t, fw, a)
 }
 
-func testGetNotFound(t *testing.T, fw natfw.Firewall) {
+func testGetNotFound(t *testing.T, fw *natfw.Firewall) {
 	_, err := fw.Get(context.Background(), "owner-001")
-	wantCode(t, "Get on an empty firewall", err, errs.NotFound)
+	testkit.MustCode(t, "Get on an empty firewall", err, errs.NotFound)
 	ensure(t, fw, rule(1))
 	_, err = fw.Get(context.Background(), "owner-002")
-	wantCode(t, "Get of a missing owner", err, errs.NotFound)
+	testkit.MustCode(t, "Get of a missing owner", err, errs.NotFound)
+	// An empty owner can have no rule: it is refused before any driver
+	// sees it.
 	_, err = fw.Get(context.Background(), "")
-	wantCode(t, `Get("")`, err, errs.NotFound)
+	testkit.MustCode(t, `Get("")`, err, errs.InvalidArgument)
 }
 
 // conflict checks that EnsureNAT(r) is AlreadyExists and changes nothing.
-func conflict(t *testing.T, fw natfw.Firewall, r natfw.Rule) {
+func conflict(t *testing.T, fw *natfw.Firewall, r natfw.Rule) {
 	t.Helper()
 	before := list(t, fw)
 	err := fw.EnsureNAT(context.Background(), r)
-	wantCode(t, "EnsureNAT of a conflicting rule", err, errs.AlreadyExists)
+	testkit.MustCode(t, "EnsureNAT of a conflicting rule", err, errs.AlreadyExists)
 	wantRules(t, fw, before...)
 }
 
-func testPublicInUse(t *testing.T, fw natfw.Firewall) {
+func testPublicInUse(t *testing.T, fw *natfw.Firewall) {
 	a := rule(1)
 	ensure(t, fw, a)
 	b := rule(2)
 	b.Public = a.Public
 	conflict(t, fw, b)
 	_, err := fw.Get(context.Background(), b.Owner)
-	wantCode(t, "Get of the refused owner", err, errs.NotFound)
+	testkit.MustCode(t, "Get of the refused owner", err, errs.NotFound)
 }
 
-func testLocalInUse(t *testing.T, fw natfw.Firewall) {
+func testLocalInUse(t *testing.T, fw *natfw.Firewall) {
 	a := rule(1)
 	ensure(t, fw, a)
 	b := rule(2)
 	b.Local = a.Local
 	conflict(t, fw, b)
 	_, err := fw.Get(context.Background(), b.Owner)
-	wantCode(t, "Get of the refused owner", err, errs.NotFound)
+	testkit.MustCode(t, "Get of the refused owner", err, errs.NotFound)
 }
 
-func testAddressInUseInOtherRole(t *testing.T, fw natfw.Firewall) {
+func testAddressInUseInOtherRole(t *testing.T, fw *natfw.Firewall) {
 	a := rule(1)
 	ensure(t, fw, a)
 	b := rule(2)
@@ -307,7 +325,7 @@ func testAddressInUseInOtherRole(t *testing.T, fw natfw.Firewall) {
 	conflict(t, fw, c)
 }
 
-func testConflictingReplaceKeepsOldRule(t *testing.T, fw natfw.Firewall) {
+func testConflictingReplaceKeepsOldRule(t *testing.T, fw *natfw.Firewall) {
 	a, b := rule(1), rule(2)
 	ensure(t, fw, a)
 	ensure(t, fw, b)
@@ -325,7 +343,7 @@ func testConflictingReplaceKeepsOldRule(t *testing.T, fw natfw.Firewall) {
 	wantGet(t, fw, b)
 }
 
-func testRemovedAddressesAreFree(t *testing.T, fw natfw.Firewall) {
+func testRemovedAddressesAreFree(t *testing.T, fw *natfw.Firewall) {
 	a := rule(1)
 	ensure(t, fw, a)
 	if err := fw.RemoveNAT(context.Background(), a.Owner); err != nil {
@@ -337,7 +355,7 @@ func testRemovedAddressesAreFree(t *testing.T, fw natfw.Firewall) {
 	wantRules(t, fw, b)
 }
 
-func testInvalid(t *testing.T, fw natfw.Firewall) {
+func testInvalid(t *testing.T, fw *natfw.Firewall) {
 	existing := rule(1)
 	ensure(t, fw, existing)
 	invalid := []struct {
@@ -368,14 +386,14 @@ func testInvalid(t *testing.T, fw natfw.Firewall) {
 				r.Sources = slices.Clone(base.Sources)
 				c.mod(&r)
 				err := fw.EnsureNAT(context.Background(), r)
-				wantCode(t, "EnsureNAT("+c.name+")", err, errs.InvalidArgument)
+				testkit.MustCode(t, "EnsureNAT("+c.name+")", err, errs.InvalidArgument)
 				wantRules(t, fw, existing)
 			}
 		})
 	}
 }
 
-func testListOrderedAndNormalized(t *testing.T, fw natfw.Firewall) {
+func testListOrderedAndNormalized(t *testing.T, fw *natfw.Firewall) {
 	// Ensure in an order that is neither sorted nor reverse sorted.
 	order := []int{5, 1, 9, 3, 7, 2, 8, 0, 6, 4}
 	for _, i := range order {
@@ -420,7 +438,7 @@ func testListOrderedAndNormalized(t *testing.T, fw natfw.Firewall) {
 	}
 }
 
-func testReturnedRulesAreCopies(t *testing.T, fw natfw.Firewall) {
+func testReturnedRulesAreCopies(t *testing.T, fw *natfw.Firewall) {
 	r := rule(1)
 	r.Ports = slices.Clone(natfw.WindowsPorts)
 	r.Sources = []netip.Prefix{admins, jumpbox}
@@ -443,7 +461,7 @@ func testReturnedRulesAreCopies(t *testing.T, fw natfw.Firewall) {
 	wantRules(t, fw, want)
 }
 
-func testConcurrentDistinct(t *testing.T, fw natfw.Firewall) {
+func testConcurrentDistinct(t *testing.T, fw *natfw.Firewall) {
 	var wg sync.WaitGroup
 	errc := make(chan error, Concurrency)
 	for i := range Concurrency {
@@ -465,7 +483,7 @@ func testConcurrentDistinct(t *testing.T, fw natfw.Firewall) {
 	wantRules(t, fw, want...)
 }
 
-func testConcurrentSamePublic(t *testing.T, fw natfw.Firewall) {
+func testConcurrentSamePublic(t *testing.T, fw *natfw.Firewall) {
 	contested := public(200)
 	results := make([]error, Concurrency)
 	var wg sync.WaitGroup
@@ -501,7 +519,7 @@ func testConcurrentSamePublic(t *testing.T, fw natfw.Firewall) {
 	wantRules(t, fw, w)
 }
 
-func testConcurrentReplaceSameOwner(t *testing.T, fw natfw.Firewall) {
+func testConcurrentReplaceSameOwner(t *testing.T, fw *natfw.Firewall) {
 	// Goroutines replace one owner's rule with different public and local
 	// addresses. Whichever lands last is the rule; every other address is
 	// free again afterwards.
@@ -543,31 +561,31 @@ func testConcurrentReplaceSameOwner(t *testing.T, fw natfw.Firewall) {
 }
 
 // ctxDone checks every method against a context that is already done.
-func ctxDone(t *testing.T, fw natfw.Firewall, ctx context.Context, code errs.Code) {
+func ctxDone(t *testing.T, fw *natfw.Firewall, ctx context.Context, code errs.Code) {
 	t.Helper()
 	a := rule(1)
 	ensure(t, fw, a)
 
 	b := rule(2)
-	wantCode(t, "EnsureNAT (new rule)", fw.EnsureNAT(ctx, b), code)
+	testkit.MustCode(t, "EnsureNAT (new rule)", fw.EnsureNAT(ctx, b), code)
 	changed := a
 	changed.Ports = slices.Clone(natfw.WindowsPorts)
-	wantCode(t, "EnsureNAT (replacement)", fw.EnsureNAT(ctx, changed), code)
-	wantCode(t, "RemoveNAT", fw.RemoveNAT(ctx, a.Owner), code)
+	testkit.MustCode(t, "EnsureNAT (replacement)", fw.EnsureNAT(ctx, changed), code)
+	testkit.MustCode(t, "RemoveNAT", fw.RemoveNAT(ctx, a.Owner), code)
 	_, err := fw.Get(ctx, a.Owner)
-	wantCode(t, "Get", err, code)
+	testkit.MustCode(t, "Get", err, code)
 	_, err = fw.List(ctx)
-	wantCode(t, "List", err, code)
+	testkit.MustCode(t, "List", err, code)
 	wantRules(t, fw, a)
 }
 
-func testCanceled(t *testing.T, fw natfw.Firewall) {
+func testCanceled(t *testing.T, fw *natfw.Firewall) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	ctxDone(t, fw, ctx, errs.Canceled)
 }
 
-func testDeadlineExceeded(t *testing.T, fw natfw.Firewall) {
+func testDeadlineExceeded(t *testing.T, fw *natfw.Firewall) {
 	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
 	defer cancel()
 	ctxDone(t, fw, ctx, errs.DeadlineExceeded)

@@ -15,7 +15,7 @@ import (
 // inNetNS runs fn on a thread that is inside the driver's network namespace
 // (or directly, when the driver works in the caller's namespace). Sockets
 // fn opens stay in that namespace.
-func (f *Firewall) inNetNS(fn func() error) error {
+func (f *Driver) inNetNS(fn func() error) error {
 	if f.ns == nil {
 		return fn()
 	}
@@ -50,7 +50,7 @@ func (f *Firewall) inNetNS(fn func() error) error {
 // setAddr adds (add) or removes the address a/32 on the WAN interface,
 // through rtnetlink inside the driver's namespace. Adding an address that
 // is there and removing one that is not are no-ops.
-func (f *Firewall) setAddr(add bool, a netip.Addr) error {
+func (f *Driver) setAddr(add bool, a netip.Addr) error {
 	return f.inNetNS(func() error {
 		ifi, err := net.InterfaceByName(f.wan)
 		if err != nil {

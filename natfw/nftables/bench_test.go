@@ -27,7 +27,7 @@ func benchRule(i int) natfw.Rule {
 	}
 }
 
-func benchFirewall(b *testing.B, n int) *nftables.Firewall {
+func benchFirewall(b *testing.B, n int) *natfw.Firewall {
 	b.Helper()
 	fw := newFirewall(b, nftables.Options{NetNSPath: nsPath(newNS(b, "bench"))})
 	start := time.Now()
@@ -97,9 +97,13 @@ func BenchmarkWith1000Rules(b *testing.B) {
 
 // benchListFresh lists through a new Firewall each time (a restarted
 // process): every List reads and decodes the whole table from the kernel.
-func benchListFresh(b *testing.B, fw *nftables.Firewall, n int) {
+func benchListFresh(b *testing.B, fw *natfw.Firewall, n int) {
 	ctx := context.Background()
-	opts := fw.Options()
+	var d *nftables.Driver
+	if !fw.As(&d) {
+		b.Fatal("As(*nftables.Driver) = false")
+	}
+	opts := d.Options()
 	for i := 0; i < b.N; i++ {
 		f, err := nftables.New(&opts)
 		if err != nil {
@@ -116,7 +120,7 @@ func benchListFresh(b *testing.B, fw *nftables.Firewall, n int) {
 	}
 }
 
-func benchList(b *testing.B, fw *nftables.Firewall, n int) {
+func benchList(b *testing.B, fw *natfw.Firewall, n int) {
 	ctx := context.Background()
 	for i := 0; i < b.N; i++ {
 		rs, err := fw.List(ctx)

@@ -32,7 +32,7 @@ const (
 // original destination public; outbound: reply destination public), so
 // that connections established through a removed rule stop flowing instead
 // of living on in conntrack. It returns how many entries it deleted.
-func (f *Firewall) forgetConnections(public netip.Addr) (int, error) {
+func (f *Driver) forgetConnections(public netip.Addr) (int, error) {
 	var deleted int
 	err := f.inNetNS(func() error {
 		// A dump walks the host's whole conntrack hash (10-20 ms even for

@@ -1,7 +1,24 @@
-// Package nftables is a natfw.Firewall for Linux routers: it programs 1:1
+// Package nftables is a natfw driver for Linux routers: it programs 1:1
 // NAT rules into one nftables table through netlink
 // (github.com/google/nftables), optionally inside a chosen network
 // namespace.
+//
+// New returns the portable *natfw.Firewall over a [Driver]; NewDriver
+// returns the bare Driver (to wrap before natfw.New). The portable type
+// validates, copies and instruments every call; the Driver speaks netlink.
+// Options.Logger, TracerProvider and MeterProvider go to natfw.New; the
+// Logger also receives the driver's own Debug lines about kernel changes
+// (rule created, replaced or removed; connections forgotten).
+//
+// # As
+//
+// The Firewall's As reaches the *Driver, which adds DeleteTable (remove
+// the whole table) and Options:
+//
+//	var d *nftables.Driver
+//	if fw.As(&d) {
+//		err = d.DeleteTable(ctx)
+//	}
 //
 // # Kernel layout
 //
@@ -72,10 +89,12 @@
 //
 // # Limits
 //
-// The kernel keeps at most 256 bytes of userdata per rule, so an owner
-// longer than 120 bytes, a description longer than 120 bytes, or either
-// with a NUL byte is InvalidArgument. A rule takes 3 + ports x sources
-// kernel rules.
+// The kernel keeps at most 256 bytes of userdata per rule, which is why
+// natfw's portable limits are MaxOwner = 120 and MaxDescription = 120
+// bytes (a build-time check in this package keeps them in step). A rule
+// takes 3 + ports x sources kernel rules, at most 3 + 8 x 8 under natfw's
+// MaxPorts and MaxSources: larger batches overflow the netlink socket
+// buffers (the acknowledgements come back ENOBUFS).
 //
 // # Errors
 //
@@ -93,7 +112,7 @@
 //     is in place (or gone) but the public address could not be added or
 //     removed, or its connections could not be ended.
 //     Call EnsureNAT or RemoveNAT again.
-//   - FailedPrecondition: the Firewall is closed.
+//   - FailedPrecondition: the Firewall (or Driver) is closed.
 //
 // # Concurrency
 //

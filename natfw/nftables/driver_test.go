@@ -56,7 +56,7 @@ func rulesOf(t testing.TB, c *nft.Conn, table, chain string) []*nft.Rule {
 	return rs
 }
 
-func mustList(t testing.TB, fw natfw.Firewall) []natfw.Rule {
+func mustList(t testing.TB, fw *natfw.Firewall) []natfw.Rule {
 	t.Helper()
 	rs, err := fw.List(context.Background())
 	if err != nil {
@@ -65,7 +65,7 @@ func mustList(t testing.TB, fw natfw.Firewall) []natfw.Rule {
 	return rs
 }
 
-func wantList(t testing.TB, fw natfw.Firewall, want ...natfw.Rule) {
+func wantList(t testing.TB, fw *natfw.Firewall, want ...natfw.Rule) {
 	t.Helper()
 	got := mustList(t, fw)
 	if len(got) != len(want) {
@@ -78,7 +78,7 @@ func wantList(t testing.TB, fw natfw.Firewall, want ...natfw.Rule) {
 	}
 }
 
-func mustEnsure(t testing.TB, fw natfw.Firewall, r natfw.Rule) {
+func mustEnsure(t testing.TB, fw *natfw.Firewall, r natfw.Rule) {
 	t.Helper()
 	if err := fw.EnsureNAT(context.Background(), r); err != nil {
 		t.Fatalf("EnsureNAT(%s): %v", r.Owner, err)
@@ -183,11 +183,15 @@ func TestOtherTablesUntouched(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustEnsure(t, fwA, testRule(2))
-	if err := fwA.DeleteTable(context.Background()); err != nil {
+	var dA *nftables.Driver
+	if !fwA.As(&dA) {
+		t.Fatal("As(*nftables.Driver) = false")
+	}
+	if err := dA.DeleteTable(context.Background()); err != nil {
 		t.Fatalf("DeleteTable: %v", err)
 	}
 	wantList(t, fwA)
-	if err := fwA.DeleteTable(context.Background()); err != nil {
+	if err := dA.DeleteTable(context.Background()); err != nil {
 		t.Fatalf("DeleteTable of a missing table: %v", err)
 	}
 
@@ -422,7 +426,7 @@ func TestSeesForeignChangesAtOnce(t *testing.T) {
 // same public address for different owners: exactly one wins.
 func TestTwoInstancesContendForAnAddress(t *testing.T) {
 	ns := newNS(t, "two")
-	fws := []*nftables.Firewall{
+	fws := []*natfw.Firewall{
 		newFirewall(t, nftables.Options{NetNSPath: nsPath(ns)}),
 		newFirewall(t, nftables.Options{NetNSPath: nsPath(ns)}),
 	}

@@ -30,11 +30,11 @@ const (
 	baseComment   = "managedvm: established,related"
 )
 
-// The kernel keeps at most 256 bytes of userdata per rule.
-const (
-	maxOwner       = 120
-	maxDescription = 120
-)
+// The kernel keeps at most 256 bytes of userdata per rule: the owner's
+// comment record and the description's record of the longest owner and
+// description the portable type lets through must fit. (A negative array
+// length stops the build if natfw's limits ever grow past it.)
+var _ [256 - (2 + len(ownerPrefix) + natfw.MaxOwner + 1) - (2 + natfw.MaxDescription + 1)]struct{}
 
 // Network-header offsets of the IPv4 addresses, transport-header offset of
 // the destination port.
@@ -95,7 +95,7 @@ func matchIface(key expr.MetaKey, name string) []expr.Any {
 // kernelRules returns the kernel rules of r, each tagged with the owner:
 // DNAT in prerouting, SNAT in postrouting, then in forward one accept per
 // (source, port) and a final drop of everything else to the local address.
-func (f *Firewall) kernelRules(r natfw.Rule) []*nft.Rule {
+func (f *Driver) kernelRules(r natfw.Rule) []*nft.Rule {
 	owner := ownerData(r.Owner)
 	dnat := &nft.Rule{
 		Table: f.table, Chain: f.chains[chainPre],
@@ -139,7 +139,7 @@ func (f *Firewall) kernelRules(r natfw.Rule) []*nft.Rule {
 
 // baseRule accepts the rest of connections already allowed (and the
 // replies to the VMs' own outbound connections) before any drop.
-func (f *Firewall) baseRule() *nft.Rule {
+func (f *Driver) baseRule() *nft.Rule {
 	return &nft.Rule{
 		Table: f.table, Chain: f.chains[chainForward],
 		Exprs: []expr.Any{

@@ -29,7 +29,7 @@ const (
 )
 
 // openGen opens the socket inside the driver's namespace.
-func (f *Firewall) openGen() (*genSocket, error) {
+func (f *Driver) openGen() (*genSocket, error) {
 	g := &genSocket{fd: -1}
 	err := f.inNetNS(func() error {
 		fd, err := syscall.Socket(syscall.AF_NETLINK, syscall.SOCK_RAW|syscall.SOCK_CLOEXEC, syscall.NETLINK_NETFILTER)

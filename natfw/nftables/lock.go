@@ -9,7 +9,7 @@ import (
 )
 
 // changeLock serializes changes to one table of one network namespace
-// across Firewalls and processes on the host: an flock(2) on a file named
+// across Drivers and processes on the host: an flock(2) on a file named
 // after the namespace's inode and the table. The file holds no state; the
 // kernel stays the only source of truth. Without it, two writers could both
 // read a free address and both commit it.

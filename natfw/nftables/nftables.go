@@ -14,7 +14,12 @@ import (
 	nft "github.com/google/nftables"
 	"github.com/vishvananda/netns"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/internal/limit"
+	"github.com/managedvm/managedvm/internal/obs"
 	"github.com/managedvm/managedvm/natfw"
 )
 
@@ -50,13 +55,20 @@ type Options struct {
 	// Empty means /run/lock, or os.TempDir() where that does not exist.
 	// Every writer of a table must use the same directory.
 	LockDir string
-	// Logger receives a debug line for every change; nil discards.
+	// Logger receives a debug line for every change the driver makes in
+	// the kernel (and, through the portable type, one per call); nil
+	// discards.
 	Logger *slog.Logger
+	// TracerProvider and MeterProvider, if set, are passed to natfw.New
+	// for a span per call and the call metrics.
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
 }
 
-// Firewall is a natfw.Firewall that programs one nftables table through
-// netlink. Create it with New; release it with Close.
-type Firewall struct {
+// Driver is the natfw.Driver that programs one nftables table through
+// netlink. Create the portable Firewall over one with New (or a bare
+// Driver with NewDriver); release it with Close.
+type Driver struct {
 	opts       Options
 	log        *slog.Logger
 	ns         *netns.NsHandle // nil: the caller's namespace
@@ -65,9 +77,10 @@ type Firewall struct {
 	table      *nft.Table
 	chains     map[string]*nft.Chain
 
-	// mu serializes changes made through this Firewall and keeps reads
-	// from seeing half of one; lock does the same across Firewalls and
-	// processes.
+	// mu serializes changes made through this Driver and keeps reads
+	// from seeing half of one; lock does the same across Drivers and
+	// processes. closed, under mu, keeps a call that raced with Close off
+	// the closed namespace handle.
 	mu     sync.RWMutex
 	lock   *changeLock
 	closed bool
@@ -81,12 +94,26 @@ type Firewall struct {
 	cachedGen uint32
 }
 
-var _ natfw.Firewall = (*Firewall)(nil)
+var _ natfw.Driver = (*Driver)(nil)
 
-// New returns a Firewall for the table and namespace opts name. It opens the
-// namespace but does not touch the kernel's rules: the table and its chains
-// are created by the first EnsureNAT.
-func New(opts *Options) (*Firewall, error) {
+// New returns the portable Firewall over a Driver for the table and
+// namespace opts name (see NewDriver). Reach the Driver (for DeleteTable)
+// with As:
+//
+//	var d *nftables.Driver
+//	fw.As(&d)
+func New(opts *Options) (*natfw.Firewall, error) {
+	d, err := NewDriver(opts)
+	if err != nil {
+		return nil, err
+	}
+	return natfw.New(d, &natfw.Options{Logger: d.opts.Logger, TracerProvider: d.opts.TracerProvider, MeterProvider: d.opts.MeterProvider}), nil
+}
+
+// NewDriver returns a Driver for the table and namespace opts name. It
+// opens the namespace but does not touch the kernel's rules: the table and
+// its chains are created by the first EnsureNAT.
+func NewDriver(opts *Options) (*Driver, error) {
 	const op = "nftables.New"
 	if opts == nil {
 		opts = &Options{}
@@ -96,19 +123,19 @@ func New(opts *Options) (*Firewall, error) {
 		name = DefaultTable
 	}
 	if len(name) > 255 || strings.ContainsRune(name, 0) {
-		return nil, errs.Errorf(errs.InvalidArgument, op, "invalid table name %q", name)
+		return nil, errs.Errorf(errs.InvalidArgument, op, "invalid table name %s", limit.Quote(name))
 	}
 	if opts.ManagePublicAddress && opts.WANInterface == "" {
 		return nil, errs.New(errs.InvalidArgument, op, "ManagePublicAddress needs WANInterface")
 	}
 	if len(opts.WANInterface) > 15 {
-		return nil, errs.Errorf(errs.InvalidArgument, op, "interface name %q is longer than 15 bytes", opts.WANInterface)
+		return nil, errs.Errorf(errs.InvalidArgument, op, "interface name %s is longer than 15 bytes", limit.Quote(opts.WANInterface))
 	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	f := &Firewall{log: log, wan: opts.WANInterface, manageAddr: opts.ManagePublicAddress, opts: *opts}
+	f := &Driver{log: log, wan: opts.WANInterface, manageAddr: opts.ManagePublicAddress, opts: *opts}
 	if opts.NetNSPath != "" {
 		h, err := netns.GetFromPath(opts.NetNSPath)
 		if err != nil {
@@ -146,13 +173,13 @@ func New(opts *Options) (*Firewall, error) {
 	return f, nil
 }
 
-// Options returns the options the Firewall was made with.
-func (f *Firewall) Options() Options { return f.opts }
+// Options returns the options the Driver was made with.
+func (f *Driver) Options() Options { return f.opts }
 
 // Close releases the namespace handle. It leaves the kernel's rules in
-// place: a new Firewall over the same table sees them. Methods called after
-// Close return FailedPrecondition.
-func (f *Firewall) Close() error {
+// place: a new Driver over the same table sees them. Methods called after
+// Close return FailedPrecondition. The portable Firewall's Close calls it.
+func (f *Driver) Close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
@@ -172,24 +199,30 @@ func (f *Firewall) Close() error {
 // DeleteTable removes the driver's table with every rule in it, in one
 // batch; a missing table is not an error. Addresses added with
 // ManagePublicAddress are removed too.
-func (f *Firewall) DeleteTable(ctx context.Context) error {
-	const op = "nftables.DeleteTable"
-	if err := f.begin(ctx, op); err != nil {
+//
+// DeleteTable is not part of natfw's contract, so no portable type checks
+// its context or names its errors: it does both itself.
+func (f *Driver) DeleteTable(ctx context.Context) error {
+	return obs.Wrap("nftables.DeleteTable", f.deleteTable(ctx))
+}
+
+func (f *Driver) deleteTable(ctx context.Context) error {
+	if err := errs.FromContext(ctx, ""); err != nil {
 		return err
 	}
-	release, err := f.lockWrite(op)
+	release, err := f.lockWrite()
 	if err != nil {
 		return err
 	}
 	defer release()
-	st, err := f.read(op)
+	st, err := f.read()
 	if err != nil || !st.table {
 		return err
 	}
-	if err := errs.FromContext(ctx, op); err != nil {
+	if err := errs.FromContext(ctx, ""); err != nil {
 		return err
 	}
-	c, done, err := f.conn(op)
+	c, done, err := f.conn()
 	if err != nil {
 		return err
 	}
@@ -197,13 +230,13 @@ func (f *Firewall) DeleteTable(ctx context.Context) error {
 	err = c.Flush()
 	done()
 	if err != nil {
-		return flushErr(op, err)
+		return flushErr(err)
 	}
 	if f.manageAddr {
 		for _, e := range st.owners {
 			if e.complete {
 				if err := f.setAddr(false, e.rule.Public); err != nil {
-					return errs.Wrap(errs.OutcomeUnknown, op, err)
+					return errs.Wrap(errs.OutcomeUnknown, "", err)
 				}
 			}
 		}
@@ -211,43 +244,39 @@ func (f *Firewall) DeleteTable(ctx context.Context) error {
 	return nil
 }
 
-func (f *Firewall) begin(ctx context.Context, op string) error {
-	return errs.FromContext(ctx, op)
-}
-
 // lockWrite takes what a change needs: the driver's mutex and the file
 // lock that serializes changes between processes. Call release when done.
-func (f *Firewall) lockWrite(op string) (release func(), err error) {
+func (f *Driver) lockWrite() (release func(), err error) {
 	f.mu.Lock()
-	if err := f.usable(op); err != nil {
+	if err := f.usable(); err != nil {
 		f.mu.Unlock()
 		return nil, err
 	}
 	unlock, err := f.lock.lock()
 	if err != nil {
 		f.mu.Unlock()
-		return nil, errs.Wrap(errs.Unavailable, op, err)
+		return nil, errs.Wrap(errs.Unavailable, "", err)
 	}
 	return func() { unlock(); f.mu.Unlock() }, nil
 }
 
-func (f *Firewall) usable(op string) error {
+func (f *Driver) usable() error {
 	if f.closed {
-		return errs.New(errs.FailedPrecondition, op, "firewall is closed")
+		return errs.New(errs.FailedPrecondition, "", "called after Close")
 	}
 	return nil
 }
 
 // conn opens one netlink socket (in the driver's namespace) for the calls
 // of one operation; release it with the returned function.
-func (f *Firewall) conn(op string) (*nft.Conn, func(), error) {
+func (f *Driver) conn() (*nft.Conn, func(), error) {
 	opts := []nft.ConnOption{nft.AsLasting()}
 	if f.ns != nil {
 		opts = append(opts, nft.WithNetNSFd(int(*f.ns)))
 	}
 	c, err := nft.New(opts...)
 	if err != nil {
-		return nil, nil, readErr(op, "netlink socket", err)
+		return nil, nil, readErr("netlink socket", err)
 	}
 	return c, func() { _ = c.CloseLasting() }, nil
 }
@@ -270,14 +299,14 @@ type state struct {
 // read returns the table's state: the one read last if the ruleset
 // generation has not moved since, else a fresh read from the kernel that no
 // commit interleaved with. The result must not be changed.
-func (f *Firewall) read(op string) (*state, error) {
+func (f *Driver) read() (*state, error) {
 	if f.gen == nil {
-		return f.readKernel(op)
+		return f.readKernel()
 	}
 	for range 5 {
 		g1, err := f.gen.get()
 		if err != nil {
-			return nil, readErr(op, "ruleset generation", err)
+			return nil, readErr("ruleset generation", err)
 		}
 		f.cacheMu.Lock()
 		st, gen := f.cached, f.cachedGen
@@ -285,13 +314,13 @@ func (f *Firewall) read(op string) (*state, error) {
 		if st != nil && gen == g1 {
 			return st, nil
 		}
-		st, err = f.readKernel(op)
+		st, err = f.readKernel()
 		if err != nil {
 			return nil, err
 		}
 		g2, err := f.gen.get()
 		if err != nil {
-			return nil, readErr(op, "ruleset generation", err)
+			return nil, readErr("ruleset generation", err)
 		}
 		if g1 == g2 {
 			f.cacheMu.Lock()
@@ -301,12 +330,12 @@ func (f *Firewall) read(op string) (*state, error) {
 		}
 		// The ruleset changed while it was read: read again.
 	}
-	return nil, errs.New(errs.Unavailable, op, "the ruleset kept changing while it was read")
+	return nil, errs.New(errs.Unavailable, "", "the ruleset kept changing while it was read")
 }
 
 // readKernel rebuilds the table's state from the kernel.
-func (f *Firewall) readKernel(op string) (*state, error) {
-	c, done, err := f.conn(op)
+func (f *Driver) readKernel() (*state, error) {
+	c, done, err := f.conn()
 	if err != nil {
 		return nil, err
 	}
@@ -314,7 +343,7 @@ func (f *Firewall) readKernel(op string) (*state, error) {
 	st := &state{chains: map[string]bool{}, owners: map[string]*entry{}}
 	tables, err := c.ListTablesOfFamily(nft.TableFamilyIPv4)
 	if err != nil {
-		return nil, readErr(op, "list tables", err)
+		return nil, readErr("list tables", err)
 	}
 	for _, t := range tables {
 		if t.Name == f.table.Name {
@@ -326,7 +355,7 @@ func (f *Firewall) readKernel(op string) (*state, error) {
 	}
 	chains, err := c.ListChainsOfTableFamily(nft.TableFamilyIPv4)
 	if err != nil {
-		return nil, readErr(op, "list chains", err)
+		return nil, readErr("list chains", err)
 	}
 	for _, ch := range chains {
 		if ch.Table != nil && ch.Table.Name == f.table.Name {
@@ -341,7 +370,7 @@ func (f *Firewall) readKernel(op string) (*state, error) {
 		}
 		rules, err := c.GetRules(f.table, f.chains[name])
 		if err != nil {
-			return nil, readErr(op, "list rules of chain "+name, err)
+			return nil, readErr("list rules of chain "+name, err)
 		}
 		for _, r := range rules {
 			p, ok := decode(name, r)
@@ -393,20 +422,8 @@ func (e *entry) assemble() {
 
 // EnsureNAT makes the owner's rule exactly r (see natfw.Firewall), in one
 // netlink batch.
-func (f *Firewall) EnsureNAT(ctx context.Context, r natfw.Rule) error {
-	const op = "nftables.EnsureNAT"
-	if err := f.begin(ctx, op); err != nil {
-		return err
-	}
-	if err := r.Validate(); err != nil {
-		return errs.WrapOp(op, err)
-	}
-	if err := checkLimits(r); err != nil {
-		return errs.WrapOp(op, err)
-	}
-	r = r.Normalize()
-
-	release, err := f.lockWrite(op)
+func (f *Driver) EnsureNAT(ctx context.Context, r natfw.Rule) error {
+	release, err := f.lockWrite()
 	if err != nil {
 		return err
 	}
@@ -416,7 +433,7 @@ func (f *Firewall) EnsureNAT(ctx context.Context, r natfw.Rule) error {
 		changed bool
 	)
 	for attempt := 0; ; attempt++ {
-		st, err := f.read(op)
+		st, err := f.read()
 		if err != nil {
 			return err
 		}
@@ -426,7 +443,7 @@ func (f *Firewall) EnsureNAT(ctx context.Context, r natfw.Rule) error {
 			}
 			for _, a := range []netip.Addr{r.Public, r.Local} {
 				if a == e.rule.Public || a == e.rule.Local {
-					return errs.Errorf(errs.AlreadyExists, op, "rule for %q: address %s is used by the rule of %q", r.Owner, a, o)
+					return errs.Errorf(errs.AlreadyExists, "", "rule for %s: address %s is used by the rule of %s", limit.Quote(r.Owner), a, limit.Quote(o))
 				}
 			}
 		}
@@ -434,10 +451,10 @@ func (f *Firewall) EnsureNAT(ctx context.Context, r natfw.Rule) error {
 		if old != nil && old.complete && old.rule.Equal(r) && st.base {
 			break // in place; still make sure of the address below
 		}
-		if err := errs.FromContext(ctx, op); err != nil {
+		if err := errs.FromContext(ctx, ""); err != nil {
 			return err
 		}
-		c, done, err := f.conn(op)
+		c, done, err := f.conn()
 		if err != nil {
 			return err
 		}
@@ -462,21 +479,21 @@ func (f *Firewall) EnsureNAT(ctx context.Context, r natfw.Rule) error {
 		if isErrno(err, syscall.ENOENT) && attempt < 3 {
 			continue // the table changed under us: read it again
 		}
-		return flushErr(op, err)
+		return flushErr(err)
 	}
 	if f.manageAddr {
 		if err := f.setAddr(true, r.Public); err != nil {
-			return errs.Wrap(errs.OutcomeUnknown, op, fmt.Errorf("rule in place, but: %w", err))
+			return errs.Wrap(errs.OutcomeUnknown, "", fmt.Errorf("rule in place, but: %w", err))
 		}
 		if old != nil && old.complete && old.rule.Public != r.Public {
 			if err := f.setAddr(false, old.rule.Public); err != nil {
-				return errs.Wrap(errs.OutcomeUnknown, op, fmt.Errorf("rule in place, but: %w", err))
+				return errs.Wrap(errs.OutcomeUnknown, "", fmt.Errorf("rule in place, but: %w", err))
 			}
 		}
 	}
 	if changed && old != nil && old.complete && (old.rule.Public != r.Public || old.rule.Local != r.Local) {
 		if err := f.forget(old.rule.Public); err != nil {
-			return errs.Wrap(errs.OutcomeUnknown, op, fmt.Errorf("rule in place, but: %w", err))
+			return errs.Wrap(errs.OutcomeUnknown, "", fmt.Errorf("rule in place, but: %w", err))
 		}
 	}
 	return nil
@@ -484,7 +501,7 @@ func (f *Firewall) EnsureNAT(ctx context.Context, r natfw.Rule) error {
 
 // setup adds to the batch whatever of the table, its chains and the base
 // rule is missing.
-func (f *Firewall) setup(c *nft.Conn, st *state) {
+func (f *Driver) setup(c *nft.Conn, st *state) {
 	if !st.table {
 		c.AddTable(f.table)
 	}
@@ -505,43 +522,24 @@ func (f *Firewall) setup(c *nft.Conn, st *state) {
 	}
 }
 
-func (f *Firewall) deletePieces(c *nft.Conn, ps []piece) {
+func (f *Driver) deletePieces(c *nft.Conn, ps []piece) {
 	for _, p := range ps {
 		// DelRule only fails for handle 0, which the kernel never reports.
 		_ = c.DelRule(&nft.Rule{Table: f.table, Chain: f.chains[p.chain], Handle: p.handle})
 	}
 }
 
-func checkLimits(r natfw.Rule) error {
-	const op = "nftables"
-	switch {
-	case len(r.Owner) > maxOwner:
-		return errs.Errorf(errs.InvalidArgument, op, "owner %q is longer than %d bytes", r.Owner, maxOwner)
-	case strings.ContainsRune(r.Owner, 0):
-		return errs.Errorf(errs.InvalidArgument, op, "owner %q contains a NUL byte", r.Owner)
-	case len(r.Description) > maxDescription:
-		return errs.Errorf(errs.InvalidArgument, op, "rule for %q: description is longer than %d bytes", r.Owner, maxDescription)
-	case strings.ContainsRune(r.Description, 0):
-		return errs.Errorf(errs.InvalidArgument, op, "rule for %q: description contains a NUL byte", r.Owner)
-	}
-	return nil
-}
-
 // RemoveNAT removes the owner's rule in one netlink batch; a missing rule
 // is not an error.
-func (f *Firewall) RemoveNAT(ctx context.Context, owner string) error {
-	const op = "nftables.RemoveNAT"
-	if err := f.begin(ctx, op); err != nil {
-		return err
-	}
-	release, err := f.lockWrite(op)
+func (f *Driver) RemoveNAT(ctx context.Context, owner string) error {
+	release, err := f.lockWrite()
 	if err != nil {
 		return err
 	}
 	defer release()
 	var old *entry
 	for attempt := 0; ; attempt++ {
-		st, err := f.read(op)
+		st, err := f.read()
 		if err != nil {
 			return err
 		}
@@ -549,10 +547,10 @@ func (f *Firewall) RemoveNAT(ctx context.Context, owner string) error {
 		if old == nil {
 			return nil
 		}
-		if err := errs.FromContext(ctx, op); err != nil {
+		if err := errs.FromContext(ctx, ""); err != nil {
 			return err
 		}
-		c, done, err := f.conn(op)
+		c, done, err := f.conn()
 		if err != nil {
 			return err
 		}
@@ -566,16 +564,16 @@ func (f *Firewall) RemoveNAT(ctx context.Context, owner string) error {
 		if isErrno(err, syscall.ENOENT) && attempt < 3 {
 			continue
 		}
-		return flushErr(op, err)
+		return flushErr(err)
 	}
 	if f.manageAddr && old.rule.Public.IsValid() {
 		if err := f.setAddr(false, old.rule.Public); err != nil {
-			return errs.Wrap(errs.OutcomeUnknown, op, fmt.Errorf("rule removed, but: %w", err))
+			return errs.Wrap(errs.OutcomeUnknown, "", fmt.Errorf("rule removed, but: %w", err))
 		}
 	}
 	if old.rule.Public.IsValid() {
 		if err := f.forget(old.rule.Public); err != nil {
-			return errs.Wrap(errs.OutcomeUnknown, op, fmt.Errorf("rule removed, but: %w", err))
+			return errs.Wrap(errs.OutcomeUnknown, "", fmt.Errorf("rule removed, but: %w", err))
 		}
 	}
 	return nil
@@ -583,7 +581,7 @@ func (f *Firewall) RemoveNAT(ctx context.Context, owner string) error {
 
 // forget ends the connections translated to or from public, unless
 // Options.KeepConnections.
-func (f *Firewall) forget(public netip.Addr) error {
+func (f *Driver) forget(public netip.Addr) error {
 	if f.opts.KeepConnections {
 		return nil
 	}
@@ -598,51 +596,46 @@ func (f *Firewall) forget(public netip.Addr) error {
 }
 
 // Get returns the owner's rule as the kernel holds it, or NotFound.
-func (f *Firewall) Get(ctx context.Context, owner string) (natfw.Rule, error) {
-	const op = "nftables.Get"
-	st, err := f.snapshot(ctx, op)
+func (f *Driver) Get(ctx context.Context, owner string) (natfw.Rule, error) {
+	st, err := f.snapshot(ctx)
 	if err != nil {
 		return natfw.Rule{}, err
 	}
 	e := st.owners[owner]
 	if e == nil || !e.complete {
-		return natfw.Rule{}, errs.Errorf(errs.NotFound, op, "no rule for %q", owner)
+		return natfw.Rule{}, errs.Errorf(errs.NotFound, "", "no rule for %s", limit.Quote(owner))
 	}
-	return clone(e.rule), nil
+	return e.rule, nil
 }
 
 // List returns every rule of the table, rebuilt from the kernel,
 // normalized and ordered by owner.
-func (f *Firewall) List(ctx context.Context) ([]natfw.Rule, error) {
-	const op = "nftables.List"
-	st, err := f.snapshot(ctx, op)
+func (f *Driver) List(ctx context.Context) ([]natfw.Rule, error) {
+	st, err := f.snapshot(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]natfw.Rule, 0, len(st.owners))
 	for _, e := range st.owners {
 		if e.complete {
-			out = append(out, clone(e.rule))
+			out = append(out, e.rule)
 		}
 	}
 	slices.SortFunc(out, func(a, b natfw.Rule) int { return strings.Compare(a.Owner, b.Owner) })
 	return out, nil
 }
 
-func (f *Firewall) snapshot(ctx context.Context, op string) (*state, error) {
-	if err := f.begin(ctx, op); err != nil {
-		return nil, err
-	}
+func (f *Driver) snapshot(ctx context.Context) (*state, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	if err := f.usable(op); err != nil {
+	if err := f.usable(); err != nil {
 		return nil, err
 	}
-	st, err := f.read(op)
+	st, err := f.read()
 	if err != nil {
 		return nil, err
 	}
-	return st, errs.FromContext(ctx, op)
+	return st, errs.FromContext(ctx, "")
 }
 
 func isErrno(err error, want syscall.Errno) bool {
@@ -652,41 +645,35 @@ func isErrno(err error, want syscall.Errno) bool {
 
 // readErr maps a failed dump: nothing changed, so it is safe to retry
 // unless permission is missing.
-func readErr(op, what string, err error) error {
+func readErr(what string, err error) error {
 	var en syscall.Errno
 	if errors.As(err, &en) && (en == syscall.EPERM || en == syscall.EACCES) {
-		return errs.Wrap(errs.PermissionDenied, op, fmt.Errorf("%s: %w", what, err))
+		return errs.Wrap(errs.PermissionDenied, "", fmt.Errorf("%s: %w", what, err))
 	}
 	if errors.As(err, &en) && (en == syscall.EPROTONOSUPPORT || en == syscall.EAFNOSUPPORT) {
-		return errs.Wrap(errs.Unimplemented, op, fmt.Errorf("%s: kernel without nftables: %w", what, err))
+		return errs.Wrap(errs.Unimplemented, "", fmt.Errorf("%s: kernel without nftables: %w", what, err))
 	}
-	return errs.Wrap(errs.Unavailable, op, fmt.Errorf("%s: %w", what, err))
+	return errs.Wrap(errs.Unavailable, "", fmt.Errorf("%s: %w", what, err))
 }
 
 // flushErr maps a failed batch. The kernel applies a batch whole or not at
 // all: an error it answered with means nothing changed. A lost answer
 // (ENOBUFS, or no errno at all) means the batch may have been applied.
-func flushErr(op string, err error) error {
+func flushErr(err error) error {
 	var en syscall.Errno
 	if !errors.As(err, &en) {
-		return errs.Wrap(errs.OutcomeUnknown, op, fmt.Errorf("netlink batch: %w", err))
+		return errs.Wrap(errs.OutcomeUnknown, "", fmt.Errorf("netlink batch: %w", err))
 	}
 	switch en {
 	case syscall.EPERM, syscall.EACCES:
-		return errs.Wrap(errs.PermissionDenied, op, fmt.Errorf("netlink batch: %w", err))
+		return errs.Wrap(errs.PermissionDenied, "", fmt.Errorf("netlink batch: %w", err))
 	case syscall.ENOBUFS:
-		return errs.Wrap(errs.OutcomeUnknown, op, fmt.Errorf("netlink batch: %w", err))
+		return errs.Wrap(errs.OutcomeUnknown, "", fmt.Errorf("netlink batch: %w", err))
 	case syscall.ENOENT, syscall.EEXIST, syscall.EBUSY:
-		return errs.Wrap(errs.Unavailable, op, fmt.Errorf("netlink batch: table changed concurrently: %w", err))
+		return errs.Wrap(errs.Unavailable, "", fmt.Errorf("netlink batch: table changed concurrently: %w", err))
 	case syscall.EOPNOTSUPP, syscall.EAFNOSUPPORT, syscall.EPROTONOSUPPORT:
-		return errs.Wrap(errs.Unimplemented, op, fmt.Errorf("netlink batch: kernel lacks nftables NAT support: %w", err))
+		return errs.Wrap(errs.Unimplemented, "", fmt.Errorf("netlink batch: kernel lacks nftables NAT support: %w", err))
 	default:
-		return errs.Wrap(errs.Internal, op, fmt.Errorf("netlink batch refused: %w", err))
+		return errs.Wrap(errs.Internal, "", fmt.Errorf("netlink batch refused: %w", err))
 	}
-}
-
-func clone(r natfw.Rule) natfw.Rule {
-	r.Ports = slices.Clone(r.Ports)
-	r.Sources = slices.Clone(r.Sources)
-	return r
 }

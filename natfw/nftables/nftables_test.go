@@ -8,23 +8,30 @@ import (
 	"github.com/managedvm/managedvm/natfw/nftables"
 )
 
-func newFirewall(t testing.TB, opts nftables.Options) *nftables.Firewall {
+// newFirewall returns the portable Firewall over a new Driver, closed
+// when the test ends.
+func newFirewall(t testing.TB, opts nftables.Options) *natfw.Firewall {
+	t.Helper()
+	return natfw.New(newDriver(t, opts), nil)
+}
+
+func newDriver(t testing.TB, opts nftables.Options) *nftables.Driver {
 	t.Helper()
 	if opts.LockDir == "" {
 		opts.LockDir = testLockDir
 	}
-	fw, err := nftables.New(&opts)
+	d, err := nftables.NewDriver(&opts)
 	if err != nil {
-		t.Fatalf("New: %v", err)
+		t.Fatalf("NewDriver: %v", err)
 	}
-	t.Cleanup(func() { _ = fw.Close() })
-	return fw
+	t.Cleanup(func() { _ = d.Close() })
+	return d
 }
 
 func TestConformance(t *testing.T) {
 	needNetNS(t)
-	natfwtest.Run(t, natfwtest.Harness{New: func(t *testing.T) natfw.Firewall {
-		return newFirewall(t, nftables.Options{NetNSPath: nsPath(newNS(t, "conf"))})
+	natfwtest.Run(t, natfwtest.Harness{New: func(t *testing.T) natfw.Driver {
+		return newDriver(t, nftables.Options{NetNSPath: nsPath(newNS(t, "conf"))})
 	}})
 }
 
@@ -32,9 +39,9 @@ func TestConformance(t *testing.T) {
 // addresses the driver manages.
 func TestConformanceWithWAN(t *testing.T) {
 	needNetNS(t)
-	natfwtest.Run(t, natfwtest.Harness{New: func(t *testing.T) natfw.Firewall {
+	natfwtest.Run(t, natfwtest.Harness{New: func(t *testing.T) natfw.Driver {
 		ns := newNS(t, "confw")
 		addWAN(t, ns)
-		return newFirewall(t, nftables.Options{NetNSPath: nsPath(ns), WANInterface: "wan0", ManagePublicAddress: true})
+		return newDriver(t, nftables.Options{NetNSPath: nsPath(ns), WANInterface: "wan0", ManagePublicAddress: true})
 	}})
 }
