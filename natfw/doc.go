@@ -69,7 +69,7 @@
 //	              EnsureNAT, RemoveNAT and Get alike
 //	Description   0 to MaxDescription (120) bytes, same characters
 //	Ports         1 to MaxPorts (8) entries as given; tcp or udp, 1-65535
-//	Sources       1 to MaxSources (16) entries as given; IPv4 prefixes
+//	Sources       1 to MaxSources (8) entries as given; IPv4 prefixes
 //	Public, Local IPv4, different
 //
 // A rule of MaxPorts ports and MaxSources sources is 3 + 8 x 8 kernel
