@@ -1,13 +1,14 @@
 package cmdb
 
 import (
-	"context"
 	"net/netip"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/internal/limit"
+	"github.com/managedvm/managedvm/internal/obs"
 	"github.com/managedvm/managedvm/natfw"
 	"github.com/managedvm/managedvm/provider"
 )
@@ -86,16 +87,82 @@ func (r Record) Clone() Record {
 	return out
 }
 
-// Validate reports an InvalidArgument error for a malformed record.
-func (r Record) Validate() error {
-	const op = "cmdb.Record"
+// The limits of a record (see the package doc) besides those of
+// internal/limit's classes.
+const (
+	// MaxAttributes is the most entries Record.Attributes, and
+	// Record.VM.Attributes, may each hold.
+	MaxAttributes = 64
+	// MaxItems is the most entries Record.Ports and Record.VM.Guest.IPs
+	// may each hold.
+	MaxItems = 64
+	// MaxFilterStates is the most entries Filter.States may hold.
+	MaxFilterStates = 16
+)
+
+// Validate reports an InvalidArgument error for a malformed record or one
+// beyond the limits (see the package doc). Values are quoted with
+// limit.Quote, so the message stays short whatever the record holds.
+func (r Record) Validate() error { return obs.Wrap("cmdb.Record", r.validate()) }
+
+// validate is Validate with no Op: the portable type names its own.
+func (r Record) validate() error {
+	if err := r.Key.validate(); err != nil {
+		return err
+	}
+	bad := func(format string, args ...any) error {
+		return errs.Errorf(errs.InvalidArgument, "", "record %s: "+format, append([]any{limit.Quote(r.Key.String())}, args...)...)
+	}
 	switch {
-	case r.Key.Provider == "" || r.Key.VMID == "":
-		return errs.Errorf(errs.InvalidArgument, op, "record key %q is incomplete", r.Key)
 	case !r.State.Valid():
-		return errs.Errorf(errs.InvalidArgument, op, "record %s: invalid state %q", r.Key, r.State)
+		return bad("invalid state %s", limit.Quote(string(r.State)))
 	case r.Revision < 0:
-		return errs.Errorf(errs.InvalidArgument, op, "record %s: negative revision", r.Key)
+		return bad("negative revision")
+	case len(r.Ports) > MaxItems:
+		return bad("%d ports, more than %d", len(r.Ports), MaxItems)
+	case len(r.VM.Guest.IPs) > MaxItems:
+		return bad("%d guest IPs, more than %d", len(r.VM.Guest.IPs), MaxItems)
+	}
+	fields := []struct {
+		name      string
+		v         string
+		min, max  int
+		printable bool
+	}{
+		{"VM.ID", r.VM.ID, 0, limit.MaxKey, true},
+		{"VM.Name", r.VM.Name, 0, limit.MaxName, true},
+		{"VM.Zone", r.VM.Zone, 0, limit.MaxName, true},
+		{"VM.Power", string(r.VM.Power), 0, limit.MaxLabel, true},
+		{"VM.Annotation", r.VM.Annotation, 0, limit.MaxText, false},
+		{"VM.Guest.Family", string(r.VM.Guest.Family), 0, limit.MaxLabel, true},
+		{"VM.Guest.OSName", r.VM.Guest.OSName, 0, limit.MaxText, false},
+		{"VM.Guest.OSVersion", r.VM.Guest.OSVersion, 0, limit.MaxText, false},
+		{"VM.Guest.Hostname", r.VM.Guest.Hostname, 0, limit.MaxText, false},
+		{"VM.Guest.ToolsVersion", r.VM.Guest.ToolsVersion, 0, limit.MaxText, false},
+		{"VM.Guest.ToolsStatus", r.VM.Guest.ToolsStatus, 0, limit.MaxText, false},
+		{"Reason", r.Reason, 0, limit.MaxText, false},
+		{"FailedStep", r.FailedStep, 0, limit.MaxText, false},
+	}
+	for _, f := range fields {
+		if why := limit.Why(f.v, f.min, f.max, f.printable); why != "" {
+			return bad("%s %s %s", f.name, limit.Quote(f.v), why)
+		}
+	}
+	for _, m := range []struct {
+		name  string
+		attrs map[string]string
+	}{{"attribute", r.Attributes}, {"VM attribute", r.VM.Attributes}} {
+		if len(m.attrs) > MaxAttributes {
+			return bad("%d %ss, more than %d", len(m.attrs), m.name, MaxAttributes)
+		}
+		for k, v := range m.attrs {
+			if why := limit.Why(k, 1, limit.MaxLabel, true); why != "" {
+				return bad("%s key %s %s", m.name, limit.Quote(k), why)
+			}
+			if why := limit.Why(v, 0, limit.MaxText, false); why != "" {
+				return bad("%s %s: value %s %s", m.name, limit.Quote(k), limit.Quote(v), why)
+			}
+		}
 	}
 	return nil
 }
@@ -130,28 +197,17 @@ func (f Filter) Match(r Record) bool {
 	return r.State != Retired || f.IncludeRetired
 }
 
-// CMDB stores configuration-item records. Implementations are safe for
-// concurrent use.
-type CMDB interface {
-	// Upsert writes r if r.Revision equals the stored revision (0 to
-	// create). It returns the record as stored, with the new revision and
-	// timestamps. A stale revision is an error wrapping ErrConflict.
-	Upsert(ctx context.Context, r Record) (Record, error)
-	// Get returns a record, or NotFound.
-	Get(ctx context.Context, key Key) (Record, error)
-	// List returns the records that match f, ordered by key.
-	List(ctx context.Context, f Filter) ([]Record, error)
-	// Retire marks the record retired (the VM is gone), whatever its
-	// revision. Retiring a retired record changes nothing; a missing one is
-	// NotFound.
-	Retire(ctx context.Context, key Key) (Record, error)
-}
+// Validate reports an InvalidArgument error for a key whose Provider is
+// not a limit.Name (1 to 128 bytes of printable UTF-8) or whose VMID is not
+// a limit.Key (1 to 255 bytes, printable).
+func (k Key) Validate() error { return obs.Wrap("cmdb.Key", k.validate()) }
 
-// Validate reports an InvalidArgument error for a key with an empty
-// Provider or VMID.
-func (k Key) Validate() error {
-	if k.Provider == "" || k.VMID == "" {
-		return errs.Errorf(errs.InvalidArgument, "cmdb.Key", "record key %q is incomplete", k)
+func (k Key) validate() error {
+	if why := limit.Why(k.Provider, 1, limit.MaxName, true); why != "" {
+		return errs.Errorf(errs.InvalidArgument, "", "record key %s: provider %s", limit.Quote(k.String()), why)
+	}
+	if why := limit.Why(k.VMID, 1, limit.MaxKey, true); why != "" {
+		return errs.Errorf(errs.InvalidArgument, "", "record key %s: VM ID %s", limit.Quote(k.String()), why)
 	}
 	return nil
 }
@@ -165,12 +221,25 @@ func (k Key) Compare(o Key) int {
 }
 
 // Validate reports an InvalidArgument error for a filter naming a state
-// that does not exist (which would silently match nothing).
-func (f Filter) Validate() error {
+// that does not exist (which would silently match nothing), more than
+// MaxFilterStates states, or a Provider or Zone that is not empty or a
+// limit.Name.
+func (f Filter) Validate() error { return obs.Wrap("cmdb.Filter", f.validate()) }
+
+func (f Filter) validate() error {
+	if len(f.States) > MaxFilterStates {
+		return errs.Errorf(errs.InvalidArgument, "", "filter: %d states, more than %d", len(f.States), MaxFilterStates)
+	}
 	for _, s := range f.States {
 		if !s.Valid() {
-			return errs.Errorf(errs.InvalidArgument, "cmdb.Filter", "invalid state %q", s)
+			return errs.Errorf(errs.InvalidArgument, "", "filter: invalid state %s", limit.Quote(string(s)))
 		}
+	}
+	if why := limit.Why(f.Provider, 0, limit.MaxName, true); why != "" {
+		return errs.Errorf(errs.InvalidArgument, "", "filter: provider %s %s", limit.Quote(f.Provider), why)
+	}
+	if why := limit.Why(f.Zone, 0, limit.MaxName, true); why != "" {
+		return errs.Errorf(errs.InvalidArgument, "", "filter: zone %s %s", limit.Quote(f.Zone), why)
 	}
 	return nil
 }

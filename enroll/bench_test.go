@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/managedvm/managedvm/cmdb"
 	"github.com/managedvm/managedvm/cmdb/memcmdb"
 	"github.com/managedvm/managedvm/enroll"
 	"github.com/managedvm/managedvm/guest"
@@ -25,7 +26,7 @@ import (
 )
 
 // benchWorld is the in-memory drivers without fault wrappers, n VMs.
-func benchWorld(b *testing.B, n int, observe func(enroll.Event)) (*enroll.Orchestrator, *memprovider.Provider, *memcmdb.CMDB, []string) {
+func benchWorld(b *testing.B, n int, observe func(enroll.Event)) (*enroll.Orchestrator, *memprovider.Provider, *cmdb.CMDB, []string) {
 	ctx := context.Background()
 	hv := memprovider.New(&memprovider.Options{HistorySize: 16})
 	if err := hv.AddZone(provider.Zone{Name: zoneName}); err != nil {

@@ -20,7 +20,7 @@ import (
 
 // exampleSetup builds a provider with one running Linux VM (password
 // "s3cret" for root) and an orchestrator over in-memory drivers.
-func exampleSetup(opts *enroll.Options) (*enroll.Orchestrator, *memprovider.Provider, *memcmdb.CMDB, string) {
+func exampleSetup(opts *enroll.Options) (*enroll.Orchestrator, *memprovider.Provider, *cmdb.CMDB, string) {
 	ctx := context.Background()
 	hv := memprovider.New(nil)
 	_ = hv.AddZone(provider.Zone{Name: "az1"})

@@ -58,7 +58,7 @@ type nopFW struct{ natfw.Driver }
 
 func (nopFW) EnsureNAT(context.Context, natfw.Rule) error { return nil }
 
-type nopCMDB struct{ cmdb.CMDB }
+type nopCMDB struct{ cmdb.Driver }
 
 func (nopCMDB) Get(_ context.Context, k cmdb.Key) (cmdb.Record, error) {
 	return cmdb.Record{}, errs.New(errs.NotFound, "nop", "no record")
@@ -88,7 +88,7 @@ func BenchmarkEnrollOverhead(b *testing.B) {
 				Guest: provider.GuestInfo{Family: guest.Linux, IPs: []netip.Addr{netip.MustParseAddr("10.0.0.5")}, ToolsRunning: true}}}
 			o, err := enroll.New(enroll.Config{
 				Providers: map[string]provider.Provider{provName: prov},
-				IPAM:      nopIPAM{}, Firewall: natfw.New(nopFW{}, nil), CMDB: nopCMDB{}, Store: enroll.NewStore(nopStore{}, nil),
+				IPAM:      nopIPAM{}, Firewall: natfw.New(nopFW{}, nil), CMDB: cmdb.New(nopCMDB{}, nil), Store: enroll.NewStore(nopStore{}, nil),
 				Policy: enroll.Policy{Pool: poolName, ManagementSources: []netip.Prefix{mgmt},
 					Requirements: map[guest.OSFamily]guest.Requirements{guest.Linux: {Distributions: map[string]string{"debian": "11"}}}},
 			}, &enroll.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Observer: enroll.ObserverFunc(func(enroll.Event) {})})

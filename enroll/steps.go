@@ -59,7 +59,7 @@ func (r *run) updateRecord(ctx context.Context, f func(rec *cmdb.Record) error) 
 	})
 }
 
-func updateRecord(ctx context.Context, db cmdb.CMDB, key cmdb.Key, f func(rec *cmdb.Record) error) error {
+func updateRecord(ctx context.Context, db *cmdb.CMDB, key cmdb.Key, f func(rec *cmdb.Record) error) error {
 	for attempt := 0; ; attempt++ {
 		rec, err := db.Get(ctx, key)
 		switch {

@@ -162,7 +162,7 @@ type Config struct {
 	Providers map[string]provider.Provider
 	IPAM      ipam.IPAM
 	Firewall  *natfw.Firewall
-	CMDB      cmdb.CMDB
+	CMDB      *cmdb.CMDB
 	// Store keeps the journals and cursors (NewMemoryStore for one process).
 	Store *Store
 	// Policy is the default service profile; Profiles are named ones.

@@ -44,7 +44,7 @@ type world struct {
 	hv    *memprovider.Provider
 	ipam  *memipam.IPAM
 	fw    *natfw.Firewall
-	db    *memcmdb.CMDB
+	db    *cmdb.CMDB
 	store *enroll.Store
 
 	provInj, ipamInj, fwInj, dbInj, guestInj *fakes.Injector
@@ -233,7 +233,7 @@ func (w *world) config() enroll.Config {
 		Providers: map[string]provider.Provider{provName: w.prov},
 		IPAM:      &fakes.IPAM{IPAM: w.ipam, Injector: w.ipamInj},
 		Firewall:  natfw.New(&fakes.Firewall{Firewall: w.fw, Injector: w.fwInj}, nil),
-		CMDB:      &fakes.CMDB{CMDB: w.db, Injector: w.dbInj},
+		CMDB:      cmdb.New(&fakes.CMDB{CMDB: w.db, Injector: w.dbInj}, nil),
 		Store:     w.store,
 		Policy: enroll.Policy{
 			Pool: poolName, ManagementSources: []netip.Prefix{mgmt},

@@ -17,15 +17,18 @@ import (
 	"github.com/managedvm/managedvm/cmdb"
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
+	"github.com/managedvm/managedvm/internal/testkit"
 	"github.com/managedvm/managedvm/natfw"
 	"github.com/managedvm/managedvm/provider"
 )
 
-// Harness connects the suite to one CMDB implementation.
+// Harness connects the suite to one CMDB driver.
 type Harness struct {
-	// New returns a new, empty CMDB for one case. It registers its own
-	// clean-up with t.Cleanup.
-	New func(t *testing.T) cmdb.CMDB
+	// New returns a new, empty driver for one case. It registers its own
+	// clean-up with t.Cleanup (Close may also be called by the suite,
+	// through the portable type, so it must be safe to call twice). The
+	// suite runs every case through cmdb.New over it.
+	New func(t *testing.T) cmdb.Driver
 }
 
 // Run runs the conformance suite.
@@ -57,22 +60,29 @@ func Run(t *testing.T, h Harness) {
 		{"CanceledContext", testCanceled},
 		{"ConcurrentIncrements", testConcurrentIncrements},
 		{"ConcurrentCreate", testConcurrentCreate},
+		{"KeyLimits", testKeyLimits},
+		{"RecordLimits", testRecordLimits},
+		{"AttributeLimits", testAttributeLimits},
+		{"FilterLimits", testFilterLimits},
+		{"AfterClose", testAfterClose},
+		{"Telemetry", testTelemetry},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			db := h.New(t)
-			if db == nil {
+			d := h.New(t)
+			if d == nil {
 				t.Fatal("Harness.New returned nil")
 			}
 			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 			defer cancel()
-			c.fn(t, &suite{db: db, ctx: ctx})
+			c.fn(t, &suite{db: cmdb.New(d, nil), drv: d, ctx: ctx})
 		})
 	}
 }
 
 type suite struct {
-	db  cmdb.CMDB
+	db  *cmdb.CMDB
+	drv cmdb.Driver // what db is over, for the cases that build their own
 	ctx context.Context
 }
 
@@ -165,16 +175,9 @@ func (s *suite) all(t *testing.T) []cmdb.Record {
 	return rs
 }
 
-func wantCode(t *testing.T, what string, err error, want errs.Code) {
-	t.Helper()
-	if got := errs.CodeOf(err); got != want {
-		t.Fatalf("%s: error %v has code %v, want %v", what, err, got, want)
-	}
-}
-
 func wantConflict(t *testing.T, what string, err error) {
 	t.Helper()
-	wantCode(t, what, err, errs.FailedPrecondition)
+	testkit.MustCode(t, what, err, errs.FailedPrecondition)
 	if !errors.Is(err, cmdb.ErrConflict) {
 		t.Fatalf("%s: error %v does not wrap cmdb.ErrConflict", what, err)
 	}
@@ -300,14 +303,14 @@ func testUpdateMissing(t *testing.T, s *suite) {
 	_, err := s.db.Upsert(s.ctx, r)
 	wantConflict(t, "updating a record that does not exist", err)
 	_, err = s.db.Get(s.ctx, r.Key)
-	wantCode(t, "Get after a rejected update", err, errs.NotFound)
+	testkit.MustCode(t, "Get after a rejected update", err, errs.NotFound)
 }
 
 func testNotFound(t *testing.T, s *suite) {
 	s.upsert(t, record("vsphere", "vm-1"))
 	for _, k := range []cmdb.Key{{Provider: "vsphere", VMID: "vm-2"}, {Provider: "ovirt", VMID: "vm-1"}, {Provider: "vsphere", VMID: "VM-1"}} {
 		_, err := s.db.Get(s.ctx, k)
-		wantCode(t, "Get("+k.String()+")", err, errs.NotFound)
+		testkit.MustCode(t, "Get("+k.String()+")", err, errs.NotFound)
 	}
 }
 
@@ -331,21 +334,21 @@ func testInvalid(t *testing.T, s *suite) {
 	bad["negative revision"] = r
 	for name, r := range bad {
 		_, err := s.db.Upsert(s.ctx, r)
-		wantCode(t, "Upsert with "+name, err, errs.InvalidArgument)
+		testkit.MustCode(t, "Upsert with "+name, err, errs.InvalidArgument)
 	}
 	if rs := s.all(t); len(rs) != 0 {
 		t.Fatalf("rejected records were stored: %+v", rs)
 	}
 	_, err := s.db.Get(s.ctx, cmdb.Key{})
-	wantCode(t, "Get with an empty key", err, errs.InvalidArgument)
+	testkit.MustCode(t, "Get with an empty key", err, errs.InvalidArgument)
 	_, err = s.db.Retire(s.ctx, cmdb.Key{Provider: "vsphere"})
-	wantCode(t, "Retire with an incomplete key", err, errs.InvalidArgument)
+	testkit.MustCode(t, "Retire with an incomplete key", err, errs.InvalidArgument)
 	// An invalid update leaves the stored record alone.
 	stored := s.upsert(t, good)
 	r = stored
 	r.State = "bogus"
 	_, err = s.db.Upsert(s.ctx, r)
-	wantCode(t, "Upsert of an invalid update", err, errs.InvalidArgument)
+	testkit.MustCode(t, "Upsert of an invalid update", err, errs.InvalidArgument)
 	s.wantUnchanged(t, "an invalid update", stored)
 }
 
@@ -437,7 +440,7 @@ func testListFilters(t *testing.T, s *suite) {
 func testListInvalidFilter(t *testing.T, s *suite) {
 	s.upsert(t, record("vsphere", "vm-1"))
 	_, err := s.db.List(s.ctx, cmdb.Filter{States: []cmdb.State{cmdb.Enrolled, "enroled"}})
-	wantCode(t, "List with an unknown state", err, errs.InvalidArgument)
+	testkit.MustCode(t, "List with an unknown state", err, errs.InvalidArgument)
 }
 
 func testRetire(t *testing.T, s *suite) {
@@ -501,7 +504,7 @@ func testRetireBumps(t *testing.T, s *suite) {
 
 func testRetireMissing(t *testing.T, s *suite) {
 	_, err := s.db.Retire(s.ctx, cmdb.Key{Provider: "vsphere", VMID: "ghost"})
-	wantCode(t, "Retire of a missing record", err, errs.NotFound)
+	testkit.MustCode(t, "Retire of a missing record", err, errs.NotFound)
 	if rs := s.all(t); len(rs) != 0 {
 		t.Fatalf("Retire of a missing record created %+v", rs)
 	}
@@ -552,17 +555,17 @@ func testCanceled(t *testing.T, s *suite) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	cancel()
 	_, err := s.db.Upsert(ctx, record("vsphere", "vm-2"))
-	wantCode(t, "Upsert (create) with a canceled context", err, errs.Canceled)
+	testkit.MustCode(t, "Upsert (create) with a canceled context", err, errs.Canceled)
 	upd := stored
 	upd.Reason = "canceled update"
 	_, err = s.db.Upsert(ctx, upd)
-	wantCode(t, "Upsert (update) with a canceled context", err, errs.Canceled)
+	testkit.MustCode(t, "Upsert (update) with a canceled context", err, errs.Canceled)
 	_, err = s.db.Get(ctx, stored.Key)
-	wantCode(t, "Get with a canceled context", err, errs.Canceled)
+	testkit.MustCode(t, "Get with a canceled context", err, errs.Canceled)
 	_, err = s.db.List(ctx, cmdb.Filter{})
-	wantCode(t, "List with a canceled context", err, errs.Canceled)
+	testkit.MustCode(t, "List with a canceled context", err, errs.Canceled)
 	_, err = s.db.Retire(ctx, stored.Key)
-	wantCode(t, "Retire with a canceled context", err, errs.Canceled)
+	testkit.MustCode(t, "Retire with a canceled context", err, errs.Canceled)
 	s.wantUnchanged(t, "calls with a canceled context", stored)
 	if _, err := s.db.Get(s.ctx, cmdb.Key{Provider: "vsphere", VMID: "vm-2"}); !errs.Is(err, errs.NotFound) {
 		t.Fatalf("a create with a canceled context stored the record (Get: %v)", err)
@@ -570,7 +573,7 @@ func testCanceled(t *testing.T, s *suite) {
 	dctx, dcancel := context.WithDeadline(s.ctx, time.Now().Add(-time.Second))
 	defer dcancel()
 	_, err = s.db.Get(dctx, stored.Key)
-	wantCode(t, "Get past its deadline", err, errs.DeadlineExceeded)
+	testkit.MustCode(t, "Get past its deadline", err, errs.DeadlineExceeded)
 }
 
 func testConcurrentIncrements(t *testing.T, s *suite) {

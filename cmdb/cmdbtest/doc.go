@@ -1,12 +1,13 @@
-// Package cmdbtest is the conformance suite every cmdb.CMDB runs.
+// Package cmdbtest is the conformance suite every cmdb driver runs.
 //
 //	func TestConformance(t *testing.T) {
 //		cmdbtest.Run(t, cmdbtest.Harness{
-//			New: func(t *testing.T) cmdb.CMDB { return memcmdb.New(nil) },
+//			New: func(t *testing.T) cmdb.Driver { return memcmdb.NewDriver(nil) },
 //		})
 //	}
 //
-// Each case gets a new, empty CMDB from the harness. The cases check
+// Each case gets a new, empty driver from the harness and runs it through
+// the portable type (cmdb.New). The cases check
 // creation, reads, optimistic concurrency (right revision, stale revision,
 // create twice, update of a missing record: the conflict wraps
 // cmdb.ErrConflict and changes nothing), NotFound, validation
@@ -17,6 +18,16 @@
 // store, a done context (Canceled, nothing written), and concurrency: 32
 // goroutines incrementing one attribute with retry on conflict end at
 // exactly 32, and of 8 concurrent creations of one key exactly one wins.
+//
+// The limit cases (KeyLimits, RecordLimits, AttributeLimits,
+// FilterLimits) try every limited field with empty, max, max in
+// multi-byte characters, max+1, NUL, newline, invalid UTF-8 and 16 kB
+// values, the counts at their maximum, one more and 16k, and one record
+// with every field at its maximum: refused with InvalidArgument, a
+// message of at most [MaxMessage] bytes and nothing changed, or stored
+// and read back whole. AfterClose checks FailedPrecondition after Close;
+// Telemetry checks one span per call, error.type on failures and the
+// managedvm.calls / managedvm.errors counters.
 //
 // # Errors
 //

@@ -8,9 +8,10 @@ import (
 	"github.com/managedvm/managedvm/cmdb/memcmdb"
 )
 
-// A CMDB driver's test runs the suite with a constructor of fresh CMDBs.
+// A CMDB driver's test runs the suite with a constructor of fresh
+// drivers; the suite puts cmdb.New in front of each.
 func ExampleRun() {
 	_ = func(t *testing.T) {
-		cmdbtest.Run(t, cmdbtest.Harness{New: func(t *testing.T) cmdb.CMDB { return memcmdb.New(nil) }})
+		cmdbtest.Run(t, cmdbtest.Harness{New: func(t *testing.T) cmdb.Driver { return memcmdb.NewDriver(nil) }})
 	}
 }

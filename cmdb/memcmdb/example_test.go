@@ -43,7 +43,7 @@ func Example() {
 	// 0 1
 }
 
-func ExampleCMDB_Upsert_retry() {
+func Example_upsertRetry() {
 	ctx := context.Background()
 	db := memcmdb.New(nil)
 	key := cmdb.Key{Provider: "ovirt", VMID: "vm-7"}

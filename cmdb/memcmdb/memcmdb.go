@@ -7,8 +7,12 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/managedvm/managedvm/cmdb"
 	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/internal/limit"
 )
 
 // Options configure a CMDB. The zero value is usable.
@@ -16,39 +20,49 @@ type Options struct {
 	// Now is the clock for Created, Updated and RetiredAt; nil means
 	// time.Now.
 	Now func() time.Time
-	// Logger receives debug records of writes (keys and revisions only);
-	// nil discards them.
+	// Logger receives the portable type's Debug line per call; nil
+	// discards. Logger, TracerProvider and MeterProvider are passed to
+	// cmdb.New.
 	Logger *slog.Logger
+	// TracerProvider, if set, records a span per call.
+	TracerProvider trace.TracerProvider
+	// MeterProvider, if set, records the call metrics.
+	MeterProvider metric.MeterProvider
 }
 
-// CMDB is an in-memory cmdb.CMDB. Create it with New.
-type CMDB struct {
+// New returns an empty in-memory CMDB behind the portable *cmdb.CMDB.
+// opts may be nil. Reach its Driver (for Len) with As.
+func New(opts *Options) *cmdb.CMDB {
+	if opts == nil {
+		opts = &Options{}
+	}
+	return cmdb.New(NewDriver(opts), &cmdb.Options{
+		Logger: opts.Logger, TracerProvider: opts.TracerProvider, MeterProvider: opts.MeterProvider,
+	})
+}
+
+// Driver is the in-memory cmdb.Driver. Create it with NewDriver (or New
+// for the portable CMDB over one).
+type Driver struct {
 	now func() time.Time
-	log *slog.Logger
 
 	mu      sync.RWMutex
 	records map[cmdb.Key]cmdb.Record
 }
 
-var _ cmdb.CMDB = (*CMDB)(nil)
+var _ cmdb.Driver = (*Driver)(nil)
 
-// New returns an empty CMDB. opts may be nil.
-func New(opts *Options) *CMDB {
-	if opts == nil {
-		opts = &Options{}
+// NewDriver returns an empty Driver, to wrap with cmdb.New. Only
+// opts.Now is used; opts may be nil.
+func NewDriver(opts *Options) *Driver {
+	now := time.Now
+	if opts != nil && opts.Now != nil {
+		now = opts.Now
 	}
-	now := opts.Now
-	if now == nil {
-		now = time.Now
-	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &CMDB{now: now, log: log, records: make(map[cmdb.Key]cmdb.Record)}
+	return &Driver{now: now, records: make(map[cmdb.Key]cmdb.Record)}
 }
 
-func (c *CMDB) clock() time.Time { return c.now().Round(0) }
+func (c *Driver) clock() time.Time { return c.now().Round(0) }
 
 // Upsert writes r if r.Revision is the stored revision (0 to create) and
 // returns the record as stored: Revision incremented, Created kept from the
@@ -56,27 +70,24 @@ func (c *CMDB) clock() time.Time { return c.now().Round(0) }
 // the record becomes Retired and cleared when it leaves Retired. The
 // caller's Created, Updated and RetiredAt are ignored; EnrolledAt is the
 // caller's.
-func (c *CMDB) Upsert(ctx context.Context, r cmdb.Record) (cmdb.Record, error) {
-	const op = "memcmdb.Upsert"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return cmdb.Record{}, err
-	}
-	if err := r.Validate(); err != nil {
-		return cmdb.Record{}, errs.WrapOp(op, err)
-	}
+//
+// r is kept (the portable type hands over a deep copy); the record
+// returned shares its maps with the stored one, which is never changed in
+// place (the portable type copies it).
+func (c *Driver) Upsert(_ context.Context, r cmdb.Record) (cmdb.Record, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cur, exists := c.records[r.Key]
 	switch {
 	case !exists && r.Revision != 0:
-		return cmdb.Record{}, errs.Errorf(errs.FailedPrecondition, op, "record %s does not exist, but the write expects revision %d: %w", r.Key, r.Revision, cmdb.ErrConflict)
+		return cmdb.Record{}, errs.Errorf(errs.FailedPrecondition, "", "record %s does not exist, but the write expects revision %d: %w", limit.Quote(r.Key.String()), r.Revision, cmdb.ErrConflict)
 	case exists && r.Revision == 0:
-		return cmdb.Record{}, errs.Errorf(errs.FailedPrecondition, op, "record %s already exists (revision %d): %w", r.Key, cur.Revision, cmdb.ErrConflict)
+		return cmdb.Record{}, errs.Errorf(errs.FailedPrecondition, "", "record %s already exists (revision %d): %w", limit.Quote(r.Key.String()), cur.Revision, cmdb.ErrConflict)
 	case exists && r.Revision != cur.Revision:
-		return cmdb.Record{}, errs.Errorf(errs.FailedPrecondition, op, "record %s is at revision %d, the write expects %d: %w", r.Key, cur.Revision, r.Revision, cmdb.ErrConflict)
+		return cmdb.Record{}, errs.Errorf(errs.FailedPrecondition, "", "record %s is at revision %d, the write expects %d: %w", limit.Quote(r.Key.String()), cur.Revision, r.Revision, cmdb.ErrConflict)
 	}
 	now := c.clock()
-	out := r.Clone()
+	out := r
 	out.Revision = r.Revision + 1
 	out.Updated = now
 	out.Created = now
@@ -92,42 +103,28 @@ func (c *CMDB) Upsert(ctx context.Context, r cmdb.Record) (cmdb.Record, error) {
 		out.RetiredAt = now
 	}
 	c.records[r.Key] = out
-	c.log.DebugContext(ctx, "memcmdb: upsert", "key", r.Key.String(), "revision", out.Revision, "state", string(out.State))
-	return out.Clone(), nil
+	return out, nil
 }
 
-// Get returns a copy of the record stored under key.
-func (c *CMDB) Get(ctx context.Context, key cmdb.Key) (cmdb.Record, error) {
-	const op = "memcmdb.Get"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return cmdb.Record{}, err
-	}
-	if err := key.Validate(); err != nil {
-		return cmdb.Record{}, errs.WrapOp(op, err)
-	}
+// Get returns the record stored under key (sharing its maps, as Upsert).
+func (c *Driver) Get(_ context.Context, key cmdb.Key) (cmdb.Record, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	r, ok := c.records[key]
 	if !ok {
-		return cmdb.Record{}, errs.Errorf(errs.NotFound, op, "no record %s", key)
+		return cmdb.Record{}, errs.Errorf(errs.NotFound, "", "no record %s", limit.Quote(key.String()))
 	}
-	return r.Clone(), nil
+	return r, nil
 }
 
-// List returns copies of the records f matches, ordered by key.
-func (c *CMDB) List(ctx context.Context, f cmdb.Filter) ([]cmdb.Record, error) {
-	const op = "memcmdb.List"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return nil, err
-	}
-	if err := f.Validate(); err != nil {
-		return nil, errs.WrapOp(op, err)
-	}
+// List returns the records f matches, ordered by key (sharing maps, as
+// Upsert).
+func (c *Driver) List(_ context.Context, f cmdb.Filter) ([]cmdb.Record, error) {
 	c.mu.RLock()
 	out := make([]cmdb.Record, 0, len(c.records))
 	for _, r := range c.records {
 		if f.Match(r) {
-			out = append(out, r.Clone())
+			out = append(out, r)
 		}
 	}
 	c.mu.RUnlock()
@@ -138,22 +135,15 @@ func (c *CMDB) List(ctx context.Context, f cmdb.Filter) ([]cmdb.Record, error) {
 // Retire marks the record Retired, whatever its revision: State Retired,
 // RetiredAt and Updated now, Revision incremented. A retired record is
 // returned unchanged.
-func (c *CMDB) Retire(ctx context.Context, key cmdb.Key) (cmdb.Record, error) {
-	const op = "memcmdb.Retire"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return cmdb.Record{}, err
-	}
-	if err := key.Validate(); err != nil {
-		return cmdb.Record{}, errs.WrapOp(op, err)
-	}
+func (c *Driver) Retire(_ context.Context, key cmdb.Key) (cmdb.Record, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r, ok := c.records[key]
 	if !ok {
-		return cmdb.Record{}, errs.Errorf(errs.NotFound, op, "no record %s", key)
+		return cmdb.Record{}, errs.Errorf(errs.NotFound, "", "no record %s", limit.Quote(key.String()))
 	}
 	if r.State == cmdb.Retired {
-		return r.Clone(), nil
+		return r, nil
 	}
 	now := c.clock()
 	r.State = cmdb.Retired
@@ -161,12 +151,11 @@ func (c *CMDB) Retire(ctx context.Context, key cmdb.Key) (cmdb.Record, error) {
 	r.Updated = now
 	r.Revision++
 	c.records[key] = r
-	c.log.DebugContext(ctx, "memcmdb: retire", "key", key.String(), "revision", r.Revision)
-	return r.Clone(), nil
+	return r, nil
 }
 
 // Len returns how many records are stored, retired ones included.
-func (c *CMDB) Len() int {
+func (c *Driver) Len() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return len(c.records)

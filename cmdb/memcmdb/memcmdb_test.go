@@ -12,7 +12,7 @@ import (
 
 func TestConformance(t *testing.T) {
 	cmdbtest.Run(t, cmdbtest.Harness{
-		New: func(*testing.T) cmdb.CMDB { return memcmdb.New(nil) },
+		New: func(*testing.T) cmdb.Driver { return memcmdb.NewDriver(nil) },
 	})
 }
 
@@ -64,7 +64,11 @@ func TestClock(t *testing.T) {
 	if !r.RetiredAt.Equal(r.Updated) {
 		t.Fatalf("retired through Upsert: RetiredAt %v, Updated %v", r.RetiredAt, r.Updated)
 	}
-	if db.Len() != 1 {
-		t.Fatalf("Len %d", db.Len())
+	var d *memcmdb.Driver
+	if !db.As(&d) {
+		t.Fatal("As(*memcmdb.Driver) = false")
+	}
+	if d.Len() != 1 {
+		t.Fatalf("Len %d", d.Len())
 	}
 }

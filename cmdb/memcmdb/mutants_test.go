@@ -16,14 +16,18 @@ import (
 	"github.com/managedvm/managedvm/cmdb/memcmdb"
 )
 
-// The conformance suite must catch real bugs: each mutant is a CMDB with
+// The conformance suite must catch real bugs: each mutant is a driver with
 // one plausible bug, and the test checks, in a child process, that the
-// suite case meant to catch it fails.
+// suite case meant to catch it fails. (Three mutants of the time before
+// the portable type are gone: a driver that shares memory with its
+// callers, ignores the context or skips filter validation can no longer
+// hurt, because cmdb.CMDB copies, checks the context and validates before
+// any driver runs; cmdb's TestPortableGuards holds it to that.)
 
 const mutantEnv = "MEMCMDB_SUITE_MUTANT"
 
 type mutantDB struct {
-	*memcmdb.CMDB
+	*memcmdb.Driver
 	upsert func(ctx context.Context, r cmdb.Record) (cmdb.Record, error)
 	get    func(ctx context.Context, k cmdb.Key) (cmdb.Record, error)
 	list   func(ctx context.Context, f cmdb.Filter) ([]cmdb.Record, error)
@@ -34,41 +38,41 @@ func (m *mutantDB) Upsert(ctx context.Context, r cmdb.Record) (cmdb.Record, erro
 	if m.upsert != nil {
 		return m.upsert(ctx, r)
 	}
-	return m.CMDB.Upsert(ctx, r)
+	return m.Driver.Upsert(ctx, r)
 }
 
 func (m *mutantDB) Get(ctx context.Context, k cmdb.Key) (cmdb.Record, error) {
 	if m.get != nil {
 		return m.get(ctx, k)
 	}
-	return m.CMDB.Get(ctx, k)
+	return m.Driver.Get(ctx, k)
 }
 
 func (m *mutantDB) List(ctx context.Context, f cmdb.Filter) ([]cmdb.Record, error) {
 	if m.list != nil {
 		return m.list(ctx, f)
 	}
-	return m.CMDB.List(ctx, f)
+	return m.Driver.List(ctx, f)
 }
 
 func (m *mutantDB) Retire(ctx context.Context, k cmdb.Key) (cmdb.Record, error) {
 	if m.retire != nil {
 		return m.retire(ctx, k)
 	}
-	return m.CMDB.Retire(ctx, k)
+	return m.Driver.Retire(ctx, k)
 }
 
 type mutant struct {
 	name    string
 	catches []string
-	build   func(db *memcmdb.CMDB) *mutantDB
+	build   func(db *memcmdb.Driver) *mutantDB
 }
 
 func mutants() []mutant {
 	return []mutant{
-		{"last write wins", []string{"StaleRevisionConflicts", "CreateTwiceConflicts", "ConcurrentIncrements"}, func(db *memcmdb.CMDB) *mutantDB {
+		{"last write wins", []string{"StaleRevisionConflicts", "CreateTwiceConflicts", "ConcurrentIncrements"}, func(db *memcmdb.Driver) *mutantDB {
 			var mu sync.Mutex
-			return &mutantDB{CMDB: db, upsert: func(ctx context.Context, r cmdb.Record) (cmdb.Record, error) {
+			return &mutantDB{Driver: db, upsert: func(ctx context.Context, r cmdb.Record) (cmdb.Record, error) {
 				mu.Lock()
 				defer mu.Unlock()
 				r.Revision = 0
@@ -78,9 +82,9 @@ func mutants() []mutant {
 				return db.Upsert(ctx, r)
 			}}
 		}},
-		{"check then write", []string{"ConcurrentIncrements", "ConcurrentCreate"}, func(db *memcmdb.CMDB) *mutantDB {
+		{"check then write", []string{"ConcurrentIncrements", "ConcurrentCreate"}, func(db *memcmdb.Driver) *mutantDB {
 			// The revision check and the write are not one atomic step.
-			return &mutantDB{CMDB: db, upsert: func(ctx context.Context, r cmdb.Record) (cmdb.Record, error) {
+			return &mutantDB{Driver: db, upsert: func(ctx context.Context, r cmdb.Record) (cmdb.Record, error) {
 				cur, err := db.Get(ctx, r.Key)
 				if (err == nil && cur.Revision != r.Revision) || (err != nil && r.Revision != 0) {
 					return cmdb.Record{}, cmdb.ErrConflict
@@ -100,8 +104,8 @@ func mutants() []mutant {
 				return out, nil
 			}}
 		}},
-		{"retire not idempotent", []string{"RetireIdempotent"}, func(db *memcmdb.CMDB) *mutantDB {
-			return &mutantDB{CMDB: db, retire: func(ctx context.Context, k cmdb.Key) (cmdb.Record, error) {
+		{"retire not idempotent", []string{"RetireIdempotent"}, func(db *memcmdb.Driver) *mutantDB {
+			return &mutantDB{Driver: db, retire: func(ctx context.Context, k cmdb.Key) (cmdb.Record, error) {
 				cur, err := db.Get(ctx, k)
 				if err == nil && cur.State == cmdb.Retired {
 					return db.Upsert(ctx, cur)
@@ -109,10 +113,10 @@ func mutants() []mutant {
 				return db.Retire(ctx, k)
 			}}
 		}},
-		{"retire without revision bump", []string{"RetireBumpsRevision", "Retire"}, func(db *memcmdb.CMDB) *mutantDB {
+		{"retire without revision bump", []string{"RetireBumpsRevision", "Retire"}, func(db *memcmdb.Driver) *mutantDB {
 			var mu sync.Mutex
 			bumped := map[cmdb.Key]int64{}
-			m := &mutantDB{CMDB: db}
+			m := &mutantDB{Driver: db}
 			m.retire = func(ctx context.Context, k cmdb.Key) (cmdb.Record, error) {
 				mu.Lock()
 				defer mu.Unlock()
@@ -131,57 +135,32 @@ func mutants() []mutant {
 			}
 			return m
 		}},
-		{"retired listed", []string{"ListFilters"}, func(db *memcmdb.CMDB) *mutantDB {
-			return &mutantDB{CMDB: db, list: func(ctx context.Context, f cmdb.Filter) ([]cmdb.Record, error) {
+		{"retired listed", []string{"ListFilters"}, func(db *memcmdb.Driver) *mutantDB {
+			return &mutantDB{Driver: db, list: func(ctx context.Context, f cmdb.Filter) ([]cmdb.Record, error) {
 				f.IncludeRetired = true
 				return db.List(ctx, f)
 			}}
 		}},
-		{"zone filter ignored", []string{"ListFilters"}, func(db *memcmdb.CMDB) *mutantDB {
-			return &mutantDB{CMDB: db, list: func(ctx context.Context, f cmdb.Filter) ([]cmdb.Record, error) {
+		{"zone filter ignored", []string{"ListFilters"}, func(db *memcmdb.Driver) *mutantDB {
+			return &mutantDB{Driver: db, list: func(ctx context.Context, f cmdb.Filter) ([]cmdb.Record, error) {
 				f.Zone = ""
 				return db.List(ctx, f)
 			}}
 		}},
-		{"list unsorted", []string{"ListOrderedByKey"}, func(db *memcmdb.CMDB) *mutantDB {
-			return &mutantDB{CMDB: db, list: func(ctx context.Context, f cmdb.Filter) ([]cmdb.Record, error) {
+		{"list unsorted", []string{"ListOrderedByKey"}, func(db *memcmdb.Driver) *mutantDB {
+			return &mutantDB{Driver: db, list: func(ctx context.Context, f cmdb.Filter) ([]cmdb.Record, error) {
 				rs, err := db.List(ctx, f)
 				slices.Reverse(rs)
 				return rs, err
 			}}
 		}},
-		{"get shares memory", []string{"Copies"}, func(db *memcmdb.CMDB) *mutantDB {
-			var mu sync.Mutex
-			cache := map[cmdb.Key]cmdb.Record{}
-			return &mutantDB{CMDB: db, get: func(ctx context.Context, k cmdb.Key) (cmdb.Record, error) {
-				mu.Lock()
-				defer mu.Unlock()
-				r, err := db.Get(ctx, k)
-				if c, ok := cache[k]; ok && err == nil && c.Revision == r.Revision {
-					return c, nil
-				}
-				cache[k] = r
-				return r, err
-			}}
-		}},
-		{"context ignored", []string{"CanceledContext"}, func(db *memcmdb.CMDB) *mutantDB {
-			return &mutantDB{CMDB: db, upsert: func(ctx context.Context, r cmdb.Record) (cmdb.Record, error) {
-				return db.Upsert(context.WithoutCancel(ctx), r)
-			}}
-		}},
-		{"caller's timestamps", []string{"StoreOwnsTimestamps"}, func(db *memcmdb.CMDB) *mutantDB {
-			return &mutantDB{CMDB: db, upsert: func(ctx context.Context, r cmdb.Record) (cmdb.Record, error) {
+		{"caller's timestamps", []string{"StoreOwnsTimestamps"}, func(db *memcmdb.Driver) *mutantDB {
+			return &mutantDB{Driver: db, upsert: func(ctx context.Context, r cmdb.Record) (cmdb.Record, error) {
 				out, err := db.Upsert(ctx, r)
 				if err == nil && !r.Created.IsZero() {
 					out.Created = r.Created
 				}
 				return out, err
-			}}
-		}},
-		{"filter not validated", []string{"ListInvalidFilter"}, func(db *memcmdb.CMDB) *mutantDB {
-			return &mutantDB{CMDB: db, list: func(ctx context.Context, f cmdb.Filter) ([]cmdb.Record, error) {
-				f.States = slices.DeleteFunc(slices.Clone(f.States), func(s cmdb.State) bool { return !s.Valid() })
-				return db.List(ctx, f)
 			}}
 		}},
 	}
@@ -194,7 +173,7 @@ func TestMutantChild(t *testing.T) {
 	}
 	for _, m := range mutants() {
 		if m.name == name {
-			cmdbtest.Run(t, cmdbtest.Harness{New: func(*testing.T) cmdb.CMDB { return m.build(memcmdb.New(nil)) }})
+			cmdbtest.Run(t, cmdbtest.Harness{New: func(*testing.T) cmdb.Driver { return m.build(memcmdb.NewDriver(nil)) }})
 			return
 		}
 	}

@@ -1,9 +1,20 @@
-// Package pgcmdb is a cmdb.CMDB in PostgreSQL, for orchestrator replicas
-// that share one CMDB.
+// Package pgcmdb is a cmdb driver in PostgreSQL, for orchestrator
+// replicas that share one CMDB.
 //
 //	pool, _ := pgxpool.New(ctx, url)
 //	if err := pgcmdb.Migrate(ctx, pool); err != nil { ... }
-//	db := pgcmdb.New(pool, nil)
+//	db := pgcmdb.New(pool, nil) // *cmdb.CMDB
+//
+// New returns the portable *cmdb.CMDB over a [Driver]; NewDriver returns
+// the bare Driver. Options holds only the three telemetry fields, passed
+// to cmdb.New. The portable type validates every record, key and filter
+// first (cmdb's limits), so no value too long for an index or holding a
+// NUL ever reaches the server: an oversized value is InvalidArgument,
+// never Internal.
+//
+// # As
+//
+// The CMDB's As reaches the *Driver, whose Pool returns the pgxpool.Pool.
 //
 // # Schema and migrations
 //
@@ -15,7 +26,7 @@
 //
 // # Errors
 //
-// As cmdb.CMDB documents: a stale revision wraps cmdb.ErrConflict
+// As the cmdb package documents: a stale revision wraps cmdb.ErrConflict
 // (FailedPrecondition), a missing record is NotFound. A connection error
 // before the request was sent is Unavailable, but a server certificate that
 // sslmode verify-ca or verify-full refuses is PermissionDenied (retrying
@@ -24,6 +35,7 @@
 // # Concurrency
 //
 // Upsert is a compare-and-swap on the revision in one statement, so a CMDB
-// is safe for concurrent use by any number of goroutines and processes.
+// (and its Driver) is safe for concurrent use by any number of goroutines
+// and processes.
 // Created, Updated and RetiredAt come from the database's clock.
 package pgcmdb

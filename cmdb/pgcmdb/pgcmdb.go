@@ -10,8 +10,12 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/managedvm/managedvm/cmdb"
 	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/internal/limit"
 	"github.com/managedvm/managedvm/internal/pgsql"
 )
 
@@ -46,34 +50,46 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	return pgsql.Migrate(ctx, pool, "pgcmdb.Migrate", migrationsTable, migrations)
 }
 
-// Options configures a CMDB. A nil *Options is ready to use.
+// Options configures the CMDB New returns. A nil *Options is ready to
+// use. The three fields are passed to cmdb.New.
 type Options struct {
-	// Logger receives debug records of writes (keys and revisions only).
-	// Nil discards.
+	// Logger receives the portable type's Debug line per call (keys op,
+	// code, err, duration). Nil discards.
 	Logger *slog.Logger
+	// TracerProvider, if set, records a span per call.
+	TracerProvider trace.TracerProvider
+	// MeterProvider, if set, records the call metrics.
+	MeterProvider metric.MeterProvider
 }
 
-// CMDB is a cmdb.CMDB in PostgreSQL. Create it with [New]. It is safe for
-// concurrent use by any number of processes sharing the database.
-type CMDB struct {
-	db  *pgxpool.Pool
-	log *slog.Logger
-}
-
-var _ cmdb.CMDB = (*CMDB)(nil)
-
-// New returns a CMDB over the pool's database, whose schema Migrate has
-// made. The caller keeps ownership of pool (and closes it).
-func New(pool *pgxpool.Pool, opts *Options) *CMDB {
-	c := &CMDB{db: pool}
-	if opts != nil {
-		c.log = opts.Logger
+// New returns the portable CMDB over a Driver on the pool's database,
+// whose schema Migrate has made. The caller keeps ownership of pool (and
+// closes it); opts may be nil.
+func New(pool *pgxpool.Pool, opts *Options) *cmdb.CMDB {
+	if opts == nil {
+		opts = &Options{}
 	}
-	if c.log == nil {
-		c.log = slog.New(slog.DiscardHandler)
-	}
-	return c
+	return cmdb.New(NewDriver(pool), &cmdb.Options{
+		Logger: opts.Logger, TracerProvider: opts.TracerProvider, MeterProvider: opts.MeterProvider,
+	})
 }
+
+// Driver is the cmdb.Driver in PostgreSQL. Create it with NewDriver (or
+// New for the portable CMDB over one). It is safe for concurrent use by
+// any number of processes sharing the database.
+type Driver struct {
+	db *pgxpool.Pool
+}
+
+var _ cmdb.Driver = (*Driver)(nil)
+
+// NewDriver returns a Driver over the pool's database, to wrap with
+// cmdb.New. The caller keeps ownership of pool.
+func NewDriver(pool *pgxpool.Pool) *Driver { return &Driver{db: pool} }
+
+// Pool returns the pool the Driver uses (reach the Driver from the
+// portable CMDB with As).
+func (c *Driver) Pool() *pgxpool.Pool { return c.db }
 
 // body encodes r without the fields the columns own.
 func body(r cmdb.Record) ([]byte, error) {
@@ -96,7 +112,7 @@ func scanRecord(row pgx.Row) (cmdb.Record, error) {
 		return cmdb.Record{}, err
 	}
 	if err := json.Unmarshal(raw, &r); err != nil {
-		return cmdb.Record{}, errs.Errorf(errs.Internal, "pgcmdb", "record body: %w", err)
+		return cmdb.Record{}, errs.Errorf(errs.Internal, "", "record body: %w", err)
 	}
 	r.State, r.Revision, r.Created, r.Updated = cmdb.State(state), rev, c, u
 	if retired != nil {
@@ -110,17 +126,10 @@ func scanRecord(row pgx.Row) (cmdb.Record, error) {
 // creation), Updated now, RetiredAt set when the record becomes Retired
 // and cleared when it leaves Retired, all by the database's clock. The
 // caller's Created, Updated and RetiredAt are ignored.
-func (c *CMDB) Upsert(ctx context.Context, r cmdb.Record) (cmdb.Record, error) {
-	const op = "pgcmdb.Upsert"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return cmdb.Record{}, err
-	}
-	if err := r.Validate(); err != nil {
-		return cmdb.Record{}, errs.WrapOp(op, err)
-	}
+func (c *Driver) Upsert(ctx context.Context, r cmdb.Record) (cmdb.Record, error) {
 	b, err := body(r)
 	if err != nil {
-		return cmdb.Record{}, errs.Wrap(errs.InvalidArgument, op, err)
+		return cmdb.Record{}, errs.Wrap(errs.InvalidArgument, "", err)
 	}
 	var out cmdb.Record
 	if r.Revision == 0 {
@@ -139,56 +148,41 @@ func (c *CMDB) Upsert(ctx context.Context, r cmdb.Record) (cmdb.Record, error) {
 			RETURNING `+recordColumns, r.Key.Provider, r.Key.VMID, r.Revision, string(r.State), r.VM.Zone, b))
 	}
 	if err == nil {
-		c.log.DebugContext(ctx, "pgcmdb: upsert", "key", r.Key.String(), "revision", out.Revision, "state", string(out.State))
 		return out, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
-		return cmdb.Record{}, pgsql.Classify(ctx, op, err, true)
+		return cmdb.Record{}, pgsql.Classify(ctx, "", err, true)
 	}
 	var stored int64
 	err = c.db.QueryRow(ctx, `SELECT revision FROM cmdb_records WHERE provider = $1 AND vm_id = $2`,
 		r.Key.Provider, r.Key.VMID).Scan(&stored)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		return cmdb.Record{}, errs.Errorf(errs.FailedPrecondition, op, "record %s does not exist, but the write expects revision %d: %w", r.Key, r.Revision, cmdb.ErrConflict)
+		return cmdb.Record{}, errs.Errorf(errs.FailedPrecondition, "", "record %s does not exist, but the write expects revision %d: %w", limit.Quote(r.Key.String()), r.Revision, cmdb.ErrConflict)
 	case err != nil:
-		return cmdb.Record{}, pgsql.Classify(ctx, op, err, false)
+		return cmdb.Record{}, pgsql.Classify(ctx, "", err, false)
 	case r.Revision == 0:
-		return cmdb.Record{}, errs.Errorf(errs.FailedPrecondition, op, "record %s already exists (revision %d): %w", r.Key, stored, cmdb.ErrConflict)
+		return cmdb.Record{}, errs.Errorf(errs.FailedPrecondition, "", "record %s already exists (revision %d): %w", limit.Quote(r.Key.String()), stored, cmdb.ErrConflict)
 	}
-	return cmdb.Record{}, errs.Errorf(errs.FailedPrecondition, op, "record %s is at revision %d, the write expects %d: %w", r.Key, stored, r.Revision, cmdb.ErrConflict)
+	return cmdb.Record{}, errs.Errorf(errs.FailedPrecondition, "", "record %s is at revision %d, the write expects %d: %w", limit.Quote(r.Key.String()), stored, r.Revision, cmdb.ErrConflict)
 }
 
 // Get returns the record stored under key, or NotFound.
-func (c *CMDB) Get(ctx context.Context, key cmdb.Key) (cmdb.Record, error) {
-	const op = "pgcmdb.Get"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return cmdb.Record{}, err
-	}
-	if err := key.Validate(); err != nil {
-		return cmdb.Record{}, errs.WrapOp(op, err)
-	}
+func (c *Driver) Get(ctx context.Context, key cmdb.Key) (cmdb.Record, error) {
 	r, err := scanRecord(c.db.QueryRow(ctx, `SELECT `+recordColumns+` FROM cmdb_records WHERE provider = $1 AND vm_id = $2`,
 		key.Provider, key.VMID))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return cmdb.Record{}, errs.Errorf(errs.NotFound, op, "no record %s", key)
+		return cmdb.Record{}, errs.Errorf(errs.NotFound, "", "no record %s", limit.Quote(key.String()))
 	}
 	if err != nil {
-		return cmdb.Record{}, pgsql.Classify(ctx, op, err, false)
+		return cmdb.Record{}, pgsql.Classify(ctx, "", err, false)
 	}
 	return r, nil
 }
 
 // List returns the records f matches, ordered by key (byte order, as
 // cmdb.Key.Compare).
-func (c *CMDB) List(ctx context.Context, f cmdb.Filter) ([]cmdb.Record, error) {
-	const op = "pgcmdb.List"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return nil, err
-	}
-	if err := f.Validate(); err != nil {
-		return nil, errs.WrapOp(op, err)
-	}
+func (c *Driver) List(ctx context.Context, f cmdb.Filter) ([]cmdb.Record, error) {
 	states := make([]string, len(f.States))
 	for i, s := range f.States {
 		states[i] = string(s)
@@ -198,19 +192,19 @@ func (c *CMDB) List(ctx context.Context, f cmdb.Filter) ([]cmdb.Record, error) {
 		AND CASE WHEN cardinality($3::text[]) > 0 THEN state = ANY ($3) ELSE state <> 'retired' OR $4 END
 		ORDER BY provider COLLATE "C", vm_id COLLATE "C"`, f.Provider, f.Zone, states, f.IncludeRetired)
 	if err != nil {
-		return nil, pgsql.Classify(ctx, op, err, false)
+		return nil, pgsql.Classify(ctx, "", err, false)
 	}
 	defer rows.Close()
 	out := []cmdb.Record{}
 	for rows.Next() {
 		r, err := scanRecord(rows)
 		if err != nil {
-			return nil, pgsql.Classify(ctx, op, err, false)
+			return nil, pgsql.Classify(ctx, "", err, false)
 		}
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, pgsql.Classify(ctx, op, err, false)
+		return nil, pgsql.Classify(ctx, "", err, false)
 	}
 	return out, nil
 }
@@ -218,28 +212,16 @@ func (c *CMDB) List(ctx context.Context, f cmdb.Filter) ([]cmdb.Record, error) {
 // Retire marks the record Retired, whatever its revision: RetiredAt and
 // Updated now, Revision incremented. A retired record is returned
 // unchanged; a missing one is NotFound.
-func (c *CMDB) Retire(ctx context.Context, key cmdb.Key) (cmdb.Record, error) {
-	const op = "pgcmdb.Retire"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return cmdb.Record{}, err
-	}
-	if err := key.Validate(); err != nil {
-		return cmdb.Record{}, errs.WrapOp(op, err)
-	}
+func (c *Driver) Retire(ctx context.Context, key cmdb.Key) (cmdb.Record, error) {
 	r, err := scanRecord(c.db.QueryRow(ctx, `UPDATE cmdb_records SET state = 'retired',
 			revision = revision + 1, updated = greatest(now(), updated), retired_at = greatest(now(), updated)
 		WHERE provider = $1 AND vm_id = $2 AND state <> 'retired'
 		RETURNING `+recordColumns, key.Provider, key.VMID))
 	if err == nil {
-		c.log.DebugContext(ctx, "pgcmdb: retire", "key", key.String(), "revision", r.Revision)
 		return r, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
-		return cmdb.Record{}, pgsql.Classify(ctx, op, err, true)
+		return cmdb.Record{}, pgsql.Classify(ctx, "", err, true)
 	}
-	r, err = c.Get(ctx, key)
-	if err != nil {
-		return cmdb.Record{}, errs.WrapOp(op, err)
-	}
-	return r, nil
+	return c.Get(ctx, key)
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/managedvm/managedvm/cmdb"
 	"github.com/managedvm/managedvm/cmdb/pgcmdb"
 	"github.com/managedvm/managedvm/internal/pgsql/pgtest"
 )
@@ -19,7 +20,7 @@ func openPool(t testing.TB, url, schema string, conns int32) *pgxpool.Pool {
 }
 
 // newCMDB returns a CMDB over a fresh, migrated schema.
-func newCMDB(t testing.TB, conns int32) (*pgcmdb.CMDB, *pgxpool.Pool) {
+func newCMDB(t testing.TB, conns int32) (*cmdb.CMDB, *pgxpool.Pool) {
 	t.Helper()
 	url := pgURL(t)
 	pool := openPool(t, url, newSchema(t, url), conns)

@@ -110,7 +110,7 @@ type leaseWorld struct {
 	hv    *memprovider.Provider
 	ipam  *memipam.IPAM
 	fw    *natfw.Firewall
-	db    *memcmdb.CMDB
+	db    *cmdb.CMDB
 	ov    *overlaps
 	vms   []string
 	// work is how long a configuration takes.
@@ -173,7 +173,7 @@ func (w *leaseWorld) start(t *testing.T, instance string, ttl, resumeEvery time.
 		Providers: map[string]provider.Provider{leaseProvider: fakes.WrapProvider(w.hv, gate)},
 		IPAM:      counted,
 		Firewall:  natfw.New(&fakes.Firewall{Firewall: w.fw, Injector: gate}, nil),
-		CMDB:      &fakes.CMDB{CMDB: w.db, Injector: gate},
+		CMDB:      cmdb.New(&fakes.CMDB{CMDB: w.db, Injector: gate}, nil),
 		Store:     enroll.NewStore(&gatedStore{StoreDriver: w.store, l: l}, nil),
 		Policy:    enroll.Policy{Pool: leasePool, ManagementSources: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}},
 		Configurator: guest.ConfiguratorFunc(func(ctx context.Context, tg guest.Target, _ guest.Executor) error {

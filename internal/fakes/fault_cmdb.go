@@ -6,14 +6,15 @@ import (
 	"github.com/managedvm/managedvm/cmdb"
 )
 
-// CMDB wraps a cmdb.CMDB with an Injector. Method names are those of
-// cmdb.CMDB: "Upsert", "Get", "List", "Retire".
+// CMDB wraps a cmdb.Driver (a driver, or a portable *cmdb.CMDB, which has
+// the same methods) with an Injector; put cmdb.New in front of it. Method
+// names are those of cmdb.Driver: "Upsert", "Get", "List", "Retire".
 type CMDB struct {
-	cmdb.CMDB
+	CMDB cmdb.Driver
 	*Injector
 }
 
-var _ cmdb.CMDB = (*CMDB)(nil)
+var _ cmdb.Driver = (*CMDB)(nil)
 
 // Upsert forwards to the wrapped CMDB with faults.
 func (c *CMDB) Upsert(ctx context.Context, r cmdb.Record) (cmdb.Record, error) {

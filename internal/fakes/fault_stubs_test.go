@@ -170,7 +170,7 @@ func (s stubFirewall) List(context.Context) ([]natfw.Rule, error) {
 
 type stubCMDB struct{ *recorder }
 
-var _ cmdb.CMDB = stubCMDB{}
+var _ cmdb.Driver = stubCMDB{}
 
 func (s stubCMDB) Upsert(_ context.Context, r cmdb.Record) (cmdb.Record, error) {
 	s.hit("Upsert")

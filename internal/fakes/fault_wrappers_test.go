@@ -324,7 +324,7 @@ func TestCMDBWrapper(t *testing.T) {
 	inj := fakes.NewInjector()
 	c := &fakes.CMDB{CMDB: stubCMDB{inner}, Injector: inj}
 	key := cmdb.Key{Provider: "p", VMID: "vm-1"}
-	checkWrapper(t, []reflect.Type{typeOf[cmdb.CMDB]()}, nil, inj, inner, []method{
+	checkWrapper(t, []reflect.Type{typeOf[cmdb.Driver]()}, nil, inj, inner, []method{
 		{"Upsert", func(ctx context.Context) (any, error) {
 			return c.Upsert(ctx, cmdb.Record{Key: key, State: cmdb.Enrolling, Revision: 1})
 		}, cmdb.Record{Key: key, State: cmdb.Enrolling, Revision: 2}},
