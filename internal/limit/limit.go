@@ -19,6 +19,7 @@ package limit
 
 import (
 	"strconv"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -36,18 +37,42 @@ const (
 )
 
 // Quote quotes s for an error message or a log line: Go-quoted (every
-// control character escaped) and cut to its first QuoteBytes bytes, at a
-// character boundary, with an ellipsis after the closing quote when cut. No
-// message grows with its input.
+// control character escaped), with at most QuoteBytes bytes between the
+// quotes (a whole number of escaped characters), and an ellipsis after the
+// closing quote when cut. The result is never longer than QuoteBytes+5
+// bytes, whatever s holds.
 func Quote(s string) string {
-	if len(s) <= QuoteBytes {
-		return strconv.Quote(s)
+	q := strconv.Quote(s)
+	if len(q) <= QuoteBytes+2 {
+		return q
 	}
-	n := QuoteBytes
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
+	var b strings.Builder
+	b.Grow(QuoteBytes + 5)
+	b.WriteByte('"')
+	n := 0
+	for len(s) > 0 {
+		r, size := utf8.DecodeRuneInString(s)
+		var e string
+		if r == utf8.RuneError && size == 1 {
+			e = strconv.Quote(s[:1])
+		} else {
+			e = strconv.QuoteRune(r)
+		}
+		e = e[1 : len(e)-1] // without its quotes
+		if r == '\'' {
+			e = "'"
+		} else if r == '"' {
+			e = `\"`
+		}
+		if n+len(e) > QuoteBytes {
+			break
+		}
+		b.WriteString(e)
+		n += len(e)
+		s = s[size:]
 	}
-	return strconv.Quote(s[:n]) + "…"
+	b.WriteString(`"…`)
+	return b.String()
 }
 
 // Name checks a name (see the package doc). field names it in the error,

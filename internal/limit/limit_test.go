@@ -1,6 +1,7 @@
 package limit
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -16,6 +17,11 @@ func TestQuote(t *testing.T) {
 		{strings.Repeat("x", 64), `"` + strings.Repeat("x", 64) + `"`},
 		{strings.Repeat("x", 65), `"` + strings.Repeat("x", 64) + `"…`},
 		{strings.Repeat("x", 63) + "é", `"` + strings.Repeat("x", 63) + `"…`},
+		{strings.Repeat("\x00", 100), `"` + strings.Repeat(`\x00`, 16) + `"…`},
+		{strings.Repeat("\n", 100), `"` + strings.Repeat(`\n`, 32) + `"…`},
+		{strings.Repeat(`"`, 100), `"` + strings.Repeat(`\"`, 32) + `"…`},
+		{strings.Repeat("'", 100), `"` + strings.Repeat("'", 64) + `"…`},
+		{strings.Repeat("\xff", 100), `"` + strings.Repeat(`\xff`, 16) + `"…`},
 	} {
 		if got := Quote(c.in); got != c.want {
 			t.Errorf("Quote(%.20q) = %s, want %s", c.in, got, c.want)
@@ -73,7 +79,14 @@ func FuzzQuote(f *testing.F) {
 	f.Add("\x00\n\xff")
 	f.Fuzz(func(t *testing.T, s string) {
 		q := Quote(s)
-		if len(q) > 4*QuoteBytes+8 {
+		if !strings.HasSuffix(q, "…") {
+			if u, err := strconv.Unquote(q); err != nil || u != s {
+				t.Fatalf("Quote(%q) = %s does not unquote to its input", s, q)
+			}
+		} else if u, err := strconv.Unquote(strings.TrimSuffix(q, "…")); err != nil || !strings.HasPrefix(s, u) {
+			t.Fatalf("Quote(%q) = %s is not a quoted prefix (%v)", s, q, err)
+		}
+		if len(q) > QuoteBytes+5 {
 			t.Fatalf("Quote grew to %d bytes", len(q))
 		}
 		for _, r := range q {
