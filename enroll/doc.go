@@ -19,7 +19,10 @@
 //     own checks); every failure is reported at once in a
 //     *RequirementsError.
 //  4. ipam: a public IP is allocated from the zone's pool, keyed by the VM,
-//     with the local IP recorded (the NAT relation).
+//     with the local IP recorded (the NAT relation). The owner of the
+//     allocation, and of the NAT rule of step 5, is the VM's CMDB key as a
+//     string, "provider/vmid" (cmdb.Key.String), at most natfw.MaxOwner
+//     bytes: a request for a longer key is InvalidArgument.
 //  5. firewall: the 1:1 NAT public -> local is ensured, with the inbound
 //     ports of the OS family allowed only from the management sources.
 //  6. configure: the Configurator makes the OS changes through an executor

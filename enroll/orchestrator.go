@@ -13,6 +13,7 @@ import (
 	"github.com/managedvm/managedvm/cmdb"
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/internal/limit"
+	"github.com/managedvm/managedvm/natfw"
 	"github.com/managedvm/managedvm/provider"
 )
 
@@ -582,10 +583,11 @@ func (o *Orchestrator) resumeOne(ctx context.Context, j Journal) (Result, bool) 
 }
 
 // credentialError gives a refused login a message a customer can act on.
-// validRequest checks a request's names against the Store's limits, so a
-// request the Store would refuse fails before anything is done: the key
+// validRequest checks a request's names against the drivers' limits, so a
+// request a driver would refuse fails before anything is done: the key
 // (optional) and VM ID 1-255 bytes, the provider and profile (optional)
-// 1-128 bytes, all printable UTF-8.
+// 1-128 bytes, all printable UTF-8, and "provider/vmid" (the owner of the
+// VM's public IP and NAT rule) at most natfw.MaxOwner bytes.
 func validRequest(op, key, prov, vmID, profile string) error {
 	if prov == "" || vmID == "" {
 		return errs.New(errs.InvalidArgument, op, "request names no provider or VM")
@@ -595,6 +597,9 @@ func validRequest(op, key, prov, vmID, profile string) error {
 	}
 	if err := limit.Key(op, "VM ID", vmID); err != nil {
 		return err
+	}
+	if n := len(prov) + 1 + len(vmID); n > natfw.MaxOwner {
+		return errs.Errorf(errs.InvalidArgument, op, "the VM key %s is %d bytes: the IPAM and firewall owner \"provider/vmid\" may have at most %d", limit.Quote(prov+"/"+vmID), n, natfw.MaxOwner)
 	}
 	if key != "" {
 		if err := limit.Key(op, "request key", key); err != nil {

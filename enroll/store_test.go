@@ -122,6 +122,9 @@ func TestHostileRequests(t *testing.T) {
 		"provider": {Provider: long, VMID: w.vms[0].ID, Credentials: w.request(0, "").Credentials},
 		"vm":       {Provider: provName, VMID: long, Credentials: w.request(0, "").Credentials},
 		"profile":  {Provider: provName, VMID: w.vms[0].ID, Profile: long, Credentials: w.request(0, "").Credentials},
+		// A VM ID within the Store's limit whose owner key "provider/vmid"
+		// is longer than a firewall rule owner may be.
+		"owner": {Provider: provName, VMID: strings.Repeat("v", 200), Credentials: w.request(0, "").Credentials},
 	} {
 		_, err := o.Enroll(ctx, req)
 		testkit.WantCode(t, "Enroll "+name, err, errs.InvalidArgument)
