@@ -3,6 +3,11 @@
 // (github.com/google/nftables), optionally inside a chosen network
 // namespace.
 //
+// Linux only: every file but this one is built for GOOS=linux, so on other
+// systems the package holds only this documentation and a host that
+// imports it must do so from Linux-only code (a file with a linux build
+// constraint).
+//
 // New returns the portable *natfw.Firewall over a [Driver]; NewDriver
 // returns the bare Driver (to wrap before natfw.New). The portable type
 // validates, copies and instruments every call; the Driver speaks netlink.
