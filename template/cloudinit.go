@@ -126,7 +126,7 @@ type netNS struct {
 // (instance-id, local-hostname), user-data (#cloud-config: users with
 // SHA-512 crypt password hashes, ssh_pwauth, disable_root, packages,
 // write_files, runcmd) and network-config version 2 (DHCP or static).
-// Documents are written with gopkg.in/yaml.v3 and parsed back before they
+// Documents are written with go.yaml.in/yaml/v3 and parsed back before they
 // are returned. Invalid settings are InvalidArgument (see
 // [Settings.Validate]).
 func RenderNoCloud(s Settings, opts *Options) (*NoCloud, error) {

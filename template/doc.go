@@ -58,7 +58,7 @@
 //     and cloudbase-init-unattend.conf (INI, see [INIFile]) and the sysprep
 //     Unattend.xml (encoding/xml).
 //
-// YAML is written with gopkg.in/yaml.v3 from a node tree in which every
+// YAML is written with go.yaml.in/yaml/v3 from a node tree in which every
 // string is quoted, so that PyYAML, the YAML 1.1 parser cloud-init uses,
 // cannot read yes, 1:20 or 2024-01-02 as anything but strings; JSON with
 // encoding/json; XML with encoding/xml; INI with this package's encoder,

@@ -39,7 +39,7 @@ func nastyString(r *rand.Rand, n int, multiline bool) string {
 
 // TestPyYAMLReadsWhatWeMean renders user-data full of YAML 1.1 traps and
 // checks that PyYAML, the parser cloud-init uses, reads exactly the same
-// values as gopkg.in/yaml.v3 and as the input. It skips when python3 with
+// values as go.yaml.in/yaml/v3 and as the input. It skips when python3 with
 // the yaml module is not available.
 func TestPyYAMLReadsWhatWeMean(t *testing.T) {
 	py, err := exec.LookPath("python3")

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"unicode/utf16"
 
-	"gopkg.in/yaml.v3"
+	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/managedvm/managedvm/guest"
 	"github.com/managedvm/managedvm/template"

@@ -11,11 +11,11 @@ import (
 	"strconv"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	yaml "go.yaml.in/yaml/v3"
 )
 
 // encodeYAML renders v (structs with yaml tags, slices, string-keyed
-// maps, pointers, strings, bools and ints) with gopkg.in/yaml.v3, quoting
+// maps, pointers, strings, bools and ints) with go.yaml.in/yaml/v3, quoting
 // every string value: double-quoted or, with literal set, as a literal
 // block when it spans lines. cloud-init reads YAML with PyYAML, a YAML 1.1 parser that
 // turns plain scalars such as yes, 1:20 or 2024-01-02 into booleans,
