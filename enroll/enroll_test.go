@@ -24,7 +24,7 @@ func TestEnrollLinuxAndWindows(t *testing.T) {
 			w := newWorld(t, worldOptions{noGuestAccess: mode.noGuest})
 			o := w.orchestrator("i1", nil)
 			ctx := context.Background()
-			for i, wantPorts := range [][]natfw.Port{natfw.LinuxPorts, natfw.LinuxPorts, natfw.WindowsPorts} {
+			for i, wantPorts := range [][]natfw.Port{natfw.LinuxPorts(), natfw.LinuxPorts(), natfw.WindowsPorts()} {
 				res, err := o.Enroll(ctx, w.request(i, ""))
 				if err != nil {
 					t.Fatalf("enroll %d: %v", i, err)

@@ -59,7 +59,7 @@ func TestTarget(t *testing.T) {
 		VM: provName + "/" + vm.ID, Provider: provName, VMID: vm.ID, Name: vm.Name,
 		Family: guest.Linux, PublicIP: res.PublicIP, LocalIP: res.LocalIP,
 	}
-	for _, p := range natfw.LinuxPorts {
+	for _, p := range natfw.LinuxPorts() {
 		want.Ports = append(want.Ports, guest.Port{Protocol: string(p.Protocol), Number: p.Number})
 	}
 	if len(rc.configured) != 1 || !reflect.DeepEqual(rc.configured[0], want) {

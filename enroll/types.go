@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
@@ -100,7 +101,7 @@ type Policy struct {
 	Families []guest.OSFamily
 	// Requirements per family.
 	Requirements map[guest.OSFamily]guest.Requirements
-	// Ports per family (default natfw.LinuxPorts and natfw.WindowsPorts).
+	// Ports per family (default natfw.LinuxPorts() and natfw.WindowsPorts()).
 	Ports map[guest.OSFamily][]natfw.Port
 	// ManagementSources are the prefixes allowed to reach the ports.
 	// Required.
@@ -120,12 +121,12 @@ func (p Policy) poolFor(zone string) string {
 
 func (p Policy) portsFor(f guest.OSFamily) []natfw.Port {
 	if ports, ok := p.Ports[f]; ok {
-		return ports
+		return slices.Clone(ports)
 	}
 	if f == guest.Windows {
-		return natfw.WindowsPorts
+		return natfw.WindowsPorts()
 	}
-	return natfw.LinuxPorts
+	return natfw.LinuxPorts()
 }
 
 func (p Policy) supports(f guest.OSFamily) bool {

@@ -14,7 +14,7 @@ func ExampleRule_Normalize() {
 		Owner:   "vsphere-prod/4213-aa",
 		Public:  netip.MustParseAddr("203.0.113.10"),
 		Local:   netip.MustParseAddr("10.0.0.10"),
-		Ports:   slices.Concat(natfw.WindowsPorts, []natfw.Port{{Protocol: natfw.TCP, Number: 3389}}),
+		Ports:   slices.Concat(natfw.WindowsPorts(), []natfw.Port{{Protocol: natfw.TCP, Number: 3389}}),
 		Sources: []netip.Prefix{netip.MustParsePrefix("198.51.100.77/24")},
 	}
 	fmt.Println(r.Validate())
@@ -42,7 +42,7 @@ func ExampleRule_Validate() {
 		Owner:   "vm-1",
 		Public:  netip.MustParseAddr("2001:db8::1"),
 		Local:   netip.MustParseAddr("10.0.0.10"),
-		Ports:   natfw.LinuxPorts,
+		Ports:   natfw.LinuxPorts(),
 		Sources: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")},
 	}
 	err := r.Validate()

@@ -51,13 +51,13 @@ func (p Port) validate() error {
 	return nil
 }
 
-// Well-known port sets for enrolled guests.
-var (
-	// LinuxPorts: SSH.
-	LinuxPorts = []Port{{TCP, 22}}
-	// WindowsPorts: WinRM over HTTP and HTTPS, and RDP.
-	WindowsPorts = []Port{{TCP, 5985}, {TCP, 5986}, {TCP, 3389}}
-)
+// LinuxPorts returns the well-known inbound ports of an enrolled Linux
+// guest: SSH. Each call returns a new slice.
+func LinuxPorts() []Port { return []Port{{TCP, 22}} }
+
+// WindowsPorts returns the well-known inbound ports of an enrolled Windows
+// guest: WinRM over HTTP and HTTPS, and RDP. Each call returns a new slice.
+func WindowsPorts() []Port { return []Port{{TCP, 5985}, {TCP, 5986}, {TCP, 3389}} }
 
 // Rule is a 1:1 static NAT for one owner: traffic to Public is translated to
 // Local (and Local's outbound traffic leaves as Public), and from outside

@@ -26,7 +26,7 @@ func TestValidate(t *testing.T) {
 		t.Fatalf("valid rule: %v", err)
 	}
 	valid := []func(*natfw.Rule){
-		func(r *natfw.Rule) { r.Ports = natfw.WindowsPorts },
+		func(r *natfw.Rule) { r.Ports = natfw.WindowsPorts() },
 		func(r *natfw.Rule) { r.Ports = append(r.Ports, natfw.Port{Protocol: natfw.UDP, Number: 65535}) },
 		func(r *natfw.Rule) { r.Sources = append(r.Sources, netip.MustParsePrefix("0.0.0.0/0")) },
 		func(r *natfw.Rule) { r.Sources = []netip.Prefix{netip.MustParsePrefix("10.9.8.7/8")} }, // host bits: masked by Normalize
@@ -186,7 +186,7 @@ func TestPortString(t *testing.T) {
 		}
 	}
 	// Every well-known port round-trips.
-	for _, p := range slices.Concat(natfw.LinuxPorts, natfw.WindowsPorts) {
+	for _, p := range slices.Concat(natfw.LinuxPorts(), natfw.WindowsPorts()) {
 		q, err := natfw.ParsePort(p.String())
 		if err != nil || q != p {
 			t.Errorf("round trip of %v: %v, %v", p, q, err)
@@ -202,10 +202,10 @@ func TestWellKnownPorts(t *testing.T) {
 		}
 		return strings.Join(s, ",")
 	}
-	if got := str(natfw.LinuxPorts); got != "tcp/22" {
+	if got := str(natfw.LinuxPorts()); got != "tcp/22" {
 		t.Errorf("LinuxPorts = %s", got)
 	}
-	if got := str(natfw.WindowsPorts); got != "tcp/5985,tcp/5986,tcp/3389" {
+	if got := str(natfw.WindowsPorts()); got != "tcp/5985,tcp/5986,tcp/3389" {
 		t.Errorf("WindowsPorts = %s", got)
 	}
 }

@@ -25,7 +25,7 @@ func Example() {
 		Owner:   "vm-1",
 		Public:  netip.MustParseAddr("203.0.113.10"),
 		Local:   netip.MustParseAddr("10.0.0.10"),
-		Ports:   natfw.LinuxPorts,
+		Ports:   natfw.LinuxPorts(),
 		Sources: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")},
 	}
 	for range 3 {

@@ -22,7 +22,7 @@ func natRule(owner string, i int) natfw.Rule {
 		Owner:   owner,
 		Public:  netip.AddrFrom4([4]byte{203, 0, 113, byte(i)}),
 		Local:   netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}),
-		Ports:   natfw.LinuxPorts,
+		Ports:   natfw.LinuxPorts(),
 		Sources: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")},
 	}
 }

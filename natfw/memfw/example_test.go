@@ -18,7 +18,7 @@ func Example() {
 		Owner:       "vsphere-prod/4213-aa",
 		Public:      netip.MustParseAddr("203.0.113.10"),
 		Local:       netip.MustParseAddr("10.0.0.10"),
-		Ports:       natfw.LinuxPorts,
+		Ports:       natfw.LinuxPorts(),
 		Sources:     []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")},
 		Description: "web-01",
 	}
@@ -57,7 +57,7 @@ func ExampleDriver_Allowed() {
 		Owner:   "win-01",
 		Public:  netip.MustParseAddr("203.0.113.20"),
 		Local:   netip.MustParseAddr("10.0.0.20"),
-		Ports:   natfw.WindowsPorts,
+		Ports:   natfw.WindowsPorts(),
 		Sources: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")},
 	})
 	public := netip.MustParseAddr("203.0.113.20")

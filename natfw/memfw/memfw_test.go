@@ -28,14 +28,14 @@ func TestAllowed(t *testing.T) {
 		Owner:   "linux",
 		Public:  addr("203.0.113.10"),
 		Local:   addr("10.0.0.10"),
-		Ports:   natfw.LinuxPorts,
+		Ports:   natfw.LinuxPorts(),
 		Sources: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("192.0.2.7/32")},
 	}
 	windows := natfw.Rule{
 		Owner:   "windows",
 		Public:  addr("203.0.113.11"),
 		Local:   addr("10.0.0.11"),
-		Ports:   natfw.WindowsPorts,
+		Ports:   natfw.WindowsPorts(),
 		Sources: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/25")},
 	}
 	for _, r := range []natfw.Rule{linux, windows} {

@@ -106,7 +106,7 @@ func rule(i int) natfw.Rule {
 		Owner:       fmt.Sprintf("owner-%03d", i),
 		Public:      public(i),
 		Local:       local(i),
-		Ports:       slices.Clone(natfw.LinuxPorts),
+		Ports:       natfw.LinuxPorts(),
 		Sources:     []netip.Prefix{admins},
 		Description: fmt.Sprintf("vm %d", i),
 	}
@@ -168,7 +168,7 @@ func testEnsureCreates(t *testing.T, fw *natfw.Firewall) {
 	wantGet(t, fw, r)
 	wantRules(t, fw, r)
 	w := rule(2)
-	w.Ports = slices.Clone(natfw.WindowsPorts)
+	w.Ports = natfw.WindowsPorts()
 	w.Sources = []netip.Prefix{admins, jumpbox}
 	ensure(t, fw, w)
 	wantGet(t, fw, w)
@@ -183,7 +183,7 @@ func testEnsureSameRuleIsNoop(t *testing.T, fw *natfw.Firewall) {
 	ensure(t, fw, r)
 	// The same rule spelled differently is the same rule.
 	spelled := r
-	spelled.Ports = []natfw.Port{natfw.LinuxPorts[0], natfw.LinuxPorts[0]}
+	spelled.Ports = []natfw.Port{natfw.LinuxPorts()[0], natfw.LinuxPorts()[0]}
 	spelled.Sources = []netip.Prefix{netip.MustParsePrefix("198.51.100.200/24"), admins}
 	ensure(t, fw, spelled)
 	after := list(t, fw)
@@ -205,7 +205,7 @@ func testEnsureReplaces(t *testing.T, fw *natfw.Firewall) {
 		name string
 		mod  func(*natfw.Rule)
 	}{
-		{"ports", func(r *natfw.Rule) { r.Ports = slices.Clone(natfw.WindowsPorts) }},
+		{"ports", func(r *natfw.Rule) { r.Ports = natfw.WindowsPorts() }},
 		{"fewer ports", func(r *natfw.Rule) { r.Ports = []natfw.Port{{Protocol: natfw.TCP, Number: 5986}} }},
 		{"protocol", func(r *natfw.Rule) { r.Ports = []natfw.Port{{Protocol: natfw.UDP, Number: 5986}} }},
 		{"sources", func(r *natfw.Rule) { r.Sources = []netip.Prefix{admins, jumpbox} }},
@@ -333,7 +333,7 @@ func testConflictingReplaceKeepsOldRule(t *testing.T, fw *natfw.Firewall) {
 	// whole change is refused.
 	nb := b
 	nb.Public = a.Public
-	nb.Ports = slices.Clone(natfw.WindowsPorts)
+	nb.Ports = natfw.WindowsPorts()
 	conflict(t, fw, nb)
 	wantGet(t, fw, b)
 	nb = b
@@ -440,7 +440,7 @@ func testListOrderedAndNormalized(t *testing.T, fw *natfw.Firewall) {
 
 func testReturnedRulesAreCopies(t *testing.T, fw *natfw.Firewall) {
 	r := rule(1)
-	r.Ports = slices.Clone(natfw.WindowsPorts)
+	r.Ports = natfw.WindowsPorts()
 	r.Sources = []netip.Prefix{admins, jumpbox}
 	want := r.Normalize()
 	ensure(t, fw, r)
@@ -569,7 +569,7 @@ func ctxDone(t *testing.T, fw *natfw.Firewall, ctx context.Context, code errs.Co
 	b := rule(2)
 	testkit.MustCode(t, "EnsureNAT (new rule)", fw.EnsureNAT(ctx, b), code)
 	changed := a
-	changed.Ports = slices.Clone(natfw.WindowsPorts)
+	changed.Ports = natfw.WindowsPorts()
 	testkit.MustCode(t, "EnsureNAT (replacement)", fw.EnsureNAT(ctx, changed), code)
 	testkit.MustCode(t, "RemoveNAT", fw.RemoveNAT(ctx, a.Owner), code)
 	_, err := fw.Get(ctx, a.Owner)

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"slices"
 	"testing"
 	"time"
 
@@ -23,7 +22,7 @@ func benchRule(i int) natfw.Rule {
 		Owner:       fmt.Sprintf("bench-%05d", i),
 		Public:      netip.AddrFrom4([4]byte{198, 18, byte(i / 250), byte(1 + i%250)}),
 		Local:       netip.AddrFrom4([4]byte{198, 19, byte(i / 250), byte(1 + i%250)}),
-		Ports:       slices.Clone(natfw.LinuxPorts),
+		Ports:       natfw.LinuxPorts(),
 		Sources:     []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")},
 		Description: fmt.Sprintf("benchmark vm %d", i),
 	}

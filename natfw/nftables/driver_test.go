@@ -26,7 +26,7 @@ func testRule(i int) natfw.Rule {
 		Owner:       fmt.Sprintf("vm-%03d", i),
 		Public:      netip.AddrFrom4([4]byte{203, 0, 113, byte(1 + i)}),
 		Local:       netip.AddrFrom4([4]byte{192, 0, 2, byte(1 + i)}),
-		Ports:       slices.Clone(natfw.LinuxPorts),
+		Ports:       natfw.LinuxPorts(),
 		Sources:     []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")},
 		Description: fmt.Sprintf("vm %d", i),
 	}
@@ -127,7 +127,7 @@ func TestRestartSeesKernelState(t *testing.T) {
 	opts := nftables.Options{NetNSPath: nsPath(ns), Table: "edge"}
 	fw1 := newFirewall(t, opts)
 	a, b, c := testRule(1), testRule(2), testRule(3)
-	b.Ports = slices.Clone(natfw.WindowsPorts)
+	b.Ports = natfw.WindowsPorts()
 	b.Sources = []netip.Prefix{netip.MustParsePrefix("198.51.100.0/25"), netip.MustParsePrefix("192.0.2.200/32")}
 	c.Ports = []natfw.Port{{Protocol: natfw.UDP, Number: 53}, {Protocol: natfw.TCP, Number: 65535}}
 	c.Sources = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}
@@ -179,7 +179,7 @@ func TestOtherTablesUntouched(t *testing.T) {
 	r := testRule(1)
 	r.Owner = "vm1"
 	mustEnsure(t, fwA, r)
-	r.Ports = slices.Clone(natfw.WindowsPorts)
+	r.Ports = natfw.WindowsPorts()
 	mustEnsure(t, fwA, r)
 	if err := fwA.RemoveNAT(context.Background(), r.Owner); err != nil {
 		t.Fatal(err)
@@ -322,7 +322,7 @@ func TestOneBatchPerChange(t *testing.T) {
 
 	// Replace a (4 kernel rules) with 3 ports x 2 sources (3 + 6 rules).
 	r := a
-	r.Ports = slices.Clone(natfw.WindowsPorts)
+	r.Ports = natfw.WindowsPorts()
 	r.Sources = []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("192.0.2.200/32")}
 	mustEnsure(t, fw, r)
 	if news, dels := next(); news != 9 || dels != 4 {

@@ -30,7 +30,7 @@ func Example() {
 		Owner:   "vsphere-prod/4213-aa",
 		Public:  netip.MustParseAddr("2001:db8::10"), // IPv6 in an IPv4 table
 		Local:   netip.MustParseAddr("192.0.2.10"),
-		Ports:   natfw.LinuxPorts,
+		Ports:   natfw.LinuxPorts(),
 		Sources: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")},
 	}
 	fmt.Println(errs.CodeOf(fw.EnsureNAT(context.Background(), rule)))

@@ -234,7 +234,7 @@ func TestRealTraffic(t *testing.T) {
 	rdp := listen(t, tp.server, "0.0.0.0:3389")
 	rule := natfw.Rule{
 		Owner: "vm-1", Public: publicAddr, Local: serverAddr,
-		Ports:       natfw.LinuxPorts,
+		Ports:       natfw.LinuxPorts(),
 		Sources:     []netip.Prefix{netip.PrefixFrom(allowedSrc, 32)},
 		Description: "traffic test",
 	}
