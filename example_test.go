@@ -30,7 +30,7 @@ func Example() {
 	addrs := memipam.New(nil)
 	_ = addrs.CreatePool(ctx, ipam.Pool{Name: "public", Prefix: netip.MustParsePrefix("203.0.113.0/24")})
 	orch, err := enroll.New(enroll.Config{
-		Providers: map[string]provider.Provider{"vcenter-1": hv},
+		Providers: map[string]*provider.Provider{"vcenter-1": hv.Provider()},
 		IPAM:      addrs,
 		Firewall:  memfw.New(nil),
 		CMDB:      memcmdb.New(nil),

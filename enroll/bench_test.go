@@ -51,7 +51,7 @@ func benchWorld(b *testing.B, n int, observe func(enroll.Event)) (*enroll.Orches
 	}
 	db := memcmdb.New(nil)
 	o, err := enroll.New(enroll.Config{
-		Providers: map[string]provider.Provider{provName: hv},
+		Providers: map[string]*provider.Provider{provName: hv.Provider()},
 		IPAM:      addrs, Firewall: memfw.New(nil), CMDB: db, Store: enroll.NewMemoryStore(nil),
 		Policy: enroll.Policy{Pool: poolName, ManagementSources: []netip.Prefix{mgmt},
 			Requirements: map[guest.OSFamily]guest.Requirements{guest.Linux: {Distributions: map[string]string{"debian": "11"}}}},

@@ -34,7 +34,7 @@ func exampleSetup(opts *enroll.Options) (*enroll.Orchestrator, *memprovider.Prov
 	_ = addrs.CreatePool(ctx, ipam.Pool{Name: "public", Prefix: netip.MustParsePrefix("203.0.113.0/28"), Gateway: netip.MustParseAddr("203.0.113.1")})
 	db := memcmdb.New(nil)
 	o, err := enroll.New(enroll.Config{
-		Providers: map[string]provider.Provider{"vc1": hv},
+		Providers: map[string]*provider.Provider{"vc1": hv.Provider()},
 		IPAM:      addrs,
 		Firewall:  memfw.New(nil),
 		CMDB:      db,

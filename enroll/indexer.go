@@ -133,7 +133,7 @@ func (ix *Indexer) loop(ctx context.Context, name string) {
 	}
 }
 
-func (ix *Indexer) watch(ctx context.Context, name string, prov provider.Provider, cursor provider.Cursor) error {
+func (ix *Indexer) watch(ctx context.Context, name string, prov *provider.Provider, cursor provider.Cursor) error {
 	stream, err := prov.Watch(ctx, cursor)
 	if err != nil {
 		return err

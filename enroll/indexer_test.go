@@ -189,7 +189,7 @@ func TestIndexerExpiredCursorResyncs(t *testing.T) {
 
 // scripted wraps a provider with a Watch that replays a fixed stream.
 type scripted struct {
-	provider.Provider
+	provider.Driver
 	events []provider.Event
 }
 
@@ -198,7 +198,7 @@ type scriptedStream struct {
 	events []provider.Event
 }
 
-func (s scripted) Watch(ctx context.Context, c provider.Cursor) (provider.Stream, error) {
+func (s scripted) Watch(ctx context.Context, c provider.Cursor) (provider.DriverStream, error) {
 	return &scriptedStream{events: s.events}, nil
 }
 
@@ -226,7 +226,7 @@ func TestIndexerDuplicateAndOutOfOrderEvents(t *testing.T) {
 	}
 	renamed := alive.Clone()
 	renamed.Name = "v2"
-	w.prov = scripted{Provider: w.hv, events: []provider.Event{
+	w.prov = scripted{Driver: w.hv, events: []provider.Event{
 		{Type: provider.Created, VMID: alive.ID, VM: alive, Cursor: "c1"},
 		{Type: provider.Created, VMID: alive.ID, VM: alive, Cursor: "c1"},   // duplicate
 		{Type: provider.Deleted, VMID: alive.ID, Cursor: "c2"},              // stale: the VM exists
@@ -265,7 +265,7 @@ func TestIndexerManyProviders(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := w.orchestrator("i1", func(c *enroll.Config, _ *enroll.Options) {
-		c.Providers["vc2"] = other
+		c.Providers["vc2"] = other.Provider()
 	})
 	stop := runIndexer(t, o)
 	waitFor(t, "both providers indexed", func() bool {

@@ -23,7 +23,7 @@ import (
 // orchestrator's own overhead (journal, events, saga bookkeeping).
 
 type nopProvider struct {
-	provider.Provider
+	provider.Driver
 	vm provider.VM
 }
 
@@ -87,7 +87,7 @@ func BenchmarkEnrollOverhead(b *testing.B) {
 			prov := nopProvider{vm: provider.VM{Zone: zoneName, Power: provider.PoweredOn,
 				Guest: provider.GuestInfo{Family: guest.Linux, IPs: []netip.Addr{netip.MustParseAddr("10.0.0.5")}, ToolsRunning: true}}}
 			o, err := enroll.New(enroll.Config{
-				Providers: map[string]provider.Provider{provName: prov},
+				Providers: map[string]*provider.Provider{provName: provider.New(prov, nil)},
 				IPAM:      nopIPAM{}, Firewall: natfw.New(nopFW{}, nil), CMDB: cmdb.New(nopCMDB{}, nil), Store: enroll.NewStore(nopStore{}, nil),
 				Policy: enroll.Policy{Pool: poolName, ManagementSources: []netip.Prefix{mgmt},
 					Requirements: map[guest.OSFamily]guest.Requirements{guest.Linux: {Distributions: map[string]string{"debian": "11"}}}},

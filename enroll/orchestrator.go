@@ -14,7 +14,6 @@ import (
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/internal/limit"
 	"github.com/managedvm/managedvm/natfw"
-	"github.com/managedvm/managedvm/provider"
 )
 
 // Orchestrator runs enrollments, unenrollments and cleanups as sagas over
@@ -255,7 +254,7 @@ func (o *Orchestrator) enroll(ctx context.Context, req Request) (Result, error) 
 		return fail(err)
 	}
 	access := AccessNetwork
-	if _, ok := provider.GuestAccessOf(prov); ok {
+	if _, ok := prov.GuestAccess(); ok {
 		access = AccessGuest
 	}
 	j := Journal{

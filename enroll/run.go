@@ -108,7 +108,7 @@ type run struct {
 	// leftovers lists what a compensation had to leave behind.
 	leftovers []string
 
-	prov   provider.Provider
+	prov   *provider.Provider
 	policy Policy
 	cred   guest.Credentials
 	credOK bool

@@ -222,7 +222,7 @@ func (r *run) executor(ctx context.Context, p purpose) (guest.Executor, error) {
 		ex, err = r.o.cfg.Dialer.Dial(ctx, r.target(), r.cred)
 		err = credentialError(err, r.cred.Username, fmt.Sprintf("at %s", r.j.Resources.PublicIP))
 	} else {
-		ga, ok := provider.GuestAccessOf(r.prov)
+		ga, ok := r.prov.GuestAccess()
 		if !ok {
 			return nil, errs.Errorf(errs.FailedPrecondition, "enroll", "provider %s has no guest access and no Dialer is configured", limit.Quote(r.j.VM.Provider))
 		}
@@ -249,7 +249,7 @@ func (r *run) validateCredentials(ctx context.Context) error {
 		return err
 	}
 	if r.j.Access == AccessGuest {
-		ga, ok := provider.GuestAccessOf(r.prov)
+		ga, ok := r.prov.GuestAccess()
 		if !ok {
 			return errs.Errorf(errs.FailedPrecondition, "enroll", "provider %s has no guest access", limit.Quote(r.j.VM.Provider))
 		}
@@ -477,7 +477,7 @@ func (r *run) unconfigureForUnenroll(ctx context.Context) error {
 		return nil // the VM is gone: nothing to undo in it
 	}
 	if r.o.cfg.Dialer == nil {
-		if _, ok := provider.GuestAccessOf(r.prov); !ok {
+		if _, ok := r.prov.GuestAccess(); !ok {
 			return nil
 		}
 	}

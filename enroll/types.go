@@ -160,7 +160,7 @@ func (f CredentialFunc) Credentials(ctx context.Context, j Journal) (guest.Crede
 // Config holds the drivers the orchestrator composes.
 type Config struct {
 	// Providers by name. The name is the first half of every CMDB key.
-	Providers map[string]provider.Provider
+	Providers map[string]*provider.Provider
 	IPAM      ipam.IPAM
 	Firewall  *natfw.Firewall
 	CMDB      *cmdb.CMDB

@@ -48,7 +48,7 @@ type world struct {
 	store *enroll.Store
 
 	provInj, ipamInj, fwInj, dbInj, guestInj *fakes.Injector
-	prov                                     provider.Provider
+	prov                                     provider.Driver
 
 	clock atomic.Int64 // unix nanos, advanced by tests
 
@@ -140,7 +140,7 @@ func (w *world) addVM(name string, ip netip.Addr, i int) provider.VM {
 }
 
 // noGuest hides the provider's guest access.
-type noGuest struct{ provider.Provider }
+type noGuest struct{ provider.Driver }
 
 // guestOS answers the guest commands of every VM (through the provider's
 // guest access): facts, df, command lookups, and the service account.
@@ -230,7 +230,7 @@ func (configurator) Unconfigure(ctx context.Context, t guest.Target, ex guest.Ex
 
 func (w *world) config() enroll.Config {
 	return enroll.Config{
-		Providers: map[string]provider.Provider{provName: w.prov},
+		Providers: map[string]*provider.Provider{provName: provider.New(w.prov, nil)},
 		IPAM:      &fakes.IPAM{IPAM: w.ipam, Injector: w.ipamInj},
 		Firewall:  natfw.New(&fakes.Firewall{Firewall: w.fw, Injector: w.fwInj}, nil),
 		CMDB:      cmdb.New(&fakes.CMDB{CMDB: w.db, Injector: w.dbInj}, nil),

@@ -1,13 +1,11 @@
 package provider
 
 import (
-	"context"
 	"net/netip"
 	"time"
 
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
-	"github.com/managedvm/managedvm/report"
 )
 
 // PowerState is a VM's power state.
@@ -168,36 +166,6 @@ type ListOptions struct {
 	IncludeTemplates bool
 }
 
-// Inventory reads VMs.
-type Inventory interface {
-	// List returns every VM (filtered by opts, which may be nil).
-	List(ctx context.Context, opts *ListOptions) ([]VM, error)
-	// Get returns one VM by ID, or a NotFound error.
-	Get(ctx context.Context, id string) (VM, error)
-}
-
-// Stream is a stream of events from Watch.
-type Stream interface {
-	// Next blocks until the next event, ctx ends (Canceled or
-	// DeadlineExceeded), or the stream breaks. A stream that cannot resume
-	// from its cursor returns an error wrapping ErrCursorExpired: the caller
-	// then lists everything again.
-	Next(ctx context.Context) (Event, error)
-	// Close ends the stream.
-	Close() error
-}
-
-// Watcher streams VM changes.
-type Watcher interface {
-	// Cursor returns the current position of the event stream. Take it
-	// before List: Watch(cursor) then delivers every change after it (some
-	// possibly already seen by List: events are safe to apply twice).
-	Cursor(ctx context.Context) (Cursor, error)
-	// Watch returns a stream of the events after cursor. An empty cursor
-	// means "from now".
-	Watch(ctx context.Context, cursor Cursor) (Stream, error)
-}
-
 // Network is where a provisioned VM's NIC is connected.
 type Network struct {
 	// Name is the port group / network name in the zone.
@@ -251,66 +219,9 @@ type ProvisionSpec struct {
 	Customization *Customization
 	// PowerOn powers the VM on once created.
 	PowerOn bool
-	// Timeout bounds the whole provisioning; zero means the driver default.
+	// Timeout bounds the whole provisioning; zero means
+	// Options.ProvisionTimeout of the Provider.
 	Timeout time.Duration
-}
-
-// Lifecycle creates, powers and destroys VMs.
-type Lifecycle interface {
-	// Provision clones spec.Template into spec.Zone. On failure it destroys
-	// any partial VM. A repeated spec.Key returns the same VM.
-	Provision(ctx context.Context, spec ProvisionSpec) (VM, error)
-	// PowerOn and PowerOff are idempotent.
-	PowerOn(ctx context.Context, id string) error
-	PowerOff(ctx context.Context, id string) error
-	// Destroy powers the VM off and deletes it. Destroying a VM that does
-	// not exist is not an error.
-	Destroy(ctx context.Context, id string) error
-}
-
-// Discovery lists zones and templates.
-type Discovery interface {
-	Zones(ctx context.Context) ([]Zone, error)
-	// Templates lists the templates of one zone, or of all zones when zone
-	// is empty.
-	Templates(ctx context.Context, zone string) ([]Template, error)
-}
-
-// Preflighter checks a provider's requirements.
-type Preflighter interface {
-	// Preflight checks what the provider needs (the reference's
-	// requirements, service-account privileges) and reports every row. It
-	// returns an error only when it could not check at all.
-	Preflight(ctx context.Context) (report.Report, error)
-}
-
-// Provider is a hypervisor manager: vSphere, oVirt, Hyper-V, vCD or the
-// in-memory one. Implementations are safe for concurrent use.
-type Provider interface {
-	Inventory
-	Watcher
-	Lifecycle
-	Discovery
-	Preflighter
-}
-
-// GuestAccess is the optional capability of reaching a guest without a
-// network path, through the hypervisor (vSphere guest operations over
-// VMware Tools). A Provider that has it implements this interface too.
-type GuestAccess interface {
-	// ValidateCredentials checks cred inside the guest: a wrong user name
-	// or password is Unauthenticated; tools not running is
-	// FailedPrecondition.
-	ValidateCredentials(ctx context.Context, vmID string, cred guest.Credentials) error
-	// GuestExecutor returns an executor that runs commands in the guest as
-	// cred's user.
-	GuestExecutor(ctx context.Context, vmID string, cred guest.Credentials) (guest.Executor, error)
-}
-
-// GuestAccessOf returns p's guest-access capability, if it has one.
-func GuestAccessOf(p any) (GuestAccess, bool) {
-	ga, ok := p.(GuestAccess)
-	return ga, ok
 }
 
 // ErrCursorExpired is wrapped by Watch and Stream.Next errors when the

@@ -99,26 +99,30 @@ func TestEventTypeString(t *testing.T) {
 	}
 }
 
-type withGuest struct{}
+// driverOnly is a Driver (its methods are never called here) with no
+// optional capability; withGuest adds guest access, halfGuest half of it.
+type driverOnly struct{ provider.Driver }
+
+type withGuest struct{ driverOnly }
 
 func (withGuest) ValidateCredentials(context.Context, string, guest.Credentials) error { return nil }
 func (withGuest) GuestExecutor(context.Context, string, guest.Credentials) (guest.Executor, error) {
-	return nil, errs.New(errs.Unimplemented, "test", "no executor")
+	return nil, errs.New(errs.Unimplemented, "", "no executor")
 }
 
-type withoutGuest struct{}
+type halfGuest struct{ driverOnly }
 
-func (withoutGuest) ValidateCredentials(context.Context, string, guest.Credentials) error { return nil }
+func (halfGuest) ValidateCredentials(context.Context, string, guest.Credentials) error { return nil }
 
-func TestGuestAccessOf(t *testing.T) {
-	if ga, ok := provider.GuestAccessOf(withGuest{}); !ok || ga == nil {
-		t.Error("GuestAccessOf missed guest access")
+func TestGuestAccessDetected(t *testing.T) {
+	if ga, ok := provider.New(withGuest{}, nil).GuestAccess(); !ok || ga == nil {
+		t.Error("GuestAccess missed the driver's guest access")
 	}
-	if _, ok := provider.GuestAccessOf(withoutGuest{}); ok {
-		t.Error("GuestAccessOf found guest access on a type with half of it")
+	if _, ok := provider.New(halfGuest{}, nil).GuestAccess(); ok {
+		t.Error("GuestAccess found guest access on a driver with half of it")
 	}
-	if _, ok := provider.GuestAccessOf(nil); ok {
-		t.Error("GuestAccessOf(nil) reported guest access")
+	if _, ok := provider.New(driverOnly{}, nil).GuestAccess(); ok {
+		t.Error("GuestAccess found guest access on a driver without it")
 	}
 }
 

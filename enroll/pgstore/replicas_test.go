@@ -269,7 +269,7 @@ func rpOrchestrator(t *testing.T, pool *pgxpool.Pool, name, incarnation string) 
 		return err
 	})
 	o, err := enroll.New(enroll.Config{
-		Providers:    map[string]provider.Provider{tpProvider: hv},
+		Providers:    map[string]*provider.Provider{tpProvider: hv.Provider()},
 		IPAM:         &loggedIPAM{IPAM: pgipam.New(pool, nil), pool: pool, incarnation: incarnation},
 		Firewall:     natfw.New(&pgFirewall{db: pool}, nil),
 		CMDB:         pgcmdb.New(pool, nil),

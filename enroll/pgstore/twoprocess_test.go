@@ -388,7 +388,7 @@ func tpChild(t *testing.T, role string) {
 	})
 	store := pgstore.New(pool, nil)
 	o, err := enroll.New(enroll.Config{
-		Providers: map[string]provider.Provider{tpProvider: hv},
+		Providers: map[string]*provider.Provider{tpProvider: hv.Provider()},
 		IPAM:      pgipam.New(pool, nil),
 		Firewall:  natfw.New(&pgFirewall{db: pool}, nil),
 		CMDB:      pgcmdb.New(pool, nil),

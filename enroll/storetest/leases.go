@@ -170,7 +170,7 @@ func (w *leaseWorld) start(t *testing.T, instance string, ttl, resumeEvery time.
 	}
 	counted := &countedIPAM{IPAM: &fakes.IPAM{IPAM: w.ipam, Injector: gate}, ov: w.ov, l: l}
 	cfg := enroll.Config{
-		Providers: map[string]provider.Provider{leaseProvider: fakes.WrapProvider(w.hv, gate)},
+		Providers: map[string]*provider.Provider{leaseProvider: provider.New(fakes.WrapProvider(w.hv, gate), nil)},
 		IPAM:      counted,
 		Firewall:  natfw.New(&fakes.Firewall{Firewall: w.fw, Injector: gate}, nil),
 		CMDB:      cmdb.New(&fakes.CMDB{CMDB: w.db, Injector: gate}, nil),

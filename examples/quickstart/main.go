@@ -142,7 +142,7 @@ func run(ctx context.Context, out io.Writer) error {
 	db := memcmdb.New(nil)
 
 	orch, err := enroll.New(enroll.Config{
-		Providers: map[string]provider.Provider{providerName: hv},
+		Providers: map[string]*provider.Provider{providerName: hv},
 		IPAM:      addrs,
 		Firewall:  fw,
 		CMDB:      db,

@@ -42,11 +42,11 @@ func Example() {
 }
 
 func ExampleWrapProvider() {
-	// p is any provider.Provider; WrapProvider keeps its GuestAccess
+	// p wraps any provider.Driver; WrapProvider keeps its GuestAccess
 	// capability when it has one. Here, the stub from the tests has it.
 	inj := fakes.NewInjector().FailAlways("ValidateCredentials", errs.Unauthenticated)
 	p := fakes.WrapProvider(stubGuestProvider{stubProvider{&recorder{}}}, inj)
-	if ga, ok := provider.GuestAccessOf(p); ok {
+	if ga, ok := provider.New(p, nil).GuestAccess(); ok {
 		err := ga.ValidateCredentials(context.Background(), "vm-1", guestCreds)
 		fmt.Println(errs.CodeOf(err))
 	}

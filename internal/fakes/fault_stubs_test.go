@@ -39,7 +39,7 @@ func (r *recorder) count(method string) int {
 
 type stubProvider struct{ *recorder }
 
-var _ provider.Provider = stubProvider{}
+var _ provider.Driver = stubProvider{}
 
 func (s stubProvider) List(context.Context, *provider.ListOptions) ([]provider.VM, error) {
 	s.hit("List")
@@ -53,7 +53,7 @@ func (s stubProvider) Cursor(context.Context) (provider.Cursor, error) {
 	s.hit("Cursor")
 	return "cursor-1", nil
 }
-func (s stubProvider) Watch(context.Context, provider.Cursor) (provider.Stream, error) {
+func (s stubProvider) Watch(context.Context, provider.Cursor) (provider.DriverStream, error) {
 	s.hit("Watch")
 	return stubStream(s), nil
 }
@@ -80,7 +80,7 @@ func (s stubProvider) Preflight(context.Context) (report.Report, error) {
 // stubGuestProvider also has guest access.
 type stubGuestProvider struct{ stubProvider }
 
-var _ provider.GuestAccess = stubGuestProvider{}
+var _ provider.GuestAccessDriver = stubGuestProvider{}
 
 func (s stubGuestProvider) ValidateCredentials(context.Context, string, guest.Credentials) error {
 	s.hit("ValidateCredentials")
@@ -191,3 +191,9 @@ func (s stubCMDB) Retire(_ context.Context, key cmdb.Key) (cmdb.Record, error) {
 }
 
 var guestCreds = guest.Credentials{Username: "admin", Password: guest.NewSecret("s3cret")}
+
+// gaOf returns d's guest-access capability, if it has one.
+func gaOf(d provider.Driver) (provider.GuestAccessDriver, bool) {
+	ga, ok := d.(provider.GuestAccessDriver)
+	return ga, ok
+}

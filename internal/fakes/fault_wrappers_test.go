@@ -140,7 +140,7 @@ func TestProviderWrapper(t *testing.T) {
 	inner := &recorder{}
 	inj := fakes.NewInjector()
 	p := fakes.WrapProvider(stubGuestProvider{stubProvider{inner}}, inj)
-	ga, ok := provider.GuestAccessOf(p)
+	ga, ok := gaOf(p)
 	if !ok {
 		t.Fatal("WrapProvider lost the GuestAccess capability")
 	}
@@ -149,7 +149,7 @@ func TestProviderWrapper(t *testing.T) {
 		t.Fatal(err)
 	}
 	cred := guest.Credentials{Username: "admin"}
-	checkWrapper(t, []reflect.Type{typeOf[provider.Provider](), typeOf[provider.GuestAccess](), typeOf[provider.Stream]()},
+	checkWrapper(t, []reflect.Type{typeOf[provider.Driver](), typeOf[provider.GuestAccessDriver](), typeOf[provider.DriverStream]()},
 		[]string{"Close"}, inj, inner, []method{
 			{"List", func(ctx context.Context) (any, error) { return p.List(ctx, nil) }, []provider.VM{{ID: "vm-1"}}},
 			{"Get", func(ctx context.Context) (any, error) { return p.Get(ctx, "vm-9") }, provider.VM{ID: "vm-9"}},
@@ -179,7 +179,7 @@ func TestProviderWrapper(t *testing.T) {
 func TestWrapProviderCapability(t *testing.T) {
 	inj := fakes.NewInjector()
 	plain := fakes.WrapProvider(stubProvider{&recorder{}}, inj)
-	if _, ok := provider.GuestAccessOf(plain); ok {
+	if _, ok := gaOf(plain); ok {
 		t.Error("WrapProvider of a provider without guest access has it")
 	}
 	if _, ok := plain.(*fakes.Provider); !ok {
@@ -191,7 +191,7 @@ func TestWrapProviderCapability(t *testing.T) {
 	}
 	// A GuestProvider built by hand around a provider without guest access
 	// reports Unimplemented rather than crashing.
-	gp := fakes.GuestProvider{Provider: &fakes.Provider{Provider: stubProvider{&recorder{}}, Injector: inj}}
+	gp := fakes.GuestProvider{Provider: &fakes.Provider{Driver: stubProvider{&recorder{}}, Injector: inj}}
 	if err := gp.ValidateCredentials(context.Background(), "vm-1", guest.Credentials{}); errs.CodeOf(err) != errs.Unimplemented {
 		t.Errorf("ValidateCredentials without guest access = %v, want Unimplemented", err)
 	}
@@ -203,7 +203,7 @@ func TestWrapProviderCapability(t *testing.T) {
 func TestProviderGuestExecutorIsWrapped(t *testing.T) {
 	inner := &recorder{}
 	inj := fakes.NewInjector()
-	ga, _ := provider.GuestAccessOf(fakes.WrapProvider(stubGuestProvider{stubProvider{inner}}, inj))
+	ga, _ := gaOf(fakes.WrapProvider(stubGuestProvider{stubProvider{inner}}, inj))
 	ex, err := ga.GuestExecutor(context.Background(), "vm-1", guest.Credentials{Username: "root"})
 	if err != nil {
 		t.Fatal(err)
@@ -234,7 +234,7 @@ func TestProviderLostAnswersCloseWhatTheyOpened(t *testing.T) {
 	if inner.count("Watch") != 1 || inner.count("Stream.Close") != 1 {
 		t.Fatalf("the stream of the lost Watch: opened %d, closed %d", inner.count("Watch"), inner.count("Stream.Close"))
 	}
-	ga, _ := provider.GuestAccessOf(p)
+	ga, _ := gaOf(p)
 	if ex, err := ga.GuestExecutor(context.Background(), "vm-1", guest.Credentials{}); errs.CodeOf(err) != errs.OutcomeUnknown || ex != nil {
 		t.Fatalf("GuestExecutor = %v, %v; want nil, OutcomeUnknown", ex, err)
 	}

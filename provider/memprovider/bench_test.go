@@ -16,7 +16,7 @@ func BenchmarkProvision(b *testing.B) {
 	for b.Loop() {
 		i++
 		name := fmt.Sprint("bench-", i)
-		if _, err := p.Provision(ctx, provider.ProvisionSpec{Key: name, Name: name, Template: fx.Template, Zone: fx.Zone, PowerOn: true}); err != nil {
+		if _, err := p.Provider().Provision(ctx, provider.ProvisionSpec{Key: name, Name: name, Template: fx.Template, Zone: fx.Zone, PowerOn: true}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -32,7 +32,7 @@ func BenchmarkList(b *testing.B) {
 		}
 	}
 	for b.Loop() {
-		vms, err := p.List(ctx, nil)
+		vms, err := p.Provider().List(ctx, nil)
 		if err != nil || len(vms) != 1000 {
 			b.Fatal(len(vms), err)
 		}
@@ -50,7 +50,7 @@ func BenchmarkWatchReplay(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	var st provider.Stream
+	var st *provider.Stream
 	n := events
 	for b.Loop() {
 		if n == events {
@@ -58,7 +58,7 @@ func BenchmarkWatchReplay(b *testing.B) {
 				st.Close()
 			}
 			var err error
-			if st, err = p.Watch(ctx, "0"); err != nil {
+			if st, err = p.Provider().Watch(ctx, "0"); err != nil {
 				b.Fatal(err)
 			}
 			n = 0

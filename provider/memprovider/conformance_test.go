@@ -53,14 +53,23 @@ func must(t testing.TB, err error) {
 }
 
 func TestConformance(t *testing.T) {
-	providertest.Run(t, providertest.HarnessFunc(func(t *testing.T) (provider.Provider, providertest.Fixture) {
+	providertest.Run(t, providertest.HarnessFunc(func(t *testing.T) (provider.Driver, providertest.Fixture) {
 		return world(t, nil)
 	}))
 }
 
 // A tiny history must not break the suite's own use of Watch.
 func TestConformanceSmallHistory(t *testing.T) {
-	providertest.Run(t, providertest.HarnessFunc(func(t *testing.T) (provider.Provider, providertest.Fixture) {
+	providertest.Run(t, providertest.HarnessFunc(func(t *testing.T) (provider.Driver, providertest.Fixture) {
 		return world(t, &memprovider.Options{HistorySize: 64})
 	}))
+}
+
+// guestAccess is p's guest access, through its portable value.
+func guestAccess(p *memprovider.Provider) *provider.GuestAccess {
+	ga, ok := p.Provider().GuestAccess()
+	if !ok {
+		panic("memprovider has no guest access")
+	}
+	return ga
 }

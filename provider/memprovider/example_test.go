@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
 	"github.com/managedvm/managedvm/provider"
 	"github.com/managedvm/managedvm/provider/memprovider"
@@ -12,14 +13,15 @@ import (
 // Provision a VM from a template and validate guest credentials on it.
 func Example_provision() {
 	ctx := context.Background()
-	p := memprovider.New(nil)
-	_ = p.AddZone(provider.Zone{Name: "zone-a", Networks: []string{"vlan-100"}})
-	tmpl, _ := p.AddTemplate(provider.Template{
+	hv := memprovider.New(nil) // the driver, with the helpers that set up its world
+	_ = hv.AddZone(provider.Zone{Name: "zone-a", Networks: []string{"vlan-100"}})
+	tmpl, _ := hv.AddTemplate(provider.Template{
 		Zone: "zone-a", Name: "debian-12", Family: guest.Linux,
 		OSName: "Debian GNU/Linux 12 (bookworm)", ToolsInstalled: true,
 	})
-	_ = p.SetGuestAccount(tmpl.ID, "admin", "s3cret") // clones inherit it
+	_ = hv.SetGuestAccount(tmpl.ID, "admin", "s3cret") // clones inherit it
 
+	p := hv.Provider() // the *provider.Provider the code under test holds
 	vm, err := p.Provision(ctx, provider.ProvisionSpec{
 		Key: "order-42", Name: "web-1", Template: "debian-12", Zone: "zone-a",
 		Network: provider.Network{Name: "vlan-100"}, PowerOn: true,
@@ -33,23 +35,25 @@ func Example_provision() {
 	again, _ := p.Provision(ctx, provider.ProvisionSpec{Key: "order-42", Name: "web-1", Template: "debian-12", Zone: "zone-a"})
 	fmt.Println("same key, same VM:", again.ID == vm.ID)
 
-	fmt.Println(p.ValidateCredentials(ctx, vm.ID, guest.Password("admin", "s3cret")))
-	fmt.Println(p.ValidateCredentials(ctx, vm.ID, guest.Password("admin", "guess")))
+	ga, _ := p.GuestAccess()
+	fmt.Println(ga.ValidateCredentials(ctx, vm.ID, guest.Password("admin", "s3cret")))
+	fmt.Println(errs.CodeOf(ga.ValidateCredentials(ctx, vm.ID, guest.Password("admin", "guess"))))
 	// Output:
 	// vm-2 web-1 poweredOn Debian GNU/Linux 12 (bookworm) tools running: true
 	// same key, same VM: true
 	// <nil>
-	// memprovider.ValidateCredentials: the guest OS of VM "web-1" refused the user name or password for "admin": check both (and that the account is not locked or expired) and retry
+	// Unauthenticated
 }
 
 // Take a cursor, add a VM behind managedvm's back, and watch the event.
 func Example_watch() {
 	ctx := context.Background()
-	p := memprovider.New(nil)
-	_ = p.AddZone(provider.Zone{Name: "zone-a"})
+	hv := memprovider.New(nil)
+	_ = hv.AddZone(provider.Zone{Name: "zone-a"})
+	p := hv.Provider()
 
 	cur, _ := p.Cursor(ctx)
-	vm, _ := p.AddVM(provider.VM{Name: "legacy-db", Zone: "zone-a"})
+	vm, _ := hv.AddVM(provider.VM{Name: "legacy-db", Zone: "zone-a"})
 	_ = p.PowerOn(ctx, vm.ID)
 
 	st, _ := p.Watch(ctx, cur)
@@ -66,14 +70,15 @@ func Example_watch() {
 // Run the OS facts probe through the hypervisor, with no network path.
 func Example_guestFacts() {
 	ctx := context.Background()
-	p := memprovider.New(nil)
-	vm, _ := p.AddVM(provider.VM{
+	hv := memprovider.New(nil)
+	vm, _ := hv.AddVM(provider.VM{
 		Name: "app-1", Power: provider.PoweredOn,
 		Guest: provider.GuestInfo{Family: guest.Linux, OSName: "Red Hat Enterprise Linux 9.4 (Plow)", OSVersion: "9.4", ToolsRunning: true},
 	})
-	_ = p.SetGuestAccount(vm.ID, "root", "pw")
+	_ = hv.SetGuestAccount(vm.ID, "root", "pw")
 
-	ex, err := p.GuestExecutor(ctx, vm.ID, guest.Password("root", "pw"))
+	ga, _ := hv.Provider().GuestAccess()
+	ex, err := ga.GuestExecutor(ctx, vm.ID, guest.Password("root", "pw"))
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -11,7 +11,11 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/internal/limit"
 	"github.com/managedvm/managedvm/provider"
 	"github.com/managedvm/managedvm/report"
 )
@@ -22,9 +26,16 @@ const DefaultHistorySize = 10_000
 
 // Options configures a Provider. The zero value (or a nil *Options) is fine.
 type Options struct {
-	// Logger receives a debug record for every change (never a secret);
-	// nil discards.
+	// Logger receives a debug record for every change made with the
+	// helpers (AddZone, AddVM, ...) and, through the portable
+	// *provider.Provider, one per call (never a secret); nil discards.
 	Logger *slog.Logger
+	// TracerProvider and MeterProvider are handed to the portable
+	// *provider.Provider (see provider.Options): nil records nothing.
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
+	// ProvisionTimeout is provider.Options.ProvisionTimeout.
+	ProvisionTimeout time.Duration
 	// HistorySize is how many events Watch can replay; zero or less means
 	// DefaultHistorySize. A cursor older than the history is expired.
 	HistorySize int
@@ -40,9 +51,12 @@ type Options struct {
 	PreflightChecks []report.Check
 }
 
-// Provider is an in-memory provider.Provider with guest access
-// (provider.GuestAccess). Create it with New; it is safe for concurrent use.
+// Provider is the in-memory driver (a provider.Driver with guest access,
+// provider.GuestAccessDriver) and the control surface tests use to set up
+// its world. Create it with New; hosts hand its portable value, Provider,
+// to the code under test. It is safe for concurrent use.
 type Provider struct {
+	portable       *provider.Provider
 	log            *slog.Logger
 	now            func() time.Time
 	defaultHandler GuestHandler
@@ -59,8 +73,8 @@ type Provider struct {
 }
 
 var (
-	_ provider.Provider    = (*Provider)(nil)
-	_ provider.GuestAccess = (*Provider)(nil)
+	_ provider.Driver            = (*Provider)(nil)
+	_ provider.GuestAccessDriver = (*Provider)(nil)
 )
 
 // record is one VM or template and what the provider knows beside it.
@@ -86,7 +100,9 @@ type GuestFile struct {
 	Owner string
 }
 
-// New returns an empty provider: no zones, templates or VMs.
+// New returns an empty provider: no zones, templates or VMs. Its portable
+// value (Provider) is made here, with opts' Logger, TracerProvider,
+// MeterProvider and ProvisionTimeout.
 func New(opts *Options) *Provider {
 	if opts == nil {
 		opts = &Options{}
@@ -115,8 +131,19 @@ func New(opts *Options) *Provider {
 	if p.hist.size <= 0 {
 		p.hist.size = DefaultHistorySize
 	}
+	p.portable = provider.New(p, &provider.Options{
+		Logger: opts.Logger, TracerProvider: opts.TracerProvider, MeterProvider: opts.MeterProvider,
+		ProvisionTimeout: opts.ProvisionTimeout,
+	})
 	return p
 }
+
+// Provider returns the portable *provider.Provider in front of p: the
+// value host code and the code under test hold. It is the same value on
+// every call; its As reaches p (a **memprovider.Provider target). Closing
+// it closes its streams and makes its calls fail; p and its helpers keep
+// working.
+func (p *Provider) Provider() *provider.Provider { return p.portable }
 
 type nameKey struct{ zone, name string }
 
@@ -181,13 +208,13 @@ func (r *record) template() provider.Template {
 // with p.mu held.
 func (p *Provider) checkZone(op, zone string) error {
 	if _, ok := p.zones[zone]; zone != "" && !ok {
-		return errs.Errorf(errs.NotFound, op, "zone %q not found", zone)
+		return errs.Errorf(errs.NotFound, op, "zone %s not found", limit.Quote(zone))
 	}
 	return nil
 }
 
 func notFound(op, id string) error {
-	return errs.Errorf(errs.NotFound, op, "VM %q not found", id)
+	return errs.Errorf(errs.NotFound, op, "VM %s not found", limit.Quote(id))
 }
 
 // ---- Host-test helpers ----
@@ -199,10 +226,13 @@ func (p *Provider) AddZone(z provider.Zone) error {
 	if z.Name == "" {
 		return errs.New(errs.InvalidArgument, op, "zone has no name")
 	}
+	if err := limit.Name(op, "zone name", z.Name); err != nil {
+		return err
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if _, ok := p.zones[z.Name]; ok {
-		return errs.Errorf(errs.AlreadyExists, op, "zone %q already exists", z.Name)
+		return errs.Errorf(errs.AlreadyExists, op, "zone %s already exists", limit.Quote(z.Name))
 	}
 	p.zones[z.Name] = cloneZone(z)
 	p.log.Debug("memprovider: zone added", "zone", z.Name)
@@ -216,25 +246,34 @@ func (p *Provider) AddZone(z provider.Zone) error {
 // t.OSName: VMs provisioned from it copy its guest OS, its size, its guest
 // accounts and guest handler. A template needs a name (InvalidArgument); an
 // ID in use, or a template name already used in the zone, is AlreadyExists.
-// It emits a Created event.
+// Names and IDs keep the limits of the provider package (limit.Name,
+// limit.Key: InvalidArgument otherwise). It emits a Created event.
 func (p *Provider) AddTemplate(t provider.Template) (provider.Template, error) {
 	const op = "memprovider.AddTemplate"
 	if t.Name == "" {
 		return provider.Template{}, errs.New(errs.InvalidArgument, op, "template has no name")
 	}
+	if err := limit.Name(op, "template name", t.Name); err != nil {
+		return provider.Template{}, err
+	}
+	if t.ID != "" {
+		if err := limit.Key(op, "template ID", t.ID); err != nil {
+			return provider.Template{}, err
+		}
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if _, ok := p.zones[t.Zone]; !ok {
-		return provider.Template{}, errs.Errorf(errs.NotFound, op, "zone %q not found", t.Zone)
+		return provider.Template{}, errs.Errorf(errs.NotFound, op, "zone %s not found", limit.Quote(t.Zone))
 	}
 	if t.ID != "" {
 		if _, ok := p.vms[t.ID]; ok {
-			return provider.Template{}, errs.Errorf(errs.AlreadyExists, op, "ID %q is already in use", t.ID)
+			return provider.Template{}, errs.Errorf(errs.AlreadyExists, op, "ID %s is already in use", limit.Quote(t.ID))
 		}
 	}
 	for r := range p.byName[nameKey{t.Zone, t.Name}] {
 		if r.vm.Template {
-			return provider.Template{}, errs.Errorf(errs.AlreadyExists, op, "zone %q already has a template named %q (ID %s)", t.Zone, t.Name, r.vm.ID)
+			return provider.Template{}, errs.Errorf(errs.AlreadyExists, op, "zone %s already has a template named %s (ID %s)", limit.Quote(t.Zone), limit.Quote(t.Name), limit.Quote(r.vm.ID))
 		}
 	}
 	if t.ID == "" {
@@ -263,7 +302,8 @@ func (p *Provider) AddTemplate(t provider.Template) (provider.Template, error) {
 // Power means PoweredOff. Unlike Provision, AddVM accepts names that are
 // taken. The VM's guest tools count as installed (see
 // PowerOn) when Guest.ToolsRunning is set or Guest.ToolsVersion is not
-// empty. It emits a Created event.
+// empty. Names and IDs keep the limits of the provider package
+// (InvalidArgument otherwise). It emits a Created event.
 func (p *Provider) AddVM(vm provider.VM) (provider.VM, error) {
 	const op = "memprovider.AddVM"
 	switch {
@@ -271,6 +311,14 @@ func (p *Provider) AddVM(vm provider.VM) (provider.VM, error) {
 		return provider.VM{}, errs.New(errs.InvalidArgument, op, "VM has no name")
 	case vm.Template:
 		return provider.VM{}, errs.New(errs.InvalidArgument, op, "VM is a template: use AddTemplate")
+	}
+	if err := limit.Name(op, "VM name", vm.Name); err != nil {
+		return provider.VM{}, err
+	}
+	if vm.ID != "" {
+		if err := limit.Key(op, "VM ID", vm.ID); err != nil {
+			return provider.VM{}, err
+		}
 	}
 	vm = vm.Clone()
 	if vm.Power == provider.PowerUnknown {
@@ -283,7 +331,7 @@ func (p *Provider) AddVM(vm provider.VM) (provider.VM, error) {
 	}
 	if vm.ID != "" {
 		if _, ok := p.vms[vm.ID]; ok {
-			return provider.VM{}, errs.Errorf(errs.AlreadyExists, op, "ID %q is already in use", vm.ID)
+			return provider.VM{}, errs.Errorf(errs.AlreadyExists, op, "ID %s is already in use", limit.Quote(vm.ID))
 		}
 	} else {
 		vm.ID = p.newID("vm-")
@@ -312,9 +360,12 @@ func (p *Provider) UpdateVM(id string, fn func(vm *provider.VM)) (provider.VM, e
 	fn(&vm)
 	switch {
 	case vm.ID != r.vm.ID:
-		return provider.VM{}, errs.Errorf(errs.InvalidArgument, op, "the ID of VM %q cannot change", id)
+		return provider.VM{}, errs.Errorf(errs.InvalidArgument, op, "the ID of VM %s cannot change", limit.Quote(id))
 	case vm.Template != r.vm.Template:
-		return provider.VM{}, errs.Errorf(errs.InvalidArgument, op, "the Template flag of VM %q cannot change", id)
+		return provider.VM{}, errs.Errorf(errs.InvalidArgument, op, "the Template flag of VM %s cannot change", limit.Quote(id))
+	}
+	if err := limit.Name(op, "VM name", vm.Name); err != nil {
+		return provider.VM{}, err
 	}
 	if vm.Zone != r.vm.Zone {
 		if err := p.checkZone(op, vm.Zone); err != nil {
@@ -463,25 +514,16 @@ func cloneSpec(s provider.ProvisionSpec) provider.ProvisionSpec {
 	return s
 }
 
-// ---- Inventory and discovery ----
+// ---- Inventory and discovery (the provider.Driver methods) ----
 
-// List returns copies of the VMs, sorted by name then ID: templates only
-// with IncludeTemplates, one zone's only with Zone (an unknown zone is
+// List returns the VMs, sorted by name then ID: templates only with
+// IncludeTemplates, one zone's only with Zone (an unknown zone is
 // NotFound).
-func (p *Provider) List(ctx context.Context, opts *provider.ListOptions) ([]provider.VM, error) {
-	const op = "memprovider.List"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return nil, err
-	}
-	if opts == nil {
-		opts = &provider.ListOptions{}
-	}
+func (p *Provider) List(_ context.Context, opts *provider.ListOptions) ([]provider.VM, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if opts.Zone != "" {
-		if _, ok := p.zones[opts.Zone]; !ok {
-			return nil, errs.Errorf(errs.NotFound, op, "zone %q not found", opts.Zone)
-		}
+	if err := p.checkZone("", opts.Zone); err != nil {
+		return nil, err
 	}
 	recs := make([]*record, 0, len(p.vms))
 	for _, r := range p.vms {
@@ -496,9 +538,11 @@ func (p *Provider) List(ctx context.Context, opts *provider.ListOptions) ([]prov
 		}
 		return compareIDs(a.vm.ID, b.vm.ID)
 	})
+	// The stored VMs are never changed in place (a change replaces
+	// r.vm), so they may be handed out: the portable type copies them.
 	out := make([]provider.VM, len(recs))
 	for i, r := range recs {
-		out[i] = r.vm.Clone()
+		out[i] = r.vm
 	}
 	return out, nil
 }
@@ -517,48 +561,35 @@ func compareIDs(a, b string) int {
 	return 0
 }
 
-// Get returns a copy of one VM or template; an unknown ID is NotFound.
-func (p *Provider) Get(ctx context.Context, id string) (provider.VM, error) {
-	const op = "memprovider.Get"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return provider.VM{}, err
-	}
+// Get returns one VM or template; an unknown ID is NotFound.
+func (p *Provider) Get(_ context.Context, id string) (provider.VM, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	r, ok := p.vms[id]
 	if !ok {
-		return provider.VM{}, notFound(op, id)
+		return provider.VM{}, notFound("", id)
 	}
-	return r.vm.Clone(), nil
+	return r.vm, nil
 }
 
-// Zones returns copies of the zones, sorted by name.
-func (p *Provider) Zones(ctx context.Context) ([]provider.Zone, error) {
-	if err := errs.FromContext(ctx, "memprovider.Zones"); err != nil {
-		return nil, err
-	}
+// Zones returns the zones, sorted by name.
+func (p *Provider) Zones(context.Context) ([]provider.Zone, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := make([]provider.Zone, 0, len(p.zones))
 	for _, name := range slices.Sorted(maps.Keys(p.zones)) {
-		out = append(out, cloneZone(p.zones[name]))
+		out = append(out, p.zones[name]) // never changed in place
 	}
 	return out, nil
 }
 
 // Templates returns the templates of one zone (NotFound if it does not
 // exist), or of every zone when zone is empty, sorted by zone then name.
-func (p *Provider) Templates(ctx context.Context, zone string) ([]provider.Template, error) {
-	const op = "memprovider.Templates"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return nil, err
-	}
+func (p *Provider) Templates(_ context.Context, zone string) ([]provider.Template, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if zone != "" {
-		if _, ok := p.zones[zone]; !ok {
-			return nil, errs.Errorf(errs.NotFound, op, "zone %q not found", zone)
-		}
+	if err := p.checkZone("", zone); err != nil {
+		return nil, err
 	}
 	return p.templatesLocked(zone), nil
 }
@@ -595,46 +626,31 @@ func cmpString(a, b string) int {
 // ---- Lifecycle ----
 
 // Provision clones a template into a zone; see the package documentation
-// for what the new VM gets. It validates spec (InvalidArgument); an unknown
-// zone, template (by ID or name, in spec.Zone) or network (when the zone
-// lists its networks) is NotFound; a name already used in the zone by
-// another VM or template is AlreadyExists. A spec.Key seen before returns
-// that VM as it is now, changing nothing. It emits Created, then Changed
-// when spec.PowerOn is set.
-func (p *Provider) Provision(ctx context.Context, spec provider.ProvisionSpec) (provider.VM, error) {
-	const op = "memprovider.Provision"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return provider.VM{}, err
-	}
-	if err := spec.Validate(); err != nil {
-		return provider.VM{}, errs.WrapOp(op, err)
-	}
-	if spec.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, spec.Timeout)
-		defer cancel()
-	}
+// for what the new VM gets. An unknown zone, template (by ID or name, in
+// spec.Zone) or network (when the zone lists its networks) is NotFound; a
+// name already used in the zone by another VM or template is
+// AlreadyExists. A spec.Key seen before returns that VM as it is now,
+// changing nothing. It emits Created, then Changed when spec.PowerOn is
+// set.
+func (p *Provider) Provision(_ context.Context, spec provider.ProvisionSpec) (provider.VM, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if err := errs.FromContext(ctx, op); err != nil {
-		return provider.VM{}, err
-	}
 	if id, ok := p.keys[spec.Key]; ok {
-		return p.vms[id].vm.Clone(), nil
+		return p.vms[id].vm, nil
 	}
 	zone, ok := p.zones[spec.Zone]
 	if !ok {
-		return provider.VM{}, errs.Errorf(errs.NotFound, op, "zone %q not found", spec.Zone)
+		return provider.VM{}, errs.Errorf(errs.NotFound, "", "zone %s not found", limit.Quote(spec.Zone))
 	}
 	tmpl := p.findTemplate(spec.Zone, spec.Template)
 	if tmpl == nil {
-		return provider.VM{}, errs.Errorf(errs.NotFound, op, "template %q not found in zone %q", spec.Template, spec.Zone)
+		return provider.VM{}, errs.Errorf(errs.NotFound, "", "template %s not found in zone %s", limit.Quote(spec.Template), limit.Quote(spec.Zone))
 	}
 	if n := spec.Network.Name; n != "" && len(zone.Networks) > 0 && !slices.Contains(zone.Networks, n) {
-		return provider.VM{}, errs.Errorf(errs.NotFound, op, "network %q not found in zone %q", n, spec.Zone)
+		return provider.VM{}, errs.Errorf(errs.NotFound, "", "network %s not found in zone %s", limit.Quote(n), limit.Quote(spec.Zone))
 	}
 	for r := range p.byName[nameKey{spec.Zone, spec.Name}] {
-		return provider.VM{}, errs.Errorf(errs.AlreadyExists, op, "zone %q already has a VM named %q (ID %s)", spec.Zone, spec.Name, r.vm.ID)
+		return provider.VM{}, errs.Errorf(errs.AlreadyExists, "", "zone %s already has a VM named %s (ID %s)", limit.Quote(spec.Zone), limit.Quote(spec.Name), limit.Quote(r.vm.ID))
 	}
 
 	t := tmpl.vm
@@ -690,8 +706,7 @@ func (p *Provider) Provision(ctx context.Context, spec provider.ProvisionSpec) (
 	if spec.PowerOn {
 		p.powerOn(r)
 	}
-	p.log.Debug("memprovider: VM provisioned", "vm", vm.ID, "name", vm.Name, "zone", vm.Zone, "template", t.ID)
-	return r.vm.Clone(), nil
+	return r.vm, nil
 }
 
 // findTemplate finds a template of zone by ID, else by name. Call with
@@ -710,13 +725,13 @@ func (p *Provider) findTemplate(zone, idOrName string) *record {
 
 // lookupVM returns the VM record for a lifecycle call: NotFound for an
 // unknown ID, FailedPrecondition for a template. Call with p.mu held.
-func (p *Provider) lookupVM(op, id string) (*record, error) {
+func (p *Provider) lookupVM(id string) (*record, error) {
 	r, ok := p.vms[id]
 	if !ok {
-		return nil, notFound(op, id)
+		return nil, notFound("", id)
 	}
 	if r.vm.Template {
-		return nil, errs.Errorf(errs.FailedPrecondition, op, "%q is a template, not a VM: templates cannot be powered on, off or destroyed", id)
+		return nil, errs.Errorf(errs.FailedPrecondition, "", "%s is a template, not a VM: templates cannot be powered on, off or destroyed", limit.Quote(id))
 	}
 	return r, nil
 }
@@ -725,20 +740,15 @@ func (p *Provider) lookupVM(op, id string) (*record, error) {
 // installed. Powering on a running VM does nothing; an unknown ID is
 // NotFound; a template is FailedPrecondition. It emits Changed when the
 // state changes.
-func (p *Provider) PowerOn(ctx context.Context, id string) error {
-	const op = "memprovider.PowerOn"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return err
-	}
+func (p *Provider) PowerOn(_ context.Context, id string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	r, err := p.lookupVM(op, id)
+	r, err := p.lookupVM(id)
 	if err != nil {
 		return err
 	}
 	if r.vm.Power != provider.PoweredOn {
 		p.powerOn(r)
-		p.log.Debug("memprovider: VM powered on", "vm", id)
 	}
 	return nil
 }
@@ -753,14 +763,10 @@ func (p *Provider) powerOn(r *record) {
 // tools. Powering off a VM that is off does nothing; an unknown ID is
 // NotFound; a template is FailedPrecondition. It emits Changed when the
 // state changes.
-func (p *Provider) PowerOff(ctx context.Context, id string) error {
-	const op = "memprovider.PowerOff"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return err
-	}
+func (p *Provider) PowerOff(_ context.Context, id string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	r, err := p.lookupVM(op, id)
+	r, err := p.lookupVM(id)
 	if err != nil {
 		return err
 	}
@@ -768,7 +774,6 @@ func (p *Provider) PowerOff(ctx context.Context, id string) error {
 		r.vm.Power = provider.PoweredOff
 		r.vm.Guest.ToolsRunning = false
 		p.emit(provider.Changed, r)
-		p.log.Debug("memprovider: VM powered off", "vm", id)
 	}
 	return nil
 }
@@ -777,14 +782,10 @@ func (p *Provider) PowerOff(ctx context.Context, id string) error {
 // and files; its provision key is forgotten. A VM that does not exist is
 // not an error; a template is FailedPrecondition (use RemoveVM). It emits
 // Deleted.
-func (p *Provider) Destroy(ctx context.Context, id string) error {
-	const op = "memprovider.Destroy"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return err
-	}
+func (p *Provider) Destroy(_ context.Context, id string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	r, err := p.lookupVM(op, id)
+	r, err := p.lookupVM(id)
 	switch {
 	case errs.Is(err, errs.NotFound):
 		return nil
@@ -792,6 +793,5 @@ func (p *Provider) Destroy(ctx context.Context, id string) error {
 		return err
 	}
 	p.remove(r)
-	p.log.Debug("memprovider: VM destroyed", "vm", id)
 	return nil
 }

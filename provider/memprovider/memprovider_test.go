@@ -29,7 +29,7 @@ func wantCode(t *testing.T, what string, err error, want errs.Code) {
 
 func cursorOf(t *testing.T, p *memprovider.Provider) provider.Cursor {
 	t.Helper()
-	c, err := p.Cursor(context.Background())
+	c, err := p.Provider().Cursor(context.Background())
 	must(t, err)
 	return c
 }
@@ -40,7 +40,7 @@ func drain(t *testing.T, p *memprovider.Provider, cur provider.Cursor) []provide
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	end := cursorOf(t, p)
-	st, err := p.Watch(ctx, cur)
+	st, err := p.Provider().Watch(ctx, cur)
 	must(t, err)
 	defer st.Close()
 	if cur == "" {
@@ -80,16 +80,16 @@ func TestEveryChangeEmitsOneEvent(t *testing.T) {
 	must(t, err)
 	must(t, p.SetGuestIPs(vm.ID, netip.MustParseAddr("10.0.0.9")))
 	must(t, p.SetGuestAccount(vm.ID, "u", "pw")) // not a hypervisor change: no event
-	must(t, p.PowerOn(ctx, vm.ID))
-	must(t, p.PowerOn(ctx, vm.ID)) // no-op: no event
-	must(t, p.PowerOff(ctx, vm.ID))
-	must(t, p.PowerOff(ctx, vm.ID)) // no-op
-	prov, err := p.Provision(ctx, provider.ProvisionSpec{Key: "k", Name: "b", Template: "t", Zone: "z", PowerOn: true})
+	must(t, p.Provider().PowerOn(ctx, vm.ID))
+	must(t, p.Provider().PowerOn(ctx, vm.ID)) // no-op: no event
+	must(t, p.Provider().PowerOff(ctx, vm.ID))
+	must(t, p.Provider().PowerOff(ctx, vm.ID)) // no-op
+	prov, err := p.Provider().Provision(ctx, provider.ProvisionSpec{Key: "k", Name: "b", Template: "t", Zone: "z", PowerOn: true})
 	must(t, err)
-	_, err = p.Provision(ctx, provider.ProvisionSpec{Key: "k", Name: "b", Template: "t", Zone: "z", PowerOn: true}) // repeat: no event
+	_, err = p.Provider().Provision(ctx, provider.ProvisionSpec{Key: "k", Name: "b", Template: "t", Zone: "z", PowerOn: true}) // repeat: no event
 	must(t, err)
-	must(t, p.Destroy(ctx, prov.ID))
-	must(t, p.Destroy(ctx, prov.ID)) // no-op
+	must(t, p.Provider().Destroy(ctx, prov.ID))
+	must(t, p.Provider().Destroy(ctx, prov.ID)) // no-op
 	must(t, p.RemoveVM(vm.ID))
 
 	want := fmt.Sprintf("1:created:%[1]s:poweredOff 2:created:%[2]s:poweredOff 3:changed:%[2]s:poweredOff 4:changed:%[2]s:poweredOff "+
@@ -110,7 +110,7 @@ func TestEventsCarryTheVMAndTime(t *testing.T) {
 	must(t, err)
 	must(t, p.RemoveVM(vm.ID))
 	// Watch("") starts from now: its first event is the next change.
-	st, err := p.Watch(context.Background(), "")
+	st, err := p.Provider().Watch(context.Background(), "")
 	must(t, err)
 	defer st.Close()
 	later, err := p.AddVM(provider.VM{Name: "later"})
@@ -144,14 +144,14 @@ func TestCursorExpiry(t *testing.T) {
 	}
 	// Events 3, 4, 5 are kept.
 	for _, c := range []provider.Cursor{"0", "1", "6", "99", "x", "-1", " 3", "3.0", "18446744073709551616"} {
-		_, err := p.Watch(ctx, c)
+		_, err := p.Provider().Watch(ctx, c)
 		if !errors.Is(err, provider.ErrCursorExpired) {
 			t.Errorf("Watch(%q) = %v, want ErrCursorExpired", c, err)
 		}
 		wantCode(t, fmt.Sprintf("Watch(%q)", c), err, errs.FailedPrecondition)
 	}
 	for _, c := range []provider.Cursor{"2", "3", "4", "5", ""} {
-		st, err := p.Watch(ctx, c)
+		st, err := p.Provider().Watch(ctx, c)
 		if err != nil {
 			t.Errorf("Watch(%q): %v", c, err)
 			continue
@@ -163,7 +163,7 @@ func TestCursorExpiry(t *testing.T) {
 	}
 
 	// A watcher that falls behind the history is told to resync.
-	st, err := p.Watch(ctx, "3")
+	st, err := p.Provider().Watch(ctx, "3")
 	must(t, err)
 	defer st.Close()
 	for i := range 3 {
@@ -185,7 +185,7 @@ func TestManyWatchersSeeEveryEventInOrder(t *testing.T) {
 	var wg sync.WaitGroup
 	results := make([][]provider.Cursor, watchers)
 	for w := range watchers {
-		st, err := p.Watch(ctx, start)
+		st, err := p.Provider().Watch(ctx, start)
 		must(t, err)
 		defer st.Close()
 		wg.Go(func() {
@@ -222,7 +222,7 @@ func TestManyWatchersSeeEveryEventInOrder(t *testing.T) {
 
 func TestStreamCloseAndCancel(t *testing.T) {
 	p := memprovider.New(nil)
-	st, err := p.Watch(context.Background(), "")
+	st, err := p.Provider().Watch(context.Background(), "")
 	must(t, err)
 	_, err = p.AddVM(provider.VM{Name: "a"})
 	must(t, err)
@@ -235,7 +235,7 @@ func TestStreamCloseAndCancel(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err = p.Watch(ctx, "")
+	_, err = p.Provider().Watch(ctx, "")
 	wantCode(t, "Watch with a canceled context", err, errs.Canceled)
 }
 
@@ -277,7 +277,7 @@ func TestHelpersValidate(t *testing.T) {
 	if after := cursorOf(t, p); after != before {
 		t.Errorf("rejected helper calls emitted events (cursor %s -> %s)", before, after)
 	}
-	if vm, _ := p.Get(context.Background(), fx.GuestVM); vm.Name != "guest-vm" {
+	if vm, _ := p.Provider().Get(context.Background(), fx.GuestVM); vm.Name != "guest-vm" {
 		t.Errorf("a rejected UpdateVM changed the VM: %+v", vm)
 	}
 }
@@ -297,7 +297,7 @@ func TestIDs(t *testing.T) {
 		_, err := p.AddVM(provider.VM{Name: "x"})
 		must(t, err)
 	}
-	vms, err := p.List(context.Background(), nil)
+	vms, err := p.Provider().List(context.Background(), nil)
 	must(t, err)
 	var ids []string
 	for _, vm := range vms {
@@ -311,7 +311,7 @@ func TestIDs(t *testing.T) {
 func TestProvisionDetails(t *testing.T) {
 	ctx := context.Background()
 	p, _ := world(t, nil)
-	tmpls, err := p.Templates(ctx, "zone-a")
+	tmpls, err := p.Provider().Templates(ctx, "zone-a")
 	must(t, err)
 	tmpl := tmpls[0]
 	_, err = p.UpdateVM(tmpl.ID, func(vm *provider.VM) {
@@ -329,7 +329,7 @@ func TestProvisionDetails(t *testing.T) {
 		},
 		PowerOn: true,
 	}
-	vm, err := p.Provision(ctx, spec)
+	vm, err := p.Provider().Provision(ctx, spec)
 	must(t, err)
 	g := vm.Guest
 	switch {
@@ -344,7 +344,7 @@ func TestProvisionDetails(t *testing.T) {
 	case vm.Attributes["template"] != tmpl.ID || vm.Attributes["network"] != "vlan-200" || vm.Attributes["vlan"] != "200":
 		t.Errorf("attributes %v", vm.Attributes)
 	}
-	must(t, p.ValidateCredentials(ctx, vm.ID, guest.Password("admin", "from-template")))
+	must(t, guestAccess(p).ValidateCredentials(ctx, vm.ID, guest.Password("admin", "from-template")))
 
 	got, ok := p.ProvisionSpecOf(vm.ID)
 	if !ok || string(got.Customization.UserData) != "#cloud-config\n" || got.Key != "k1" {
@@ -361,7 +361,7 @@ func TestProvisionDetails(t *testing.T) {
 	}
 
 	// Overrides, name/network/zone checks.
-	small, err := p.Provision(ctx, provider.ProvisionSpec{Key: "k2", Name: "web-2", Template: "debian-12", Zone: "zone-a", CPUs: 1, MemoryMiB: 512})
+	small, err := p.Provider().Provision(ctx, provider.ProvisionSpec{Key: "k2", Name: "web-2", Template: "debian-12", Zone: "zone-a", CPUs: 1, MemoryMiB: 512})
 	must(t, err)
 	if small.CPUs != 1 || small.MemoryMiB != 512 || small.Guest.Hostname != "web-2" || len(small.Guest.IPs) != 0 {
 		t.Errorf("VM %+v", small)
@@ -377,14 +377,14 @@ func TestProvisionDetails(t *testing.T) {
 		{provider.ProvisionSpec{Key: "k3", Name: "debian-12", Template: "debian-12", Zone: "zone-a"}, errs.AlreadyExists},
 		{provider.ProvisionSpec{Key: "k3", Name: "guest-vm", Template: "debian-12", Zone: "zone-a"}, errs.AlreadyExists},
 	} {
-		_, err := p.Provision(ctx, c.spec)
+		_, err := p.Provider().Provision(ctx, c.spec)
 		wantCode(t, fmt.Sprintf("Provision(%+v)", c.spec), err, c.want)
 	}
 	if after := cursorOf(t, p); after != before {
 		t.Error("rejected provisions emitted events")
 	}
 	// The same name in another zone is fine.
-	_, err = p.Provision(ctx, provider.ProvisionSpec{Key: "k4", Name: "web-1", Template: "win-2022", Zone: "zone-b"})
+	_, err = p.Provider().Provision(ctx, provider.ProvisionSpec{Key: "k4", Name: "web-1", Template: "win-2022", Zone: "zone-b"})
 	must(t, err)
 }
 
@@ -392,7 +392,7 @@ func TestProvisionTimeout(t *testing.T) {
 	p, fx := world(t, nil)
 	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
 	defer cancel()
-	_, err := p.Provision(ctx, provider.ProvisionSpec{Key: "k", Name: "n", Template: fx.Template, Zone: fx.Zone})
+	_, err := p.Provider().Provision(ctx, provider.ProvisionSpec{Key: "k", Name: "n", Template: fx.Template, Zone: fx.Zone})
 	wantCode(t, "Provision past its deadline", err, errs.DeadlineExceeded)
 }
 
@@ -402,25 +402,25 @@ func TestToolsFollowPower(t *testing.T) {
 	must(t, p.AddZone(provider.Zone{Name: "z"}))
 	_, err := p.AddTemplate(provider.Template{Zone: "z", Name: "bare"}) // no tools
 	must(t, err)
-	bare, err := p.Provision(ctx, provider.ProvisionSpec{Key: "a", Name: "a", Template: "bare", Zone: "z", PowerOn: true})
+	bare, err := p.Provider().Provision(ctx, provider.ProvisionSpec{Key: "a", Name: "a", Template: "bare", Zone: "z", PowerOn: true})
 	must(t, err)
 	if bare.Guest.ToolsRunning {
 		t.Error("tools run in a VM from a template without them")
 	}
 	withVersion, err := p.AddVM(provider.VM{Name: "b", Guest: provider.GuestInfo{ToolsVersion: "12352"}})
 	must(t, err)
-	must(t, p.PowerOn(ctx, withVersion.ID))
-	if vm, _ := p.Get(ctx, withVersion.ID); !vm.Guest.ToolsRunning {
+	must(t, p.Provider().PowerOn(ctx, withVersion.ID))
+	if vm, _ := p.Provider().Get(ctx, withVersion.ID); !vm.Guest.ToolsRunning {
 		t.Error("tools not started in a VM with a tools version")
 	}
-	must(t, p.PowerOff(ctx, withVersion.ID))
-	if vm, _ := p.Get(ctx, withVersion.ID); vm.Guest.ToolsRunning {
+	must(t, p.Provider().PowerOff(ctx, withVersion.ID))
+	if vm, _ := p.Provider().Get(ctx, withVersion.ID); vm.Guest.ToolsRunning {
 		t.Error("tools still running after PowerOff")
 	}
 	must(t, p.SetToolsRunning(bare.ID, true))
-	must(t, p.PowerOff(ctx, bare.ID))
-	must(t, p.PowerOn(ctx, bare.ID))
-	if vm, _ := p.Get(ctx, bare.ID); !vm.Guest.ToolsRunning {
+	must(t, p.Provider().PowerOff(ctx, bare.ID))
+	must(t, p.Provider().PowerOn(ctx, bare.ID))
+	if vm, _ := p.Provider().Get(ctx, bare.ID); !vm.Guest.ToolsRunning {
 		t.Error("SetToolsRunning(true) did not mark the tools installed")
 	}
 }
@@ -430,8 +430,8 @@ func TestSuspendedPowerOff(t *testing.T) {
 	p := memprovider.New(nil)
 	vm, err := p.AddVM(provider.VM{Name: "s", Power: provider.Suspended})
 	must(t, err)
-	must(t, p.PowerOff(ctx, vm.ID))
-	if got, _ := p.Get(ctx, vm.ID); got.Power != provider.PoweredOff {
+	must(t, p.Provider().PowerOff(ctx, vm.ID))
+	if got, _ := p.Provider().Get(ctx, vm.ID); got.Power != provider.PoweredOff {
 		t.Errorf("power %q after PowerOff of a suspended VM", got.Power)
 	}
 	added, err := p.AddVM(provider.VM{Name: "zero"})
@@ -444,18 +444,18 @@ func TestSuspendedPowerOff(t *testing.T) {
 func TestDiscoveryCopies(t *testing.T) {
 	ctx := context.Background()
 	p, _ := world(t, nil)
-	zs, err := p.Zones(ctx)
+	zs, err := p.Provider().Zones(ctx)
 	must(t, err)
 	zs[0].Networks[0] = "changed"
 	zs[0].Clusters[0] = "changed"
-	ts, err := p.Templates(ctx, "")
+	ts, err := p.Provider().Templates(ctx, "")
 	must(t, err)
 	if len(ts) != 2 || ts[0].Name != "debian-12" || ts[1].Name != "win-2022" {
 		t.Fatalf("Templates = %+v", ts)
 	}
 	ts[0].Name = "changed"
-	zs2, _ := p.Zones(ctx)
-	ts2, _ := p.Templates(ctx, "")
+	zs2, _ := p.Provider().Zones(ctx)
+	ts2, _ := p.Provider().Templates(ctx, "")
 	if zs2[0].Networks[0] != "vlan-100" || zs2[0].Clusters[0] != "c1" || ts2[0].Name != "debian-12" {
 		t.Error("changing returned zones or templates changed the provider")
 	}
@@ -469,27 +469,27 @@ func TestGuestAccessErrors(t *testing.T) {
 	t.Run("ToolsNotRunning", func(t *testing.T) {
 		must(t, p.SetToolsRunning(fx.GuestVM, false))
 		defer func() { must(t, p.SetToolsRunning(fx.GuestVM, true)) }()
-		err := p.ValidateCredentials(ctx, fx.GuestVM, good)
+		err := guestAccess(p).ValidateCredentials(ctx, fx.GuestVM, good)
 		wantCode(t, "tools not running", err, errs.FailedPrecondition)
 		if !strings.Contains(err.Error(), "VMware Tools are not running in the guest") {
 			t.Errorf("message %q does not say the tools are not running", err)
 		}
 	})
 	t.Run("PoweredOff", func(t *testing.T) {
-		must(t, p.PowerOff(ctx, fx.GuestVM))
-		defer func() { must(t, p.PowerOn(ctx, fx.GuestVM)) }()
-		err := p.ValidateCredentials(ctx, fx.GuestVM, good)
+		must(t, p.Provider().PowerOff(ctx, fx.GuestVM))
+		defer func() { must(t, p.Provider().PowerOn(ctx, fx.GuestVM)) }()
+		err := guestAccess(p).ValidateCredentials(ctx, fx.GuestVM, good)
 		wantCode(t, "powered off", err, errs.FailedPrecondition)
 		if !strings.Contains(err.Error(), "not powered on") {
 			t.Errorf("message %q does not say the VM is off", err)
 		}
 	})
 	t.Run("Template", func(t *testing.T) {
-		ts, _ := p.Templates(ctx, "zone-a")
-		wantCode(t, "template", p.ValidateCredentials(ctx, ts[0].ID, good), errs.FailedPrecondition)
+		ts, _ := p.Provider().Templates(ctx, "zone-a")
+		wantCode(t, "template", guestAccess(p).ValidateCredentials(ctx, ts[0].ID, good), errs.FailedPrecondition)
 	})
 	t.Run("WrongPasswordMessage", func(t *testing.T) {
-		err := p.ValidateCredentials(ctx, fx.GuestVM, guest.Password("admin", "hunter2-wrong"))
+		err := guestAccess(p).ValidateCredentials(ctx, fx.GuestVM, guest.Password("admin", "hunter2-wrong"))
 		wantCode(t, "wrong password", err, errs.Unauthenticated)
 		msg := fmt.Sprintf("%v %+v %#v", err, err, err)
 		if strings.Contains(msg, "hunter2-wrong") || strings.Contains(msg, good.Password.Reveal()) {
@@ -501,17 +501,17 @@ func TestGuestAccessErrors(t *testing.T) {
 	})
 	t.Run("KeyOnly", func(t *testing.T) {
 		c := guest.Credentials{Username: "admin", PrivateKey: guest.NewSecret("-----BEGIN KEY-----")}
-		wantCode(t, "key-only credentials", p.ValidateCredentials(ctx, fx.GuestVM, c), errs.InvalidArgument)
+		wantCode(t, "key-only credentials", guestAccess(p).ValidateCredentials(ctx, fx.GuestVM, c), errs.InvalidArgument)
 	})
 	t.Run("UserCase", func(t *testing.T) {
-		wantCode(t, "Linux user names are case-sensitive", p.ValidateCredentials(ctx, fx.GuestVM, guest.Password("Admin", "correct horse")), errs.Unauthenticated)
+		wantCode(t, "Linux user names are case-sensitive", guestAccess(p).ValidateCredentials(ctx, fx.GuestVM, guest.Password("Admin", "correct horse")), errs.Unauthenticated)
 		win, err := p.AddVM(provider.VM{Name: "win", Power: provider.PoweredOn, Guest: provider.GuestInfo{Family: guest.Windows, ToolsRunning: true}})
 		must(t, err)
 		must(t, p.SetGuestAccount(win.ID, `CORP\Administrator`, "pw"))
-		must(t, p.ValidateCredentials(ctx, win.ID, guest.Password(`corp\administrator`, "pw")))
+		must(t, guestAccess(p).ValidateCredentials(ctx, win.ID, guest.Password(`corp\administrator`, "pw")))
 	})
 	t.Run("PasswordChanged", func(t *testing.T) {
-		ex, err := p.GuestExecutor(ctx, fx.GuestVM, good)
+		ex, err := guestAccess(p).GuestExecutor(ctx, fx.GuestVM, good)
 		must(t, err)
 		defer ex.Close()
 		must(t, p.SetGuestAccount(fx.GuestVM, "admin", "rotated"))
@@ -526,7 +526,7 @@ func TestLogsNeverShowPasswords(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	p, fx := world(t, &memprovider.Options{Logger: log})
 	must(t, p.SetGuestAccount(fx.GuestVM, "ops", "Top-Secret-1"))
-	_ = p.ValidateCredentials(context.Background(), fx.GuestVM, guest.Password("ops", "Wrong-Secret-2"))
+	_ = guestAccess(p).ValidateCredentials(context.Background(), fx.GuestVM, guest.Password("ops", "Wrong-Secret-2"))
 	if buf.Len() == 0 {
 		t.Fatal("nothing was logged at debug level")
 	}
@@ -559,7 +559,7 @@ func TestExecutor(t *testing.T) {
 		return memprovider.DefaultGuestHandler(ctx, req)
 	}
 	p, fx := world(t, &memprovider.Options{GuestHandler: global})
-	ex, err := p.GuestExecutor(ctx, fx.GuestVM, fx.GuestCredentials)
+	ex, err := guestAccess(p).GuestExecutor(ctx, fx.GuestVM, fx.GuestCredentials)
 	must(t, err)
 	defer ex.Close()
 
@@ -623,10 +623,10 @@ func TestExecutor(t *testing.T) {
 	}
 
 	// Powering off makes later commands fail.
-	must(t, p.PowerOff(ctx, fx.GuestVM))
+	must(t, p.Provider().PowerOff(ctx, fx.GuestVM))
 	_, err = ex.Run(ctx, guest.Command{Args: []string{"hostname"}})
 	wantCode(t, "Run on a powered-off VM", err, errs.FailedPrecondition)
-	must(t, p.PowerOn(ctx, fx.GuestVM))
+	must(t, p.Provider().PowerOn(ctx, fx.GuestVM))
 
 	must(t, ex.Close())
 	if err := ex.Close(); !errors.Is(err, guest.ErrClosed) {
@@ -641,7 +641,7 @@ func TestExecutor(t *testing.T) {
 func TestUpload(t *testing.T) {
 	ctx := context.Background()
 	p, fx := world(t, nil)
-	ex, err := p.GuestExecutor(ctx, fx.GuestVM, fx.GuestCredentials)
+	ex, err := guestAccess(p).GuestExecutor(ctx, fx.GuestVM, fx.GuestCredentials)
 	must(t, err)
 	defer ex.Close()
 	must(t, ex.Upload(ctx, "/etc/motd", strings.NewReader("hello"), guest.UploadOptions{}))
@@ -694,7 +694,7 @@ func TestDefaultGuestHandlerFacts(t *testing.T) {
 		vm, err := p.AddVM(provider.VM{Name: "v", Power: provider.PoweredOn, Guest: g})
 		must(t, err)
 		must(t, p.SetGuestAccount(vm.ID, "u", "p"))
-		ex, err := p.GuestExecutor(ctx, vm.ID, guest.Password("u", "p"))
+		ex, err := guestAccess(p).GuestExecutor(ctx, vm.ID, guest.Password("u", "p"))
 		must(t, err)
 		f, err := guest.DetectFacts(ctx, ex)
 		must(t, err)
@@ -707,7 +707,7 @@ func TestDefaultGuestHandlerFacts(t *testing.T) {
 
 func TestPreflight(t *testing.T) {
 	ctx := context.Background()
-	empty, err := memprovider.New(nil).Preflight(ctx)
+	empty, err := memprovider.New(nil).Provider().Preflight(ctx)
 	must(t, err)
 	if empty.Status() != report.Fail || len(empty.Checks) != 1 || empty.Checks[0].ID != "memprovider.zones" {
 		t.Errorf("empty provider report:\n%s", empty)
@@ -722,7 +722,7 @@ func TestPreflight(t *testing.T) {
 	must(t, err)
 	_, err = p.AddTemplate(provider.Template{Zone: "a", Name: "bare"})
 	must(t, err)
-	r, err := p.Preflight(ctx)
+	r, err := p.Provider().Preflight(ctx)
 	must(t, err)
 	want := `[PASS] At least one availability zone: 2 zone(s): a, b
 [PASS] VM network in the zone (a): vlan-100
@@ -739,7 +739,7 @@ func TestPreflight(t *testing.T) {
 	p.SetPreflightChecks(nil)
 	_, err = p.AddTemplate(provider.Template{Zone: "b", Name: "deb", ToolsInstalled: true})
 	must(t, err)
-	r, err = p.Preflight(ctx)
+	r, err = p.Provider().Preflight(ctx)
 	must(t, err)
 	if r.Status() != report.Warn || len(r.Failures()) != 0 || len(r.Warnings()) != 2 {
 		t.Errorf("after fixing zone b and dropping the scripted row:\n%s", r)
@@ -752,30 +752,30 @@ func TestNameIndexFollowsChanges(t *testing.T) {
 	spec := func(key, name string) provider.ProvisionSpec {
 		return provider.ProvisionSpec{Key: key, Name: name, Template: fx.Template, Zone: fx.Zone}
 	}
-	vm, err := p.Provision(ctx, spec("k1", "alpha"))
+	vm, err := p.Provider().Provision(ctx, spec("k1", "alpha"))
 	must(t, err)
 	_, err = p.UpdateVM(vm.ID, func(vm *provider.VM) { vm.Name = "beta" })
 	must(t, err)
-	_, err = p.Provision(ctx, spec("k2", "beta"))
+	_, err = p.Provider().Provision(ctx, spec("k2", "beta"))
 	wantCode(t, "Provision of a name taken by a rename", err, errs.AlreadyExists)
-	_, err = p.Provision(ctx, spec("k3", "alpha"))
+	_, err = p.Provider().Provision(ctx, spec("k3", "alpha"))
 	must(t, err) // the old name is free
 	_, err = p.UpdateVM(vm.ID, func(vm *provider.VM) { vm.Zone = "zone-b" })
 	must(t, err)
-	_, err = p.Provision(ctx, spec("k4", "beta"))
+	_, err = p.Provider().Provision(ctx, spec("k4", "beta"))
 	must(t, err) // moved to another zone
-	must(t, p.Destroy(ctx, vm.ID))
-	_, err = p.Provision(ctx, provider.ProvisionSpec{Key: "k5", Name: "beta", Template: "win-2022", Zone: "zone-b"})
+	must(t, p.Provider().Destroy(ctx, vm.ID))
+	_, err = p.Provider().Provision(ctx, provider.ProvisionSpec{Key: "k5", Name: "beta", Template: "win-2022", Zone: "zone-b"})
 	must(t, err) // destroyed: free in zone-b too
 
 	// A renamed template is found by its new name only.
-	ts, _ := p.Templates(ctx, fx.Zone)
+	ts, _ := p.Provider().Templates(ctx, fx.Zone)
 	_, err = p.UpdateVM(ts[0].ID, func(vm *provider.VM) { vm.Name = "debian-12-v2" })
 	must(t, err)
-	_, err = p.Provision(ctx, spec("k6", "gamma"))
+	_, err = p.Provider().Provision(ctx, spec("k6", "gamma"))
 	wantCode(t, "Provision from a template's old name", err, errs.NotFound)
 	s := spec("k6", "gamma")
 	s.Template = "debian-12-v2"
-	_, err = p.Provision(ctx, s)
+	_, err = p.Provider().Provision(ctx, s)
 	must(t, err)
 }

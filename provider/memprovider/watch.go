@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/internal/limit"
 	"github.com/managedvm/managedvm/provider"
 )
 
@@ -61,10 +62,7 @@ func (p *Provider) emitEvent(ev provider.Event) {
 
 // Cursor returns the position after the newest event: the number of events
 // so far, as a decimal string.
-func (p *Provider) Cursor(ctx context.Context) (provider.Cursor, error) {
-	if err := errs.FromContext(ctx, "memprovider.Cursor"); err != nil {
-		return "", err
-	}
+func (p *Provider) Cursor(context.Context) (provider.Cursor, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return provider.Cursor(strconv.FormatUint(p.hist.last, 10)), nil
@@ -73,32 +71,29 @@ func (p *Provider) Cursor(ctx context.Context) (provider.Cursor, error) {
 // Watch returns a stream of the events after cursor ("" means from now).
 // A cursor that is malformed, from the future, or older than the kept
 // history is an error wrapping provider.ErrCursorExpired.
-func (p *Provider) Watch(ctx context.Context, cursor provider.Cursor) (provider.Stream, error) {
-	const op = "memprovider.Watch"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return nil, err
-	}
+func (p *Provider) Watch(_ context.Context, cursor provider.Cursor) (provider.DriverStream, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	pos := p.hist.last
 	if cursor != "" {
+		c := limit.Quote(string(cursor))
 		n, err := strconv.ParseUint(string(cursor), 10, 64)
 		if err != nil {
-			return nil, expired(op, "cursor %q is not one of this provider's cursors", cursor)
+			return nil, expired("cursor %s is not one of this provider's cursors", c)
 		}
 		if n > p.hist.last {
-			return nil, expired(op, "cursor %q is ahead of the newest event (%d): it comes from another provider", cursor, p.hist.last)
+			return nil, expired("cursor %s is ahead of the newest event (%d): it comes from another provider", c, p.hist.last)
 		}
 		if !p.hist.resumable(n) {
-			return nil, expired(op, "cursor %q is older than the kept history (oldest event %d)", cursor, p.hist.oldest())
+			return nil, expired("cursor %s is older than the kept history (oldest event %d)", c, p.hist.oldest())
 		}
 		pos = n
 	}
 	return &stream{p: p, pos: pos, closed: make(chan struct{})}, nil
 }
 
-func expired(op, format string, args ...any) error {
-	return &errs.Error{Code: errs.FailedPrecondition, Op: op, Msg: fmt.Sprintf(format, args...), Err: provider.ErrCursorExpired}
+func expired(format string, args ...any) error {
+	return &errs.Error{Code: errs.FailedPrecondition, Msg: fmt.Sprintf(format, args...), Err: provider.ErrCursorExpired}
 }
 
 // stream is a Watch stream: a position in the provider's history.
@@ -112,37 +107,27 @@ type stream struct {
 	closed    chan struct{}
 }
 
-var _ provider.Stream = (*stream)(nil)
+var _ provider.DriverStream = (*stream)(nil)
 
 // Next returns the next event, blocking until there is one, ctx ends, or
 // the stream is closed (an error wrapping provider.ErrStreamClosed). A
 // watcher that fell behind the kept history gets an error wrapping
 // provider.ErrCursorExpired.
 func (s *stream) Next(ctx context.Context) (provider.Event, error) {
-	const op = "memprovider.Stream.Next"
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for {
-		select {
-		case <-s.closed:
-			return provider.Event{}, errs.Wrap(errs.FailedPrecondition, op, provider.ErrStreamClosed)
-		default:
-		}
-		if err := errs.FromContext(ctx, op); err != nil {
-			return provider.Event{}, err
-		}
 		p := s.p
 		p.mu.Lock()
 		if !p.hist.resumable(s.pos) {
 			oldest := p.hist.oldest()
 			p.mu.Unlock()
-			return provider.Event{}, expired(op, "the watcher fell behind: event %d is no longer kept (oldest %d)", s.pos+1, oldest)
+			return provider.Event{}, expired("the watcher fell behind: event %d is no longer kept (oldest %d)", s.pos+1, oldest)
 		}
 		if s.pos < p.hist.last {
 			s.pos++
-			ev := p.hist.at(s.pos)
+			ev := p.hist.at(s.pos) // never changed once kept: the portable type copies it
 			p.mu.Unlock()
-			ev.VM = ev.VM.Clone()
 			return ev, nil
 		}
 		wake := p.wake
@@ -150,12 +135,14 @@ func (s *stream) Next(ctx context.Context) (provider.Event, error) {
 		select {
 		case <-wake:
 		case <-s.closed:
+			return provider.Event{}, errs.Wrap(errs.FailedPrecondition, "", provider.ErrStreamClosed)
 		case <-ctx.Done():
+			return provider.Event{}, errs.FromContext(ctx, "")
 		}
 	}
 }
 
-// Close ends the stream and unblocks a waiting Next. Closing twice is fine.
+// Close ends the stream and unblocks a waiting Next.
 func (s *stream) Close() error {
 	s.closeOnce.Do(func() { close(s.closed) })
 	return nil

@@ -14,7 +14,7 @@ import (
 // fixture. (The suite needs a *testing.T, so this example only compiles:
 // put the body in a TestConformance function.)
 func Example() {
-	harness := providertest.HarnessFunc(func(t *testing.T) (provider.Provider, providertest.Fixture) {
+	harness := providertest.HarnessFunc(func(t *testing.T) (provider.Driver, providertest.Fixture) {
 		p := memprovider.New(nil)
 		if err := p.AddZone(provider.Zone{Name: "zone-a", Networks: []string{"vlan-100"}}); err != nil {
 			t.Fatal(err)

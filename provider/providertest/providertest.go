@@ -14,25 +14,27 @@ import (
 
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
+	"github.com/managedvm/managedvm/internal/testkit"
 	"github.com/managedvm/managedvm/provider"
 	"github.com/managedvm/managedvm/report"
 )
 
-// Harness gives the suite a provider to test.
+// Harness gives the suite a driver to test.
 type Harness interface {
-	// NewProvider returns the provider under test and the fixture that
-	// describes its world. It is called once per test case; it may return
-	// a fresh provider each time or share one (the suite names its VMs
-	// uniquely and destroys them in t.Cleanup). Release resources with
-	// t.Cleanup.
-	NewProvider(t *testing.T) (provider.Provider, Fixture)
+	// NewDriver returns the driver under test and the fixture that
+	// describes its world. The suite runs the driver through
+	// provider.New, always. It is called once per test case; it may
+	// return a fresh driver each time or share one (the suite names its
+	// VMs uniquely, destroys them in t.Cleanup, and never closes the
+	// driver). Release resources with t.Cleanup.
+	NewDriver(t *testing.T) (provider.Driver, Fixture)
 }
 
 // HarnessFunc makes a function a Harness.
-type HarnessFunc func(t *testing.T) (provider.Provider, Fixture)
+type HarnessFunc func(t *testing.T) (provider.Driver, Fixture)
 
-// NewProvider calls f.
-func (f HarnessFunc) NewProvider(t *testing.T) (provider.Provider, Fixture) { return f(t) }
+// NewDriver calls f.
+func (f HarnessFunc) NewDriver(t *testing.T) (provider.Driver, Fixture) { return f(t) }
 
 // Fixture describes what the suite may use in the provider's world.
 type Fixture struct {
@@ -70,7 +72,8 @@ type Fixture struct {
 // env is one case's provider, fixture and helpers.
 type env struct {
 	t      *testing.T
-	p      provider.Provider
+	d      provider.Driver
+	p      *provider.Provider
 	fx     Fixture
 	ctx    context.Context
 	prefix string
@@ -84,9 +87,9 @@ func Run(t *testing.T, h Harness) {
 	var n atomic.Int64
 	setup := func(t *testing.T) *env {
 		t.Helper()
-		p, fx := h.NewProvider(t)
-		if p == nil {
-			t.Fatal("harness returned a nil provider")
+		d, fx := h.NewDriver(t)
+		if d == nil {
+			t.Fatal("harness returned a nil driver")
 		}
 		if fx.Zone == "" || fx.Template == "" {
 			t.Fatal("harness fixture needs Zone and Template")
@@ -99,7 +102,7 @@ func Run(t *testing.T, h Harness) {
 		}
 		ctx, cancel := context.WithTimeout(t.Context(), fx.Timeout)
 		t.Cleanup(cancel)
-		return &env{t: t, p: p, fx: fx, ctx: ctx, prefix: prefix, n: &n}
+		return &env{t: t, d: d, p: provider.New(d, nil), fx: fx, ctx: ctx, prefix: prefix, n: &n}
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(setup(t)) })
@@ -158,6 +161,13 @@ var cases = []struct {
 	{"GuestAccess/PoweredOffVM", testGuestPoweredOff},
 	{"GuestAccess/Executor", testGuestExecutor},
 	{"GuestAccess/ExecutorWrongPassword", testGuestExecutorWrongPassword},
+	{"Limits/VMID", testLimitsVMID},
+	{"Limits/Zone", testLimitsZone},
+	{"Limits/ProvisionSpec", testLimitsSpec},
+	{"Limits/Cursor", testLimitsCursor},
+	{"Limits/GuestAccess", testLimitsGuest},
+	{"Close/CallsAfterClose", testCallsAfterClose},
+	{"Telemetry/SpansAndMetrics", testTelemetry},
 }
 
 // ---- helpers ----
@@ -243,13 +253,6 @@ func (e *env) countNamed(name string) int {
 	return n
 }
 
-func wantCode(t *testing.T, what string, err error, want errs.Code) {
-	t.Helper()
-	if got := errs.CodeOf(err); got != want {
-		t.Fatalf("%s: error %v has code %v, want %v", what, err, got, want)
-	}
-}
-
 func canceled(ctx context.Context) context.Context {
 	c, cancel := context.WithCancel(ctx)
 	cancel()
@@ -272,7 +275,7 @@ func (e *env) template() provider.Template {
 	return provider.Template{}
 }
 
-func (e *env) watch(cur provider.Cursor) provider.Stream {
+func (e *env) watch(cur provider.Cursor) *provider.Stream {
 	e.t.Helper()
 	st, err := e.p.Watch(e.ctx, cur)
 	if err != nil {
@@ -292,7 +295,7 @@ func (e *env) cursor() provider.Cursor {
 }
 
 // nextFor returns the next event about vmID, skipping others.
-func (e *env) nextFor(st provider.Stream, vmID string) provider.Event {
+func (e *env) nextFor(st *provider.Stream, vmID string) provider.Event {
 	e.t.Helper()
 	for {
 		ev, err := st.Next(e.ctx)
@@ -314,7 +317,7 @@ func (e *env) nextFor(st provider.Stream, vmID string) provider.Event {
 // expect reads the events about vmID until one of type typ satisfies ok.
 // Only Changed events may come before it; anything else is out of order.
 // It returns every event about vmID it read, the matching one last.
-func (e *env) expect(st provider.Stream, vmID string, typ provider.EventType, what string, ok func(provider.Event) bool) []provider.Event {
+func (e *env) expect(st *provider.Stream, vmID string, typ provider.EventType, what string, ok func(provider.Event) bool) []provider.Event {
 	e.t.Helper()
 	var seen []provider.Event
 	for {
@@ -356,7 +359,7 @@ func testZones(e *env) {
 		}
 	}
 	_, err = e.p.Zones(canceled(e.ctx))
-	wantCode(e.t, "Zones with a canceled context", err, errs.Canceled)
+	testkit.MustCode(e.t, "Zones with a canceled context", err, errs.Canceled)
 }
 
 func testTemplates(e *env) {
@@ -398,7 +401,7 @@ func testTemplates(e *env) {
 
 func testTemplatesUnknownZone(e *env) {
 	_, err := e.p.Templates(e.ctx, e.name("no-such-zone"))
-	wantCode(e.t, "Templates of an unknown zone", err, errs.NotFound)
+	testkit.MustCode(e.t, "Templates of an unknown zone", err, errs.NotFound)
 }
 
 // ---- Inventory ----
@@ -431,12 +434,12 @@ func testTemplatesInList(e *env) {
 
 func testGetUnknown(e *env) {
 	_, err := e.p.Get(e.ctx, e.name("no-such-vm"))
-	wantCode(e.t, "Get of an unknown VM", err, errs.NotFound)
+	testkit.MustCode(e.t, "Get of an unknown VM", err, errs.NotFound)
 }
 
 func testListUnknownZone(e *env) {
 	_, err := e.p.List(e.ctx, &provider.ListOptions{Zone: e.name("no-such-zone")})
-	wantCode(e.t, "List of an unknown zone", err, errs.NotFound)
+	testkit.MustCode(e.t, "List of an unknown zone", err, errs.NotFound)
 }
 
 func testReturnsCopies(e *env) {
@@ -475,11 +478,11 @@ func testReturnsCopies(e *env) {
 func testInventoryCanceled(e *env) {
 	ctx := canceled(e.ctx)
 	_, err := e.p.List(ctx, nil)
-	wantCode(e.t, "List with a canceled context", err, errs.Canceled)
+	testkit.MustCode(e.t, "List with a canceled context", err, errs.Canceled)
 	_, err = e.p.Get(ctx, e.fx.Template)
-	wantCode(e.t, "Get with a canceled context", err, errs.Canceled)
+	testkit.MustCode(e.t, "Get with a canceled context", err, errs.Canceled)
 	_, err = e.p.Cursor(ctx)
-	wantCode(e.t, "Cursor with a canceled context", err, errs.Canceled)
+	testkit.MustCode(e.t, "Cursor with a canceled context", err, errs.Canceled)
 }
 
 // ---- Provision ----
@@ -574,7 +577,7 @@ func testProvisionDuplicateName(e *env) {
 	other := spec
 	other.Key = spec.Key + "-other"
 	_, err := e.p.Provision(e.ctx, other)
-	wantCode(e.t, "Provision of a taken name with another key", err, errs.AlreadyExists)
+	testkit.MustCode(e.t, "Provision of a taken name with another key", err, errs.AlreadyExists)
 	e.assertUnchanged(before, "a rejected Provision")
 	// The rejected request must not have claimed its key.
 	other.Name = e.name("dup-retry")
@@ -626,7 +629,7 @@ func testProvisionUnknownTemplate(e *env) {
 	spec := e.spec("notmpl")
 	spec.Template = e.name("no-such-template")
 	_, err := e.p.Provision(e.ctx, spec)
-	wantCode(e.t, "Provision from an unknown template", err, errs.NotFound)
+	testkit.MustCode(e.t, "Provision from an unknown template", err, errs.NotFound)
 	e.assertUnchanged(before, "a rejected Provision")
 	spec.Template = e.fx.Template // the key is still free
 	e.provision(spec)
@@ -637,7 +640,7 @@ func testProvisionUnknownZone(e *env) {
 	spec := e.spec("nozone")
 	spec.Zone = e.name("no-such-zone")
 	_, err := e.p.Provision(e.ctx, spec)
-	wantCode(e.t, "Provision into an unknown zone", err, errs.NotFound)
+	testkit.MustCode(e.t, "Provision into an unknown zone", err, errs.NotFound)
 	e.assertUnchanged(before, "a rejected Provision")
 }
 
@@ -646,7 +649,7 @@ func testProvisionCanceled(e *env) {
 	spec := e.spec("canceled")
 	spec.PowerOn = true
 	_, err := e.p.Provision(canceled(e.ctx), spec)
-	wantCode(e.t, "Provision with a canceled context", err, errs.Canceled)
+	testkit.MustCode(e.t, "Provision with a canceled context", err, errs.Canceled)
 	e.assertUnchanged(before, "a canceled Provision")
 }
 
@@ -676,13 +679,13 @@ func testPowerIdempotent(e *env) {
 
 func testPowerUnknown(e *env) {
 	id := e.name("no-such-vm")
-	wantCode(e.t, "PowerOn of an unknown VM", e.p.PowerOn(e.ctx, id), errs.NotFound)
-	wantCode(e.t, "PowerOff of an unknown VM", e.p.PowerOff(e.ctx, id), errs.NotFound)
+	testkit.MustCode(e.t, "PowerOn of an unknown VM", e.p.PowerOn(e.ctx, id), errs.NotFound)
+	testkit.MustCode(e.t, "PowerOff of an unknown VM", e.p.PowerOff(e.ctx, id), errs.NotFound)
 }
 
 func testPowerTemplate(e *env) {
 	tm := e.template()
-	wantCode(e.t, "PowerOn of a template", e.p.PowerOn(e.ctx, tm.ID), errs.FailedPrecondition)
+	testkit.MustCode(e.t, "PowerOn of a template", e.p.PowerOn(e.ctx, tm.ID), errs.FailedPrecondition)
 	got := e.get(tm.ID)
 	if !got.Template || got.Power == provider.PoweredOn {
 		e.t.Errorf("after a rejected PowerOn the template is %+v", got)
@@ -691,14 +694,14 @@ func testPowerTemplate(e *env) {
 
 func testPowerCanceled(e *env) {
 	vm := e.provision(e.spec("power-canceled"))
-	wantCode(e.t, "PowerOn with a canceled context", e.p.PowerOn(canceled(e.ctx), vm.ID), errs.Canceled)
+	testkit.MustCode(e.t, "PowerOn with a canceled context", e.p.PowerOn(canceled(e.ctx), vm.ID), errs.Canceled)
 	if got := e.get(vm.ID).Power; got == provider.PoweredOn {
 		e.t.Error("a canceled PowerOn powered the VM on")
 	}
 	if err := e.p.PowerOn(e.ctx, vm.ID); err != nil {
 		e.t.Fatal(err)
 	}
-	wantCode(e.t, "PowerOff with a canceled context", e.p.PowerOff(canceled(e.ctx), vm.ID), errs.Canceled)
+	testkit.MustCode(e.t, "PowerOff with a canceled context", e.p.PowerOff(canceled(e.ctx), vm.ID), errs.Canceled)
 	if got := e.get(vm.ID).Power; got != provider.PoweredOn {
 		e.t.Errorf("a canceled PowerOff changed the power to %q", got)
 	}
@@ -714,7 +717,7 @@ func testDestroyIdempotent(e *env) {
 		e.t.Fatalf("Destroy of a running VM: %v", err)
 	}
 	_, err := e.p.Get(e.ctx, vm.ID)
-	wantCode(e.t, "Get after Destroy", err, errs.NotFound)
+	testkit.MustCode(e.t, "Get after Destroy", err, errs.NotFound)
 	if slices.ContainsFunc(e.list(nil), func(l provider.VM) bool { return l.ID == vm.ID }) {
 		e.t.Error("List still holds the destroyed VM")
 	}
@@ -733,7 +736,7 @@ func testDestroyIdempotent(e *env) {
 
 func testDestroyTemplate(e *env) {
 	tm := e.template()
-	wantCode(e.t, "Destroy of a template", e.p.Destroy(e.ctx, tm.ID), errs.FailedPrecondition)
+	testkit.MustCode(e.t, "Destroy of a template", e.p.Destroy(e.ctx, tm.ID), errs.FailedPrecondition)
 	if got := e.get(tm.ID); !got.Template {
 		e.t.Errorf("after a rejected Destroy the template is %+v", got)
 	}
@@ -741,7 +744,7 @@ func testDestroyTemplate(e *env) {
 
 func testDestroyCanceled(e *env) {
 	vm := e.provision(e.spec("destroy-canceled"))
-	wantCode(e.t, "Destroy with a canceled context", e.p.Destroy(canceled(e.ctx), vm.ID), errs.Canceled)
+	testkit.MustCode(e.t, "Destroy with a canceled context", e.p.Destroy(canceled(e.ctx), vm.ID), errs.Canceled)
 	e.get(vm.ID) // still there
 }
 
@@ -750,7 +753,7 @@ func testDestroyCanceled(e *env) {
 // lifecycle provisions a VM, powers it on and off and destroys it, reading
 // the events from st in order. It returns the Created event and the events
 // about the VM after it.
-func (e *env) lifecycle(st provider.Stream, label string) (provider.VM, provider.Event, []provider.Event) {
+func (e *env) lifecycle(st *provider.Stream, label string) (provider.VM, provider.Event, []provider.Event) {
 	e.t.Helper()
 	spec := e.spec(label)
 	vm := e.provision(spec)
@@ -850,11 +853,13 @@ func wantExpired(t *testing.T, what string, err error) {
 	if !errors.Is(err, provider.ErrCursorExpired) {
 		t.Fatalf("%s: error %v does not wrap provider.ErrCursorExpired", what, err)
 	}
-	wantCode(t, what, err, errs.FailedPrecondition)
+	testkit.MustCode(t, what, err, errs.FailedPrecondition)
 }
 
 func testWatchBogusCursor(e *env) {
-	for _, cur := range []provider.Cursor{"managedvm-conformance-bogus-cursor", "-1", "\x00\xff"} {
+	// Out-of-limit cursors (NUL, invalid UTF-8, too long) are
+	// InvalidArgument: see Limits/Cursor.
+	for _, cur := range []provider.Cursor{"managedvm-conformance-bogus-cursor", "-1", "vc1:-1", "99999999999999999999"} {
 		st, err := e.p.Watch(e.ctx, cur)
 		if err == nil {
 			// The error may come from the first Next instead.
@@ -869,7 +874,7 @@ func testWatchBogusCursor(e *env) {
 // caused by anyone else are skipped) and returns the error, running during
 // meanwhile. It fails the case if Next does not return within the case's
 // time limit.
-func (e *env) nextAsync(ctx context.Context, st provider.Stream, during func()) error {
+func (e *env) nextAsync(ctx context.Context, st *provider.Stream, during func()) error {
 	e.t.Helper()
 	done := make(chan error, 1)
 	go func() {
@@ -895,11 +900,11 @@ func (e *env) nextAsync(ctx context.Context, st provider.Stream, during func()) 
 func testWatchNextCanceled(e *env) {
 	st := e.watch(e.cursor())
 	err := e.nextAsync(canceled(e.ctx), st, nil)
-	wantCode(e.t, "Next with a canceled context", err, errs.Canceled)
+	testkit.MustCode(e.t, "Next with a canceled context", err, errs.Canceled)
 
 	ctx, cancel := context.WithCancel(e.ctx)
 	err = e.nextAsync(ctx, st, cancel)
-	wantCode(e.t, "Next whose context is canceled while it waits", err, errs.Canceled)
+	testkit.MustCode(e.t, "Next whose context is canceled while it waits", err, errs.Canceled)
 }
 
 func testWatchNextDeadline(e *env) {
@@ -907,7 +912,7 @@ func testWatchNextDeadline(e *env) {
 	ctx, cancel := context.WithTimeout(e.ctx, 20*time.Millisecond)
 	defer cancel()
 	err := e.nextAsync(ctx, st, nil)
-	wantCode(e.t, "Next past its deadline", err, errs.DeadlineExceeded)
+	testkit.MustCode(e.t, "Next past its deadline", err, errs.DeadlineExceeded)
 }
 
 func testWatchClose(e *env) {
@@ -920,9 +925,9 @@ func testWatchClose(e *env) {
 	if !errors.Is(err, provider.ErrStreamClosed) {
 		e.t.Fatalf("Next after Close: error %v does not wrap provider.ErrStreamClosed", err)
 	}
-	wantCode(e.t, "Next after Close", err, errs.FailedPrecondition)
+	testkit.MustCode(e.t, "Next after Close", err, errs.FailedPrecondition)
 	_, err = st.Next(e.ctx)
-	wantCode(e.t, "second Next after Close", err, errs.FailedPrecondition)
+	testkit.MustCode(e.t, "second Next after Close", err, errs.FailedPrecondition)
 }
 
 func testWatchTwoWatchers(e *env) {
@@ -960,7 +965,7 @@ func testWatchOutOfBandDelete(e *env) {
 	}
 	e.expect(st, vm.ID, provider.Deleted, "Deleted", nil)
 	_, err := e.p.Get(e.ctx, vm.ID)
-	wantCode(e.t, "Get after an out-of-band delete", err, errs.NotFound)
+	testkit.MustCode(e.t, "Get after an out-of-band delete", err, errs.NotFound)
 }
 
 // ---- Concurrency ----
@@ -1078,16 +1083,16 @@ func testPreflight(e *env) {
 
 func testPreflightCanceled(e *env) {
 	_, err := e.p.Preflight(canceled(e.ctx))
-	wantCode(e.t, "Preflight with a canceled context", err, errs.Canceled)
+	testkit.MustCode(e.t, "Preflight with a canceled context", err, errs.Canceled)
 }
 
 // ---- Guest access ----
 
-func (e *env) guestAccess() provider.GuestAccess {
+func (e *env) guestAccess() *provider.GuestAccess {
 	e.t.Helper()
-	ga, ok := provider.GuestAccessOf(e.p)
+	ga, ok := e.p.GuestAccess()
 	if !ok {
-		e.t.Skip("the provider does not implement provider.GuestAccess")
+		e.t.Skip("the driver does not implement provider.GuestAccessDriver")
 	}
 	if e.fx.GuestVM == "" {
 		e.t.Skip("the fixture names no GuestVM: guest-access cases need one")
@@ -1105,7 +1110,7 @@ func testGuestValid(e *env) {
 		e.t.Fatalf("ValidateCredentials with the fixture's credentials: %v", err)
 	}
 	err := ga.ValidateCredentials(canceled(e.ctx), e.fx.GuestVM, e.fx.GuestCredentials)
-	wantCode(e.t, "ValidateCredentials with a canceled context", err, errs.Canceled)
+	testkit.MustCode(e.t, "ValidateCredentials with a canceled context", err, errs.Canceled)
 }
 
 func (e *env) noSecrets(err error, creds ...guest.Credentials) {
@@ -1122,7 +1127,7 @@ func testGuestWrongPassword(e *env) {
 	ga := e.guestAccess()
 	bad := e.wrongPassword()
 	err := ga.ValidateCredentials(e.ctx, e.fx.GuestVM, bad)
-	wantCode(e.t, "ValidateCredentials with a wrong password", err, errs.Unauthenticated)
+	testkit.MustCode(e.t, "ValidateCredentials with a wrong password", err, errs.Unauthenticated)
 	e.noSecrets(err, bad, e.fx.GuestCredentials)
 	// Nothing changed: the good credentials still work.
 	if err := ga.ValidateCredentials(e.ctx, e.fx.GuestVM, e.fx.GuestCredentials); err != nil {
@@ -1135,7 +1140,7 @@ func testGuestUnknownUser(e *env) {
 	c := e.fx.GuestCredentials
 	c.Username = "no-such-user-" + e.prefix
 	err := ga.ValidateCredentials(e.ctx, e.fx.GuestVM, c)
-	wantCode(e.t, "ValidateCredentials with an unknown user", err, errs.Unauthenticated)
+	testkit.MustCode(e.t, "ValidateCredentials with an unknown user", err, errs.Unauthenticated)
 	e.noSecrets(err, c)
 }
 
@@ -1143,25 +1148,25 @@ func testGuestInvalidCredentials(e *env) {
 	ga := e.guestAccess()
 	c := e.fx.GuestCredentials
 	c.Username = ""
-	wantCode(e.t, "ValidateCredentials without a user name", ga.ValidateCredentials(e.ctx, e.fx.GuestVM, c), errs.InvalidArgument)
-	wantCode(e.t, "ValidateCredentials without a secret", ga.ValidateCredentials(e.ctx, e.fx.GuestVM, guest.Credentials{Username: "x"}), errs.InvalidArgument)
+	testkit.MustCode(e.t, "ValidateCredentials without a user name", ga.ValidateCredentials(e.ctx, e.fx.GuestVM, c), errs.InvalidArgument)
+	testkit.MustCode(e.t, "ValidateCredentials without a secret", ga.ValidateCredentials(e.ctx, e.fx.GuestVM, guest.Credentials{Username: "x"}), errs.InvalidArgument)
 }
 
 func testGuestUnknownVM(e *env) {
 	ga := e.guestAccess()
 	err := ga.ValidateCredentials(e.ctx, e.name("no-such-vm"), e.fx.GuestCredentials)
-	wantCode(e.t, "ValidateCredentials on an unknown VM", err, errs.NotFound)
+	testkit.MustCode(e.t, "ValidateCredentials on an unknown VM", err, errs.NotFound)
 	_, err = ga.GuestExecutor(e.ctx, e.name("no-such-vm"), e.fx.GuestCredentials)
-	wantCode(e.t, "GuestExecutor on an unknown VM", err, errs.NotFound)
+	testkit.MustCode(e.t, "GuestExecutor on an unknown VM", err, errs.NotFound)
 }
 
 func testGuestPoweredOff(e *env) {
 	ga := e.guestAccess()
 	vm := e.provision(e.spec("guest-off"))
 	err := ga.ValidateCredentials(e.ctx, vm.ID, e.fx.GuestCredentials)
-	wantCode(e.t, "ValidateCredentials on a powered-off VM", err, errs.FailedPrecondition)
+	testkit.MustCode(e.t, "ValidateCredentials on a powered-off VM", err, errs.FailedPrecondition)
 	_, err = ga.GuestExecutor(e.ctx, vm.ID, e.fx.GuestCredentials)
-	wantCode(e.t, "GuestExecutor on a powered-off VM", err, errs.FailedPrecondition)
+	testkit.MustCode(e.t, "GuestExecutor on a powered-off VM", err, errs.FailedPrecondition)
 }
 
 func testGuestExecutor(e *env) {
@@ -1180,7 +1185,7 @@ func testGuestExecutor(e *env) {
 	if !errors.Is(err, guest.ErrClosed) {
 		e.t.Errorf("Run after Close: %v, want guest.ErrClosed", err)
 	}
-	wantCode(e.t, "Run after Close", err, errs.FailedPrecondition)
+	testkit.MustCode(e.t, "Run after Close", err, errs.FailedPrecondition)
 }
 
 func testGuestExecutorWrongPassword(e *env) {
@@ -1192,6 +1197,6 @@ func testGuestExecutorWrongPassword(e *env) {
 		defer ex.Close()
 		_, err = ex.Run(e.ctx, guest.Command{Args: []string{"hostname"}})
 	}
-	wantCode(e.t, "GuestExecutor (or its first Run) with a wrong password", err, errs.Unauthenticated)
+	testkit.MustCode(e.t, "GuestExecutor (or its first Run) with a wrong password", err, errs.Unauthenticated)
 	e.noSecrets(err, bad, e.fx.GuestCredentials)
 }

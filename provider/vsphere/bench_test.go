@@ -22,7 +22,7 @@ import (
 
 // bigWorld builds a simulator with n running VMs (tools running, an IP),
 // in parallel, and a driver on it.
-func bigWorld(tb testing.TB, n int, opts *vsphere.Options) (*vcsim.Sim, *vsphere.Provider) {
+func bigWorld(tb testing.TB, n int, opts *vsphere.Options) (*vcsim.Sim, *provider.Provider) {
 	tb.Helper()
 	ctx := context.Background()
 	sim, err := vcsim.New(ctx, &vcsim.Options{ModelVMs: -1})

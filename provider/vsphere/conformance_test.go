@@ -19,7 +19,8 @@ const (
 
 type world struct {
 	sim      *vcsim.Sim
-	p        *vsphere.Provider
+	pp       *provider.Provider // what hosts hold
+	p        *vsphere.Provider  // the driver behind pp
 	guestVM  string
 	template string
 }
@@ -64,16 +65,26 @@ func newWorld(t testing.TB, opts *vsphere.Options) *world {
 	if o.GuestPollInterval == 0 {
 		o.GuestPollInterval = 20 * time.Millisecond
 	}
-	p, err := vsphere.New(ctx, o)
+	pp, err := vsphere.New(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = p.Close() })
-	return &world{sim: sim, p: p, guestVM: sim.UUID(refs[0]), template: "debian-12"}
+	t.Cleanup(func() { _ = pp.Close() })
+	return &world{sim: sim, pp: pp, p: driverOf(t, pp), guestVM: sim.UUID(refs[0]), template: "debian-12"}
+}
+
+// driverOf returns the driver behind p.
+func driverOf(t testing.TB, p *provider.Provider) *vsphere.Provider {
+	t.Helper()
+	var d *vsphere.Provider
+	if !p.As(&d) {
+		t.Fatal("As(**vsphere.Provider) found no driver")
+	}
+	return d
 }
 
 // newDriver connects another driver instance to sim.
-func newDriver(t testing.TB, sim *vcsim.Sim) *vsphere.Provider {
+func newDriver(t testing.TB, sim *vcsim.Sim) *provider.Provider {
 	t.Helper()
 	p, err := vsphere.New(context.Background(), vsphere.Options{URL: sim.URL.String(), Username: sim.Username, Password: guest.NewSecret(sim.Password), RootCAs: sim.CAs})
 	if err != nil {
@@ -85,7 +96,7 @@ func newDriver(t testing.TB, sim *vcsim.Sim) *vsphere.Provider {
 
 func TestConformance(t *testing.T) {
 	w := newWorld(t, nil)
-	providertest.Run(t, providertest.HarnessFunc(func(t *testing.T) (provider.Provider, providertest.Fixture) {
+	providertest.Run(t, providertest.HarnessFunc(func(t *testing.T) (provider.Driver, providertest.Fixture) {
 		return w.p, providertest.Fixture{
 			Zone: "DC0", OtherZone: "DC1", Template: w.template,
 			Network:          provider.Network{Name: "DC0_DVPG0"},

@@ -16,6 +16,7 @@ import (
 
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
+	"github.com/managedvm/managedvm/internal/limit"
 	"github.com/managedvm/managedvm/provider"
 	"github.com/managedvm/managedvm/template"
 )
@@ -206,20 +207,16 @@ func gone(o types.ObjectContent) bool {
 // ContainerView and RetrievePropertiesEx calls of PageSize VMs each, up to
 // ListConcurrency at a time.
 func (p *Provider) List(ctx context.Context, opts *provider.ListOptions) ([]provider.VM, error) {
-	const opname = op + ".List"
-	if err := errs.FromContext(ctx, opname); err != nil {
-		return nil, err
-	}
 	var o provider.ListOptions
 	if opts != nil {
 		o = *opts
 	}
 	topo, err := p.topology(ctx, false)
 	if err != nil {
-		return nil, mapErr(opname, err, false)
+		return nil, mapErr("", err, false)
 	}
 	if o.Zone != "" && topo.zone(o.Zone) == nil {
-		return nil, errs.Errorf(errs.NotFound, opname, "no zone %q", o.Zone)
+		return nil, errs.Errorf(errs.NotFound, "", "no zone %s", limit.Quote(o.Zone))
 	}
 	var (
 		mu    sync.Mutex
@@ -236,7 +233,7 @@ func (p *Provider) List(ctx context.Context, opts *provider.ListOptions) ([]prov
 		return nil
 	})
 	if err != nil {
-		return nil, mapErr(opname, err, false)
+		return nil, mapErr("", err, false)
 	}
 	var out []provider.VM
 	refreshed := false
@@ -315,7 +312,7 @@ func (p *Provider) findRef(ctx context.Context, id string) (types.ManagedObjectR
 		return ref, err
 	}
 	if res.Returnval == nil {
-		return ref, errs.Errorf(errs.NotFound, op, "no VM with ID %q", id)
+		return ref, errs.Errorf(errs.NotFound, "", "no VM with ID %s", limit.Quote(id))
 	}
 	return *res.Returnval, nil
 }
@@ -351,7 +348,7 @@ func (p *Provider) getFacts(ctx context.Context, id string) (vmFacts, error) {
 		delete(p.refs, id)
 		p.cacheMu.Unlock()
 	}
-	return vmFacts{}, errs.Errorf(errs.NotFound, op, "no VM with ID %q", id)
+	return vmFacts{}, errs.Errorf(errs.NotFound, "", "no VM with ID %s", limit.Quote(id))
 }
 
 func isGone(err error) bool {
@@ -364,13 +361,9 @@ func isGone(err error) bool {
 
 // Get returns one VM by its instance UUID.
 func (p *Provider) Get(ctx context.Context, id string) (provider.VM, error) {
-	const opname = op + ".Get"
-	if err := errs.FromContext(ctx, opname); err != nil {
-		return provider.VM{}, err
-	}
 	f, err := p.getFacts(ctx, id)
 	if err != nil {
-		return provider.VM{}, mapErr(opname, err, false)
+		return provider.VM{}, mapErr("", err, false)
 	}
 	return p.toVM(ctx, &f)
 }
@@ -509,13 +502,9 @@ func powerOf(s types.VirtualMachinePowerState) provider.PowerState {
 
 // Zones lists the availability zones with what each spans.
 func (p *Provider) Zones(ctx context.Context) ([]provider.Zone, error) {
-	const opname = op + ".Zones"
-	if err := errs.FromContext(ctx, opname); err != nil {
-		return nil, err
-	}
 	topo, err := p.topology(ctx, true)
 	if err != nil {
-		return nil, mapErr(opname, err, false)
+		return nil, mapErr("", err, false)
 	}
 	var out []provider.Zone
 	for _, z := range topo.zones {
@@ -527,10 +516,9 @@ func (p *Provider) Zones(ctx context.Context) ([]provider.Zone, error) {
 // Templates lists the templates (VMs marked as templates) of one zone, or
 // of all zones for "".
 func (p *Provider) Templates(ctx context.Context, zone string) ([]provider.Template, error) {
-	const opname = op + ".Templates"
 	vms, err := p.List(ctx, &provider.ListOptions{Zone: zone, IncludeTemplates: true})
 	if err != nil {
-		return nil, errs.WrapOp(opname, err)
+		return nil, err
 	}
 	var out []provider.Template
 	for _, vm := range vms {

@@ -49,7 +49,7 @@ func TestWatchLatencyToCMDB(t *testing.T) {
 	defer cancel()
 	db := memcmdb.New(nil)
 	o, err := enroll.New(enroll.Config{
-		Providers: map[string]provider.Provider{"vc1": p},
+		Providers: map[string]*provider.Provider{"vc1": p},
 		IPAM:      memipam.New(nil), Firewall: memfw.New(nil), CMDB: db,
 		Store:  enroll.NewMemoryStore(nil),
 		Policy: enroll.Policy{Pool: "pub", ManagementSources: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}},

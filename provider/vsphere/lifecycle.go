@@ -18,6 +18,7 @@ import (
 
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
+	"github.com/managedvm/managedvm/internal/limit"
 	"github.com/managedvm/managedvm/provider"
 	"github.com/managedvm/managedvm/template"
 )
@@ -37,49 +38,37 @@ func (p *Provider) lockKey(key string) func() {
 	return mu.Unlock
 }
 
-// Provision clones spec.Template into spec.Zone; see provider.Lifecycle.
+// Provision clones spec.Template into spec.Zone; see
+// provider.Provider.Provision. ctx carries the provisioning deadline.
 func (p *Provider) Provision(ctx context.Context, spec provider.ProvisionSpec) (provider.VM, error) {
-	const opname = op + ".Provision"
-	if err := spec.Validate(); err != nil {
-		return provider.VM{}, err
-	}
-	if err := errs.FromContext(ctx, opname); err != nil {
-		return provider.VM{}, err
-	}
-	timeout := spec.Timeout
-	if timeout <= 0 {
-		timeout = p.opts.TaskTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	unlock := p.lockKey(spec.Key)
 	defer unlock()
 
 	topo, err := p.topology(ctx, false)
 	if err != nil {
-		return provider.VM{}, mapErr(opname, err, false)
+		return provider.VM{}, mapErr("", err, false)
 	}
 	z := topo.zone(spec.Zone)
 	if z == nil {
-		return provider.VM{}, errs.Errorf(errs.NotFound, opname, "no zone %q", spec.Zone)
+		return provider.VM{}, errs.Errorf(errs.NotFound, "", "no zone %s", limit.Quote(spec.Zone))
 	}
 	// Idempotency: a VM of that name holding this key is the answer.
 	if existing, key, found, err := p.findNamed(ctx, topo, z, spec.Name); err != nil {
-		return provider.VM{}, mapErr(opname, err, false)
+		return provider.VM{}, mapErr("", err, false)
 	} else if found {
 		if key != spec.Key {
-			return provider.VM{}, errs.Errorf(errs.AlreadyExists, opname, "a VM named %q already exists", spec.Name)
+			return provider.VM{}, errs.Errorf(errs.AlreadyExists, "", "a VM named %s already exists", limit.Quote(spec.Name))
 		}
 		return p.Get(ctx, existing)
 	}
 	tm, err := p.findTemplate(ctx, spec.Template, spec.Zone)
 	if err != nil {
-		return provider.VM{}, errs.WrapOp(opname, err)
+		return provider.VM{}, err
 	}
 	tref, _ := refOf(tm)
 	place, err := p.placement(topo, z)
 	if err != nil {
-		return provider.VM{}, errs.WrapOp(opname, err)
+		return provider.VM{}, err
 	}
 	cs := types.VirtualMachineCloneSpec{
 		Location: types.VirtualMachineRelocateSpec{Pool: &place.pool, Datastore: &place.datastore},
@@ -99,17 +88,17 @@ func (p *Provider) Provision(ctx context.Context, spec provider.ProvisionSpec) (
 	if spec.Network.Name != "" {
 		change, err := p.nicChange(ctx, topo, z, tref, spec.Network)
 		if err != nil {
-			return provider.VM{}, errs.WrapOp(opname, err)
+			return provider.VM{}, err
 		}
 		cs.Location.DeviceChange = change
 	}
 	if c := spec.Customization; c != nil {
 		if err := p.customize(ctx, &cs, tm, spec.Name, c); err != nil {
-			return provider.VM{}, errs.WrapOp(opname, err)
+			return provider.VM{}, err
 		}
 	}
-	if err := errs.FromContext(ctx, opname); err != nil {
-		return provider.VM{}, err
+	if err := errs.FromContext(ctx, ""); err != nil {
+		return provider.VM{}, err // out of time before the clone: nothing sent
 	}
 	task, err := methods.CloneVM_Task(ctx, p.client, &types.CloneVM_Task{This: tref, Folder: place.folder, Name: spec.Name, Spec: cs})
 	if err != nil {
@@ -118,29 +107,29 @@ func (p *Provider) Provision(ctx context.Context, spec provider.ProvisionSpec) (
 			// have started the clone. The key tells a later Provision (or
 			// a clean-up) which VM it is.
 			p.cleanupPartial(spec, nil)
-			return provider.VM{}, errs.Wrap(errs.OutcomeUnknown, opname,
-				fmt.Errorf("the clone request did not complete in time (%w); a VM named %q may appear: Provision again with the same key to get it, or Destroy it", ctx.Err(), spec.Name))
+			return provider.VM{}, errs.Wrap(errs.OutcomeUnknown, "",
+				fmt.Errorf("the clone request did not complete in time (%w); a VM named %s may appear: Provision again with the same key to get it, or Destroy it", ctx.Err(), limit.Quote(spec.Name)))
 		}
-		return provider.VM{}, mapErr(opname, err, true)
+		return provider.VM{}, mapErr("", err, true)
 	}
 	res, err := p.waitTask(ctx, task.Returnval)
 	if err != nil {
 		p.cleanupPartial(spec, res)
 		if isFault[*types.DuplicateName](err) {
-			return provider.VM{}, errs.Errorf(errs.AlreadyExists, opname, "a VM named %q already exists", spec.Name)
+			return provider.VM{}, errs.Errorf(errs.AlreadyExists, "", "a VM named %s already exists", limit.Quote(spec.Name))
 		}
-		return provider.VM{}, mapErr(opname, err, true)
+		return provider.VM{}, mapErr("", err, true)
 	}
 	ref, _ := res.(types.ManagedObjectReference)
 	if spec.PowerOn {
 		if err := p.power(ctx, ref, true); err != nil {
 			p.cleanupPartial(spec, ref)
-			return provider.VM{}, mapErr(opname, err, true)
+			return provider.VM{}, mapErr("", err, true)
 		}
 	}
 	f, err := p.readFacts(ctx, ref, vmProps)
 	if err != nil {
-		return provider.VM{}, mapErr(opname, err, false)
+		return provider.VM{}, mapErr("", err, false)
 	}
 	return p.toVM(ctx, &f)
 }
@@ -264,7 +253,7 @@ func (p *Provider) findTemplate(ctx context.Context, ref, zone string) (provider
 			}
 		}
 	}
-	return provider.VM{}, errs.Errorf(errs.NotFound, op, "no template %q in zone %q", ref, zone)
+	return provider.VM{}, errs.Errorf(errs.NotFound, "", "no template %s in zone %s", limit.Quote(ref), limit.Quote(zone))
 }
 
 type placement struct {
@@ -284,7 +273,7 @@ func (p *Provider) placement(topo *topology, z *zoneInfo) (placement, error) {
 		}
 	}
 	if pl.pool.Value == "" {
-		return pl, errs.Errorf(errs.FailedPrecondition, op, "zone %q has no cluster with a resource pool", z.name)
+		return pl, errs.Errorf(errs.FailedPrecondition, "", "zone %s has no cluster with a resource pool", limit.Quote(z.name))
 	}
 	best := int64(-1)
 	for _, r := range z.datastores {
@@ -293,7 +282,7 @@ func (p *Provider) placement(topo *topology, z *zoneInfo) (placement, error) {
 		}
 	}
 	if best < 0 {
-		return pl, errs.Errorf(errs.FailedPrecondition, op, "zone %q has no accessible shared datastore", z.name)
+		return pl, errs.Errorf(errs.FailedPrecondition, "", "zone %s has no accessible shared datastore", limit.Quote(z.name))
 	}
 	pl.folder = topo.dcs[dc].vmFolder
 	return pl, nil
@@ -310,18 +299,18 @@ func (p *Provider) nicChange(ctx context.Context, topo *topology, z *zoneInfo, t
 		}
 	}
 	if pg == nil {
-		return nil, errs.Errorf(errs.NotFound, op, "zone %q has no distributed port group %q (VLAN %d)", z.name, n.Name, n.VLAN)
+		return nil, errs.Errorf(errs.NotFound, "", "zone %s has no distributed port group %s (VLAN %d)", limit.Quote(z.name), limit.Quote(n.Name), n.VLAN)
 	}
 	dvs := topo.switches[pg.dvs]
 	if dvs == nil {
-		return nil, errs.Errorf(errs.FailedPrecondition, op, "port group %q has no distributed switch", n.Name)
+		return nil, errs.Errorf(errs.FailedPrecondition, "", "port group %s has no distributed switch", limit.Quote(n.Name))
 	}
 	backing := &types.VirtualEthernetCardDistributedVirtualPortBackingInfo{
 		Port: types.DistributedVirtualSwitchPortConnection{SwitchUuid: dvs.uuid, PortgroupKey: pg.key},
 	}
 	var m mo.VirtualMachine
 	if err := p.retrieveOne(ctx, tref, []string{"config.hardware.device"}, &m); err != nil {
-		return nil, mapErr(op, err, false)
+		return nil, mapErr("", err, false)
 	}
 	if m.Config != nil {
 		for _, d := range m.Config.Hardware.Device {
@@ -357,13 +346,13 @@ func (p *Provider) customize(ctx context.Context, cs *types.VirtualMachineCloneS
 			if isFault[*types.NotFound](err) || isFault[*types.InvalidArgument](err) {
 				continue
 			}
-			return mapErr(op, err, false)
+			return mapErr("", err, false)
 		}
 		cs.Customization = &res.Returnval.Spec
 		break
 	}
 	if cs.Customization == nil && c.SpecName != "" {
-		return errs.Errorf(errs.NotFound, op, "no customization spec %q", c.SpecName)
+		return errs.Errorf(errs.NotFound, "", "no customization spec %s", limit.Quote(c.SpecName))
 	}
 	if cs.Customization == nil && (c.Hostname != "" || c.Static != nil) && len(c.UserData) == 0 {
 		host := c.Hostname
@@ -499,7 +488,7 @@ func (p *Provider) waitTask(ctx context.Context, ref types.ManagedObjectReferenc
 			if werr != nil && cctx.Err() != nil {
 				code = errs.OutcomeUnknown
 			}
-			return res, errs.Wrap(code, op, fmt.Errorf("task %s did not finish in time: %w", ref.Value, ctx.Err()))
+			return res, errs.Wrap(code, "", fmt.Errorf("task %s did not finish in time: %w", ref.Value, ctx.Err()))
 		}
 		var res any
 		if info != nil {
@@ -520,27 +509,20 @@ func (p *Provider) PowerOn(ctx context.Context, id string) error { return p.setP
 func (p *Provider) PowerOff(ctx context.Context, id string) error { return p.setPower(ctx, id, false) }
 
 func (p *Provider) setPower(ctx context.Context, id string, on bool) error {
-	opname := op + ".PowerOff"
-	if on {
-		opname = op + ".PowerOn"
-	}
-	if err := errs.FromContext(ctx, opname); err != nil {
-		return err
-	}
 	f, err := p.getFacts(ctx, id)
 	if err != nil {
-		return mapErr(opname, err, false)
+		return mapErr("", err, false)
 	}
 	if f.template {
-		return errs.New(errs.FailedPrecondition, opname, "the VM is a template")
+		return errs.New(errs.FailedPrecondition, "", "the VM is a template")
 	}
 	if (f.power == types.VirtualMachinePowerStatePoweredOn) == on {
 		return nil
 	}
-	if err := errs.FromContext(ctx, opname); err != nil {
-		return err
+	if err := errs.FromContext(ctx, ""); err != nil {
+		return err // out of time before the task: nothing sent
 	}
-	return mapErr(opname, p.power(ctx, f.ref, on), true)
+	return mapErr("", p.power(ctx, f.ref, on), true)
 }
 
 func (p *Provider) power(ctx context.Context, ref types.ManagedObjectReference, on bool) error {
@@ -568,22 +550,18 @@ func (p *Provider) power(ctx context.Context, ref types.ManagedObjectReference, 
 // Destroy powers a VM off and deletes it; a VM that does not exist is not
 // an error.
 func (p *Provider) Destroy(ctx context.Context, id string) error {
-	const opname = op + ".Destroy"
-	if err := errs.FromContext(ctx, opname); err != nil {
-		return err
-	}
 	f, err := p.getFacts(ctx, id)
 	if errs.Is(err, errs.NotFound) || isGone(err) {
 		return nil
 	}
 	if err != nil {
-		return mapErr(opname, err, false)
+		return mapErr("", err, false)
 	}
 	if f.template {
-		return errs.New(errs.FailedPrecondition, opname, "the VM is a template")
+		return errs.New(errs.FailedPrecondition, "", "the VM is a template")
 	}
-	if err := errs.FromContext(ctx, opname); err != nil {
-		return err
+	if err := errs.FromContext(ctx, ""); err != nil {
+		return err // out of time before the task: nothing sent
 	}
 	err = p.destroyRef(ctx, f.ref)
 	if isGone(err) {
@@ -592,7 +570,7 @@ func (p *Provider) Destroy(ctx context.Context, id string) error {
 	p.cacheMu.Lock()
 	delete(p.refs, id)
 	p.cacheMu.Unlock()
-	return mapErr(opname, err, true)
+	return mapErr("", err, true)
 }
 
 func (p *Provider) destroyRef(ctx context.Context, ref types.ManagedObjectReference) error {

@@ -35,11 +35,7 @@ func RequiredPrivileges() []string {
 // zone and the service account's privileges; see the package
 // documentation for the rows.
 func (p *Provider) Preflight(ctx context.Context) (report.Report, error) {
-	const opname = op + ".Preflight"
 	var r report.Report
-	if err := errs.FromContext(ctx, opname); err != nil {
-		return r, err
-	}
 	about := p.client.ServiceContent.About
 	if about.ApiType == "VirtualCenter" {
 		r.Add(report.Check{ID: "vsphere.vcenter", Name: "Connected to a vCenter Server", Status: report.Pass, Detail: about.FullName})
@@ -50,7 +46,7 @@ func (p *Provider) Preflight(ctx context.Context) (report.Report, error) {
 	}
 	topo, err := p.topology(ctx, true)
 	if err != nil {
-		return r, mapErr(opname, err, false)
+		return r, mapErr("", err, false)
 	}
 	if len(topo.zones) == 0 {
 		r.Add(report.Check{ID: "vsphere.zones", Name: "Availability zones defined", Status: report.Fail, Detail: "no datacenter found",
@@ -60,10 +56,10 @@ func (p *Provider) Preflight(ctx context.Context) (report.Report, error) {
 		p.zoneRows(&r, topo, z)
 	}
 	if err := p.templateRows(ctx, &r); err != nil {
-		return r, errs.WrapOp(opname, err)
+		return r, err
 	}
 	if err := p.privilegeRows(ctx, &r, topo); err != nil {
-		return r, errs.WrapOp(opname, err)
+		return r, err
 	}
 	return r, nil
 }
@@ -144,7 +140,7 @@ func (p *Provider) templateRows(ctx context.Context, r *report.Report) error {
 	var specNames []string
 	if ref := p.client.ServiceContent.CustomizationSpecManager; ref != nil {
 		if err := p.retrieveOne(ctx, *ref, []string{"info"}, &csm); err != nil {
-			return mapErr(op, err, false)
+			return mapErr("", err, false)
 		}
 		for _, i := range csm.Info {
 			specNames = append(specNames, i.Name)
@@ -190,10 +186,10 @@ func (p *Provider) templateRows(ctx context.Context, r *report.Report) error {
 func (p *Provider) privilegeRows(ctx context.Context, r *report.Report, topo *topology) error {
 	var sm mo.SessionManager
 	if err := p.retrieveOne(ctx, p.sess.sm, []string{"currentSession"}, &sm); err != nil {
-		return mapErr(op, err, false)
+		return mapErr("", err, false)
 	}
 	if sm.CurrentSession == nil {
-		return errs.New(errs.Unauthenticated, op, "no current session")
+		return errs.New(errs.Unauthenticated, "", "no current session")
 	}
 	entities := []types.ManagedObjectReference{p.client.ServiceContent.RootFolder}
 	names := map[types.ManagedObjectReference]string{entities[0]: "root folder"}
@@ -210,7 +206,7 @@ func (p *Provider) privilegeRows(ctx context.Context, r *report.Report, topo *to
 		This: *p.client.ServiceContent.AuthorizationManager, Entity: entities, SessionId: sm.CurrentSession.Key, PrivId: privs,
 	})
 	if err != nil {
-		return mapErr(op, err, false)
+		return mapErr("", err, false)
 	}
 	granted := map[string]bool{}
 	var missing []string

@@ -23,7 +23,7 @@ func row(r report.Report, id, subject string) (report.Check, bool) {
 
 func TestPreflightRows(t *testing.T) {
 	w := newWorld(t, nil)
-	r, err := w.p.Preflight(context.Background())
+	r, err := w.pp.Preflight(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

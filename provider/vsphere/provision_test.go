@@ -18,7 +18,7 @@ import (
 	"github.com/managedvm/managedvm/provider/vsphere"
 )
 
-func countNamed(t *testing.T, p provider.Inventory, name string) int {
+func countNamed(t *testing.T, p *provider.Provider, name string) int {
 	t.Helper()
 	vms, err := p.List(context.Background(), &provider.ListOptions{IncludeTemplates: true})
 	if err != nil {
@@ -39,7 +39,7 @@ func countNamed(t *testing.T, p provider.Inventory, name string) int {
 func TestProvisionCustomizationSpec(t *testing.T) {
 	w := newWorld(t, nil)
 	ctx := context.Background()
-	vm, err := w.p.Provision(ctx, provider.ProvisionSpec{
+	vm, err := w.pp.Provision(ctx, provider.ProvisionSpec{
 		Key: "k-spec", Name: "web-42", Template: "debian-12", Zone: "DC0",
 		Network: provider.Network{Name: "DC0_DVPG0"}, PowerOn: true,
 		Customization: &provider.Customization{UseTemplateSpec: true},
@@ -47,7 +47,7 @@ func TestProvisionCustomizationSpec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := w.p.Get(ctx, vm.ID)
+	got, err := w.pp.Get(ctx, vm.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestProvisionCustomizationSpec(t *testing.T) {
 func TestProvisionFailureLeavesNoOrphan(t *testing.T) {
 	w := newWorld(t, nil)
 	ctx := context.Background()
-	_, err := w.p.Provision(ctx, provider.ProvisionSpec{
+	_, err := w.pp.Provision(ctx, provider.ProvisionSpec{
 		Key: "k-orphan", Name: "orphan-1", Template: "debian-12", Zone: "DC0",
 		Customization: &provider.Customization{Static: &provider.StaticIP{
 			Address: netip.MustParsePrefix("192.0.2.50/24"), Gateway: netip.MustParseAddr("192.0.2.1"),
@@ -93,11 +93,11 @@ func TestProvisionFailureLeavesNoOrphan(t *testing.T) {
 	} else if _, ok := f.(*types.NicSettingMismatch); !ok {
 		t.Errorf("FaultOf: %T, want *types.NicSettingMismatch", f)
 	}
-	if n := countNamed(t, w.p, "orphan-1"); n != 0 {
+	if n := countNamed(t, w.pp, "orphan-1"); n != 0 {
 		t.Fatalf("a failed Provision left %d VMs named orphan-1", n)
 	}
 	// The key is free: a good request with it works.
-	vm, err := w.p.Provision(ctx, provider.ProvisionSpec{Key: "k-orphan", Name: "orphan-1", Template: "debian-12", Zone: "DC0"})
+	vm, err := w.pp.Provision(ctx, provider.ProvisionSpec{Key: "k-orphan", Name: "orphan-1", Template: "debian-12", Zone: "DC0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,10 +106,10 @@ func TestProvisionFailureLeavesNoOrphan(t *testing.T) {
 	}
 	// A template cannot be powered on: FailedPrecondition, with the vendor
 	// fault reachable.
-	if err := w.p.PowerOn(ctx, vm.ID); err != nil {
+	if err := w.pp.PowerOn(ctx, vm.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.p.Get(ctx, "no-such-id"); errs.CodeOf(err) != errs.NotFound {
+	if _, err := w.pp.Get(ctx, "no-such-id"); errs.CodeOf(err) != errs.NotFound {
 		t.Fatalf("Get(unknown): %v", err)
 	}
 }
@@ -150,7 +150,7 @@ func TestProvisionTimeoutLeavesNoOrphan(t *testing.T) {
 	ctx := context.Background()
 	cancels := holdOnCall(t, w, "CloneVM_Task", "/DC0/host/DC0_C0/Resources", 1500*time.Millisecond)
 	start := time.Now()
-	_, err := w.p.Provision(ctx, provider.ProvisionSpec{
+	_, err := w.pp.Provision(ctx, provider.ProvisionSpec{
 		Key: "k-slow", Name: "slow-1", Template: "debian-12", Zone: "DC0", Timeout: 400 * time.Millisecond,
 	})
 	if errs.CodeOf(err) != errs.DeadlineExceeded {
@@ -163,11 +163,11 @@ func TestProvisionTimeoutLeavesNoOrphan(t *testing.T) {
 		t.Error("Provision returned before the canceled task ended")
 	}
 	w.sim.WaitTasks()
-	if n := countNamed(t, w.p, "slow-1"); n != 0 {
+	if n := countNamed(t, w.pp, "slow-1"); n != 0 {
 		t.Fatalf("a timed-out Provision left %d VMs named slow-1", n)
 	}
 	// The key and the name are free again.
-	if _, err := w.p.Provision(ctx, provider.ProvisionSpec{Key: "k-slow", Name: "slow-1", Template: "debian-12", Zone: "DC0"}); err != nil {
+	if _, err := w.pp.Provision(ctx, provider.ProvisionSpec{Key: "k-slow", Name: "slow-1", Template: "debian-12", Zone: "DC0"}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -181,7 +181,7 @@ func TestProvisionCloneRequestTimeout(t *testing.T) {
 	ctx := context.Background()
 	holdOnCall(t, w, "CloneVM_Task", "/DC0/vm/debian-12", 800*time.Millisecond)
 	spec := provider.ProvisionSpec{Key: "k-req", Name: "req-1", Template: "debian-12", Zone: "DC0", Timeout: 300 * time.Millisecond}
-	_, err := w.p.Provision(ctx, spec)
+	_, err := w.pp.Provision(ctx, spec)
 	if errs.CodeOf(err) != errs.OutcomeUnknown {
 		t.Fatalf("Provision whose clone request timed out: %v, want OutcomeUnknown", err)
 	}
@@ -189,14 +189,14 @@ func TestProvisionCloneRequestTimeout(t *testing.T) {
 	time.Sleep(time.Second) // the request is served once the template is free
 	w.sim.WaitTasks()
 	spec.Timeout = 0
-	vm, err := w.p.Provision(ctx, spec)
+	vm, err := w.pp.Provision(ctx, spec)
 	if err != nil {
 		t.Fatalf("Provision again with the same key: %v", err)
 	}
 	if vm.Name != "req-1" {
 		t.Fatalf("got %+v", vm)
 	}
-	if n := countNamed(t, w.p, "req-1"); n != 1 {
+	if n := countNamed(t, w.pp, "req-1"); n != 1 {
 		t.Fatalf("%d VMs named req-1, want 1", n)
 	}
 }

@@ -94,8 +94,8 @@ func TestOneSessionUnderLoad(t *testing.T) {
 	}
 	load()
 	keys := sessionsOf(t, obs, sim.Username)
-	if len(keys) != 1 || p.Logins() != 1 {
-		t.Fatalf("after 64 concurrent calls: %d sessions (%v), %d logins; want exactly 1", len(keys), keys, p.Logins())
+	if len(keys) != 1 || driverOf(t, p).Logins() != 1 {
+		t.Fatalf("after 64 concurrent calls: %d sessions (%v), %d logins; want exactly 1", len(keys), keys, driverOf(t, p).Logins())
 	}
 	// The session expires (an administrator terminates it): the next calls
 	// log in again once, transparently.
@@ -104,8 +104,8 @@ func TestOneSessionUnderLoad(t *testing.T) {
 	}
 	load()
 	keys2 := sessionsOf(t, obs, sim.Username)
-	if len(keys2) != 1 || keys2[0] == keys[0] || p.Logins() != 2 {
-		t.Fatalf("after the session was terminated and 64 concurrent calls: sessions %v (before %v), %d logins; want one new session, 2 logins", keys2, keys, p.Logins())
+	if len(keys2) != 1 || keys2[0] == keys[0] || driverOf(t, p).Logins() != 2 {
+		t.Fatalf("after the session was terminated and 64 concurrent calls: sessions %v (before %v), %d logins; want one new session, 2 logins", keys2, keys, driverOf(t, p).Logins())
 	}
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
@@ -190,7 +190,7 @@ func TestCloseEndsStreams(t *testing.T) {
 		t.Fatal(err)
 	}
 	obs := observer(t, sim, "observer", "obs-pass")
-	var streams []provider.Stream
+	var streams []*provider.Stream
 	for range 3 {
 		st, err := p.Watch(ctx, "")
 		if err != nil {
@@ -210,8 +210,8 @@ func TestCloseEndsStreams(t *testing.T) {
 		}
 	}
 	time.Sleep(1500 * time.Millisecond) // any wait still in flight has ended
-	if keys := sessionsOf(t, obs, sim.Username); len(keys) != 0 || p.Logins() != 1 {
-		t.Fatalf("after Close: %d sessions of the driver's user, %d logins; want none, 1", len(keys), p.Logins())
+	if keys := sessionsOf(t, obs, sim.Username); len(keys) != 0 || driverOf(t, p).Logins() != 1 {
+		t.Fatalf("after Close: %d sessions of the driver's user, %d logins; want none, 1", len(keys), driverOf(t, p).Logins())
 	}
 	if _, err := p.Watch(ctx, ""); errs.CodeOf(err) != errs.FailedPrecondition {
 		t.Fatalf("Watch after Close: %v, want FailedPrecondition", err)

@@ -23,6 +23,8 @@ import (
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
@@ -67,9 +69,10 @@ type Options struct {
 	// Environment, if set ("PROD"), prefixes the customization spec name
 	// looked up for a template: "PROD-<template>".
 	Environment string
-	// TaskTimeout bounds a provisioning task when the spec has no Timeout
-	// (default 10 minutes).
-	TaskTimeout time.Duration
+	// ProvisionTimeout is provider.Options.ProvisionTimeout: it bounds a
+	// Provision whose spec has no Timeout (default
+	// provider.DefaultProvisionTimeout, 10 minutes).
+	ProvisionTimeout time.Duration
 	// KeepAlive is how often an idle session is touched (default 5
 	// minutes); zero uses the default, negative disables it.
 	KeepAlive time.Duration
@@ -82,11 +85,20 @@ type Options struct {
 	// GuestPollInterval is the longest wait between two checks of a
 	// running guest program (default 200 ms).
 	GuestPollInterval time.Duration
-	// Logger receives debug logs; nil discards them.
+	// Logger receives the driver's own debug logs (session established,
+	// keep-alive failed, partial VM destroyed) and, through the portable
+	// *provider.Provider, one record per call; nil discards them.
 	Logger *slog.Logger
+	// TracerProvider and MeterProvider are handed to the portable
+	// *provider.Provider (see provider.Options): nil records nothing.
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
 }
 
-// Provider is the vSphere driver. It is safe for concurrent use.
+// Provider is the vSphere driver: a provider.Driver with guest access
+// (provider.GuestAccessDriver). Hosts hold the *provider.Provider New
+// returns; its As reaches the driver (a **vsphere.Provider target) and
+// the vendor client. It is safe for concurrent use.
 type Provider struct {
 	opts   Options
 	log    *slog.Logger
@@ -121,16 +133,31 @@ type Provider struct {
 }
 
 var (
-	_ provider.Provider    = (*Provider)(nil)
-	_ provider.GuestAccess = (*Provider)(nil)
+	_ provider.Driver            = (*Provider)(nil)
+	_ provider.GuestAccessDriver = (*Provider)(nil)
 )
 
+// op names the package in the errors of the guest operations (guest.go)
+// and of New; the driver methods return errors with no Op, which the
+// portable *provider.Provider names.
 const op = "vsphere"
 
-// New connects to vCenter, logs in once and returns the Provider. The
-// session is reused by every call, kept alive, and re-established
-// transparently when it expires.
-func New(ctx context.Context, opts Options) (*Provider, error) {
+// New connects to vCenter, logs in once and returns the portable Provider
+// in front of the driver. The session is reused by every call, kept
+// alive, and re-established transparently when it expires. Close the
+// Provider to log out.
+func New(ctx context.Context, opts Options) (*provider.Provider, error) {
+	d, err := newDriver(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return provider.New(d, &provider.Options{
+		Logger: opts.Logger, TracerProvider: opts.TracerProvider, MeterProvider: opts.MeterProvider,
+		ProvisionTimeout: opts.ProvisionTimeout,
+	}), nil
+}
+
+func newDriver(ctx context.Context, opts Options) (*Provider, error) {
 	if err := errs.FromContext(ctx, op+".New"); err != nil {
 		return nil, err
 	}
@@ -142,9 +169,6 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 		return nil, errs.New(errs.InvalidArgument, op+".New", "URL must be an http(s) URL of the vCenter SDK")
 	}
 	u.User = nil
-	if opts.TaskTimeout <= 0 {
-		opts.TaskTimeout = 10 * time.Minute
-	}
 	if opts.KeepAlive == 0 {
 		opts.KeepAlive = 5 * time.Minute
 	}
@@ -230,7 +254,8 @@ func normThumbprint(s string) string {
 	return strings.ToLower(strings.NewReplacer(":", "", " ", "").Replace(s))
 }
 
-// Close stops the keep-alive and logs out.
+// Close ends the streams, stops the keep-alive and logs out
+// (provider.Provider.Close calls it).
 func (p *Provider) Close() error {
 	var err error
 	p.closeOnce.Do(func() {
@@ -244,7 +269,7 @@ func (p *Provider) Close() error {
 		defer cancel()
 		_, lerr := methods.Logout(ctx, p.sess.inner, &types.Logout{This: p.sess.sm})
 		if lerr != nil && !isFault[*types.NotAuthenticated](lerr) {
-			err = mapErr(op+".Close", lerr, false)
+			err = mapErr("", lerr, false)
 		}
 	})
 	return err
@@ -439,6 +464,9 @@ func mapErr(opname string, err error, mutating bool) error {
 	}
 	var coder errs.Coder
 	if errors.As(err, &coder) {
+		if opname == "" {
+			return err // the driver's own error: the portable type names it
+		}
 		return errs.WrapOp(opname, err)
 	}
 	if errors.Is(err, context.Canceled) {

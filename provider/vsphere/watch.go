@@ -14,6 +14,7 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/internal/limit"
 	"github.com/managedvm/managedvm/provider"
 )
 
@@ -72,13 +73,9 @@ func parseCursor(c provider.Cursor) (int32, bool) {
 
 // Cursor returns the current position: the key of vCenter's latest event.
 func (p *Provider) Cursor(ctx context.Context) (provider.Cursor, error) {
-	const opname = op + ".Cursor"
-	if err := errs.FromContext(ctx, opname); err != nil {
-		return "", err
-	}
 	k, _, err := p.latestEvent(ctx)
 	if err != nil {
-		return "", mapErr(opname, err, false)
+		return "", mapErr("", err, false)
 	}
 	return cursorOf(k), nil
 }
@@ -95,20 +92,17 @@ func (p *Provider) Cursor(ctx context.Context) (provider.Cursor, error) {
 // PropertyCollector "leave" without its VmRemovedEvent still reports
 // Deleted after a short grace, and a VmRemovedEvent is enough without a
 // "leave" (the simulator loses some), so a deletion is never missed.
-func (p *Provider) Watch(ctx context.Context, cur provider.Cursor) (provider.Stream, error) {
-	const opname = op + ".Watch"
-	if err := errs.FromContext(ctx, opname); err != nil {
-		return nil, err
-	}
+func (p *Provider) Watch(ctx context.Context, cur provider.Cursor) (provider.DriverStream, error) {
 	latest, latestAt, err := p.latestEvent(ctx)
 	if err != nil {
-		return nil, mapErr(opname, err, false)
+		return nil, mapErr("", err, false)
 	}
 	from, resume := latest, false
 	if cur != "" {
 		k, ok := parseCursor(cur)
 		if !ok || k > latest {
-			return nil, errs.WrapOp(opname, provider.ErrCursorExpired)
+			return nil, &errs.Error{Code: errs.FailedPrecondition, Err: provider.ErrCursorExpired,
+				Msg: "cursor " + limit.Quote(string(cur)) + " is not a position in this vCenter's event history"}
 		}
 		from, resume = k, true
 	}
@@ -136,12 +130,12 @@ func (p *Provider) Watch(ctx context.Context, cur provider.Cursor) (provider.Str
 	if err := st.start(ctx, resume, since); err != nil {
 		st.cleanup()
 		cancel()
-		return nil, errs.WrapOp(opname, err)
+		return nil, errs.WrapOp("", err)
 	}
 	if !p.addStream() {
 		st.cleanup()
 		cancel()
-		return nil, errs.New(errs.FailedPrecondition, opname, "the provider is closed")
+		return nil, errs.New(errs.FailedPrecondition, "", "the provider is closed")
 	}
 	go func() {
 		select {
@@ -212,7 +206,7 @@ func (s *stream) start(ctx context.Context, resume bool, since time.Time) error 
 		// the VMs were then.
 		q, err := methods.QueryEvents(ctx, c, &types.QueryEvents{This: *c.ServiceContent.EventManager, Filter: types.EventFilterSpec{EventTypeId: watchEvents, MaxCount: readBatch}})
 		if err != nil {
-			return mapErr(op, err, false)
+			return mapErr("", err, false)
 		}
 		history = q.Returnval
 		sort.Slice(history, func(i, j int) bool { return history[i].GetEvent().Key < history[j].GetEvent().Key })
@@ -236,36 +230,36 @@ func (s *stream) start(ctx context.Context, resume bool, since time.Time) error 
 	}
 	col, err := methods.CreateCollectorForEvents(ctx, c, &types.CreateCollectorForEvents{This: *c.ServiceContent.EventManager, Filter: filter})
 	if err != nil {
-		return mapErr(op, err, false)
+		return mapErr("", err, false)
 	}
 	s.collector = col.Returnval
 	// latestPage is only watched to learn that events were posted: one
 	// event is enough.
 	if _, err := methods.SetCollectorPageSize(ctx, c, &types.SetCollectorPageSize{This: s.collector, MaxCount: 1}); err != nil {
-		return mapErr(op, err, false)
+		return mapErr("", err, false)
 	}
 	epc, err := methods.CreatePropertyCollector(ctx, c, &types.CreatePropertyCollector{This: c.ServiceContent.PropertyCollector})
 	if err != nil {
-		return mapErr(op, err, false)
+		return mapErr("", err, false)
 	}
 	s.epc = epc.Returnval
 	if _, err := methods.CreateFilter(ctx, c, &types.CreateFilter{This: s.epc, Spec: types.PropertyFilterSpec{
 		ObjectSet: []types.ObjectSpec{{Obj: s.collector}},
 		PropSet:   []types.PropertySpec{{Type: "EventHistoryCollector", PathSet: []string{"latestPage"}}},
 	}}); err != nil {
-		return mapErr(op, err, false)
+		return mapErr("", err, false)
 	}
 	// The inventory.
 	pc, err := methods.CreatePropertyCollector(ctx, c, &types.CreatePropertyCollector{This: c.ServiceContent.PropertyCollector})
 	if err != nil {
-		return mapErr(op, err, false)
+		return mapErr("", err, false)
 	}
 	s.pc = pc.Returnval
 	cv, err := methods.CreateContainerView(ctx, c, &types.CreateContainerView{
 		This: *c.ServiceContent.ViewManager, Container: c.ServiceContent.RootFolder, Type: []string{"VirtualMachine"}, Recursive: true,
 	})
 	if err != nil {
-		return mapErr(op, err, false)
+		return mapErr("", err, false)
 	}
 	s.view = cv.Returnval
 	if _, err := methods.CreateFilter(ctx, c, &types.CreateFilter{This: s.pc, Spec: types.PropertyFilterSpec{
@@ -273,7 +267,7 @@ func (s *stream) start(ctx context.Context, resume bool, since time.Time) error 
 			SelectSet: []types.BaseSelectionSpec{&types.TraversalSpec{Type: "ContainerView", Path: "view"}}}},
 		PropSet: []types.PropertySpec{{Type: "VirtualMachine", PathSet: watchProps}},
 	}, PartialUpdates: true}); err != nil {
-		return mapErr(op, err, false)
+		return mapErr("", err, false)
 	}
 	// The baseline: the whole current state, which vCenter hands out in
 	// pages (truncated update sets, 100 objects each on the simulator).
@@ -370,7 +364,7 @@ func (s *stream) readEvents(ctx context.Context) ([]types.BaseEvent, error) {
 	for {
 		res, err := methods.ReadNextEvents(ctx, s.p.client, &types.ReadNextEvents{This: s.collector, MaxCount: readBatch})
 		if err != nil {
-			return nil, mapErr(op, err, false)
+			return nil, mapErr("", err, false)
 		}
 		for _, ev := range res.Returnval {
 			if k := ev.GetEvent().Key; k > s.readKey {
@@ -407,7 +401,7 @@ func (s *stream) wait(ctx context.Context, pc types.ManagedObjectReference, vers
 		This: pc, Version: *version, Options: &types.WaitOptions{MaxWaitSeconds: &maxWait},
 	})
 	if err != nil {
-		return nil, mapErr(op, err, false)
+		return nil, mapErr("", err, false)
 	}
 	if res.Returnval == nil {
 		return nil, nil
@@ -806,7 +800,6 @@ func (s *stream) run() {
 }
 
 func (s *stream) loop() error {
-	const opname = op + ".Stream"
 	tick := time.NewTicker(leaveGrace / 8)
 	defer tick.Stop()
 	for {
@@ -827,7 +820,7 @@ func (s *stream) loop() error {
 					continue
 				}
 				if err := s.handleEvent(s.ctx, ev); err != nil {
-					return errs.WrapOp(opname, err)
+					return errs.WrapOp("", err)
 				}
 			}
 		case now := <-tick.C:
@@ -841,9 +834,9 @@ func (s *stream) loop() error {
 			if s.ctx.Err() != nil {
 				err = provider.ErrStreamClosed
 			}
-			return errs.WrapOp(opname, err)
+			return errs.WrapOp("", err)
 		case <-s.closed:
-			return errs.WrapOp(opname, provider.ErrStreamClosed)
+			return errs.Wrap(errs.FailedPrecondition, "", provider.ErrStreamClosed)
 		}
 	}
 }
@@ -876,22 +869,19 @@ func (s *stream) cleanup() {
 	}
 }
 
-// Next returns the next event.
+// Next returns the next event. A stream closed by the driver's own Close
+// returns ErrStreamClosed even with events still buffered.
 func (s *stream) Next(ctx context.Context) (provider.Event, error) {
-	const opname = op + ".Stream.Next"
 	select {
 	case <-s.closed:
-		return provider.Event{}, errs.WrapOp(opname, provider.ErrStreamClosed)
+		return provider.Event{}, errs.Wrap(errs.FailedPrecondition, "", provider.ErrStreamClosed)
 	default:
-	}
-	if err := errs.FromContext(ctx, opname); err != nil {
-		return provider.Event{}, err
 	}
 	select {
 	case ev := <-s.out:
 		return ev, nil
 	case <-s.closed:
-		return provider.Event{}, errs.WrapOp(opname, provider.ErrStreamClosed)
+		return provider.Event{}, errs.Wrap(errs.FailedPrecondition, "", provider.ErrStreamClosed)
 	case <-s.done:
 		select {
 		case ev := <-s.out:
@@ -900,7 +890,7 @@ func (s *stream) Next(ctx context.Context) (provider.Event, error) {
 		}
 		return provider.Event{}, s.err
 	case <-ctx.Done():
-		return provider.Event{}, errs.FromContext(ctx, opname)
+		return provider.Event{}, errs.FromContext(ctx, "")
 	}
 }
 

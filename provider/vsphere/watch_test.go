@@ -28,7 +28,7 @@ func TestWatchDeletionBesideCreation(t *testing.T) {
 		t.Fatal(err)
 	}
 	doomed := w.sim.UUID(refs[0])
-	st, err := w.p.Watch(ctx, "")
+	st, err := w.pp.Watch(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestWatchDeletionBesideCreation(t *testing.T) {
 			created[ev.VM.Name] = true
 		}
 	}
-	if _, err := w.p.Get(ctx, doomed); errs.CodeOf(err) != errs.NotFound {
+	if _, err := w.pp.Get(ctx, doomed); errs.CodeOf(err) != errs.NotFound {
 		t.Fatalf("Get of the deleted VM: %v", err)
 	}
 }
@@ -68,15 +68,15 @@ func TestWatchResumeAfterRestart(t *testing.T) {
 	w := newWorld(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cur, err := w.p.Cursor(ctx)
+	cur, err := w.pp.Cursor(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	vm, err := w.p.Provision(ctx, provider.ProvisionSpec{Key: "k-restart", Name: "restart-1", Template: "debian-12", Zone: "DC0", PowerOn: true})
+	vm, err := w.pp.Provision(ctx, provider.ProvisionSpec{Key: "k-restart", Name: "restart-1", Template: "debian-12", Zone: "DC0", PowerOn: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.p.Destroy(ctx, vm.ID); err != nil {
+	if err := w.pp.Destroy(ctx, vm.ID); err != nil {
 		t.Fatal(err)
 	}
 	// A second driver instance: nothing cached about the VM.
