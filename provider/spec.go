@@ -76,7 +76,7 @@ func (s ProvisionSpec) validate(op string) error {
 	}
 	if c := s.Customization; c != nil {
 		if c.Hostname != "" && !validHostname(c.Hostname) {
-			return errs.Errorf(errs.InvalidArgument, op, "Customization.Hostname %s is not a valid host name (letters, digits and hyphens, dot-separated labels of at most 63 characters, %d in all)", limit.Quote(c.Hostname), MaxHostname)
+			return errs.Errorf(errs.InvalidArgument, op, "Customization.Hostname %s is not an RFC 1123 host name of at most %d bytes", limit.Quote(c.Hostname), MaxHostname)
 		}
 		if c.SpecName != "" {
 			if err := limit.Name(op, "Customization.SpecName", c.SpecName); err != nil {

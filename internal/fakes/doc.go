@@ -19,8 +19,9 @@
 //		AfterWork("EnsureNAT", 1)              // the first EnsureNAT programs the rule, then reports OutcomeUnknown
 //	fw := natfw.New(&fakes.Firewall{Firewall: memfw.New(nil), Injector: inj}, nil)
 //
-// There is one wrapper per contract: [Provider] (and [WrapProvider], which
-// keeps the provider.GuestAccess capability: [GuestProvider]), [Executor]
+// There is one wrapper per contract: [Provider], a provider.Driver to hand
+// to provider.New (and [WrapProvider], which keeps the
+// provider.GuestAccessDriver capability: [GuestProvider]), [Executor]
 // (guest.Executor), [IPAM], [Firewall] and [CMDB]. Each embeds the wrapped
 // implementation and an [*Injector]; faults are chosen by the name of the
 // interface method ("Allocate", "EnsureNAT", "ValidateCredentials", "Run",

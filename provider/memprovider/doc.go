@@ -1,6 +1,20 @@
-// Package memprovider is an in-memory provider.Provider: a complete driver,
-// with guest access, for host applications' tests and for examples. It
-// passes the providertest conformance suite like every other driver.
+// Package memprovider is an in-memory provider driver: a complete
+// provider.Driver, with guest access (provider.GuestAccessDriver), for
+// host applications' tests and for examples. It passes the providertest
+// conformance suite like every other driver.
+//
+// # The driver and its portable value
+//
+// New returns the *Provider: the driver and the control surface that
+// sets up its world. Its method Provider returns the portable
+// *provider.Provider in front of it, made once by New with the
+// Options' Logger, TracerProvider, MeterProvider and ProvisionTimeout:
+// that is the value to hand to the code under test (enroll.Config's
+// Providers, an indexer). The portable value validates, traces and copies
+// as for every driver; its As reaches the driver (a
+// **memprovider.Provider target). The driver's own methods (List,
+// Provision, ...) expect the arguments the portable value has checked:
+// call them through Provider().
 //
 // # The world
 //
@@ -8,22 +22,25 @@
 // helpers, which act "outside managedvm" as an operator in vCenter would,
 // and emit the same events a real provider would show:
 //
-//	p := memprovider.New(nil)
-//	p.AddZone(provider.Zone{Name: "zone-a", Networks: []string{"vlan-100"}})
-//	tmpl, _ := p.AddTemplate(provider.Template{Zone: "zone-a", Name: "debian-12",
+//	hv := memprovider.New(nil)
+//	hv.AddZone(provider.Zone{Name: "zone-a", Networks: []string{"vlan-100"}})
+//	tmpl, _ := hv.AddTemplate(provider.Template{Zone: "zone-a", Name: "debian-12",
 //		Family: guest.Linux, OSName: "Debian GNU/Linux 12 (bookworm)", ToolsInstalled: true})
-//	p.SetGuestAccount(tmpl.ID, "admin", "s3cret")  // every clone has the account
-//	vm, _ := p.AddVM(provider.VM{Name: "legacy-db", Zone: "zone-a"})
+//	hv.SetGuestAccount(tmpl.ID, "admin", "s3cret")  // every clone has the account
+//	vm, _ := hv.AddVM(provider.VM{Name: "legacy-db", Zone: "zone-a"})
+//	p := hv.Provider()                             // what the code under test holds
 //
 // AddZone, AddTemplate and AddVM create; UpdateVM changes any field but the
 // ID and the Template flag (Changed event); RemoveVM deletes (Deleted);
 // SetGuestIPs and SetToolsRunning are shorthands for UpdateVM. IDs are
-// assigned when empty ("vm-N", "template-N") and never reused.
+// assigned when empty ("vm-N", "template-N") and never reused. Names and
+// IDs given to the helpers keep the provider package's limits
+// (limit.Name, limit.Key), so the world holds only what a real provider
+// could.
 //
 // # Provisioning
 //
-// Provision validates the spec (provider.ProvisionSpec.Validate), then
-// finds the zone, the template in that zone (by ID, else by name) and, when
+// Provision (the portable value has validated the spec) finds the zone, the template in that zone (by ID, else by name) and, when
 // the zone lists networks, the network. VM names are unique per zone among
 // provisioned VMs and templates. The new VM copies the template's size
 // (unless the spec overrides it), guest OS, tools version and status, guest
@@ -52,7 +69,8 @@
 //
 // # Guest access
 //
-// Provider implements provider.GuestAccess. Guest accounts are set per VM
+// Provider implements provider.GuestAccessDriver (reach it with
+// hv.Provider().GuestAccess()). Guest accounts are set per VM
 // (SetGuestAccount, inherited by clones of a template). ValidateCredentials
 // and GuestExecutor need the VM powered on with its tools running
 // (FailedPrecondition, "VMware Tools are not running in the guest ...")
@@ -81,12 +99,14 @@
 // FailedPrecondition for templates in lifecycle calls, guests that cannot
 // be reached, and expired cursors; Unauthenticated for refused guest
 // credentials; Canceled or DeadlineExceeded when the context has ended, in
-// which case nothing changed.
+// which case nothing changed (the portable value checks). Messages quote
+// names and IDs with limit.Quote.
 //
 // # Concurrency
 //
 // A Provider is safe for concurrent use; one mutex guards its state, so
 // every call is atomic (concurrent Provisions with one key make one VM).
-// Every value returned is a copy. Guest handlers run outside the lock and
-// may be called concurrently.
+// Every value the portable value returns is a copy (the driver hands out
+// its stored values, which it never changes in place). Guest handlers run
+// outside the lock and may be called concurrently.
 package memprovider

@@ -1,15 +1,18 @@
-// Package providertest is the conformance suite for provider.Provider
+// Package providertest is the conformance suite for provider.Driver
 // implementations. Every driver (vSphere, oVirt, Hyper-V, vCD) and the
 // in-memory memprovider run it from their tests:
 //
 //	func TestConformance(t *testing.T) {
-//		providertest.Run(t, providertest.HarnessFunc(func(t *testing.T) (provider.Provider, providertest.Fixture) {
-//			p := newDriverAgainstSimulator(t)
-//			return p, providertest.Fixture{Zone: "zone-a", Template: "debian-12"}
+//		providertest.Run(t, providertest.HarnessFunc(func(t *testing.T) (provider.Driver, providertest.Fixture) {
+//			d := newDriverAgainstSimulator(t)
+//			return d, providertest.Fixture{Zone: "zone-a", Template: "debian-12"}
 //		}))
 //	}
 //
-// The [Harness] builds the provider's world; the [Fixture] tells the suite
+// The suite always runs the driver through provider.New, as hosts do, so
+// it checks the driver and the portable type together. A driver whose
+// constructor returns the portable *provider.Provider hands the suite the
+// driver behind it (p.As(&d)). The [Harness] builds the provider's world; the [Fixture] tells the suite
 // which zone and template to provision from and, optionally, a second zone,
 // a network, a VM and credentials for the guest-access cases, and hooks
 // that change a VM behind the provider's back. Cases that need something
@@ -53,18 +56,36 @@
 //     provisioning with one key: one VM, one ID.
 //   - Preflight: a report with rows that have an ID, a name, a valid status
 //     and a fix for every row that does not pass; a canceled context.
-//   - GuestAccess (providers implementing provider.GuestAccess, with
+//   - GuestAccess (drivers implementing provider.GuestAccessDriver, with
 //     Fixture.GuestVM): good credentials pass; a wrong password and an
 //     unknown user are Unauthenticated with no password in the error;
 //     credentials without a user or secret are InvalidArgument; an unknown
 //     VM NotFound; a powered-off VM FailedPrecondition; an executor has the
 //     VM's family and refuses commands after Close; an executor with a
 //     wrong password fails with Unauthenticated (at creation or first Run).
+//   - Limits: every limited value (VM ids of Get, PowerOn, PowerOff,
+//     Destroy and guest access; List's and Templates' zone; every string
+//     field of a ProvisionSpec, the cloud-init documents, Watch's cursor,
+//     the guest user name) with the empty value (when required), its
+//     class's maximum plus one, a NUL, a newline, invalid UTF-8 and 16 kB:
+//     InvalidArgument, nothing changed, a message of at most 300 bytes
+//     without control characters (and without the documents); the longest
+//     valid value reaches the driver (NotFound, or ErrCursorExpired for a
+//     cursor).
+//   - Close: after the Provider's Close, its streams return
+//     ErrStreamClosed and every method FailedPrecondition; Close twice is
+//     fine. (The suite hides the driver's own Close: harnesses may share
+//     a driver.)
+//   - Telemetry: with an in-memory TracerProvider and MeterProvider, one
+//     span per call with error.type on failures, managedvm.calls and
+//     managedvm.errors by op and code, no span per Stream.Next but
+//     managedvm.provider.events by kind, and WatchStats.
 //
 // # Errors
 //
-// Every case asserts the error code (errs.CodeOf), never only that an error
-// happened, and checks that a rejected call changed nothing.
+// Every case asserts the error code (testkit.WantCode / MustCode), never
+// only that an error happened, and checks that a rejected call changed
+// nothing.
 //
 // # Concurrency
 //

@@ -1,5 +1,7 @@
-// Package vsphere is the VMware vSphere driver: a provider.Provider (with
-// provider.GuestAccess) over govmomi, for a vCenter Server.
+// Package vsphere is the VMware vSphere driver: a provider.Driver (with
+// provider.GuestAccessDriver) over govmomi, for a vCenter Server. New
+// returns the portable *provider.Provider in front of it, which hosts
+// hold:
 //
 //	p, err := vsphere.New(ctx, vsphere.Options{
 //		URL:      "https://vcenter.example/sdk",
@@ -9,6 +11,12 @@
 //		Zones: []vsphere.ZoneConfig{{Name: "az1", Datacenters: []string{"DC1"}, Clusters: []string{"C1"}}},
 //	})
 //	defer p.Close()
+//
+// Options.Logger, TracerProvider, MeterProvider and ProvisionTimeout go to
+// the portable value (provider.Options); the portable value validates
+// every argument, bounds Provision and records the calls, so the driver
+// holds protocol logic only. Its errors have no Op of their own: a
+// failed Get reads "provider.Get: no VM with ID ...".
 //
 // # Connection
 //
@@ -72,7 +80,9 @@
 // provisioning key is stored in the VM's extraConfig ("managedvm.key"):
 // a repeated request finds the VM by name and key instead of failing with
 // DuplicateName, and requests with one key are serialized. The clone task
-// is bounded by spec.Timeout (or Options.TaskTimeout). On failure the VM
+// is bounded by the deadline the portable value puts on Provision's
+// context: spec.Timeout, else Options.ProvisionTimeout (10 minutes by
+// default). On failure the VM
 // the task made, if any, is destroyed. On timeout the task is canceled and
 // Provision waits (up to two minutes) for it to end: a task that was past
 // the point where it could stop ends in success anyway, and its VM is
@@ -169,13 +179,19 @@
 // InvalidState and GuestOperationsUnavailable FailedPrecondition; a
 // refused server certificate PermissionDenied (see Connection); a lost
 // connection is Unavailable for reads and OutcomeUnknown for changes.
-// FaultOf returns the vendor fault (types.BaseMethodFault) of an error;
-// Provider.As gives the *vim25.Client.
+// FaultOf returns the vendor fault (types.BaseMethodFault) of an error.
+//
+// # Escape hatches
+//
+// As of the portable *provider.Provider reaches a **vim25.Client (the
+// vendor client, on the driver's session) and a **vsphere.Provider (the
+// driver: Logins, its GuestAccessDriver methods).
 //
 // # Concurrency
 //
 // A Provider is safe for concurrent use; so is an Executor. A Stream is
-// read by one goroutine; Close may be called from any. Provider.Close ends
-// every stream (their Next then returns ErrStreamClosed) before it logs
-// out; Watch after Close is FailedPrecondition.
+// read by one goroutine; Close may be called from any. Closing the
+// portable Provider closes its streams, then the driver, which ends every
+// stream of its own (their Next then returns ErrStreamClosed) before it
+// logs out; every call after Close is FailedPrecondition.
 package vsphere
