@@ -61,8 +61,12 @@ func TestErrorsWrappedOnce(t *testing.T) {
 type blocking struct{ *memprovider.Provider }
 
 func (blocking) Provision(ctx context.Context, _ provider.ProvisionSpec) (provider.VM, error) {
-	<-ctx.Done()
-	return provider.VM{}, errs.FromContext(ctx, "")
+	select {
+	case <-ctx.Done():
+		return provider.VM{}, errs.FromContext(ctx, "")
+	case <-time.After(5 * time.Second):
+		return provider.VM{}, errs.New(errs.Internal, "", "no deadline reached the driver")
+	}
 }
 
 func (blocking) Watch(context.Context, provider.Cursor) (provider.DriverStream, error) {
