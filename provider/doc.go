@@ -37,7 +37,7 @@
 //
 //	Provider methods     List Get Cursor Watch Provision PowerOn PowerOff
 //	                     Destroy Zones Templates Preflight GuestAccess As Close
-//	Stream methods       Next Close Stats
+//	Stream methods       Next Close
 //	GuestAccess methods  ValidateCredentials GuestExecutor
 //
 // List leaves templates out unless [ListOptions].IncludeTemplates is set,
@@ -190,8 +190,8 @@
 //
 // Stream.Next records no span (a stream may deliver millions of events).
 // Options.Logger gets one Debug record per call (keys op, code, err,
-// duration). For an indexer-lag gauge, [Provider.WatchStats] (and
-// [Stream.Stats]) give the number of events delivered, the Time of the
+// duration). For an indexer-lag gauge, [Provider.WatchStats] gives the
+// number of events its streams delivered, the Time of the
 // last one (the provider's clock) and when it was delivered (this
 // process's clock): LastDelivered - LastEventTime is how old the newest
 // event was when it reached the caller, now - LastDelivered how long the
@@ -219,8 +219,9 @@
 //     have been carried out and whose answer was lost is OutcomeUnknown,
 //     never Unavailable), and a cursor it cannot resume from onto an
 //     error wrapping ErrCursorExpired;
-//   - may share what it returns with its own state as long as it never
-//     changes that state in place afterwards (the Provider copies);
+//   - returns fresh slices, whose elements may share maps and slices with
+//     its own state as long as it never changes those in place afterwards
+//     (the Provider copies);
 //   - honours ctx wherever it waits (a stream's Next, a task), and
 //     returns ErrStreamClosed from a Next that Close unblocked;
 //   - takes the telemetry options (Logger, TracerProvider, MeterProvider,

@@ -22,9 +22,11 @@ import (
 //   - errors are *errs.Error values with an empty Op (the Provider adds the
 //     operation's name) whose messages quote untrusted values (names, IDs,
 //     cursors) with limit.Quote and never hold a secret;
-//   - what it returns may be shared with its own state as long as it never
-//     changes it afterwards: the Provider copies every VM, zone, template,
-//     event and report before a caller sees it.
+//   - the slices it returns are fresh (the Provider copies their elements
+//     in place), but their elements may share maps and slices with the
+//     driver's state as long as the driver never changes those in place
+//     afterwards: the Provider copies every VM, zone, template, event and
+//     report before a caller sees it.
 //
 // The method contracts (NotFound, AlreadyExists, idempotency) are those of
 // the Provider methods of the same names. A Driver must be safe for

@@ -141,11 +141,10 @@ func (p *Provider) List(ctx context.Context, opts *ListOptions) ([]VM, error) {
 	if err != nil {
 		return nil, c.End(ctx, sentinel(err))
 	}
-	out := make([]VM, len(vms))
 	for i := range vms {
-		out[i] = vms[i].Clone()
+		vms[i] = vms[i].Clone() // the slice is the driver's fresh one
 	}
-	return out, c.End(ctx, nil)
+	return vms, c.End(ctx, nil)
 }
 
 // Get returns one VM (or template) by ID, or a NotFound error.
@@ -289,16 +288,15 @@ func (p *Provider) Zones(ctx context.Context) ([]Zone, error) {
 	if err != nil {
 		return nil, c.End(ctx, sentinel(err))
 	}
-	out := make([]Zone, len(zs))
-	for i, z := range zs {
+	for i := range zs {
+		z := &zs[i]
 		z.Datacenters = slices.Clone(z.Datacenters)
 		z.Clusters = slices.Clone(z.Clusters)
 		z.Datastores = slices.Clone(z.Datastores)
 		z.Networks = slices.Clone(z.Networks)
 		z.Attributes = maps.Clone(z.Attributes)
-		out[i] = z
 	}
-	return out, c.End(ctx, nil)
+	return zs, c.End(ctx, nil)
 }
 
 // Templates lists the templates of one zone (NotFound if it does not
@@ -317,12 +315,10 @@ func (p *Provider) Templates(ctx context.Context, zone string) ([]Template, erro
 	if err != nil {
 		return nil, c.End(ctx, sentinel(err))
 	}
-	out := make([]Template, len(ts))
-	for i, t := range ts {
-		t.Attributes = maps.Clone(t.Attributes)
-		out[i] = t
+	for i := range ts {
+		ts[i].Attributes = maps.Clone(ts[i].Attributes)
 	}
-	return out, c.End(ctx, nil)
+	return ts, c.End(ctx, nil)
 }
 
 // Preflight checks what the provider needs (the reference's requirements,
@@ -390,8 +386,7 @@ func (p *Provider) Close() error {
 	return c.End(ctx, err)
 }
 
-// WatchStats are what the streams of a Provider (or one Stream) have
-// delivered: the building block of an indexer-lag gauge. LastDelivered
+// WatchStats are what the streams of a Provider have delivered: the building block of an indexer-lag gauge. LastDelivered
 // minus LastEventTime is how old the newest event was when it reached the
 // caller; now minus LastDelivered is how long the stream has been quiet.
 type WatchStats struct {
@@ -435,7 +430,6 @@ type Stream struct {
 	d      DriverStream
 	closed atomic.Bool
 	once   sync.Once
-	stats  statsRec
 }
 
 // Next blocks until the next event, ctx ends (Canceled or
@@ -460,9 +454,7 @@ func (s *Stream) Next(ctx context.Context) (Event, error) {
 		return Event{}, obs.Wrap(op, sentinel(err))
 	}
 	ev.VM = ev.VM.Clone()
-	now := time.Now()
-	s.stats.add(ev.Time, now)
-	s.p.stats.add(ev.Time, now)
+	s.p.stats.add(ev.Time, time.Now())
 	if s.p.events != nil {
 		t := ev.Type
 		if t < Created || t > Deleted {
@@ -472,9 +464,6 @@ func (s *Stream) Next(ctx context.Context) (Event, error) {
 	}
 	return ev, nil
 }
-
-// Stats returns what this stream delivered so far.
-func (s *Stream) Stats() WatchStats { return s.stats.get() }
 
 // Close ends the stream and unblocks a waiting Next. Closing twice is
 // fine (the second Close returns nil).

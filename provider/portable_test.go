@@ -139,7 +139,7 @@ func TestWatchStats(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := p.WatchStats()
-	if s.Events != 1 || !s.LastEventTime.Equal(ev.Time) || s.LastDelivered.Before(ev.Time) || s != st.Stats() {
-		t.Fatalf("WatchStats %+v (stream %+v) after the event of %v", s, st.Stats(), ev.Time)
+	if s.Events != 1 || !s.LastEventTime.Equal(ev.Time) || s.LastDelivered.Before(ev.Time) {
+		t.Fatalf("WatchStats %+v after the event of %v", s, ev.Time)
 	}
 }

@@ -352,7 +352,7 @@ func testTelemetry(e *env) {
 		e.t.Errorf("managedvm.provider.events{kind=created} = %d, want at least 1", n)
 	}
 	stats := p.WatchStats()
-	if stats.Events < 1 || stats.LastDelivered.IsZero() || stats != st.Stats() {
-		e.t.Errorf("WatchStats %+v, stream Stats %+v: want the events delivered", stats, st.Stats())
+	if stats.Events < 1 || stats.LastDelivered.IsZero() {
+		e.t.Errorf("WatchStats %+v: want the events delivered", stats)
 	}
 }
