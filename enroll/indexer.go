@@ -135,6 +135,11 @@ func (ix *Indexer) loop(ctx context.Context, name string) {
 
 func (ix *Indexer) watch(ctx context.Context, name string, prov *provider.Provider, cursor provider.Cursor) error {
 	stream, err := prov.Watch(ctx, cursor)
+	if errs.CodeOf(err) == errs.InvalidArgument && cursor != "" {
+		// A stored cursor the provider refuses (beyond its limits) is as
+		// good as expired: list everything again.
+		return errs.Join(err, provider.ErrCursorExpired)
+	}
 	if err != nil {
 		return err
 	}
@@ -260,6 +265,14 @@ func (ix *Indexer) upsert(ctx context.Context, name string, vm provider.VM) erro
 		return nil
 	})
 	if err == errNothingToMark {
+		return nil
+	}
+	if errs.CodeOf(err) == errs.InvalidArgument {
+		// The provider reports facts beyond the CMDB's limits (a name or
+		// annotation too long, a control character): report and go on,
+		// so one such VM does not hold up every later event.
+		ix.o.emit(Event{Kind: IndexerError, VM: key, Code: errs.InvalidArgument,
+			Message: "VM not indexed: the CMDB refuses its facts: " + err.Error()})
 		return nil
 	}
 	if err != nil {

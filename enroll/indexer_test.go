@@ -3,6 +3,7 @@ package enroll_test
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -273,4 +274,34 @@ func TestIndexerManyProviders(t *testing.T) {
 		return err == nil && rec.State == cmdb.Available && w.state(1) == cmdb.Available
 	})
 	stop()
+}
+
+// TestIndexerSkipsRefusedFacts: a VM whose facts the CMDB refuses (an
+// annotation beyond its limits) is reported and skipped; the events after
+// it are still indexed.
+func TestIndexerSkipsRefusedFacts(t *testing.T) {
+	w := newWorld(t, worldOptions{vms: 1})
+	o := w.orchestrator("i1", nil)
+	stop := runIndexer(t, o)
+	defer stop()
+	waitFor(t, "initial sync", func() bool { return w.state(0) == cmdb.Available })
+	if _, err := w.hv.UpdateVM(w.vms[0].ID, func(vm *provider.VM) { vm.Annotation = strings.Repeat("a", 5000) }); err != nil {
+		t.Fatal(err)
+	}
+	w.addVM("after", netip.MustParseAddr("10.9.9.9"), 0)
+	waitFor(t, "the VM after it indexed", func() bool { return w.state(1) == cmdb.Available })
+	if rec, err := w.db.Get(context.Background(), w.key(0)); err != nil || rec.VM.Annotation != "" {
+		t.Fatalf("the refused facts: %v, annotation of %d bytes", err, len(rec.VM.Annotation))
+	}
+	found := false
+	w.mu.Lock()
+	for _, e := range w.events {
+		if e.Kind == enroll.IndexerError && e.VM == w.key(0) && e.Code == errs.InvalidArgument {
+			found = true
+		}
+	}
+	w.mu.Unlock()
+	if !found {
+		t.Fatal("no IndexerError event for the refused VM")
+	}
 }
