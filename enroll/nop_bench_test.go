@@ -48,7 +48,7 @@ func (nopExec) Upload(context.Context, string, io.Reader, guest.UploadOptions) e
 func (nopExec) Family() guest.OSFamily                                               { return guest.Linux }
 func (nopExec) Close() error                                                         { return nil }
 
-type nopIPAM struct{ ipam.IPAM }
+type nopIPAM struct{ ipam.Driver }
 
 func (nopIPAM) Allocate(_ context.Context, r ipam.Request) (ipam.Allocation, error) {
 	return ipam.Allocation{Pool: r.Pool, Owner: r.Owner, Address: netip.AddrFrom4([4]byte{203, 0, 113, 7}), LocalIP: r.LocalIP}, nil
@@ -88,7 +88,7 @@ func BenchmarkEnrollOverhead(b *testing.B) {
 				Guest: provider.GuestInfo{Family: guest.Linux, IPs: []netip.Addr{netip.MustParseAddr("10.0.0.5")}, ToolsRunning: true}}}
 			o, err := enroll.New(enroll.Config{
 				Providers: map[string]*provider.Provider{provName: provider.New(prov, nil)},
-				IPAM:      nopIPAM{}, Firewall: natfw.New(nopFW{}, nil), CMDB: cmdb.New(nopCMDB{}, nil), Store: enroll.NewStore(nopStore{}, nil),
+				IPAM:      ipam.New(nopIPAM{}, nil), Firewall: natfw.New(nopFW{}, nil), CMDB: cmdb.New(nopCMDB{}, nil), Store: enroll.NewStore(nopStore{}, nil),
 				Policy: enroll.Policy{Pool: poolName, ManagementSources: []netip.Prefix{mgmt},
 					Requirements: map[guest.OSFamily]guest.Requirements{guest.Linux: {Distributions: map[string]string{"debian": "11"}}}},
 			}, &enroll.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Observer: enroll.ObserverFunc(func(enroll.Event) {})})

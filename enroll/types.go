@@ -161,7 +161,7 @@ func (f CredentialFunc) Credentials(ctx context.Context, j Journal) (guest.Crede
 type Config struct {
 	// Providers by name. The name is the first half of every CMDB key.
 	Providers map[string]*provider.Provider
-	IPAM      ipam.IPAM
+	IPAM      *ipam.IPAM
 	Firewall  *natfw.Firewall
 	CMDB      *cmdb.CMDB
 	// Store keeps the journals and cursors (NewMemoryStore for one process).

@@ -42,7 +42,7 @@ var mgmt = netip.MustParsePrefix("198.51.100.0/24")
 type world struct {
 	t     testing.TB
 	hv    *memprovider.Provider
-	ipam  *memipam.IPAM
+	ipam  *memipam.Driver
 	fw    *natfw.Firewall
 	db    *cmdb.CMDB
 	store *enroll.Store
@@ -97,7 +97,7 @@ func newWorld(t testing.TB, o worldOptions) *world {
 	w := &world{t: t, configured: map[string]bool{}, noGuestAccess: o.noGuestAccess}
 	w.clock.Store(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC).UnixNano())
 	w.hv = memprovider.New(&memprovider.Options{GuestHandler: w.guestOS})
-	w.ipam = memipam.New(nil)
+	w.ipam = memipam.NewDriver(nil)
 	w.fw = memfw.New(nil)
 	w.db = memcmdb.New(nil)
 	w.store = enroll.NewMemoryStore(&enroll.MemoryStoreOptions{Now: w.now})
@@ -231,7 +231,7 @@ func (configurator) Unconfigure(ctx context.Context, t guest.Target, ex guest.Ex
 func (w *world) config() enroll.Config {
 	return enroll.Config{
 		Providers: map[string]*provider.Provider{provName: provider.New(w.prov, nil)},
-		IPAM:      &fakes.IPAM{IPAM: w.ipam, Injector: w.ipamInj},
+		IPAM:      ipam.New(&fakes.IPAM{Driver: w.ipam, Injector: w.ipamInj}, nil),
 		Firewall:  natfw.New(&fakes.Firewall{Firewall: w.fw, Injector: w.fwInj}, nil),
 		CMDB:      cmdb.New(&fakes.CMDB{CMDB: w.db, Injector: w.dbInj}, nil),
 		Store:     w.store,

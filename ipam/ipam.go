@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/internal/limit"
 )
 
 // Range is an inclusive range of addresses.
@@ -33,30 +34,41 @@ type Pool struct {
 	Reserved []Range
 }
 
-// Validate reports an InvalidArgument error for a malformed pool.
+// Validate reports an InvalidArgument error for a malformed pool: a name
+// outside the limits of a name (1 to 128 bytes of printable UTF-8, see the
+// package doc), a prefix that is not an IPv4 /8 to /32 without host bits, a
+// gateway outside the prefix, or a malformed reserved range. The error
+// names no operation (the IPAM call that checks it adds its own) and quotes
+// the name with a bounded, escaped quote.
 func (p Pool) Validate() error {
-	const op = "ipam.Pool"
+	if err := limit.Name("", "pool name", p.Name); err != nil {
+		return err
+	}
+	name := limit.Quote(p.Name)
 	switch {
-	case p.Name == "":
-		return errs.New(errs.InvalidArgument, op, "pool has no name")
 	case !p.Prefix.IsValid():
-		return errs.Errorf(errs.InvalidArgument, op, "pool %q: invalid prefix", p.Name)
+		return errs.Errorf(errs.InvalidArgument, "", "pool %s: invalid prefix", name)
 	case !p.Prefix.Addr().Is4():
-		return errs.Errorf(errs.InvalidArgument, op, "pool %q: only IPv4 pools are supported (got %s)", p.Name, p.Prefix)
+		return errs.Errorf(errs.InvalidArgument, "", "pool %s: only IPv4 pools are supported (got %s)", name, p.Prefix)
 	case p.Prefix.Bits() < 8:
-		return errs.Errorf(errs.InvalidArgument, op, "pool %q: prefix %s is larger than a /8", p.Name, p.Prefix)
+		return errs.Errorf(errs.InvalidArgument, "", "pool %s: prefix %s is larger than a /8", name, p.Prefix)
 	case p.Prefix.Masked() != p.Prefix:
-		return errs.Errorf(errs.InvalidArgument, op, "pool %q: prefix %s has host bits set (did you mean %s?)", p.Name, p.Prefix, p.Prefix.Masked())
+		return errs.Errorf(errs.InvalidArgument, "", "pool %s: prefix %s has host bits set (did you mean %s?)", name, p.Prefix, p.Prefix.Masked())
 	case p.Gateway.IsValid() && !p.Prefix.Contains(p.Gateway):
-		return errs.Errorf(errs.InvalidArgument, op, "pool %q: gateway %s is outside %s", p.Name, p.Gateway, p.Prefix)
+		return errs.Errorf(errs.InvalidArgument, "", "pool %s: gateway %s is outside %s", name, p.Gateway, p.Prefix)
+	case len(p.Reserved) > MaxReserved:
+		return errs.Errorf(errs.InvalidArgument, "", "pool %s: %d reserved ranges (at most %d)", name, len(p.Reserved), MaxReserved)
 	}
 	for _, r := range p.Reserved {
 		if !r.From.IsValid() || !r.To.IsValid() || !r.From.Is4() || !r.To.Is4() || r.To.Less(r.From) {
-			return errs.Errorf(errs.InvalidArgument, op, "pool %q: invalid reserved range %s-%s", p.Name, r.From, r.To)
+			return errs.Errorf(errs.InvalidArgument, "", "pool %s: invalid reserved range %s-%s", name, r.From, r.To)
 		}
 	}
 	return nil
 }
+
+// MaxReserved is how many reserved ranges a pool may list.
+const MaxReserved = 1024
 
 // Equal reports whether p and o define the same pool (CreatePool of an
 // equal pool again is a no-op).
@@ -184,45 +196,61 @@ type Request struct {
 	LocalIP netip.Addr
 }
 
-// Validate reports an InvalidArgument error for a malformed request.
+// Validate reports an InvalidArgument error for a malformed request: a
+// pool name outside the limits of a name, an owner outside the limits of a
+// key (1 to 255 bytes of printable UTF-8), or a LocalIP with an IPv6 zone.
 func (r Request) Validate() error {
-	switch {
-	case r.Pool == "":
-		return errs.New(errs.InvalidArgument, "ipam.Allocate", "request names no pool")
-	case r.Owner == "":
-		return errs.New(errs.InvalidArgument, "ipam.Allocate", "request names no owner")
+	if err := limit.Name("", "pool name", r.Pool); err != nil {
+		return err
+	}
+	if err := limit.Key("", "owner", r.Owner); err != nil {
+		return err
+	}
+	return checkLocal(r.LocalIP)
+}
+
+// checkLocal refuses a local address with an IPv6 zone: a zone names an
+// interface of one host, meaningless in a NAT relation, and not every
+// store can keep it.
+func checkLocal(a netip.Addr) error {
+	if a.Zone() != "" {
+		return errs.Errorf(errs.InvalidArgument, "", "local address %s has an IPv6 zone", limit.Quote(a.String()))
 	}
 	return nil
 }
 
-// IPAM allocates public addresses from pools. Implementations are safe for
-// concurrent use; no two owners ever hold the same address.
-type IPAM interface {
-	// CreatePool adds a pool. Creating an identical pool again is a no-op;
-	// a different pool under an existing name is AlreadyExists.
+// Driver is what an IPAM implementation provides: the calls of [IPAM]
+// without the checks and bookkeeping [IPAM] does once for every driver.
+// See "Writing a driver" in the package doc for what a driver may assume
+// and what it must do.
+type Driver interface {
+	// CreatePool adds a pool. Creating an identical pool (Pool.Equal)
+	// again is a no-op; a different pool under an existing name is
+	// AlreadyExists.
 	CreatePool(ctx context.Context, p Pool) error
 	// DeletePool removes an empty pool (FailedPrecondition while addresses
 	// are allocated; NotFound if there is no such pool).
 	DeletePool(ctx context.Context, name string) error
-	// Pool returns a pool and its usage.
+	// Pool returns a pool and its usage, or NotFound.
 	Pool(ctx context.Context, name string) (PoolInfo, error)
-	// Pools lists every pool, by name.
+	// Pools lists every pool, ordered by name (bytewise).
 	Pools(ctx context.Context) ([]PoolInfo, error)
-
-	// Allocate gives req.Owner an address from req.Pool. If the owner
-	// already holds one, that allocation is returned (with LocalIP updated
-	// when req sets a different one): Allocate is idempotent. A full pool
-	// is ResourceExhausted.
+	// Allocate gives req.Owner an address from req.Pool, or returns the
+	// one it holds (recording req.LocalIP when it is set and differs). A
+	// full pool is ResourceExhausted; an unknown pool NotFound.
 	Allocate(ctx context.Context, req Request) (Allocation, error)
-	// Release frees the owner's address. Releasing what is not held is not
-	// an error (idempotent); an unknown pool is NotFound.
+	// Release frees the owner's address; releasing what is not held is
+	// not an error; an unknown pool is NotFound.
 	Release(ctx context.Context, pool, owner string) error
-	// SetLocalIP records the owner's new local address (the NAT relation).
+	// SetLocalIP records the owner's new local address (the zero Addr
+	// clears it); NotFound if the pool or the allocation does not exist.
 	SetLocalIP(ctx context.Context, pool, owner string, local netip.Addr) (Allocation, error)
 	// Lookup returns the owner's allocation, or NotFound.
 	Lookup(ctx context.Context, pool, owner string) (Allocation, error)
-	// LookupAddress returns the allocation of a public address, or NotFound.
+	// LookupAddress returns the allocation of a public address (never the
+	// zero Addr), or NotFound.
 	LookupAddress(ctx context.Context, pool string, addr netip.Addr) (Allocation, error)
-	// Allocations lists a pool's allocations ordered by address.
+	// Allocations lists a pool's allocations ordered by address, or
+	// NotFound for an unknown pool.
 	Allocations(ctx context.Context, pool string) ([]Allocation, error)
 }

@@ -30,9 +30,13 @@ func Example() {
 			log.Fatal(err)
 		}
 	}
+	addrs, err := pgipam.Open(ctx, pool, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
 	cfg := enroll.Config{
 		Store: pgstore.New(pool, nil),
-		IPAM:  pgipam.New(pool, nil),
+		IPAM:  addrs,
 		CMDB:  pgcmdb.New(pool, nil),
 		// Providers, Firewall, Policy, Configurator, Credentials: as usual.
 	}

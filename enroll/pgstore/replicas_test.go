@@ -63,7 +63,7 @@ func TestReplicaProcessesNeverOverlap(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := pgipam.New(pool, nil).CreatePool(ctx, ipam.Pool{Name: tpPool, Prefix: netip.MustParsePrefix("203.0.113.0/24")}); err != nil {
+	if err := ipam.New(pgipam.NewDriver(pool, nil), nil).CreatePool(ctx, ipam.Pool{Name: tpPool, Prefix: netip.MustParsePrefix("203.0.113.0/24")}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -172,7 +172,7 @@ func TestReplicaProcessesNeverOverlap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	allocs, err := pgipam.New(pool, nil).Allocations(ctx, tpPool)
+	allocs, err := ipam.New(pgipam.NewDriver(pool, nil), nil).Allocations(ctx, tpPool)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +226,7 @@ func stepLog(ctx context.Context, pool *pgxpool.Pool, incarnation, vm, kind stri
 
 // loggedIPAM records Allocate and Release in test_steps.
 type loggedIPAM struct {
-	ipam.IPAM
+	ipam.Driver
 	pool        *pgxpool.Pool
 	incarnation string
 }
@@ -237,7 +237,7 @@ func (l *loggedIPAM) Allocate(ctx context.Context, req ipam.Request) (ipam.Alloc
 		return ipam.Allocation{}, err
 	}
 	defer end()
-	return l.IPAM.Allocate(ctx, req)
+	return l.Driver.Allocate(ctx, req)
 }
 
 func (l *loggedIPAM) Release(ctx context.Context, pool, owner string) error {
@@ -246,7 +246,7 @@ func (l *loggedIPAM) Release(ctx context.Context, pool, owner string) error {
 		return err
 	}
 	defer end()
-	return l.IPAM.Release(ctx, pool, owner)
+	return l.Driver.Release(ctx, pool, owner)
 }
 
 // rpOrchestrator builds one replica's orchestrator: an in-memory provider
@@ -270,7 +270,7 @@ func rpOrchestrator(t *testing.T, pool *pgxpool.Pool, name, incarnation string) 
 	})
 	o, err := enroll.New(enroll.Config{
 		Providers:    map[string]*provider.Provider{tpProvider: hv.Provider()},
-		IPAM:         &loggedIPAM{IPAM: pgipam.New(pool, nil), pool: pool, incarnation: incarnation},
+		IPAM:         ipam.New(&loggedIPAM{Driver: pgipam.NewDriver(pool, nil), pool: pool, incarnation: incarnation}, nil),
 		Firewall:     natfw.New(&pgFirewall{db: pool}, nil),
 		CMDB:         pgcmdb.New(pool, nil),
 		Store:        pgstore.New(pool, nil),

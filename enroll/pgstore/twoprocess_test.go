@@ -98,7 +98,7 @@ func TestTwoOrchestratorProcesses(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := pgipam.New(pool, nil).CreatePool(ctx, ipam.Pool{Name: tpPool, Prefix: netip.MustParsePrefix("203.0.113.0/24")}); err != nil {
+	if err := ipam.New(pgipam.NewDriver(pool, nil), nil).CreatePool(ctx, ipam.Pool{Name: tpPool, Prefix: netip.MustParsePrefix("203.0.113.0/24")}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -161,7 +161,7 @@ func TestTwoOrchestratorProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	allocs, err := pgipam.New(pool, nil).Allocations(ctx, tpPool)
+	allocs, err := ipam.New(pgipam.NewDriver(pool, nil), nil).Allocations(ctx, tpPool)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,7 +389,7 @@ func tpChild(t *testing.T, role string) {
 	store := pgstore.New(pool, nil)
 	o, err := enroll.New(enroll.Config{
 		Providers: map[string]*provider.Provider{tpProvider: hv.Provider()},
-		IPAM:      pgipam.New(pool, nil),
+		IPAM:      ipam.New(pgipam.NewDriver(pool, nil), nil),
 		Firewall:  natfw.New(&pgFirewall{db: pool}, nil),
 		CMDB:      pgcmdb.New(pool, nil),
 		Store:     store,

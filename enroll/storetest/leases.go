@@ -108,7 +108,7 @@ func (o *overlaps) result() (count, calls int) {
 type leaseWorld struct {
 	store enroll.StoreDriver
 	hv    *memprovider.Provider
-	ipam  *memipam.IPAM
+	ipam  *memipam.Driver
 	fw    *natfw.Firewall
 	db    *cmdb.CMDB
 	ov    *overlaps
@@ -118,7 +118,7 @@ type leaseWorld struct {
 }
 
 func newLeaseWorld(t *testing.T, store enroll.StoreDriver, vms int, work time.Duration) *leaseWorld {
-	w := &leaseWorld{store: store, hv: memprovider.New(nil), ipam: memipam.New(nil), fw: memfw.New(nil), db: memcmdb.New(nil),
+	w := &leaseWorld{store: store, hv: memprovider.New(nil), ipam: memipam.NewDriver(nil), fw: memfw.New(nil), db: memcmdb.New(nil),
 		ov: &overlaps{inFlight: map[string]int{}}, work: work}
 	ctx := context.Background()
 	if err := w.hv.AddZone(provider.Zone{Name: "az1"}); err != nil {
@@ -168,10 +168,10 @@ func (w *leaseWorld) start(t *testing.T, instance string, ttl, resumeEvery time.
 			return nil
 		})
 	}
-	counted := &countedIPAM{IPAM: &fakes.IPAM{IPAM: w.ipam, Injector: gate}, ov: w.ov, l: l}
+	counted := &countedIPAM{Driver: &fakes.IPAM{Driver: w.ipam, Injector: gate}, ov: w.ov, l: l}
 	cfg := enroll.Config{
 		Providers: map[string]*provider.Provider{leaseProvider: provider.New(fakes.WrapProvider(w.hv, gate), nil)},
-		IPAM:      counted,
+		IPAM:      ipam.New(counted, nil),
 		Firewall:  natfw.New(&fakes.Firewall{Firewall: w.fw, Injector: gate}, nil),
 		CMDB:      cmdb.New(&fakes.CMDB{CMDB: w.db, Injector: gate}, nil),
 		Store:     enroll.NewStore(&gatedStore{StoreDriver: w.store, l: l}, nil),
@@ -225,7 +225,7 @@ func (w *leaseWorld) request(i int) enroll.Request {
 
 // countedIPAM counts overlapping Allocate and Release calls per owner.
 type countedIPAM struct {
-	ipam.IPAM
+	ipam.Driver
 	ov *overlaps
 	l  *life
 }
@@ -236,7 +236,7 @@ func (c *countedIPAM) Allocate(ctx context.Context, req ipam.Request) (ipam.Allo
 	}
 	defer c.ov.exit(c.l, req.Owner)
 	time.Sleep(2 * time.Millisecond) // a round trip: room for an overlap to show
-	return c.IPAM.Allocate(ctx, req)
+	return c.Driver.Allocate(ctx, req)
 }
 
 func (c *countedIPAM) Release(ctx context.Context, pool, owner string) error {
@@ -245,7 +245,7 @@ func (c *countedIPAM) Release(ctx context.Context, pool, owner string) error {
 	}
 	defer c.ov.exit(c.l, owner)
 	time.Sleep(2 * time.Millisecond)
-	return c.IPAM.Release(ctx, pool, owner)
+	return c.Driver.Release(ctx, pool, owner)
 }
 
 // gatedStore is the Store as one process sees it: gone when it dies.

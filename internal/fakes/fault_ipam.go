@@ -7,62 +7,63 @@ import (
 	"github.com/managedvm/managedvm/ipam"
 )
 
-// IPAM wraps an ipam.IPAM with an Injector. Method names are those of
-// ipam.IPAM: "CreatePool", "DeletePool", "Pool", "Pools", "Allocate",
-// "Release", "SetLocalIP", "Lookup", "LookupAddress", "Allocations".
+// IPAM wraps an ipam.Driver with an Injector; hand it to ipam.New. Method
+// names are those of ipam.Driver: "CreatePool", "DeletePool", "Pool",
+// "Pools", "Allocate", "Release", "SetLocalIP", "Lookup", "LookupAddress",
+// "Allocations".
 type IPAM struct {
-	ipam.IPAM
+	ipam.Driver
 	*Injector
 }
 
-var _ ipam.IPAM = (*IPAM)(nil)
+var _ ipam.Driver = (*IPAM)(nil)
 
-// CreatePool forwards to the wrapped IPAM with faults.
+// CreatePool forwards to the wrapped driver with faults.
 func (m *IPAM) CreatePool(ctx context.Context, p ipam.Pool) error {
-	return call0(ctx, m.Injector, "CreatePool", func() error { return m.IPAM.CreatePool(ctx, p) })
+	return call0(ctx, m.Injector, "CreatePool", func() error { return m.Driver.CreatePool(ctx, p) })
 }
 
-// DeletePool forwards to the wrapped IPAM with faults.
+// DeletePool forwards to the wrapped driver with faults.
 func (m *IPAM) DeletePool(ctx context.Context, name string) error {
-	return call0(ctx, m.Injector, "DeletePool", func() error { return m.IPAM.DeletePool(ctx, name) })
+	return call0(ctx, m.Injector, "DeletePool", func() error { return m.Driver.DeletePool(ctx, name) })
 }
 
-// Pool forwards to the wrapped IPAM with faults.
+// Pool forwards to the wrapped driver with faults.
 func (m *IPAM) Pool(ctx context.Context, name string) (ipam.PoolInfo, error) {
-	return call(ctx, m.Injector, "Pool", func() (ipam.PoolInfo, error) { return m.IPAM.Pool(ctx, name) })
+	return call(ctx, m.Injector, "Pool", func() (ipam.PoolInfo, error) { return m.Driver.Pool(ctx, name) })
 }
 
-// Pools forwards to the wrapped IPAM with faults.
+// Pools forwards to the wrapped driver with faults.
 func (m *IPAM) Pools(ctx context.Context) ([]ipam.PoolInfo, error) {
-	return call(ctx, m.Injector, "Pools", func() ([]ipam.PoolInfo, error) { return m.IPAM.Pools(ctx) })
+	return call(ctx, m.Injector, "Pools", func() ([]ipam.PoolInfo, error) { return m.Driver.Pools(ctx) })
 }
 
-// Allocate forwards to the wrapped IPAM with faults.
+// Allocate forwards to the wrapped driver with faults.
 func (m *IPAM) Allocate(ctx context.Context, req ipam.Request) (ipam.Allocation, error) {
-	return call(ctx, m.Injector, "Allocate", func() (ipam.Allocation, error) { return m.IPAM.Allocate(ctx, req) })
+	return call(ctx, m.Injector, "Allocate", func() (ipam.Allocation, error) { return m.Driver.Allocate(ctx, req) })
 }
 
-// Release forwards to the wrapped IPAM with faults.
+// Release forwards to the wrapped driver with faults.
 func (m *IPAM) Release(ctx context.Context, pool, owner string) error {
-	return call0(ctx, m.Injector, "Release", func() error { return m.IPAM.Release(ctx, pool, owner) })
+	return call0(ctx, m.Injector, "Release", func() error { return m.Driver.Release(ctx, pool, owner) })
 }
 
-// SetLocalIP forwards to the wrapped IPAM with faults.
+// SetLocalIP forwards to the wrapped driver with faults.
 func (m *IPAM) SetLocalIP(ctx context.Context, pool, owner string, local netip.Addr) (ipam.Allocation, error) {
-	return call(ctx, m.Injector, "SetLocalIP", func() (ipam.Allocation, error) { return m.IPAM.SetLocalIP(ctx, pool, owner, local) })
+	return call(ctx, m.Injector, "SetLocalIP", func() (ipam.Allocation, error) { return m.Driver.SetLocalIP(ctx, pool, owner, local) })
 }
 
-// Lookup forwards to the wrapped IPAM with faults.
+// Lookup forwards to the wrapped driver with faults.
 func (m *IPAM) Lookup(ctx context.Context, pool, owner string) (ipam.Allocation, error) {
-	return call(ctx, m.Injector, "Lookup", func() (ipam.Allocation, error) { return m.IPAM.Lookup(ctx, pool, owner) })
+	return call(ctx, m.Injector, "Lookup", func() (ipam.Allocation, error) { return m.Driver.Lookup(ctx, pool, owner) })
 }
 
-// LookupAddress forwards to the wrapped IPAM with faults.
+// LookupAddress forwards to the wrapped driver with faults.
 func (m *IPAM) LookupAddress(ctx context.Context, pool string, addr netip.Addr) (ipam.Allocation, error) {
-	return call(ctx, m.Injector, "LookupAddress", func() (ipam.Allocation, error) { return m.IPAM.LookupAddress(ctx, pool, addr) })
+	return call(ctx, m.Injector, "LookupAddress", func() (ipam.Allocation, error) { return m.Driver.LookupAddress(ctx, pool, addr) })
 }
 
-// Allocations forwards to the wrapped IPAM with faults.
+// Allocations forwards to the wrapped driver with faults.
 func (m *IPAM) Allocations(ctx context.Context, pool string) ([]ipam.Allocation, error) {
-	return call(ctx, m.Injector, "Allocations", func() ([]ipam.Allocation, error) { return m.IPAM.Allocations(ctx, pool) })
+	return call(ctx, m.Injector, "Allocations", func() ([]ipam.Allocation, error) { return m.Driver.Allocations(ctx, pool) })
 }

@@ -119,7 +119,7 @@ var stubAddr = netip.MustParseAddr("203.0.113.5")
 
 type stubIPAM struct{ *recorder }
 
-var _ ipam.IPAM = stubIPAM{}
+var _ ipam.Driver = stubIPAM{}
 
 func (s stubIPAM) CreatePool(context.Context, ipam.Pool) error { s.hit("CreatePool"); return nil }
 func (s stubIPAM) DeletePool(context.Context, string) error    { s.hit("DeletePool"); return nil }

@@ -127,12 +127,12 @@ func TestAfterWork(t *testing.T) {
 
 func TestAfterWorkAllocates(t *testing.T) {
 	ctx := context.Background()
-	inner := memipam.New(nil)
+	inner := memipam.NewDriver(nil)
 	if err := inner.CreatePool(ctx, ipam.Pool{Name: "public", Prefix: netip.MustParsePrefix("203.0.113.0/28")}); err != nil {
 		t.Fatal(err)
 	}
 	inj := fakes.NewInjector().Fail("Allocate", 1, errs.Unavailable).AfterWork("Allocate", 2)
-	m := &fakes.IPAM{IPAM: inner, Injector: inj}
+	m := &fakes.IPAM{Driver: inner, Injector: inj}
 	req := ipam.Request{Pool: "public", Owner: "vsphere/vm-1"}
 
 	_, err := m.Allocate(ctx, req)

@@ -283,9 +283,9 @@ func TestExecutorAfterWorkIsSessionLost(t *testing.T) {
 func TestIPAMWrapper(t *testing.T) {
 	inner := &recorder{}
 	inj := fakes.NewInjector()
-	m := &fakes.IPAM{IPAM: stubIPAM{inner}, Injector: inj}
+	m := &fakes.IPAM{Driver: stubIPAM{inner}, Injector: inj}
 	local := netip.MustParseAddr("10.0.0.5")
-	checkWrapper(t, []reflect.Type{typeOf[ipam.IPAM]()}, nil, inj, inner, []method{
+	checkWrapper(t, []reflect.Type{typeOf[ipam.Driver]()}, nil, inj, inner, []method{
 		{"CreatePool", func(ctx context.Context) (any, error) { return nil, m.CreatePool(ctx, ipam.Pool{Name: "p"}) }, nil},
 		{"DeletePool", func(ctx context.Context) (any, error) { return nil, m.DeletePool(ctx, "p") }, nil},
 		{"Pool", func(ctx context.Context) (any, error) { return m.Pool(ctx, "p") },

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/internal/testkit"
 	"github.com/managedvm/managedvm/ipam"
 )
 
@@ -24,7 +25,7 @@ var allocateCases = []tcase{
 	{"UnknownPool", testAllocateUnknownPool},
 }
 
-func testAllocateHappyPath(t *testing.T, m ipam.IPAM) {
+func testAllocateHappyPath(t *testing.T, m *ipam.IPAM) {
 	p := zoneA()
 	mustCreate(t, m, p)
 	mustCreate(t, m, zoneB())
@@ -49,7 +50,7 @@ func testAllocateHappyPath(t *testing.T, m ipam.IPAM) {
 	wantUsed(t, m, p.Name, 2)
 }
 
-func testAllocateEveryUsableAddressOnce(t *testing.T, m ipam.IPAM) {
+func testAllocateEveryUsableAddressOnce(t *testing.T, m *ipam.IPAM) {
 	pools := []ipam.Pool{
 		tiny(),
 		{Name: "p28", Prefix: pfx("192.0.2.16/28"), Gateway: ip("192.0.2.30"),
@@ -85,7 +86,7 @@ func testAllocateEveryUsableAddressOnce(t *testing.T, m ipam.IPAM) {
 	}
 }
 
-func testAllocateIdempotent(t *testing.T, m ipam.IPAM) {
+func testAllocateIdempotent(t *testing.T, m *ipam.IPAM) {
 	p := zoneA()
 	mustCreate(t, m, p)
 	req := ipam.Request{Pool: p.Name, Owner: "vm-1"}
@@ -102,7 +103,7 @@ func testAllocateIdempotent(t *testing.T, m ipam.IPAM) {
 	wantUsed(t, m, p.Name, 2)
 }
 
-func testAllocateLocalIP(t *testing.T, m ipam.IPAM) {
+func testAllocateLocalIP(t *testing.T, m *ipam.IPAM) {
 	ctx := t.Context()
 	p := zoneA()
 	mustCreate(t, m, p)
@@ -165,7 +166,7 @@ func testAllocateLocalIP(t *testing.T, m ipam.IPAM) {
 	wantSameAlloc(t, mustLookup(t, m, p.Name, "vm-2"), other, "Lookup of another owner")
 }
 
-func testAllocateOwnerPerPool(t *testing.T, m ipam.IPAM) {
+func testAllocateOwnerPerPool(t *testing.T, m *ipam.IPAM) {
 	a, b := zoneA(), zoneB()
 	mustCreate(t, m, a)
 	mustCreate(t, m, b)
@@ -177,12 +178,12 @@ func testAllocateOwnerPerPool(t *testing.T, m ipam.IPAM) {
 	mustRelease(t, m, a.Name, "vm-1")
 	wantSameAlloc(t, mustLookup(t, m, b.Name, "vm-1"), inB, "Lookup in the other pool after Release")
 	_, err := m.Lookup(t.Context(), a.Name, "vm-1")
-	wantCode(t, err, errs.NotFound, "Lookup after Release")
+	testkit.WantCode(t, "Lookup after Release", err, errs.NotFound)
 	_, err = m.LookupAddress(t.Context(), b.Name, inA.Address)
-	wantCode(t, err, errs.NotFound, "LookupAddress of another pool's address")
+	testkit.WantCode(t, "LookupAddress of another pool's address", err, errs.NotFound)
 }
 
-func testAllocateExhaustion(t *testing.T, m ipam.IPAM) {
+func testAllocateExhaustion(t *testing.T, m *ipam.IPAM) {
 	ctx := t.Context()
 	p := tiny()
 	mustCreate(t, m, p)
@@ -193,13 +194,13 @@ func testAllocateExhaustion(t *testing.T, m ipam.IPAM) {
 	}
 	before := snapshot(t, m)
 	_, err := m.Allocate(ctx, ipam.Request{Pool: p.Name, Owner: "late", LocalIP: ip("10.0.0.9")})
-	wantCode(t, err, errs.ResourceExhausted, "Allocate from a full pool")
+	testkit.WantCode(t, "Allocate from a full pool", err, errs.ResourceExhausted)
 	if err != nil && !strings.Contains(err.Error(), p.Name) {
 		t.Errorf("exhaustion error %q does not name the pool %q", err, p.Name)
 	}
 	unchanged(t, m, before, "Allocate from a full pool")
 	_, err = m.Lookup(ctx, p.Name, "late")
-	wantCode(t, err, errs.NotFound, "Lookup of the owner refused")
+	testkit.WantCode(t, "Lookup of the owner refused", err, errs.NotFound)
 
 	// An owner that already holds an address still gets it back.
 	wantSameAlloc(t, mustAlloc(t, m, ipam.Request{Pool: p.Name, Owner: held[1].Owner}), held[1],
@@ -216,19 +217,19 @@ func testAllocateExhaustion(t *testing.T, m ipam.IPAM) {
 	}
 	wantUsed(t, m, p.Name, 3)
 	_, err = m.Allocate(ctx, ipam.Request{Pool: p.Name, Owner: held[1].Owner})
-	wantCode(t, err, errs.ResourceExhausted, "Allocate from a full pool again")
+	testkit.WantCode(t, "Allocate from a full pool again", err, errs.ResourceExhausted)
 }
 
-func testAllocateEmptyPool(t *testing.T, m ipam.IPAM) {
+func testAllocateEmptyPool(t *testing.T, m *ipam.IPAM) {
 	p := ipam.Pool{Name: "gw-only", Prefix: pfx("192.0.2.7/32"), Gateway: ip("192.0.2.7")}
 	mustCreate(t, m, p)
 	before := snapshot(t, m)
 	_, err := m.Allocate(t.Context(), ipam.Request{Pool: p.Name, Owner: "vm-1"})
-	wantCode(t, err, errs.ResourceExhausted, "Allocate from a pool of size 0")
+	testkit.WantCode(t, "Allocate from a pool of size 0", err, errs.ResourceExhausted)
 	unchanged(t, m, before, "Allocate from a pool of size 0")
 }
 
-func testAllocateInvalidRequest(t *testing.T, m ipam.IPAM) {
+func testAllocateInvalidRequest(t *testing.T, m *ipam.IPAM) {
 	p := zoneA()
 	mustCreate(t, m, p)
 	mustAlloc(t, m, ipam.Request{Pool: p.Name, Owner: "vm-1"})
@@ -240,16 +241,16 @@ func testAllocateInvalidRequest(t *testing.T, m ipam.IPAM) {
 		{},
 	} {
 		_, err := m.Allocate(t.Context(), req)
-		wantCode(t, err, errs.InvalidArgument, fmt.Sprintf("Allocate(%+v)", req))
+		testkit.WantCode(t, fmt.Sprintf("Allocate(%+v)", req), err, errs.InvalidArgument)
 	}
 	unchanged(t, m, before, "Allocate with an invalid request")
 }
 
-func testAllocateUnknownPool(t *testing.T, m ipam.IPAM) {
+func testAllocateUnknownPool(t *testing.T, m *ipam.IPAM) {
 	mustCreate(t, m, zoneA())
 	before := snapshot(t, m)
 	_, err := m.Allocate(t.Context(), ipam.Request{Pool: "zone-z", Owner: "vm-1"})
-	wantCode(t, err, errs.NotFound, "Allocate from an unknown pool")
+	testkit.WantCode(t, "Allocate from an unknown pool", err, errs.NotFound)
 	unchanged(t, m, before, "Allocate from an unknown pool")
 }
 
@@ -260,18 +261,18 @@ var releaseCases = []tcase{
 	{"Invalid", testReleaseInvalid},
 }
 
-func testReleaseIdempotent(t *testing.T, m ipam.IPAM) {
+func testReleaseIdempotent(t *testing.T, m *ipam.IPAM) {
 	ctx := t.Context()
 	p := zoneA()
 	mustCreate(t, m, p)
 	a := mustAlloc(t, m, ipam.Request{Pool: p.Name, Owner: "vm-1", LocalIP: ip("10.0.0.1")})
 	mustRelease(t, m, p.Name, "vm-1")
 	_, err := m.Lookup(ctx, p.Name, "vm-1")
-	wantCode(t, err, errs.NotFound, "Lookup after Release")
+	testkit.WantCode(t, "Lookup after Release", err, errs.NotFound)
 	_, err = m.LookupAddress(ctx, p.Name, a.Address)
-	wantCode(t, err, errs.NotFound, "LookupAddress after Release")
+	testkit.WantCode(t, "LookupAddress after Release", err, errs.NotFound)
 	_, err = m.SetLocalIP(ctx, p.Name, "vm-1", ip("10.0.0.2"))
-	wantCode(t, err, errs.NotFound, "SetLocalIP after Release")
+	testkit.WantCode(t, "SetLocalIP after Release", err, errs.NotFound)
 	wantUsed(t, m, p.Name, 0)
 	before := snapshot(t, m)
 	mustRelease(t, m, p.Name, "vm-1")
@@ -284,7 +285,7 @@ func testReleaseIdempotent(t *testing.T, m ipam.IPAM) {
 	}
 }
 
-func testReleaseReusable(t *testing.T, m ipam.IPAM) {
+func testReleaseReusable(t *testing.T, m *ipam.IPAM) {
 	p := ipam.Pool{Name: "p30", Prefix: pfx("192.0.2.0/30")} // .1 and .2
 	mustCreate(t, m, p)
 	held := fill(t, m, p.Name, "vm-", 2)
@@ -308,7 +309,7 @@ func testReleaseReusable(t *testing.T, m ipam.IPAM) {
 	}
 }
 
-func testReleaseOthersUntouched(t *testing.T, m ipam.IPAM) {
+func testReleaseOthersUntouched(t *testing.T, m *ipam.IPAM) {
 	p := zoneA()
 	mustCreate(t, m, p)
 	var held []ipam.Allocation
@@ -330,14 +331,14 @@ func testReleaseOthersUntouched(t *testing.T, m ipam.IPAM) {
 	wantUsed(t, m, p.Name, 4)
 }
 
-func testReleaseInvalid(t *testing.T, m ipam.IPAM) {
+func testReleaseInvalid(t *testing.T, m *ipam.IPAM) {
 	p := zoneA()
 	mustCreate(t, m, p)
 	mustAlloc(t, m, ipam.Request{Pool: p.Name, Owner: "vm-1"})
 	before := snapshot(t, m)
-	wantCode(t, m.Release(t.Context(), "zone-z", "vm-1"), errs.NotFound, "Release in an unknown pool")
-	wantCode(t, m.Release(t.Context(), "", "vm-1"), errs.InvalidArgument, `Release with pool ""`)
-	wantCode(t, m.Release(t.Context(), p.Name, ""), errs.InvalidArgument, `Release with owner ""`)
+	testkit.WantCode(t, "Release in an unknown pool", m.Release(t.Context(), "zone-z", "vm-1"), errs.NotFound)
+	testkit.WantCode(t, `Release with pool ""`, m.Release(t.Context(), "", "vm-1"), errs.InvalidArgument)
+	testkit.WantCode(t, `Release with owner ""`, m.Release(t.Context(), p.Name, ""), errs.InvalidArgument)
 	unchanged(t, m, before, "rejected Release")
 }
 
@@ -346,7 +347,7 @@ var lookupCases = []tcase{
 	{"Miss", testLookupMiss},
 }
 
-func testLookupHit(t *testing.T, m ipam.IPAM) {
+func testLookupHit(t *testing.T, m *ipam.IPAM) {
 	p := zoneA()
 	mustCreate(t, m, p)
 	a := mustAlloc(t, m, ipam.Request{Pool: p.Name, Owner: "vm-1", LocalIP: ip("10.0.0.1")})
@@ -361,7 +362,7 @@ func testLookupHit(t *testing.T, m ipam.IPAM) {
 	}
 }
 
-func testLookupMiss(t *testing.T, m ipam.IPAM) {
+func testLookupMiss(t *testing.T, m *ipam.IPAM) {
 	ctx := t.Context()
 	p := zoneA()
 	mustCreate(t, m, p)
@@ -371,15 +372,15 @@ func testLookupMiss(t *testing.T, m ipam.IPAM) {
 	before := snapshot(t, m)
 
 	_, err := m.Lookup(ctx, p.Name, "vm-2")
-	wantCode(t, err, errs.NotFound, "Lookup of an owner without an address")
+	testkit.WantCode(t, "Lookup of an owner without an address", err, errs.NotFound)
 	_, err = m.Lookup(ctx, p.Name, "vm-b")
-	wantCode(t, err, errs.NotFound, "Lookup of an owner of another pool")
+	testkit.WantCode(t, "Lookup of an owner of another pool", err, errs.NotFound)
 	_, err = m.Lookup(ctx, "zone-z", "vm-1")
-	wantCode(t, err, errs.NotFound, "Lookup in an unknown pool")
+	testkit.WantCode(t, "Lookup in an unknown pool", err, errs.NotFound)
 	_, err = m.Lookup(ctx, "", "vm-1")
-	wantCode(t, err, errs.InvalidArgument, `Lookup with pool ""`)
+	testkit.WantCode(t, `Lookup with pool ""`, err, errs.InvalidArgument)
 	_, err = m.Lookup(ctx, p.Name, "")
-	wantCode(t, err, errs.InvalidArgument, `Lookup with owner ""`)
+	testkit.WantCode(t, `Lookup with owner ""`, err, errs.InvalidArgument)
 
 	free := a.Address.Next()
 	for free == a.Address || p.Excluded(free) {
@@ -396,14 +397,14 @@ func testLookupMiss(t *testing.T, m ipam.IPAM) {
 		ip("::ffff:" + a.Address.String()), // IPv4-mapped form of a held address
 	} {
 		_, err = m.LookupAddress(ctx, p.Name, addr)
-		wantCode(t, err, errs.NotFound, fmt.Sprintf("LookupAddress(%v)", addr))
+		testkit.WantCode(t, fmt.Sprintf("LookupAddress(%v)", addr), err, errs.NotFound)
 	}
 	_, err = m.LookupAddress(ctx, "zone-z", a.Address)
-	wantCode(t, err, errs.NotFound, "LookupAddress in an unknown pool")
+	testkit.WantCode(t, "LookupAddress in an unknown pool", err, errs.NotFound)
 	_, err = m.LookupAddress(ctx, "", a.Address)
-	wantCode(t, err, errs.InvalidArgument, `LookupAddress with pool ""`)
+	testkit.WantCode(t, `LookupAddress with pool ""`, err, errs.InvalidArgument)
 	_, err = m.LookupAddress(ctx, p.Name, netip.Addr{})
-	wantCode(t, err, errs.InvalidArgument, "LookupAddress of the zero address")
+	testkit.WantCode(t, "LookupAddress of the zero address", err, errs.InvalidArgument)
 	unchanged(t, m, before, "Lookup misses")
 }
 
@@ -411,7 +412,7 @@ var setLocalIPCases = []tcase{
 	{"Invalid", testSetLocalIPInvalid},
 }
 
-func testSetLocalIPInvalid(t *testing.T, m ipam.IPAM) {
+func testSetLocalIPInvalid(t *testing.T, m *ipam.IPAM) {
 	ctx := t.Context()
 	p := zoneA()
 	mustCreate(t, m, p)
@@ -419,13 +420,13 @@ func testSetLocalIPInvalid(t *testing.T, m ipam.IPAM) {
 	before := snapshot(t, m)
 	l := ip("10.0.0.2")
 	_, err := m.SetLocalIP(ctx, p.Name, "vm-2", l)
-	wantCode(t, err, errs.NotFound, "SetLocalIP of an owner without an address")
+	testkit.WantCode(t, "SetLocalIP of an owner without an address", err, errs.NotFound)
 	_, err = m.SetLocalIP(ctx, "zone-z", "vm-1", l)
-	wantCode(t, err, errs.NotFound, "SetLocalIP in an unknown pool")
+	testkit.WantCode(t, "SetLocalIP in an unknown pool", err, errs.NotFound)
 	_, err = m.SetLocalIP(ctx, "", "vm-1", l)
-	wantCode(t, err, errs.InvalidArgument, `SetLocalIP with pool ""`)
+	testkit.WantCode(t, `SetLocalIP with pool ""`, err, errs.InvalidArgument)
 	_, err = m.SetLocalIP(ctx, p.Name, "", l)
-	wantCode(t, err, errs.InvalidArgument, `SetLocalIP with owner ""`)
+	testkit.WantCode(t, `SetLocalIP with owner ""`, err, errs.InvalidArgument)
 	unchanged(t, m, before, "rejected SetLocalIP")
 }
 
@@ -434,7 +435,7 @@ var allocationsCases = []tcase{
 	{"EmptyAndMissing", testAllocationsEmptyAndMissing},
 }
 
-func testAllocationsOrdered(t *testing.T, m ipam.IPAM) {
+func testAllocationsOrdered(t *testing.T, m *ipam.IPAM) {
 	p := ipam.Pool{Name: "p27", Prefix: pfx("192.0.2.0/27"), Gateway: ip("192.0.2.1")} // 29 usable
 	mustCreate(t, m, p)
 	r := rand.New(rand.NewPCG(1, 2))
@@ -476,14 +477,14 @@ func testAllocationsOrdered(t *testing.T, m ipam.IPAM) {
 	wantUsed(t, m, p.Name, len(owners))
 }
 
-func testAllocationsEmptyAndMissing(t *testing.T, m ipam.IPAM) {
+func testAllocationsEmptyAndMissing(t *testing.T, m *ipam.IPAM) {
 	mustCreate(t, m, zoneA())
 	as, err := m.Allocations(t.Context(), zoneA().Name)
 	if err != nil || len(as) != 0 {
 		t.Errorf("Allocations of an empty pool = %v, %v; want none", as, err)
 	}
 	_, err = m.Allocations(t.Context(), "zone-z")
-	wantCode(t, err, errs.NotFound, "Allocations of an unknown pool")
+	testkit.WantCode(t, "Allocations of an unknown pool", err, errs.NotFound)
 	_, err = m.Allocations(t.Context(), "")
-	wantCode(t, err, errs.InvalidArgument, `Allocations("")`)
+	testkit.WantCode(t, `Allocations("")`, err, errs.InvalidArgument)
 }

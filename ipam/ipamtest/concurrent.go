@@ -40,7 +40,7 @@ func together(n int, f func(i int)) {
 	wg.Wait()
 }
 
-func testConcurrentDistinctOwners(t *testing.T, m ipam.IPAM) {
+func testConcurrentDistinctOwners(t *testing.T, m *ipam.IPAM) {
 	ctx := t.Context()
 	p := zoneB() // 254 usable
 	mustCreate(t, m, p)
@@ -80,7 +80,7 @@ func testConcurrentDistinctOwners(t *testing.T, m ipam.IPAM) {
 	}
 }
 
-func testConcurrentSameOwner(t *testing.T, m ipam.IPAM) {
+func testConcurrentSameOwner(t *testing.T, m *ipam.IPAM) {
 	ctx := t.Context()
 	p := zoneB()
 	mustCreate(t, m, p)
@@ -102,7 +102,7 @@ func testConcurrentSameOwner(t *testing.T, m ipam.IPAM) {
 	wantUsed(t, m, p.Name, 1)
 }
 
-func testConcurrentSameOwnerLocalIPs(t *testing.T, m ipam.IPAM) {
+func testConcurrentSameOwnerLocalIPs(t *testing.T, m *ipam.IPAM) {
 	ctx := t.Context()
 	p := zoneB()
 	mustCreate(t, m, p)
@@ -137,7 +137,7 @@ func testConcurrentSameOwnerLocalIPs(t *testing.T, m ipam.IPAM) {
 	wantUsed(t, m, p.Name, 1)
 }
 
-func testConcurrentRaceToExhaustion(t *testing.T, m ipam.IPAM) {
+func testConcurrentRaceToExhaustion(t *testing.T, m *ipam.IPAM) {
 	ctx := t.Context()
 	p := ipam.Pool{Name: "p28", Prefix: pfx("192.0.2.16/28"), Gateway: ip("192.0.2.17")} // 13 usable
 	mustCreate(t, m, p)
@@ -175,7 +175,7 @@ func testConcurrentRaceToExhaustion(t *testing.T, m ipam.IPAM) {
 // testConcurrentChurn has more goroutines than addresses allocate, check
 // and release over and over. Each goroutine claims its address in a shared
 // table while it holds it: a second claim is an address given twice.
-func testConcurrentChurn(t *testing.T, m ipam.IPAM) {
+func testConcurrentChurn(t *testing.T, m *ipam.IPAM) {
 	ctx := t.Context()
 	p := ipam.Pool{Name: "p28", Prefix: pfx("192.0.2.16/28"), Gateway: ip("192.0.2.17")} // 13 usable
 	mustCreate(t, m, p)
@@ -254,7 +254,7 @@ func testConcurrentChurn(t *testing.T, m ipam.IPAM) {
 	}
 }
 
-func testConcurrentCreatePool(t *testing.T, m ipam.IPAM) {
+func testConcurrentCreatePool(t *testing.T, m *ipam.IPAM) {
 	ctx := t.Context()
 	// The identical pool from every goroutine: all succeed.
 	together(goroutines, func(int) {
@@ -296,7 +296,7 @@ func testConcurrentCreatePool(t *testing.T, m ipam.IPAM) {
 // DeletePool until the pool happens to be empty. A pool must never go with
 // an address in it: an allocator that got an address must be able to
 // release it (Release of a deleted pool is NotFound).
-func testConcurrentDeleteVsAllocate(t *testing.T, m ipam.IPAM) {
+func testConcurrentDeleteVsAllocate(t *testing.T, m *ipam.IPAM) {
 	ctx := t.Context()
 	const allocators, iterations, attempts = 8, 300, 20000
 	for round := range 8 {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/internal/testkit"
 	"github.com/managedvm/managedvm/ipam"
 )
 
@@ -14,7 +15,7 @@ var contextCases = []tcase{
 	{"DeadlineExceeded", testContextDeadlineExceeded},
 }
 
-func testContextCanceled(t *testing.T, m ipam.IPAM) {
+func testContextCanceled(t *testing.T, m *ipam.IPAM) {
 	a, b := zoneA(), zoneB()
 	mustCreate(t, m, a)
 	mustCreate(t, m, b) // empty: deletable
@@ -47,19 +48,19 @@ func testContextCanceled(t *testing.T, m ipam.IPAM) {
 		"Allocations":   func() error { _, err := m.Allocations(ctx, a.Name); return err },
 	}
 	for name, call := range calls {
-		wantCode(t, call(), errs.Canceled, name+" on a canceled context")
+		testkit.WantCode(t, name+" on a canceled context", call(), errs.Canceled)
 		unchanged(t, m, before, name+" on a canceled context")
 	}
 }
 
-func testContextDeadlineExceeded(t *testing.T, m ipam.IPAM) {
+func testContextDeadlineExceeded(t *testing.T, m *ipam.IPAM) {
 	a := zoneA()
 	mustCreate(t, m, a)
 	before := snapshot(t, m)
 	ctx, cancel := context.WithDeadline(t.Context(), time.Unix(1, 0))
 	defer cancel()
 	_, err := m.Allocate(ctx, ipam.Request{Pool: a.Name, Owner: "vm-1"})
-	wantCode(t, err, errs.DeadlineExceeded, "Allocate past the deadline")
-	wantCode(t, m.CreatePool(ctx, zoneB()), errs.DeadlineExceeded, "CreatePool past the deadline")
+	testkit.WantCode(t, "Allocate past the deadline", err, errs.DeadlineExceeded)
+	testkit.WantCode(t, "CreatePool past the deadline", m.CreatePool(ctx, zoneB()), errs.DeadlineExceeded)
 	unchanged(t, m, before, "calls past the deadline")
 }

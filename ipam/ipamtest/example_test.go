@@ -11,6 +11,6 @@ import (
 // An IPAM driver's test runs the suite with a constructor of fresh IPAMs.
 func ExampleRun() {
 	_ = func(t *testing.T) {
-		ipamtest.Run(t, ipamtest.HarnessFunc(func(t *testing.T) ipam.IPAM { return memipam.New(nil) }))
+		ipamtest.Run(t, ipamtest.HarnessFunc(func(t *testing.T) ipam.Driver { return memipam.NewDriver(nil) }))
 	}
 }

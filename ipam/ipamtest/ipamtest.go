@@ -13,23 +13,23 @@ import (
 	"github.com/managedvm/managedvm/ipam"
 )
 
-// Harness makes the IPAM under test.
+// Harness makes the driver under test.
 type Harness interface {
-	// NewIPAM returns a new IPAM with no pools, used by one test case only.
-	// It registers any teardown with t.Cleanup and fails t (t.Fatal) if it
-	// cannot make one.
-	NewIPAM(t *testing.T) ipam.IPAM
+	// NewDriver returns a new driver with no pools, used by one test case
+	// only. The suite runs it through ipam.New. It registers any teardown
+	// with t.Cleanup and fails t (t.Fatal) if it cannot make one.
+	NewDriver(t *testing.T) ipam.Driver
 }
 
 // HarnessFunc adapts a function to a Harness.
-type HarnessFunc func(t *testing.T) ipam.IPAM
+type HarnessFunc func(t *testing.T) ipam.Driver
 
-// NewIPAM calls f(t).
-func (f HarnessFunc) NewIPAM(t *testing.T) ipam.IPAM { return f(t) }
+// NewDriver calls f(t).
+func (f HarnessFunc) NewDriver(t *testing.T) ipam.Driver { return f(t) }
 
-// Run runs the conformance suite against the IPAMs h makes. Each case is a
-// subtest named after the behaviour it checks, e.g.
-// "Allocate/Exhaustion" or "Concurrent/DistinctOwners".
+// Run runs the conformance suite against the drivers h makes, each
+// through ipam.New. Each case is a subtest named after the behaviour it
+// checks, e.g. "Allocate/Exhaustion" or "Limits/PoolName".
 func Run(t *testing.T, h Harness) {
 	groups := []struct {
 		name  string
@@ -43,25 +43,51 @@ func Run(t *testing.T, h Harness) {
 		{"Allocations", allocationsCases},
 		{"Context", contextCases},
 		{"Concurrent", concurrentCases},
+		{"Limits", limitCases},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
 			for _, c := range g.cases {
 				t.Run(c.name, func(t *testing.T) {
-					m := h.NewIPAM(t)
-					if m == nil {
-						t.Fatal("harness returned a nil IPAM")
+					d := h.NewDriver(t)
+					if d == nil {
+						t.Fatal("harness returned a nil Driver")
 					}
-					c.run(t, m)
+					c.run(t, ipam.New(d, nil))
+				})
+			}
+		})
+	}
+	for _, g := range []struct {
+		name  string
+		cases []dcase
+	}{
+		{"Close", closeCases},
+		{"Telemetry", telemetryCases},
+	} {
+		t.Run(g.name, func(t *testing.T) {
+			for _, c := range g.cases {
+				t.Run(c.name, func(t *testing.T) {
+					d := h.NewDriver(t)
+					if d == nil {
+						t.Fatal("harness returned a nil Driver")
+					}
+					c.run(t, d)
 				})
 			}
 		})
 	}
 }
 
+// dcase is a case that makes its own ipam.IPAM over the driver.
+type dcase struct {
+	name string
+	run  func(t *testing.T, d ipam.Driver)
+}
+
 type tcase struct {
 	name string
-	run  func(t *testing.T, m ipam.IPAM)
+	run  func(t *testing.T, m *ipam.IPAM)
 }
 
 // Fixtures.
@@ -98,14 +124,14 @@ func tiny() ipam.Pool {
 
 // Helpers. They take the test's context (t.Context()).
 
-func mustCreate(t *testing.T, m ipam.IPAM, p ipam.Pool) {
+func mustCreate(t *testing.T, m *ipam.IPAM, p ipam.Pool) {
 	t.Helper()
 	if err := m.CreatePool(t.Context(), p); err != nil {
 		t.Fatalf("CreatePool(%q %s): %v", p.Name, p.Prefix, err)
 	}
 }
 
-func mustAlloc(t *testing.T, m ipam.IPAM, req ipam.Request) ipam.Allocation {
+func mustAlloc(t *testing.T, m *ipam.IPAM, req ipam.Request) ipam.Allocation {
 	t.Helper()
 	a, err := m.Allocate(t.Context(), req)
 	if err != nil {
@@ -116,7 +142,7 @@ func mustAlloc(t *testing.T, m ipam.IPAM, req ipam.Request) ipam.Allocation {
 }
 
 // checkAlloc checks an allocation Allocate returned for req.
-func checkAlloc(t testing.TB, m ipam.IPAM, req ipam.Request, a ipam.Allocation) {
+func checkAlloc(t testing.TB, m *ipam.IPAM, req ipam.Request, a ipam.Allocation) {
 	t.Helper()
 	if a.Pool != req.Pool || a.Owner != req.Owner {
 		t.Errorf("Allocate(%+v) returned pool %q owner %q", req, a.Pool, a.Owner)
@@ -129,14 +155,14 @@ func checkAlloc(t testing.TB, m ipam.IPAM, req ipam.Request, a ipam.Allocation) 
 	}
 }
 
-func mustRelease(t *testing.T, m ipam.IPAM, pool, owner string) {
+func mustRelease(t *testing.T, m *ipam.IPAM, pool, owner string) {
 	t.Helper()
 	if err := m.Release(t.Context(), pool, owner); err != nil {
 		t.Fatalf("Release(%q, %q): %v", pool, owner, err)
 	}
 }
 
-func mustLookup(t *testing.T, m ipam.IPAM, pool, owner string) ipam.Allocation {
+func mustLookup(t *testing.T, m *ipam.IPAM, pool, owner string) ipam.Allocation {
 	t.Helper()
 	a, err := m.Lookup(t.Context(), pool, owner)
 	if err != nil {
@@ -145,7 +171,7 @@ func mustLookup(t *testing.T, m ipam.IPAM, pool, owner string) ipam.Allocation {
 	return a
 }
 
-func mustPool(t *testing.T, m ipam.IPAM, name string) ipam.PoolInfo {
+func mustPool(t *testing.T, m *ipam.IPAM, name string) ipam.PoolInfo {
 	t.Helper()
 	pi, err := m.Pool(t.Context(), name)
 	if err != nil {
@@ -154,18 +180,10 @@ func mustPool(t *testing.T, m ipam.IPAM, name string) ipam.PoolInfo {
 	return pi
 }
 
-func wantUsed(t *testing.T, m ipam.IPAM, pool string, used int) {
+func wantUsed(t *testing.T, m *ipam.IPAM, pool string, used int) {
 	t.Helper()
 	if pi := mustPool(t, m, pool); pi.Used != used {
 		t.Errorf("Pool(%q).Used = %d, want %d", pool, pi.Used, used)
-	}
-}
-
-// wantCode fails t unless err carries code.
-func wantCode(t testing.TB, err error, code errs.Code, call string) {
-	t.Helper()
-	if got := errs.CodeOf(err); got != code {
-		t.Errorf("%s: error %v has code %v, want %v", call, err, got, code)
 	}
 }
 
@@ -193,7 +211,7 @@ func samePool(a, b ipam.Pool) bool {
 
 // snapshot renders every pool and every allocation of m as text, so that
 // two snapshots are equal exactly when nothing changed.
-func snapshot(t *testing.T, m ipam.IPAM) string {
+func snapshot(t *testing.T, m *ipam.IPAM) string {
 	t.Helper()
 	ctx := t.Context()
 	pools, err := m.Pools(ctx)
@@ -216,7 +234,7 @@ func snapshot(t *testing.T, m ipam.IPAM) string {
 }
 
 // unchanged fails t if m's state differs from the snapshot before.
-func unchanged(t *testing.T, m ipam.IPAM, before, call string) {
+func unchanged(t *testing.T, m *ipam.IPAM, before, call string) {
 	t.Helper()
 	if after := snapshot(t, m); after != before {
 		t.Errorf("%s was rejected but changed the state:\nbefore:\n%safter:\n%s", call, before, after)
@@ -238,7 +256,7 @@ func usable(p ipam.Pool) []netip.Addr {
 // fill allocates owners prefix+"0", prefix+"1", ... until the pool is
 // exhausted, and returns the allocations. It fails t on any other error or
 // if the pool yields more than max addresses.
-func fill(t *testing.T, m ipam.IPAM, pool, prefix string, max int) []ipam.Allocation {
+func fill(t *testing.T, m *ipam.IPAM, pool, prefix string, max int) []ipam.Allocation {
 	t.Helper()
 	var out []ipam.Allocation
 	for i := 0; ; i++ {

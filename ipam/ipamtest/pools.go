@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/internal/testkit"
 	"github.com/managedvm/managedvm/ipam"
 )
 
@@ -23,7 +24,7 @@ var poolCases = []tcase{
 	{"ReturnsCopies", testPoolReturnsCopies},
 }
 
-func testPoolCreateGetList(t *testing.T, m ipam.IPAM) {
+func testPoolCreateGetList(t *testing.T, m *ipam.IPAM) {
 	ctx := t.Context()
 	if ps, err := m.Pools(ctx); err != nil || len(ps) != 0 {
 		t.Fatalf("Pools on a new IPAM = %v, %v; want none", ps, err)
@@ -52,7 +53,7 @@ func testPoolCreateGetList(t *testing.T, m ipam.IPAM) {
 	}
 }
 
-func testPoolCreateIdentical(t *testing.T, m ipam.IPAM) {
+func testPoolCreateIdentical(t *testing.T, m *ipam.IPAM) {
 	p := zoneA()
 	mustCreate(t, m, p)
 	mustAlloc(t, m, ipam.Request{Pool: p.Name, Owner: "vm-1"})
@@ -66,7 +67,7 @@ func testPoolCreateIdentical(t *testing.T, m ipam.IPAM) {
 	}
 }
 
-func testPoolCreateConflicting(t *testing.T, m ipam.IPAM) {
+func testPoolCreateConflicting(t *testing.T, m *ipam.IPAM) {
 	p := zoneA()
 	mustCreate(t, m, p)
 	mustAlloc(t, m, ipam.Request{Pool: p.Name, Owner: "vm-1"})
@@ -84,12 +85,12 @@ func testPoolCreateConflicting(t *testing.T, m ipam.IPAM) {
 		q := zoneA()
 		change(&q)
 		err := m.CreatePool(t.Context(), q)
-		wantCode(t, err, errs.AlreadyExists, "CreatePool with "+what)
+		testkit.WantCode(t, "CreatePool with "+what, err, errs.AlreadyExists)
 		unchanged(t, m, before, "CreatePool with "+what)
 	}
 }
 
-func testPoolCreateInvalid(t *testing.T, m ipam.IPAM) {
+func testPoolCreateInvalid(t *testing.T, m *ipam.IPAM) {
 	valid := zoneB()
 	mustCreate(t, m, valid)
 	before := snapshot(t, m)
@@ -117,14 +118,14 @@ func testPoolCreateInvalid(t *testing.T, m ipam.IPAM) {
 	}
 	for _, c := range bad {
 		err := m.CreatePool(t.Context(), c.p)
-		wantCode(t, err, errs.InvalidArgument, "CreatePool with "+c.what)
+		testkit.WantCode(t, "CreatePool with "+c.what, err, errs.InvalidArgument)
 		unchanged(t, m, before, "CreatePool with "+c.what)
 	}
 	_, err := m.Pool(t.Context(), "bad")
-	wantCode(t, err, errs.NotFound, `Pool("bad") after invalid creations`)
+	testkit.WantCode(t, `Pool("bad") after invalid creations`, err, errs.NotFound)
 }
 
-func testPoolDelete(t *testing.T, m ipam.IPAM) {
+func testPoolDelete(t *testing.T, m *ipam.IPAM) {
 	ctx := t.Context()
 	a, b := zoneA(), zoneB()
 	mustCreate(t, m, a)
@@ -137,9 +138,9 @@ func testPoolDelete(t *testing.T, m ipam.IPAM) {
 		t.Fatalf("DeletePool(%q): %v", a.Name, err)
 	}
 	_, err := m.Pool(ctx, a.Name)
-	wantCode(t, err, errs.NotFound, "Pool after DeletePool")
+	testkit.WantCode(t, "Pool after DeletePool", err, errs.NotFound)
 	_, err = m.Allocate(ctx, ipam.Request{Pool: a.Name, Owner: "vm-a"})
-	wantCode(t, err, errs.NotFound, "Allocate after DeletePool")
+	testkit.WantCode(t, "Allocate after DeletePool", err, errs.NotFound)
 	ps, err := m.Pools(ctx)
 	if err != nil || len(ps) != 1 || ps[0].Name != b.Name || ps[0].Used != 1 {
 		t.Fatalf("Pools after deleting %q = %+v, %v; want only %q with 1 used", a.Name, ps, err, b.Name)
@@ -155,19 +156,19 @@ func testPoolDelete(t *testing.T, m ipam.IPAM) {
 	}
 }
 
-func testPoolDeleteNonEmpty(t *testing.T, m ipam.IPAM) {
+func testPoolDeleteNonEmpty(t *testing.T, m *ipam.IPAM) {
 	p := zoneA()
 	mustCreate(t, m, p)
 	mustAlloc(t, m, ipam.Request{Pool: p.Name, Owner: "vm-1"})
 	mustAlloc(t, m, ipam.Request{Pool: p.Name, Owner: "vm-2"})
 	before := snapshot(t, m)
 	err := m.DeletePool(t.Context(), p.Name)
-	wantCode(t, err, errs.FailedPrecondition, "DeletePool with 2 allocations")
+	testkit.WantCode(t, "DeletePool with 2 allocations", err, errs.FailedPrecondition)
 	unchanged(t, m, before, "DeletePool with 2 allocations")
 	mustRelease(t, m, p.Name, "vm-1")
 	before = snapshot(t, m)
 	err = m.DeletePool(t.Context(), p.Name)
-	wantCode(t, err, errs.FailedPrecondition, "DeletePool with 1 allocation")
+	testkit.WantCode(t, "DeletePool with 1 allocation", err, errs.FailedPrecondition)
 	unchanged(t, m, before, "DeletePool with 1 allocation")
 	mustRelease(t, m, p.Name, "vm-2")
 	if err := m.DeletePool(t.Context(), p.Name); err != nil {
@@ -175,30 +176,30 @@ func testPoolDeleteNonEmpty(t *testing.T, m ipam.IPAM) {
 	}
 }
 
-func testPoolDeleteMissing(t *testing.T, m ipam.IPAM) {
+func testPoolDeleteMissing(t *testing.T, m *ipam.IPAM) {
 	mustCreate(t, m, zoneA())
 	before := snapshot(t, m)
-	wantCode(t, m.DeletePool(t.Context(), "no-such-pool"), errs.NotFound, "DeletePool of a missing pool")
-	wantCode(t, m.DeletePool(t.Context(), ""), errs.InvalidArgument, `DeletePool("")`)
+	testkit.WantCode(t, "DeletePool of a missing pool", m.DeletePool(t.Context(), "no-such-pool"), errs.NotFound)
+	testkit.WantCode(t, `DeletePool("")`, m.DeletePool(t.Context(), ""), errs.InvalidArgument)
 	unchanged(t, m, before, "DeletePool of a missing pool")
 	// Deleting twice: the second is NotFound.
 	mustCreate(t, m, zoneB())
 	if err := m.DeletePool(t.Context(), zoneB().Name); err != nil {
 		t.Fatalf("DeletePool: %v", err)
 	}
-	wantCode(t, m.DeletePool(t.Context(), zoneB().Name), errs.NotFound, "second DeletePool")
+	testkit.WantCode(t, "second DeletePool", m.DeletePool(t.Context(), zoneB().Name), errs.NotFound)
 	unchanged(t, m, before, "second DeletePool")
 }
 
-func testPoolGetMissing(t *testing.T, m ipam.IPAM) {
+func testPoolGetMissing(t *testing.T, m *ipam.IPAM) {
 	mustCreate(t, m, zoneA())
 	_, err := m.Pool(t.Context(), "zone-z")
-	wantCode(t, err, errs.NotFound, "Pool of a missing pool")
+	testkit.WantCode(t, "Pool of a missing pool", err, errs.NotFound)
 	_, err = m.Pool(t.Context(), "")
-	wantCode(t, err, errs.InvalidArgument, `Pool("")`)
+	testkit.WantCode(t, `Pool("")`, err, errs.InvalidArgument)
 }
 
-func testPoolSizeAndUsed(t *testing.T, m ipam.IPAM) {
+func testPoolSizeAndUsed(t *testing.T, m *ipam.IPAM) {
 	pools := []struct {
 		p    ipam.Pool
 		size int
@@ -243,7 +244,7 @@ func testPoolSizeAndUsed(t *testing.T, m ipam.IPAM) {
 	wantUsed(t, m, zoneB().Name, 0)
 }
 
-func testPoolReturnsCopies(t *testing.T, m ipam.IPAM) {
+func testPoolReturnsCopies(t *testing.T, m *ipam.IPAM) {
 	p := zoneA()
 	want := zoneA()
 	mustCreate(t, m, p)

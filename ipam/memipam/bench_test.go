@@ -28,7 +28,7 @@ func benchOwners(n int) []string {
 	return owners
 }
 
-func newBenchIPAM(b *testing.B, p ipam.Pool) *memipam.IPAM {
+func newBenchIPAM(b *testing.B, p ipam.Pool) *ipam.IPAM {
 	m := memipam.New(nil)
 	if err := m.CreatePool(context.Background(), p); err != nil {
 		b.Fatal(err)

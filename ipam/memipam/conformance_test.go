@@ -9,8 +9,8 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	ipamtest.Run(t, ipamtest.HarnessFunc(func(t *testing.T) ipam.IPAM {
-		return memipam.New(nil)
+	ipamtest.Run(t, ipamtest.HarnessFunc(func(t *testing.T) ipam.Driver {
+		return memipam.NewDriver(nil)
 	}))
 }
 
@@ -18,7 +18,7 @@ func TestConformance(t *testing.T) {
 // collides all the time, so that the slow path of the owner index is
 // checked as thoroughly as the fast one.
 func TestConformanceCollidingHashes(t *testing.T) {
-	ipamtest.Run(t, ipamtest.HarnessFunc(func(t *testing.T) ipam.IPAM {
+	ipamtest.Run(t, ipamtest.HarnessFunc(func(t *testing.T) ipam.Driver {
 		return memipam.NewColliding(nil)
 	}))
 }

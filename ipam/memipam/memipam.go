@@ -12,13 +12,16 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/internal/limit"
 	"github.com/managedvm/managedvm/ipam"
-	"github.com/managedvm/managedvm/ipam/internal/check"
 )
 
-// Options configures an IPAM. The zero value (or a nil *Options) is ready
-// to use.
+// Options configures the in-memory IPAM. The zero value (or a nil
+// *Options) is ready to use.
 type Options struct {
 	// Now returns the time recorded in Allocation.Created and Updated.
 	// Nil means the system clock, read as time.Now would but more cheaply
@@ -26,13 +29,19 @@ type Options struct {
 	// old).
 	Now func() time.Time
 	// Logger receives pool changes at Info level, allocations and releases
-	// at Debug level and exhaustion at Warn level. Nil discards.
+	// at Debug level and exhaustion at Warn level, and (through
+	// ipam.Options.Logger) the Debug line of every call. Nil discards.
 	Logger *slog.Logger
+	// TracerProvider and MeterProvider are passed to the ipam.IPAM New
+	// returns (ipam.Options): spans, call metrics and pool gauges.
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
 }
 
-// IPAM is an in-memory ipam.IPAM. Create it with [New]; it is safe for
-// concurrent use.
-type IPAM struct {
+// Driver is the in-memory ipam.Driver. [New] returns it inside an
+// ipam.IPAM, whose As reaches it (a *Driver target); [NewDriver] returns it
+// alone, for a host that wraps drivers. It is safe for concurrent use.
+type Driver struct {
 	now  func() time.Time // Options.Now; nil: each pool's clock
 	log  *slog.Logger
 	hash func(maphash.Seed, string) uint64 // of owners; replaced by tests
@@ -55,11 +64,21 @@ type IPAM struct {
 	last atomic.Pointer[pool]
 }
 
-var _ ipam.IPAM = (*IPAM)(nil)
+var _ ipam.Driver = (*Driver)(nil)
 
-// New returns an empty IPAM.
-func New(opts *Options) *IPAM {
-	m := &IPAM{hash: maphash.String}
+// New returns an empty in-memory IPAM.
+func New(opts *Options) *ipam.IPAM {
+	var o ipam.Options
+	if opts != nil {
+		o = ipam.Options{Logger: opts.Logger, TracerProvider: opts.TracerProvider, MeterProvider: opts.MeterProvider}
+	}
+	return ipam.New(NewDriver(opts), &o)
+}
+
+// NewDriver returns an empty in-memory driver. Only opts.Now and
+// opts.Logger are used: the telemetry options belong to ipam.New.
+func NewDriver(opts *Options) *Driver {
+	m := &Driver{hash: maphash.String}
 	m.pools.Store(&map[string]*pool{})
 	if opts != nil {
 		m.now = opts.Now
@@ -240,7 +259,7 @@ func (p *pool) used() int { return p.owners.n }
 // now returns the time to record: Options.Now's if set, else the pool's
 // clock's.
 // The time is Unix seconds and nanoseconds.
-func (p *pool) now(m *IPAM) (int64, int32) {
+func (p *pool) now(m *Driver) (int64, int32) {
 	if m.now != nil {
 		t := m.now()
 		return t.Unix(), int32(t.Nanosecond())
@@ -250,10 +269,10 @@ func (p *pool) now(m *IPAM) (int64, int32) {
 
 func (p *pool) slot(i uint32) *slot { return &p.slots[i/chunkSize][i%chunkSize] }
 
+// info returns the pool's definition and usage. Its Reserved is the
+// pool's own (immutable) slice: ipam.IPAM copies it for its caller.
 func (p *pool) info() ipam.PoolInfo {
-	def := p.def
-	def.Reserved = slices.Clone(def.Reserved)
-	return ipam.PoolInfo{Pool: def, Size: p.size, Used: p.used()}
+	return ipam.PoolInfo{Pool: p.def, Size: p.size, Used: p.used()}
 }
 
 func (p *pool) addr(off uint32) netip.Addr {
@@ -278,7 +297,7 @@ func u32(a netip.Addr) uint32 {
 }
 
 // lockPool returns the named pool, locked.
-func (m *IPAM) lockPool(op, name string) (*pool, error) {
+func (m *Driver) lockPool(name string) (*pool, error) {
 	if p := m.last.Load(); p != nil && p.def.Name == name {
 		p.mu.Lock()
 		if !p.deleted {
@@ -288,7 +307,7 @@ func (m *IPAM) lockPool(op, name string) (*pool, error) {
 	}
 	p := (*m.pools.Load())[name]
 	if p == nil {
-		return nil, check.NoPool(op, name)
+		return nil, noPool(name)
 	}
 	if m.loaded != nil {
 		m.loaded()
@@ -296,7 +315,7 @@ func (m *IPAM) lockPool(op, name string) (*pool, error) {
 	p.mu.Lock()
 	if p.deleted {
 		p.mu.Unlock()
-		return nil, check.NoPool(op, name)
+		return nil, noPool(name)
 	}
 	m.last.Store(p)
 	return p, nil
@@ -305,15 +324,7 @@ func (m *IPAM) lockPool(op, name string) (*pool, error) {
 // CreatePool adds a pool. Creating an identical pool (same prefix, gateway
 // and reserved list) again is a no-op; a different pool under an existing
 // name is AlreadyExists.
-func (m *IPAM) CreatePool(ctx context.Context, p ipam.Pool) error {
-	const op = "ipam.CreatePool"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return err
-	}
-	if err := p.Validate(); err != nil {
-		return errs.WrapOp(op, err)
-	}
-	p.Reserved = slices.Clone(p.Reserved)
+func (m *Driver) CreatePool(ctx context.Context, p ipam.Pool) error {
 	m.mu.Lock()
 	cur := *m.pools.Load()
 	if old := cur[p.Name]; old != nil {
@@ -321,8 +332,8 @@ func (m *IPAM) CreatePool(ctx context.Context, p ipam.Pool) error {
 		if old.def.Equal(p) { // def is immutable: no need for old.mu
 			return nil
 		}
-		return errs.Errorf(errs.AlreadyExists, op, "pool %q already exists with a different definition (prefix %s)",
-			p.Name, old.def.Prefix)
+		return errs.Errorf(errs.AlreadyExists, "", "pool %s already exists with a different definition (prefix %s)",
+			limit.Quote(p.Name), old.def.Prefix)
 	}
 	np := newPool(p, m.hash)
 	next := maps.Clone(cur)
@@ -335,20 +346,13 @@ func (m *IPAM) CreatePool(ctx context.Context, p ipam.Pool) error {
 }
 
 // DeletePool removes an empty pool.
-func (m *IPAM) DeletePool(ctx context.Context, name string) error {
-	const op = "ipam.DeletePool"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return err
-	}
-	if err := check.Name(op, name); err != nil {
-		return err
-	}
+func (m *Driver) DeletePool(ctx context.Context, name string) error {
 	m.mu.Lock()
 	cur := *m.pools.Load()
 	p := cur[name]
 	if p == nil {
 		m.mu.Unlock()
-		return check.NoPool(op, name)
+		return noPool(name)
 	}
 	p.mu.Lock()
 	used := p.used()
@@ -358,7 +362,7 @@ func (m *IPAM) DeletePool(ctx context.Context, name string) error {
 	p.mu.Unlock()
 	if used > 0 {
 		m.mu.Unlock()
-		return errs.Errorf(errs.FailedPrecondition, op, "pool %q still has %d allocated addresses", name, used)
+		return errs.Errorf(errs.FailedPrecondition, "", "pool %s still has %d allocated addresses", limit.Quote(name), used)
 	}
 	next := maps.Clone(cur)
 	delete(next, name)
@@ -369,15 +373,8 @@ func (m *IPAM) DeletePool(ctx context.Context, name string) error {
 }
 
 // Pool returns a pool and its usage.
-func (m *IPAM) Pool(ctx context.Context, name string) (ipam.PoolInfo, error) {
-	const op = "ipam.Pool"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return ipam.PoolInfo{}, err
-	}
-	if err := check.Name(op, name); err != nil {
-		return ipam.PoolInfo{}, err
-	}
-	p, err := m.lockPool(op, name)
+func (m *Driver) Pool(ctx context.Context, name string) (ipam.PoolInfo, error) {
+	p, err := m.lockPool(name)
 	if err != nil {
 		return ipam.PoolInfo{}, err
 	}
@@ -386,11 +383,7 @@ func (m *IPAM) Pool(ctx context.Context, name string) (ipam.PoolInfo, error) {
 }
 
 // Pools lists every pool, by name.
-func (m *IPAM) Pools(ctx context.Context) ([]ipam.PoolInfo, error) {
-	const op = "ipam.Pools"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return nil, err
-	}
+func (m *Driver) Pools(ctx context.Context) ([]ipam.PoolInfo, error) {
 	cur := *m.pools.Load()
 	out := make([]ipam.PoolInfo, 0, len(cur))
 	for _, p := range cur {
@@ -407,15 +400,8 @@ func (m *IPAM) Pools(ctx context.Context) ([]ipam.PoolInfo, error) {
 // Allocate gives req.Owner an address from req.Pool, or returns the one it
 // holds (recording req.LocalIP when it is set and differs). A full pool is
 // ResourceExhausted.
-func (m *IPAM) Allocate(ctx context.Context, req ipam.Request) (ipam.Allocation, error) {
-	const op = "ipam.Allocate"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return ipam.Allocation{}, err
-	}
-	if err := req.Validate(); err != nil {
-		return ipam.Allocation{}, err
-	}
-	p, err := m.lockPool(op, req.Pool)
+func (m *Driver) Allocate(ctx context.Context, req ipam.Request) (ipam.Allocation, error) {
+	p, err := m.lockPool(req.Pool)
 	if err != nil {
 		return ipam.Allocation{}, err
 	}
@@ -436,8 +422,8 @@ func (m *IPAM) Allocate(ctx context.Context, req ipam.Request) (ipam.Allocation,
 		p.mu.Unlock()
 		m.log.LogAttrs(ctx, slog.LevelWarn, "ipam: pool exhausted",
 			slog.String("pool", req.Pool), slog.String("owner", req.Owner), slog.Int("size", size))
-		return ipam.Allocation{}, errs.Errorf(errs.ResourceExhausted, op,
-			"pool %q is exhausted: all %d addresses are allocated", req.Pool, size)
+		return ipam.Allocation{}, errs.Errorf(errs.ResourceExhausted, "",
+			"pool %s is exhausted: all %d addresses are allocated", limit.Quote(req.Pool), size)
 	}
 	sec, ns := p.now(m)
 	s := p.slot(i)
@@ -456,15 +442,8 @@ func (m *IPAM) Allocate(ctx context.Context, req ipam.Request) (ipam.Allocation,
 
 // Release frees the owner's address. Releasing what is not held is not an
 // error; an unknown pool is NotFound.
-func (m *IPAM) Release(ctx context.Context, pool, owner string) error {
-	const op = "ipam.Release"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return err
-	}
-	if err := check.Owner(op, pool, owner); err != nil {
-		return err
-	}
-	p, err := m.lockPool(op, pool)
+func (m *Driver) Release(ctx context.Context, pool, owner string) error {
+	p, err := m.lockPool(pool)
 	if err != nil {
 		return err
 	}
@@ -488,22 +467,15 @@ func (m *IPAM) Release(ctx context.Context, pool, owner string) error {
 
 // SetLocalIP records the owner's new local address; the zero netip.Addr
 // clears it. An owner that holds no address is NotFound.
-func (m *IPAM) SetLocalIP(ctx context.Context, pool, owner string, local netip.Addr) (ipam.Allocation, error) {
-	const op = "ipam.SetLocalIP"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return ipam.Allocation{}, err
-	}
-	if err := check.Owner(op, pool, owner); err != nil {
-		return ipam.Allocation{}, err
-	}
-	p, err := m.lockPool(op, pool)
+func (m *Driver) SetLocalIP(ctx context.Context, pool, owner string, local netip.Addr) (ipam.Allocation, error) {
+	p, err := m.lockPool(pool)
 	if err != nil {
 		return ipam.Allocation{}, err
 	}
 	defer p.mu.Unlock()
 	_, i, ok := p.lookup(owner)
 	if !ok {
-		return ipam.Allocation{}, check.NotHeld(op, pool, owner)
+		return ipam.Allocation{}, notHeld(pool, owner)
 	}
 	s := p.slot(i)
 	if local != s.local {
@@ -514,40 +486,23 @@ func (m *IPAM) SetLocalIP(ctx context.Context, pool, owner string, local netip.A
 }
 
 // Lookup returns the owner's allocation, or NotFound.
-func (m *IPAM) Lookup(ctx context.Context, pool, owner string) (ipam.Allocation, error) {
-	const op = "ipam.Lookup"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return ipam.Allocation{}, err
-	}
-	if err := check.Owner(op, pool, owner); err != nil {
-		return ipam.Allocation{}, err
-	}
-	p, err := m.lockPool(op, pool)
+func (m *Driver) Lookup(ctx context.Context, pool, owner string) (ipam.Allocation, error) {
+	p, err := m.lockPool(pool)
 	if err != nil {
 		return ipam.Allocation{}, err
 	}
 	defer p.mu.Unlock()
 	_, i, ok := p.lookup(owner)
 	if !ok {
-		return ipam.Allocation{}, check.NotHeld(op, pool, owner)
+		return ipam.Allocation{}, notHeld(pool, owner)
 	}
 	return p.alloc(p.slot(i)), nil
 }
 
 // LookupAddress returns the allocation of a public address, or NotFound.
 // The zero address is InvalidArgument.
-func (m *IPAM) LookupAddress(ctx context.Context, pool string, addr netip.Addr) (ipam.Allocation, error) {
-	const op = "ipam.LookupAddress"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return ipam.Allocation{}, err
-	}
-	if err := check.Name(op, pool); err != nil {
-		return ipam.Allocation{}, err
-	}
-	if !addr.IsValid() {
-		return ipam.Allocation{}, errs.New(errs.InvalidArgument, op, "no address given")
-	}
-	p, err := m.lockPool(op, pool)
+func (m *Driver) LookupAddress(ctx context.Context, pool string, addr netip.Addr) (ipam.Allocation, error) {
+	p, err := m.lockPool(pool)
 	if err != nil {
 		return ipam.Allocation{}, err
 	}
@@ -557,19 +512,12 @@ func (m *IPAM) LookupAddress(ctx context.Context, pool string, addr netip.Addr) 
 			return p.alloc(p.slot(i)), nil
 		}
 	}
-	return ipam.Allocation{}, errs.Errorf(errs.NotFound, op, "%s is not allocated in pool %q", addr, pool)
+	return ipam.Allocation{}, errs.Errorf(errs.NotFound, "", "%s is not allocated in pool %s", addr, limit.Quote(pool))
 }
 
 // Allocations lists a pool's allocations ordered by address.
-func (m *IPAM) Allocations(ctx context.Context, pool string) ([]ipam.Allocation, error) {
-	const op = "ipam.Allocations"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return nil, err
-	}
-	if err := check.Name(op, pool); err != nil {
-		return nil, err
-	}
-	p, err := m.lockPool(op, pool)
+func (m *Driver) Allocations(ctx context.Context, pool string) ([]ipam.Allocation, error) {
+	p, err := m.lockPool(pool)
 	if err != nil {
 		return nil, err
 	}
@@ -583,4 +531,14 @@ func (m *IPAM) Allocations(ctx context.Context, pool string) ([]ipam.Allocation,
 		out[k] = p.alloc(p.slot(i))
 	}
 	return out, nil
+}
+
+// noPool is the NotFound error for a pool that does not exist.
+func noPool(name string) error {
+	return errs.Errorf(errs.NotFound, "", "no pool %s", limit.Quote(name))
+}
+
+// notHeld is the NotFound error for an owner that holds no address.
+func notHeld(pool, owner string) error {
+	return errs.Errorf(errs.NotFound, "", "owner %s holds no address in pool %s", limit.Quote(owner), limit.Quote(pool))
 }

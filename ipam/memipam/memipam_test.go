@@ -111,6 +111,10 @@ func TestAllocationOrder(t *testing.T) {
 func TestAllocateDoesNotScan(t *testing.T) {
 	ctx := t.Context()
 	m := memipam.New(nil)
+	var d *memipam.Driver
+	if !m.As(&d) {
+		t.Fatal("As(*memipam.Driver) = false")
+	}
 	p := ipam.Pool{Name: "big", Prefix: netip.MustParsePrefix("10.1.0.0/16"), Gateway: ip("10.1.0.1"),
 		Reserved: []ipam.Range{
 			{From: ip("10.1.0.2"), To: ip("10.1.0.255")},
@@ -138,7 +142,7 @@ func TestAllocateDoesNotScan(t *testing.T) {
 		}
 	}
 	fill()
-	first := memipam.Probes(m, "big")
+	first := memipam.Probes(d, "big")
 	if first > uint64(size)+1+spans {
 		t.Errorf("filling %d addresses took %d steps, want at most %d", size, first, uint64(size)+1+spans)
 	}
@@ -148,7 +152,7 @@ func TestAllocateDoesNotScan(t *testing.T) {
 		}
 	}
 	fill()
-	if again := memipam.Probes(m, "big") - first; again != uint64(size)+1 {
+	if again := memipam.Probes(d, "big") - first; again != uint64(size)+1 {
 		t.Errorf("refilling %d released addresses took %d steps, want %d", size, again, size+1)
 	}
 }
@@ -228,14 +232,15 @@ func TestDeleteUnderRunningCall(t *testing.T) {
 	for _, recreate := range []bool{false, true} {
 		t.Run(fmt.Sprint("recreate=", recreate), func(t *testing.T) {
 			ctx := t.Context()
-			m := memipam.New(nil)
+			d := memipam.NewDriver(nil)
+			m := ipam.New(d, nil)
 			p := ipam.Pool{Name: "a", Prefix: netip.MustParsePrefix("192.0.2.0/24")}
 			if err := m.CreatePool(ctx, p); err != nil {
 				t.Fatal(err)
 			}
 			loaded, proceed := make(chan struct{}), make(chan struct{})
 			var once sync.Once
-			memipam.SetLoadedHook(m, func() {
+			memipam.SetLoadedHook(d, func() {
 				once.Do(func() {
 					close(loaded)
 					<-proceed

@@ -5,11 +5,11 @@ import (
 
 	"github.com/managedvm/managedvm/ipam"
 	"github.com/managedvm/managedvm/ipam/ipamtest"
+	"github.com/managedvm/managedvm/ipam/pgipam"
 )
 
 func TestConformance(t *testing.T) {
-	ipamtest.Run(t, ipamtest.HarnessFunc(func(t *testing.T) ipam.IPAM {
-		m, _ := newIPAM(t, 8)
-		return m
+	ipamtest.Run(t, ipamtest.HarnessFunc(func(t *testing.T) ipam.Driver {
+		return pgipam.NewDriver(migratedPool(t, 8), nil)
 	}))
 }

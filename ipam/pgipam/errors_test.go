@@ -37,10 +37,11 @@ func TestUnreachableIsUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	m := pgipam.New(pool, nil)
+	m := portable(pool)
 	ctx := context.Background()
 	calls := map[string]func() error{
 		"Migrate": func() error { return pgipam.Migrate(ctx, pool) },
+		"Open":    func() error { _, err := pgipam.Open(ctx, pool, nil); return err },
 		"CreatePool": func() error {
 			return m.CreatePool(ctx, ipam.Pool{Name: "p", Prefix: netip.MustParsePrefix("192.0.2.0/24")})
 		},
@@ -73,7 +74,7 @@ func TestLostAnswerIsOutcomeUnknown(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := ipam.Pool{Name: "p", Prefix: netip.MustParsePrefix("192.0.2.0/24")}
-	if err := pgipam.New(setup, nil).CreatePool(ctx, p); err != nil {
+	if err := portable(setup).CreatePool(ctx, p); err != nil {
 		t.Fatal(err)
 	}
 
@@ -91,7 +92,7 @@ func TestLostAnswerIsOutcomeUnknown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	m := pgipam.New(pool, nil)
+	m := portable(pool)
 
 	// Cut the connection once the server has finished (ReadyForQuery)
 	// the statement that inserts the allocation.
@@ -104,7 +105,7 @@ func TestLostAnswerIsOutcomeUnknown(t *testing.T) {
 		t.Fatal("the proxy never cut the connection")
 	}
 	// The allocation did happen.
-	stored, err := pgipam.New(setup, nil).Lookup(ctx, p.Name, "vm-1")
+	stored, err := portable(setup).Lookup(ctx, p.Name, "vm-1")
 	if err != nil {
 		t.Fatalf("Lookup after the lost answer: %v (the commit should have happened)", err)
 	}

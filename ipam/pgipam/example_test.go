@@ -26,7 +26,10 @@ func Example() {
 	if err := pgipam.Migrate(ctx, pool); err != nil {
 		log.Fatal(err)
 	}
-	m := pgipam.New(pool, nil)
+	m, err := pgipam.Open(ctx, pool, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
 	if err := m.CreatePool(ctx, ipam.Pool{Name: "az1", Prefix: netip.MustParsePrefix("203.0.113.0/24"),
 		Gateway: netip.MustParseAddr("203.0.113.1")}); err != nil {
 		log.Fatal(err)

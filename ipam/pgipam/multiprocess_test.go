@@ -68,7 +68,7 @@ func TestMultiProcessAllocate(t *testing.T) {
 	if err := pgipam.Migrate(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
-	m := pgipam.New(pool, nil)
+	m := portable(pool)
 	def := mpPoolDef()
 	if err := m.CreatePool(ctx, def); err != nil {
 		t.Fatal(err)
@@ -210,7 +210,7 @@ func mpChild(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv(envChild))
 	pool := openPool(t, pgURL(t), os.Getenv(envSchema), mpConns)
 	ctx := context.Background()
-	m := pgipam.New(pool, nil)
+	m := portable(pool)
 	// Open every connection before the start.
 	var conns sync.WaitGroup
 	for range mpConns {

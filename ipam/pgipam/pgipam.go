@@ -12,10 +12,13 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/internal/limit"
 	"github.com/managedvm/managedvm/internal/pgsql"
 	"github.com/managedvm/managedvm/ipam"
-	"github.com/managedvm/managedvm/ipam/internal/check"
 )
 
 // migrationsTable records the applied schema versions of this package.
@@ -82,27 +85,66 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	return pgsql.Migrate(ctx, pool, "pgipam.Migrate", migrationsTable, migrations)
 }
 
-// Options configures an IPAM. A nil *Options is ready to use.
+// Options configures the PostgreSQL IPAM. A nil *Options is ready to use.
 type Options struct {
 	// Logger receives pool changes at Info level, allocations and releases
-	// at Debug level and exhaustion at Warn level. Nil discards.
+	// at Debug level and exhaustion at Warn level, and (through
+	// ipam.Options.Logger) the Debug line of every call. Nil discards.
 	Logger *slog.Logger
+	// TracerProvider and MeterProvider are passed to the ipam.IPAM Open
+	// returns (ipam.Options): spans, call metrics and pool gauges.
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
 }
 
-// IPAM is an ipam.IPAM stored in PostgreSQL. Create it with [New]; it is
-// safe for concurrent use, and any number of IPAMs in any number of
-// processes may share one database.
-type IPAM struct {
+// Driver is the PostgreSQL ipam.Driver. [Open] returns it inside an
+// ipam.IPAM, whose As reaches it (a *Driver target) and the connection pool
+// (a **pgxpool.Pool target); [NewDriver] returns it alone, for a host that
+// wraps drivers. It is safe for concurrent use, and any number of drivers
+// in any number of processes may share one database.
+type Driver struct {
 	db  *pgxpool.Pool
 	log *slog.Logger
 }
 
-var _ ipam.IPAM = (*IPAM)(nil)
+var _ ipam.Driver = (*Driver)(nil)
 
-// New returns an IPAM over the pool's database, whose schema Migrate has
-// made. The caller keeps ownership of pool (and closes it).
-func New(pool *pgxpool.Pool, opts *Options) *IPAM {
-	m := &IPAM{db: pool}
+// Open returns an IPAM over the pool's database, after checking that
+// Migrate has made its schema (FailedPrecondition if not, naming the
+// versions; Unavailable if the database cannot be reached). The caller
+// keeps ownership of pool (and closes it); Close of the IPAM leaves it
+// open.
+func Open(ctx context.Context, pool *pgxpool.Pool, opts *Options) (*ipam.IPAM, error) {
+	const op = "pgipam.Open"
+	if pool == nil {
+		return nil, errs.New(errs.InvalidArgument, op, "no connection pool")
+	}
+	if err := errs.FromContext(ctx, op); err != nil {
+		return nil, err
+	}
+	var version int
+	err := pool.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM "+migrationsTable).Scan(&version)
+	switch {
+	case pgsql.SQLState(err) == undefinedTable:
+		version = 0
+	case err != nil:
+		return nil, pgsql.Classify(ctx, "", err, false)
+	}
+	if want := migrations[len(migrations)-1].Version; version < want {
+		return nil, errs.Errorf(errs.FailedPrecondition, op, "the schema is at version %d, this package needs %d: run pgipam.Migrate", version, want)
+	}
+	var o ipam.Options
+	if opts != nil {
+		o = ipam.Options{Logger: opts.Logger, TracerProvider: opts.TracerProvider, MeterProvider: opts.MeterProvider}
+	}
+	return ipam.New(NewDriver(pool, opts), &o), nil
+}
+
+// NewDriver returns the driver over the pool's database, whose schema
+// Migrate has made, without checking it. Only opts.Logger is used: the
+// telemetry options belong to ipam.New.
+func NewDriver(pool *pgxpool.Pool, opts *Options) *Driver {
+	m := &Driver{db: pool}
 	if opts != nil {
 		m.log = opts.Logger
 	}
@@ -111,6 +153,18 @@ func New(pool *pgxpool.Pool, opts *Options) *IPAM {
 	}
 	return m
 }
+
+// As reaches the connection pool: a **pgxpool.Pool target.
+func (m *Driver) As(target any) bool {
+	if p, ok := target.(**pgxpool.Pool); ok {
+		*p = m.db
+		return true
+	}
+	return false
+}
+
+// undefinedTable is the SQLSTATE of a missing table.
+const undefinedTable = "42P01"
 
 // maxAttempts bounds the driver's own retries of a call that lost a race
 // (a deadlock, or a concurrent allocation for the same owner).
@@ -124,14 +178,7 @@ func u32(a netip.Addr) uint32 {
 // CreatePool adds a pool. Creating an identical pool (same prefix, gateway
 // and reserved list) again is a no-op; a different pool under an existing
 // name is AlreadyExists.
-func (m *IPAM) CreatePool(ctx context.Context, p ipam.Pool) error {
-	const op = "ipam.CreatePool"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return err
-	}
-	if err := p.Validate(); err != nil {
-		return errs.WrapOp(op, err)
-	}
+func (m *Driver) CreatePool(ctx context.Context, p ipam.Pool) error {
 	var existing *ipam.Pool
 	err := m.inTx(ctx, func(tx pgx.Tx) error {
 		existing = nil
@@ -165,14 +212,14 @@ func (m *IPAM) CreatePool(ctx context.Context, p ipam.Pool) error {
 		return tx.SendBatch(ctx, &b).Close()
 	})
 	if err != nil {
-		return pgsql.Classify(ctx, op, err, true)
+		return pgsql.Classify(ctx, "", err, true)
 	}
 	if existing != nil {
 		if existing.Equal(p) {
 			return nil
 		}
-		return errs.Errorf(errs.AlreadyExists, op, "pool %q already exists with a different definition (prefix %s)",
-			p.Name, existing.Prefix)
+		return errs.Errorf(errs.AlreadyExists, "", "pool %s already exists with a different definition (prefix %s)",
+			limit.Quote(p.Name), existing.Prefix)
 	}
 	m.log.LogAttrs(ctx, slog.LevelInfo, "ipam: pool created",
 		slog.String("pool", p.Name), slog.String("prefix", p.Prefix.String()), slog.Int("size", p.Size()))
@@ -181,7 +228,7 @@ func (m *IPAM) CreatePool(ctx context.Context, p ipam.Pool) error {
 
 // inTx runs f in a transaction, again when the server rolled it back for
 // a deadlock or a serialization failure.
-func (m *IPAM) inTx(ctx context.Context, f func(pgx.Tx) error) error {
+func (m *Driver) inTx(ctx context.Context, f func(pgx.Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := pgx.BeginFunc(ctx, m.db, f)
 		if err != nil && pgsql.Retryable(err) && attempt < maxAttempts {
@@ -221,7 +268,7 @@ func scanPool(row pgx.Row) (ipam.PoolInfo, int64, error) {
 		a, err1 := netip.ParseAddr(from)
 		b, err2 := netip.ParseAddr(to)
 		if err := errors.Join(err1, err2); err != nil {
-			return ipam.PoolInfo{}, 0, fmt.Errorf("pool %q: bad reserved range %q: %w", info.Name, r, err)
+			return ipam.PoolInfo{}, 0, fmt.Errorf("pool %s: bad reserved range %s: %w", limit.Quote(info.Name), limit.Quote(r), err)
 		}
 		info.Reserved = append(info.Reserved, ipam.Range{From: a, To: b})
 	}
@@ -235,16 +282,9 @@ func loadPool(ctx context.Context, q querier, name string) (ipam.PoolInfo, int64
 }
 
 // DeletePool removes an empty pool.
-func (m *IPAM) DeletePool(ctx context.Context, name string) error {
-	const op = "ipam.DeletePool"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return err
-	}
-	if err := check.Name(op, name); err != nil {
-		return err
-	}
+func (m *Driver) DeletePool(ctx context.Context, name string) error {
 	inUse := func() error {
-		return errs.Errorf(errs.FailedPrecondition, op, "pool %q still has allocated addresses", name)
+		return errs.Errorf(errs.FailedPrecondition, "", "pool %s still has allocated addresses", limit.Quote(name))
 	}
 	for attempt := 1; ; attempt++ {
 		// A pool with allocations is left alone without its released
@@ -261,16 +301,16 @@ func (m *IPAM) DeletePool(ctx context.Context, name string) error {
 			// pool never goes with an address in it.
 			return inUse()
 		case err != nil:
-			return pgsql.Classify(ctx, op, err, true)
+			return pgsql.Classify(ctx, "", err, true)
 		case tag.RowsAffected() == 0:
 			var exists bool
 			if err := m.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM ipam_pools WHERE name = $1)`, name).Scan(&exists); err != nil {
-				return pgsql.Classify(ctx, op, err, false)
+				return pgsql.Classify(ctx, "", err, false)
 			}
 			if exists {
 				return inUse()
 			}
-			return check.NoPool(op, name)
+			return noPool(name)
 		}
 		m.log.LogAttrs(ctx, slog.LevelInfo, "ipam: pool deleted", slog.String("pool", name))
 		return nil
@@ -278,45 +318,34 @@ func (m *IPAM) DeletePool(ctx context.Context, name string) error {
 }
 
 // Pool returns a pool and its usage.
-func (m *IPAM) Pool(ctx context.Context, name string) (ipam.PoolInfo, error) {
-	const op = "ipam.Pool"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return ipam.PoolInfo{}, err
-	}
-	if err := check.Name(op, name); err != nil {
-		return ipam.PoolInfo{}, err
-	}
+func (m *Driver) Pool(ctx context.Context, name string) (ipam.PoolInfo, error) {
 	info, _, err := loadPool(ctx, m.db, name)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return ipam.PoolInfo{}, check.NoPool(op, name)
+		return ipam.PoolInfo{}, noPool(name)
 	}
 	if err != nil {
-		return ipam.PoolInfo{}, pgsql.Classify(ctx, op, err, false)
+		return ipam.PoolInfo{}, pgsql.Classify(ctx, "", err, false)
 	}
 	return info, nil
 }
 
 // Pools lists every pool, by name.
-func (m *IPAM) Pools(ctx context.Context) ([]ipam.PoolInfo, error) {
-	const op = "ipam.Pools"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return nil, err
-	}
+func (m *Driver) Pools(ctx context.Context) ([]ipam.PoolInfo, error) {
 	rows, err := m.db.Query(ctx, `SELECT `+poolColumns+` FROM ipam_pools p ORDER BY p.name COLLATE "C"`)
 	if err != nil {
-		return nil, pgsql.Classify(ctx, op, err, false)
+		return nil, pgsql.Classify(ctx, "", err, false)
 	}
 	defer rows.Close()
 	out := []ipam.PoolInfo{}
 	for rows.Next() {
 		info, _, err := scanPool(rows)
 		if err != nil {
-			return nil, pgsql.Classify(ctx, op, err, false)
+			return nil, pgsql.Classify(ctx, "", err, false)
 		}
 		out = append(out, info)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, pgsql.Classify(ctx, op, err, false)
+		return nil, pgsql.Classify(ctx, "", err, false)
 	}
 	return out, nil
 }
@@ -373,14 +402,7 @@ RETURNING ` + allocColumns
 // Allocate gives req.Owner an address from req.Pool, or returns the one it
 // holds (recording req.LocalIP when it is set and differs). A full pool is
 // ResourceExhausted.
-func (m *IPAM) Allocate(ctx context.Context, req ipam.Request) (ipam.Allocation, error) {
-	const op = "ipam.Allocate"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return ipam.Allocation{}, err
-	}
-	if err := req.Validate(); err != nil {
-		return ipam.Allocation{}, err
-	}
+func (m *Driver) Allocate(ctx context.Context, req ipam.Request) (ipam.Allocation, error) {
 	pause := time.Millisecond
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
 		if attempt > 2 {
@@ -390,22 +412,22 @@ func (m *IPAM) Allocate(ctx context.Context, req ipam.Request) (ipam.Allocation,
 			select {
 			case <-ctx.Done():
 				t.Stop()
-				return ipam.Allocation{}, errs.FromContext(ctx, op)
+				return ipam.Allocation{}, errs.FromContext(ctx, "")
 			case <-t.C:
 			}
 			pause = min(2*pause, 50*time.Millisecond)
 		}
-		a, done, err := m.allocateOnce(ctx, op, req)
+		a, done, err := m.allocateOnce(ctx, req)
 		if done || err != nil {
 			return a, err
 		}
 	}
-	return ipam.Allocation{}, errs.Errorf(errs.Unavailable, op, "owner %q in pool %q: lost %d races in a row", req.Owner, req.Pool, maxAttempts)
+	return ipam.Allocation{}, errs.Errorf(errs.Unavailable, "", "owner %s in pool %s: lost %d races in a row", limit.Quote(req.Owner), limit.Quote(req.Pool), maxAttempts)
 }
 
 // allocateOnce tries once; done false means it lost a race and should be
 // tried again.
-func (m *IPAM) allocateOnce(ctx context.Context, op string, req ipam.Request) (ipam.Allocation, bool, error) {
+func (m *Driver) allocateOnce(ctx context.Context, req ipam.Request) (ipam.Allocation, bool, error) {
 	// The pool, and the owner's allocation if it holds one.
 	var (
 		id      int64
@@ -419,10 +441,10 @@ func (m *IPAM) allocateOnce(ctx context.Context, op string, req ipam.Request) (i
 		FROM ipam_pools p LEFT JOIN ipam_allocations a ON a.pool_id = p.id AND a.owner = $2
 		WHERE p.name = $1`, req.Pool, req.Owner).Scan(&id, &cursor, &held, &local, &created, &updated)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return ipam.Allocation{}, true, check.NoPool(op, req.Pool)
+		return ipam.Allocation{}, true, noPool(req.Pool)
 	}
 	if err != nil {
-		return ipam.Allocation{}, true, pgsql.Classify(ctx, op, err, false)
+		return ipam.Allocation{}, true, pgsql.Classify(ctx, "", err, false)
 	}
 	if held != nil {
 		a := ipam.Allocation{Pool: req.Pool, Owner: req.Owner, Address: *held, Created: *created, Updated: *updated}
@@ -438,7 +460,7 @@ func (m *IPAM) allocateOnce(ctx context.Context, op string, req ipam.Request) (i
 			return ipam.Allocation{}, false, nil // released meanwhile
 		}
 		if err != nil {
-			return ipam.Allocation{}, true, pgsql.Classify(ctx, op, err, true)
+			return ipam.Allocation{}, true, pgsql.Classify(ctx, "", err, true)
 		}
 		return a, true, nil
 	}
@@ -462,9 +484,9 @@ func (m *IPAM) allocateOnce(ctx context.Context, op string, req ipam.Request) (i
 			// statement rolled back, the slot was not used): look again.
 			return ipam.Allocation{}, false, nil
 		case pgsql.SQLState(err) == pgsql.ForeignKeyViolation:
-			return ipam.Allocation{}, true, check.NoPool(op, req.Pool) // deleted meanwhile
+			return ipam.Allocation{}, true, noPool(req.Pool) // deleted meanwhile
 		default:
-			return ipam.Allocation{}, true, pgsql.Classify(ctx, op, err, true)
+			return ipam.Allocation{}, true, pgsql.Classify(ctx, "", err, true)
 		}
 	}
 	// Neither the cursor nor the released addresses had one: full, unless
@@ -482,28 +504,21 @@ func (m *IPAM) allocateOnce(ctx context.Context, op string, req ipam.Request) (i
 		FROM ipam_pools WHERE id = $1`, id, req.Owner).Scan(&size, &holds, &used)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		return ipam.Allocation{}, true, check.NoPool(op, req.Pool)
+		return ipam.Allocation{}, true, noPool(req.Pool)
 	case err != nil:
-		return ipam.Allocation{}, true, pgsql.Classify(ctx, op, err, false)
+		return ipam.Allocation{}, true, pgsql.Classify(ctx, "", err, false)
 	case holds, used < size:
 		return ipam.Allocation{}, false, nil
 	}
 	m.log.LogAttrs(ctx, slog.LevelWarn, "ipam: pool exhausted",
 		slog.String("pool", req.Pool), slog.String("owner", req.Owner), slog.Int64("size", size))
-	return ipam.Allocation{}, true, errs.Errorf(errs.ResourceExhausted, op,
-		"pool %q is exhausted: all %d addresses are allocated", req.Pool, size)
+	return ipam.Allocation{}, true, errs.Errorf(errs.ResourceExhausted, "",
+		"pool %s is exhausted: all %d addresses are allocated", limit.Quote(req.Pool), size)
 }
 
 // Release frees the owner's address. Releasing what is not held is not an
 // error; an unknown pool is NotFound.
-func (m *IPAM) Release(ctx context.Context, pool, owner string) error {
-	const op = "ipam.Release"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return err
-	}
-	if err := check.Owner(op, pool, owner); err != nil {
-		return err
-	}
+func (m *Driver) Release(ctx context.Context, pool, owner string) error {
 	for attempt := 1; ; attempt++ {
 		var (
 			found bool
@@ -521,9 +536,9 @@ SELECT EXISTS (SELECT 1 FROM p), (SELECT address FROM d)`, pool, owner).Scan(&fo
 		case pgsql.Retryable(err) && attempt < maxAttempts:
 			continue
 		case err != nil:
-			return pgsql.Classify(ctx, op, err, true)
+			return pgsql.Classify(ctx, "", err, true)
 		case !found:
-			return check.NoPool(op, pool)
+			return noPool(pool)
 		}
 		if addr != nil && m.log.Enabled(ctx, slog.LevelDebug) {
 			m.log.LogAttrs(ctx, slog.LevelDebug, "ipam: address released", slog.String("pool", pool),
@@ -535,14 +550,7 @@ SELECT EXISTS (SELECT 1 FROM p), (SELECT address FROM d)`, pool, owner).Scan(&fo
 
 // SetLocalIP records the owner's new local address; the zero netip.Addr
 // clears it. An owner that holds no address is NotFound.
-func (m *IPAM) SetLocalIP(ctx context.Context, pool, owner string, local netip.Addr) (ipam.Allocation, error) {
-	const op = "ipam.SetLocalIP"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return ipam.Allocation{}, err
-	}
-	if err := check.Owner(op, pool, owner); err != nil {
-		return ipam.Allocation{}, err
-	}
+func (m *Driver) SetLocalIP(ctx context.Context, pool, owner string, local netip.Addr) (ipam.Allocation, error) {
 	// Updated moves only when the local address changes.
 	row := m.db.QueryRow(ctx, `
 WITH p AS (SELECT id FROM ipam_pools WHERE name = $1),
@@ -558,12 +566,12 @@ cur AS (
 SELECT EXISTS (SELECT 1 FROM p), x.address, x.local_ip, x.created, x.updated
 FROM (SELECT * FROM u UNION ALL SELECT * FROM cur WHERE NOT EXISTS (SELECT 1 FROM u)) x
 RIGHT JOIN (SELECT 1) one ON true`, pool, owner, addrArg(local))
-	return lookupResult(ctx, op, pool, owner, row, true)
+	return lookupResult(ctx, pool, owner, row, true)
 }
 
 // lookupResult reads a row of (pool exists, address, local_ip, created,
 // updated), the allocation columns NULL when the owner holds nothing.
-func lookupResult(ctx context.Context, op, pool, owner string, row pgx.Row, write bool) (ipam.Allocation, error) {
+func lookupResult(ctx context.Context, pool, owner string, row pgx.Row, write bool) (ipam.Allocation, error) {
 	var (
 		found   bool
 		addr    *netip.Addr
@@ -574,11 +582,11 @@ func lookupResult(ctx context.Context, op, pool, owner string, row pgx.Row, writ
 	err := row.Scan(&found, &addr, &local, &created, &updated)
 	switch {
 	case err != nil:
-		return ipam.Allocation{}, pgsql.Classify(ctx, op, err, write)
+		return ipam.Allocation{}, pgsql.Classify(ctx, "", err, write)
 	case !found:
-		return ipam.Allocation{}, check.NoPool(op, pool)
+		return ipam.Allocation{}, noPool(pool)
 	case addr == nil:
-		return ipam.Allocation{}, check.NotHeld(op, pool, owner)
+		return ipam.Allocation{}, notHeld(pool, owner)
 	}
 	a := ipam.Allocation{Pool: pool, Owner: owner, Address: *addr, Created: *created, Updated: *updated}
 	if local != nil {
@@ -588,35 +596,18 @@ func lookupResult(ctx context.Context, op, pool, owner string, row pgx.Row, writ
 }
 
 // Lookup returns the owner's allocation, or NotFound.
-func (m *IPAM) Lookup(ctx context.Context, pool, owner string) (ipam.Allocation, error) {
-	const op = "ipam.Lookup"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return ipam.Allocation{}, err
-	}
-	if err := check.Owner(op, pool, owner); err != nil {
-		return ipam.Allocation{}, err
-	}
+func (m *Driver) Lookup(ctx context.Context, pool, owner string) (ipam.Allocation, error) {
 	row := m.db.QueryRow(ctx, `SELECT true, a.address, a.local_ip, a.created, a.updated
 		FROM ipam_pools p LEFT JOIN ipam_allocations a ON a.pool_id = p.id AND a.owner = $2
 		WHERE p.name = $1
 		UNION ALL SELECT false, NULL, NULL, NULL, NULL
 		WHERE NOT EXISTS (SELECT 1 FROM ipam_pools WHERE name = $1)`, pool, owner)
-	return lookupResult(ctx, op, pool, owner, row, false)
+	return lookupResult(ctx, pool, owner, row, false)
 }
 
 // LookupAddress returns the allocation of a public address, or NotFound.
 // The zero address is InvalidArgument.
-func (m *IPAM) LookupAddress(ctx context.Context, pool string, addr netip.Addr) (ipam.Allocation, error) {
-	const op = "ipam.LookupAddress"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return ipam.Allocation{}, err
-	}
-	if err := check.Name(op, pool); err != nil {
-		return ipam.Allocation{}, err
-	}
-	if !addr.IsValid() {
-		return ipam.Allocation{}, errs.New(errs.InvalidArgument, op, "no address given")
-	}
+func (m *Driver) LookupAddress(ctx context.Context, pool string, addr netip.Addr) (ipam.Allocation, error) {
 	var (
 		found   bool
 		owner   *string
@@ -635,11 +626,11 @@ func (m *IPAM) LookupAddress(ctx context.Context, pool string, addr netip.Addr) 
 		WHERE NOT EXISTS (SELECT 1 FROM ipam_pools WHERE name = $1)`, pool, arg).Scan(&found, &owner, &local, &created, &updated)
 	switch {
 	case err != nil:
-		return ipam.Allocation{}, pgsql.Classify(ctx, op, err, false)
+		return ipam.Allocation{}, pgsql.Classify(ctx, "", err, false)
 	case !found:
-		return ipam.Allocation{}, check.NoPool(op, pool)
+		return ipam.Allocation{}, noPool(pool)
 	case owner == nil:
-		return ipam.Allocation{}, errs.Errorf(errs.NotFound, op, "%s is not allocated in pool %q", addr, pool)
+		return ipam.Allocation{}, errs.Errorf(errs.NotFound, "", "%s is not allocated in pool %s", addr, limit.Quote(pool))
 	}
 	a := ipam.Allocation{Pool: pool, Owner: *owner, Address: addr, Created: *created, Updated: *updated}
 	if local != nil {
@@ -649,21 +640,14 @@ func (m *IPAM) LookupAddress(ctx context.Context, pool string, addr netip.Addr) 
 }
 
 // Allocations lists a pool's allocations ordered by address.
-func (m *IPAM) Allocations(ctx context.Context, pool string) ([]ipam.Allocation, error) {
-	const op = "ipam.Allocations"
-	if err := errs.FromContext(ctx, op); err != nil {
-		return nil, err
-	}
-	if err := check.Name(op, pool); err != nil {
-		return nil, err
-	}
+func (m *Driver) Allocations(ctx context.Context, pool string) ([]ipam.Allocation, error) {
 	// One statement, one snapshot: the pool's existence and its
 	// allocations agree.
 	rows, err := m.db.Query(ctx, `SELECT a.owner, a.address, a.local_ip, a.created, a.updated
 		FROM ipam_pools p LEFT JOIN ipam_allocations a ON a.pool_id = p.id
 		WHERE p.name = $1 ORDER BY a.address NULLS FIRST`, pool)
 	if err != nil {
-		return nil, pgsql.Classify(ctx, op, err, false)
+		return nil, pgsql.Classify(ctx, "", err, false)
 	}
 	defer rows.Close()
 	found := false
@@ -679,7 +663,7 @@ func (m *IPAM) Allocations(ctx context.Context, pool string) ([]ipam.Allocation,
 			updated *time.Time
 		)
 		if err := rows.Scan(&owner, &addr, &local, &created, &updated); err != nil {
-			return nil, pgsql.Classify(ctx, op, err, false)
+			return nil, pgsql.Classify(ctx, "", err, false)
 		}
 		if owner == nil {
 			continue // the pool's row, without allocations
@@ -691,10 +675,20 @@ func (m *IPAM) Allocations(ctx context.Context, pool string) ([]ipam.Allocation,
 		out = append(out, a)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, pgsql.Classify(ctx, op, err, false)
+		return nil, pgsql.Classify(ctx, "", err, false)
 	}
 	if !found {
-		return nil, check.NoPool(op, pool)
+		return nil, noPool(pool)
 	}
 	return out, nil
+}
+
+// noPool is the NotFound error for a pool that does not exist.
+func noPool(name string) error {
+	return errs.Errorf(errs.NotFound, "", "no pool %s", limit.Quote(name))
+}
+
+// notHeld is the NotFound error for an owner that holds no address.
+func notHeld(pool, owner string) error {
+	return errs.Errorf(errs.NotFound, "", "owner %s holds no address in pool %s", limit.Quote(owner), limit.Quote(pool))
 }
