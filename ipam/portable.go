@@ -30,11 +30,13 @@ type Options struct {
 	// MeterProvider, if set, records the call metrics and the pool
 	// gauges (see the package doc).
 	MeterProvider metric.MeterProvider
+	// GaugeTimeout bounds the driver's Pools call the pool gauges make
+	// at each collection; 0 means DefaultGaugeTimeout.
+	GaugeTimeout time.Duration
 }
 
-// GaugeTimeout bounds the Pools call that the pool gauges make at each
-// collection.
-const GaugeTimeout = 2 * time.Second
+// DefaultGaugeTimeout is the default of Options.GaugeTimeout.
+const DefaultGaugeTimeout = 2 * time.Second
 
 // IPAM allocates public addresses from pools, over a [Driver]. It checks
 // every call's context and arguments, so that nothing invalid reaches the
@@ -60,7 +62,11 @@ func New(d Driver, opts *Options) *IPAM {
 	}
 	m := &IPAM{d: d, in: obs.New("ipam", obs.DriverName(d), o)}
 	if o.MeterProvider != nil {
-		m.registerGauges(o.MeterProvider)
+		timeout := opts.GaugeTimeout
+		if timeout <= 0 {
+			timeout = DefaultGaugeTimeout
+		}
+		m.registerGauges(o.MeterProvider, timeout)
 	}
 	return m
 }
@@ -323,10 +329,10 @@ func (m *IPAM) As(target any) bool {
 }
 
 // registerGauges registers the pool gauges: at each collection one Pools
-// call to the driver, bounded by GaugeTimeout, reports every pool's used
-// and size. A failed or timed-out Pools call reports nothing for that
+// call to the driver, bounded by timeout, reports every pool's used and
+// size. A failed or timed-out Pools call reports nothing for that
 // collection.
-func (m *IPAM) registerGauges(mp metric.MeterProvider) {
+func (m *IPAM) registerGauges(mp metric.MeterProvider, timeout time.Duration) {
 	meter := mp.Meter(obs.Scope + "ipam")
 	used, err1 := meter.Int64ObservableGauge("managedvm.ipam.pool.used",
 		metric.WithDescription("Addresses allocated from the pool."), metric.WithUnit("{address}"))
@@ -338,10 +344,7 @@ func (m *IPAM) registerGauges(mp metric.MeterProvider) {
 	}
 	driver := attribute.String("driver", obs.DriverName(m.d))
 	reg, err := meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
-		if m.closed.Check("") != nil {
-			return nil
-		}
-		ctx, cancel := context.WithTimeout(ctx, GaugeTimeout)
+		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		pools, err := m.d.Pools(ctx)
 		if err != nil {
