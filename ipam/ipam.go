@@ -41,7 +41,7 @@ type Pool struct {
 // names no operation (the IPAM call that checks it adds its own) and quotes
 // the name with a bounded, escaped quote.
 func (p Pool) Validate() error {
-	if err := limit.Name("", "pool name", p.Name); err != nil {
+	if err := checkName("pool name", p.Name); err != nil {
 		return err
 	}
 	name := limit.Quote(p.Name)
@@ -200,10 +200,10 @@ type Request struct {
 // pool name outside the limits of a name, an owner outside the limits of a
 // key (1 to 255 bytes of printable UTF-8), or a LocalIP with an IPv6 zone.
 func (r Request) Validate() error {
-	if err := limit.Name("", "pool name", r.Pool); err != nil {
+	if err := checkName("pool name", r.Pool); err != nil {
 		return err
 	}
-	if err := limit.Key("", "owner", r.Owner); err != nil {
+	if err := checkKey("owner", r.Owner); err != nil {
 		return err
 	}
 	return checkLocal(r.LocalIP)

@@ -15,7 +15,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/managedvm/managedvm/errs"
-	"github.com/managedvm/managedvm/internal/limit"
 	"github.com/managedvm/managedvm/internal/obs"
 )
 
@@ -79,13 +78,13 @@ func (m *IPAM) begin(ctx context.Context, op string) error {
 	return errs.FromContext(ctx, op)
 }
 
-func checkPoolName(name string) error { return limit.Name("", "pool name", name) }
+func checkPoolName(name string) error { return checkName("pool name", name) }
 
 func checkOwner(pool, owner string) error {
 	if err := checkPoolName(pool); err != nil {
 		return err
 	}
-	return limit.Key("", "owner", owner)
+	return checkKey("owner", owner)
 }
 
 // CreatePool adds a pool. Creating an identical pool (same prefix, gateway
@@ -170,14 +169,14 @@ func (m *IPAM) Allocate(ctx context.Context, req Request) (Allocation, error) {
 	if err == nil {
 		err = req.Validate()
 	}
-	var a Allocation
 	if err == nil {
-		a, err = m.d.Allocate(ctx, req)
+		a, derr := m.d.Allocate(ctx, req)
+		if derr == nil {
+			return a, c.End(ctx, nil)
+		}
+		err = derr
 	}
-	if err != nil {
-		a = Allocation{}
-	}
-	return a, c.End(ctx, err)
+	return Allocation{}, c.End(ctx, err)
 }
 
 // Release frees the owner's address. Releasing what is not held is not an

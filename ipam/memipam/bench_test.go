@@ -7,6 +7,9 @@ import (
 	"sync/atomic"
 	"testing"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"github.com/managedvm/managedvm/ipam"
 	"github.com/managedvm/managedvm/ipam/memipam"
 )
@@ -28,8 +31,10 @@ func benchOwners(n int) []string {
 	return owners
 }
 
-func newBenchIPAM(b *testing.B, p ipam.Pool) *ipam.IPAM {
-	m := memipam.New(nil)
+func newBenchIPAM(b *testing.B, p ipam.Pool) *ipam.IPAM { return newBenchIPAMWith(b, p, nil) }
+
+func newBenchIPAMWith(b *testing.B, p ipam.Pool, opts *memipam.Options) *ipam.IPAM {
+	m := memipam.New(opts)
 	if err := m.CreatePool(context.Background(), p); err != nil {
 		b.Fatal(err)
 	}
@@ -60,6 +65,62 @@ func BenchmarkAllocate(b *testing.B) {
 				i++
 			}
 		})
+	}
+}
+
+// discardSpans is a span processor that drops every span: the SDK still
+// records each one (sampled, attributes, status), only the export is
+// left out.
+type discardSpans struct{}
+
+func (discardSpans) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
+func (discardSpans) OnEnd(sdktrace.ReadOnlySpan)                     {}
+func (discardSpans) Shutdown(context.Context) error                  { return nil }
+func (discardSpans) ForceFlush(context.Context) error                { return nil }
+
+// BenchmarkAllocateTelemetry is BenchmarkAllocate with the OpenTelemetry
+// SDK installed: every span recorded (AlwaysSample, then dropped instead
+// of exported) and the metrics aggregated by a manual reader, as a host
+// that exports them would have them.
+// "with=metrics" installs only the MeterProvider.
+func BenchmarkAllocateTelemetry(b *testing.B) {
+	for _, with := range []string{"metrics", "traces+metrics"} {
+		for _, bits := range []int{24, 16} {
+			b.Run(fmt.Sprintf("with=%s/prefix=%d", with, bits), func(b *testing.B) {
+				benchAllocateTelemetry(b, bits, with == "traces+metrics")
+			})
+		}
+	}
+}
+
+func benchAllocateTelemetry(b *testing.B, bits int, traces bool) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithSpanProcessor(discardSpans{}))
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	b.Cleanup(func() {
+		_ = tp.Shutdown(context.Background())
+		_ = mp.Shutdown(context.Background())
+	})
+	opts := &memipam.Options{MeterProvider: mp}
+	if traces {
+		opts.TracerProvider = tp
+	}
+	ctx := context.Background()
+	p := benchPool(bits)
+	owners := benchOwners(p.Size())
+	m := newBenchIPAMWith(b, p, opts)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if i == len(owners) {
+			b.StopTimer()
+			_ = m.Close() // unregisters its gauges
+			m, i = newBenchIPAMWith(b, p, opts), 0
+			b.StartTimer()
+		}
+		if _, err := m.Allocate(ctx, ipam.Request{Pool: "bench", Owner: owners[i]}); err != nil {
+			b.Fatal(err)
+		}
+		i++
 	}
 }
 
