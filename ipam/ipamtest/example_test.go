@@ -8,7 +8,7 @@ import (
 	"github.com/managedvm/managedvm/ipam/memipam"
 )
 
-// An IPAM driver's test runs the suite with a constructor of fresh IPAMs.
+// An IPAM driver's test runs the suite with a constructor of fresh drivers.
 func ExampleRun() {
 	_ = func(t *testing.T) {
 		ipamtest.Run(t, ipamtest.HarnessFunc(func(t *testing.T) ipam.Driver { return memipam.NewDriver(nil) }))

@@ -1,10 +1,16 @@
-// Package memipam is an in-memory [ipam.IPAM]: a complete implementation
+// Package memipam is an in-memory IPAM driver: a complete implementation
 // for programs that keep their address pools in one process, and for host
 // application tests. It passes the ipamtest conformance suite.
 //
-//	m := memipam.New(nil)
+//	m := memipam.New(nil) // *ipam.IPAM
 //	err := m.CreatePool(ctx, ipam.Pool{Name: "zone-a", Prefix: netip.MustParsePrefix("203.0.113.0/24")})
 //	a, err := m.Allocate(ctx, ipam.Request{Pool: "zone-a", Owner: "vsphere-prod/4211-..."})
+//
+// [New] returns the portable *ipam.IPAM over a [Driver]; [NewDriver]
+// returns the bare driver, for a host that wraps it (fault injection, a
+// call log) before handing it to ipam.New. The checks, limits, error
+// wrapping, copies and telemetry of package ipam apply; this package is
+// only the allocator.
 //
 // Nothing is persisted: the allocations live as long as the IPAM value.
 // A host that runs several orchestrator processes needs a shared store
@@ -40,26 +46,32 @@
 // are kept to the nanosecond, and returned in the local time zone without
 // a monotonic clock reading: compare them with time.Time.Equal.
 //
+// # Options and escape hatches
+//
+// [Options] has Now (the clock of the timestamps), Logger, and the
+// TracerProvider and MeterProvider that New passes to ipam.Options. The
+// IPAM's As reaches the driver: a **memipam.Driver target.
+//
 // # Errors
 //
 // The errors and their codes are those documented by package ipam:
-// InvalidArgument, NotFound, AlreadyExists, FailedPrecondition,
-// ResourceExhausted, and Canceled or DeadlineExceeded when the context has
-// ended before the call (nothing changes then). SetLocalIP with the zero
-// address clears the local address; LookupAddress of the zero address is
-// InvalidArgument.
+// NotFound, AlreadyExists, FailedPrecondition and ResourceExhausted from
+// the driver, InvalidArgument, Canceled, DeadlineExceeded and
+// FailedPrecondition after Close from the portable type. Calls never fail
+// otherwise. SetLocalIP with the zero address clears the local address.
 //
 // # Concurrency
 //
-// An IPAM is safe for concurrent use. Finding a pool takes no lock (the
+// The driver is safe for concurrent use. Finding a pool takes no lock (the
 // map of pools is copied on CreatePool and DeletePool); calls on different
 // pools run in parallel, and calls on one pool are serialized by that
-// pool's lock. Every value returned (pools, their reserved ranges,
-// allocations) is a copy, and no value passed in is retained.
+// pool's lock. A pool's definition is kept as given and never changed; the
+// portable type copies what it hands out.
 //
 // # Logging
 //
 // With Options.Logger set, pool creation and deletion are logged at Info,
 // allocations and releases at Debug, and exhaustion at Warn, with the pool,
-// owner and address as attributes.
+// owner and address as attributes; the portable type adds its Debug line
+// per call (op, code, err, duration).
 package memipam

@@ -1,16 +1,30 @@
-// Package pgipam is an ipam.IPAM stored in PostgreSQL, so that many
-// orchestrator processes allocate public addresses from one truth.
+// Package pgipam is an IPAM driver that keeps the pools in PostgreSQL, so
+// that many orchestrator processes allocate public addresses from one
+// truth.
 //
 //	pool, _ := pgxpool.New(ctx, url)
 //	if err := pgipam.Migrate(ctx, pool); err != nil { ... }
-//	m := pgipam.New(pool, nil)
+//	m, err := pgipam.Open(ctx, pool, nil) // *ipam.IPAM
+//
+// [Open] checks that Migrate has made the schema (FailedPrecondition if
+// not) and returns the portable *ipam.IPAM over a [Driver]; [NewDriver]
+// returns the bare driver without that check, for a host that wraps it
+// before handing it to ipam.New. The checks, limits, error wrapping, copies
+// and telemetry of package ipam apply; this package is only the SQL.
+//
+// # Options and escape hatches
+//
+// [Options] has Logger, and the TracerProvider and MeterProvider that Open
+// passes to ipam.Options. The IPAM's As reaches the connection pool (a
+// **pgxpool.Pool target) and the driver (a **pgipam.Driver target). The
+// caller owns the connection pool: the IPAM's Close leaves it open.
 //
 // # Schema and migrations
 //
 // [Migrate] creates the tables (ipam_pools, ipam_excluded, ipam_spans,
 // ipam_allocations, ipam_free; versions in ipam_schema_migrations) in the
 // connection's search_path. It is explicit (nothing happens at import or in
-// New), versioned, idempotent, and safe when several processes migrate at
+// Open), versioned, idempotent, and safe when several processes migrate at
 // once: they take turns on a transaction-level advisory lock. Prefixes are
 // cidr, addresses inet.
 //
@@ -35,7 +49,7 @@
 //
 // # Errors
 //
-// Errors carry errs codes as ipam.IPAM documents them. Database errors map
+// Errors carry errs codes as package ipam documents them. Database errors map
 // as follows: a unique violation is AlreadyExists; deadlocks and
 // serialization failures are retried inside the driver, then Unavailable;
 // a connection error before the request was sent is Unavailable, except a
@@ -50,7 +64,7 @@
 //
 // # Concurrency
 //
-// An IPAM is safe for concurrent use, and any number of IPAMs in any number
-// of processes may share one database. Timestamps come from the database's
+// The driver is safe for concurrent use, and any number of drivers in any
+// number of processes may share one database. Timestamps come from the database's
 // clock, one clock for every replica.
 package pgipam
