@@ -190,13 +190,6 @@ func TestValidateErrorsAreBoundedAndUnnamed(t *testing.T) {
 	}
 }
 
-// fuzzMaxMessage bounds the messages in the fuzz targets. It is above the
-// conformance suite's 300 bytes because limit.Quote keeps 64 bytes of its
-// input, not of its output: 64 control or invalid bytes quote to 258
-// bytes ("\x05" each), so a message can reach about 310 bytes. Bounded
-// still (it never grows with the input), which is what this checks.
-const fuzzMaxMessage = 400
-
 // FuzzPoolValidate: Validate never panics, accepts only names within the
 // limits, refuses with a bounded InvalidArgument, and a pool it accepts
 // is handled by the in-memory driver exactly as described by its Size.
@@ -221,7 +214,7 @@ func FuzzPoolValidate(f *testing.F) {
 		nameOK := limit.Name("", "pool name", name) == nil
 		if err != nil {
 			testkit.WantCode(t, "Validate", err, errs.InvalidArgument)
-			testkit.Bounded(t, "Validate", err, fuzzMaxMessage)
+			testkit.Bounded(t, "Validate", err, 300)
 			return
 		}
 		if !nameOK {
@@ -274,12 +267,12 @@ func FuzzRequestValidate(f *testing.F) {
 		if !valid {
 			for what, err := range map[string]error{"Validate": err, "Allocate": aerr} {
 				testkit.WantCode(t, what, err, errs.InvalidArgument)
-				testkit.Bounded(t, what, err, fuzzMaxMessage)
+				testkit.Bounded(t, what, err, 300)
 			}
 			if limit.Key("", "", owner) != nil || limit.Name("", "", pool) != nil {
 				for what, err := range map[string]error{"Lookup": lerr, "Release": rerr} {
 					testkit.WantCode(t, what, err, errs.InvalidArgument)
-					testkit.Bounded(t, what, err, fuzzMaxMessage)
+					testkit.Bounded(t, what, err, 300)
 				}
 			}
 			return
