@@ -150,7 +150,7 @@ func (ix *Indexer) watch(ctx context.Context, name string, prov *provider.Provid
 			return err
 		}
 		arrived := time.Now()
-		actx, c := ix.o.tel.in.Start(ctx, "enroll.Indexer.apply", attribute.String("provider", name), attribute.String("event", ev.Type.String()))
+		actx, c := ix.o.tel.in.StartWith(ctx, "enroll.Indexer.apply", attribute.String("provider", name), attribute.String("event", ev.Type.String()))
 		err = ix.apply(actx, name, ev)
 		c.Finish(actx, err)
 		if err != nil {

@@ -239,7 +239,7 @@ func (r *run) execute(ctx context.Context) (Result, error) {
 		name := r.j.Steps[i].Name
 		r.o.at("before:" + name)
 		r.event(StepStarted, name, nil, "")
-		sctx, sc := r.stepSpan(work, "enroll.step.", name)
+		sctx, sc := r.stepSpan(work, name, false)
 		err := r.attempt(sctx, name)
 		sc.Finish(sctx, err)
 		r.o.at("after-do:" + name)
@@ -338,7 +338,7 @@ func (r *run) compensate(ctx context.Context, failed int, cause error) (Result, 
 		}
 		r.o.at("undo:" + st.Name)
 		r.event(CompensationStarted, st.Name, nil, "")
-		uctx, uc := r.stepSpan(cctx, "enroll.undo.", st.Name)
+		uctx, uc := r.stepSpan(cctx, st.Name, true)
 		err := sf.undo(r, uctx)
 		uc.Finish(uctx, err)
 		if err != nil {

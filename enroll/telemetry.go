@@ -105,15 +105,36 @@ func (o *Orchestrator) Close() error {
 
 // span starts the span of a public operation on vm.
 func (o *Orchestrator) span(ctx context.Context, op string, vm cmdb.Key) (context.Context, obs.Call) {
-	if vm.Provider == "" && vm.VMID == "" {
-		return o.tel.in.Start(ctx, op, attribute.String("instance", o.instance))
+	if o.tel.in.Off() {
+		return o.tel.in.Start(ctx, op)
 	}
-	return o.tel.in.Start(ctx, op, attribute.String("instance", o.instance), attribute.String("vm", vm.String()))
+	if vm.Provider == "" && vm.VMID == "" {
+		return o.tel.in.StartWith(ctx, op, attribute.String("instance", o.instance))
+	}
+	return o.tel.in.StartWith(ctx, op, attribute.String("instance", o.instance), attribute.String("vm", vm.String()))
 }
 
-// stepSpan starts the span of one step (or its compensation).
-func (r *run) stepSpan(ctx context.Context, prefix, step string) (context.Context, obs.Call) {
-	return r.o.tel.in.Start(ctx, prefix+step, attribute.String("journal", r.j.ID), attribute.String("op", string(r.j.Op)))
+// stepOps names the spans of every step and compensation, built once so
+// that a step with telemetry off costs no string concatenation.
+var stepOps = func() map[string][2]string {
+	m := map[string][2]string{}
+	for name := range steps {
+		m[name] = [2]string{"enroll.step." + name, "enroll.undo." + name}
+	}
+	return m
+}()
+
+// stepSpan starts the span of one step (undo: of its compensation).
+func (r *run) stepSpan(ctx context.Context, step string, undo bool) (context.Context, obs.Call) {
+	i := 0
+	if undo {
+		i = 1
+	}
+	op := stepOps[step][i]
+	if r.o.tel.in.Off() {
+		return r.o.tel.in.Start(ctx, op)
+	}
+	return r.o.tel.in.StartWith(ctx, op, attribute.String("journal", r.j.ID), attribute.String("op", string(r.j.Op)))
 }
 
 // indexed records the Indexer's lag for one event of provider name.

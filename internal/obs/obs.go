@@ -54,6 +54,9 @@ type Instrument struct {
 	calls, errors metric.Int64Counter
 	duration      metric.Float64Histogram
 	sets          sync.Map // op+code -> metric.MeasurementOption
+	// off: no tracer, no metrics and no logger, so a call records nothing
+	// (the fast path of Start and End).
+	off bool
 }
 
 var discard = slog.New(slog.DiscardHandler)
@@ -65,6 +68,7 @@ func New(pkg, driver string, o Options) *Instrument {
 	if in.log == nil {
 		in.log = discard
 	}
+	defer func() { in.off = in.tracer == nil && in.calls == nil && in.errors == nil && in.duration == nil && o.Logger == nil }()
 	if o.TracerProvider != nil {
 		in.tracer = o.TracerProvider.Tracer(Scope + pkg)
 	}
@@ -87,27 +91,51 @@ func New(pkg, driver string, o Options) *Instrument {
 // Logger returns the logger (never nil).
 func (in *Instrument) Logger() *slog.Logger { return in.log }
 
-// Meter reports whether metrics are recorded.
+// Off reports that calls record nothing (no tracer, no metrics, no
+// logger): a caller may skip building span attributes.
+func (in *Instrument) Off() bool { return in.off }
+
+// Metered reports whether metrics are recorded.
 func (in *Instrument) Metered() bool { return in.calls != nil || in.duration != nil }
 
 // Call is one call in progress. The zero Call records nothing (End only
 // wraps the error).
 type Call struct {
-	in    *Instrument
-	op    string
-	start time.Time
+	in *Instrument
+	op string
+	// start is when the call began, on the monotonic clock since epoch.
+	start time.Duration
 	span  trace.Span
 }
 
+// epoch is the origin of Call.start (set once, never changed; a Duration
+// keeps a Call small).
+var epoch = time.Now()
+
 // Start begins a call of op. The returned context carries its span when
 // tracing is on (it is ctx itself otherwise).
-func (in *Instrument) Start(ctx context.Context, op string, attrs ...attribute.KeyValue) (context.Context, Call) {
+func (in *Instrument) Start(ctx context.Context, op string) (context.Context, Call) {
+	if in.off {
+		return ctx, Call{in: in, op: op}
+	}
+	return in.start(ctx, op, nil)
+}
+
+// StartWith is Start with span attributes.
+func (in *Instrument) StartWith(ctx context.Context, op string, attrs ...attribute.KeyValue) (context.Context, Call) {
+	if in.off {
+		return ctx, Call{in: in, op: op}
+	}
+	return in.start(ctx, op, attrs)
+}
+
+func (in *Instrument) start(ctx context.Context, op string, attrs []attribute.KeyValue) (context.Context, Call) {
 	c := Call{in: in, op: op}
 	if in.tracer != nil {
 		ctx, c.span = in.tracer.Start(ctx, op, trace.WithAttributes(in.driver), trace.WithAttributes(attrs...))
 	}
 	if in.calls != nil || in.duration != nil || in.log.Enabled(ctx, slog.LevelDebug) {
-		c.start = time.Now()
+		c.start = time.Since(epoch)
 	}
 	return ctx, c
 }
@@ -116,10 +144,19 @@ func (in *Instrument) Start(ctx context.Context, op string, attrs ...attribute.K
 // the span status and the metrics, and logs at Debug. It returns the wrapped
 // error (nil for nil).
 func (c Call) End(ctx context.Context, err error) error {
+	if err == nil && (c.in == nil || c.in.off) {
+		return nil
+	}
+	return c.end(ctx, err)
+}
+
+func (c Call) end(ctx context.Context, err error) error {
 	err = Wrap(c.op, err)
 	c.Finish(ctx, err)
 	return err
 }
+
+func (c Call) elapsed() time.Duration { return time.Since(epoch) - c.start }
 
 // Finish ends the call like End but leaves err as it is (for composite
 // operations, such as an enrollment, whose errors already name their
@@ -134,7 +171,7 @@ func (c Call) Finish(ctx context.Context, err error) {
 		c.span.End()
 	}
 	in := c.in
-	if in == nil { // the zero Call: nothing to record
+	if in == nil || in.off { // nothing to record
 		return
 	}
 	if in.calls != nil || in.duration != nil {
@@ -146,16 +183,16 @@ func (c Call) Finish(ctx context.Context, err error) {
 			in.errors.Add(ctx, 1, set)
 		}
 		if in.duration != nil {
-			in.duration.Record(ctx, time.Since(c.start).Seconds(), set)
+			in.duration.Record(ctx, c.elapsed().Seconds(), set)
 		}
 	}
 	if in.log.Enabled(ctx, slog.LevelDebug) {
 		if err != nil {
 			in.log.LogAttrs(ctx, slog.LevelDebug, "call failed", slog.String("op", c.op), slog.String("code", code.String()),
-				slog.String("err", err.Error()), slog.Duration("duration", time.Since(c.start)))
+				slog.String("err", err.Error()), slog.Duration("duration", c.elapsed()))
 		} else {
 			in.log.LogAttrs(ctx, slog.LevelDebug, "call", slog.String("op", c.op), slog.String("code", code.String()),
-				slog.Duration("duration", time.Since(c.start)))
+				slog.Duration("duration", c.elapsed()))
 		}
 	}
 }
