@@ -68,7 +68,9 @@ func New(pkg, driver string, o Options) *Instrument {
 	if in.log == nil {
 		in.log = discard
 	}
-	defer func() { in.off = in.tracer == nil && in.calls == nil && in.errors == nil && in.duration == nil && o.Logger == nil }()
+	defer func() {
+		in.off = in.tracer == nil && in.calls == nil && in.errors == nil && in.duration == nil && o.Logger == nil
+	}()
 	if o.TracerProvider != nil {
 		in.tracer = o.TracerProvider.Tracer(Scope + pkg)
 	}
