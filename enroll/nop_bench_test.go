@@ -10,6 +10,11 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/managedvm/managedvm/cmdb"
 	"github.com/managedvm/managedvm/enroll"
 	"github.com/managedvm/managedvm/errs"
@@ -83,42 +88,72 @@ func (nopStore) UpdateJournal(_ context.Context, j enroll.Journal) (enroll.Journ
 // (and the Store) answers at once without work.
 func BenchmarkEnrollOverhead(b *testing.B) {
 	for _, conc := range []int{1, 8, 64} {
+		b.Run(fmt.Sprintf("concurrency=%d", conc), func(b *testing.B) { benchOverhead(b, conc, nil, nil) })
+	}
+}
+
+// BenchmarkEnrollOverheadTelemetry is BenchmarkEnrollOverhead with the
+// OpenTelemetry SDK installed on the orchestrator and every driver: every
+// span recorded (AlwaysSample; the processor drops it instead of
+// exporting) and the metrics aggregated for a manual reader.
+func BenchmarkEnrollOverheadTelemetry(b *testing.B) {
+	for _, conc := range []int{1, 8, 64} {
 		b.Run(fmt.Sprintf("concurrency=%d", conc), func(b *testing.B) {
-			prov := nopProvider{vm: provider.VM{Zone: zoneName, Power: provider.PoweredOn,
-				Guest: provider.GuestInfo{Family: guest.Linux, IPs: []netip.Addr{netip.MustParseAddr("10.0.0.5")}, ToolsRunning: true}}}
-			o, err := enroll.New(enroll.Config{
-				Providers: map[string]*provider.Provider{provName: provider.New(prov, nil)},
-				IPAM:      ipam.New(nopIPAM{}, nil), Firewall: natfw.New(nopFW{}, nil), CMDB: cmdb.New(nopCMDB{}, nil), Store: enroll.NewStore(nopStore{}, nil),
-				Policy: enroll.Policy{Pool: poolName, ManagementSources: []netip.Prefix{mgmt},
-					Requirements: map[guest.OSFamily]guest.Requirements{guest.Linux: {Distributions: map[string]string{"debian": "11"}}}},
-			}, &enroll.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Observer: enroll.ObserverFunc(func(enroll.Event) {})})
-			if err != nil {
-				b.Fatal(err)
-			}
-			cred := guest.Password("admin", "pw")
-			var next, failed atomic.Int64
-			b.ReportAllocs()
-			cpu0 := cpuTime()
-			b.ResetTimer()
-			var wg sync.WaitGroup
-			for g := 0; g < conc; g++ {
-				wg.Go(func() {
-					for int(next.Add(1)) <= b.N {
-						if _, err := o.Enroll(context.Background(), enroll.Request{Key: "", Provider: provName, VMID: "vm", Credentials: cred}); err != nil {
-							failed.Add(1)
-						}
-					}
-				})
-			}
-			wg.Wait()
-			b.StopTimer()
-			cpu := cpuTime() - cpu0
-			if failed.Load() > 0 {
-				b.Fatalf("%d enrollments failed", failed.Load())
-			}
-			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/op")
-			b.ReportMetric(float64(b.N)/cpu.Seconds(), "enrollments/cpu-s")
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "enrollments/s")
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithSpanProcessor(dropSpans{}))
+			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+			defer func() { _ = tp.Shutdown(context.Background()); _ = mp.Shutdown(context.Background()) }()
+			benchOverhead(b, conc, tp, mp)
 		})
 	}
+}
+
+type dropSpans struct{}
+
+func (dropSpans) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
+func (dropSpans) OnEnd(sdktrace.ReadOnlySpan)                     {}
+func (dropSpans) Shutdown(context.Context) error                  { return nil }
+func (dropSpans) ForceFlush(context.Context) error                { return nil }
+
+func benchOverhead(b *testing.B, conc int, tp trace.TracerProvider, mp metric.MeterProvider) {
+	prov := nopProvider{vm: provider.VM{Zone: zoneName, Power: provider.PoweredOn,
+		Guest: provider.GuestInfo{Family: guest.Linux, IPs: []netip.Addr{netip.MustParseAddr("10.0.0.5")}, ToolsRunning: true}}}
+	po := &provider.Options{TracerProvider: tp, MeterProvider: mp}
+	o, err := enroll.New(enroll.Config{
+		Providers: map[string]*provider.Provider{provName: provider.New(prov, po)},
+		IPAM:      ipam.New(nopIPAM{}, &ipam.Options{TracerProvider: tp, MeterProvider: mp}),
+		Firewall:  natfw.New(nopFW{}, &natfw.Options{TracerProvider: tp, MeterProvider: mp}),
+		CMDB:      cmdb.New(nopCMDB{}, &cmdb.Options{TracerProvider: tp, MeterProvider: mp}),
+		Store:     enroll.NewStore(nopStore{}, &enroll.StoreOptions{TracerProvider: tp, MeterProvider: mp}),
+		Policy: enroll.Policy{Pool: poolName, ManagementSources: []netip.Prefix{mgmt},
+			Requirements: map[guest.OSFamily]guest.Requirements{guest.Linux: {Distributions: map[string]string{"debian": "11"}}}},
+	}, &enroll.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Observer: enroll.ObserverFunc(func(enroll.Event) {}),
+		TracerProvider: tp, MeterProvider: mp})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer o.Close()
+	cred := guest.Password("admin", "pw")
+	var next, failed atomic.Int64
+	b.ReportAllocs()
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for g := 0; g < conc; g++ {
+		wg.Go(func() {
+			for int(next.Add(1)) <= b.N {
+				if _, err := o.Enroll(context.Background(), enroll.Request{Key: "", Provider: provName, VMID: "vm", Credentials: cred}); err != nil {
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	cpu := cpuTime() - cpu0
+	if failed.Load() > 0 {
+		b.Fatalf("%d enrollments failed", failed.Load())
+	}
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/op")
+	b.ReportMetric(float64(b.N)/cpu.Seconds(), "enrollments/cpu-s")
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "enrollments/s")
 }
