@@ -55,7 +55,7 @@ func benchWorld(b *testing.B, n int, observe func(enroll.Event)) (*enroll.Orches
 		IPAM:      addrs, Firewall: memfw.New(nil), CMDB: db, Store: enroll.NewMemoryStore(nil),
 		Policy: enroll.Policy{Pool: poolName, ManagementSources: []netip.Prefix{mgmt},
 			Requirements: map[guest.OSFamily]guest.Requirements{guest.Linux: {Distributions: map[string]string{"debian": "11"}}}},
-		Configurator: guest.ConfiguratorFunc(func(ctx context.Context, t guest.Target, ex guest.Executor) error { return nil }),
+		Configurator: guest.ConfiguratorFunc(func(ctx context.Context, t guest.Target, ex *guest.Executor) error { return nil }),
 	}, &enroll.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Observer: enroll.ObserverFunc(observe)})
 	if err != nil {
 		b.Fatal(err)

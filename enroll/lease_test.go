@@ -19,7 +19,7 @@ func TestLeaseRenewedWhileWorking(t *testing.T) {
 	var once sync.Once
 	finish := func() { once.Do(func() { close(release) }) }
 	defer finish()
-	slow := guest.ConfiguratorFunc(func(ctx context.Context, _ guest.Target, ex guest.Executor) error {
+	slow := guest.ConfiguratorFunc(func(ctx context.Context, _ guest.Target, ex *guest.Executor) error {
 		select {
 		case <-release:
 		case <-ctx.Done():

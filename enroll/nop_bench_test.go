@@ -38,8 +38,8 @@ func (p nopProvider) Get(_ context.Context, id string) (provider.VM, error) {
 	return vm, nil
 }
 func (nopProvider) ValidateCredentials(context.Context, string, guest.Credentials) error { return nil }
-func (nopProvider) GuestExecutor(context.Context, string, guest.Credentials) (guest.Executor, error) {
-	return nopExec{}, nil
+func (nopProvider) GuestExecutor(context.Context, string, guest.Credentials) (*guest.Executor, error) {
+	return guest.New(nopExec{}, nil), nil
 }
 
 type nopExec struct{}

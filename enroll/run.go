@@ -115,8 +115,8 @@ type run struct {
 
 	vm      provider.VM
 	vmOK    bool
-	guestEx guest.Executor
-	netEx   guest.Executor
+	guestEx *guest.Executor
+	netEx   *guest.Executor
 }
 
 func (r *run) owner() string { return r.j.VM.String() }
@@ -491,7 +491,7 @@ func (r *run) detail(step string) string {
 }
 
 func (r *run) closeExecutors() {
-	for _, ex := range []guest.Executor{r.guestEx, r.netEx} {
+	for _, ex := range []*guest.Executor{r.guestEx, r.netEx} {
 		if ex != nil {
 			_ = ex.Close()
 		}

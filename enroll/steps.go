@@ -196,7 +196,7 @@ const (
 // guest: it picks the transport for purpose, opens it once (a refused
 // login becomes an Unauthenticated error the customer can act on) and
 // keeps it for the run's later steps.
-func (r *run) executor(ctx context.Context, p purpose) (guest.Executor, error) {
+func (r *run) executor(ctx context.Context, p purpose) (*guest.Executor, error) {
 	network := r.j.Access == AccessNetwork
 	if p == forConfig {
 		network = r.o.cfg.Dialer != nil
@@ -209,7 +209,7 @@ func (r *run) executor(ctx context.Context, p purpose) (guest.Executor, error) {
 		return *slot, nil
 	}
 	var (
-		ex  guest.Executor
+		ex  *guest.Executor
 		err error
 	)
 	if network {

@@ -19,14 +19,14 @@ type recordingConfigurator struct {
 	dialed             []guest.Target
 }
 
-func (c *recordingConfigurator) Configure(ctx context.Context, t guest.Target, ex guest.Executor) error {
+func (c *recordingConfigurator) Configure(ctx context.Context, t guest.Target, ex *guest.Executor) error {
 	c.mu.Lock()
 	c.configured = append(c.configured, t)
 	c.mu.Unlock()
 	return configurator{}.Configure(ctx, t, ex)
 }
 
-func (c *recordingConfigurator) Unconfigure(ctx context.Context, t guest.Target, ex guest.Executor) error {
+func (c *recordingConfigurator) Unconfigure(ctx context.Context, t guest.Target, ex *guest.Executor) error {
 	c.mu.Lock()
 	c.undone = append(c.undone, t)
 	c.mu.Unlock()
@@ -42,7 +42,7 @@ func TestTarget(t *testing.T) {
 	o := w.orchestrator("i1", func(c *enroll.Config, _ *enroll.Options) {
 		c.Configurator = rc
 		dial := c.Dialer
-		c.Dialer = guest.DialFunc(func(ctx context.Context, tg guest.Target, cred guest.Credentials) (guest.Executor, error) {
+		c.Dialer = guest.DialFunc(func(ctx context.Context, tg guest.Target, cred guest.Credentials) (*guest.Executor, error) {
 			rc.mu.Lock()
 			rc.dialed = append(rc.dialed, tg)
 			rc.mu.Unlock()

@@ -178,7 +178,7 @@ func (w *world) answer(ctx context.Context, vmID string, cmd guest.Command, fall
 // exists and points at the VM, and that the credentials are right, then
 // returns a memguest executor answering for that VM.
 func (w *world) dialer() guest.Dialer {
-	return guest.DialFunc(func(ctx context.Context, t guest.Target, cred guest.Credentials) (guest.Executor, error) {
+	return guest.DialFunc(func(ctx context.Context, t guest.Target, cred guest.Credentials) (*guest.Executor, error) {
 		w.dials.Add(1)
 		// Reaching the guest goes through the NAT: a fault of dialInj's
 		// "Get" is a failed dial.
@@ -192,7 +192,7 @@ func (w *world) dialer() guest.Dialer {
 		if cred.Username != "admin" || cred.Password.Reveal() != password {
 			return nil, errs.New(errs.Unauthenticated, "dial", "authentication failed")
 		}
-		ex := memguest.New(t.Family, nil)
+		ex := memguest.NewDriver(t.Family, nil)
 		vmID := t.VMID
 		ex.HandleDefault(func(ctx context.Context, cmd guest.Command) (guest.Result, error) {
 			return w.answer(ctx, vmID, cmd, func() (guest.Result, error) {
@@ -203,14 +203,14 @@ func (w *world) dialer() guest.Dialer {
 				return memprovider.DefaultGuestHandler(ctx, memprovider.GuestRequest{VM: vm, User: cred.Username, Command: cmd})
 			})
 		})
-		return &fakes.Executor{Executor: ex, Injector: w.guestInj}, nil
+		return fakes.WrapExecutor(ex.Executor(), w.guestInj), nil
 	})
 }
 
 // configurator creates and removes the operator's service account.
 type configurator struct{}
 
-func (configurator) Configure(ctx context.Context, t guest.Target, ex guest.Executor) error {
+func (configurator) Configure(ctx context.Context, t guest.Target, ex *guest.Executor) error {
 	if t.Family == guest.Windows {
 		_, err := ex.Run(ctx, guest.Command{Script: "New-LocalUser -Name 'mvm-operator' -NoPassword"})
 		return err
@@ -219,7 +219,7 @@ func (configurator) Configure(ctx context.Context, t guest.Target, ex guest.Exec
 	return err
 }
 
-func (configurator) Unconfigure(ctx context.Context, t guest.Target, ex guest.Executor) error {
+func (configurator) Unconfigure(ctx context.Context, t guest.Target, ex *guest.Executor) error {
 	if t.Family == guest.Windows {
 		_, err := ex.Run(ctx, guest.Command{Script: "Remove-LocalUser -Name 'mvm-operator'"})
 		return err

@@ -4,6 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/internal/limit"
 )
 
 const redacted = "[REDACTED]"
@@ -98,7 +103,7 @@ func (c Credentials) String() string {
 	if kinds == "" {
 		kinds = "+none"
 	}
-	return fmt.Sprintf("credentials{user=%q auth=%s}", c.Username, kinds[1:])
+	return fmt.Sprintf("credentials{user=%s auth=%s}", limit.Quote(c.Username), kinds[1:])
 }
 
 // GoString describes the credentials without their secrets.
@@ -126,14 +131,55 @@ func (c Credentials) MarshalJSON() ([]byte, error) {
 // LogValue makes slog print the String form.
 func (c Credentials) LogValue() slog.Value { return slog.StringValue(c.String()) }
 
-// Validate reports an InvalidArgument error when there is no user name or
-// no secret at all.
+// The credential limits every transport enforces (Credentials.Validate);
+// a transport may refuse more (SSH: white space in a user name; WinRM:
+// the characters Windows forbids in account names).
+const (
+	// MaxUsername is the longest user name, in bytes.
+	MaxUsername = 256
+	// MaxPassword is the longest password or passphrase, in bytes
+	// (Windows passwords hold at most 256 characters).
+	MaxPassword = 1024
+	// MaxPrivateKey is the largest private key, in bytes (a 16384-bit RSA
+	// key is about 12 KiB).
+	MaxPrivateKey = 64 << 10
+)
+
+// Validate reports an InvalidArgument error when the credentials break
+// the limits every transport shares: a user name of 1 to MaxUsername bytes
+// of valid UTF-8 without control characters and without leading or
+// trailing white space; a password or a private key (or both); a password
+// and passphrase of at most MaxPassword bytes of valid UTF-8 without NUL,
+// CR or LF (sudo reads a password as one line); a private key of at most
+// MaxPrivateKey bytes. Messages quote the user name with limit.Quote and
+// never show a secret.
 func (c Credentials) Validate() error {
-	switch {
-	case c.Username == "":
-		return errInvalid("credentials have no user name")
-	case c.Password.IsZero() && c.PrivateKey.IsZero():
-		return errInvalid("credentials have neither a password nor a private key")
+	const op = "guest.Credentials"
+	u := c.Username
+	if why := limit.Why(u, 1, MaxUsername, true); why != "" {
+		if u == "" {
+			return errs.New(errs.InvalidArgument, op, "credentials have no user name")
+		}
+		return errs.Errorf(errs.InvalidArgument, op, "the user name %s %s", limit.Quote(u), why)
+	}
+	if strings.TrimSpace(u) != u {
+		return errs.Errorf(errs.InvalidArgument, op, "the user name %s starts or ends with white space", limit.Quote(u))
+	}
+	if c.Password.IsZero() && c.PrivateKey.IsZero() {
+		return errs.New(errs.InvalidArgument, op, "credentials have neither a password nor a private key")
+	}
+	for _, s := range []struct{ name, v string }{{"password", c.Password.Reveal()}, {"passphrase", c.Passphrase.Reveal()}} {
+		switch {
+		case len(s.v) > MaxPassword:
+			return errs.Errorf(errs.InvalidArgument, op, "the %s is %d bytes, more than the %d allowed", s.name, len(s.v), MaxPassword)
+		case !utf8.ValidString(s.v):
+			return errs.Errorf(errs.InvalidArgument, op, "the %s is not valid UTF-8", s.name)
+		case strings.ContainsAny(s.v, "\x00\r\n"):
+			return errs.Errorf(errs.InvalidArgument, op, "the %s holds a NUL, CR or LF character", s.name)
+		}
+	}
+	if n := len(c.PrivateKey.Reveal()); n > MaxPrivateKey {
+		return errs.Errorf(errs.InvalidArgument, op, "the private key is %d bytes, more than the %d allowed", n, MaxPrivateKey)
 	}
 	return nil
 }

@@ -52,10 +52,10 @@ func ExampleCredentials() {
 }
 
 func ExampleExitError() {
-	ex := memguest.New(guest.Linux, nil)
+	ex := memguest.NewDriver(guest.Linux, nil)
 	ex.HandleArgs([]string{"id", "deploy"}, memguest.Exit(1, "", "id: 'deploy': no such user\n"))
 
-	_, err := ex.Run(context.Background(), guest.Command{Args: []string{"id", "deploy"}})
+	_, err := ex.Executor().Run(context.Background(), guest.Command{Args: []string{"id", "deploy"}})
 	var exit *guest.ExitError
 	if errors.As(err, &exit) {
 		fmt.Println(exit.Code)
@@ -63,14 +63,14 @@ func ExampleExitError() {
 	fmt.Println(err)
 	// Output:
 	// 1
-	// command "id" (1 args) exited with code 1: id: 'deploy': no such user
+	// guest.Run: command "id" (1 args) exited with code 1: id: 'deploy': no such user
 }
 
 func ExampleDetectFacts() {
-	ex := memguest.New(guest.Linux, nil)
+	ex := memguest.NewDriver(guest.Linux, nil)
 	ex.HandleScript("os-release", memguest.Reply("ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n__MANAGEDVM_UNAME__\n6.1.0-18-amd64\nx86_64\n"))
 
-	f, err := guest.DetectFacts(context.Background(), ex)
+	f, err := guest.DetectFacts(context.Background(), ex.Executor())
 	fmt.Println(err)
 	fmt.Println(f.Distribution, f.Version, f.Arch)
 	// Output:

@@ -72,7 +72,7 @@ if (Get-Command winget -ErrorAction SilentlyContinue) { "PKG=winget" } elseif (G
 // whose answer holds no facts at all (neither os-release nor uname on
 // Linux; neither the OS name nor the build on Windows) is FailedPrecondition
 // on both families: it is not the OS the executor speaks to.
-func DetectFacts(ctx context.Context, ex Executor) (Facts, error) {
+func DetectFacts(ctx context.Context, ex *Executor) (Facts, error) {
 	const op = "guest.DetectFacts"
 	switch ex.Family() {
 	case Windows:

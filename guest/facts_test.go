@@ -91,9 +91,9 @@ func TestFactsFromOSRelease(t *testing.T) {
 }
 
 func TestDetectFactsLinux(t *testing.T) {
-	ex := memguest.New(guest.Linux, nil)
+	ex := memguest.NewDriver(guest.Linux, nil)
 	ex.HandleScript("/etc/os-release", memguest.Reply(rhel9+"__MANAGEDVM_UNAME__\n5.14.0-427.el9.x86_64\nx86_64\n"))
-	f, err := guest.DetectFacts(context.Background(), ex)
+	f, err := guest.DetectFacts(context.Background(), ex.Executor())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,9 +109,9 @@ func TestDetectFactsLinux(t *testing.T) {
 }
 
 func TestDetectFactsLinuxWithoutOSRelease(t *testing.T) {
-	ex := memguest.New(guest.Linux, nil)
+	ex := memguest.NewDriver(guest.Linux, nil)
 	ex.HandleScript("/etc/os-release", memguest.Reply("__MANAGEDVM_UNAME__\n4.19.0\naarch64\n"))
-	f, err := guest.DetectFacts(context.Background(), ex)
+	f, err := guest.DetectFacts(context.Background(), ex.Executor())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,9 +121,9 @@ func TestDetectFactsLinuxWithoutOSRelease(t *testing.T) {
 }
 
 func TestDetectFactsWindows(t *testing.T) {
-	ex := memguest.New(guest.Windows, nil)
+	ex := memguest.NewDriver(guest.Windows, nil)
 	ex.HandleScript("Win32_OperatingSystem", memguest.Reply("NAME=Microsoft Windows Server 2022 Datacenter\r\nVERSION=10.0.20348\r\nBUILD=20348\r\nARCH=AMD64\r\n"))
-	f, err := guest.DetectFacts(context.Background(), ex)
+	f, err := guest.DetectFacts(context.Background(), ex.Executor())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,21 +136,21 @@ func TestDetectFactsWindows(t *testing.T) {
 func TestDetectFactsErrors(t *testing.T) {
 	ctx := context.Background()
 	// A guest that prints nothing is not a Linux guest.
-	ex := memguest.New(guest.Linux, nil)
+	ex := memguest.NewDriver(guest.Linux, nil)
 	ex.HandleDefault(memguest.Reply(""))
-	if _, err := guest.DetectFacts(ctx, ex); errs.CodeOf(err) != errs.FailedPrecondition {
+	if _, err := guest.DetectFacts(ctx, ex.Executor()); errs.CodeOf(err) != errs.FailedPrecondition {
 		t.Fatalf("empty output: %v", err)
 	}
 	// Nor is one a Windows guest: both families treat it alike.
-	ex = memguest.New(guest.Windows, nil)
+	ex = memguest.NewDriver(guest.Windows, nil)
 	ex.HandleDefault(memguest.Reply(""))
-	if _, err := guest.DetectFacts(ctx, ex); errs.CodeOf(err) != errs.FailedPrecondition || !strings.Contains(err.Error(), "not a Windows guest") {
+	if _, err := guest.DetectFacts(ctx, ex.Executor()); errs.CodeOf(err) != errs.FailedPrecondition || !strings.Contains(err.Error(), "not a Windows guest") {
 		t.Fatalf("empty Windows output: %v", err)
 	}
 	// Transport errors keep their code and gain the operation.
-	ex = memguest.New(guest.Windows, nil)
+	ex = memguest.NewDriver(guest.Windows, nil)
 	ex.HandleDefault(memguest.Fail(errs.New(errs.Unauthenticated, "winrm", "401")))
-	_, err := guest.DetectFacts(ctx, ex)
+	_, err := guest.DetectFacts(ctx, ex.Executor())
 	if errs.CodeOf(err) != errs.Unauthenticated || !strings.HasPrefix(err.Error(), "guest.DetectFacts: ") {
 		t.Fatalf("transport error: %v", err)
 	}

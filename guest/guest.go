@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/internal/limit"
 )
 
 // OSFamily is a guest operating system family.
@@ -89,7 +90,33 @@ type Command struct {
 // MaxOutput is how many bytes of each stream a Result keeps.
 const MaxOutput = 1 << 20
 
-// Validate checks the command's shape; executors call it first.
+// The limits Command.Validate and the Executor enforce on every transport
+// (a transport may refuse less still: a WinRM command line holds 8191
+// characters, see guest/winrm).
+const (
+	// MaxArgs is the most elements Command.Args may have.
+	MaxArgs = 4096
+	// MaxCommandBytes bounds a command's size: the bytes of all its Args,
+	// its Script, and its Env names and values together.
+	MaxCommandBytes = 1 << 20
+	// MaxEnv is the most variables Command.Env may set.
+	MaxEnv = 256
+	// MaxEnvName is the longest environment variable name, in bytes.
+	MaxEnvName = 255
+	// MaxEnvValue is the longest environment variable value, in bytes
+	// (Windows' limit for one variable is 32,767 characters).
+	MaxEnvValue = 32 << 10
+	// MaxPath is the longest Command.Dir and upload path, in bytes.
+	MaxPath = 4096
+	// MaxOwner is the longest UploadOptions.Owner, in bytes.
+	MaxOwner = 128
+)
+
+// Validate checks the command's shape and size against the limits above;
+// the Executor calls it before any transport sees the command. Every
+// failure is errs.InvalidArgument; messages quote at most the start of an
+// environment variable's name (limit.Quote), never an argument, script or
+// value.
 func (c Command) Validate() error {
 	const op = "guest.Command"
 	switch {
@@ -101,16 +128,35 @@ func (c Command) Validate() error {
 		return errs.New(errs.InvalidArgument, op, "empty program name")
 	case c.Timeout < 0:
 		return errs.New(errs.InvalidArgument, op, "negative timeout")
+	case len(c.Args) > MaxArgs:
+		return errs.Errorf(errs.InvalidArgument, op, "%d arguments, more than the %d allowed", len(c.Args), MaxArgs)
+	case len(c.Env) > MaxEnv:
+		return errs.Errorf(errs.InvalidArgument, op, "%d environment variables, more than the %d allowed", len(c.Env), MaxEnv)
+	case len(c.Dir) > MaxPath:
+		return errs.Errorf(errs.InvalidArgument, op, "the directory is %d bytes, more than the %d allowed", len(c.Dir), MaxPath)
 	}
-	for k := range c.Env {
-		if !validEnvName(k) {
-			return errs.Errorf(errs.InvalidArgument, op, "invalid environment variable name %q", k)
-		}
-	}
+	size := len(c.Script)
 	for _, a := range c.Args {
+		size += len(a)
 		if strings.IndexByte(a, 0) >= 0 {
 			return errs.New(errs.InvalidArgument, op, "argument contains a NUL byte")
 		}
+	}
+	for k, v := range c.Env {
+		size += len(k) + len(v)
+		switch {
+		case len(k) > MaxEnvName:
+			return errs.Errorf(errs.InvalidArgument, op, "environment variable name %s is longer than %d bytes", limit.Quote(k), MaxEnvName)
+		case !validEnvName(k):
+			return errs.Errorf(errs.InvalidArgument, op, "invalid environment variable name %s", limit.Quote(k))
+		case len(v) > MaxEnvValue:
+			return errs.Errorf(errs.InvalidArgument, op, "environment variable %s is %d bytes, more than the %d allowed", k, len(v), MaxEnvValue)
+		case strings.IndexByte(v, 0) >= 0:
+			return errs.Errorf(errs.InvalidArgument, op, "environment variable %s contains a NUL byte", k)
+		}
+	}
+	if size > MaxCommandBytes {
+		return errs.Errorf(errs.InvalidArgument, op, "the command is %d bytes (arguments, script and environment), more than the %d allowed", size, MaxCommandBytes)
 	}
 	// No guest shell or process can carry a NUL byte in these either.
 	switch {
@@ -118,11 +164,6 @@ func (c Command) Validate() error {
 		return errs.New(errs.InvalidArgument, op, "script contains a NUL byte")
 	case strings.IndexByte(c.Dir, 0) >= 0:
 		return errs.New(errs.InvalidArgument, op, "directory contains a NUL byte")
-	}
-	for k, v := range c.Env {
-		if strings.IndexByte(v, 0) >= 0 {
-			return errs.Errorf(errs.InvalidArgument, op, "environment variable %s contains a NUL byte", k)
-		}
 	}
 	return nil
 }
@@ -146,7 +187,7 @@ func validEnvName(s string) bool {
 // arguments or script (they may carry secrets).
 func (c Command) String() string {
 	if len(c.Args) > 0 {
-		return fmt.Sprintf("command %q (%d args)", c.Args[0], len(c.Args)-1)
+		return fmt.Sprintf("command %s (%d args)", limit.Quote(c.Args[0]), len(c.Args)-1)
 	}
 	return fmt.Sprintf("script (%d bytes)", len(c.Script))
 }
@@ -219,26 +260,9 @@ type UploadOptions struct {
 	Owner string
 }
 
-// Executor runs commands in one guest. Implementations are safe for
-// concurrent use unless their documentation says otherwise.
-type Executor interface {
-	// Run runs cmd and waits for it. A command that exits non-zero returns
-	// its Result and an *ExitError. A connection lost mid-command is an
-	// error wrapping ErrSessionLost. Canceling ctx stops the remote command
-	// and Run returns promptly with a Canceled or DeadlineExceeded error.
-	Run(ctx context.Context, cmd Command) (Result, error)
-	// Upload writes the content of r to path in the guest, atomically where
-	// the transport allows (temporary file, then rename).
-	Upload(ctx context.Context, path string, r io.Reader, opts UploadOptions) error
-	// Family reports the guest's OS family, which decides what Script means.
-	Family() OSFamily
-	// Close releases the connection. Calls after Close return ErrClosed.
-	Close() error
-}
-
 // Output runs cmd and returns its standard output with surrounding white
 // space trimmed.
-func Output(ctx context.Context, ex Executor, cmd Command) (string, error) {
+func Output(ctx context.Context, ex *Executor, cmd Command) (string, error) {
 	res, err := ex.Run(ctx, cmd)
 	if err != nil {
 		return "", err

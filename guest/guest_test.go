@@ -115,14 +115,14 @@ func TestParseFamily(t *testing.T) {
 }
 
 func TestOutput(t *testing.T) {
-	ex := memguest.New(guest.Linux, nil)
+	ex := memguest.NewDriver(guest.Linux, nil)
 	ex.HandleArgs([]string{"hostname"}, memguest.Reply("  web-01 \n"))
 	ex.HandleArgs([]string{"false"}, memguest.Exit(1, "partial", ""))
 	ctx := context.Background()
-	if got, err := guest.Output(ctx, ex, guest.Command{Args: []string{"hostname"}}); err != nil || got != "web-01" {
+	if got, err := guest.Output(ctx, ex.Executor(), guest.Command{Args: []string{"hostname"}}); err != nil || got != "web-01" {
 		t.Fatalf("Output = %q, %v", got, err)
 	}
-	if got, err := guest.Output(ctx, ex, guest.Command{Args: []string{"false"}}); got != "" || errs.CodeOf(err) != errs.FailedPrecondition {
+	if got, err := guest.Output(ctx, ex.Executor(), guest.Command{Args: []string{"false"}}); got != "" || errs.CodeOf(err) != errs.FailedPrecondition {
 		t.Fatalf("Output of a failing command = %q, %v", got, err)
 	}
 }

@@ -44,7 +44,7 @@ func (r Requirements) IsZero() bool {
 // them: Distributions or Checks. Then the family the guest reports is also
 // compared with family (a row of its own). The disk and command checks run
 // by the executor's family. Empty requirements run nothing in the guest.
-func CheckRequirements(ctx context.Context, ex Executor, family OSFamily, req Requirements) (report.Report, error) {
+func CheckRequirements(ctx context.Context, ex *Executor, family OSFamily, req Requirements) (report.Report, error) {
 	var rep report.Report
 	facts := Facts{Family: ex.Family()}
 	if len(req.Distributions) > 0 || len(req.Checks) > 0 {
@@ -124,7 +124,7 @@ func supportedList(m map[string]string) string {
 	return strings.Join(names, ", ")
 }
 
-func freeDiskMiB(ctx context.Context, ex Executor, family OSFamily, path string) (int64, string, error) {
+func freeDiskMiB(ctx context.Context, ex *Executor, family OSFamily, path string) (int64, string, error) {
 	if family == Windows {
 		if path == "" {
 			path = "C:"
@@ -159,7 +159,7 @@ func freeDiskMiB(ctx context.Context, ex Executor, family OSFamily, path string)
 	return kib >> 10, path, nil
 }
 
-func missingCommands(ctx context.Context, ex Executor, family OSFamily, cmds []string) ([]string, error) {
+func missingCommands(ctx context.Context, ex *Executor, family OSFamily, cmds []string) ([]string, error) {
 	var cmd Command
 	if family == Windows {
 		quoted := make([]string, len(cmds))

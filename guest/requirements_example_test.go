@@ -10,11 +10,11 @@ import (
 
 func ExampleCheckRequirements() {
 	// A scripted Debian 12 guest with 2 GiB free on /.
-	ex := memguest.New(guest.Linux, nil)
+	ex := memguest.NewDriver(guest.Linux, nil)
 	ex.HandleScript("/etc/os-release", memguest.Reply("ID=debian\nVERSION_ID=12\n__MANAGEDVM_UNAME__\n6.1\nx86_64\n__MANAGEDVM_EXTRA__\n"))
 	ex.HandleArgsPrefix([]string{"df"}, memguest.Reply("Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/sda1 20511312 9000000 2097152 45% /\n"))
 
-	rep, err := guest.CheckRequirements(context.Background(), ex, guest.Linux, guest.Requirements{
+	rep, err := guest.CheckRequirements(context.Background(), ex.Executor(), guest.Linux, guest.Requirements{
 		Distributions:  map[string]string{"debian": "11", "rhel": "8"},
 		MinFreeDiskMiB: 4096,
 	})

@@ -15,8 +15,8 @@ import (
 
 const debian12Facts = "ID=debian\nVERSION_ID=12\nPRETTY_NAME=\"Debian GNU/Linux 12\"\n__MANAGEDVM_UNAME__\n6.1\nx86_64\n__MANAGEDVM_EXTRA__\nPKG=apt\n"
 
-func linuxGuest(df string) *memguest.Executor {
-	ex := memguest.New(guest.Linux, nil)
+func linuxGuest(df string) *memguest.Driver {
+	ex := memguest.NewDriver(guest.Linux, nil)
 	ex.HandleScript("/etc/os-release", memguest.Reply(debian12Facts))
 	ex.HandleArgsPrefix([]string{"df", "-Pk"}, memguest.Reply(df))
 	ex.HandleArgsPrefix([]string{"sh", "-c"}, func(_ context.Context, cmd guest.Command) (guest.Result, error) {
@@ -47,7 +47,7 @@ func row(t *testing.T, rep report.Report, id string) report.Check {
 func TestCheckRequirementsLinux(t *testing.T) {
 	ctx := context.Background()
 	ex := linuxGuest(dfOut)
-	rep, err := guest.CheckRequirements(ctx, ex, guest.Linux, guest.Requirements{
+	rep, err := guest.CheckRequirements(ctx, ex.Executor(), guest.Linux, guest.Requirements{
 		Distributions: map[string]string{"debian": "11", "rhel": "8"}, MinFreeDiskMiB: 1024, Commands: []string{"useradd", "sudo"},
 	})
 	if err != nil || !rep.OK() || len(rep.Checks) != 3 {
@@ -57,7 +57,7 @@ func TestCheckRequirementsLinux(t *testing.T) {
 		t.Errorf("disk row %+v", c)
 	}
 	// Every failure is a row of its own.
-	rep, err = guest.CheckRequirements(ctx, ex, guest.Windows, guest.Requirements{
+	rep, err = guest.CheckRequirements(ctx, ex.Executor(), guest.Windows, guest.Requirements{
 		Distributions: map[string]string{"debian": "13"}, MinFreeDiskMiB: 4096, Commands: []string{"useradd", "python3", "curl"},
 	})
 	if err != nil || len(rep.Failures()) != 4 {
@@ -75,7 +75,7 @@ func TestCheckRequirementsLinux(t *testing.T) {
 	if c := row(t, rep, "os.commands"); c.Detail != "missing: python3, curl" {
 		t.Errorf("commands row %+v", c)
 	}
-	rep, _ = guest.CheckRequirements(ctx, ex, guest.Linux, guest.Requirements{Distributions: map[string]string{"rhel": "8", "alpine": ""}})
+	rep, _ = guest.CheckRequirements(ctx, ex.Executor(), guest.Linux, guest.Requirements{Distributions: map[string]string{"rhel": "8", "alpine": ""}})
 	if c := row(t, rep, "os.distribution"); c.Status != report.Fail || !strings.Contains(c.Detail, `"debian"`) || !strings.Contains(c.Detail, "alpine, rhel 8+") {
 		t.Errorf("distribution row %+v", c)
 	}
@@ -87,7 +87,7 @@ func TestCheckRequirementsEmptyRunsNothing(t *testing.T) {
 	if !req.IsZero() {
 		t.Fatal("zero requirements are not IsZero")
 	}
-	rep, err := guest.CheckRequirements(context.Background(), ex, guest.Linux, req)
+	rep, err := guest.CheckRequirements(context.Background(), ex.Executor(), guest.Linux, req)
 	if err != nil || len(rep.Checks) != 0 || len(ex.Commands()) != 0 {
 		t.Fatalf("report %+v, %v, %d commands", rep, err, len(ex.Commands()))
 	}
@@ -97,7 +97,7 @@ func TestCheckRequirementsEmptyRunsNothing(t *testing.T) {
 		}
 	}
 	// Without Distributions or Checks, no OS facts are asked for.
-	if _, err := guest.CheckRequirements(context.Background(), ex, guest.Linux, guest.Requirements{MinFreeDiskMiB: 1}); err != nil {
+	if _, err := guest.CheckRequirements(context.Background(), ex.Executor(), guest.Linux, guest.Requirements{MinFreeDiskMiB: 1}); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range ex.Commands() {
@@ -114,7 +114,7 @@ func TestCheckRequirementsMalformedDF(t *testing.T) {
 		"not number": "Filesystem 1024-blocks Used Available\n/dev/sda1 20 10 lots 50% /\n",
 		"hostile":    "h\n/dev/x 1 1 " + strings.Repeat("\n\x00x", 30000) + "\n",
 	} {
-		rep, err := guest.CheckRequirements(context.Background(), linuxGuest(out), guest.Linux, guest.Requirements{MinFreeDiskMiB: 1})
+		rep, err := guest.CheckRequirements(context.Background(), linuxGuest(out).Executor(), guest.Linux, guest.Requirements{MinFreeDiskMiB: 1})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -136,9 +136,9 @@ func TestCheckRequirementsWindows(t *testing.T) {
 		{"lots", `could not measure free space: unexpected output "lots"`, report.Fail},
 		{strings.Repeat("9\r\n", 50000) + "x", "", report.Fail},
 	} {
-		ex := memguest.New(guest.Windows, nil)
+		ex := memguest.NewDriver(guest.Windows, nil)
 		ex.HandleScript("Get-PSDrive -Name 'D'", memguest.Reply(c.out))
-		rep, err := guest.CheckRequirements(ctx, ex, guest.Windows, guest.Requirements{MinFreeDiskMiB: 4096, DiskPath: `D:\`})
+		rep, err := guest.CheckRequirements(ctx, ex.Executor(), guest.Windows, guest.Requirements{MinFreeDiskMiB: 4096, DiskPath: `D:\`})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -151,9 +151,9 @@ func TestCheckRequirementsWindows(t *testing.T) {
 		}
 	}
 	// Commands are looked up with Get-Command, each name quoted.
-	ex := memguest.New(guest.Windows, nil)
+	ex := memguest.NewDriver(guest.Windows, nil)
 	ex.HandleScript("Get-Command", memguest.Reply("ssh-agent\r\n"))
-	rep, err := guest.CheckRequirements(ctx, ex, guest.Windows, guest.Requirements{Commands: []string{"powershell", "ssh-agent"}})
+	rep, err := guest.CheckRequirements(ctx, ex.Executor(), guest.Windows, guest.Requirements{Commands: []string{"powershell", "ssh-agent"}})
 	if err != nil || row(t, rep, "os.commands").Detail != "missing: ssh-agent" {
 		t.Fatalf("report %+v, %v", rep, err)
 	}
@@ -165,19 +165,19 @@ func TestCheckRequirementsWindows(t *testing.T) {
 func TestCheckRequirementsPolicyChecks(t *testing.T) {
 	ctx := context.Background()
 	var gotFacts guest.Facts
-	ok := func(_ context.Context, _ guest.Executor, f guest.Facts) (report.Check, error) {
+	ok := func(_ context.Context, _ *guest.Executor, f guest.Facts) (report.Check, error) {
 		gotFacts = f
 		return report.Check{ID: "own", Name: "own", Status: report.Warn}, nil
 	}
-	rep, err := guest.CheckRequirements(ctx, linuxGuest(dfOut), guest.Linux, guest.Requirements{Checks: []guest.RequirementCheck{ok}})
+	rep, err := guest.CheckRequirements(ctx, linuxGuest(dfOut).Executor(), guest.Linux, guest.Requirements{Checks: []guest.RequirementCheck{ok}})
 	if err != nil || len(rep.Warnings()) != 1 || gotFacts.Distribution != "debian" || gotFacts.PackageManager != "apt" {
 		t.Fatalf("report %+v, %v, facts %+v", rep, err, gotFacts)
 	}
 	cannot := errs.New(errs.Unavailable, "check", "cannot run")
-	failing := func(context.Context, guest.Executor, guest.Facts) (report.Check, error) {
+	failing := func(context.Context, *guest.Executor, guest.Facts) (report.Check, error) {
 		return report.Check{}, cannot
 	}
-	_, err = guest.CheckRequirements(ctx, linuxGuest(dfOut), guest.Linux, guest.Requirements{Checks: []guest.RequirementCheck{ok, failing}})
+	_, err = guest.CheckRequirements(ctx, linuxGuest(dfOut).Executor(), guest.Linux, guest.Requirements{Checks: []guest.RequirementCheck{ok, failing}})
 	if !errors.Is(err, cannot) {
 		t.Fatalf("err %v", err)
 	}

@@ -63,14 +63,14 @@ func (p Port) String() string { return p.Protocol + "/" + strconv.Itoa(int(p.Num
 // the transport, ports, host-key policy and TLS settings. It must return
 // an Unauthenticated error when the credentials are refused.
 type Dialer interface {
-	Dial(ctx context.Context, t Target, cred Credentials) (Executor, error)
+	Dial(ctx context.Context, t Target, cred Credentials) (*Executor, error)
 }
 
 // DialFunc adapts a function to Dialer.
-type DialFunc func(ctx context.Context, t Target, cred Credentials) (Executor, error)
+type DialFunc func(ctx context.Context, t Target, cred Credentials) (*Executor, error)
 
 // Dial calls f.
-func (f DialFunc) Dial(ctx context.Context, t Target, cred Credentials) (Executor, error) {
+func (f DialFunc) Dial(ctx context.Context, t Target, cred Credentials) (*Executor, error) {
 	return f(ctx, t, cred)
 }
 
@@ -78,24 +78,24 @@ func (f DialFunc) Dial(ctx context.Context, t Target, cred Credentials) (Executo
 // service account, install its key, ...) through an executor. Configure
 // must be idempotent. tasks.Set and ansible.Runner are Configurators.
 type Configurator interface {
-	Configure(ctx context.Context, t Target, ex Executor) error
+	Configure(ctx context.Context, t Target, ex *Executor) error
 }
 
 // Unconfigurer is implemented by Configurators that can undo their changes
 // (on unenrollment and on compensation). Unconfigure must be idempotent.
 type Unconfigurer interface {
-	Unconfigure(ctx context.Context, t Target, ex Executor) error
+	Unconfigure(ctx context.Context, t Target, ex *Executor) error
 }
 
 // ConfiguratorFunc adapts a function to Configurator.
-type ConfiguratorFunc func(ctx context.Context, t Target, ex Executor) error
+type ConfiguratorFunc func(ctx context.Context, t Target, ex *Executor) error
 
 // Configure calls f.
-func (f ConfiguratorFunc) Configure(ctx context.Context, t Target, ex Executor) error {
+func (f ConfiguratorFunc) Configure(ctx context.Context, t Target, ex *Executor) error {
 	return f(ctx, t, ex)
 }
 
 // RequirementCheck is a policy's own check run in the guest (see
 // Requirements.Checks). It returns one report row; an error means the
 // check could not run (and CheckRequirements returns it).
-type RequirementCheck func(ctx context.Context, ex Executor, facts Facts) (report.Check, error)
+type RequirementCheck func(ctx context.Context, ex *Executor, facts Facts) (report.Check, error)

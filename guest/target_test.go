@@ -24,13 +24,13 @@ func TestTarget(t *testing.T) {
 }
 
 func TestFuncAdapters(t *testing.T) {
-	ex := memguest.New(guest.Linux, nil)
+	ex := memguest.NewDriver(guest.Linux, nil)
 	var got guest.Target
-	var d guest.Dialer = guest.DialFunc(func(_ context.Context, tg guest.Target, cred guest.Credentials) (guest.Executor, error) {
+	var d guest.Dialer = guest.DialFunc(func(_ context.Context, tg guest.Target, cred guest.Credentials) (*guest.Executor, error) {
 		got = tg
-		return ex, nil
+		return ex.Executor(), nil
 	})
-	var c guest.Configurator = guest.ConfiguratorFunc(func(_ context.Context, tg guest.Target, e guest.Executor) error {
+	var c guest.Configurator = guest.ConfiguratorFunc(func(_ context.Context, tg guest.Target, e *guest.Executor) error {
 		if e == nil || tg.VM != "vc/vm-2" {
 			t.Errorf("Configure got %+v, %v", tg, e)
 		}

@@ -71,5 +71,5 @@ type DriverStream interface {
 // passed guest.Credentials.Validate when a method is called.
 type GuestAccessDriver interface {
 	ValidateCredentials(ctx context.Context, vmID string, cred guest.Credentials) error
-	GuestExecutor(ctx context.Context, vmID string, cred guest.Credentials) (guest.Executor, error)
+	GuestExecutor(ctx context.Context, vmID string, cred guest.Credentials) (*guest.Executor, error)
 }

@@ -518,7 +518,7 @@ func (g *GuestAccess) ValidateCredentials(ctx context.Context, vmID string, cred
 
 // GuestExecutor returns an executor that runs commands in the guest as
 // cred's user; its errors are those of ValidateCredentials.
-func (g *GuestAccess) GuestExecutor(ctx context.Context, vmID string, cred guest.Credentials) (guest.Executor, error) {
+func (g *GuestAccess) GuestExecutor(ctx context.Context, vmID string, cred guest.Credentials) (*guest.Executor, error) {
 	const op = "provider.GuestExecutor"
 	ctx, c := g.p.in.Start(ctx, op)
 	if err := g.check(ctx, op, vmID, cred); err != nil {

@@ -106,7 +106,7 @@ type driverOnly struct{ provider.Driver }
 type withGuest struct{ driverOnly }
 
 func (withGuest) ValidateCredentials(context.Context, string, guest.Credentials) error { return nil }
-func (withGuest) GuestExecutor(context.Context, string, guest.Credentials) (guest.Executor, error) {
+func (withGuest) GuestExecutor(context.Context, string, guest.Credentials) (*guest.Executor, error) {
 	return nil, errs.New(errs.Unimplemented, "", "no executor")
 }
 

@@ -254,7 +254,7 @@ func (l *loggedIPAM) Release(ctx context.Context, pool, owner string) error {
 // step call on a VM logged.
 func rpOrchestrator(t *testing.T, pool *pgxpool.Pool, name, incarnation string) *enroll.Orchestrator {
 	hv := tpProviderOf(t, rpVMs)
-	configure := guest.ConfiguratorFunc(func(ctx context.Context, tg guest.Target, _ guest.Executor) error {
+	configure := guest.ConfiguratorFunc(func(ctx context.Context, tg guest.Target, _ *guest.Executor) error {
 		end, err := stepLog(ctx, pool, incarnation, tg.VM, "configure")
 		if err != nil {
 			return err

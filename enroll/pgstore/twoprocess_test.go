@@ -377,7 +377,7 @@ func tpChild(t *testing.T, role string) {
 	pool := openPool(t, pgURL(t), os.Getenv(envSchema), 8)
 	hv := tpProviderOf(t, tpVMs)
 	var passes atomic.Int32
-	configure := guest.ConfiguratorFunc(func(ctx context.Context, tg guest.Target, _ guest.Executor) error {
+	configure := guest.ConfiguratorFunc(func(ctx context.Context, tg guest.Target, _ *guest.Executor) error {
 		if role == "victim" && passes.Add(1) > tpPasses {
 			say("STUCK %s", tg.VMID)
 			<-ctx.Done() // hangs until the process is killed

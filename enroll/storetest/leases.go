@@ -176,7 +176,7 @@ func (w *leaseWorld) start(t *testing.T, instance string, ttl, resumeEvery time.
 		CMDB:      cmdb.New(&fakes.CMDB{CMDB: w.db, Injector: gate}, nil),
 		Store:     enroll.NewStore(&gatedStore{StoreDriver: w.store, l: l}, nil),
 		Policy:    enroll.Policy{Pool: leasePool, ManagementSources: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}},
-		Configurator: guest.ConfiguratorFunc(func(ctx context.Context, tg guest.Target, _ guest.Executor) error {
+		Configurator: guest.ConfiguratorFunc(func(ctx context.Context, tg guest.Target, _ *guest.Executor) error {
 			if err := w.ov.enter(l, tg.VMID); err != nil {
 				return err
 			}

@@ -247,12 +247,12 @@ func run(ctx context.Context, out io.Writer) error {
 // account in the guest (the SSH/WinRM task library does much more).
 type serviceAccount struct{}
 
-func (serviceAccount) Configure(ctx context.Context, t guest.Target, ex guest.Executor) error {
+func (serviceAccount) Configure(ctx context.Context, t guest.Target, ex *guest.Executor) error {
 	_, err := ex.Run(ctx, guest.Command{Args: []string{"useradd", "--create-home", "mvm-operator"}})
 	return err
 }
 
-func (serviceAccount) Unconfigure(ctx context.Context, t guest.Target, ex guest.Executor) error {
+func (serviceAccount) Unconfigure(ctx context.Context, t guest.Target, ex *guest.Executor) error {
 	_, err := ex.Run(ctx, guest.Command{Args: []string{"userdel", "--remove", "mvm-operator"}})
 	return err
 }

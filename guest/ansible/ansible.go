@@ -222,7 +222,7 @@ func New(cfg Config) (*Runner, error) {
 
 // Configure runs the playbook against the target's public IP (on
 // Config.Port, default 22).
-func (r *Runner) Configure(ctx context.Context, t guest.Target, _ guest.Executor) error {
+func (r *Runner) Configure(ctx context.Context, t guest.Target, _ *guest.Executor) error {
 	h := Host{Name: "target", Addr: t.PublicIP.String(), Port: r.cfg.Port}
 	if !t.PublicIP.IsValid() {
 		return errs.New(errs.InvalidArgument, "ansible.Configure", "the target has no public IP")

@@ -47,7 +47,7 @@ func realEnv(t *testing.T) env {
 	return e
 }
 
-func (e env) exec(t *testing.T) *ssh.Executor {
+func (e env) exec(t *testing.T) *guest.Executor {
 	t.Helper()
 	hk, err := ssh.KnownHosts(e.knownHosts)
 	if err != nil {

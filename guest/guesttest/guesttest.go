@@ -18,6 +18,7 @@ import (
 
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
+	"github.com/managedvm/managedvm/internal/testkit"
 )
 
 // Harness connects the suite to one executor implementation.
@@ -26,11 +27,14 @@ type Harness struct {
 	// decides which commands the suite sends (POSIX commands and sh
 	// scripts, or PowerShell).
 	Family guest.OSFamily
-	// New returns a fresh executor for one subtest and an empty directory
-	// in the guest that the subtest may write in (an absolute path in the
+	// New returns a fresh executor for one subtest, built by the
+	// transport's constructor with opts (nil for most cases; the Telemetry
+	// and DefaultTimeout cases pass a logger, providers or a Timeout, which
+	// the harness must hand to the constructor), and an empty directory in
+	// the guest that the subtest may write in (an absolute path in the
 	// guest's syntax). New registers its own clean-up with t.Cleanup; the
 	// suite may already have closed the executor by then.
-	New func(t *testing.T) (ex guest.Executor, dir string)
+	New func(t *testing.T, opts *guest.Options) (ex *guest.Executor, dir string)
 	// Skip names cases the executor cannot support, each with the reason
 	// (see Cases); they are skipped with that reason. A name that is not a
 	// case fails the suite.
@@ -50,45 +54,50 @@ const perCase = 60 * time.Second
 type testCase struct {
 	name string
 	fn   func(t *testing.T, s *session)
+	own  bool // the case calls s.open itself, with its options
 }
 
 func cases() []testCase {
 	return []testCase{
-		{"Family", testFamily},
-		{"ArgsEcho", testArgsEcho},
-		{"ArgsVerbatim", testArgsVerbatim},
-		{"Script", testScript},
-		{"ExitCode", testExitCode},
-		{"ErrorsHideArguments", testErrorsHideArguments},
-		{"EmptyOutput", testEmptyOutput},
-		{"StdoutStderrSeparated", testSeparated},
-		{"Stdin", testStdin},
-		{"NoStdinDoesNotHang", testNoStdin},
-		{"LargeStdinThroughCat", testLargeStdin},
-		{"Streaming", testStreaming},
-		{"StreamingBeforeExit", testStreamingBeforeExit},
-		{"Env", testEnv},
-		{"Dir", testDir},
-		{"DirMissingDoesNotRun", testDirMissing},
-		{"LargeOutput", testLargeOutput},
-		{"LargeStdoutAndStderr", testLargeBoth},
-		{"Upload", testUpload},
-		{"UploadEmptyFile", testUploadEmpty},
-		{"UploadOverwriteAtomic", testUploadAtomic},
-		{"UploadCanceled", testUploadCanceled},
-		{"UploadCanceledMidway", testUploadCanceledMidway},
-		{"UploadReaderFails", testUploadReaderFails},
-		{"UploadMissingDir", testUploadMissingDir},
-		{"CancelMidCommand", testCancel},
-		{"DeadlineMidCommand", testDeadline},
-		{"CommandTimeout", testCommandTimeout},
-		{"CancelStopsRemoteCommand", testCancelStops},
-		{"InvalidCommand", testInvalid},
-		{"NonexistentProgram", testNonexistent},
-		{"ConcurrentRuns", testConcurrent},
-		{"DetectFacts", testDetectFacts},
-		{"Sudo", testSudo},
-		{"CloseThenRun", testClose},
+		{name: "Family", fn: testFamily},
+		{name: "ArgsEcho", fn: testArgsEcho},
+		{name: "ArgsVerbatim", fn: testArgsVerbatim},
+		{name: "Script", fn: testScript},
+		{name: "ExitCode", fn: testExitCode},
+		{name: "ErrorsHideArguments", fn: testErrorsHideArguments},
+		{name: "EmptyOutput", fn: testEmptyOutput},
+		{name: "StdoutStderrSeparated", fn: testSeparated},
+		{name: "Stdin", fn: testStdin},
+		{name: "NoStdinDoesNotHang", fn: testNoStdin},
+		{name: "LargeStdinThroughCat", fn: testLargeStdin},
+		{name: "Streaming", fn: testStreaming},
+		{name: "StreamingBeforeExit", fn: testStreamingBeforeExit},
+		{name: "Env", fn: testEnv},
+		{name: "Dir", fn: testDir},
+		{name: "DirMissingDoesNotRun", fn: testDirMissing},
+		{name: "LargeOutput", fn: testLargeOutput},
+		{name: "LargeStdoutAndStderr", fn: testLargeBoth},
+		{name: "Upload", fn: testUpload},
+		{name: "UploadEmptyFile", fn: testUploadEmpty},
+		{name: "UploadOverwriteAtomic", fn: testUploadAtomic},
+		{name: "UploadCanceled", fn: testUploadCanceled},
+		{name: "UploadCanceledMidway", fn: testUploadCanceledMidway},
+		{name: "UploadReaderFails", fn: testUploadReaderFails},
+		{name: "UploadMissingDir", fn: testUploadMissingDir},
+		{name: "CancelMidCommand", fn: testCancel},
+		{name: "DeadlineMidCommand", fn: testDeadline},
+		{name: "CommandTimeout", fn: testCommandTimeout},
+		{name: "CancelStopsRemoteCommand", fn: testCancelStops},
+		{name: "InvalidCommand", fn: testInvalid},
+		{name: "Limits", fn: testLimits},
+		{name: "UploadLimits", fn: testUploadLimits},
+		{name: "DefaultTimeout", fn: testDefaultTimeout, own: true},
+		{name: "Telemetry", fn: testTelemetry, own: true},
+		{name: "NonexistentProgram", fn: testNonexistent},
+		{name: "ConcurrentRuns", fn: testConcurrent},
+		{name: "DetectFacts", fn: testDetectFacts},
+		{name: "Sudo", fn: testSudo},
+		{name: "CloseThenRun", fn: testClose},
 	}
 }
 
@@ -128,13 +137,13 @@ func Run(t *testing.T, h Harness) {
 			if reason, ok := h.Skip[c.name]; ok {
 				t.Skipf("harness: %s", reason)
 			}
-			ex, dir := h.New(t)
-			if ex == nil {
-				t.Fatal("Harness.New returned a nil executor")
-			}
 			ctx, cancel := context.WithTimeout(t.Context(), perCase)
 			defer cancel()
-			c.fn(t, &session{h: h, ex: ex, dir: dir, ctx: ctx})
+			s := &session{h: h, t: t, ctx: ctx}
+			if !c.own {
+				s.open(nil)
+			}
+			c.fn(t, s)
 		})
 	}
 }
@@ -143,9 +152,19 @@ func Run(t *testing.T, h Harness) {
 // that speak the guest's dialect.
 type session struct {
 	h   Harness
-	ex  guest.Executor
+	t   *testing.T
+	ex  *guest.Executor
 	dir string
 	ctx context.Context
+}
+
+// open builds the case's executor through the harness.
+func (s *session) open(opts *guest.Options) {
+	s.t.Helper()
+	s.ex, s.dir = s.h.New(s.t, opts)
+	if s.ex == nil {
+		s.t.Fatal("Harness.New returned a nil executor")
+	}
 }
 
 func (s *session) windows() bool { return s.h.Family == guest.Windows }
@@ -263,9 +282,7 @@ func (s *session) sleepCmd(pid bool) guest.Command {
 
 func wantCode(t *testing.T, what string, err error, want errs.Code) {
 	t.Helper()
-	if got := errs.CodeOf(err); got != want {
-		t.Fatalf("%s: error %v has code %v, want %v", what, err, got, want)
-	}
+	testkit.MustCode(t, what, err, want)
 }
 
 // ---- cases ----
@@ -1182,7 +1199,7 @@ func testClose(t *testing.T, s *session) {
 	if !errors.Is(err, guest.ErrClosed) {
 		t.Fatalf("Upload after Close: %v, want guest.ErrClosed", err)
 	}
-	if err := s.ex.Close(); err != nil && !errors.Is(err, guest.ErrClosed) {
-		t.Fatalf("second Close: %v, want nil or guest.ErrClosed", err)
+	if err := s.ex.Close(); !errors.Is(err, guest.ErrClosed) {
+		t.Fatalf("second Close: %v, want guest.ErrClosed", err)
 	}
 }

@@ -92,8 +92,8 @@ func writeLocally(_ context.Context, path string, content []byte, opts guest.Upl
 func localHarness(h memguest.Handler) guesttest.Harness {
 	return guesttest.Harness{
 		Family: guest.Linux,
-		New: func(t *testing.T) (guest.Executor, string) {
-			ex := memguest.New(guest.Linux, &memguest.Options{Default: h, Upload: writeLocally})
+		New: func(t *testing.T, opts *guest.Options) (*guest.Executor, string) {
+			ex := memguest.New(guest.Linux, &memguest.Options{Default: h, Upload: writeLocally, Executor: opts})
 			t.Cleanup(func() { _ = ex.Close() })
 			return ex, t.TempDir()
 		},

@@ -13,16 +13,16 @@ import (
 
 func Example() {
 	ctx := context.Background()
-	ex := memguest.New(guest.Linux, nil)
-	defer ex.Close()
+	ex := memguest.NewDriver(guest.Linux, nil)
+	defer ex.Executor().Close()
 
 	ex.HandleArgs([]string{"hostname"}, memguest.Reply("web-01\n"))
 	ex.HandleArgsPrefix([]string{"systemctl", "is-active"}, memguest.Exit(3, "inactive\n", ""))
 
-	name, _ := guest.Output(ctx, ex, guest.Command{Args: []string{"hostname"}})
+	name, _ := guest.Output(ctx, ex.Executor(), guest.Command{Args: []string{"hostname"}})
 	fmt.Println(name)
 
-	_, err := ex.Run(ctx, guest.Command{Args: []string{"systemctl", "is-active", "nginx"}})
+	_, err := ex.Executor().Run(ctx, guest.Command{Args: []string{"systemctl", "is-active", "nginx"}})
 	var exit *guest.ExitError
 	fmt.Println(errors.As(err, &exit), exit.Code, errs.CodeOf(err))
 
@@ -36,10 +36,10 @@ func Example() {
 	// [systemctl is-active nginx]
 }
 
-func ExampleExecutor_Upload() {
+func ExampleDriver_Upload() {
 	ctx := context.Background()
-	ex := memguest.New(guest.Linux, nil)
-	err := ex.Upload(ctx, "/etc/motd", strings.NewReader("managed by managedvm\n"), guest.UploadOptions{Owner: "root"})
+	ex := memguest.NewDriver(guest.Linux, nil)
+	err := ex.Executor().Upload(ctx, "/etc/motd", strings.NewReader("managed by managedvm\n"), guest.UploadOptions{Owner: "root"})
 	fmt.Println(err)
 	f, _ := ex.File("/etc/motd")
 	fmt.Printf("%q %v %s\n", f.Content, f.Mode, f.Owner)
@@ -48,21 +48,21 @@ func ExampleExecutor_Upload() {
 	// "managed by managedvm\n" -rw-r--r-- root
 }
 
-func ExampleExecutor_SimulateSessionLoss() {
+func ExampleDriver_SimulateSessionLoss() {
 	ctx := context.Background()
-	ex := memguest.New(guest.Linux, nil)
+	ex := memguest.NewDriver(guest.Linux, nil)
 	ex.HandleDefault(memguest.Reply(""))
 
 	ex.SimulateSessionLoss(true) // the command runs, its answer is lost
-	_, err := ex.Run(ctx, guest.Command{Args: []string{"useradd", "svc"}})
+	_, err := ex.Executor().Run(ctx, guest.Command{Args: []string{"useradd", "svc"}})
 	fmt.Println(errors.Is(err, guest.ErrSessionLost), errs.CodeOf(err))
 	// Output:
 	// true OutcomeUnknown
 }
 
-func ExampleExecutor_HandleDefault() {
+func ExampleDriver_HandleDefault() {
 	ctx := context.Background()
-	ex := memguest.New(guest.Linux, nil)
+	ex := memguest.NewDriver(guest.Linux, nil)
 	// A default handler can emulate whatever the test needs.
 	ex.HandleDefault(func(_ context.Context, cmd guest.Command) (guest.Result, error) {
 		if len(cmd.Args) > 0 && cmd.Args[0] == "echo" {
@@ -70,7 +70,7 @@ func ExampleExecutor_HandleDefault() {
 		}
 		return guest.Result{ExitCode: 127}, nil
 	})
-	out, err := guest.Output(ctx, ex, guest.Command{Args: []string{"echo", "hello", "guest"}})
+	out, err := guest.Output(ctx, ex.Executor(), guest.Command{Args: []string{"echo", "hello", "guest"}})
 	fmt.Println(out, err)
 	// Output:
 	// hello guest <nil>

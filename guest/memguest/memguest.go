@@ -16,7 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
 )
 
@@ -38,7 +37,7 @@ type Handler func(ctx context.Context, cmd guest.Command) (guest.Result, error)
 // somewhere real.
 type UploadHandler func(ctx context.Context, path string, content []byte, opts guest.UploadOptions) error
 
-// Options configure an Executor. The zero value is usable.
+// Options configure a Driver. The zero value is usable.
 type Options struct {
 	// Default answers commands no registered handler matches. Nil means
 	// they exit with code 127 and "command not found" on standard error,
@@ -49,6 +48,10 @@ type Options struct {
 	// Logger receives debug records of commands and uploads (program names
 	// and sizes only); nil discards them.
 	Logger *slog.Logger
+	// Executor holds the options of the *guest.Executor over the driver
+	// (default Timeout, telemetry); nil means none. When its Logger is nil,
+	// Logger is used.
+	Executor *guest.Options
 }
 
 // File is an uploaded file as the executor captured it.
@@ -69,8 +72,12 @@ func (f File) clone() File {
 	return f
 }
 
-// Executor is a scripted, in-memory guest.Executor. Create it with New.
-type Executor struct {
+// Driver is a scripted, in-memory guest.Driver: the control side of a
+// memguest guest (handlers, simulated failures, what ran, what was
+// uploaded). Create it with NewDriver; Executor gives the *guest.Executor
+// callers use.
+type Driver struct {
+	ex     *guest.Executor
 	family guest.OSFamily
 	log    *slog.Logger
 	upload UploadHandler
@@ -88,7 +95,7 @@ type Executor struct {
 	files   map[string]File
 }
 
-var _ guest.Executor = (*Executor)(nil)
+var _ guest.Driver = (*Driver)(nil)
 
 type argsRoute struct {
 	args []string
@@ -107,8 +114,15 @@ type call struct {
 	stdin    []byte
 }
 
-// New returns an executor for a guest of the given family. opts may be nil.
-func New(family guest.OSFamily, opts *Options) *Executor {
+// New returns the executor of a new memguest guest of the given family:
+// NewDriver(family, opts).Executor(). opts may be nil.
+func New(family guest.OSFamily, opts *Options) *guest.Executor {
+	return NewDriver(family, opts).Executor()
+}
+
+// NewDriver returns a driver for a guest of the given family, and with it
+// (Executor) the *guest.Executor over it. opts may be nil.
+func NewDriver(family guest.OSFamily, opts *Options) *Driver {
 	if opts == nil {
 		opts = &Options{}
 	}
@@ -116,7 +130,7 @@ func New(family guest.OSFamily, opts *Options) *Executor {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Executor{
+	d := &Driver{
 		family:  family,
 		log:     log,
 		upload:  opts.Upload,
@@ -124,11 +138,24 @@ func New(family guest.OSFamily, opts *Options) *Executor {
 		closing: make(chan struct{}),
 		files:   make(map[string]File),
 	}
+	var eo guest.Options
+	if opts.Executor != nil {
+		eo = *opts.Executor
+	}
+	if eo.Logger == nil {
+		eo.Logger = opts.Logger
+	}
+	d.ex = guest.New(d, &eo)
+	return d
 }
+
+// Executor returns the *guest.Executor over d (the same one every call).
+// Closing it closes d.
+func (e *Driver) Executor() *guest.Executor { return e.ex }
 
 // HandleArgs makes h answer commands whose Args equal args exactly.
 // Registering the same args again replaces the handler.
-func (e *Executor) HandleArgs(args []string, h Handler) {
+func (e *Driver) HandleArgs(args []string, h Handler) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for i, r := range e.exact {
@@ -142,7 +169,7 @@ func (e *Executor) HandleArgs(args []string, h Handler) {
 
 // HandleArgsPrefix makes h answer commands whose Args start with prefix.
 // Registering the same prefix again replaces the handler.
-func (e *Executor) HandleArgsPrefix(prefix []string, h Handler) {
+func (e *Driver) HandleArgsPrefix(prefix []string, h Handler) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for i, r := range e.prefix {
@@ -155,14 +182,14 @@ func (e *Executor) HandleArgsPrefix(prefix []string, h Handler) {
 }
 
 // HandleScript makes h answer scripts that contain substr.
-func (e *Executor) HandleScript(substr string, h Handler) {
+func (e *Driver) HandleScript(substr string, h Handler) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.scripts = append(e.scripts, scriptRoute{substr: substr, h: h})
 }
 
 // HandleScriptRegexp makes h answer scripts that re matches.
-func (e *Executor) HandleScriptRegexp(re *regexp.Regexp, h Handler) {
+func (e *Driver) HandleScriptRegexp(re *regexp.Regexp, h Handler) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.scripts = append(e.scripts, scriptRoute{re: re, h: h})
@@ -170,7 +197,7 @@ func (e *Executor) HandleScriptRegexp(re *regexp.Regexp, h Handler) {
 
 // HandleDefault makes h answer the commands no other handler matches
 // (nil restores the "command not found" default).
-func (e *Executor) HandleDefault(h Handler) {
+func (e *Driver) HandleDefault(h Handler) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.def = h
@@ -179,7 +206,7 @@ func (e *Executor) HandleDefault(h Handler) {
 // route picks the handler for cmd: an exact Args match, else the longest
 // matching Args prefix, else the first registered script match, else the
 // default. The caller holds e.mu.
-func (e *Executor) route(cmd guest.Command) Handler {
+func (e *Driver) route(cmd guest.Command) Handler {
 	if len(cmd.Args) > 0 {
 		for _, r := range e.exact {
 			if slices.Equal(r.args, cmd.Args) {
@@ -245,7 +272,7 @@ func Fail(err error) Handler {
 // (its side effects happen, its result is lost); without it the handler
 // never runs. Either way the command is recorded. Calls queue up: two calls
 // make the next two Runs fail. Later Runs work again.
-func (e *Executor) SimulateSessionLoss(afterRun bool) {
+func (e *Driver) SimulateSessionLoss(afterRun bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.losses = append(e.losses, afterRun)
@@ -254,7 +281,7 @@ func (e *Executor) SimulateSessionLoss(afterRun bool) {
 // Commands returns a copy of every command Run accepted, in the order Run
 // was called. Stdout and Stderr are nil; Stdin, if the command had one,
 // reads what the handler consumed of it.
-func (e *Executor) Commands() []guest.Command {
+func (e *Driver) Commands() []guest.Command {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	out := make([]guest.Command, len(e.calls))
@@ -276,7 +303,7 @@ func copyCommand(c guest.Command) guest.Command {
 
 // Files returns a copy of every file uploaded (or set with SetFile), by
 // path.
-func (e *Executor) Files() map[string]File {
+func (e *Driver) Files() map[string]File {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	out := make(map[string]File, len(e.files))
@@ -287,7 +314,7 @@ func (e *Executor) Files() map[string]File {
 }
 
 // File returns a copy of the file uploaded to path.
-func (e *Executor) File(path string) (File, bool) {
+func (e *Driver) File(path string) (File, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	f, ok := e.files[path]
@@ -298,7 +325,7 @@ func (e *Executor) File(path string) (File, bool) {
 }
 
 // FilePaths returns the paths of the captured files, sorted.
-func (e *Executor) FilePaths() []string {
+func (e *Driver) FilePaths() []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	paths := make([]string, 0, len(e.files))
@@ -311,49 +338,44 @@ func (e *Executor) FilePaths() []string {
 
 // SetFile puts a file in place as if it had been uploaded, without calling
 // the upload handler; handlers can read it with File.
-func (e *Executor) SetFile(path string, f File) {
+func (e *Driver) SetFile(path string, f File) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.files[path] = f.clone()
 }
 
 // RemoveFile forgets the file at path, if any.
-func (e *Executor) RemoveFile(path string) {
+func (e *Driver) RemoveFile(path string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	delete(e.files, path)
 }
 
 // Family returns the family New was given.
-func (e *Executor) Family() guest.OSFamily { return e.family }
+func (e *Driver) Family() guest.OSFamily { return e.family }
 
-// Close makes every later call fail with guest.ErrClosed; commands still
-// running fail with an error wrapping both guest.ErrSessionLost and
-// guest.ErrClosed. Closing twice returns guest.ErrClosed.
-func (e *Executor) Close() error {
+// Close makes commands still running fail with an error wrapping both
+// guest.ErrSessionLost and guest.ErrClosed (the Executor refuses every
+// later call with guest.ErrClosed). The Executor calls it; hosts close the
+// Executor.
+func (e *Driver) Close() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
-		return errs.WrapOp("memguest.Close", guest.ErrClosed)
+		return guest.ErrClosed
 	}
 	e.closed = true
 	close(e.closing)
 	return nil
 }
 
-// Run runs cmd through its handler. See the package documentation.
-func (e *Executor) Run(ctx context.Context, cmd guest.Command) (guest.Result, error) {
-	const op = "memguest.Run"
-	if err := cmd.Validate(); err != nil {
-		return guest.Result{}, errs.WrapOp(op, err)
-	}
-	if err := errs.FromContext(ctx, op); err != nil {
-		return guest.Result{}, err
-	}
+// Run runs cmd through its handler (the Executor has checked it and
+// applied its timeout to ctx). See the package documentation.
+func (e *Driver) Run(ctx context.Context, cmd guest.Command) (guest.Result, error) {
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
-		return guest.Result{}, errs.WrapOp(op, guest.ErrClosed)
+		return guest.Result{}, guest.ErrClosed
 	}
 	h := e.route(cmd)
 	rec := &call{cmd: copyCommand(cmd), hasStdin: cmd.Stdin != nil}
@@ -367,14 +389,9 @@ func (e *Executor) Run(ctx context.Context, cmd guest.Command) (guest.Result, er
 
 	e.log.DebugContext(ctx, "memguest: run", "command", cmd.String())
 	if lose && !afterRun {
-		return guest.Result{ExitCode: -1}, guest.SessionLost(op, errors.New("memguest: simulated session loss"))
+		return guest.Result{ExitCode: -1}, guest.SessionLost("", errors.New("memguest: simulated session loss"))
 	}
 
-	if cmd.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, cmd.Timeout)
-		defer cancel()
-	}
 	hctx, hcancel := context.WithCancel(ctx)
 	defer hcancel()
 
@@ -418,11 +435,11 @@ func (e *Executor) Run(ctx context.Context, cmd guest.Command) (guest.Result, er
 	case <-ctx.Done():
 		res := rs.finish(stdout, stderr, nil, nil)
 		res.ExitCode, res.Duration = -1, time.Since(start)
-		return res, errs.FromContext(ctx, op)
+		return res, ctx.Err()
 	case <-e.closing:
 		res := rs.finish(stdout, stderr, nil, nil)
 		res.ExitCode, res.Duration = -1, time.Since(start)
-		return res, guest.SessionLost(op, guest.ErrClosed)
+		return res, guest.SessionLost("", guest.ErrClosed)
 	}
 	if !o.ok {
 		panic(o.panic)
@@ -435,12 +452,12 @@ func (e *Executor) Run(ctx context.Context, cmd guest.Command) (guest.Result, er
 	switch {
 	case lose:
 		res.ExitCode = -1
-		return res, guest.SessionLost(op, errors.New("memguest: simulated session loss"))
+		return res, guest.SessionLost("", errors.New("memguest: simulated session loss"))
 	case o.err != nil:
 		if ctx.Err() != nil && (errors.Is(o.err, context.Canceled) || errors.Is(o.err, context.DeadlineExceeded)) {
-			return res, errs.FromContext(ctx, op)
+			return res, ctx.Err()
 		}
-		return res, errs.WrapOp(op, o.err)
+		return res, o.err
 	case res.ExitCode != 0:
 		return res, &guest.ExitError{
 			Command: cmd.String(),
@@ -506,7 +523,7 @@ func (c *capture) Write(p []byte) (int, error) {
 type stdinRecorder struct {
 	rs  *runState
 	r   io.Reader
-	e   *Executor
+	e   *Driver
 	rec *call
 }
 
@@ -528,28 +545,13 @@ func (s *stdinRecorder) Read(p []byte) (int, error) {
 
 // Upload captures the content of r as the file at path. See the package
 // documentation.
-func (e *Executor) Upload(ctx context.Context, path string, r io.Reader, opts guest.UploadOptions) error {
-	const op = "memguest.Upload"
-	switch {
-	case path == "" || strings.IndexByte(path, 0) >= 0:
-		return errs.Errorf(errs.InvalidArgument, op, "invalid path %q", path)
-	case r == nil:
-		return errs.New(errs.InvalidArgument, op, "nil reader")
-	case opts.Mode&^(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != 0:
-		return errs.Errorf(errs.InvalidArgument, op, "mode %v is not a permission mode", opts.Mode)
-	}
-	if err := e.checkOpen(op); err != nil {
-		return err
-	}
-	if err := errs.FromContext(ctx, op); err != nil {
-		return err
-	}
+func (e *Driver) Upload(ctx context.Context, path string, r io.Reader, opts guest.UploadOptions) error {
 	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(ctxReader{ctx, r}); err != nil {
-		if cerr := errs.FromContext(ctx, op); cerr != nil {
+		if cerr := ctx.Err(); cerr != nil {
 			return cerr
 		}
-		return errs.WrapOp(op, err)
+		return err
 	}
 	if opts.Mode == 0 && e.family != guest.Windows {
 		opts.Mode = 0o644
@@ -557,28 +559,19 @@ func (e *Executor) Upload(ctx context.Context, path string, r io.Reader, opts gu
 	content := buf.Bytes()
 	if e.upload != nil {
 		if err := e.upload(ctx, path, bytes.Clone(content), opts); err != nil {
-			return errs.WrapOp(op, err)
+			return err
 		}
 	}
-	if err := errs.FromContext(ctx, op); err != nil {
+	if err := ctx.Err(); err != nil {
 		return err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
-		return errs.WrapOp(op, guest.ErrClosed)
+		return guest.ErrClosed
 	}
 	e.files[path] = File{Content: content, Mode: opts.Mode, Owner: opts.Owner}
 	e.log.DebugContext(ctx, "memguest: upload", "bytes", len(content))
-	return nil
-}
-
-func (e *Executor) checkOpen(op string) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return errs.WrapOp(op, guest.ErrClosed)
-	}
 	return nil
 }
 

@@ -18,7 +18,7 @@ import (
 )
 
 func TestRouting(t *testing.T) {
-	ex := memguest.New(guest.Linux, nil)
+	ex := memguest.NewDriver(guest.Linux, nil)
 	ex.HandleArgs([]string{"systemctl", "is-active", "sshd"}, memguest.Reply("exact\n"))
 	ex.HandleArgsPrefix([]string{"systemctl"}, memguest.Reply("prefix-1\n"))
 	ex.HandleArgsPrefix([]string{"systemctl", "is-active"}, memguest.Reply("prefix-2\n"))
@@ -39,7 +39,7 @@ func TestRouting(t *testing.T) {
 	}
 	ctx := t.Context()
 	for _, c := range cases {
-		got, err := guest.Output(ctx, ex, c.cmd)
+		got, err := guest.Output(ctx, ex.Executor(), c.cmd)
 		if err != nil || got != c.want {
 			t.Errorf("%v: %q, %v; want %q", c.cmd, got, err, c.want)
 		}
@@ -47,12 +47,12 @@ func TestRouting(t *testing.T) {
 
 	// Re-registering replaces.
 	ex.HandleArgs([]string{"systemctl", "is-active", "sshd"}, memguest.Reply("replaced\n"))
-	if got, _ := guest.Output(ctx, ex, guest.Command{Args: []string{"systemctl", "is-active", "sshd"}}); got != "replaced" {
+	if got, _ := guest.Output(ctx, ex.Executor(), guest.Command{Args: []string{"systemctl", "is-active", "sshd"}}); got != "replaced" {
 		t.Errorf("after re-registering: %q", got)
 	}
 
 	// Args never match script handlers and vice versa; unmatched is 127.
-	_, err := ex.Run(ctx, guest.Command{Args: []string{"useradd"}})
+	_, err := ex.Executor().Run(ctx, guest.Command{Args: []string{"useradd"}})
 	var ee *guest.ExitError
 	if !errors.As(err, &ee) || ee.Code != 127 || !strings.Contains(string(ee.Stderr), "not found") {
 		t.Fatalf("unmatched command: %v", err)
@@ -60,23 +60,23 @@ func TestRouting(t *testing.T) {
 
 	// A default handler catches the rest.
 	ex.HandleDefault(memguest.Reply("default\n"))
-	if got, _ := guest.Output(ctx, ex, guest.Command{Args: []string{"useradd"}}); got != "default" {
+	if got, _ := guest.Output(ctx, ex.Executor(), guest.Command{Args: []string{"useradd"}}); got != "default" {
 		t.Errorf("default: %q", got)
 	}
 	ex.HandleDefault(nil)
-	if _, err := ex.Run(ctx, guest.Command{Args: []string{"useradd"}}); !errors.As(err, &ee) || ee.Code != 127 {
+	if _, err := ex.Executor().Run(ctx, guest.Command{Args: []string{"useradd"}}); !errors.As(err, &ee) || ee.Code != 127 {
 		t.Errorf("default removed: %v", err)
 	}
 }
 
 func TestExitAndHandlerErrors(t *testing.T) {
-	ex := memguest.New(guest.Linux, nil)
+	ex := memguest.NewDriver(guest.Linux, nil)
 	ex.HandleArgs([]string{"fail"}, memguest.Exit(3, "partial\n", "boom\nsecond line\n"))
 	ex.HandleArgs([]string{"denied"}, memguest.Fail(errs.New(errs.PermissionDenied, "test", "no")))
 	ex.HandleArgs([]string{"plain"}, memguest.Fail(errors.New("plain failure")))
 	ctx := t.Context()
 
-	res, err := ex.Run(ctx, guest.Command{Args: []string{"fail"}})
+	res, err := ex.Executor().Run(ctx, guest.Command{Args: []string{"fail"}})
 	var ee *guest.ExitError
 	if !errors.As(err, &ee) {
 		t.Fatalf("not an ExitError: %v", err)
@@ -84,22 +84,22 @@ func TestExitAndHandlerErrors(t *testing.T) {
 	if ee.Code != 3 || res.ExitCode != 3 || string(ee.Stdout) != "partial\n" || string(res.Stderr) != "boom\nsecond line\n" {
 		t.Fatalf("ExitError %+v, Result %+v", ee, res)
 	}
-	if errs.CodeOf(err) != errs.FailedPrecondition || err.Error() != `command "fail" (0 args) exited with code 3: boom` {
+	if errs.CodeOf(err) != errs.FailedPrecondition || err.Error() != `guest.Run: command "fail" (0 args) exited with code 3: boom` {
 		t.Fatalf("err %q code %v", err, errs.CodeOf(err))
 	}
 
-	_, err = ex.Run(ctx, guest.Command{Args: []string{"denied"}})
+	_, err = ex.Executor().Run(ctx, guest.Command{Args: []string{"denied"}})
 	if errs.CodeOf(err) != errs.PermissionDenied {
 		t.Fatalf("handler error code lost: %v", err)
 	}
-	_, err = ex.Run(ctx, guest.Command{Args: []string{"plain"}})
+	_, err = ex.Executor().Run(ctx, guest.Command{Args: []string{"plain"}})
 	if errs.CodeOf(err) != errs.Unknown || !strings.Contains(err.Error(), "plain failure") {
 		t.Fatalf("plain handler error: %v", err)
 	}
 }
 
 func TestRecordsCommands(t *testing.T) {
-	ex := memguest.New(guest.Linux, nil)
+	ex := memguest.NewDriver(guest.Linux, nil)
 	ex.HandleDefault(func(_ context.Context, cmd guest.Command) (guest.Result, error) {
 		if cmd.Stdin != nil {
 			b, _ := io.ReadAll(cmd.Stdin)
@@ -110,14 +110,14 @@ func TestRecordsCommands(t *testing.T) {
 	ctx := t.Context()
 	args := []string{"echo", "a"}
 	env := map[string]string{"K": "v"}
-	if _, err := ex.Run(ctx, guest.Command{Args: args, Env: env, Dir: "/tmp", Sudo: true, Timeout: time.Minute}); err != nil {
+	if _, err := ex.Executor().Run(ctx, guest.Command{Args: args, Env: env, Dir: "/tmp", Sudo: true, Timeout: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ex.Run(ctx, guest.Command{Script: "cat", Stdin: strings.NewReader("fed")}); err != nil {
+	if _, err := ex.Executor().Run(ctx, guest.Command{Script: "cat", Stdin: strings.NewReader("fed")}); err != nil {
 		t.Fatal(err)
 	}
 	// Rejected commands are not recorded.
-	if _, err := ex.Run(ctx, guest.Command{}); errs.CodeOf(err) != errs.InvalidArgument {
+	if _, err := ex.Executor().Run(ctx, guest.Command{}); errs.CodeOf(err) != errs.InvalidArgument {
 		t.Fatalf("empty command: %v", err)
 	}
 	args[1], env["K"] = "changed", "changed" // the record is a copy
@@ -141,7 +141,7 @@ func TestRecordsCommands(t *testing.T) {
 }
 
 func TestStreamsAndStdin(t *testing.T) {
-	ex := memguest.New(guest.Linux, nil)
+	ex := memguest.NewDriver(guest.Linux, nil)
 	ex.HandleArgs([]string{"tee"}, func(_ context.Context, cmd guest.Command) (guest.Result, error) {
 		in, err := io.ReadAll(cmd.Stdin)
 		if err != nil {
@@ -152,7 +152,7 @@ func TestStreamsAndStdin(t *testing.T) {
 		return guest.Result{Stdout: []byte("returned"), Stderr: []byte("more")}, nil
 	})
 	var out, errb bytes.Buffer
-	res, err := ex.Run(t.Context(), guest.Command{Args: []string{"tee"}, Stdin: strings.NewReader("in"), Stdout: &out, Stderr: &errb})
+	res, err := ex.Executor().Run(t.Context(), guest.Command{Args: []string{"tee"}, Stdin: strings.NewReader("in"), Stdout: &out, Stderr: &errb})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,14 +165,14 @@ func TestStreamsAndStdin(t *testing.T) {
 }
 
 func TestOutputCappedAtMaxOutput(t *testing.T) {
-	ex := memguest.New(guest.Linux, nil)
+	ex := memguest.NewDriver(guest.Linux, nil)
 	big := bytes.Repeat([]byte("x"), guest.MaxOutput+10)
 	ex.HandleArgs([]string{"big"}, func(_ context.Context, cmd guest.Command) (guest.Result, error) {
 		_, _ = cmd.Stdout.Write(big)
 		return guest.Result{}, nil
 	})
 	var w bytes.Buffer
-	res, err := ex.Run(t.Context(), guest.Command{Args: []string{"big"}, Stdout: &w})
+	res, err := ex.Executor().Run(t.Context(), guest.Command{Args: []string{"big"}, Stdout: &w})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func TestOutputCappedAtMaxOutput(t *testing.T) {
 }
 
 func TestContext(t *testing.T) {
-	ex := memguest.New(guest.Linux, nil)
+	ex := memguest.NewDriver(guest.Linux, nil)
 	started := make(chan struct{})
 	release := make(chan struct{})
 	// A handler that ignores its context entirely.
@@ -204,7 +204,7 @@ func TestContext(t *testing.T) {
 	// Already canceled: the handler never runs, nothing is recorded.
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if _, err := ex.Run(ctx, guest.Command{Args: []string{"polite"}}); errs.CodeOf(err) != errs.Canceled {
+	if _, err := ex.Executor().Run(ctx, guest.Command{Args: []string{"polite"}}); errs.CodeOf(err) != errs.Canceled {
 		t.Fatalf("canceled context: %v", err)
 	}
 	if n := len(ex.Commands()); n != 0 {
@@ -216,7 +216,7 @@ func TestContext(t *testing.T) {
 	var w syncWriter
 	done := make(chan error, 1)
 	go func() {
-		_, err := ex.Run(ctx, guest.Command{Args: []string{"stuck"}, Stdout: &w})
+		_, err := ex.Executor().Run(ctx, guest.Command{Args: []string{"stuck"}, Stdout: &w})
 		done <- err
 	}()
 	<-started
@@ -226,7 +226,7 @@ func TestContext(t *testing.T) {
 	}
 
 	// Command.Timeout gives DeadlineExceeded.
-	res, err := ex.Run(t.Context(), guest.Command{Args: []string{"polite"}, Timeout: 10 * time.Millisecond})
+	res, err := ex.Executor().Run(t.Context(), guest.Command{Args: []string{"polite"}, Timeout: 10 * time.Millisecond})
 	if errs.CodeOf(err) != errs.DeadlineExceeded || res.ExitCode != -1 {
 		t.Fatalf("timeout: %v, exit %d", err, res.ExitCode)
 	}
@@ -244,7 +244,7 @@ func (w *syncWriter) Write(p []byte) (int, error) {
 }
 
 func TestSessionLoss(t *testing.T) {
-	ex := memguest.New(guest.Linux, nil)
+	ex := memguest.NewDriver(guest.Linux, nil)
 	var ran int
 	var mu sync.Mutex
 	ex.HandleArgs([]string{"touch", "/x"}, func(context.Context, guest.Command) (guest.Result, error) {
@@ -258,7 +258,7 @@ func TestSessionLoss(t *testing.T) {
 	ex.SimulateSessionLoss(false)
 	ex.SimulateSessionLoss(true)
 	for i, wantRan := range []int{0, 1} {
-		_, err := ex.Run(ctx, cmd)
+		_, err := ex.Executor().Run(ctx, cmd)
 		if !errors.Is(err, guest.ErrSessionLost) || errs.CodeOf(err) != errs.OutcomeUnknown {
 			t.Fatalf("run %d: %v (code %v), want ErrSessionLost", i, err, errs.CodeOf(err))
 		}
@@ -269,7 +269,7 @@ func TestSessionLoss(t *testing.T) {
 			t.Fatalf("run %d: handler ran %d times, want %d", i, got, wantRan)
 		}
 	}
-	if _, err := ex.Run(ctx, cmd); err != nil {
+	if _, err := ex.Executor().Run(ctx, cmd); err != nil {
 		t.Fatalf("after the simulated losses: %v", err)
 	}
 	if n := len(ex.Commands()); n != 3 {
@@ -278,7 +278,7 @@ func TestSessionLoss(t *testing.T) {
 }
 
 func TestCloseWhileRunning(t *testing.T) {
-	ex := memguest.New(guest.Linux, nil)
+	ex := memguest.NewDriver(guest.Linux, nil)
 	started := make(chan struct{})
 	ex.HandleDefault(func(ctx context.Context, _ guest.Command) (guest.Result, error) {
 		close(started)
@@ -287,41 +287,41 @@ func TestCloseWhileRunning(t *testing.T) {
 	})
 	done := make(chan error, 1)
 	go func() {
-		_, err := ex.Run(t.Context(), guest.Command{Args: []string{"sleep"}})
+		_, err := ex.Executor().Run(t.Context(), guest.Command{Args: []string{"sleep"}})
 		done <- err
 	}()
 	<-started
-	if err := ex.Close(); err != nil {
+	if err := ex.Executor().Close(); err != nil {
 		t.Fatal(err)
 	}
 	err := <-done
 	if !errors.Is(err, guest.ErrSessionLost) || !errors.Is(err, guest.ErrClosed) || errs.CodeOf(err) != errs.OutcomeUnknown {
 		t.Fatalf("Run interrupted by Close: %v (code %v)", err, errs.CodeOf(err))
 	}
-	if err := ex.Close(); !errors.Is(err, guest.ErrClosed) {
+	if err := ex.Executor().Close(); !errors.Is(err, guest.ErrClosed) {
 		t.Fatalf("second Close: %v", err)
 	}
-	if err := ex.Upload(t.Context(), "/f", strings.NewReader("x"), guest.UploadOptions{}); !errors.Is(err, guest.ErrClosed) {
+	if err := ex.Executor().Upload(t.Context(), "/f", strings.NewReader("x"), guest.UploadOptions{}); !errors.Is(err, guest.ErrClosed) {
 		t.Fatalf("Upload after Close: %v", err)
 	}
 }
 
 func TestHandlerPanicPropagates(t *testing.T) {
-	ex := memguest.New(guest.Linux, nil)
+	ex := memguest.NewDriver(guest.Linux, nil)
 	ex.HandleDefault(func(context.Context, guest.Command) (guest.Result, error) { panic("handler bug") })
 	defer func() {
 		if r := recover(); r != "handler bug" {
 			t.Fatalf("recovered %v", r)
 		}
 	}()
-	_, _ = ex.Run(t.Context(), guest.Command{Args: []string{"x"}})
+	_, _ = ex.Executor().Run(t.Context(), guest.Command{Args: []string{"x"}})
 	t.Fatal("Run did not panic")
 }
 
 func TestUploads(t *testing.T) {
 	var hooked []string
 	var mu sync.Mutex
-	ex := memguest.New(guest.Linux, &memguest.Options{Upload: func(_ context.Context, path string, content []byte, opts guest.UploadOptions) error {
+	ex := memguest.NewDriver(guest.Linux, &memguest.Options{Upload: func(_ context.Context, path string, content []byte, opts guest.UploadOptions) error {
 		mu.Lock()
 		defer mu.Unlock()
 		hooked = append(hooked, fmt.Sprintf("%s:%d:%o", path, len(content), opts.Mode))
@@ -331,7 +331,7 @@ func TestUploads(t *testing.T) {
 		return nil
 	}})
 	ctx := t.Context()
-	if err := ex.Upload(ctx, "/etc/motd", strings.NewReader("hello"), guest.UploadOptions{Owner: "root:root"}); err != nil {
+	if err := ex.Executor().Upload(ctx, "/etc/motd", strings.NewReader("hello"), guest.UploadOptions{Owner: "root:root"}); err != nil {
 		t.Fatal(err)
 	}
 	f, ok := ex.File("/etc/motd")
@@ -342,13 +342,13 @@ func TestUploads(t *testing.T) {
 	if g, _ := ex.File("/etc/motd"); string(g.Content) != "hello" {
 		t.Fatal("File returned the executor's own bytes")
 	}
-	if err := ex.Upload(ctx, "/etc/motd", strings.NewReader("v2"), guest.UploadOptions{Mode: 0o600}); err != nil {
+	if err := ex.Executor().Upload(ctx, "/etc/motd", strings.NewReader("v2"), guest.UploadOptions{Mode: 0o600}); err != nil {
 		t.Fatal(err)
 	}
 	if g, _ := ex.File("/etc/motd"); string(g.Content) != "v2" || g.Mode != 0o600 {
 		t.Fatalf("overwritten file %+v", g)
 	}
-	err := ex.Upload(ctx, "/denied", strings.NewReader("x"), guest.UploadOptions{})
+	err := ex.Executor().Upload(ctx, "/denied", strings.NewReader("x"), guest.UploadOptions{})
 	if errs.CodeOf(err) != errs.PermissionDenied {
 		t.Fatalf("hook error: %v", err)
 	}
@@ -366,13 +366,13 @@ func TestUploads(t *testing.T) {
 		{"/dir-mode", strings.NewReader("x"), guest.UploadOptions{Mode: 0o755 | 1<<31}},
 	}
 	for _, b := range bad {
-		if err := ex.Upload(ctx, b.path, b.r, b.mode); errs.CodeOf(err) != errs.InvalidArgument {
+		if err := ex.Executor().Upload(ctx, b.path, b.r, b.mode); errs.CodeOf(err) != errs.InvalidArgument {
 			t.Errorf("Upload(%q): %v, want InvalidArgument", b.path, err)
 		}
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if err := ex.Upload(cctx, "/canceled", strings.NewReader("x"), guest.UploadOptions{}); errs.CodeOf(err) != errs.Canceled {
+	if err := ex.Executor().Upload(cctx, "/canceled", strings.NewReader("x"), guest.UploadOptions{}); errs.CodeOf(err) != errs.Canceled {
 		t.Fatalf("canceled upload: %v", err)
 	}
 	if got := ex.FilePaths(); fmt.Sprint(got) != "[/etc/motd]" {
@@ -390,8 +390,8 @@ func TestUploads(t *testing.T) {
 		t.Fatal("RemoveFile left the file")
 	}
 
-	win := memguest.New(guest.Windows, nil)
-	if err := win.Upload(ctx, `C:\x.txt`, strings.NewReader("x"), guest.UploadOptions{}); err != nil {
+	win := memguest.NewDriver(guest.Windows, nil)
+	if err := win.Executor().Upload(ctx, `C:\x.txt`, strings.NewReader("x"), guest.UploadOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if f, _ := win.File(`C:\x.txt`); f.Mode != 0 {
@@ -400,7 +400,7 @@ func TestUploads(t *testing.T) {
 }
 
 func TestConcurrentUse(t *testing.T) {
-	ex := memguest.New(guest.Linux, nil)
+	ex := memguest.NewDriver(guest.Linux, nil)
 	ex.HandleArgsPrefix([]string{"echo"}, func(_ context.Context, cmd guest.Command) (guest.Result, error) {
 		return guest.Result{Stdout: []byte(strings.Join(cmd.Args[1:], " "))}, nil
 	})
@@ -409,12 +409,12 @@ func TestConcurrentUse(t *testing.T) {
 	for i := range 32 {
 		wg.Go(func() {
 			want := fmt.Sprint("worker ", i)
-			got, err := guest.Output(ctx, ex, guest.Command{Args: []string{"echo", want}})
+			got, err := guest.Output(ctx, ex.Executor(), guest.Command{Args: []string{"echo", want}})
 			if err != nil || got != want {
 				t.Errorf("worker %d: %q, %v", i, got, err)
 			}
 			p := fmt.Sprintf("/f%d", i)
-			if err := ex.Upload(ctx, p, strings.NewReader(want), guest.UploadOptions{}); err != nil {
+			if err := ex.Executor().Upload(ctx, p, strings.NewReader(want), guest.UploadOptions{}); err != nil {
 				t.Error(err)
 			}
 			ex.HandleArgs([]string{"noop", p}, memguest.Reply(""))
@@ -429,9 +429,9 @@ func TestConcurrentUse(t *testing.T) {
 }
 
 func TestDetectFactsThroughMemguest(t *testing.T) {
-	ex := memguest.New(guest.Linux, nil)
+	ex := memguest.NewDriver(guest.Linux, nil)
 	ex.HandleScript("os-release", memguest.Reply("ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n__MANAGEDVM_UNAME__\n6.1.0-18-amd64\nx86_64\n"))
-	f, err := guest.DetectFacts(t.Context(), ex)
+	f, err := guest.DetectFacts(t.Context(), ex.Executor())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,7 +63,7 @@ func startFake(t testing.TB, cfg sshserver.Config) *fakeEnv {
 	return &fakeEnv{srv: srv, cred: guest.Credentials{Username: user, PrivateKey: guest.NewSecret(key)}}
 }
 
-func (f *fakeEnv) dial(t testing.TB, opts *ssh.Options) *ssh.Executor {
+func (f *fakeEnv) dial(t testing.TB, opts *ssh.Options) *guest.Executor {
 	t.Helper()
 	hk, err := ssh.KnownHosts(f.srv.KnownHosts())
 	if err != nil {
@@ -87,8 +87,8 @@ func TestConformanceFake(t *testing.T) {
 			guesttest.Run(t, guesttest.Harness{
 				Family: guest.Linux,
 				Sudo:   os.Geteuid() == 0,
-				New: func(t *testing.T) (guest.Executor, string) {
-					return f.dial(t, nil), t.TempDir()
+				New: func(t *testing.T, opts *guest.Options) (*guest.Executor, string) {
+					return f.dial(t, &ssh.Options{Executor: opts}), t.TempDir()
 				},
 			})
 		})
@@ -133,7 +133,7 @@ func (r realSSHD) hostKeys(t testing.TB) ssh.HostKeyPolicy {
 	return hk
 }
 
-func (r realSSHD) dialRoot(t testing.TB, opts *ssh.Options) *ssh.Executor {
+func (r realSSHD) dialRoot(t testing.TB, opts *ssh.Options) *guest.Executor {
 	t.Helper()
 	ex, err := ssh.Dial(context.Background(), ssh.Config{Addr: r.addr, HostKeys: r.hostKeys(t),
 		Credentials: guest.Credentials{Username: r.user, PrivateKey: guest.NewSecret(r.key)}}, opts)
@@ -144,13 +144,17 @@ func (r realSSHD) dialRoot(t testing.TB, opts *ssh.Options) *ssh.Executor {
 	return ex
 }
 
-func (r realSSHD) dialPassword(t testing.TB) *ssh.Executor {
+func (r realSSHD) dialPassword(t testing.TB, opts ...*guest.Options) *guest.Executor {
 	t.Helper()
 	if r.pwUser == "" {
 		testenv.Missing(t, "sshd password user", "run .ci/run (creates a throwaway user) or set MANAGEDVM_SSHD_PW_USER and MANAGEDVM_SSHD_PW_PASSWORD")
 	}
+	o := &ssh.Options{}
+	if len(opts) > 0 {
+		o.Executor = opts[0]
+	}
 	ex, err := ssh.Dial(context.Background(), ssh.Config{Addr: r.addr, HostKeys: r.hostKeys(t),
-		Credentials: guest.Password(r.pwUser, r.pwPassword)}, nil)
+		Credentials: guest.Password(r.pwUser, r.pwPassword)}, o)
 	if err != nil {
 		t.Fatalf("Dial with a password: %v", err)
 	}
@@ -159,7 +163,7 @@ func (r realSSHD) dialPassword(t testing.TB) *ssh.Executor {
 }
 
 // guestTempDir makes a directory in the guest, removed afterwards.
-func guestTempDir(t *testing.T, ex guest.Executor) string {
+func guestTempDir(t *testing.T, ex *guest.Executor) string {
 	t.Helper()
 	dir, err := guest.Output(context.Background(), ex, guest.Command{Args: []string{"mktemp", "-d", "/tmp/mvm-ssh-test.XXXXXX"}})
 	if err != nil {
@@ -181,8 +185,8 @@ func TestConformanceOpenSSH(t *testing.T) {
 		guesttest.Run(t, guesttest.Harness{
 			Family: guest.Linux,
 			Sudo:   true,
-			New: func(t *testing.T) (guest.Executor, string) {
-				ex := r.dialRoot(t, nil)
+			New: func(t *testing.T, opts *guest.Options) (*guest.Executor, string) {
+				ex := r.dialRoot(t, &ssh.Options{Executor: opts})
 				return ex, guestTempDir(t, r.dialRoot(t, nil))
 			},
 		})
@@ -191,8 +195,8 @@ func TestConformanceOpenSSH(t *testing.T) {
 		guesttest.Run(t, guesttest.Harness{
 			Family: guest.Linux,
 			Sudo:   true,
-			New: func(t *testing.T) (guest.Executor, string) {
-				ex := r.dialRoot(t, &ssh.Options{NoSFTP: true})
+			New: func(t *testing.T, opts *guest.Options) (*guest.Executor, string) {
+				ex := r.dialRoot(t, &ssh.Options{NoSFTP: true, Executor: opts})
 				return ex, guestTempDir(t, r.dialRoot(t, nil))
 			},
 		})
@@ -204,10 +208,23 @@ func TestConformanceOpenSSH(t *testing.T) {
 		guesttest.Run(t, guesttest.Harness{
 			Family: guest.Linux,
 			Sudo:   true,
-			New: func(t *testing.T) (guest.Executor, string) {
-				ex := r.dialPassword(t)
+			New: func(t *testing.T, opts *guest.Options) (*guest.Executor, string) {
+				ex := r.dialPassword(t, opts)
 				return ex, guestTempDir(t, r.dialPassword(t))
 			},
 		})
+	})
+}
+
+// TestCredentialLimits holds ssh.Dial to the credential limits every
+// transport shares.
+func TestCredentialLimits(t *testing.T) {
+	f := startFake(t, sshserver.Config{MaxSessions: 10})
+	hk, err := ssh.KnownHosts(f.srv.KnownHosts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	guesttest.RunCredentials(t, f.cred, func(ctx context.Context, cred guest.Credentials) (*guest.Executor, error) {
+		return ssh.Dial(ctx, ssh.Config{Addr: f.srv.Addr(), Credentials: cred, HostKeys: hk}, nil)
 	})
 }

@@ -25,7 +25,7 @@ type DialerConfig struct {
 // Dialer returns a guest.Dialer (for enroll.Config.Dialer) that reaches
 // Linux targets over SSH at their public IP. Non-Linux targets are refused with errs.Unimplemented.
 func Dialer(cfg DialerConfig) guest.DialFunc {
-	return func(ctx context.Context, t guest.Target, cred guest.Credentials) (guest.Executor, error) {
+	return func(ctx context.Context, t guest.Target, cred guest.Credentials) (*guest.Executor, error) {
 		const op = "ssh.Dialer"
 		if t.Family != guest.Linux && t.Family != guest.FamilyUnknown {
 			return nil, errs.Errorf(errs.Unimplemented, op, "SSH reaches Linux guests, not %s", t.Family)

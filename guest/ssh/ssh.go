@@ -17,6 +17,7 @@ import (
 
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
+	"github.com/managedvm/managedvm/internal/limit"
 	xssh "golang.org/x/crypto/ssh"
 )
 
@@ -45,18 +46,18 @@ type Config struct {
 	HostKeys HostKeyPolicy
 }
 
-// Options tune an Executor. The zero value is usable.
+// Options tune the driver. The zero value is usable.
 type Options struct {
-	// Logger receives debug logs (never arguments, scripts or secrets);
-	// nil discards them.
+	// Logger receives the driver's own debug logs (connects, reconnects;
+	// never arguments, scripts or secrets); nil discards them.
 	Logger *slog.Logger
+	// Executor holds the options of the *guest.Executor Dial returns:
+	// the default command timeout (guest.Options.Timeout) and telemetry.
+	// nil means none; when its Logger is nil, Logger is used.
+	Executor *guest.Options
 	// DialTimeout bounds connecting and the SSH handshake (default 15s;
 	// negative is InvalidArgument).
 	DialTimeout time.Duration
-	// CommandTimeout bounds every command whose Command.Timeout is zero
-	// (default: no bound beyond the context; negative is
-	// InvalidArgument).
-	CommandTimeout time.Duration
 	// MaxSessions is how many commands run at once over the connection
 	// (default 10, OpenSSH's MaxSessions; at most MaxMaxSessions); more
 	// wait their turn.
@@ -69,12 +70,12 @@ type Options struct {
 	KillGrace time.Duration
 }
 
-// Executor runs commands in a Linux guest over one SSH connection, reused
-// for every command. It implements guest.Executor and is safe for
-// concurrent use. If the connection drops, the commands running on it fail
+// Driver runs commands in a Linux guest over one SSH connection, reused
+// for every command: the guest.Driver under the *guest.Executor Dial
+// returns (reach it with Executor.As). It is safe for concurrent use. If the connection drops, the commands running on it fail
 // with an error wrapping guest.ErrSessionLost and the next call dials
 // again.
-type Executor struct {
+type Driver struct {
 	cfg  Config
 	opts Options
 	log  *slog.Logger
@@ -90,7 +91,7 @@ type Executor struct {
 	noSFTP bool
 }
 
-var _ guest.Executor = (*Executor)(nil)
+var _ guest.Driver = (*Driver)(nil)
 
 // SignalError reports a command that was ended by a signal (exit-signal).
 // Its code is errs.OutcomeUnknown: the command ran, but not to its end.
@@ -119,7 +120,7 @@ func (e *SignalError) Is(target error) bool { return target == errs.OutcomeUnkno
 // (secrets are never quoted). A refused login is errs.Unauthenticated; an
 // untrusted host key a *HostKeyError (errs.PermissionDenied); an
 // unreachable host errs.Unavailable.
-func Dial(ctx context.Context, cfg Config, opts *Options) (*Executor, error) {
+func Dial(ctx context.Context, cfg Config, opts *Options) (*guest.Executor, error) {
 	const op = "ssh.Dial"
 	if opts == nil {
 		opts = &Options{}
@@ -144,7 +145,7 @@ func Dial(ctx context.Context, cfg Config, opts *Options) (*Executor, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Executor{cfg: cfg, opts: o, log: o.Logger, addr: addr, auth: auth, sem: make(chan struct{}, o.MaxSessions), noSFTP: o.NoSFTP}
+	e := &Driver{cfg: cfg, opts: o, log: o.Logger, addr: addr, auth: auth, sem: make(chan struct{}, o.MaxSessions), noSFTP: o.NoSFTP}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
@@ -153,7 +154,14 @@ func Dial(ctx context.Context, cfg Config, opts *Options) (*Executor, error) {
 		return nil, err
 	}
 	e.setClient(c)
-	return e, nil
+	var eo guest.Options
+	if o.Executor != nil {
+		eo = *o.Executor
+	}
+	if eo.Logger == nil {
+		eo.Logger = o.Logger
+	}
+	return guest.New(e, &eo), nil
 }
 
 // authMethods turns the credentials into authentication methods (the key
@@ -191,7 +199,7 @@ func authMethods(cred guest.Credentials) ([]xssh.AuthMethod, error) {
 	return methods, nil
 }
 
-func (e *Executor) clientConfig(hostErr *error) *xssh.ClientConfig {
+func (e *Driver) clientConfig(hostErr *error) *xssh.ClientConfig {
 	cred := e.cfg.Credentials
 	policy := e.cfg.HostKeys
 	cc := &xssh.ClientConfig{
@@ -212,7 +220,7 @@ func (e *Executor) clientConfig(hostErr *error) *xssh.ClientConfig {
 	return cc
 }
 
-func (e *Executor) dial(ctx context.Context) (*xssh.Client, error) {
+func (e *Driver) dial(ctx context.Context) (*xssh.Client, error) {
 	const op = "ssh.Dial"
 	var hostErr error
 	cc := e.clientConfig(&hostErr)
@@ -243,7 +251,7 @@ func (e *Executor) dial(ctx context.Context) (*xssh.Client, error) {
 		case !stopped || ctx.Err() != nil:
 			return nil, errs.FromContext(ctx, op)
 		case strings.Contains(err.Error(), "unable to authenticate"):
-			return nil, errs.Errorf(errs.Unauthenticated, op, "%s refused the credentials of %q", e.addr, e.cfg.Credentials.Username)
+			return nil, errs.Errorf(errs.Unauthenticated, op, "%s refused the credentials of %s", limit.Quote(e.addr), limit.Quote(e.cfg.Credentials.Username))
 		}
 		return nil, errs.Wrap(errs.Unavailable, op, err)
 	}
@@ -252,7 +260,7 @@ func (e *Executor) dial(ctx context.Context) (*xssh.Client, error) {
 	return xssh.NewClient(conn, chans, reqs), nil
 }
 
-func (e *Executor) setClient(c *xssh.Client) {
+func (e *Driver) setClient(c *xssh.Client) {
 	gone := make(chan struct{})
 	e.mu.Lock()
 	e.client, e.gone, e.dead = c, gone, false
@@ -270,7 +278,7 @@ func (e *Executor) setClient(c *xssh.Client) {
 
 // goneOf returns a channel closed when c's connection has ended (already
 // closed if c is no longer the executor's client).
-func (e *Executor) goneOf(c *xssh.Client) <-chan struct{} {
+func (e *Driver) goneOf(c *xssh.Client) <-chan struct{} {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.client == c {
@@ -282,7 +290,7 @@ func (e *Executor) goneOf(c *xssh.Client) <-chan struct{} {
 }
 
 // markDead records that c's connection is gone.
-func (e *Executor) markDead(c *xssh.Client) {
+func (e *Driver) markDead(c *xssh.Client) {
 	e.mu.Lock()
 	if e.client == c {
 		e.dead = true
@@ -291,11 +299,11 @@ func (e *Executor) markDead(c *xssh.Client) {
 }
 
 // connection returns the live client, dialing again if the last one died.
-func (e *Executor) connection(ctx context.Context, op string) (*xssh.Client, error) {
+func (e *Driver) connection(ctx context.Context) (*xssh.Client, error) {
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
-		return nil, errs.WrapOp(op, guest.ErrClosed)
+		return nil, guest.ErrClosed
 	}
 	c, dead := e.client, e.dead
 	e.mu.Unlock()
@@ -311,7 +319,7 @@ func (e *Executor) connection(ctx context.Context, op string) (*xssh.Client, err
 	if e.closed {
 		e.mu.Unlock()
 		_ = nc.Close()
-		return nil, errs.WrapOp(op, guest.ErrClosed)
+		return nil, guest.ErrClosed
 	}
 	if !e.dead { // someone else reconnected first
 		c = e.client
@@ -325,34 +333,35 @@ func (e *Executor) connection(ctx context.Context, op string) (*xssh.Client, err
 	return nc, nil
 }
 
-func (e *Executor) isClosed() bool {
+func (e *Driver) isClosed() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.closed
 }
 
 // acquire takes a session slot.
-func (e *Executor) acquire(ctx context.Context, op string) (func(), error) {
+func (e *Driver) acquire(ctx context.Context) (func(), error) {
 	select {
 	case e.sem <- struct{}{}:
 		return func() { <-e.sem }, nil
 	case <-ctx.Done():
-		return nil, errs.FromContext(ctx, op)
+		return nil, ctx.Err()
 	}
 }
 
 // Family returns guest.Linux.
-func (e *Executor) Family() guest.OSFamily { return guest.Linux }
+func (e *Driver) Family() guest.OSFamily { return guest.Linux }
 
 // Addr returns the host:port the executor connects to.
-func (e *Executor) Addr() string { return e.addr }
+func (e *Driver) Addr() string { return e.addr }
 
-// Close closes the connection. Later calls return guest.ErrClosed.
-func (e *Executor) Close() error {
+// Close closes the connection; commands running on it fail. The
+// Executor calls it once.
+func (e *Driver) Close() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
-		return errs.WrapOp("ssh.Close", guest.ErrClosed)
+		return guest.ErrClosed
 	}
 	e.closed = true
 	if e.client != nil {
@@ -453,32 +462,13 @@ func randomToken() string {
 // one, is written to the command's standard input when sudo prompts for it
 // (never on the command line), and the caller's Stdin is only fed once the
 // command itself runs. A refused sudo is errs.PermissionDenied.
-func (e *Executor) Run(ctx context.Context, cmd guest.Command) (guest.Result, error) {
-	const op = "ssh.Run"
-	if err := cmd.Validate(); err != nil {
-		return guest.Result{}, err
-	}
-	timeout := cmd.Timeout
-	if timeout == 0 {
-		timeout = e.opts.CommandTimeout
-	}
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
-	}
-	if e.isClosed() {
-		return guest.Result{}, errs.WrapOp(op, guest.ErrClosed)
-	}
-	if err := errs.FromContext(ctx, op); err != nil {
-		return guest.Result{}, err
-	}
-	release, err := e.acquire(ctx, op)
+func (e *Driver) Run(ctx context.Context, cmd guest.Command) (guest.Result, error) {
+	release, err := e.acquire(ctx)
 	if err != nil {
 		return guest.Result{}, err
 	}
 	defer release()
-	client, err := e.connection(ctx, op)
+	client, err := e.connection(ctx)
 	if err != nil {
 		return guest.Result{}, err
 	}
@@ -487,20 +477,20 @@ func (e *Executor) Run(ctx context.Context, cmd guest.Command) (guest.Result, er
 	if err != nil && !e.isClosed() && ctx.Err() == nil && !errors.As(err, &oce) {
 		// The connection is gone (nothing ran): dial again, once.
 		e.markDead(client)
-		if client, err = e.connection(ctx, op); err != nil {
+		if client, err = e.connection(ctx); err != nil {
 			return guest.Result{}, err
 		}
 		sess, err = e.newSession(ctx, client)
 	}
 	if err != nil {
 		if e.isClosed() {
-			return guest.Result{}, errs.WrapOp(op, guest.ErrClosed)
+			return guest.Result{}, guest.ErrClosed
 		}
-		if cerr := errs.FromContext(ctx, op); cerr != nil {
+		if cerr := ctx.Err(); cerr != nil {
 			return guest.Result{}, cerr
 		}
 		// Nothing ran.
-		return guest.Result{}, errs.Wrap(errs.Unavailable, op, err)
+		return guest.Result{}, errs.Wrap(errs.Unavailable, "", err)
 	}
 	defer sess.Close()
 	return e.runSession(ctx, client, sess, cmd)
@@ -509,7 +499,7 @@ func (e *Executor) Run(ctx context.Context, cmd guest.Command) (guest.Result, er
 // newSession opens a session, retrying while the server refuses the
 // channel for lack of room (OpenSSH frees a session's slot only after the
 // channel is fully closed, a moment after the previous command ended).
-func (e *Executor) newSession(ctx context.Context, client *xssh.Client) (*xssh.Session, error) {
+func (e *Driver) newSession(ctx context.Context, client *xssh.Client) (*xssh.Session, error) {
 	delay := 5 * time.Millisecond
 	gone := e.goneOf(client)
 	for {
@@ -568,8 +558,7 @@ func openSession(ctx context.Context, client *xssh.Client, gone <-chan struct{})
 	}
 }
 
-func (e *Executor) runSession(ctx context.Context, client *xssh.Client, sess *xssh.Session, cmd guest.Command) (guest.Result, error) {
-	const op = "ssh.Run"
+func (e *Driver) runSession(ctx context.Context, client *xssh.Client, sess *xssh.Session, cmd guest.Command) (guest.Result, error) {
 	start := time.Now()
 	line := guest.ShellCommandLine(cmd)
 	stdout := &capped{w: cmd.Stdout}
@@ -582,7 +571,7 @@ func (e *Executor) runSession(ctx context.Context, client *xssh.Client, sess *xs
 	sess.Stderr = pids
 	stdin, err := sess.StdinPipe()
 	if err != nil {
-		return guest.Result{}, errs.Wrap(errs.Unavailable, op, err)
+		return guest.Result{}, errs.Wrap(errs.Unavailable, "", err)
 	}
 	ready := make(chan struct{}) // closed when the caller's stdin may flow
 	var filter *sudoFilter
@@ -616,7 +605,7 @@ func (e *Executor) runSession(ctx context.Context, client *xssh.Client, sess *xs
 	}
 	line = "echo " + pidPrefix + "$$ >&2; " + line
 	if err := sess.Start(line); err != nil {
-		return guest.Result{}, errs.Wrap(errs.Unavailable, op, err)
+		return guest.Result{}, errs.Wrap(errs.Unavailable, "", err)
 	}
 	e.log.Debug("ssh run", "addr", e.addr, "command", cmd.String(), "sudo", cmd.Sudo)
 	feedDone := make(chan struct{})
@@ -640,10 +629,10 @@ func (e *Executor) runSession(ctx context.Context, client *xssh.Client, sess *xs
 	case <-ctx.Done():
 		e.stop(client, sess, pids, waitc)
 		res := guest.Result{Stdout: stdout.bytes(), Stderr: stderr.bytes(), Duration: time.Since(start)}
-		return res, errs.FromContext(ctx, op)
+		return res, ctx.Err()
 	case <-badPassword:
 		e.stop(client, sess, pids, waitc)
-		return guest.Result{Duration: time.Since(start)}, errs.Errorf(errs.PermissionDenied, op, "sudo refused the password of %q", e.cfg.Credentials.Username)
+		return guest.Result{Duration: time.Since(start)}, errs.Errorf(errs.PermissionDenied, "", "sudo refused the password of %s", limit.Quote(e.cfg.Credentials.Username))
 	}
 	res := guest.Result{Stdout: stdout.bytes(), Stderr: stderr.bytes(), Duration: time.Since(start)}
 	if filter != nil {
@@ -654,7 +643,7 @@ func (e *Executor) runSession(ctx context.Context, client *xssh.Client, sess *xs
 			if i := strings.IndexByte(msg, '\n'); i >= 0 {
 				msg = msg[:i]
 			}
-			return res, errs.Errorf(errs.PermissionDenied, op, "sudo failed for %q: %s", e.cfg.Credentials.Username, msg)
+			return res, errs.Errorf(errs.PermissionDenied, "", "sudo failed for %s: %s", limit.Quote(e.cfg.Credentials.Username), limit.Quote(msg))
 		}
 	}
 	var ee *xssh.ExitError
@@ -668,11 +657,11 @@ func (e *Executor) runSession(ctx context.Context, client *xssh.Client, sess *xs
 		res.ExitCode = ee.ExitStatus()
 		return res, &guest.ExitError{Command: cmd.String(), Code: res.ExitCode, Stdout: res.Stdout, Stderr: res.Stderr}
 	case e.isClosed():
-		return res, errs.WrapOp(op, guest.ErrClosed)
+		return res, guest.ErrClosed
 	case errors.As(werr, &missing), errors.Is(werr, io.EOF):
-		return res, guest.SessionLost(op, errors.New("the connection closed before the command reported its exit status"))
+		return res, guest.SessionLost("", errors.New("the connection closed before the command reported its exit status"))
 	}
-	return res, guest.SessionLost(op, werr)
+	return res, guest.SessionLost("", werr)
 }
 
 const pidPrefix = "MANAGEDVM-PGID:"
@@ -738,7 +727,7 @@ func (f *pidFilter) id() int {
 // period, then the session is closed. Each signal goes both as an SSH
 // "signal" request and as a kill of the command's process group from a
 // second session.
-func (e *Executor) stop(client *xssh.Client, sess *xssh.Session, pids *pidFilter, waitc <-chan error) {
+func (e *Driver) stop(client *xssh.Client, sess *xssh.Session, pids *pidFilter, waitc <-chan error) {
 	signal := func(sig xssh.Signal) {
 		_ = sess.Signal(sig)
 		if pgid := pids.id(); pgid > 1 {

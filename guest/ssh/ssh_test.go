@@ -316,7 +316,7 @@ exec "$@"
 	}
 	defer srv.Close()
 	hk, _ := ssh.KnownHosts(srv.KnownHosts())
-	dialAs := func(pass string) *ssh.Executor {
+	dialAs := func(pass string) *guest.Executor {
 		ex, err := ssh.Dial(context.Background(), ssh.Config{Addr: srv.Addr(), HostKeys: hk,
 			Credentials: guest.Credentials{Username: "operator", PrivateKey: guest.NewSecret(key), Password: guest.NewSecret(pass)}}, nil)
 		if err != nil {
@@ -379,7 +379,7 @@ func TestDialer(t *testing.T) {
 	}
 }
 
-func checkOwnerUpload(t *testing.T, ex guest.Executor, dir string) {
+func checkOwnerUpload(t *testing.T, ex *guest.Executor, dir string) {
 	t.Helper()
 	ctx := context.Background()
 	p := dir + "/owned file"

@@ -22,24 +22,7 @@ import (
 // SFTP when the server offers it and exec (sh, cat, chmod, mv) otherwise.
 // On any failure (the context, the reader, the guest) the temporary file is
 // removed and p is left as it was.
-func (e *Executor) Upload(ctx context.Context, p string, r io.Reader, opts guest.UploadOptions) error {
-	const op = "ssh.Upload"
-	switch {
-	case p == "":
-		return errs.New(errs.InvalidArgument, op, "empty path")
-	case strings.IndexByte(p, 0) >= 0:
-		return errs.New(errs.InvalidArgument, op, "path contains a NUL byte")
-	case strings.HasSuffix(p, "/"):
-		return errs.New(errs.InvalidArgument, op, "path names a directory")
-	case opts.Owner != "" && !validOwner(opts.Owner):
-		return errs.New(errs.InvalidArgument, op, "malformed owner (want user or user:group)")
-	}
-	if e.isClosed() {
-		return errs.WrapOp(op, guest.ErrClosed)
-	}
-	if err := errs.FromContext(ctx, op); err != nil {
-		return err
-	}
+func (e *Driver) Upload(ctx context.Context, p string, r io.Reader, opts guest.UploadOptions) error {
 	mode := opts.Mode.Perm()
 	if mode == 0 {
 		mode = 0o644
@@ -59,7 +42,6 @@ func (e *Executor) Upload(ctx context.Context, p string, r io.Reader, opts guest
 			_, err = e.Run(ctx, guest.Command{Args: []string{"sh", "-c", `chown -- "$1" "$2" && mv -f "$2" "$3"`, "sh", opts.Owner, tmp, p}})
 			if err != nil {
 				e.removeTemp(tmp)
-				err = errs.WrapOp(op, err)
 			}
 		}
 		if !errors.Is(err, errNoSFTP) {
@@ -71,17 +53,6 @@ func (e *Executor) Upload(ctx context.Context, p string, r io.Reader, opts guest
 		e.log.Debug("ssh: no sftp subsystem, uploads use exec", "addr", e.addr)
 	}
 	return e.uploadExec(ctx, p, tmp, r, mode, opts.Owner)
-}
-
-func validOwner(s string) bool {
-	for _, c := range s {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-', c == '.', c == ':', c == '$':
-		default:
-			return false
-		}
-	}
-	return !strings.HasPrefix(s, "-") && strings.Count(s, ":") <= 1
 }
 
 var errNoSFTP = errors.New("no sftp subsystem")
@@ -107,7 +78,7 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 // sftpClient starts an SFTP client on a session of its own, as
 // sftp.NewClient does, but opened with newSession and given up (the
 // session closed) when ctx ends before the SFTP handshake does.
-func (e *Executor) sftpClient(ctx context.Context, client *xssh.Client) (*sftp.Client, error) {
+func (e *Driver) sftpClient(ctx context.Context, client *xssh.Client) (*sftp.Client, error) {
 	sess, err := e.newSession(ctx, client)
 	if err != nil {
 		return nil, err
@@ -152,36 +123,35 @@ func (s *sessionCloser) Close() error {
 }
 
 // uploadSFTP writes the temporary file and, with rename, renames it over p.
-func (e *Executor) uploadSFTP(ctx context.Context, p, tmp string, r io.Reader, mode fs.FileMode, rename bool) error {
-	const op = "ssh.Upload"
-	release, err := e.acquire(ctx, op)
+func (e *Driver) uploadSFTP(ctx context.Context, p, tmp string, r io.Reader, mode fs.FileMode, rename bool) error {
+	release, err := e.acquire(ctx)
 	if err != nil {
 		return err
 	}
 	defer release()
-	client, err := e.connection(ctx, op)
+	client, err := e.connection(ctx)
 	if err != nil {
 		return err
 	}
 	sc, err := e.sftpClient(ctx, client)
 	if err != nil {
 		if e.isClosed() {
-			return errs.WrapOp(op, guest.ErrClosed)
+			return guest.ErrClosed
 		}
-		if cerr := errs.FromContext(ctx, op); cerr != nil {
+		if cerr := ctx.Err(); cerr != nil {
 			return cerr
 		}
 		if strings.Contains(err.Error(), "subsystem request failed") {
 			return errNoSFTP
 		}
-		return errs.Wrap(errs.Unavailable, op, err)
+		return errs.Wrap(errs.Unavailable, "", err)
 	}
 	defer sc.Close()
 	stop := context.AfterFunc(ctx, func() { _ = sc.Close() })
 	defer stop()
 	f, err := sc.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {
-		return e.sftpErr(ctx, op, err)
+		return e.sftpErr(ctx, err)
 	}
 	cleanup := func() {
 		_ = f.Close()
@@ -194,72 +164,71 @@ func (e *Executor) uploadSFTP(ctx context.Context, p, tmp string, r io.Reader, m
 	src := &ctxReader{ctx: ctx, r: r}
 	if _, err := f.ReadFrom(src); err != nil {
 		cleanup()
-		if cerr := errs.FromContext(ctx, op); cerr != nil {
+		if cerr := ctx.Err(); cerr != nil {
 			return cerr
 		}
 		if src.err != nil {
-			return errs.Wrap(errs.Unknown, op, fmt.Errorf("reading the content: %w", src.err))
+			return errs.Wrap(errs.Unknown, "", fmt.Errorf("reading the content: %w", src.err))
 		}
-		return e.sftpErr(ctx, op, err)
+		return e.sftpErr(ctx, err)
 	}
 	if err := f.Chmod(mode); err != nil {
 		cleanup()
-		return e.sftpErr(ctx, op, err)
+		return e.sftpErr(ctx, err)
 	}
 	if err := f.Close(); err != nil {
 		cleanup()
-		return e.sftpErr(ctx, op, err)
+		return e.sftpErr(ctx, err)
 	}
 	if !rename {
 		return nil
 	}
 	if err := sc.PosixRename(tmp, p); err != nil {
 		cleanup()
-		return e.sftpErr(ctx, op, err)
+		return e.sftpErr(ctx, err)
 	}
 	return nil
 }
 
-func (e *Executor) sftpErr(ctx context.Context, op string, err error) error {
-	if cerr := errs.FromContext(ctx, op); cerr != nil {
+func (e *Driver) sftpErr(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
 		return cerr
 	}
 	if e.isClosed() {
-		return errs.WrapOp(op, guest.ErrClosed)
+		return guest.ErrClosed
 	}
 	var se *sftp.StatusError
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return errs.Wrap(errs.NotFound, op, err)
+		return errs.Wrap(errs.NotFound, "", err)
 	case errors.Is(err, fs.ErrPermission):
-		return errs.Wrap(errs.PermissionDenied, op, err)
+		return errs.Wrap(errs.PermissionDenied, "", err)
 	case errors.As(err, &se):
-		return errs.Wrap(errs.FailedPrecondition, op, err)
+		return errs.Wrap(errs.FailedPrecondition, "", err)
 	}
-	return guest.SessionLost(op, err)
+	return guest.SessionLost("", err)
 }
 
 // removeTemp removes a temporary file on a fresh, short context: the
 // caller's may be done.
-func (e *Executor) removeTemp(tmp string) {
+func (e *Driver) removeTemp(tmp string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, _ = e.Run(ctx, guest.Command{Args: []string{"rm", "-f", "--", tmp}})
 }
 
-func (e *Executor) uploadExec(ctx context.Context, p, tmp string, r io.Reader, mode fs.FileMode, owner string) error {
-	const op = "ssh.Upload"
+func (e *Driver) uploadExec(ctx context.Context, p, tmp string, r io.Reader, mode fs.FileMode, owner string) error {
 	// Create the temporary file (private until the content is whole).
 	create := guest.Command{Args: []string{"sh", "-c", `umask 077 && set -C && : > "$1"`, "sh", tmp}}
 	if _, err := e.Run(ctx, create); err != nil {
-		return errs.WrapOp(op, err)
+		return err
 	}
 	src := &ctxReader{ctx: ctx, r: r}
 	_, err := e.Run(ctx, guest.Command{Args: []string{"sh", "-c", `cat > "$1"`, "sh", tmp}, Stdin: src})
-	if cerr := errs.FromContext(ctx, op); cerr != nil {
+	if cerr := ctx.Err(); cerr != nil {
 		err = cerr
 	} else if err == nil && src.err != nil {
-		err = errs.Wrap(errs.Unknown, op, fmt.Errorf("reading the content: %w", src.err))
+		err = errs.Wrap(errs.Unknown, "", fmt.Errorf("reading the content: %w", src.err))
 	}
 	if err == nil {
 		script := `chmod "$1" "$2" && mv -f "$2" "$3"`
@@ -271,7 +240,7 @@ func (e *Executor) uploadExec(ctx context.Context, p, tmp string, r io.Reader, m
 	}
 	if err != nil {
 		e.removeTemp(tmp)
-		return errs.WrapOp(op, err)
+		return err
 	}
 	return nil
 }

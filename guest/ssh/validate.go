@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/guest"
+	"github.com/managedvm/managedvm/internal/limit"
 )
 
 // Limits Dial checks before any network I/O; a Config or Options beyond
@@ -16,13 +18,15 @@ import (
 const (
 	// MaxHostLen is the longest host name (a DNS name's limit).
 	MaxHostLen = 253
-	// MaxUsernameLen is the longest user name, in bytes.
-	MaxUsernameLen = 256
-	// MaxPasswordLen is the longest password or passphrase, in bytes.
-	MaxPasswordLen = 4096
-	// MaxPrivateKeyLen is the largest private key, in bytes (PEM or
-	// OpenSSH format; a 16384-bit RSA key is about 12 KiB).
-	MaxPrivateKeyLen = 64 << 10
+	// MaxUsernameLen is the longest user name, in bytes (the limit of
+	// every transport, guest.MaxUsername).
+	MaxUsernameLen = guest.MaxUsername
+	// MaxPasswordLen is the longest password or passphrase, in bytes
+	// (guest.MaxPassword).
+	MaxPasswordLen = guest.MaxPassword
+	// MaxPrivateKeyLen is the largest private key, in bytes
+	// (guest.MaxPrivateKey).
+	MaxPrivateKeyLen = guest.MaxPrivateKey
 	// MaxMaxSessions is the largest Options.MaxSessions.
 	MaxMaxSessions = 1024
 )
@@ -32,7 +36,7 @@ const (
 func validate(op string, cfg Config, opts Options) (string, error) {
 	addr, why := parseAddr(cfg.Addr)
 	if why != "" {
-		return "", errs.Errorf(errs.InvalidArgument, op, "Config.Addr %s %s", quoteTrunc(cfg.Addr), why)
+		return "", errs.Errorf(errs.InvalidArgument, op, "Config.Addr %s %s", limit.Quote(cfg.Addr), why)
 	}
 	if cfg.HostKeys.IsZero() {
 		return "", errs.New(errs.InvalidArgument, op, "no host key policy: use KnownHosts, PinnedKey, TrustOnFirstUse or (for throwaway guests only) InsecureAcceptAnyHostKey")
@@ -41,29 +45,12 @@ func validate(op string, cfg Config, opts Options) (string, error) {
 	if err := cred.Validate(); err != nil {
 		return "", errs.WrapOp(op, err)
 	}
-	if why := badUsername(cred.Username); why != "" {
-		return "", errs.Errorf(errs.InvalidArgument, op, "the user name %s %s", quoteTrunc(cred.Username), why)
-	}
-	for _, s := range []struct {
-		name  string
-		value string
-	}{{"password", cred.Password.Reveal()}, {"passphrase", cred.Passphrase.Reveal()}} {
-		switch {
-		case len(s.value) > MaxPasswordLen:
-			return "", errs.Errorf(errs.InvalidArgument, op, "the %s is %d bytes, more than the %d allowed", s.name, len(s.value), MaxPasswordLen)
-		case strings.ContainsAny(s.value, "\x00\r\n"):
-			// sudo -S reads the password as one line.
-			return "", errs.Errorf(errs.InvalidArgument, op, "the %s holds a NUL, CR or LF character", s.name)
-		}
-	}
-	if n := len(cred.PrivateKey.Reveal()); n > MaxPrivateKeyLen {
-		return "", errs.Errorf(errs.InvalidArgument, op, "the private key is %d bytes, more than the %d allowed", n, MaxPrivateKeyLen)
+	if strings.IndexFunc(cred.Username, unicode.IsSpace) >= 0 {
+		return "", errs.Errorf(errs.InvalidArgument, op, "the user name %s holds a white space character", limit.Quote(cred.Username))
 	}
 	switch {
 	case opts.DialTimeout < 0:
 		return "", errs.Errorf(errs.InvalidArgument, op, "Options.DialTimeout is negative (%s)", opts.DialTimeout)
-	case opts.CommandTimeout < 0:
-		return "", errs.Errorf(errs.InvalidArgument, op, "Options.CommandTimeout is negative (%s)", opts.CommandTimeout)
 	case opts.KillGrace < 0:
 		return "", errs.Errorf(errs.InvalidArgument, op, "Options.KillGrace is negative (%s)", opts.KillGrace)
 	case opts.MaxSessions < 0 || opts.MaxSessions > MaxMaxSessions:
@@ -160,20 +147,6 @@ func checkHost(host string, bracketed bool) string {
 	}
 	if numeric {
 		return "is not a valid IPv4 address"
-	}
-	return ""
-}
-
-// badUsername says what is wrong with a user name ("" if nothing): 1 to
-// MaxUsernameLen bytes of UTF-8 without control or white space characters.
-func badUsername(u string) string {
-	switch {
-	case len(u) > MaxUsernameLen:
-		return "is longer than " + strconv.Itoa(MaxUsernameLen) + " bytes"
-	case !utf8.ValidString(u):
-		return "is not valid UTF-8"
-	case strings.IndexFunc(u, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) }) >= 0:
-		return "holds a control or white space character"
 	}
 	return ""
 }

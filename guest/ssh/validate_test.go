@@ -107,7 +107,7 @@ func TestMalformedConfigBeforeNetwork(t *testing.T) {
 		{"user-space", func(c *ssh.Config, _ *ssh.Options) { c.Credentials.Username = "ro ot" }, `"ro ot"`},
 		{"user-escape", func(c *ssh.Config, _ *ssh.Options) { c.Credentials.Username = "root\x1b[2J" }, `"root\x1b[2J"`},
 		{"user-not-utf8", func(c *ssh.Config, _ *ssh.Options) { c.Credentials.Username = "ro\xffot" }, `"ro\xffot"`},
-		{"user-too-long", func(c *ssh.Config, _ *ssh.Options) { c.Credentials.Username = long }, strconv.Quote(long[:64]) + "..."},
+		{"user-too-long", func(c *ssh.Config, _ *ssh.Options) { c.Credentials.Username = long }, strconv.Quote(long[:64]) + "…"},
 		{"user-empty", func(c *ssh.Config, _ *ssh.Options) { c.Credentials.Username = "" }, ""},
 		{"no-secret", func(c *ssh.Config, _ *ssh.Options) { c.Credentials.PrivateKey = guest.Secret{} }, ""},
 		{"password-newline", func(c *ssh.Config, _ *ssh.Options) { c.Credentials.Password = guest.NewSecret("pw\nsecret") }, ""},
@@ -121,7 +121,6 @@ func TestMalformedConfigBeforeNetwork(t *testing.T) {
 		}, ""},
 		{"no-host-keys", func(c *ssh.Config, _ *ssh.Options) { c.HostKeys = ssh.HostKeyPolicy{} }, ""},
 		{"dial-timeout-negative", func(_ *ssh.Config, o *ssh.Options) { o.DialTimeout = -time.Second }, ""},
-		{"command-timeout-negative", func(_ *ssh.Config, o *ssh.Options) { o.CommandTimeout = -1 }, ""},
 		{"kill-grace-negative", func(_ *ssh.Config, o *ssh.Options) { o.KillGrace = -1 }, ""},
 		{"max-sessions-negative", func(_ *ssh.Config, o *ssh.Options) { o.MaxSessions = -1 }, ""},
 		{"max-sessions-huge", func(_ *ssh.Config, o *ssh.Options) { o.MaxSessions = 1 << 40 }, ""},
@@ -186,7 +185,7 @@ func TestMalformedAddr(t *testing.T) {
 		}
 		want := strconv.Quote(addr)
 		if len(addr) > 64 {
-			want = strconv.Quote(addr[:64]) + "..."
+			want = strconv.Quote(addr[:64]) + "…"
 		}
 		if addr != "" && !strings.Contains(err.Error(), want) {
 			t.Errorf("Addr %q: message %q does not quote it as %s", addr, err, want)
@@ -215,8 +214,12 @@ func TestWellFormedAddrs(t *testing.T) {
 			t.Errorf("Addr %q: %v", addr, err)
 			continue
 		}
-		if !strings.HasSuffix(ex.Addr(), ":"+port) {
-			t.Errorf("Addr %q: executor dials %q", addr, ex.Addr())
+		var d *ssh.Driver
+		if !ex.As(&d) {
+			t.Fatal("As does not reach the *ssh.Driver")
+		}
+		if !strings.HasSuffix(d.Addr(), ":"+port) {
+			t.Errorf("Addr %q: executor dials %q", addr, d.Addr())
 		}
 		_ = ex.Close()
 	}

@@ -30,7 +30,7 @@ func BenchmarkEnrollmentTaskSet(b *testing.B) {
 	})
 }
 
-func benchEnrollment(b *testing.B, ex, root guest.Executor) {
+func benchEnrollment(b *testing.B, ex, root *guest.Executor) {
 	ctx := context.Background()
 	_, key := newKey(b)
 	set := func(user string) *tasks.Set {

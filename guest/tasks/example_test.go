@@ -40,12 +40,12 @@ func ExampleEnrollment() {
 func ExampleSet_Check() {
 	// A scripted guest where the package is already installed and the
 	// user is missing.
-	ex := memguest.New(guest.Linux, nil)
+	ex := memguest.NewDriver(guest.Linux, nil)
 	ex.HandleScript("pkg=python3", memguest.Reply("MANAGEDVM-TASK:ok\n"))
 	ex.HandleScript("useradd", memguest.Reply("MANAGEDVM-TASK:changed\n"))
 
 	set := tasks.NewSet([]tasks.Task{tasks.User{Name: "mvm-ops"}, tasks.Package{Package: "python3"}}, nil)
-	rep, err := set.Check(context.Background(), ex)
+	rep, err := set.Check(context.Background(), ex.Executor())
 	fmt.Println(rep, err)
 	for _, r := range rep.Results {
 		fmt.Println(r.Task, r.Changed, r.Check)

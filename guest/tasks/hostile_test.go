@@ -83,9 +83,9 @@ func hostileInput(t *testing.T, hostile string, max int) {
 		for name, task := range cases {
 			what := string(fam) + " " + name
 			boundedDescription(t, what, task.Describe(), max)
-			ex := memguest.New(fam, nil)
+			ex := memguest.NewDriver(fam, nil)
 			ex.HandleDefault(memguest.Reply("MANAGEDVM-TASK:changed\n"))
-			_, err := tasks.NewSet([]tasks.Task{task}, nil).Apply(context.Background(), ex)
+			_, err := tasks.NewSet([]tasks.Task{task}, nil).Apply(context.Background(), ex.Executor())
 			testkit.WantCode(t, what, err, errs.InvalidArgument)
 			testkit.Bounded(t, what, err, max)
 			var te *tasks.TaskError
@@ -152,18 +152,18 @@ func (hostileTask) Command(guest.OSFamily, bool) (guest.Command, error) {
 // description still gives a bounded *TaskError and Result, and so does a
 // TaskError built by hand.
 func TestTaskErrorBounded(t *testing.T) {
-	ex := memguest.New(guest.Linux, nil)
+	ex := memguest.NewDriver(guest.Linux, nil)
 	ex.HandleDefault(memguest.Exit(3, "", "refused\n"))
-	_, err := tasks.NewSet([]tasks.Task{hostileTask{}}, nil).Apply(context.Background(), ex)
+	_, err := tasks.NewSet([]tasks.Task{hostileTask{}}, nil).Apply(context.Background(), ex.Executor())
 	testkit.WantCode(t, "failing host task", err, errs.FailedPrecondition)
 	testkit.Bounded(t, "failing host task", err, 300)
 	var te *tasks.TaskError
 	if !errors.As(err, &te) || !strings.HasPrefix(te.Task, `"mine x\nx`) {
 		t.Fatalf("TaskError %#v", te)
 	}
-	ex = memguest.New(guest.Linux, nil)
+	ex = memguest.NewDriver(guest.Linux, nil)
 	ex.HandleDefault(memguest.Reply("MANAGEDVM-TASK:ok\n"))
-	rep, err := tasks.NewSet([]tasks.Task{hostileTask{}}, nil).Apply(context.Background(), ex)
+	rep, err := tasks.NewSet([]tasks.Task{hostileTask{}}, nil).Apply(context.Background(), ex.Executor())
 	if err != nil || len(rep.Results) != 1 {
 		t.Fatal(rep, err)
 	}

@@ -34,7 +34,7 @@ func hostKeys(t testing.TB) ssh.HostKeyPolicy {
 	return hk
 }
 
-func dialRoot(t testing.TB) *ssh.Executor {
+func dialRoot(t testing.TB) *guest.Executor {
 	t.Helper()
 	addr := testenv.Env(t, "MANAGEDVM_SSHD_ADDR", "OpenSSH sshd", how)
 	user := testenv.Env(t, "MANAGEDVM_SSHD_USER", "OpenSSH sshd", how)
@@ -45,7 +45,7 @@ func dialRoot(t testing.TB) *ssh.Executor {
 	return dial(t, addr, guest.Credentials{Username: user, PrivateKey: guest.NewSecret(string(key))})
 }
 
-func dial(t testing.TB, addr string, cred guest.Credentials) *ssh.Executor {
+func dial(t testing.TB, addr string, cred guest.Credentials) *guest.Executor {
 	t.Helper()
 	ex, err := ssh.Dial(context.Background(), ssh.Config{Addr: addr, Credentials: cred, HostKeys: hostKeys(t)}, nil)
 	if err != nil {
@@ -75,7 +75,7 @@ func uniqueName(prefix string) string {
 	return prefix + hex.EncodeToString(b)
 }
 
-func out(t testing.TB, ex guest.Executor, args ...string) string {
+func out(t testing.TB, ex *guest.Executor, args ...string) string {
 	t.Helper()
 	s, err := guest.Output(context.Background(), ex, guest.Command{Args: args})
 	if err != nil {
@@ -84,7 +84,7 @@ func out(t testing.TB, ex guest.Executor, args ...string) string {
 	return s
 }
 
-func exists(t testing.TB, ex guest.Executor, args ...string) bool {
+func exists(t testing.TB, ex *guest.Executor, args ...string) bool {
 	t.Helper()
 	_, err := ex.Run(context.Background(), guest.Command{Args: args})
 	var ee *guest.ExitError

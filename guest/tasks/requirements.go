@@ -20,7 +20,7 @@ func RequirePackageManager(allowed ...string) guest.RequirementCheck {
 	if len(allowed) == 0 {
 		allowed = []string{"apt", "dnf", "yum", "zypper"}
 	}
-	return func(_ context.Context, _ guest.Executor, f guest.Facts) (report.Check, error) {
+	return func(_ context.Context, _ *guest.Executor, f guest.Facts) (report.Check, error) {
 		c := report.Check{ID: "os.package-manager", Name: "Supported package manager", Subject: f.Name}
 		switch {
 		case f.Family == guest.Windows:
@@ -44,7 +44,7 @@ func RequireInitSystem(allowed ...string) guest.RequirementCheck {
 	if len(allowed) == 0 {
 		allowed = []string{"systemd", "sysvinit"}
 	}
-	return func(_ context.Context, _ guest.Executor, f guest.Facts) (report.Check, error) {
+	return func(_ context.Context, _ *guest.Executor, f guest.Facts) (report.Check, error) {
 		c := report.Check{ID: "os.init-system", Name: "Supported init system", Subject: f.Name}
 		switch {
 		case f.Family == guest.Windows:

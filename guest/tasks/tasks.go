@@ -158,13 +158,13 @@ func (s *Set) Reversed() []Task {
 }
 
 // Configure applies the tasks (checks them in check mode).
-func (s *Set) Configure(ctx context.Context, _ guest.Target, ex guest.Executor) error {
+func (s *Set) Configure(ctx context.Context, _ guest.Target, ex *guest.Executor) error {
 	_, err := s.Apply(ctx, ex)
 	return err
 }
 
 // Unconfigure applies the reverse tasks.
-func (s *Set) Unconfigure(ctx context.Context, _ guest.Target, ex guest.Executor) error {
+func (s *Set) Unconfigure(ctx context.Context, _ guest.Target, ex *guest.Executor) error {
 	_, err := s.Revert(ctx, ex)
 	return err
 }
@@ -172,23 +172,23 @@ func (s *Set) Unconfigure(ctx context.Context, _ guest.Target, ex guest.Executor
 // Apply runs the tasks in order (in check mode if Options.Check) and stops
 // at the first failure, a *TaskError. Every task's input is validated
 // before the first one runs.
-func (s *Set) Apply(ctx context.Context, ex guest.Executor) (Report, error) {
+func (s *Set) Apply(ctx context.Context, ex *guest.Executor) (Report, error) {
 	return Run(ctx, ex, s.tasks, s.opts.Check, s)
 }
 
 // Check runs the tasks in check mode: nothing changes; each Result says
 // whether its task would change something.
-func (s *Set) Check(ctx context.Context, ex guest.Executor) (Report, error) {
+func (s *Set) Check(ctx context.Context, ex *guest.Executor) (Report, error) {
 	return Run(ctx, ex, s.tasks, true, s)
 }
 
 // Revert runs the reverse tasks (in check mode if Options.Check).
-func (s *Set) Revert(ctx context.Context, ex guest.Executor) (Report, error) {
+func (s *Set) Revert(ctx context.Context, ex *guest.Executor) (Report, error) {
 	return Run(ctx, ex, s.Reversed(), s.opts.Check, s)
 }
 
 // Run runs tasks in order through ex; set, if not nil, supplies options.
-func Run(ctx context.Context, ex guest.Executor, tasks []Task, check bool, set *Set) (Report, error) {
+func Run(ctx context.Context, ex *guest.Executor, tasks []Task, check bool, set *Set) (Report, error) {
 	const op = "tasks.Run"
 	if set == nil {
 		set = NewSet(nil, nil)

@@ -39,10 +39,10 @@ func TestInvalidTasksRunNothing(t *testing.T) {
 		"file absent relative":   tasks.FileAbsent{Path: "x"},
 	}
 	for name, task := range bad {
-		ex := memguest.New(guest.Linux, nil)
+		ex := memguest.NewDriver(guest.Linux, nil)
 		ex.HandleDefault(memguest.Reply("MANAGEDVM-TASK:changed\n"))
 		set := tasks.NewSet([]tasks.Task{tasks.Package{Package: "curl"}, task}, nil)
-		_, err := set.Apply(context.Background(), ex)
+		_, err := set.Apply(context.Background(), ex.Executor())
 		if errs.CodeOf(err) != errs.InvalidArgument {
 			t.Errorf("%s: %v (code %v), want InvalidArgument", name, err, errs.CodeOf(err))
 		}
@@ -64,8 +64,8 @@ func TestFamilyMismatch(t *testing.T) {
 		{guest.Linux, tasks.WinUser{Name: "ops"}},
 		{guest.Linux, tasks.RegistryValue{Path: `HKLM:\SOFTWARE\X`, Name: "v", Value: "1"}},
 	} {
-		ex := memguest.New(c.fam, nil)
-		_, err := tasks.NewSet([]tasks.Task{c.task}, nil).Apply(context.Background(), ex)
+		ex := memguest.NewDriver(c.fam, nil)
+		_, err := tasks.NewSet([]tasks.Task{c.task}, nil).Apply(context.Background(), ex.Executor())
 		if errs.CodeOf(err) != errs.Unimplemented || len(ex.Commands()) != 0 {
 			t.Errorf("%s on %s: %v (code %v), %d commands", c.task.Describe(), c.fam, err, errs.CodeOf(err), len(ex.Commands()))
 		}
@@ -74,14 +74,14 @@ func TestFamilyMismatch(t *testing.T) {
 
 func TestSetPlumbing(t *testing.T) {
 	ctx := context.Background()
-	ex := memguest.New(guest.Linux, nil)
+	ex := memguest.NewDriver(guest.Linux, nil)
 	ex.HandleScript("pkg=curl", memguest.Reply("installing...\nMANAGEDVM-TASK:changed\n"))
 	ex.HandleScript("pkg=jq", memguest.Reply("MANAGEDVM-TASK:ok\n"))
 	ex.HandleScript("pkg=broken", memguest.Exit(3, "", "apt-get install failed\n"))
 	ex.HandleScript("pkg=silent", memguest.Reply("nothing\n"))
 	var seen []tasks.Result
 	set := tasks.NewSet([]tasks.Task{tasks.Package{Package: "curl"}, tasks.Package{Package: "jq"}}, &tasks.Options{OnResult: func(r tasks.Result) { seen = append(seen, r) }})
-	rep, err := set.Apply(ctx, ex)
+	rep, err := set.Apply(ctx, ex.Executor())
 	if err != nil || rep.Changed() != 1 || !rep.Results[0].Changed || rep.Results[1].Changed || len(seen) != 2 || rep.String() != "2 tasks, 1 changed" {
 		t.Fatalf("Apply: %v %+v", err, rep)
 	}
@@ -89,7 +89,7 @@ func TestSetPlumbing(t *testing.T) {
 	if !cmds[0].Sudo || !strings.HasPrefix(cmds[0].Script, "MVM_CHECK=0\n") {
 		t.Fatalf("apply command: sudo=%v script starts %q", cmds[0].Sudo, cmds[0].Script[:12])
 	}
-	rep, err = set.Check(ctx, ex)
+	rep, err = set.Check(ctx, ex.Executor())
 	if err != nil || !rep.Results[0].Check {
 		t.Fatal(err)
 	}
@@ -97,14 +97,14 @@ func TestSetPlumbing(t *testing.T) {
 		t.Fatalf("check mode script starts %q", c.Script[:12])
 	}
 	// NoSudo.
-	if _, err := tasks.NewSet([]tasks.Task{tasks.Package{Package: "jq"}}, &tasks.Options{NoSudo: true}).Apply(ctx, ex); err != nil {
+	if _, err := tasks.NewSet([]tasks.Task{tasks.Package{Package: "jq"}}, &tasks.Options{NoSudo: true}).Apply(ctx, ex.Executor()); err != nil {
 		t.Fatal(err)
 	}
 	if c := ex.Commands()[len(ex.Commands())-1]; c.Sudo {
 		t.Fatal("NoSudo ran with Sudo")
 	}
 	// A failing task stops the run and is named.
-	rep, err = tasks.NewSet([]tasks.Task{tasks.Package{Package: "jq"}, tasks.Package{Package: "broken"}, tasks.Package{Package: "curl"}}, nil).Apply(ctx, ex)
+	rep, err = tasks.NewSet([]tasks.Task{tasks.Package{Package: "jq"}, tasks.Package{Package: "broken"}, tasks.Package{Package: "curl"}}, nil).Apply(ctx, ex.Executor())
 	var te *tasks.TaskError
 	if !errors.As(err, &te) || te.Task != "package broken" || errs.CodeOf(err) != errs.FailedPrecondition || len(rep.Results) != 1 {
 		t.Fatalf("failing task: %v (code %v), %d results", err, errs.CodeOf(err), len(rep.Results))
@@ -113,14 +113,14 @@ func TestSetPlumbing(t *testing.T) {
 		t.Fatalf("error lacks the reason: %v", err)
 	}
 	// A script that prints no result is an internal error.
-	_, err = tasks.NewSet([]tasks.Task{tasks.Package{Package: "silent"}}, nil).Apply(ctx, ex)
+	_, err = tasks.NewSet([]tasks.Task{tasks.Package{Package: "silent"}}, nil).Apply(ctx, ex.Executor())
 	if errs.CodeOf(err) != errs.Internal {
 		t.Fatalf("no result: %v", err)
 	}
 }
 
 func TestWindowsTasksPlumbing(t *testing.T) {
-	ex := memguest.New(guest.Windows, nil)
+	ex := memguest.NewDriver(guest.Windows, nil)
 	ex.HandleDefault(memguest.Reply("MANAGEDVM-TASK:changed\r\n"))
 	ts := []tasks.Task{
 		tasks.WinUser{Name: "mvm-ops", Description: "managed by managedvm", Groups: []string{"Administrators", "Remote Management Users"}},
@@ -130,7 +130,7 @@ func TestWindowsTasksPlumbing(t *testing.T) {
 		tasks.RegistryValue{Path: `HKLM:\SOFTWARE\managedvm`, Name: "Enrolled", Kind: "DWord", Value: "1"},
 	}
 	set := tasks.NewSet(ts, nil)
-	rep, err := set.Apply(context.Background(), ex)
+	rep, err := set.Apply(context.Background(), ex.Executor())
 	if err != nil || rep.Changed() != len(ts) {
 		t.Fatalf("Apply: %v %+v", err, rep)
 	}
@@ -158,12 +158,12 @@ func TestWindowsTasksPlumbing(t *testing.T) {
 
 // localShell runs the scripts with this machine's /bin/sh (no sudo: the
 // tasks here touch only a temporary directory).
-func localShell(t *testing.T) *memguest.Executor {
+func localShell(t *testing.T) *memguest.Driver {
 	t.Helper()
 	if _, err := exec.LookPath("sh"); err != nil {
 		t.Skip("no sh")
 	}
-	ex := memguest.New(guest.Linux, nil)
+	ex := memguest.NewDriver(guest.Linux, nil)
 	ex.HandleDefault(func(ctx context.Context, cmd guest.Command) (guest.Result, error) {
 		c := exec.CommandContext(ctx, "/bin/sh", "-c", guest.ShellCommandLine(cmd))
 		var stdout, stderr bytes.Buffer
@@ -196,14 +196,14 @@ func TestFileAndLineTasksLocally(t *testing.T) {
 		tasks.File{Path: weird, Content: []byte("line1\n\x00binary\xff"), Mode: 0o600},
 	}
 	set := tasks.NewSet(ts, &tasks.Options{NoSudo: true})
-	rep, err := set.Check(ctx, ex)
+	rep, err := set.Check(ctx, ex.Executor())
 	if err != nil || rep.Changed() != 4 {
 		t.Fatalf("check: %v %+v", err, rep)
 	}
 	if b, _ := os.ReadFile(conf); string(b) != "#PasswordAuthentication yes\nPort 22\nPasswordAuthentication yes\nX 1" {
 		t.Fatalf("check mode changed the file: %q", b)
 	}
-	rep, err = set.Apply(ctx, ex)
+	rep, err = set.Apply(ctx, ex.Executor())
 	if err != nil || rep.Changed() != 4 {
 		t.Fatalf("apply: %v %+v", err, rep)
 	}
@@ -219,17 +219,17 @@ func TestFileAndLineTasksLocally(t *testing.T) {
 	if _, err := os.Stat("pwned"); err == nil {
 		t.Fatal("an input ran as a command")
 	}
-	rep, err = set.Apply(ctx, ex)
+	rep, err = set.Apply(ctx, ex.Executor())
 	if err != nil || rep.Changed() != 0 {
 		t.Fatalf("second apply: %v %+v", err, rep)
 	}
 	// Mode drift is repaired; removal works.
 	_ = os.Chmod(weird, 0o644)
-	rep, _ = tasks.NewSet(ts[3:], &tasks.Options{NoSudo: true}).Apply(ctx, ex)
+	rep, _ = tasks.NewSet(ts[3:], &tasks.Options{NoSudo: true}).Apply(ctx, ex.Executor())
 	if rep.Changed() != 1 {
 		t.Fatalf("mode drift not repaired: %+v", rep)
 	}
-	rep, err = tasks.NewSet([]tasks.Task{tasks.FileAbsent{Path: weird}, tasks.FileAbsent{Path: weird}}, &tasks.Options{NoSudo: true}).Apply(ctx, ex)
+	rep, err = tasks.NewSet([]tasks.Task{tasks.FileAbsent{Path: weird}, tasks.FileAbsent{Path: weird}}, &tasks.Options{NoSudo: true}).Apply(ctx, ex.Executor())
 	if err != nil || !rep.Results[0].Changed || rep.Results[1].Changed {
 		t.Fatalf("FileAbsent: %v %+v", err, rep)
 	}

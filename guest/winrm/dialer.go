@@ -42,7 +42,7 @@ var probe = guest.Command{Script: "exit 0"}
 // errs.Unavailable), as the guest.Dialer contract asks. The executor is
 // closed when that check fails.
 func Dialer(cfg DialerConfig) guest.DialFunc {
-	return func(ctx context.Context, t guest.Target, cred guest.Credentials) (guest.Executor, error) {
+	return func(ctx context.Context, t guest.Target, cred guest.Credentials) (*guest.Executor, error) {
 		const op = "winrm.Dialer"
 		if t.Family != guest.Windows && t.Family != guest.FamilyUnknown {
 			return nil, errs.Errorf(errs.Unimplemented, op, "WinRM reaches Windows guests, not %s", t.Family)

@@ -45,6 +45,6 @@ func Example() {
 	fmt.Println(f.Name, f.Version, err)
 	// Output:
 	// it's $HOME; no quoting needed <nil>
-	// script (6 bytes) exited with code 3
+	// guest.Run: script (6 bytes) exited with code 3
 	// Microsoft Windows Server 2022 Datacenter 10.0.20348 <nil>
 }

@@ -51,7 +51,7 @@ func (g *fakeGuest) options() *winrm.Options {
 	return &winrm.Options{Port: g.srv.Port(), CACertPEM: g.srv.CACertPEM()}
 }
 
-func (g *fakeGuest) executor(t testing.TB, opts *winrm.Options) *winrm.Executor {
+func (g *fakeGuest) executor(t testing.TB, opts *winrm.Options) *guest.Executor {
 	t.Helper()
 	if opts == nil {
 		opts = g.options()

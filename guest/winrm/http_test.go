@@ -63,8 +63,10 @@ func TestConformanceOverSealedHTTP(t *testing.T) {
 	g := newFakeGuest(t, winrmserver.Options{PlainHTTP: true})
 	guesttest.Run(t, guesttest.Harness{
 		Family: guest.Windows,
-		New: func(t *testing.T) (guest.Executor, string) {
-			return g.executor(t, httpOptions(g)), g.dir(t)
+		New: func(t *testing.T, opts *guest.Options) (*guest.Executor, string) {
+			o := httpOptions(g)
+			o.Executor = opts
+			return g.executor(t, o), g.dir(t)
 		},
 	})
 	if st := g.srv.Stats(); st.UnencryptedRefused != 0 || st.SealFailures != 0 {

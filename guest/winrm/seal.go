@@ -133,7 +133,7 @@ func ntlmUser(name string) (user, domain string) {
 // POSTs, as pywinrm does before its first sealed message) and returns its
 // session. A status other than 200 at the end is returned as is (401: the
 // login was refused); err is already coded.
-func (e *Executor) handshake(ctx context.Context, l *lane) (*sealer, int, error) {
+func (e *Driver) handshake(ctx context.Context, l *lane) (*sealer, int, error) {
 	const op = "winrm.NTLM"
 	user, domain := ntlmUser(e.user)
 	nc, err := ntlmssp.NewClient(ntlmssp.SetUserInfo(user, e.password), ntlmssp.SetDomain(domain))
@@ -181,7 +181,7 @@ func (e *Executor) handshake(ctx context.Context, l *lane) (*sealer, int, error)
 }
 
 // emptyPost sends one handshake leg with an empty body.
-func (e *Executor) emptyPost(ctx context.Context, l *lane, token []byte) (*http.Response, error) {
+func (e *Driver) emptyPost(ctx context.Context, l *lane, token []byte) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url, http.NoBody)
 	if err != nil {
 		return nil, errs.Wrap(errs.Internal, "winrm.NTLM", err)
@@ -219,7 +219,7 @@ func negotiateToken(h http.Header) []byte {
 // it has no session, and returns the answer unsealed. A 401 drops the
 // lane's session (the guest no longer knows the connection: it was
 // reopened, or the login was refused).
-func (e *Executor) sealedPost(ctx context.Context, op string, l *lane, body string) (int, []byte, error) {
+func (e *Driver) sealedPost(ctx context.Context, op string, l *lane, body string) (int, []byte, error) {
 	for fresh := false; ; fresh = true {
 		if l.seal == nil {
 			s, status, err := e.handshake(ctx, l)
@@ -243,7 +243,7 @@ func (e *Executor) sealedPost(ctx context.Context, op string, l *lane, body stri
 }
 
 // sealedExchange sends one sealed message on l's authenticated connection.
-func (e *Executor) sealedExchange(ctx context.Context, op string, l *lane, body string) (int, []byte, error) {
+func (e *Driver) sealedExchange(ctx context.Context, op string, l *lane, body string) (int, []byte, error) {
 	sealed, err := l.seal.sealBody([]byte(body))
 	if err != nil {
 		return 0, nil, errs.Wrap(errs.Internal, op, err)

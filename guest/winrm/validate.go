@@ -12,6 +12,7 @@ import (
 
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
+	"github.com/managedvm/managedvm/internal/limit"
 )
 
 // Limits New enforces on its arguments.
@@ -21,10 +22,10 @@ const (
 	MaxHost = 253
 	// MaxUserName is the longest user name ("user", "DOMAIN\user" or
 	// "user@domain") New accepts, in bytes.
-	MaxUserName = 256
-	// MaxPassword is the longest password New accepts, in bytes (Windows
-	// passwords hold at most 256 characters).
-	MaxPassword = 1024
+	MaxUserName = guest.MaxUsername
+	// MaxPassword is the longest password New accepts, in bytes
+	// (guest.MaxPassword).
+	MaxPassword = guest.MaxPassword
 	// MinEnvelopeSize is the smallest Options.EnvelopeSize.
 	MinEnvelopeSize = 16384
 )
@@ -33,40 +34,22 @@ const (
 // names (a backslash separates the domain, '@' the UPN suffix).
 const userNameForbidden = `"/[]:;|=,+*?<>`
 
-// quoteMax is how much of an offending value an error shows.
-const quoteMax = 64
-
-// quote returns s quoted for an error message, cut to quoteMax bytes
-// (on a character boundary) with "..." after the quote when cut.
-func quote(s string) string {
-	if len(s) <= quoteMax {
-		return strconv.Quote(s)
-	}
-	cut := quoteMax
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return strconv.Quote(s[:cut]) + "..."
-}
+// quote quotes an untrusted value for an error message (limit.Quote).
+func quote(s string) string { return limit.Quote(s) }
 
 // validate checks New's arguments before anything touches the network.
 func validate(host string, creds guest.Credentials, o *Options) error {
 	if err := validateHost("host", host); err != nil {
 		return err
 	}
+	if err := creds.Validate(); err != nil {
+		return errs.WrapOp(opNew, err)
+	}
 	if err := validateUser(creds.Username); err != nil {
 		return err
 	}
-	pw := creds.Password.Reveal()
-	switch {
-	case pw == "":
+	if creds.Password.IsZero() {
 		return errs.New(errs.InvalidArgument, opNew, "WinRM needs a password")
-	case len(pw) > MaxPassword:
-		return errs.Errorf(errs.InvalidArgument, opNew, "the password is longer than %d bytes", MaxPassword)
-	case !utf8.ValidString(pw):
-		return errs.New(errs.InvalidArgument, opNew, "the password is not valid UTF-8")
-	case strings.IndexByte(pw, 0) >= 0:
-		return errs.New(errs.InvalidArgument, opNew, "the password contains a NUL byte")
 	}
 	tlsOpts := o.CACertPEM != nil || o.PinnedCertSHA256 != nil || o.TLSServerName != "" || o.InsecureSkipVerify
 	switch {
@@ -82,8 +65,8 @@ func validate(host string, creds guest.Credentials, o *Options) error {
 		return errs.Errorf(errs.InvalidArgument, opNew, "PinnedCertSHA256 must be %d bytes, not %d", sha256.Size, len(o.PinnedCertSHA256))
 	case o.InsecureSkipVerify && (o.CACertPEM != nil || o.PinnedCertSHA256 != nil):
 		return errs.New(errs.InvalidArgument, opNew, "InsecureSkipVerify given with CACertPEM or PinnedCertSHA256")
-	case o.Timeout < 0 || o.OperationTimeout < 0:
-		return errs.New(errs.InvalidArgument, opNew, "negative Timeout or OperationTimeout")
+	case o.OperationTimeout < 0:
+		return errs.New(errs.InvalidArgument, opNew, "negative OperationTimeout")
 	case o.EnvelopeSize != 0 && o.EnvelopeSize < MinEnvelopeSize:
 		return errs.Errorf(errs.InvalidArgument, opNew, "EnvelopeSize %d is below %d bytes", o.EnvelopeSize, MinEnvelopeSize)
 	}

@@ -54,14 +54,14 @@ func TestMalformedConfigIsInvalidArgumentBeforeIO(t *testing.T) {
 		{"space in host", "127.0.0.1 ", pw, winrm.Options{}, `"127.0.0.1 "`},
 		{"port in host", "127.0.0.1:" + strconv.Itoa(port), pw, winrm.Options{}, "Options.Port"},
 		{"path in host", "127.0.0.1/wsman", pw, winrm.Options{}, `'/'`},
-		{"long host", long, pw, winrm.Options{}, `"` + long[:64] + `"...`},
+		{"long host", long, pw, winrm.Options{}, `"` + long[:64] + `"…`},
 		{"bad IPv4", "127.0.0.300", pw, winrm.Options{}, `"127.0.0.300"`},
 		{"IPv6 zone", "fe80::1%eth0", pw, winrm.Options{}, "zone"},
 		{"negative port", "127.0.0.1", pw, winrm.Options{Port: -1}, "-1"},
 		{"port too big", "127.0.0.1", pw, winrm.Options{Port: 65536}, "65536"},
 		{"NUL in user", "127.0.0.1", guest.Password("Admin\x00istrator", testPassword), winrm.Options{}, `"Admin\x00istrator"`},
 		{"newline in user", "127.0.0.1", guest.Password("Administrator\r\n", testPassword), winrm.Options{}, `"Administrator\r\n"`},
-		{"long user", "127.0.0.1", guest.Password(long, testPassword), winrm.Options{}, `"` + long[:64] + `"...`},
+		{"long user", "127.0.0.1", guest.Password(long, testPassword), winrm.Options{}, `"` + long[:64] + `"…`},
 		{"colon in user", "127.0.0.1", guest.Password("a:b", testPassword), winrm.Options{}, `':'`},
 		{"two domains", "127.0.0.1", guest.Password(`A\B\c`, testPassword), winrm.Options{}, `"A\\B\\c"`},
 		{"empty domain", "127.0.0.1", guest.Password(`\ops`, testPassword), winrm.Options{}, "empty"},
@@ -79,7 +79,7 @@ func TestMalformedConfigIsInvalidArgumentBeforeIO(t *testing.T) {
 			if o.Port == 0 {
 				o.Port = port
 			}
-			o.Timeout = 5 * time.Second
+			o.Executor = &guest.Options{Timeout: 5 * time.Second}
 			ex, err := winrm.New(c.host, c.creds, &o)
 			if err == nil {
 				_, err = ex.Run(t.Context(), guest.Command{Script: "exit 0"})

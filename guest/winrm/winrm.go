@@ -43,7 +43,7 @@ const (
 // about 3,000 characters long.
 const MaxCommandLine = 8191
 
-// Options configure an Executor. The zero value (or nil) means HTTPS on
+// Options configure an Driver. The zero value (or nil) means HTTPS on
 // port 5986, NTLM, and certificate verification against the system's
 // roots.
 type Options struct {
@@ -76,9 +76,6 @@ type Options struct {
 	TLSServerName string
 	// InsecureSkipVerify accepts any certificate. For tests only.
 	InsecureSkipVerify bool
-	// Timeout bounds each command that sets no Command.Timeout; zero means
-	// no bound other than the context.
-	Timeout time.Duration
 	// OperationTimeout is how long the guest holds a Receive open when the
 	// command prints nothing; zero means 20 s.
 	OperationTimeout time.Duration
@@ -92,15 +89,19 @@ type Options struct {
 	MaxIdleShells int
 	// DialContext, if set, opens TCP connections (a proxy, a tunnel).
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
-	// Logger receives debug records (program names and durations, never
-	// arguments, scripts or secrets); nil discards them.
+	// Logger receives the driver's debug records (program names and
+	// durations, never arguments, scripts or secrets); nil discards them.
 	Logger *slog.Logger
+	// Executor holds the options of the *guest.Executor New returns: the
+	// default command timeout (guest.Options.Timeout) and telemetry. nil
+	// means none; when its Logger is nil, Logger is used.
+	Executor *guest.Options
 }
 
-// Executor runs commands and PowerShell scripts in a Windows guest over
+// Driver runs commands and PowerShell scripts in a Windows guest over
 // WinRM. It is safe for concurrent use; each concurrent command has a
 // shell of its own.
-type Executor struct {
+type Driver struct {
 	url      string
 	user     string
 	password string
@@ -118,7 +119,7 @@ type Executor struct {
 	closed bool
 }
 
-// lane is an HTTP client with at most one connection (see Executor.lane).
+// lane is an HTTP client with at most one connection (see Driver.lane).
 type lane struct {
 	hc *http.Client
 	// seal is the NTLM session of the lane's connection when messages are
@@ -143,7 +144,7 @@ const maxIdleLanes = 16
 //
 // Over plain HTTP with NTLM the lane also holds its connection's NTLM
 // session, which seals its messages (see sealedPost).
-func (e *Executor) lane() *lane {
+func (e *Driver) lane() *lane {
 	e.mu.Lock()
 	if n := len(e.lanes); n > 0 {
 		c := e.lanes[n-1]
@@ -155,7 +156,7 @@ func (e *Executor) lane() *lane {
 	return e.newLane()
 }
 
-func (e *Executor) newLane() *lane {
+func (e *Driver) newLane() *lane {
 	tr := &http.Transport{
 		DialContext:         e.dial,
 		TLSClientConfig:     e.tls,
@@ -175,7 +176,7 @@ func (e *Executor) newLane() *lane {
 	return &lane{hc: &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
-func (e *Executor) putLane(l *lane) {
+func (e *Driver) putLane(l *lane) {
 	e.mu.Lock()
 	if !e.closed && len(e.lanes) < maxIdleLanes {
 		e.lanes = append(e.lanes, l)
@@ -186,7 +187,7 @@ func (e *Executor) putLane(l *lane) {
 	l.close()
 }
 
-var _ guest.Executor = (*Executor)(nil)
+var _ guest.Driver = (*Driver)(nil)
 
 const opNew = "winrm.New"
 
@@ -194,7 +195,7 @@ const opNew = "winrm.New"
 // address, without a port). It does not connect: the first command does.
 // A malformed host, credentials or options are errs.InvalidArgument (see
 // the package documentation for the limits).
-func New(host string, creds guest.Credentials, opts *Options) (*Executor, error) {
+func New(host string, creds guest.Credentials, opts *Options) (*guest.Executor, error) {
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -243,7 +244,14 @@ func New(host string, creds guest.Credentials, opts *Options) (*Executor, error)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Executor{
+	var eo guest.Options
+	if o.Executor != nil {
+		eo = *o.Executor
+	}
+	if eo.Logger == nil {
+		eo.Logger = o.Logger
+	}
+	return guest.New(&Driver{
 		url:      scheme + "://" + net.JoinHostPort(strings.Trim(host, "[]"), strconv.Itoa(o.Port)) + "/wsman",
 		user:     creds.Username,
 		password: creds.Password.Reveal(),
@@ -254,7 +262,7 @@ func New(host string, creds guest.Credentials, opts *Options) (*Executor, error)
 		log:      log,
 		maxSend:  (o.EnvelopeSize - 4096) / 4 * 3,
 		sealed:   o.HTTP && !o.Basic,
-	}, nil
+	}, &eo), nil
 }
 
 func tlsConfig(host string, o Options) (*tls.Config, error) {
@@ -298,10 +306,10 @@ type pinError struct{ msg string }
 func (e *pinError) Error() string { return e.msg }
 
 // Family returns guest.Windows.
-func (e *Executor) Family() guest.OSFamily { return guest.Windows }
+func (e *Driver) Family() guest.OSFamily { return guest.Windows }
 
 // Close deletes the idle shells. Calls after Close return guest.ErrClosed.
-func (e *Executor) Close() error {
+func (e *Driver) Close() error {
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
@@ -326,7 +334,7 @@ func (e *Executor) Close() error {
 	return nil
 }
 
-func (e *Executor) isClosed() bool {
+func (e *Driver) isClosed() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.closed
@@ -354,7 +362,7 @@ type faultEnvelope struct {
 }
 
 // post sends one SOAP message and returns the response body.
-func (e *Executor) post(ctx context.Context, op string, msg *soap.SoapMessage) ([]byte, error) {
+func (e *Driver) post(ctx context.Context, op string, msg *soap.SoapMessage) ([]byte, error) {
 	body := msg.String()
 	msg.Free()
 	var (
@@ -415,7 +423,7 @@ func (e *Executor) post(ctx context.Context, op string, msg *soap.SoapMessage) (
 
 // plainPost sends body unsealed (HTTPS, or Basic over HTTP); NTLM over
 // HTTPS is go-ntlmssp's handshake on the lane's transport.
-func (e *Executor) plainPost(ctx context.Context, op string, l *lane, body string) (status int, soapCT bool, data []byte, err error) {
+func (e *Driver) plainPost(ctx context.Context, op string, l *lane, body string) (status int, soapCT bool, data []byte, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url, strings.NewReader(body))
 	if err != nil {
 		return 0, false, nil, errs.Wrap(errs.Internal, op, err)
@@ -435,7 +443,7 @@ func (e *Executor) plainPost(ctx context.Context, op string, l *lane, body strin
 }
 
 // transportError maps a failed HTTP exchange to an error code.
-func (e *Executor) transportError(ctx context.Context, op string, err error) error {
+func (e *Driver) transportError(ctx context.Context, op string, err error) error {
 	if cerr := errs.FromContext(ctx, op); cerr != nil {
 		return cerr
 	}
@@ -456,7 +464,7 @@ func refusedCertificate(err error) bool {
 
 // ---- shells ----
 
-func (e *Executor) createShell(ctx context.Context) (string, error) {
+func (e *Driver) createShell(ctx context.Context) (string, error) {
 	resp, err := e.post(ctx, "winrm.CreateShell", mzwinrm.NewOpenShellRequest(e.url, e.params))
 	if err != nil {
 		return "", err
@@ -468,14 +476,14 @@ func (e *Executor) createShell(ctx context.Context) (string, error) {
 	return id, nil
 }
 
-func (e *Executor) deleteShell(ctx context.Context, id string) {
+func (e *Driver) deleteShell(ctx context.Context, id string) {
 	if _, err := e.post(ctx, "winrm.DeleteShell", mzwinrm.NewDeleteShellRequest(e.url, id, e.params)); err != nil {
 		e.log.Debug("winrm: deleting a shell failed", "err", err)
 	}
 }
 
 // takeShell returns an idle shell, or creates one.
-func (e *Executor) takeShell(ctx context.Context) (id string, reused bool, err error) {
+func (e *Driver) takeShell(ctx context.Context) (id string, reused bool, err error) {
 	e.mu.Lock()
 	if n := len(e.idle); n > 0 {
 		id = e.idle[n-1]
@@ -489,7 +497,7 @@ func (e *Executor) takeShell(ctx context.Context) (id string, reused bool, err e
 }
 
 // putShell keeps a shell for reuse, or deletes it.
-func (e *Executor) putShell(id string) {
+func (e *Driver) putShell(id string) {
 	e.mu.Lock()
 	if !e.closed && len(e.idle) < e.opts.MaxIdleShells {
 		e.idle = append(e.idle, id)
@@ -530,25 +538,21 @@ func CommandLine(cmd guest.Command) (string, error) {
 // Run runs cmd in a PowerShell in the guest: Args with the call operator
 // (each argument a literal, so cmdlets receive them as positional values,
 // never as parameter names), Script as is. See guest.Executor.
-func (e *Executor) Run(ctx context.Context, cmd guest.Command) (guest.Result, error) {
-	const op = "winrm.Run"
-	if err := cmd.Validate(); err != nil {
-		return guest.Result{}, err
-	}
+func (e *Driver) Run(ctx context.Context, cmd guest.Command) (guest.Result, error) {
 	if cmd.Sudo {
-		return guest.Result{}, errs.New(errs.Unimplemented, op, "Sudo is not available over WinRM: connect as an administrator")
+		return guest.Result{}, errs.New(errs.Unimplemented, "", "Sudo is not available over WinRM: connect as an administrator")
 	}
 	line, err := CommandLine(cmd)
 	if err != nil {
 		return guest.Result{}, err
 	}
-	return e.run(ctx, op, cmd.String(), line, cmd)
+	return e.run(ctx, "", cmd.String(), line, cmd)
 }
 
 // RunCmd runs a cmd.exe command line as is: the caller quotes it for
 // cmd.exe. Stdin, Stdout, Stderr and Timeout of opts apply; its Args,
 // Script, Env and Dir must be empty.
-func (e *Executor) RunCmd(ctx context.Context, commandLine string, opts guest.Command) (guest.Result, error) {
+func (e *Driver) RunCmd(ctx context.Context, commandLine string, opts guest.Command) (guest.Result, error) {
 	const op = "winrm.RunCmd"
 	switch {
 	case commandLine == "" || strings.ContainsAny(commandLine, "\x00\r\n"):
@@ -559,6 +563,18 @@ func (e *Executor) RunCmd(ctx context.Context, commandLine string, opts guest.Co
 		return guest.Result{}, errs.New(errs.InvalidArgument, op, "RunCmd takes only Stdin, Stdout, Stderr and Timeout from its Command")
 	case opts.Timeout < 0:
 		return guest.Result{}, errs.New(errs.InvalidArgument, op, "negative timeout")
+	}
+	// RunCmd is reached through Executor.As, past the Executor's checks.
+	if e.isClosed() {
+		return guest.Result{}, errs.WrapOp(op, guest.ErrClosed)
+	}
+	if err := errs.FromContext(ctx, op); err != nil {
+		return guest.Result{}, err
+	}
+	if opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
+		defer cancel()
 	}
 	name := commandLine
 	if i := strings.IndexByte(name, ' '); i >= 0 {
@@ -577,22 +593,7 @@ func (b *limitedBuffer) Write(p []byte) {
 	}
 }
 
-func (e *Executor) run(ctx context.Context, op, desc, line string, cmd guest.Command) (guest.Result, error) {
-	if e.isClosed() {
-		return guest.Result{}, guest.ErrClosed
-	}
-	if err := errs.FromContext(ctx, op); err != nil {
-		return guest.Result{}, err
-	}
-	timeout := cmd.Timeout
-	if timeout == 0 {
-		timeout = e.opts.Timeout
-	}
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
-	}
+func (e *Driver) run(ctx context.Context, op, desc, line string, cmd guest.Command) (guest.Result, error) {
 	start := time.Now()
 	shell, commandID, err := e.start(ctx, op, line)
 	if err != nil {
@@ -649,7 +650,7 @@ func (e *Executor) run(ctx context.Context, op, desc, line string, cmd guest.Com
 // start runs line in a shell. A reused shell that the guest no longer
 // knows (its idle timeout passed) is replaced once: a fault to Command
 // means the command did not start.
-func (e *Executor) start(ctx context.Context, op, line string) (shell, commandID string, err error) {
+func (e *Driver) start(ctx context.Context, op, line string) (shell, commandID string, err error) {
 	for attempt := 0; ; attempt++ {
 		shell, reused, err := e.takeShell(ctx)
 		if err != nil {
@@ -679,7 +680,7 @@ func (e *Executor) start(ctx context.Context, op, line string) (shell, commandID
 // sends commands whose input it streams: a console would edit lines and
 // code-page-convert the bytes. "]]>" in the line is split across CDATA
 // sections.
-func (e *Executor) commandRequest(shell, line string) *soap.SoapMessage {
+func (e *Driver) commandRequest(shell, line string) *soap.SoapMessage {
 	var id [16]byte
 	_, _ = rand.Read(id[:])
 	id[6] = id[6]&0x0f | 0x40
@@ -705,7 +706,7 @@ func (e *Executor) commandRequest(shell, line string) *soap.SoapMessage {
 	return msg
 }
 
-func (e *Executor) signal(ctx context.Context, shell, commandID string) {
+func (e *Driver) signal(ctx context.Context, shell, commandID string) {
 	if _, err := e.post(ctx, "winrm.Signal", mzwinrm.NewSignalRequest(e.url, shell, commandID, e.params)); err != nil {
 		e.log.Debug("winrm: signal failed", "err", err)
 	}
@@ -755,7 +756,7 @@ func (f *stdinFeed) finish(wait bool) {
 
 // feed sends stdin in chunks that fit the envelope, then its end, through
 // in. A nil stdin is an empty one. It stops reading once ctx ends.
-func (e *Executor) feed(ctx context.Context, in *stdinFeed, shell, commandID string, stdin io.Reader, stop context.CancelCauseFunc) {
+func (e *Driver) feed(ctx context.Context, in *stdinFeed, shell, commandID string, stdin io.Reader, stop context.CancelCauseFunc) {
 	send := func(data []byte, eof bool) error {
 		return in.send(func(ctx context.Context) error {
 			_, err := e.post(ctx, "winrm.Send", mzwinrm.NewSendInputRequest(e.url, shell, commandID, data, eof, e.params))
@@ -789,7 +790,7 @@ func (e *Executor) feed(ctx context.Context, in *stdinFeed, shell, commandID str
 }
 
 // receive polls output until the command is done.
-func (e *Executor) receive(ctx context.Context, op, shell, commandID string, deliver func(out, errb []byte)) (int, error) {
+func (e *Driver) receive(ctx context.Context, op, shell, commandID string, deliver func(out, errb []byte)) (int, error) {
 	for {
 		resp, err := e.post(ctx, op, mzwinrm.NewGetOutputRequest(e.url, shell, commandID, "stdout stderr", e.params))
 		var f *fault
@@ -899,23 +900,9 @@ const chunkLine = 48 << 10
 // the guest before it replaces path (Move-Item -Force). On failure or
 // cancellation the temporary file is removed. opts.Mode is ignored (files
 // get their directory's ACL); opts.Owner is Unimplemented.
-func (e *Executor) Upload(ctx context.Context, path string, r io.Reader, opts guest.UploadOptions) error {
-	const op = "winrm.Upload"
-	switch {
-	case path == "":
-		return errs.New(errs.InvalidArgument, op, "empty path")
-	case strings.ContainsAny(path, "\x00\r\n"):
-		return errs.New(errs.InvalidArgument, op, "path contains NUL or a line break")
-	case r == nil:
-		return errs.New(errs.InvalidArgument, op, "nil reader")
-	case opts.Owner != "":
-		return errs.New(errs.Unimplemented, op, "UploadOptions.Owner is not supported on Windows")
-	}
-	if e.isClosed() {
-		return guest.ErrClosed
-	}
-	if err := errs.FromContext(ctx, op); err != nil {
-		return err
+func (e *Driver) Upload(ctx context.Context, path string, r io.Reader, opts guest.UploadOptions) error {
+	if opts.Owner != "" {
+		return errs.New(errs.Unimplemented, "", "UploadOptions.Owner is not supported on Windows")
 	}
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
@@ -959,10 +946,7 @@ func (e *Executor) Upload(ctx context.Context, path string, r io.Reader, opts gu
 		if _, cerr := e.Run(cctx, guest.Command{Script: UploadCleanupScript(tmp)}); cerr != nil {
 			e.log.Debug("winrm: removing an upload's temporary file failed", "err", cerr)
 		}
-		if c := errs.CodeOf(err); c == errs.Canceled || c == errs.DeadlineExceeded {
-			return err
-		}
-		return errs.WrapOp(op, err)
+		return err
 	}
 	return nil
 }

@@ -180,7 +180,7 @@ func TestNewRejects(t *testing.T) {
 		"bad CA":           {"h", creds, &winrm.Options{CACertPEM: []byte("not pem")}},
 		"CA with HTTP":     {"h", creds, &winrm.Options{HTTP: true, CACertPEM: []byte("x")}},
 		"tiny envelope":    {"h", creds, &winrm.Options{EnvelopeSize: 100}},
-		"negative timeout": {"h", creds, &winrm.Options{Timeout: -1}},
+		"negative timeout": {"h", creds, &winrm.Options{OperationTimeout: -1}},
 	} {
 		_, err := winrm.New(c.host, c.creds, c.opts)
 		if errs.CodeOf(err) != errs.InvalidArgument {
@@ -248,7 +248,7 @@ func TestScriptTooLong(t *testing.T) {
 
 func TestRunCmd(t *testing.T) {
 	g := newFakeGuest(t, winrmserver.Options{})
-	ex := g.executor(t, nil)
+	ex := driverOf(t, g.executor(t, nil))
 	res, err := ex.RunCmd(t.Context(), "echo hello", guest.Command{})
 	if err != nil || string(res.Stdout) != "hello\r\n" {
 		t.Fatalf("echo: %q, %v", res.Stdout, err)
@@ -522,16 +522,16 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	}
 }
 
-func TestCloseIdempotent(t *testing.T) {
+func TestCloseTwice(t *testing.T) {
 	g := newFakeGuest(t, winrmserver.Options{})
 	ex := g.executor(t, nil)
 	if err := ex.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := ex.Close(); err != nil {
-		t.Fatal(err)
+	if err := ex.Close(); !errors.Is(err, guest.ErrClosed) {
+		t.Fatalf("second Close: %v, want guest.ErrClosed", err)
 	}
-	if _, err := ex.RunCmd(t.Context(), "echo x", guest.Command{}); !errors.Is(err, guest.ErrClosed) {
+	if _, err := driverOf(t, ex).RunCmd(t.Context(), "echo x", guest.Command{}); !errors.Is(err, guest.ErrClosed) {
 		t.Fatalf("RunCmd after Close: %v", err)
 	}
 	_ = filepath.Join
@@ -595,4 +595,14 @@ func TestRunDoesNotWaitLongForSend(t *testing.T) {
 	if d := time.Since(start); d > 30*time.Second {
 		t.Fatalf("Run waited %v for an unanswered Send", d)
 	}
+}
+
+// driverOf reaches the *winrm.Driver under ex (for RunCmd).
+func driverOf(t testing.TB, ex *guest.Executor) *winrm.Driver {
+	t.Helper()
+	var d *winrm.Driver
+	if !ex.As(&d) {
+		t.Fatal("As does not reach the *winrm.Driver")
+	}
+	return d
 }

@@ -7,18 +7,25 @@ import (
 	"github.com/managedvm/managedvm/guest"
 )
 
-// Executor wraps a guest.Executor with an Injector. Method names: "Run",
-// "Upload", "Close" (Close, which takes no context, runs its faults with
-// context.Background()). Family is forwarded without faults.
+// Executor is a guest.Driver that forwards to a *guest.Executor with an
+// Injector's faults; WrapExecutor puts a *guest.Executor over it. Method
+// names: "Run", "Upload", "Close" (Close, which takes no context, runs its
+// faults with context.Background()). Family is forwarded without faults.
 //
 // An AfterWork fault on Run or Upload is reported as a lost session: the
 // error wraps guest.ErrSessionLost (and ErrInjected), code OutcomeUnknown.
 type Executor struct {
-	guest.Executor
+	*guest.Executor
 	*Injector
 }
 
-var _ guest.Executor = (*Executor)(nil)
+var _ guest.Driver = (*Executor)(nil)
+
+// WrapExecutor returns ex with inj's faults: a *guest.Executor over an
+// Executor driver.
+func WrapExecutor(ex *guest.Executor, inj *Injector) *guest.Executor {
+	return guest.New(&Executor{Executor: ex, Injector: inj}, nil)
+}
 
 // Run forwards to the wrapped executor with faults.
 func (e *Executor) Run(ctx context.Context, cmd guest.Command) (guest.Result, error) {

@@ -142,7 +142,7 @@ func (g GuestProvider) ValidateCredentials(ctx context.Context, vmID string, cre
 // GuestExecutor forwards to the wrapped provider with faults and wraps the
 // executor in an Executor with the same Injector. An executor opened by a
 // call whose answer is then lost is closed.
-func (g GuestProvider) GuestExecutor(ctx context.Context, vmID string, cred guest.Credentials) (guest.Executor, error) {
+func (g GuestProvider) GuestExecutor(ctx context.Context, vmID string, cred guest.Credentials) (*guest.Executor, error) {
 	pl, err := g.Injector.before(ctx, "GuestExecutor")
 	if err != nil {
 		return nil, err
@@ -161,7 +161,7 @@ func (g GuestProvider) GuestExecutor(ctx context.Context, vmID string, cred gues
 	if err != nil || ex == nil {
 		return ex, err
 	}
-	return &Executor{Executor: ex, Injector: g.Injector}, nil
+	return WrapExecutor(ex, g.Injector), nil
 }
 
 // stream is a provider.DriverStream with faults.

@@ -86,9 +86,9 @@ func (s stubGuestProvider) ValidateCredentials(context.Context, string, guest.Cr
 	s.hit("ValidateCredentials")
 	return nil
 }
-func (s stubGuestProvider) GuestExecutor(context.Context, string, guest.Credentials) (guest.Executor, error) {
+func (s stubGuestProvider) GuestExecutor(context.Context, string, guest.Credentials) (*guest.Executor, error) {
 	s.hit("GuestExecutor")
-	return stubExecutor(s.stubProvider), nil
+	return guest.New(stubExecutor(s.stubProvider), nil), nil
 }
 
 type stubStream struct{ *recorder }
@@ -101,7 +101,7 @@ func (s stubStream) Close() error { s.hit("Stream.Close"); return nil }
 
 type stubExecutor struct{ *recorder }
 
-var _ guest.Executor = stubExecutor{}
+var _ guest.Driver = stubExecutor{}
 
 func (s stubExecutor) Run(context.Context, guest.Command) (guest.Result, error) {
 	s.hit("Run")

@@ -201,7 +201,7 @@ func TestHookError(t *testing.T) {
 	inner := &recorder{}
 	exitErr := &guest.ExitError{Command: "id", Code: 3}
 	inj := fakes.NewInjector().Hook("Run", func(context.Context) error { return exitErr })
-	ex := &fakes.Executor{Executor: stubExecutor{inner}, Injector: inj}
+	ex := &fakes.Executor{Executor: guest.New(stubExecutor{inner}, nil), Injector: inj}
 	_, err := ex.Run(context.Background(), guest.Command{Args: []string{"id"}})
 	if err != exitErr {
 		t.Fatalf("Run = %v, want the hook's error as is", err)

@@ -246,14 +246,17 @@ func TestProviderLostAnswersCloseWhatTheyOpened(t *testing.T) {
 func TestExecutorWrapper(t *testing.T) {
 	inner := &recorder{}
 	inj := fakes.NewInjector()
-	ex := &fakes.Executor{Executor: stubExecutor{inner}, Injector: inj}
-	checkWrapper(t, []reflect.Type{typeOf[guest.Executor]()}, []string{"Family"}, inj, inner, []method{
+	ex := &fakes.Executor{Executor: guest.New(stubExecutor{inner}, nil), Injector: inj}
+	checkWrapper(t, []reflect.Type{typeOf[guest.Driver]()}, []string{"Family"}, inj, inner, []method{
 		{"Run", func(ctx context.Context) (any, error) { return ex.Run(ctx, guest.Command{Args: []string{"id"}}) },
 			guest.Result{Stdout: []byte("ran\n")}},
 		{"Upload", func(ctx context.Context) (any, error) {
 			return nil, ex.Upload(ctx, "/tmp/x", strings.NewReader("data"), guest.UploadOptions{})
 		}, nil},
-		{"Close", func(context.Context) (any, error) { return nil, ex.Close() }, nil},
+		{"Close", func(context.Context) (any, error) {
+			// A fresh executor each time: a *guest.Executor closes once.
+			return nil, (&fakes.Executor{Executor: guest.New(stubExecutor{inner}, nil), Injector: inj}).Close()
+		}, nil},
 	})
 	if ex.Family() != guest.Linux || inj.Calls("Family") != 0 {
 		t.Errorf("Family = %v (counted %d), want linux, not counted", ex.Family(), inj.Calls("Family"))
@@ -263,7 +266,7 @@ func TestExecutorWrapper(t *testing.T) {
 func TestExecutorAfterWorkIsSessionLost(t *testing.T) {
 	inner := &recorder{}
 	inj := fakes.NewInjector().AfterWork("Run", 0).AfterWork("Upload", 0)
-	ex := &fakes.Executor{Executor: stubExecutor{inner}, Injector: inj}
+	ex := fakes.WrapExecutor(guest.New(stubExecutor{inner}, nil), inj)
 	_, err := ex.Run(context.Background(), guest.Command{Script: "systemctl restart sshd"})
 	if !errors.Is(err, guest.ErrSessionLost) || errs.CodeOf(err) != errs.OutcomeUnknown || !errors.Is(err, fakes.ErrInjected) {
 		t.Fatalf("Run = %v (code %v), want an injected lost session", err, errs.CodeOf(err))

@@ -192,7 +192,7 @@ func (p *Provider) ValidateCredentials(ctx context.Context, vmID string, cred gu
 // Every Run and Upload checks the VM and credentials again, as guest
 // operations do, so powering the VM off or changing the password makes
 // later calls fail. Uploaded files are kept per VM (see GuestFile).
-func (p *Provider) GuestExecutor(ctx context.Context, vmID string, cred guest.Credentials) (guest.Executor, error) {
+func (p *Provider) GuestExecutor(ctx context.Context, vmID string, cred guest.Credentials) (*guest.Executor, error) {
 	const op = "memprovider.GuestExecutor"
 	if err := errs.FromContext(ctx, op); err != nil {
 		return nil, err
@@ -206,10 +206,10 @@ func (p *Provider) GuestExecutor(ctx context.Context, vmID string, cred guest.Cr
 	if err != nil {
 		return nil, err
 	}
-	return &executor{p: p, vmID: vmID, cred: cred, family: r.vm.Guest.Family}, nil
+	return guest.New(&executor{p: p, vmID: vmID, cred: cred, family: r.vm.Guest.Family}, &guest.Options{Logger: p.log}), nil
 }
 
-// executor is a guest.Executor over a VM of p.
+// executor is the guest.Driver over a VM of p.
 type executor struct {
 	p      *Provider
 	vmID   string
@@ -218,29 +218,26 @@ type executor struct {
 	closed atomic.Bool
 }
 
-var _ guest.Executor = (*executor)(nil)
+var _ guest.Driver = (*executor)(nil)
 
 func (e *executor) Family() guest.OSFamily { return e.family }
 
 func (e *executor) Close() error {
 	if e.closed.Swap(true) {
-		return errs.Wrap(errs.FailedPrecondition, "memprovider.Executor.Close", guest.ErrClosed)
+		return guest.ErrClosed
 	}
 	return nil
 }
 
-// begin checks the executor, ctx and access, and returns the VM and its
-// handler.
-func (e *executor) begin(ctx context.Context, op string) (provider.VM, GuestHandler, error) {
+// begin checks access, as guest operations do on every call, and returns
+// the VM and its handler.
+func (e *executor) begin() (provider.VM, GuestHandler, error) {
 	if e.closed.Load() {
-		return provider.VM{}, nil, errs.Wrap(errs.FailedPrecondition, op, guest.ErrClosed)
-	}
-	if err := errs.FromContext(ctx, op); err != nil {
-		return provider.VM{}, nil, err
+		return provider.VM{}, nil, guest.ErrClosed
 	}
 	e.p.mu.Lock()
 	defer e.p.mu.Unlock()
-	r, err := e.p.checkAccess(op, e.vmID, e.cred)
+	r, err := e.p.checkAccess("", e.vmID, e.cred)
 	if err != nil {
 		return provider.VM{}, nil, err
 	}
@@ -252,18 +249,9 @@ func (e *executor) begin(ctx context.Context, op string) (provider.VM, GuestHand
 }
 
 func (e *executor) Run(ctx context.Context, cmd guest.Command) (guest.Result, error) {
-	const op = "memprovider.Executor.Run"
-	if err := cmd.Validate(); err != nil {
-		return guest.Result{}, errs.WrapOp(op, err)
-	}
-	vm, h, err := e.begin(ctx, op)
+	vm, h, err := e.begin()
 	if err != nil {
 		return guest.Result{}, err
-	}
-	if cmd.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, cmd.Timeout)
-		defer cancel()
 	}
 	start := time.Now()
 	res, err := h(ctx, GuestRequest{VM: vm, User: e.cred.Username, Command: cmd})
@@ -280,7 +268,7 @@ func (e *executor) Run(ctx context.Context, cmd guest.Command) (guest.Result, er
 	}
 	if err != nil {
 		if errs.CodeOf(err) == errs.Unknown && ctx.Err() != nil {
-			return res, errs.FromContext(ctx, op)
+			return res, ctx.Err()
 		}
 		return res, err
 	}
@@ -298,19 +286,15 @@ func truncate(b []byte) []byte {
 }
 
 func (e *executor) Upload(ctx context.Context, path string, r io.Reader, opts guest.UploadOptions) error {
-	const op = "memprovider.Executor.Upload"
-	if path == "" {
-		return errs.New(errs.InvalidArgument, op, "empty path")
-	}
-	if _, _, err := e.begin(ctx, op); err != nil {
+	if _, _, err := e.begin(); err != nil {
 		return err
 	}
 	data, err := readAll(ctx, r)
 	if err != nil {
-		if ctxErr := errs.FromContext(ctx, op); ctxErr != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
 			return ctxErr
 		}
-		return errs.WrapOp(op, err)
+		return err
 	}
 	mode := opts.Mode
 	if mode == 0 {
@@ -320,7 +304,7 @@ func (e *executor) Upload(ctx context.Context, path string, r io.Reader, opts gu
 	defer e.p.mu.Unlock()
 	rec, ok := e.p.vms[e.vmID]
 	if !ok {
-		return notFound(op, e.vmID)
+		return notFound("", e.vmID)
 	}
 	if rec.files == nil {
 		rec.files = make(map[string]GuestFile)

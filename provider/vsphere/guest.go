@@ -86,9 +86,14 @@ func (p *Provider) ValidateCredentials(ctx context.Context, vmID string, cred gu
 	return nil
 }
 
-// GuestExecutor returns a guest.Executor over guest operations as cred's
-// user. The credentials are checked first.
-func (p *Provider) GuestExecutor(ctx context.Context, vmID string, cred guest.Credentials) (guest.Executor, error) {
+// GuestExecutor returns a *guest.Executor over guest operations as cred's
+// user (its driver, reachable with As, is an *Executor). The credentials
+// are checked first.
+func (p *Provider) GuestExecutor(ctx context.Context, vmID string, cred guest.Credentials) (*guest.Executor, error) {
+	return p.guestExecutor(ctx, vmID, cred, &guest.Options{Logger: p.log})
+}
+
+func (p *Provider) guestExecutor(ctx context.Context, vmID string, cred guest.Credentials, opts *guest.Options) (*guest.Executor, error) {
 	const opname = op + ".GuestExecutor"
 	if err := p.ValidateCredentials(ctx, vmID, cred); err != nil {
 		return nil, errs.WrapOp(opname, err)
@@ -108,7 +113,7 @@ func (p *Provider) GuestExecutor(ctx context.Context, vmID string, cred guest.Cr
 	if fam == guest.FamilyUnknown {
 		fam = guest.Linux
 	}
-	return &Executor{p: p, vm: m.ref, auth: auth, family: fam, pm: *gom.ProcessManager, fm: *gom.FileManager}, nil
+	return guest.New(&Executor{p: p, vm: m.ref, auth: auth, family: fam, pm: *gom.ProcessManager, fm: *gom.FileManager}, opts), nil
 }
 
 // Executor runs commands in a guest through VMware Tools guest operations:
@@ -126,12 +131,13 @@ type Executor struct {
 	closed atomic.Bool
 }
 
-var _ guest.Executor = (*Executor)(nil)
+var _ guest.Driver = (*Executor)(nil)
 
 // Family reports the guest's OS family.
 func (e *Executor) Family() guest.OSFamily { return e.family }
 
-// Close makes later calls fail with guest.ErrClosed.
+// Close makes later calls fail with guest.ErrClosed (the *guest.Executor
+// calls it once).
 func (e *Executor) Close() error {
 	e.closed.Store(true)
 	return nil
@@ -211,37 +217,25 @@ func readAll(ctx context.Context, r io.Reader) ([]byte, error) {
 
 // Run runs cmd in the guest and waits for it.
 func (e *Executor) Run(ctx context.Context, cmd guest.Command) (guest.Result, error) {
-	const opname = op + ".Executor.Run"
 	if e.closed.Load() {
-		return guest.Result{}, errs.WrapOp(opname, guest.ErrClosed)
-	}
-	if err := cmd.Validate(); err != nil {
-		return guest.Result{}, err
+		return guest.Result{}, guest.ErrClosed
 	}
 	if cmd.Sudo {
-		return guest.Result{}, errs.New(errs.Unimplemented, opname, "guest operations run as the credentials' user: sudo is not supported")
-	}
-	if err := errs.FromContext(ctx, opname); err != nil {
-		return guest.Result{}, err
-	}
-	if cmd.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, cmd.Timeout)
-		defer cancel()
+		return guest.Result{}, errs.New(errs.Unimplemented, "", "guest operations run as the credentials' user: sudo is not supported")
 	}
 	start := time.Now()
 	var stdin []byte
 	if cmd.Stdin != nil {
 		b, err := readAll(ctx, cmd.Stdin)
 		if err != nil {
-			return guest.Result{}, errs.Wrap(codeOr(ctx, errs.InvalidArgument), opname, err)
+			return guest.Result{}, errs.Wrap(codeOr(ctx, errs.InvalidArgument), "", err)
 		}
 		stdin = b
 	}
 	c := e.p.client
 	tmp, err := methods.CreateTemporaryDirectoryInGuest(ctx, c, &types.CreateTemporaryDirectoryInGuest{This: e.fm, Vm: e.vm, Auth: e.auth, Prefix: "managedvm-"})
 	if err != nil {
-		return guest.Result{}, e.mapErr(opname, err, false)
+		return guest.Result{}, e.mapErr("", err, false)
 	}
 	dir := tmp.Returnval
 	defer func() {
@@ -260,7 +254,7 @@ func (e *Executor) Run(ctx context.Context, cmd guest.Command) (guest.Result, er
 	if cmd.Stdin != nil {
 		in = join("stdin")
 		if err := e.upload(ctx, in, stdin, 0o600); err != nil {
-			return guest.Result{}, e.mapErr(opname, err, false)
+			return guest.Result{}, e.mapErr("", err, false)
 		}
 	}
 	spec := &types.GuestProgramSpec{}
@@ -282,14 +276,14 @@ func (e *Executor) Run(ctx context.Context, cmd guest.Command) (guest.Result, er
 			// UTF-8: send the command line as a file instead.
 			script := join("command.sh")
 			if err := e.upload(ctx, script, []byte(line+"\n"), 0o600); err != nil {
-				return guest.Result{}, e.mapErr(opname, err, false)
+				return guest.Result{}, e.mapErr("", err, false)
 			}
 			spec.Arguments = guest.ShellQuote(script)
 		}
 	}
 	started, err := methods.StartProgramInGuest(ctx, c, &types.StartProgramInGuest{This: e.pm, Vm: e.vm, Auth: e.auth, Spec: spec})
 	if err != nil {
-		return guest.Result{}, e.mapErr(opname, err, true)
+		return guest.Result{}, e.mapErr("", err, true)
 	}
 	pid := started.Returnval
 	streams := []*outStream{{path: out, w: cmd.Stdout}, {path: errf, w: cmd.Stderr}}
@@ -301,15 +295,15 @@ func (e *Executor) Run(ctx context.Context, cmd guest.Command) (guest.Result, er
 			cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			_, _ = methods.TerminateProcessInGuest(cctx, c, &types.TerminateProcessInGuest{This: e.pm, Vm: e.vm, Auth: e.auth, Pid: pid})
 			cancel()
-			return guest.Result{}, errs.FromContext(ctx, opname)
+			return guest.Result{}, ctx.Err()
 		}
 		res, err := methods.ListProcessesInGuest(ctx, c, &types.ListProcessesInGuest{This: e.pm, Vm: e.vm, Auth: e.auth, Pids: []int64{pid}})
 		if err != nil && ctx.Err() == nil {
-			return guest.Result{}, guest.SessionLost(opname, e.mapErr(opname, err, true))
+			return guest.Result{}, guest.SessionLost("", e.mapErr("", err, true))
 		}
 		if err == nil {
 			if len(res.Returnval) == 0 {
-				return guest.Result{}, guest.SessionLost(opname, errors.New("the guest no longer knows the process"))
+				return guest.Result{}, guest.SessionLost("", errors.New("the guest no longer knows the process"))
 			}
 			if pi := res.Returnval[0]; pi.EndTime != nil {
 				exit = pi.ExitCode
@@ -331,7 +325,7 @@ func (e *Executor) Run(ctx context.Context, cmd guest.Command) (guest.Result, er
 	defer cancel()
 	for _, s := range streams {
 		if err := s.finish(dctx, e); err != nil {
-			return guest.Result{}, guest.SessionLost(opname, e.mapErr(opname, err, false))
+			return guest.Result{}, guest.SessionLost("", e.mapErr("", err, false))
 		}
 	}
 	r := guest.Result{ExitCode: int(exit), Stdout: streams[0].data, Stderr: streams[1].data, Duration: time.Since(start)}
@@ -398,19 +392,12 @@ func (s *outStream) finish(ctx context.Context, e *Executor) error {
 // Upload writes r to path in the guest: the content goes to a temporary
 // file beside path, which is then moved over it.
 func (e *Executor) Upload(ctx context.Context, dst string, r io.Reader, opts guest.UploadOptions) error {
-	const opname = op + ".Executor.Upload"
 	if e.closed.Load() {
-		return errs.WrapOp(opname, guest.ErrClosed)
-	}
-	if dst == "" || strings.IndexByte(dst, 0) >= 0 {
-		return errs.New(errs.InvalidArgument, opname, "invalid path")
-	}
-	if err := errs.FromContext(ctx, opname); err != nil {
-		return err
+		return guest.ErrClosed
 	}
 	data, err := readAll(ctx, r)
 	if err != nil {
-		return errs.Wrap(codeOr(ctx, errs.InvalidArgument), opname, err)
+		return errs.Wrap(codeOr(ctx, errs.InvalidArgument), "", err)
 	}
 	mode := int64(opts.Mode.Perm())
 	if mode == 0 {
@@ -434,21 +421,21 @@ func (e *Executor) Upload(ctx context.Context, dst string, r io.Reader, opts gue
 	if err := e.upload(ctx, tmp, data, mode); err != nil {
 		cleanup()
 		if ctx.Err() != nil {
-			return errs.FromContext(ctx, opname)
+			return ctx.Err()
 		}
-		return e.mapErr(opname, err, true)
+		return e.mapErr("", err, true)
 	}
-	if err := errs.FromContext(ctx, opname); err != nil {
+	if err := ctx.Err(); err != nil {
 		cleanup()
 		return err
 	}
 	if _, err := methods.MoveFileInGuest(ctx, c, &types.MoveFileInGuest{This: e.fm, Vm: e.vm, Auth: e.auth, SrcFilePath: tmp, DstFilePath: dst, Overwrite: true}); err != nil {
 		cleanup()
-		return e.mapErr(opname, err, true)
+		return e.mapErr("", err, true)
 	}
 	if opts.Owner != "" && e.family != guest.Windows {
 		if _, err := e.Run(ctx, guest.Command{Args: []string{"chown", opts.Owner, dst}}); err != nil {
-			return errs.WrapOp(opname, err)
+			return err
 		}
 	}
 	return nil

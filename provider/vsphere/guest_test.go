@@ -18,8 +18,8 @@ func TestGuestConformance(t *testing.T) {
 	w := newWorld(t, nil)
 	guesttest.Run(t, guesttest.Harness{
 		Family: guest.Linux,
-		New: func(t *testing.T) (guest.Executor, string) {
-			ex, err := w.p.GuestExecutor(t.Context(), w.guestVM, guest.Password(guestUser, guestPass))
+		New: func(t *testing.T, opts *guest.Options) (*guest.Executor, string) {
+			ex, err := w.p.GuestExecutorWith(t.Context(), w.guestVM, guest.Password(guestUser, guestPass), opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -33,6 +33,15 @@ func TestGuestConformance(t *testing.T) {
 		Skip: map[string]string{
 			"StreamingBeforeExit": "guest operations have no pipes: standard input is uploaded before the program starts, so a program cannot get an answer to what it printed",
 		},
+	})
+}
+
+// TestGuestCredentialLimits holds guest operations to the credential
+// limits every transport shares.
+func TestGuestCredentialLimits(t *testing.T) {
+	w := newWorld(t, nil)
+	guesttest.RunCredentials(t, guest.Password(guestUser, guestPass), func(ctx context.Context, cred guest.Credentials) (*guest.Executor, error) {
+		return w.p.GuestExecutor(ctx, w.guestVM, cred)
 	})
 }
 
