@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -72,8 +73,12 @@ func TestExecutorDefaultTimeout(t *testing.T) {
 		Default: func(ctx context.Context, cmd guest.Command) (guest.Result, error) {
 			seen = cmd.Timeout
 			_, deadline = ctx.Deadline()
-			<-ctx.Done()
-			return guest.Result{}, ctx.Err()
+			select {
+			case <-ctx.Done():
+				return guest.Result{}, ctx.Err()
+			case <-time.After(5 * time.Second):
+				return guest.Result{}, nil
+			}
 		},
 	})
 	_, err := d.Executor().Run(t.Context(), guest.Command{Args: []string{"sleep"}})
@@ -83,19 +88,32 @@ func TestExecutorDefaultTimeout(t *testing.T) {
 	}
 }
 
+// sharedDriver answers every command with the same output buffer, as a
+// driver that reuses its buffers would.
+type sharedDriver struct{ out []byte }
+
+func (d *sharedDriver) Run(context.Context, guest.Command) (guest.Result, error) {
+	return guest.Result{Stdout: d.out}, nil
+}
+func (d *sharedDriver) Upload(context.Context, string, io.Reader, guest.UploadOptions) error {
+	return nil
+}
+func (d *sharedDriver) Family() guest.OSFamily { return guest.Linux }
+func (d *sharedDriver) Close() error           { return nil }
+
 // The Result belongs to the caller: changing it does not change what the
 // driver keeps, and it never exceeds MaxOutput.
 func TestExecutorCopiesResult(t *testing.T) {
-	shared := []byte("shared")
-	d := memguest.NewDriver(guest.Linux, &memguest.Options{Default: func(context.Context, guest.Command) (guest.Result, error) {
-		return guest.Result{Stdout: shared}, nil
-	}})
-	res, err := d.Executor().Run(t.Context(), guest.Command{Args: []string{"x"}})
+	d := &sharedDriver{out: bytes.Repeat([]byte("s"), guest.MaxOutput+10)}
+	res, err := guest.New(d, nil).Run(t.Context(), guest.Command{Args: []string{"x"}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(res.Stdout) != guest.MaxOutput {
+		t.Fatalf("Stdout of %d bytes, want MaxOutput", len(res.Stdout))
+	}
 	res.Stdout[0] = 'X'
-	if !bytes.Equal(shared, []byte("shared")) {
+	if d.out[0] != 's' {
 		t.Fatal("the Result shares its bytes with the driver")
 	}
 }

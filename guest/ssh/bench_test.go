@@ -7,6 +7,9 @@ import (
 	"github.com/managedvm/managedvm/guest"
 	"github.com/managedvm/managedvm/guest/ssh"
 	"github.com/managedvm/managedvm/internal/fakes/sshserver"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
 
 // benchRun runs a trivial command b.N times and reports commands/s.
@@ -32,6 +35,15 @@ func BenchmarkOpenSSH(b *testing.B) {
 	hk := r.hostKeys(b)
 	b.Run("reused-connection", func(b *testing.B) {
 		ex := r.dialRoot(b, nil)
+		benchRun(b, func() error { _, err := ex.Run(ctx, trueCmd); return err })
+	})
+	// The same with an OpenTelemetry SDK installed: spans batched to an
+	// exporter that drops them, metrics aggregated for a manual reader.
+	b.Run("reused-connection-sdk", func(b *testing.B) {
+		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+		defer func() { _ = tp.Shutdown(ctx); _ = mp.Shutdown(ctx) }()
+		ex := r.dialRoot(b, &ssh.Options{Executor: &guest.Options{TracerProvider: tp, MeterProvider: mp}})
 		benchRun(b, func() error { _, err := ex.Run(ctx, trueCmd); return err })
 	})
 	b.Run("reused-connection-parallel", func(b *testing.B) {
