@@ -114,7 +114,7 @@
 // guest.Dialer (Config.Dialer; ssh.Dialer and winrm.Dialer are ready-made):
 // it receives the guest.Target (the VM's key, name, public and local IP, OS
 // family, ports, profile) and the credentials, and returns a
-// guest.Executor (an SSH or WinRM one, a memguest in tests). The OS changes
+// *guest.Executor (an SSH or WinRM one, a memguest in tests). The OS changes
 // are a guest.Configurator (Config.Configurator: a tasks.Set, an
 // ansible.Runner, or the host's own), undone on unenrollment when it is
 // also a guest.Unconfigurer. These types live in package guest, not here,

@@ -1,6 +1,7 @@
-// Package guesttest is the conformance suite every guest.Executor runs:
-// SSH, WinRM, vSphere guest operations and memguest alike, so that the
-// transports cannot drift apart.
+// Package guesttest is the conformance suite every guest transport runs
+// through the portable *guest.Executor: SSH, WinRM, vSphere guest
+// operations and memguest alike, so that the transports cannot drift
+// apart.
 //
 // A driver's test calls Run with a Harness that builds a fresh executor and
 // gives an empty directory in the guest for each case:
@@ -8,8 +9,8 @@
 //	func TestConformance(t *testing.T) {
 //		guesttest.Run(t, guesttest.Harness{
 //			Family: guest.Linux,
-//			New: func(t *testing.T) (guest.Executor, string) {
-//				ex := connect(t)
+//			New: func(t *testing.T, opts *guest.Options) (*guest.Executor, string) {
+//				ex := connect(t, &mytransport.Options{Executor: opts})
 //				t.Cleanup(func() { ex.Close() })
 //				return ex, makeTempDir(t, ex)
 //			},
@@ -51,8 +52,27 @@
 // commands are InvalidArgument and never run; a missing program is an
 // *guest.ExitError with code 127 on Linux (any non-zero code on Windows)
 // or NotFound; 16 concurrent Runs each get their own output;
-// guest.DetectFacts works; after Close, Run and Upload return
-// guest.ErrClosed (a second Close returns nil or guest.ErrClosed).
+// guest.DetectFacts works; after Close, Run, Upload and a second Close
+// return guest.ErrClosed.
+//
+// Limits and UploadLimits send commands and uploads beyond each limit of
+// package guest (too many arguments, a command over MaxCommandBytes, too
+// many or too large environment variables, 16 kB names and paths, NUL,
+// newline and invalid UTF-8 in paths, bad modes and owners): each is
+// InvalidArgument with a message of at most 300 bytes, and nothing runs
+// or is written. DefaultTimeout builds the executor with
+// guest.Options.Timeout and checks it stops a long command (and that
+// Command.Timeout wins). Telemetry builds it with an in-memory
+// OpenTelemetry SDK and a debug logger and checks one span per call, the
+// error.type of an *guest.ExitError (FailedPrecondition) and of an invalid
+// command (InvalidArgument), managedvm.calls, managedvm.errors and
+// managedvm.call.duration by op and code, and one log line per call with
+// the keys op, code and duration, without the command's arguments. The
+// harness must hand the options New gets to the transport's constructor.
+//
+// RunCredentials, beside Run, holds a transport's constructor to the
+// credential limits every transport shares (guest.Credentials.Validate):
+// BadCredentials lists the cases.
 //
 // # Errors
 //

@@ -1,5 +1,19 @@
-// Package memguest is a scripted, in-memory guest.Executor for tests: the
-// host application's, and managedvm's own (OS tasks, enrollment, facts).
+// Package memguest is a scripted, in-memory guest transport for tests:
+// the host application's, and managedvm's own (OS tasks, enrollment,
+// facts).
+//
+// NewDriver returns the *Driver, the control side (handlers, simulated
+// failures, what ran, what was uploaded); its Executor method returns the
+// *guest.Executor over it, the value code under test gets. New(family,
+// opts) is NewDriver(family, opts).Executor(), for a guest scripted by
+// Options alone:
+//
+//	d := memguest.NewDriver(guest.Linux, nil)
+//	d.HandleArgs([]string{"id", "-u"}, memguest.Reply("0\n"))
+//	out, err := guest.Output(ctx, d.Executor(), guest.Command{Args: []string{"id", "-u"}})
+//
+// Options.Executor passes the *guest.Executor's options (default Timeout,
+// telemetry). Executor.As reaches the *Driver.
 //
 // Nothing runs anywhere. Each command goes to a Handler chosen by what the
 // command is:
@@ -18,17 +32,17 @@
 // what they write to cmd.Stdout and cmd.Stderr reaches the caller's writers
 // at once. Reply, Exit and Fail build the common handlers.
 //
-// The executor records every command Run accepted (Commands) and captures
+// The driver records every command Run accepted (Commands) and captures
 // every upload (Files, File); SetFile seeds files for handlers to read. An
 // Options.Upload hook sees each upload first, to inject failures or to
 // write the file somewhere real.
 //
-// It behaves like a real executor in everything the guest.Executor contract
-// says, and passes the guesttest conformance suite (with a handler that
-// runs the commands locally): invalid commands are InvalidArgument and are
-// not recorded; a done context makes Run return at once with Canceled or
-// DeadlineExceeded, even if the handler ignores it (Command.Timeout
-// included); SimulateSessionLoss makes the next Run fail with an error
+// It behaves like a real transport in everything the guest.Executor
+// contract says, and passes the guesttest conformance suite (with a handler
+// that runs the commands locally): invalid commands are InvalidArgument
+// (the Executor refuses them) and are not recorded; a done context makes
+// Run return at once with Canceled or DeadlineExceeded, even if the
+// handler ignores it (Command.Timeout and Options.Timeout included); SimulateSessionLoss makes the next Run fail with an error
 // wrapping guest.ErrSessionLost (OutcomeUnknown), before or after the
 // handler ran; after Close every call returns guest.ErrClosed.
 //
@@ -45,7 +59,7 @@
 //
 // # Concurrency
 //
-// An Executor is safe for concurrent use: Runs proceed in parallel (each
+// A Driver and its Executor are safe for concurrent use: Runs proceed in parallel (each
 // handler call in its own goroutine) and handlers may be registered while
 // commands run. Handlers must be safe for concurrent use if commands run
 // concurrently. Once Run has returned, a handler still running can no

@@ -1,8 +1,10 @@
-// Package ssh is the guest.Executor for Linux guests over SSH
-// (golang.org/x/crypto/ssh, uploads through github.com/pkg/sftp).
+// Package ssh is the guest transport for Linux guests over SSH
+// (golang.org/x/crypto/ssh, uploads through github.com/pkg/sftp): Dial
+// returns a *guest.Executor over a *Driver.
 //
 //	hk, err := ssh.KnownHosts(knownHostsData) // or PinnedKey, TrustOnFirstUse
-//	ex, err := ssh.Dial(ctx, ssh.Config{Addr: "203.0.113.7", Credentials: cred, HostKeys: hk}, nil)
+//	ex, err := ssh.Dial(ctx, ssh.Config{Addr: "203.0.113.7", Credentials: cred, HostKeys: hk},
+//		&ssh.Options{Executor: &guest.Options{Timeout: 5 * time.Minute}})
 //	defer ex.Close()
 //	out, err := guest.Output(ctx, ex, guest.Command{Args: []string{"uname", "-r"}})
 //
@@ -66,7 +68,8 @@
 // guest.ShellCommandLine builds, run by the login shell (which must be a
 // POSIX-style shell: sh, dash, bash, ksh, zsh), which first prints its
 // process id on stderr (the executor strips it). Canceling the
-// context, a deadline, or Command.Timeout stops the remote command: SIGTERM
+// context, a deadline, or Command.Timeout (guest.Options.Timeout by
+// default) stops the remote command: SIGTERM
 // and then SIGKILL, each sent both as an SSH signal request and as a kill
 // of the command's process group from a second session (OpenSSH ignores
 // signal requests on root logins), then the session is closed; Run returns
@@ -87,15 +90,18 @@
 // connection: Config.Addr is "host", "host:port", "[ipv6]" or
 // "[ipv6]:port" with an IP address or a DNS name (at most MaxHostLen
 // bytes, labels of letters, digits, '-' and '_') and a decimal port from 1
-// to 65535; the user name is 1 to MaxUsernameLen bytes of UTF-8 without
-// control or white space characters; a password or passphrase is at most
-// MaxPasswordLen bytes without NUL, CR or LF; a private key is at most
-// MaxPrivateKeyLen bytes and must parse; Options.DialTimeout,
-// CommandTimeout and KillGrace are not negative (zero means the default);
+// to 65535; the credentials keep the limits every transport shares
+// (guest.Credentials.Validate: a user name of 1 to MaxUsernameLen bytes of
+// printable UTF-8, a password or passphrase of at most MaxPasswordLen
+// bytes without NUL, CR or LF, a private key of at most MaxPrivateKeyLen
+// bytes), and more: the user name has no white space and the private key
+// must parse; Options.DialTimeout and KillGrace are not negative (zero
+// means the default);
 // Options.MaxSessions is 0 (default 10) to MaxMaxSessions. Known_hosts data
 // is at most MaxKnownHosts bytes, each line as OpenSSH's format has it. An
 // offending value is quoted in the message (control characters escaped)
-// and cut to 64 bytes; secrets never are.
+// and cut to 64 bytes (limit.Quote), as user names, hosts and sudo's
+// messages are in every other error; secrets never are.
 //
 // # Errors
 //
@@ -109,8 +115,16 @@
 // sudo is errs.PermissionDenied. Errors and logs never contain arguments,
 // scripts, passwords or keys.
 //
+// # Options, As
+//
+// Options.Executor holds the *guest.Executor's options: the default
+// command timeout (guest.Options.Timeout, which replaced CommandTimeout)
+// and telemetry; Options.Logger gets the driver's own records (connects,
+// reconnects) and, unless Options.Executor sets one, the per-call ones.
+// Executor.As reaches the *Driver (Addr).
+//
 // # Concurrency
 //
-// An Executor is safe for concurrent use. Dialer adapts Dial to the
+// A Driver and its Executor are safe for concurrent use. Dialer adapts Dial to the
 // orchestrator's enroll.Dialer.
 package ssh

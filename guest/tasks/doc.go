@@ -1,5 +1,5 @@
 // Package tasks makes idempotent OS changes in guests through any
-// guest.Executor: native tasks for Linux (sh) and Windows (PowerShell),
+// *guest.Executor: native tasks for Linux (sh) and Windows (PowerShell),
 // each reporting whether it changed something, each with a check-only (dry
 // run) mode, gathered in a Set that is a guest.Configurator and a
 // guest.Unconfigurer (the orchestrator's enroll.Config.Configurator).

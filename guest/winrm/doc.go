@@ -1,7 +1,8 @@
-// Package winrm is the guest.Executor for Windows guests over WinRM
+// Package winrm is the guest transport for Windows guests over WinRM
 // (WS-Management), built on github.com/masterzen/winrm's SOAP messages,
 // github.com/Azure/go-ntlmssp (NTLM over HTTPS) and
-// github.com/bodgit/ntlmssp (NTLM with message sealing over HTTP).
+// github.com/bodgit/ntlmssp (NTLM with message sealing over HTTP): New
+// returns a *guest.Executor over a *Driver.
 //
 //	ex, err := winrm.New("203.0.113.10", guest.Password(`CORP\ops`, pw), &winrm.Options{CACertPEM: ca})
 //	out, err := guest.Output(ctx, ex, guest.Command{Args: []string{"Get-Service", "WinRM"}})
@@ -59,14 +60,18 @@
 // outside 0-65535; a user name that is empty, longer than MaxUserName
 // (256) bytes, not UTF-8, holds a control character or one of
 // "/[]:;|=,+*?<> (which Windows forbids in account names), or more than
-// one '\' or '@' or an empty part; an empty password, one longer than
-// MaxPassword (1024) bytes, not UTF-8 or holding a NUL; a CACertPEM that
+// one '\' or '@' or an empty part, or starts or ends with white space; an
+// empty password, one longer than MaxPassword (1024) bytes, not UTF-8 or
+// holding a NUL, CR or LF (the limits every transport shares are
+// guest.Credentials.Validate); a CACertPEM that
 // holds no PEM block, a block other than CERTIFICATE, or a certificate
 // that does not parse; a PinnedCertSHA256 that is not 32 bytes;
 // conflicting options (TLS options with HTTP, InsecureSkipVerify with a CA
 // or pin, Basic over HTTP without InsecureUnencryptedBasic); negative
-// timeouts; an EnvelopeSize below MinEnvelopeSize (16384). The message
-// quotes the offending value (never the password), cut to 64 bytes.
+// OperationTimeout; an EnvelopeSize below MinEnvelopeSize (16384). The
+// message quotes the offending value (never the password) with
+// limit.Quote, cut to 64 bytes, as every other message quotes user names
+// and hosts.
 //
 // # Commands
 //
@@ -124,15 +129,26 @@
 // connection lost while a command runs wraps
 // guest.ErrSessionLost (errs.OutcomeUnknown); a guest that cannot be
 // reached before anything started is errs.Unavailable. Canceling the
-// context, or Command.Timeout / Options.Timeout passing, signals terminate
+// context, or Command.Timeout / guest.Options.Timeout passing, signals terminate
 // to the remote command, deletes its shell and returns errs.Canceled or
 // errs.DeadlineExceeded. WS-Management faults are errs.FailedPrecondition
 // (errs.PermissionDenied for access denied). After Close, Run and Upload
 // return guest.ErrClosed.
 //
+// # Options, As
+//
+// Options.Executor holds the *guest.Executor's options: the default
+// command timeout (guest.Options.Timeout, which replaced Options.Timeout)
+// and telemetry; Options.Logger gets the driver's own records and, unless
+// Options.Executor sets one, the per-call ones. Executor.As reaches the
+// *Driver, whose RunCmd runs a cmd.exe command line (it checks its own
+// arguments, the closed state and the context, as it is reached past the
+// Executor, and records no span).
+//
 // # Concurrency
 //
-// An Executor is safe for concurrent use: each command runs in a shell of
-// its own. The shared winrm.DefaultParameters of the client library is
-// never used or changed; every Executor builds its own parameters.
+// A Driver and its Executor are safe for concurrent use: each command
+// runs in a shell of its own. The shared winrm.DefaultParameters of the
+// client library is never used or changed; every Driver builds its own
+// parameters.
 package winrm

@@ -22,7 +22,9 @@
 // There is one wrapper per contract: [Provider], a provider.Driver to hand
 // to provider.New (and [WrapProvider], which keeps the
 // provider.GuestAccessDriver capability: [GuestProvider]), [Executor]
-// (guest.Executor), [IPAM], [Firewall] and [CMDB]. Each embeds the wrapped
+// (a guest.Driver over a *guest.Executor; [WrapExecutor] puts a
+// *guest.Executor over it), [IPAM], [Firewall] and [CMDB]. Each embeds the
+// wrapped
 // implementation and an [*Injector]; faults are chosen by the name of the
 // interface method ("Allocate", "EnsureNAT", "ValidateCredentials", "Run",
 // ...). Give each wrapped component its own Injector: method names repeat
