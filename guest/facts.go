@@ -36,7 +36,6 @@ type Facts struct {
 	InitSystem string
 }
 
-func errInvalid(msg string) error { return errs.New(errs.InvalidArgument, "guest", msg) }
 
 // linuxFactsScript prints os-release, then a marker, the kernel release and
 // the machine architecture.
