@@ -36,7 +36,6 @@ type Facts struct {
 	InitSystem string
 }
 
-
 // linuxFactsScript prints os-release, then a marker, the kernel release and
 // the machine architecture.
 const linuxFactsScript = `if [ -r /etc/os-release ]; then cat /etc/os-release; elif [ -r /usr/lib/os-release ]; then cat /usr/lib/os-release; fi

@@ -24,8 +24,7 @@
 // provider.GuestAccessDriver capability: [GuestProvider]), [Executor]
 // (a guest.Driver over a *guest.Executor; [WrapExecutor] puts a
 // *guest.Executor over it), [IPAM], [Firewall] and [CMDB]. Each embeds the
-// wrapped
-// implementation and an [*Injector]; faults are chosen by the name of the
+// wrapped implementation and an [*Injector]; faults are chosen by the name of the
 // interface method ("Allocate", "EnsureNAT", "ValidateCredentials", "Run",
 // ...). Give each wrapped component its own Injector: method names repeat
 // across contracts ("Get", "List").
