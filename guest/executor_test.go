@@ -154,7 +154,7 @@ func FuzzCommandValidate(f *testing.F) {
 			if errs.CodeOf(err) != errs.InvalidArgument {
 				t.Fatalf("code %v: %v", errs.CodeOf(err), err)
 			}
-			if len(err.Error()) > 400 { // limit.Quote: 64 input bytes, up to 4 output bytes each
+			if len(err.Error()) > 300 {
 				t.Fatalf("message of %d bytes", len(err.Error()))
 			}
 			for _, r := range err.Error() {
