@@ -387,7 +387,9 @@ func (e *Driver) Run(ctx context.Context, cmd guest.Command) (guest.Result, erro
 	}
 	e.mu.Unlock()
 
-	e.log.DebugContext(ctx, "memguest: run", "command", cmd.String())
+	if e.log.Enabled(ctx, slog.LevelDebug) {
+		e.log.DebugContext(ctx, "memguest: run", "command", cmd.String())
+	}
 	if lose && !afterRun {
 		return guest.Result{ExitCode: -1}, guest.SessionLost("", errors.New("memguest: simulated session loss"))
 	}

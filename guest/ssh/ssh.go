@@ -607,7 +607,9 @@ func (e *Driver) runSession(ctx context.Context, client *xssh.Client, sess *xssh
 	if err := sess.Start(line); err != nil {
 		return guest.Result{}, errs.Wrap(errs.Unavailable, "", err)
 	}
-	e.log.Debug("ssh run", "addr", e.addr, "command", cmd.String(), "sudo", cmd.Sudo)
+	if e.log.Enabled(ctx, slog.LevelDebug) {
+		e.log.DebugContext(ctx, "ssh run", "addr", e.addr, "command", cmd.String(), "sudo", cmd.Sudo)
+	}
 	feedDone := make(chan struct{})
 	go func() {
 		defer close(feedDone)
