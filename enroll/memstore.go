@@ -73,6 +73,7 @@ func (s *memStore) CreateJournal(_ context.Context, j Journal) (Journal, error) 
 		s.openVM[j.VM] = j.ID
 	}
 	now := s.now()
+	j = j.Clone() // the caller keeps its slices
 	j.Revision, j.Created, j.Updated = 1, now, now
 	s.journals[j.ID] = j
 	return j, nil
@@ -106,6 +107,7 @@ func (s *memStore) UpdateJournal(_ context.Context, j Journal) (Journal, error) 
 			return Journal{}, errs.Errorf(errs.AlreadyExists, "", "VM %s (journal %s): %w", limit.Quote(j.VM.String()), limit.Quote(other), ErrVMBusy)
 		}
 	}
+	j = j.Clone() // the caller keeps its slices
 	j.Revision = cur.Revision + 1
 	j.Created, j.Updated = cur.Created, s.now()
 	s.journals[j.ID] = j

@@ -40,10 +40,11 @@ const (
 // The portable [Store] in front of a driver checks the context, validates
 // every argument (a driver never sees an invalid journal, ID, key or
 // cursor), wraps errors once with the operation's name, copies what it
-// returns, and records telemetry; a driver does only the persistence. The
-// driver owns the journal it is given (the Store passes a copy) and must not
-// change a journal after returning it. Errors carry errs codes, with an
-// empty Op.
+// returns, and records telemetry; a driver does only the persistence. A
+// driver must not keep the slices of a journal it is given (the caller
+// still owns them: copy what is kept, as the in-memory driver does with
+// Journal.Clone) and must not change a journal after returning it. Errors
+// carry errs codes, with an empty Op.
 //
 // This package has the in-memory driver (NewMemoryStore); enroll/pgstore a
 // PostgreSQL one; enroll/storetest is the conformance suite every driver
@@ -149,7 +150,7 @@ func (s *Store) CreateJournal(ctx context.Context, j Journal) (Journal, error) {
 	if err != nil {
 		return Journal{}, c.End(ctx, err)
 	}
-	out, err := s.drv.CreateJournal(ctx, j.Clone())
+	out, err := s.drv.CreateJournal(ctx, j)
 	if err != nil {
 		return Journal{}, c.End(ctx, err)
 	}
@@ -186,7 +187,7 @@ func (s *Store) UpdateJournal(ctx context.Context, j Journal) (Journal, error) {
 	if err != nil {
 		return Journal{}, c.End(ctx, err)
 	}
-	out, err := s.drv.UpdateJournal(ctx, j.Clone())
+	out, err := s.drv.UpdateJournal(ctx, j)
 	if err != nil {
 		return Journal{}, c.End(ctx, err)
 	}
@@ -331,12 +332,11 @@ func validJournal(op string, j Journal) error {
 	if err := limit.Key(op, "journal ID", j.ID); err != nil {
 		return err
 	}
-	id := limit.Quote(j.ID)
 	if err := validVM(op, j.VM); err != nil {
-		return errs.Errorf(errs.InvalidArgument, op, "journal %s: %w", id, err)
+		return errs.Errorf(errs.InvalidArgument, op, "journal %s: %w", limit.Quote(j.ID), err)
 	}
 	bad := func(format string, args ...any) error {
-		return errs.Errorf(errs.InvalidArgument, op, "journal %s: "+format, append([]any{id}, args...)...)
+		return errs.Errorf(errs.InvalidArgument, op, "journal %s: "+format, append([]any{limit.Quote(j.ID)}, args...)...)
 	}
 	switch {
 	case !validOps[j.Op]:

@@ -97,6 +97,20 @@ func Text(op, field, v string, max int) error {
 
 // Printable reports why v is not printable UTF-8 ("" if it is).
 func Printable(v string) string {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c >= utf8.RuneSelf {
+			return printableRunes(v[i:])
+		}
+		if c < 0x20 || c == 0x7f {
+			return "has a control character"
+		}
+	}
+	return ""
+}
+
+// printableRunes is Printable past the ASCII prefix.
+func printableRunes(v string) string {
 	for i, r := range v {
 		if r == utf8.RuneError {
 			if _, size := utf8.DecodeRuneInString(v[i:]); size == 1 {
