@@ -126,5 +126,5 @@
 // # Concurrency
 //
 // A Driver and its Executor are safe for concurrent use. Dialer adapts Dial to the
-// orchestrator's enroll.Dialer.
+// orchestrator's guest.Dialer (enroll.Config.Dialer).
 package ssh
