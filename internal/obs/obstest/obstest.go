@@ -58,7 +58,7 @@ func (r *Recorder) Spans() []Span {
 			sp.Parent = s.Parent().SpanID().String()
 		}
 		for _, kv := range s.Attributes() {
-			sp.Attrs[string(kv.Key)] = kv.Value.Emit()
+			sp.Attrs[string(kv.Key)] = kv.Value.String()
 			if kv.Key == "error.type" {
 				sp.Code = kv.Value.AsString()
 			}
@@ -174,7 +174,7 @@ func (r *Recorder) HistogramCount(name string, match map[string]string) uint64 {
 func matches(set attribute.Set, match map[string]string) bool {
 	for k, v := range match {
 		got, ok := set.Value(attribute.Key(k))
-		if !ok || got.Emit() != v {
+		if !ok || got.String() != v {
 			return false
 		}
 	}
