@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"reflect"
 	"slices"
 
 	"go.opentelemetry.io/otel/metric"
@@ -179,19 +178,8 @@ func (c *CMDB) Close() error {
 	return call.End(ctx, cl.Close())
 }
 
-// As is the escape hatch to the driver: if target is a pointer to the
-// driver's own type (for example **memcmdb.Driver or **pgcmdb.Driver), it
-// sets *target to the driver and reports true; otherwise it asks the
-// driver's own As method, if it has one (documented by each driver).
-func (c *CMDB) As(target any) bool {
-	if v := reflect.ValueOf(target); v.Kind() == reflect.Pointer && !v.IsNil() {
-		if dv := reflect.ValueOf(c.drv); dv.Type().AssignableTo(v.Elem().Type()) && v.Elem().Kind() != reflect.Interface {
-			v.Elem().Set(dv)
-			return true
-		}
-	}
-	if a, ok := c.drv.(interface{ As(any) bool }); ok {
-		return a.As(target)
-	}
-	return false
-}
+// As is the escape hatch to the driver: it asks the driver's own As
+// method first, if it has one (documented by each driver); otherwise, if
+// target is a pointer to the driver's own type (for example
+// **memcmdb.Driver or **pgcmdb.Driver), it sets *target to the driver and reports true.
+func (c *CMDB) As(target any) bool { return obs.As(c.drv, target, false) }

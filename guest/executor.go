@@ -6,7 +6,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"reflect"
 	"strings"
 	"time"
 
@@ -214,26 +213,4 @@ func (e *Executor) Close() error {
 // offers (its vendor client, see each transport's documentation), and
 // reports whether it did. target is a non-nil pointer to the driver's
 // type (for example **ssh.Driver) or to what the driver offers.
-func (e *Executor) As(target any) bool {
-	if target == nil {
-		return false
-	}
-	if a, ok := e.d.(interface{ As(any) bool }); ok && a.As(target) {
-		return true
-	}
-	return setAs(target, e.d)
-}
-
-// setAs sets *target to v when v's type is assignable to it.
-func setAs(target, v any) bool {
-	tv := reflect.ValueOf(target)
-	if tv.Kind() != reflect.Pointer || tv.IsNil() {
-		return false
-	}
-	el := tv.Elem()
-	if vv := reflect.ValueOf(v); vv.IsValid() && vv.Type().AssignableTo(el.Type()) && el.Kind() != reflect.Interface {
-		el.Set(vv)
-		return true
-	}
-	return false
-}
+func (e *Executor) As(target any) bool { return obs.As(e.d, target, false) }

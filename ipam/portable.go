@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
-	"reflect"
 	"slices"
 	"time"
 
@@ -311,21 +310,7 @@ func (m *IPAM) Close() error {
 // a non-nil pointer to a type the driver itself is assignable to (the
 // driver's concrete type, or an interface it implements), it stores the
 // driver there. Each driver's package doc says what its As reaches.
-func (m *IPAM) As(target any) bool {
-	if a, ok := m.d.(interface{ As(any) bool }); ok && a.As(target) {
-		return true
-	}
-	v := reflect.ValueOf(target)
-	if v.Kind() != reflect.Pointer || v.IsNil() {
-		return false
-	}
-	dv := reflect.ValueOf(m.d)
-	if !dv.Type().AssignableTo(v.Elem().Type()) {
-		return false
-	}
-	v.Elem().Set(dv)
-	return true
-}
+func (m *IPAM) As(target any) bool { return obs.As(m.d, target, true) }
 
 // registerGauges registers the pool gauges: at each collection one Pools
 // call to the driver, bounded by timeout, reports every pool's used and

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"reflect"
 	"slices"
 
 	"go.opentelemetry.io/otel/metric"
@@ -155,23 +154,11 @@ func (f *Firewall) Close() error {
 	return c.End(ctx, cl.Close())
 }
 
-// As is the escape hatch to the driver: if target is a pointer to the
-// driver's own type (for example **memfw.Driver or **nftables.Driver), it
-// sets *target to the driver and reports true; otherwise it asks the
-// driver's own As method, if it has one (for vendor clients, documented by
-// each driver).
-func (f *Firewall) As(target any) bool {
-	if v := reflect.ValueOf(target); v.Kind() == reflect.Pointer && !v.IsNil() {
-		if dv := reflect.ValueOf(f.drv); dv.Type().AssignableTo(v.Elem().Type()) && v.Elem().Kind() != reflect.Interface {
-			v.Elem().Set(dv)
-			return true
-		}
-	}
-	if a, ok := f.drv.(interface{ As(any) bool }); ok {
-		return a.As(target)
-	}
-	return false
-}
+// As is the escape hatch to the driver: it asks the driver's own As
+// method first, if it has one (documented by each driver); otherwise, if
+// target is a pointer to the driver's own type (for example
+// **memfw.Driver or **nftables.Driver), it sets *target to the driver and reports true.
+func (f *Firewall) As(target any) bool { return obs.As(f.drv, target, false) }
 
 func (f *Firewall) begin(ctx context.Context, op, owner string) error {
 	if err := f.closed.Check(op); err != nil {

@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -348,21 +347,7 @@ func (p *Provider) GuestAccess() (ga *GuestAccess, ok bool) {
 // to an interface the driver implements (a **memprovider.Provider, a
 // *provider.Driver). It reports whether it set target. What As hands out
 // bypasses the Provider: no validation, no telemetry.
-func (p *Provider) As(target any) bool {
-	if a, ok := p.d.(interface{ As(any) bool }); ok && a.As(target) {
-		return true
-	}
-	rv := reflect.ValueOf(target)
-	if !rv.IsValid() || rv.Kind() != reflect.Pointer || rv.IsNil() {
-		return false
-	}
-	dv := reflect.ValueOf(p.d)
-	if !dv.Type().AssignableTo(rv.Elem().Type()) {
-		return false
-	}
-	rv.Elem().Set(dv)
-	return true
-}
+func (p *Provider) As(target any) bool { return obs.As(p.d, target, true) }
 
 // Close closes the Provider's open streams, then the driver if it is an
 // io.Closer. Later calls of every method are FailedPrecondition ("called

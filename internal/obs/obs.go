@@ -282,3 +282,28 @@ func (c *Closed) Check(op string) error {
 // Close marks the value closed and reports whether this was the first
 // Close (the one that must close the driver).
 func (c *Closed) Close() bool { return c.closed.CompareAndSwap(false, true) }
+
+// As is the escape hatch every portable type offers: it asks the driver's
+// own As(any) bool method first (vendor clients), then sets *target to
+// the driver itself when target is a non-nil pointer to a type the driver
+// is assignable to. interfaces says whether that type may be an interface
+// (a *provider.Driver) or must be the driver's concrete type (a
+// **memfw.Driver). It reports whether it set target.
+func As(drv, target any, interfaces bool) bool {
+	if target == nil {
+		return false
+	}
+	if a, ok := drv.(interface{ As(any) bool }); ok && a.As(target) {
+		return true
+	}
+	tv := reflect.ValueOf(target)
+	if tv.Kind() != reflect.Pointer || tv.IsNil() {
+		return false
+	}
+	el, dv := tv.Elem(), reflect.ValueOf(drv)
+	if !dv.IsValid() || !dv.Type().AssignableTo(el.Type()) || (!interfaces && el.Kind() == reflect.Interface) {
+		return false
+	}
+	el.Set(dv)
+	return true
+}
