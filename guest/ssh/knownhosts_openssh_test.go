@@ -217,11 +217,19 @@ func knownHostsCases() []knownHostsCase {
 	}
 	line := func(format string, keys ...string) func(t *testing.T, s *hostKeysSSHD) []byte {
 		return func(t *testing.T, s *hostKeysSSHD) []byte {
-			l := strings.ReplaceAll(format, "PORT", s.port)
-			for _, k := range keys {
-				l = strings.Replace(l, "KEY", s.pub(t, k+".pub"), 1)
+			// Split before substituting: a key's base64 may itself
+			// contain "KEY", so replacing in place could hit it.
+			parts := strings.Split(strings.ReplaceAll(format, "PORT", s.port), "KEY")
+			if len(parts) != len(keys)+1 {
+				t.Fatalf("format %q has %d KEY placeholders for %d keys", format, len(parts)-1, len(keys))
 			}
-			return []byte(l)
+			var b strings.Builder
+			for i, k := range keys {
+				b.WriteString(parts[i])
+				b.WriteString(s.pub(t, k+".pub"))
+			}
+			b.WriteString(parts[len(keys)])
+			return []byte(b.String())
 		}
 	}
 	keygenHashed := func(plain func(t *testing.T, s *hostKeysSSHD) []byte) func(t *testing.T, s *hostKeysSSHD) []byte {
