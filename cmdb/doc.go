@@ -21,9 +21,11 @@
 // For every call, in this order, the CMDB: starts the call's span;
 // refuses a call after Close (FailedPrecondition); refuses a context that
 // is already done (Canceled, DeadlineExceeded); validates the record, key
-// or filter against the limits below (InvalidArgument); calls the driver
-// with a deep copy of the record; deep-copies the records the driver
-// returns; wraps any error exactly once with the operation's name
+// or filter against the limits below (InvalidArgument); calls the driver;
+// deep-copies the records the driver
+// returns (Upsert returns the caller's own record with the four
+// bookkeeping fields the driver set: Revision, Created, Updated,
+// RetiredAt); wraps any error exactly once with the operation's name
 // ("cmdb.Upsert: ..."); ends the span and records the metrics. Nothing
 // invalid ever reaches a driver, so every driver accepts and refuses
 // exactly the same input, and a driver never has to turn an oversized
@@ -37,9 +39,10 @@
 // records, no closed check, no per-call log line: the CMDB does all of
 // that. Return errs errors with an empty Op and quote keys and other
 // untrusted values with internal/limit's Quote (drivers outside this
-// module: Go-quoted, cut to 64 bytes). A driver may keep the record Upsert
-// is given, and may return records sharing maps and slices with what it
-// keeps as long as it never changes them afterwards. Implement io.Closer
+// module: Go-quoted, cut to 64 bytes). The record Upsert is given shares
+// its maps and slices with the caller: a driver that keeps it keeps a deep
+// copy (Record.Clone). A driver may return records sharing maps and slices
+// with what it keeps as long as it never changes them afterwards. Implement io.Closer
 // if the driver holds resources (CMDB.Close calls it once), and As(any)
 // bool for vendor clients beyond the driver itself. Run cmdbtest from the
 // driver's tests: it wraps the driver with New.

@@ -27,7 +27,11 @@ import (
 // As(any) bool (the escape hatch, see CMDB.As).
 type Driver interface {
 	// Upsert writes r if r.Revision equals the stored revision (0 to
-	// create) and returns the record as stored (see CMDB.Upsert).
+	// create) and returns the record as stored (see CMDB.Upsert). The
+	// driver sets the bookkeeping fields, Revision, Created, Updated and
+	// RetiredAt, and keeps every other field as given: the CMDB takes
+	// only those four from its answer. r's maps and slices are the
+	// caller's: a driver that keeps r keeps a deep copy (Record.Clone).
 	Upsert(ctx context.Context, r Record) (Record, error)
 	// Get returns a record, or NotFound.
 	Get(ctx context.Context, key Key) (Record, error)
@@ -91,12 +95,15 @@ func (c *CMDB) Upsert(ctx context.Context, r Record) (Record, error) {
 	}
 	var out Record
 	if err == nil {
-		out, err = c.drv.Upsert(ctx, r.Clone())
+		out, err = c.drv.Upsert(ctx, r) // a driver copies what it keeps
 	}
 	if err != nil {
 		return Record{}, call.End(ctx, err)
 	}
-	return out.Clone(), call.End(ctx, nil)
+	// The caller's own r with the stored bookkeeping: no second deep copy,
+	// and nothing the driver keeps can leak out.
+	r.Revision, r.Created, r.Updated, r.RetiredAt = out.Revision, out.Created, out.Updated, out.RetiredAt
+	return r, call.End(ctx, nil)
 }
 
 // Get returns a record, or NotFound. A key beyond the limits is

@@ -142,7 +142,7 @@ func (s *Store) begin(ctx context.Context, op string) (context.Context, obs.Call
 func (s *Store) CreateJournal(ctx context.Context, j Journal) (Journal, error) {
 	ctx, c, err := s.begin(ctx, opCreateJournal)
 	if err == nil {
-		err = validJournal(opCreateJournal, j)
+		err = validJournal(opCreateJournal, &j)
 	}
 	if err == nil && j.Revision != 0 {
 		err = errs.Errorf(errs.InvalidArgument, opCreateJournal, "journal %s: a new journal has revision 0, not %d", limit.Quote(j.ID), j.Revision)
@@ -154,7 +154,7 @@ func (s *Store) CreateJournal(ctx context.Context, j Journal) (Journal, error) {
 	if err != nil {
 		return Journal{}, c.End(ctx, err)
 	}
-	return out.Clone(), c.End(ctx, nil)
+	return stored(j, out), c.End(ctx, nil)
 }
 
 // GetJournal returns a journal by ID, or NotFound.
@@ -174,12 +174,13 @@ func (s *Store) GetJournal(ctx context.Context, id string) (Journal, error) {
 }
 
 // UpdateJournal writes j if j.Revision is the stored revision and returns
-// it with the next revision; otherwise the error wraps ErrJournalConflict
+// it with the next revision (and the stored Created and Updated times; the
+// result shares j's slices, nothing of the driver's); otherwise the error wraps ErrJournalConflict
 // (FailedPrecondition). A journal's ID, Op and VM never change.
 func (s *Store) UpdateJournal(ctx context.Context, j Journal) (Journal, error) {
 	ctx, c, err := s.begin(ctx, opUpdateJournal)
 	if err == nil {
-		err = validJournal(opUpdateJournal, j)
+		err = validJournal(opUpdateJournal, &j)
 	}
 	if err == nil && j.Revision < 1 {
 		err = errs.Errorf(errs.InvalidArgument, opUpdateJournal, "journal %s: revision %d was never stored", limit.Quote(j.ID), j.Revision)
@@ -191,7 +192,7 @@ func (s *Store) UpdateJournal(ctx context.Context, j Journal) (Journal, error) {
 	if err != nil {
 		return Journal{}, c.End(ctx, err)
 	}
-	return out.Clone(), c.End(ctx, nil)
+	return stored(j, out), c.End(ctx, nil)
 }
 
 // OpenJournals lists the open journals (Running or Compensating), oldest
@@ -321,14 +322,34 @@ func validVM(op string, vm cmdb.Key) error {
 	return limit.Key(op, "VM ID", vm.VMID)
 }
 
-var (
-	validOps    = map[Op]bool{OpEnroll: true, OpUnenroll: true, OpCleanup: true, OpReaddress: true}
-	validPhases = map[Phase]bool{Running: true, Compensating: true, Succeeded: true, Failed: true}
-	validStates = map[StepState]bool{StatePending: true, StateDone: true, StateFailed: true, StateCompensated: true}
-)
+func validOp(o Op) bool {
+	switch o {
+	case OpEnroll, OpUnenroll, OpCleanup, OpReaddress:
+		return true
+	}
+	return false
+}
 
-// validJournal checks every field of j against the Store's limits.
-func validJournal(op string, j Journal) error {
+func validPhase(p Phase) bool {
+	switch p {
+	case Running, Compensating, Succeeded, Failed:
+		return true
+	}
+	return false
+}
+
+func validState(s StepState) bool {
+	switch s {
+	case StatePending, StateDone, StateFailed, StateCompensated:
+		return true
+	}
+	return false
+}
+
+// validJournal checks every field of j against the Store's limits. It
+// runs on every write, so it takes j by pointer and does no work beyond
+// the checks until one fails.
+func validJournal(op string, j *Journal) error {
 	if err := limit.Key(op, "journal ID", j.ID); err != nil {
 		return err
 	}
@@ -339,9 +360,9 @@ func validJournal(op string, j Journal) error {
 		return errs.Errorf(errs.InvalidArgument, op, "journal %s: "+format, append([]any{limit.Quote(j.ID)}, args...)...)
 	}
 	switch {
-	case !validOps[j.Op]:
+	case !validOp(j.Op):
 		return bad("unknown operation %s", limit.Quote(string(j.Op)))
-	case !validPhases[j.Phase]:
+	case !validPhase(j.Phase):
 		return bad("unknown phase %s", limit.Quote(string(j.Phase)))
 	case j.Access != "" && j.Access != AccessGuest && j.Access != AccessNetwork:
 		return bad("unknown access %s", limit.Quote(string(j.Access)))
@@ -350,30 +371,42 @@ func validJournal(op string, j Journal) error {
 	case len(j.Resources.Ports) > MaxJournalPorts:
 		return bad("%d ports (at most %d)", len(j.Resources.Ports), MaxJournalPorts)
 	}
-	for _, f := range []struct {
-		field, v string
-		max      int
-	}{
-		{"profile", j.Profile, limit.MaxName},
-		{"user name", j.Username, MaxUsername},
-		{"holder", j.Holder, limit.MaxKey},
-		{"incarnation", j.Incarnation, limit.MaxKey},
-		{"failed step", j.FailedStep, limit.MaxName},
-		{"resource pool", j.Resources.Pool, limit.MaxName},
-		{"resource family", j.Resources.Family, limit.MaxName},
-	} {
-		if why := limit.Why(f.v, 0, f.max, true); why != "" {
-			return bad("%s %s %s", f.field, limit.Quote(f.v), why)
+	field := func(name, v string, max int) error {
+		if why := limit.Why(v, 0, max, true); why != "" {
+			return bad("%s %s %s", name, limit.Quote(v), why)
 		}
+		return nil
+	}
+	if err := field("profile", j.Profile, limit.MaxName); err != nil {
+		return err
+	}
+	if err := field("user name", j.Username, MaxUsername); err != nil {
+		return err
+	}
+	if err := field("holder", j.Holder, limit.MaxKey); err != nil {
+		return err
+	}
+	if err := field("incarnation", j.Incarnation, limit.MaxKey); err != nil {
+		return err
+	}
+	if err := field("failed step", j.FailedStep, limit.MaxName); err != nil {
+		return err
+	}
+	if err := field("resource pool", j.Resources.Pool, limit.MaxName); err != nil {
+		return err
+	}
+	if err := field("resource family", j.Resources.Family, limit.MaxName); err != nil {
+		return err
 	}
 	if why := limit.Why(j.Error, 0, MaxJournalError, false); why != "" {
 		return bad("error message %s", why)
 	}
-	for i, st := range j.Steps {
+	for i := range j.Steps {
+		st := &j.Steps[i]
 		if why := limit.Why(st.Name, 1, limit.MaxName, true); why != "" {
 			return bad("step %d name %s %s", i, limit.Quote(st.Name), why)
 		}
-		if !validStates[st.State] {
+		if !validState(st.State) {
 			return bad("step %s: unknown state %s", limit.Quote(st.Name), limit.Quote(string(st.State)))
 		}
 		if why := limit.Why(st.Error, 0, MaxJournalError, false); why != "" {
@@ -381,4 +414,13 @@ func validJournal(op string, j Journal) error {
 		}
 	}
 	return nil
+}
+
+// stored is j as a write stored it: the caller's own value (its slices are
+// the caller's already, so nothing is copied) with the revision and times
+// the driver gave it. Nothing else of the driver's answer is taken, so a
+// driver's kept state can never leak out through a write's result.
+func stored(j, out Journal) Journal {
+	j.Revision, j.Created, j.Updated = out.Revision, out.Created, out.Updated
+	return j
 }

@@ -161,21 +161,18 @@ func (m *IPAM) Pools(ctx context.Context) ([]PoolInfo, error) {
 // holds one, that allocation is returned (with LocalIP updated when req
 // sets a different one): Allocate is idempotent. A full pool is
 // ResourceExhausted. The request is checked with [Request.Validate].
-func (m *IPAM) Allocate(ctx context.Context, req Request) (Allocation, error) {
+func (m *IPAM) Allocate(ctx context.Context, req Request) (a Allocation, err error) {
 	const op = "ipam.Allocate"
 	ctx, c := m.in.Start(ctx, op)
-	err := m.begin(ctx, op)
-	if err == nil {
-		err = req.Validate()
-	}
-	if err == nil {
-		a, derr := m.d.Allocate(ctx, req)
-		if derr == nil {
-			return a, c.End(ctx, nil)
+	if err = m.begin(ctx, op); err == nil {
+		if err = req.Validate(); err == nil {
+			a, err = m.d.Allocate(ctx, req)
 		}
-		err = derr
 	}
-	return Allocation{}, c.End(ctx, err)
+	if err != nil {
+		a = Allocation{}
+	}
+	return a, c.End(ctx, err)
 }
 
 // Release frees the owner's address. Releasing what is not held is not an

@@ -87,7 +87,7 @@ func (c *Driver) Upsert(_ context.Context, r cmdb.Record) (cmdb.Record, error) {
 		return cmdb.Record{}, errs.Errorf(errs.FailedPrecondition, "", "record %s is at revision %d, the write expects %d: %w", limit.Quote(r.Key.String()), cur.Revision, r.Revision, cmdb.ErrConflict)
 	}
 	now := c.clock()
-	out := r
+	out := r.Clone() // r's maps and slices are the caller's
 	out.Revision = r.Revision + 1
 	out.Updated = now
 	out.Created = now

@@ -97,6 +97,9 @@ func Text(op, field, v string, max int) error {
 
 // Printable reports why v is not printable UTF-8 ("" if it is).
 func Printable(v string) string {
+	if PrintableASCII(v) {
+		return ""
+	}
 	for i := 0; i < len(v); i++ {
 		c := v[i]
 		if c >= utf8.RuneSelf {
@@ -137,6 +140,9 @@ func Why(v string, min, max int, printable bool) string {
 	}
 	if printable {
 		return Printable(v)
+	}
+	if textASCII(v) {
+		return ""
 	}
 	if !utf8.ValidString(v) {
 		return "is not valid UTF-8"
