@@ -199,7 +199,9 @@ type Request struct {
 // Validate reports an InvalidArgument error for a malformed request: a
 // pool name outside the limits of a name, an owner outside the limits of a
 // key (1 to 255 bytes of printable UTF-8), or a LocalIP with an IPv6 zone.
-func (r Request) Validate() error {
+func (r Request) Validate() error { return r.validate() }
+
+func (r *Request) validate() error {
 	if err := checkName("pool name", r.Pool); err != nil {
 		return err
 	}

@@ -165,7 +165,7 @@ func (m *IPAM) Allocate(ctx context.Context, req Request) (a Allocation, err err
 	const op = "ipam.Allocate"
 	ctx, c := m.in.Start(ctx, op)
 	if err = m.begin(ctx, op); err == nil {
-		if err = req.Validate(); err == nil {
+		if err = req.validate(); err == nil {
 			a, err = m.d.Allocate(ctx, req)
 		}
 	}

@@ -68,6 +68,60 @@ func BenchmarkAllocate(b *testing.B) {
 	}
 }
 
+// BenchmarkAllocateLayers is BenchmarkAllocate three ways in one run:
+// through the portable ipam.IPAM (what a host calls), on the driver
+// alone (memipam.NewDriver, no checks, no bookkeeping), and on the driver
+// after the request's validation, so that the difference between the
+// lines is the cost of each part of the portable layer.
+func BenchmarkAllocateLayers(b *testing.B) {
+	ctx := context.Background()
+	p := benchPool(24)
+	owners := benchOwners(p.Size())
+	newDriver := func() *memipam.Driver {
+		d := memipam.NewDriver(nil)
+		if err := d.CreatePool(ctx, p); err != nil {
+			b.Fatal(err)
+		}
+		return d
+	}
+	loop := func(b *testing.B, alloc func(ipam.Request) error, reset func()) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if i == len(owners) {
+				b.StopTimer()
+				reset()
+				i = 0
+				b.StartTimer()
+			}
+			if err := alloc(ipam.Request{Pool: "bench", Owner: owners[i]}); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	}
+	b.Run("layer=portable", func(b *testing.B) {
+		m := newBenchIPAM(b, p)
+		loop(b, func(r ipam.Request) error { _, err := m.Allocate(ctx, r); return err },
+			func() { m = newBenchIPAM(b, p) })
+	})
+	b.Run("layer=validate+driver", func(b *testing.B) {
+		d := newDriver()
+		loop(b, func(r ipam.Request) error {
+			if err := r.Validate(); err != nil {
+				return err
+			}
+			_, err := d.Allocate(ctx, r)
+			return err
+		}, func() { d = newDriver() })
+	})
+	b.Run("layer=driver", func(b *testing.B) {
+		d := newDriver()
+		loop(b, func(r ipam.Request) error { _, err := d.Allocate(ctx, r); return err },
+			func() { d = newDriver() })
+	})
+}
+
 // discardSpans is a span processor that drops every span: the SDK still
 // records each one (sampled, attributes, status), only the export is
 // left out.
