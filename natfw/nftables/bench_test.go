@@ -159,3 +159,28 @@ func BenchmarkFill200(b *testing.B) {
 	b.ReportMetric(float64(ensure.Nanoseconds())/float64(200*b.N), "ensure-ns/rule")
 	b.ReportMetric(float64(remove.Nanoseconds())/float64(200*b.N), "remove-ns/rule")
 }
+
+// BenchmarkManagedAddress: a new owner's EnsureNAT and its RemoveNAT on a
+// Firewall bound to a WAN interface whose public addresses it manages, so
+// each pair also adds and removes a /32 through rtnetlink and asks
+// conntrack whether the namespace tracks anything. 20 other rules are in
+// place.
+func BenchmarkManagedAddress(b *testing.B) {
+	ns := newNS(b, "bench")
+	addWAN(b, ns)
+	fw := newFirewall(b, nftables.Options{NetNSPath: nsPath(ns), WANInterface: "wan0", ManagePublicAddress: true})
+	ctx := context.Background()
+	for i := range 20 {
+		mustEnsure(b, fw, benchRule(i))
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r := benchRule(20 + i%200)
+		if err := fw.EnsureNAT(ctx, r); err != nil {
+			b.Fatal(err)
+		}
+		if err := fw.RemoveNAT(ctx, r.Owner); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
