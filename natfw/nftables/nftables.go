@@ -79,10 +79,13 @@ type Driver struct {
 	table      *nft.Table
 	chains     map[string]*nft.Chain
 
-	// mu serializes changes made through this Driver and keeps reads
-	// from seeing half of one; lock does the same across Drivers and
-	// processes. closed, under mu, keeps a call that raced with Close off
+	// writer (capacity 1) is the slot a change holds from before it
+	// waits for lock until it is done: unlike a mutex, waiting for it
+	// can end with the caller's context. lock serializes changes across
+	// Drivers and processes. mu keeps reads from seeing half of a change
+	// and, with closed under it, keeps a call that raced with Close off
 	// the closed namespace handle.
+	writer chan struct{}
 	mu     sync.RWMutex
 	lock   *changeLock
 	closed bool
@@ -137,7 +140,7 @@ func NewDriver(opts *Options) (*Driver, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	f := &Driver{log: log, wan: opts.WANInterface, manageAddr: opts.ManagePublicAddress, opts: *opts}
+	f := &Driver{writer: make(chan struct{}, 1), log: log, wan: opts.WANInterface, manageAddr: opts.ManagePublicAddress, opts: *opts}
 	if opts.NetNSPath != "" {
 		h, err := netns.GetFromPath(opts.NetNSPath)
 		if err != nil {
@@ -212,7 +215,7 @@ func (f *Driver) deleteTable(ctx context.Context) error {
 	if err := errs.FromContext(ctx, ""); err != nil {
 		return err
 	}
-	release, err := f.lockWrite()
+	release, err := f.lockWrite(ctx)
 	if err != nil {
 		return err
 	}
@@ -246,20 +249,32 @@ func (f *Driver) deleteTable(ctx context.Context) error {
 	return nil
 }
 
-// lockWrite takes what a change needs: the driver's mutex and the file
-// lock that serializes changes between processes. Call release when done.
-func (f *Driver) lockWrite() (release func(), err error) {
+// lockWrite takes what a change needs, in this order: the driver's writer
+// slot (one change at a time per Driver), the file lock that serializes
+// changes between Drivers and processes, and the driver's mutex (which
+// keeps reads and Close out while the change runs). Waiting for the slot
+// or the file lock ends when ctx is done, with the context's Canceled or
+// DeadlineExceeded and nothing changed; the mutex is only ever held for
+// the length of one read or change. Call release when done.
+func (f *Driver) lockWrite(ctx context.Context) (release func(), err error) {
+	select {
+	case f.writer <- struct{}{}:
+	case <-ctx.Done():
+		return nil, errs.FromContext(ctx, "")
+	}
+	unlock, err := f.lock.lock(ctx)
+	if err != nil {
+		<-f.writer
+		return nil, err
+	}
 	f.mu.Lock()
 	if err := f.usable(); err != nil {
 		f.mu.Unlock()
+		unlock()
+		<-f.writer
 		return nil, err
 	}
-	unlock, err := f.lock.lock()
-	if err != nil {
-		f.mu.Unlock()
-		return nil, errs.Wrap(errs.Unavailable, "", err)
-	}
-	return func() { unlock(); f.mu.Unlock() }, nil
+	return func() { f.mu.Unlock(); unlock(); <-f.writer }, nil
 }
 
 func (f *Driver) usable() error {
@@ -425,7 +440,7 @@ func (e *entry) assemble() {
 // EnsureNAT makes the owner's rule exactly r (see natfw.Firewall), in one
 // netlink batch.
 func (f *Driver) EnsureNAT(ctx context.Context, r natfw.Rule) error {
-	release, err := f.lockWrite()
+	release, err := f.lockWrite(ctx)
 	if err != nil {
 		return err
 	}
@@ -534,7 +549,7 @@ func (f *Driver) deletePieces(c *nft.Conn, ps []piece) {
 // RemoveNAT removes the owner's rule in one netlink batch; a missing rule
 // is not an error.
 func (f *Driver) RemoveNAT(ctx context.Context, owner string) error {
-	release, err := f.lockWrite()
+	release, err := f.lockWrite(ctx)
 	if err != nil {
 		return err
 	}
