@@ -509,7 +509,7 @@ func (f *Driver) EnsureNAT(ctx context.Context, r natfw.Rule) error {
 		}
 	}
 	if changed && old != nil && old.complete && (old.rule.Public != r.Public || old.rule.Local != r.Local) {
-		if err := f.forget(old.rule.Public); err != nil {
+		if err := f.forget(ctx, old.rule.Public); err != nil {
 			return errs.Wrap(errs.OutcomeUnknown, "", fmt.Errorf("rule in place, but: %w", err))
 		}
 	}
@@ -589,7 +589,7 @@ func (f *Driver) RemoveNAT(ctx context.Context, owner string) error {
 		}
 	}
 	if old.rule.Public.IsValid() {
-		if err := f.forget(old.rule.Public); err != nil {
+		if err := f.forget(ctx, old.rule.Public); err != nil {
 			return errs.Wrap(errs.OutcomeUnknown, "", fmt.Errorf("rule removed, but: %w", err))
 		}
 	}
@@ -598,11 +598,11 @@ func (f *Driver) RemoveNAT(ctx context.Context, owner string) error {
 
 // forget ends the connections translated to or from public, unless
 // Options.KeepConnections.
-func (f *Driver) forget(public netip.Addr) error {
+func (f *Driver) forget(ctx context.Context, public netip.Addr) error {
 	if f.opts.KeepConnections {
 		return nil
 	}
-	n, err := f.forgetConnections(public)
+	n, err := f.forgetConnections(ctx, public)
 	if err != nil {
 		return fmt.Errorf("forget connections of %s: %w", public, err)
 	}
