@@ -86,6 +86,7 @@ func giveUp(t *testing.T, end string, call func(context.Context) error) {
 		want   errs.Code
 	)
 	const after = 50 * time.Millisecond
+	start := time.Now()
 	switch end {
 	case "deadline":
 		ctx, cancel = context.WithTimeout(context.Background(), after)
@@ -96,7 +97,6 @@ func giveUp(t *testing.T, end string, call func(context.Context) error) {
 		want = errs.Canceled
 	}
 	defer cancel()
-	start := time.Now()
 	errc := make(chan error, 1)
 	go func() { errc <- call(ctx) }()
 	select {
