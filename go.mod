@@ -7,9 +7,10 @@ require (
 	github.com/bodgit/ntlmssp v0.0.0-20240506230425-31973bb52d9b
 	github.com/google/nftables v0.3.0
 	github.com/jackc/pgx/v5 v5.12.0
+	github.com/jsimonetti/rtnetlink/v2 v2.3.0
 	github.com/kdomanski/iso9660 v0.4.0
 	github.com/masterzen/winrm v0.0.0-20240702205601-3fad6e106085
-	github.com/mdlayher/netlink v1.7.3-0.20250113171957-fbb4dce95f42
+	github.com/mdlayher/netlink v1.9.0
 	github.com/pkg/sftp v1.13.10
 	github.com/skeema/knownhosts v1.3.3
 	github.com/ti-mo/conntrack v0.6.0

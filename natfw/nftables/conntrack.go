@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"syscall"
 
-	"github.com/mdlayher/netlink"
 	"github.com/ti-mo/conntrack"
 	"github.com/ti-mo/netfilter"
 
@@ -31,23 +30,12 @@ func (f *Driver) forgetConnections(ctx context.Context, public netip.Addr) (dele
 	if err := errs.FromContext(ctx, ""); err != nil {
 		return 0, err
 	}
-	cfg := &netlink.Config{}
-	if f.ns != nil {
-		cfg.NetNS = int(*f.ns)
-	}
-	c, err := conntrack.Dial(cfg)
+	c, err := conntrack.Dial(f.netlinkConfig())
 	if err != nil {
 		return 0, fmt.Errorf("ctnetlink socket: %w", err)
 	}
-	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
-	defer func() {
-		if stop() {
-			_ = c.Close()
-		}
-		if err != nil && ctx.Err() != nil {
-			err = errs.FromContext(ctx, "")
-		}
-	}()
+	done := bindContext(ctx, c.Close)
+	defer func() { err = done(err) }()
 
 	// A dump walks the host's whole conntrack hash (10-20 ms even for an
 	// empty namespace): skip it when the namespace tracks nothing. The

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/mdlayher/netlink"
 )
 
 // genSocket asks the kernel for the nftables ruleset generation of the
@@ -18,9 +20,12 @@ import (
 // generation move is done again (it may have seen half of someone else's
 // change).
 type genSocket struct {
-	mu  sync.Mutex
-	fd  int
-	seq uint32
+	mu   sync.Mutex
+	c    *netlink.Conn // nil once closed
+	raw  syscall.RawConn
+	seq  uint32
+	buf  []byte
+	sent []byte
 }
 
 const (
@@ -28,42 +33,38 @@ const (
 	nftMsgNewGen       = 0x0f
 	nftMsgGetGen       = 0x10
 	nftaGenID          = 1
+
+	// genTimeout bounds the wait for the kernel's answer (the kernel
+	// answers at once, so this only matters if netlink is broken).
+	genTimeout = 5 * time.Second
 )
 
-// openGen opens the socket inside the driver's namespace.
+// openGen opens the socket inside the driver's namespace. mdlayher/netlink
+// opens it there (see netlinkConfig) and puts it under the runtime's
+// poller, so reads honour a deadline; the request itself is one 20-byte
+// message written and read on the raw socket, without the allocations of
+// a full Execute, because every read of the table starts with it.
 func (f *Driver) openGen() (*genSocket, error) {
-	g := &genSocket{fd: -1}
-	err := f.inNetNS(func() error {
-		fd, err := syscall.Socket(syscall.AF_NETLINK, syscall.SOCK_RAW|syscall.SOCK_CLOEXEC, syscall.NETLINK_NETFILTER)
-		if err != nil {
-			return fmt.Errorf("netfilter netlink socket: %w", err)
-		}
-		if err := syscall.Bind(fd, &syscall.SockaddrNetlink{Family: syscall.AF_NETLINK}); err != nil {
-			syscall.Close(fd)
-			return fmt.Errorf("netfilter netlink bind: %w", err)
-		}
-		tv := syscall.NsecToTimeval((5 * time.Second).Nanoseconds())
-		if err := syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv); err != nil {
-			syscall.Close(fd)
-			return fmt.Errorf("netfilter netlink timeout: %w", err)
-		}
-		g.fd = fd
-		return nil
-	})
+	c, err := netlink.Dial(syscall.NETLINK_NETFILTER, f.netlinkConfig())
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("netfilter netlink socket: %w", err)
 	}
-	return g, nil
+	raw, err := c.SyscallConn()
+	if err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("netfilter netlink socket: %w", err)
+	}
+	return &genSocket{c: c, raw: raw, buf: make([]byte, 4096), sent: make([]byte, 0, 20)}, nil
 }
 
 func (g *genSocket) close() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.fd < 0 {
+	if g.c == nil {
 		return nil
 	}
-	err := syscall.Close(g.fd)
-	g.fd = -1
+	err := g.c.Close()
+	g.c = nil
 	return err
 }
 
@@ -71,28 +72,46 @@ func (g *genSocket) close() error {
 func (g *genSocket) get() (uint32, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.fd < 0 {
+	if g.c == nil {
 		return 0, errors.New("generation socket closed")
+	}
+	if err := g.c.SetReadDeadline(time.Now().Add(genTimeout)); err != nil {
+		return 0, fmt.Errorf("getgen deadline: %w", err)
 	}
 	g.seq++
 	seq := g.seq
-	msg := make([]byte, 0, 20)
+	msg := g.sent[:0]
 	msg = binary.NativeEndian.AppendUint32(msg, 20)
 	msg = binary.NativeEndian.AppendUint16(msg, nfnlSubsysNFTables<<8|nftMsgGetGen)
 	msg = binary.NativeEndian.AppendUint16(msg, syscall.NLM_F_REQUEST)
 	msg = binary.NativeEndian.AppendUint32(msg, seq)
 	msg = binary.NativeEndian.AppendUint32(msg, 0)
 	msg = append(msg, syscall.AF_UNSPEC, 0, 0, 0) // struct nfgenmsg
-	if err := syscall.Sendto(g.fd, msg, 0, &syscall.SockaddrNetlink{Family: syscall.AF_NETLINK}); err != nil {
+	var serr error
+	if err := g.raw.Write(func(fd uintptr) bool {
+		serr = syscall.Sendto(int(fd), msg, 0, &syscall.SockaddrNetlink{Family: syscall.AF_NETLINK})
+		return serr != syscall.EAGAIN
+	}); err != nil {
 		return 0, fmt.Errorf("getgen send: %w", err)
 	}
-	buf := make([]byte, 4096)
+	if serr != nil {
+		return 0, fmt.Errorf("getgen send: %w", serr)
+	}
 	for {
-		n, _, err := syscall.Recvfrom(g.fd, buf, 0)
-		if err != nil {
+		var (
+			n    int
+			rerr error
+		)
+		if err := g.raw.Read(func(fd uintptr) bool {
+			n, _, rerr = syscall.Recvfrom(int(fd), g.buf, 0)
+			return rerr != syscall.EAGAIN
+		}); err != nil {
 			return 0, fmt.Errorf("getgen receive: %w", err)
 		}
-		msgs, err := syscall.ParseNetlinkMessage(buf[:n])
+		if rerr != nil {
+			return 0, fmt.Errorf("getgen receive: %w", rerr)
+		}
+		msgs, err := syscall.ParseNetlinkMessage(g.buf[:n])
 		if err != nil {
 			return 0, fmt.Errorf("getgen reply: %w", err)
 		}

@@ -240,7 +240,7 @@ func (f *Driver) deleteTable(ctx context.Context) error {
 	if f.manageAddr {
 		for _, e := range st.owners {
 			if e.complete {
-				if err := f.setAddr(false, e.rule.Public); err != nil {
+				if err := f.setAddr(ctx, false, e.rule.Public); err != nil {
 					return errs.Wrap(errs.OutcomeUnknown, "", err)
 				}
 			}
@@ -499,11 +499,11 @@ func (f *Driver) EnsureNAT(ctx context.Context, r natfw.Rule) error {
 		return flushErr(err)
 	}
 	if f.manageAddr {
-		if err := f.setAddr(true, r.Public); err != nil {
+		if err := f.setAddr(ctx, true, r.Public); err != nil {
 			return errs.Wrap(errs.OutcomeUnknown, "", fmt.Errorf("rule in place, but: %w", err))
 		}
 		if old != nil && old.complete && old.rule.Public != r.Public {
-			if err := f.setAddr(false, old.rule.Public); err != nil {
+			if err := f.setAddr(ctx, false, old.rule.Public); err != nil {
 				return errs.Wrap(errs.OutcomeUnknown, "", fmt.Errorf("rule in place, but: %w", err))
 			}
 		}
@@ -584,7 +584,7 @@ func (f *Driver) RemoveNAT(ctx context.Context, owner string) error {
 		return flushErr(err)
 	}
 	if f.manageAddr && old.rule.Public.IsValid() {
-		if err := f.setAddr(false, old.rule.Public); err != nil {
+		if err := f.setAddr(ctx, false, old.rule.Public); err != nil {
 			return errs.Wrap(errs.OutcomeUnknown, "", fmt.Errorf("rule removed, but: %w", err))
 		}
 	}
