@@ -1,7 +1,12 @@
 // Package nftables is a natfw driver for Linux routers: it programs 1:1
 // NAT rules into one nftables table through netlink
 // (github.com/google/nftables), optionally inside a chosen network
-// namespace.
+// namespace. Public addresses are managed through rtnetlink
+// (github.com/jsimonetti/rtnetlink/v2) and connections ended through
+// ctnetlink (github.com/ti-mo/conntrack). All three run on
+// github.com/mdlayher/netlink, which opens each socket inside the
+// namespace on a locked OS thread of its own: no goroutine of the caller
+// changes namespace.
 //
 // Linux only: every file but this one is built for GOOS=linux, so on other
 // systems the package holds only this documentation and a host that
@@ -53,7 +58,9 @@
 // Options.KeepConnections turns that off. Narrowing a rule's ports or
 // sources leaves established connections alone; new connections follow
 // the new rule at once. Finding the entries dumps the namespace's
-// conntrack table, which costs in proportion to its size.
+// conntrack table (IPv4 entries), which costs in proportion to its size;
+// the dump is skipped when ctnetlink reports that the namespace tracks no
+// connection at all.
 //
 // # The kernel is the source of truth
 //
@@ -106,7 +113,8 @@
 // As the natfw contract says: InvalidArgument (a malformed rule, or one
 // beyond the limits above), AlreadyExists (an address used by another
 // owner), NotFound (Get), Canceled / DeadlineExceeded (a context already
-// done: nothing changes). Besides:
+// done, or one that ends while the change waits for the writer lock or
+// before its batch is committed: nothing changes). Besides:
 //
 //   - PermissionDenied: the process may not program nftables (not root,
 //     no CAP_NET_ADMIN).
@@ -115,9 +123,25 @@
 //     batch because the table changed concurrently; nothing changed.
 //   - OutcomeUnknown: the kernel's answer to a batch was lost, or the rule
 //     is in place (or gone) but the public address could not be added or
-//     removed, or its connections could not be ended.
-//     Call EnsureNAT or RemoveNAT again.
+//     removed, or its connections could not be ended (including because
+//     the context ended during those steps: errors.Is(err,
+//     context.Canceled) or context.DeadlineExceeded then holds). Call EnsureNAT or RemoveNAT again;
+//     a RemoveNAT retried after its rule is gone does not look for the
+//     rule's connections again.
 //   - FailedPrecondition: the Firewall (or Driver) is closed.
+//
+// # Context
+//
+// Every call checks its context before it changes anything. A change
+// waits for the writer lock (below) only as long as its context lasts,
+// and returns the context's Canceled or DeadlineExceeded when it ends.
+// The rtnetlink and ctnetlink steps use the context too: its deadline is
+// the rtnetlink socket's read deadline, and its end closes the socket,
+// which unblocks a read in progress (ti-mo/conntrack v0.6.0 does not
+// expose its socket's deadline, so there a deadline works through the
+// same close). google/nftables takes no context: a batch, once started,
+// runs to its answer; the ruleset generation is read with a 5 s read
+// deadline.
 //
 // # Concurrency
 //
@@ -128,4 +152,11 @@
 // commit, so of two writers that want the same address exactly one gets
 // it. The lock file holds no state and is left in place. Writers on other
 // hosts cannot share the lock: program a router from one host.
+//
+// Within a Driver, changes take turns on a one-slot channel; across
+// Drivers and processes, a waiting change retries the flock (LOCK_NB)
+// after 250 us, doubling up to 10 ms, so it may start up to 10 ms after
+// the holder is done, and it never blocks in the kernel where a context
+// could not reach it. Reads (Get, List) do not wait for a change that is
+// itself waiting for the lock.
 package nftables
