@@ -11,6 +11,7 @@ require (
 	github.com/kdomanski/iso9660 v0.4.0
 	github.com/masterzen/winrm v0.0.0-20240702205601-3fad6e106085
 	github.com/mdlayher/netlink v1.9.0
+	github.com/ovirt/go-ovirt v0.0.0-20230808190322-9fd1992199b2
 	github.com/pkg/sftp v1.13.10
 	github.com/skeema/knownhosts v1.3.3
 	github.com/ti-mo/conntrack v0.6.0
