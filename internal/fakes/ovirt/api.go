@@ -466,11 +466,9 @@ func (s *Server) addVMReq(w http.ResponseWriter, r *http.Request, q url.Values) 
 		opFailed(w, http.StatusBadRequest, "Cannot add VM. The given name contains special characters. Only lower-case and upper-case letters, numbers, '_', '-', '.' are allowed.")
 		return
 	}
-	for _, o := range s.vms {
-		if o.name == name {
-			opFailed(w, http.StatusConflict, "Cannot add VM. The VM name is already in use, please choose a unique name and try again.")
-			return
-		}
+	if s.byName[name] != nil {
+		opFailed(w, http.StatusConflict, "Cannot add VM. The VM name is already in use, please choose a unique name and try again.")
+		return
 	}
 	if t.status == "locked" {
 		opFailed(w, http.StatusConflict, "Cannot add VM. Template is locked. Please try again in a few minutes.")
@@ -715,14 +713,11 @@ func (s *Server) updateVMReq(w http.ResponseWriter, r *http.Request, v *vm) {
 			opFailed(w, http.StatusBadRequest, "Cannot update VM. The given name contains special characters. Only lower-case and upper-case letters, numbers, '_', '-', '.' are allowed.")
 			return
 		}
-		for _, o := range s.vms {
-			if o.name == *in.Name {
-				opFailed(w, http.StatusConflict, "Cannot update VM. The VM name is already in use, please choose a unique name and try again.")
-				return
-			}
+		if s.byName[*in.Name] != nil {
+			opFailed(w, http.StatusConflict, "Cannot update VM. The VM name is already in use, please choose a unique name and try again.")
+			return
 		}
-		v.name = *in.Name
-		s.vmOrder = nil
+		s.rename(v, *in.Name)
 	}
 	if in.Description != nil {
 		v.description = *in.Description

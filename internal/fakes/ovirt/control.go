@@ -342,10 +342,8 @@ func (s *Server) addVMNow(spec VMSpec) (string, error) {
 	if spec.Name == "" {
 		return "", fmt.Errorf("ovirt fake: a VM needs a name")
 	}
-	for _, o := range s.vms {
-		if o.name == spec.Name {
-			return "", fmt.Errorf("ovirt fake: VM name %q in use", spec.Name)
-		}
+	if s.byName[spec.Name] != nil {
+		return "", fmt.Errorf("ovirt fake: VM name %q in use", spec.Name)
 	}
 	cid := spec.ClusterID
 	if cid == "" {
@@ -383,6 +381,7 @@ func (s *Server) addVMNow(spec VMSpec) (string, error) {
 	v.created = now
 	v.status = StatusDown
 	s.vms[v.id] = v
+	s.byName[v.name] = v
 	s.vmOrder = nil
 	s.post(now, CodeAddVM, "normal", fmt.Sprintf("VM %s was created by %s.", v.name, s.userName()), v, "", true)
 	s.post(now, CodeAddVMFinished, "normal", fmt.Sprintf("VM %s creation has been completed.", v.name), v, "", false)
@@ -428,8 +427,10 @@ func (s *Server) RenameVM(id, name string) error {
 	if v == nil {
 		return fmt.Errorf("ovirt fake: no VM %q", id)
 	}
-	v.name = name
-	s.vmOrder = nil
+	if o := s.byName[name]; o != nil && o != v {
+		return fmt.Errorf("ovirt fake: VM name %q in use", name)
+	}
+	s.rename(v, name)
 	s.post(s.now(), CodeUpdateVM, "normal", fmt.Sprintf("VM %s configuration was updated by %s.", v.name, s.userName()), v, "", true)
 	return nil
 }
@@ -694,10 +695,8 @@ func (s *Server) VMByName(name string) (VMInfo, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.advance()
-	for _, v := range s.vms {
-		if v.name == name {
-			return s.info(v), true
-		}
+	if v := s.byName[name]; v != nil {
+		return s.info(v), true
 	}
 	return VMInfo{}, false
 }

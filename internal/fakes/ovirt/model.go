@@ -351,6 +351,7 @@ func (s *Server) addVM(v *vm, corr string, byUser bool) {
 	v.status = StatusImageLocked
 	v.created = s.now()
 	s.vms[v.id] = v
+	s.byName[v.name] = v
 	s.vmOrder = nil
 	s.post(s.now(), CodeAddVM, "normal", fmt.Sprintf("VM %s was created by %s.", v.name, s.userName()), v, corr, byUser)
 	tn, cn := "Blank", ""
@@ -386,7 +387,19 @@ func (s *Server) addVM(v *vm, corr string, byUser bool) {
 
 func (s *Server) deleteVM(v *vm) {
 	delete(s.vms, v.id)
+	if s.byName[v.name] == v {
+		delete(s.byName, v.name)
+	}
 	v.gen++
+	s.vmOrder = nil
+}
+
+func (s *Server) rename(v *vm, name string) {
+	if s.byName[v.name] == v {
+		delete(s.byName, v.name)
+	}
+	v.name = name
+	s.byName[name] = v
 	s.vmOrder = nil
 }
 

@@ -726,8 +726,10 @@ func TestCallCounts(t *testing.T) {
 	}
 }
 
-// raw sends a request with the bearer token of a fresh login.
-func login(t *testing.T, s *ovirt.Server) string {
+// login gets a bearer token over the SSO endpoint.
+func login(t *testing.T, s *ovirt.Server) string { t.Helper(); return loginTB(t, s) }
+
+func loginTB(t testing.TB, s *ovirt.Server) string {
 	t.Helper()
 	f := url.Values{"grant_type": {"password"}, "scope": {"ovirt-app-api"}, "username": {s.User()}, "password": {s.Password()}}
 	resp, err := s.Client().PostForm(s.BaseURL()+"/ovirt-engine/sso/oauth/token", f)

@@ -101,6 +101,7 @@ type Server struct {
 	profiles   map[string]*vnicProfile
 	templates  map[string]*template
 	vms        map[string]*vm
+	byName     map[string]*vm
 	vmOrder    []*vm
 	events     []*event // ascending index; purge drops from the front
 	eventSeq   int64
@@ -162,7 +163,7 @@ func New(opts *Options) *Server {
 		lastPosted: map[string]time.Time{}, ipEvents: true,
 		dcs: map[string]*dataCenter{}, clusters: map[string]*cluster{}, sds: map[string]*storageDomain{},
 		networks: map[string]*network{}, profiles: map[string]*vnicProfile{}, templates: map[string]*template{},
-		vms: map[string]*vm{},
+		vms: map[string]*vm{}, byName: map[string]*vm{},
 	}
 	s.templates[BlankTemplateID] = &template{id: BlankTemplateID, name: "Blank", description: "Blank template", status: "ok", memory: 1 << 30, sockets: 1, cores: 1, osType: "other", created: time.Date(2008, 4, 1, 0, 0, 0, 0, time.UTC)}
 	if !o.NoDefaultInventory {
