@@ -237,12 +237,14 @@ func newID() string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
-// schedule runs fn on v after d; the timer is dropped if v changes
+// schedule runs fn on v at from+d; the timer is dropped if v changes
 // generation (an action replaced the pending transition) or is removed.
+// Transitions that follow one another are scheduled from the time the
+// previous one was due, so one long clock jump runs the whole chain.
 // s.mu is held.
-func (s *Server) schedule(v *vm, d time.Duration, fn func(s *Server, v *vm, at time.Time)) {
+func (s *Server) schedule(v *vm, from time.Time, d time.Duration, fn func(s *Server, v *vm, at time.Time)) {
 	s.seq++
-	heap.Push(&s.timers, &timer{at: s.now().Add(d), seq: s.seq, vmID: v.id, gen: v.gen, fn: fn})
+	heap.Push(&s.timers, &timer{at: from.Add(d), seq: s.seq, vmID: v.id, gen: v.gen, fn: fn})
 }
 
 // advance applies every due transition in time order. s.mu is held.
@@ -369,7 +371,7 @@ func (s *Server) addVM(v *vm, corr string, byUser bool) {
 	for _, d := range v.disks {
 		d.status = "locked"
 	}
-	s.schedule(v, time.Duration(steps)*s.opts.Step, func(s *Server, v *vm, at time.Time) {
+	s.schedule(v, s.now(), time.Duration(steps)*s.opts.Step, func(s *Server, v *vm, at time.Time) {
 		if v.failCopy {
 			s.post(at, CodeAddVMFailed, "error", fmt.Sprintf("Failed to complete VM %s creation.", v.name), v, corr, false)
 			s.endJob(j, "failed", at)
@@ -413,15 +415,15 @@ func (s *Server) startVM(v *vm, corr string, cloudInit bool) {
 	v.stopReason = ""
 	j := s.newJob(fmt.Sprintf("Launching VM %s", v.name), corr, v)
 	step := s.opts.Step
-	s.schedule(v, step, func(s *Server, v *vm, at time.Time) {
+	s.schedule(v, s.now(), step, func(s *Server, v *vm, at time.Time) {
 		v.status = StatusPoweringUp
-		s.schedule(v, step, func(s *Server, v *vm, at time.Time) {
+		s.schedule(v, at, step, func(s *Server, v *vm, at time.Time) {
 			v.status = StatusUp
 			v.startTime = at
 			s.post(at, CodeStartedVM, "normal", fmt.Sprintf("VM %s was started by %s (Host: %s).", v.name, s.userName(), s.opts.HostName), v, corr, true)
 			s.endJob(j, "finished", at)
 			if s.opts.AgentSteps >= 0 {
-				s.schedule(v, time.Duration(s.opts.AgentSteps)*step, func(s *Server, v *vm, at time.Time) {
+				s.schedule(v, at, time.Duration(s.opts.AgentSteps)*step, func(s *Server, v *vm, at time.Time) {
 					s.agentReport(v, at)
 				})
 			}
@@ -472,7 +474,7 @@ func (s *Server) downVM(v *vm, corr string, graceful bool) {
 	}
 	j := s.newJob(desc, corr, v)
 	v.status = StatusPoweringDown
-	s.schedule(v, s.opts.Step, func(s *Server, v *vm, at time.Time) {
+	s.schedule(v, s.now(), s.opts.Step, func(s *Server, v *vm, at time.Time) {
 		v.status = StatusDown
 		v.stopTime = at
 		v.host = false
@@ -491,7 +493,7 @@ func (s *Server) removeVM(v *vm, corr string) {
 	v.removing = true
 	s.post(s.now(), CodeRemoveVM, "normal", fmt.Sprintf("Removal of VM %s was initiated by %s.", v.name, s.userName()), v, corr, true)
 	j := s.newJob("Removing VM "+v.name+" from system", corr, v)
-	s.schedule(v, s.opts.Step, func(s *Server, v *vm, at time.Time) {
+	s.schedule(v, s.now(), s.opts.Step, func(s *Server, v *vm, at time.Time) {
 		s.post(at, CodeRemoveVMFinished, "normal", fmt.Sprintf("VM %s was successfully removed.", v.name), v, corr, false)
 		s.endJob(j, "finished", at)
 		s.deleteVM(v)

@@ -523,6 +523,12 @@ func TestCopyFailure(t *testing.T) {
 	if got := fmt.Sprint(codes(s, v.MustId())); got != "[34 60]" {
 		t.Errorf("events %s", got)
 	}
+	// Only the next copy failed.
+	v2 := sys.VmsService().Add().Vm(addRequest(s, "fine", d.VMStorageDomainID)).Clone(true).MustSend().MustVm()
+	clk.Advance(5 * time.Second)
+	if st := status(t, sys.VmsService().VmService(v2.MustId())); st != ovirtsdk.VMSTATUS_DOWN {
+		t.Fatalf("the copy after: %s", st)
+	}
 }
 
 func TestNICs(t *testing.T) {
@@ -933,5 +939,38 @@ func TestSlowResponses(t *testing.T) {
 	c, _ := ovirtsdk.NewConnectionBuilder().URL(s.URL()).Username(s.User()).Password(s.Password()).CACert(s.CACertPEM()).Timeout(200 * time.Millisecond).Build()
 	if _, err := c.SystemService().VmsService().List().Send(); err == nil {
 		t.Error("no timeout")
+	}
+}
+
+func TestRemoveRunningRefused(t *testing.T) {
+	s, clk := manual(t)
+	vms := connect(t, s).SystemService().VmsService()
+	id, _ := s.AddVM(ovirt.VMSpec{Name: "r1", Status: ovirt.StatusUp})
+	var ce *ovirtsdk.ConflictError
+	if _, err := vms.VmService(id).Remove().Send(); !errors.As(err, &ce) || !strings.Contains(err.Error(), "Cannot remove VM. VM is running.") {
+		t.Fatalf("remove running: %v", err)
+	}
+	if _, err := vms.VmService(id).Start().Send(); !errors.As(err, &ce) || !strings.Contains(err.Error(), "Cannot run VM. VM is running.") {
+		t.Fatalf("start running: %v", err)
+	}
+	// A stop during start wins: the pending start steps are dropped.
+	id2, _ := s.AddVM(ovirt.VMSpec{Name: "r2"})
+	vms.VmService(id2).Start().MustSend()
+	vms.VmService(id2).Stop().MustSend()
+	clk.Advance(10 * time.Second)
+	if st := status(t, vms.VmService(id2)); st != ovirtsdk.VMSTATUS_DOWN {
+		t.Fatalf("stop during start: %s", st)
+	}
+	// One long clock jump runs a whole chain: start to up, agent reported.
+	vms.VmService(id2).Start().MustSend()
+	clk.Advance(10 * time.Second)
+	if in, _ := s.VM(id2); in.Status != ovirt.StatusUp || !in.AgentReported {
+		t.Fatalf("after a long jump: %s, agent %v", in.Status, in.AgentReported)
+	}
+	if got := fmt.Sprint(codes(s, id2)); got != "[34 53 61 153 934]" {
+		t.Errorf("events %s", got)
+	}
+	if _, ok := s.VM(id); !ok {
+		t.Fatal("refused removal removed the VM")
 	}
 }
