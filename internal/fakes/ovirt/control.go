@@ -1,6 +1,7 @@
 package ovirt
 
 import (
+	"container/heap"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -146,11 +147,12 @@ func (s *Server) ExpireTokens() {
 }
 
 // Restart restarts the engine: every token is forgotten (401 HTML for
-// them afterwards), running jobs end as failed, events "Stopping oVirt
-// Engine." (2) and "Starting oVirt Engine." (1) are posted, and for down
-// the engine answers every request with the 503 page the Apache proxy in
-// front of it writes. VMs, templates and the event history survive, as
-// they live in the database.
+// them afterwards), jobs still running end as unknown (the engine marks
+// them so at start-up; the VMs' own changes go on), events "Stopping
+// oVirt Engine." (2) and "Starting oVirt Engine." (1) are posted, and
+// for down the engine answers every request with the 503 page the Apache
+// proxy in front of it writes. VMs, templates and the event history
+// survive, as they live in the database.
 func (s *Server) Restart(down time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -159,10 +161,17 @@ func (s *Server) Restart(down time.Duration) {
 	s.post(now, CodeEngineStop, "normal", "Stopping oVirt Engine.", nil, "", false)
 	s.tokens = map[string]*token{}
 	for _, j := range s.jobs {
-		s.endJob(j, "failed", now)
+		s.endJob(j, "unknown", now)
 	}
 	s.down = now.Add(down)
-	s.post(s.down, CodeEngineStart, "normal", "Starting oVirt Engine.", nil, "", false)
+	s.startPending = true
+	// What falls due while the engine is down is seen when it is back.
+	for _, t := range s.timers {
+		if t.at.Before(s.down) {
+			t.at = s.down
+		}
+	}
+	heap.Init(&s.timers)
 }
 
 // PurgeEventsBefore deletes events older than t, as the engine's nightly

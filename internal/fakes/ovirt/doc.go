@@ -131,7 +131,8 @@
 //     correlation_id, event_vm (alias vm.name), message, index.
 //   - GET /jobs (search correlation_id=X, status, description; newest
 //     first), /jobs/{id}: description, status (started, finished,
-//     failed), start_time, end_time, last_updated, owner.
+//     failed; unknown after a restart), start_time, end_time,
+//     last_updated, owner.
 //
 // Faults, as the engine sends them: an unknown object is 404 with an
 // empty body (go-ovirt: *NotFoundError); refused operations are
@@ -163,7 +164,7 @@
 // progress. Please try again later."), LockVM (the engine's in-memory lock
 // on a VM: every action on it is the second 409 until released),
 // SetLatency (every answer later), ExpireTokens (the HTML 401), Restart
-// (tokens forgotten, running jobs failed, events 2 and 1, 503 HTML from
+// (tokens forgotten, running jobs unknown, events 2 and 1, 503 HTML from
 // the proxy while down), PurgeEventsBefore and PurgeEventsThrough (the
 // nightly audit log cleanup: OldestEventIndex moves; a from older than it
 // just returns what is kept, as the engine does), SuppressDuplicates (a
@@ -182,7 +183,8 @@
 // VM pools, permissions and roles, users, affinity, quotas, statistics,
 // graphics consoles, sysprep, instance types, adding templates over the
 // API, migrate/suspend/reboot actions, JSON, Basic or Kerberos
-// authentication, the v3 API, async=false waiting, the full search
+// authentication, the filtered user API (Filter: true), the v3 API,
+// async=false waiting, the full search
 // grammar (only the fields and operators above), and real fault texts for
 // every refusal: the texts quoted above come from the engine's message
 // catalogues; a few (thin disk placement, storage domain checks,

@@ -247,10 +247,18 @@ func (s *Server) schedule(v *vm, from time.Time, d time.Duration, fn func(s *Ser
 	heap.Push(&s.timers, &timer{at: from.Add(d), seq: s.seq, vmID: v.id, gen: v.gen, fn: fn})
 }
 
-// advance applies every due transition in time order. s.mu is held.
+// advance applies every due transition in time order; after a restart
+// the engine's start event comes first. s.mu is held.
 func (s *Server) advance() {
 	now := s.now()
-	for s.timers.Len() > 0 && !s.timers[0].at.After(now) {
+	for {
+		if s.startPending && !now.Before(s.down) && (s.timers.Len() == 0 || !s.timers[0].at.Before(s.down)) {
+			s.startPending = false
+			s.post(s.down, CodeEngineStart, "normal", "Starting oVirt Engine.", nil, "", false)
+		}
+		if s.timers.Len() == 0 || s.timers[0].at.After(now) {
+			return
+		}
 		t := heap.Pop(&s.timers).(*timer)
 		v := s.vms[t.vmID]
 		if v == nil || v.gen != t.gen {

@@ -865,8 +865,12 @@ func TestRestart(t *testing.T) {
 	s, clk := manual(t)
 	c := connect(t, s)
 	c.SystemService().Get().MustSend()
+	c.SystemService().VmsService().Add().Vm(addRequest(s, "during", s.Defaults().VMStorageDomainID)).Clone(true).Query("correlation_id", "req-during").MustSend()
 	before := s.LastEventIndex()
 	s.Restart(10 * time.Second)
+	if j := s.Jobs("req-during"); len(j) != 1 || j[0].Status != "unknown" {
+		t.Errorf("job across the restart: %v", j)
+	}
 	var pe *ovirtsdk.ResponseParseError
 	if _, err := c.SystemService().Get().Send(); !errors.As(err, &pe) || pe.Code != 503 {
 		t.Fatalf("while restarting: %T %v", err, err)
@@ -877,8 +881,16 @@ func TestRestart(t *testing.T) {
 	}
 	c2 := connect(t, s)
 	ev := c2.SystemService().EventsService().List().From(before).MustSend().MustEvents().Slice()
-	if len(ev) != 2 || ev[0].MustCode() != 1 || ev[1].MustCode() != 2 {
-		t.Errorf("restart events %v", ev)
+	var got []int64
+	for _, e := range ev {
+		got = append(got, e.MustCode())
+	}
+	// newest first: the add finished after the engine was back
+	if fmt.Sprint(got) != "[53 1 2]" {
+		t.Errorf("restart events %v", got)
+	}
+	if ev[0].MustTime().Before(ev[1].MustTime()) {
+		t.Error("the add finished before the engine was back")
 	}
 }
 

@@ -85,6 +85,7 @@ type Server struct {
 	emptyLogouts int
 	calls        map[string]int
 	down         time.Time // engine restarting until then
+	startPending bool      // the start event is posted when the engine is back
 	latency      time.Duration
 	rules        []*ruleState
 	ruleSeq      int
