@@ -180,15 +180,14 @@
 // # Not served
 //
 // Hosts (only referenced), disks outside VMs and templates, snapshots,
-// VM pools, permissions and roles, users, affinity, quotas, statistics,
+// VM pools, users, permissions and roles, affinity, quotas, statistics,
 // graphics consoles, sysprep, instance types, adding templates over the
 // API, migrate/suspend/reboot actions, JSON, Basic or Kerberos
 // authentication, the filtered user API (Filter: true), the v3 API,
-// async=false waiting, the full search
-// grammar (only the fields and operators above), and real fault texts for
-// every refusal: the texts quoted above come from the engine's message
-// catalogues; a few (thin disk placement, storage domain checks,
-// bad search) are the fake's own wording.
+// async=false waiting, and the full search grammar (only the fields and
+// operators above). Fault texts quoted above come from the engine's
+// message catalogues; a few (thin disk placement, storage domain checks,
+// a bad search) are the fake's own wording.
 //
 // # Concurrency
 //
