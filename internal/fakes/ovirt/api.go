@@ -58,6 +58,10 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request, p string) {
 		s.eventsAPI(w, r, seg[1:], q)
 	case "jobs":
 		s.jobsAPI(w, r, seg[1:], q)
+	case "users":
+		s.usersAPI(w, r, seg[1:])
+	case "roles":
+		s.rolesAPI(w, r, seg[1:])
 	default:
 		writeFault(w, http.StatusNotFound, "", "")
 	}
@@ -457,6 +461,9 @@ func (s *Server) addVMReq(w http.ResponseWriter, r *http.Request, q url.Values) 
 		notFound(w)
 		return
 	}
+	if s.deny(w, PermitCreateVM, "cluster", cl.id) {
+		return
+	}
 	name := *in.Name
 	switch {
 	case len(name) > VMNameMax:
@@ -576,6 +583,9 @@ func (s *Server) addVMReq(w http.ResponseWriter, r *http.Request, q url.Values) 
 			opFailed(w, http.StatusConflict, "Cannot add VM. The Template's disk "+td.alias+" does not exist on Storage Domain "+sd.name+".")
 			return
 		}
+		if s.deny(w, PermitCreateDisk, "storage_domain", sd.id) {
+			return
+		}
 		if sd.typ != "data" {
 			opFailed(w, http.StatusConflict, "Cannot add VM. Storage Domain "+sd.name+" is not a data domain.")
 			return
@@ -651,7 +661,7 @@ func (s *Server) vmAction(w http.ResponseWriter, r *http.Request, v *vm, action 
 	}
 	verb := map[string]string{"start": "run", "stop": "stop", "shutdown": "shutdown"}[action]
 	corr, ok := s.checkCorrelation(w, r, verb+" VM")
-	if !ok {
+	if !ok || s.deny(w, PermitVMBasicOperations, "vm", v.id) {
 		return
 	}
 	if s.vmLocked(w, v, verb) {
@@ -682,7 +692,7 @@ func (s *Server) vmAction(w http.ResponseWriter, r *http.Request, v *vm, action 
 
 func (s *Server) removeVMReq(w http.ResponseWriter, r *http.Request, v *vm) {
 	corr, ok := s.checkCorrelation(w, r, "remove VM")
-	if !ok {
+	if !ok || s.deny(w, PermitDeleteVM, "vm", v.id) {
 		return
 	}
 	if s.vmLocked(w, v, "remove") {
@@ -705,7 +715,7 @@ func (s *Server) updateVMReq(w http.ResponseWriter, r *http.Request, v *vm) {
 		return
 	}
 	corr, ok := s.checkCorrelation(w, r, "update VM")
-	if !ok || s.vmLocked(w, v, "update") {
+	if !ok || s.deny(w, PermitEditVMProperties, "vm", v.id) || s.vmLocked(w, v, "update") {
 		return
 	}
 	if in.Name != nil && *in.Name != v.name {
@@ -768,7 +778,7 @@ func (s *Server) nicsAPI(w http.ResponseWriter, r *http.Request, v *vm, seg []st
 				return
 			}
 			corr, ok := s.checkCorrelation(w, r, "add Interface")
-			if !ok || s.vmLocked(w, v, "add Interface to") {
+			if !ok || s.deny(w, PermitConfigureVMNetwork, "vm", v.id) || s.vmLocked(w, v, "add Interface to") {
 				return
 			}
 			_ = corr
@@ -833,7 +843,7 @@ func (s *Server) nicsAPI(w http.ResponseWriter, r *http.Request, v *vm, seg []st
 			return
 		}
 		corr, ok := s.checkCorrelation(w, r, "update Interface")
-		if !ok || s.vmLocked(w, v, "update Interface of") {
+		if !ok || s.deny(w, PermitConfigureVMNetwork, "vm", v.id) || s.vmLocked(w, v, "update Interface of") {
 			return
 		}
 		if in.VnicProfile != nil {

@@ -133,6 +133,22 @@
 //     first), /jobs/{id}: description, status (started, finished,
 //     failed; unknown after a restart), start_time, end_time,
 //     last_updated, owner.
+//   - GET /users/{id} (the account: the api root's authenticated_user;
+//     user_name user@profile-authz, principal), /users/{id}/permissions
+//     (role, and the object: data_center, cluster, storage_domain,
+//     template or vm; none for the whole system), GET /roles,
+//     /roles/{id}, /roles/{id}/permits (id and name as the API's
+//     PermitType: create_vm 1, delete_vm 2, edit_vm_properties 3,
+//     vm_basic_operations 4, configure_vm_network 9, create_disk 1100,
+//     login 1300, ...). The account is SuperUser on the system until
+//     SetPermissions; then each operation checks its permit on the object
+//     or what contains it (system > data center > cluster > VM; data
+//     center > storage domain): POST /vms create_vm on the cluster and
+//     create_disk on each disk's domain, start/stop/shutdown
+//     vm_basic_operations, DELETE delete_vm, PUT edit_vm_properties, NIC
+//     changes configure_vm_network; a missing one is 403 "[User is not
+//     authorized to perform this action.]" (go-ovirt: *AuthError, Code
+//     403). Reads are not filtered (the admin API).
 //
 // Faults, as the engine sends them: an unknown object is 404 with an
 // empty body (go-ovirt: *NotFoundError); refused operations are
@@ -173,14 +189,15 @@
 // (thousands at once), RemoveVM, RenameVM, SetVMStatus, SetIPs, SetAgent,
 // MigrateVM, AddTemplate, RemoveTemplate, RenameTemplate,
 // SetTemplateStatus, CopyTemplateDisk, AddNetwork, SetDataCenterStatus,
-// SetStorageDomainStatus. Inspection: VM, VMByName, VMs, Events, Jobs,
+// SetStorageDomainStatus, AddRole, SetPermissions. Inspection: VM, VMByName, VMs, Events, Jobs,
 // Stats (logins, failed logins, logouts, connections, requests), Calls
 // (per "METHOD /pattern", ids as {id}).
 //
 // # Not served
 //
 // Hosts (only referenced), disks outside VMs and templates, snapshots,
-// VM pools, users, permissions and roles, affinity, quotas, statistics,
+// VM pools, other users, groups, adding roles or permissions over the
+// API, affinity, quotas, statistics,
 // graphics consoles, sysprep, instance types, adding templates over the
 // API, migrate/suspend/reboot actions, JSON, Basic or Kerberos
 // authentication, the filtered user API (Filter: true), the v3 API,

@@ -871,6 +871,9 @@ func TestRestart(t *testing.T) {
 	if j := s.Jobs("req-during"); len(j) != 1 || j[0].Status != "unknown" {
 		t.Errorf("job across the restart: %v", j)
 	}
+	if ev := s.Events(); ev[len(ev)-1].Code != 2 {
+		t.Errorf("while down the last event is %d, want 2 (stopping)", ev[len(ev)-1].Code)
+	}
 	var pe *ovirtsdk.ResponseParseError
 	if _, err := c.SystemService().Get().Send(); !errors.As(err, &pe) || pe.Code != 503 {
 		t.Fatalf("while restarting: %T %v", err, err)
@@ -984,5 +987,83 @@ func TestRemoveRunningRefused(t *testing.T) {
 	}
 	if _, ok := s.VM(id); !ok {
 		t.Fatal("refused removal removed the VM")
+	}
+}
+
+func TestPermissions(t *testing.T) {
+	s := newServer(t, nil)
+	d := s.Defaults()
+	sys := connect(t, s).SystemService()
+	uid := sys.Get().MustSend().MustApi().MustAuthenticatedUser().MustId()
+	us := sys.UsersService().UserService(uid)
+	if u := us.Get().MustSend().MustUser(); u.MustUserName() != "admin@internal-authz" || u.MustPrincipal() != "admin" {
+		t.Errorf("user %s %s", u.MustUserName(), u.MustPrincipal())
+	}
+	ps := us.PermissionsService().List().MustSend().MustPermissions().Slice()
+	if len(ps) != 1 || ps[0].MustRole().MustId() != s.SuperUserRoleID() {
+		t.Fatalf("permissions %v", ps)
+	}
+	if _, ok := ps[0].Cluster(); ok {
+		t.Error("a system permission names a cluster")
+	}
+	role := sys.RolesService().RoleService(s.SuperUserRoleID())
+	if r := role.Get().MustSend().MustRole(); r.MustName() != "SuperUser" || !r.MustAdministrative() {
+		t.Errorf("role %s", r.MustName())
+	}
+	names := map[string]bool{}
+	for _, p := range role.PermitsService().List().MustSend().MustPermits().Slice() {
+		names[p.MustName()] = true
+	}
+	if !names["create_vm"] || !names["vm_basic_operations"] || !names["create_disk"] {
+		t.Errorf("SuperUser permits %v", names)
+	}
+
+	creator, _ := s.AddRole("VmCreator", false, ovirt.PermitCreateVM)
+	disks, _ := s.AddRole("DiskCreator", false, ovirt.PermitCreateDisk)
+	ops, _ := s.AddRole("VmOperator", false, ovirt.PermitVMBasicOperations)
+	if err := s.SetPermissions(ovirt.Grant{RoleID: creator, Object: "cluster", ID: d.ClusterID},
+		ovirt.Grant{RoleID: disks, Object: "storage_domain", ID: d.VMStorageDomainID}); err != nil {
+		t.Fatal(err)
+	}
+	vms := sys.VmsService()
+	v, err := vms.Add().Vm(addRequest(s, "p1", d.VMStorageDomainID)).Clone(true).Send()
+	if err != nil {
+		t.Fatalf("add with create_vm and create_disk: %v", err)
+	}
+	var ae *ovirtsdk.AuthError
+	if err := s.SetPermissions(ovirt.Grant{RoleID: disks}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vms.Add().Vm(addRequest(s, "p0", d.VMStorageDomainID)).Clone(true).Send(); !errors.As(err, &ae) || ae.Code != 403 {
+		t.Fatalf("add without create_vm: %T %v", err, err)
+	}
+	_ = s.SetPermissions(ovirt.Grant{RoleID: creator, Object: "cluster", ID: d.ClusterID},
+		ovirt.Grant{RoleID: disks, Object: "storage_domain", ID: d.VMStorageDomainID})
+	if _, err := vms.Add().Vm(addRequest(s, "p2", d.TemplateStorageID)).Send(); !errors.As(err, &ae) || ae.Code != 403 || !strings.Contains(err.Error(), "User is not authorized to perform this action.") {
+		t.Fatalf("disks on a domain without create_disk: %T %v", err, err)
+	}
+	s.Tick()
+	id := v.MustVm().MustId()
+	for _, send := range []func() error{
+		func() error { _, err := vms.VmService(id).Start().Send(); return err },
+		func() error { _, err := vms.VmService(id).Remove().Send(); return err },
+	} {
+		if err := send(); !errors.As(err, &ae) || ae.Code != 403 {
+			t.Fatalf("without the permit: %T %v", err, err)
+		}
+	}
+	// A role on the data center covers its VMs.
+	if err := s.SetPermissions(ovirt.Grant{RoleID: ops, Object: "data_center", ID: d.DataCenterID}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for status(t, vms.VmService(id)) != ovirtsdk.VMSTATUS_DOWN && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := vms.VmService(id).Start().Send(); err != nil {
+		t.Fatalf("start with vm_basic_operations on the data center: %v", err)
+	}
+	if err := s.SetPermissions(ovirt.Grant{RoleID: "nope"}); err == nil {
+		t.Error("unknown role accepted")
 	}
 }

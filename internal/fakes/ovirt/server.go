@@ -85,7 +85,10 @@ type Server struct {
 	emptyLogouts int
 	calls        map[string]int
 	down         time.Time // engine restarting until then
-	startPending bool      // the start event is posted when the engine is back
+	startPending bool
+	roles        map[string]*role
+	perms        []*permission
+	superUserID  string // the start event is posted when the engine is back
 	latency      time.Duration
 	rules        []*ruleState
 	ruleSeq      int
@@ -167,6 +170,7 @@ func New(opts *Options) *Server {
 		vms: map[string]*vm{}, byName: map[string]*vm{},
 	}
 	s.templates[BlankTemplateID] = &template{id: BlankTemplateID, name: "Blank", description: "Blank template", status: "ok", memory: 1 << 30, sockets: 1, cores: 1, osType: "other", created: time.Date(2008, 4, 1, 0, 0, 0, 0, time.UTC)}
+	s.seedRoles()
 	if !o.NoDefaultInventory {
 		s.seed()
 	}
