@@ -189,9 +189,11 @@
 // (thousands at once), RemoveVM, RenameVM, SetVMStatus, SetIPs, SetAgent,
 // MigrateVM, AddTemplate, RemoveTemplate, RenameTemplate,
 // SetTemplateStatus, CopyTemplateDisk, AddNetwork, SetDataCenterStatus,
-// SetStorageDomainStatus, AddRole, SetPermissions. Inspection: VM, VMByName, VMs, Events, Jobs,
-// Stats (logins, failed logins, logouts, connections, requests), Calls
-// (per "METHOD /pattern", ids as {id}).
+// SetStorageDomainStatus, AddRole, SetPermissions. Inspection: VM,
+// VMByName, VMs, Events, Jobs, Stats (logins, failed logins, logouts,
+// connections, requests), Calls (per "METHOD /pattern", ids as {id}),
+// OldestEventIndex, LastEventIndex, Suppressed; Tick applies what is due
+// without a request.
 //
 // # Not served
 //
