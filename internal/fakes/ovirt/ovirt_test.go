@@ -771,7 +771,7 @@ func TestRawProtocol(t *testing.T) {
 	s := newServer(t, nil)
 	tok := login(t, s)
 	auth := map[string]string{"Authorization": "Bearer " + tok, "Version": "4", "Accept": "application/xml"}
-	if code, ct, body := do(t, s, "GET", "/ovirt-engine/api/vms", auth); code != 200 || ct != "application/xml" || !strings.HasPrefix(body, "<vms>") {
+	if code, ct, body := do(t, s, "GET", "/ovirt-engine/api/vms", auth); code != 200 || ct != "application/xml" || !strings.HasPrefix(body, "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n<vms>") {
 		t.Errorf("vms: %d %s %.40s", code, ct, body)
 	}
 	if code, ct, body := do(t, s, "GET", "/ovirt-engine/api/vms", map[string]string{"Version": "4"}); code != 401 || !strings.HasPrefix(ct, "text/html") || !strings.Contains(body, "<title>Error</title>") {
@@ -788,6 +788,15 @@ func TestRawProtocol(t *testing.T) {
 	}
 	if code, _, body := do(t, s, "GET", "/ovirt-engine/api/vms/00000000-1111-2222-3333-444444444444", auth); code != 404 || body != "" {
 		t.Errorf("unknown VM: %d %q", code, body)
+	}
+	if code, _, _ := do(t, s, "PATCH", "/ovirt-engine/api/vms", auth); code != 405 {
+		t.Errorf("PATCH /vms: %d", code)
+	}
+	if code, _, _ := do(t, s, "GET", "/ovirt-engine/api/nosuch", auth); code != 404 {
+		t.Errorf("unknown collection: %d", code)
+	}
+	if code, _, body := do(t, s, "POST", "/ovirt-engine/api/vms", auth); code != 400 || !strings.Contains(body, "<fault>") {
+		t.Errorf("add without a body: %d %s", code, body)
 	}
 	resp, err := s.Client().PostForm(s.BaseURL()+"/ovirt-engine/sso/oauth/token", url.Values{"grant_type": {"client_credentials"}, "scope": {"ovirt-app-api"}})
 	if err != nil {
@@ -1065,5 +1074,36 @@ func TestPermissions(t *testing.T) {
 	}
 	if err := s.SetPermissions(ovirt.Grant{RoleID: "nope"}); err == nil {
 		t.Error("unknown role accepted")
+	}
+}
+
+func TestDisksAndTemplateFollow(t *testing.T) {
+	s, clk := manual(t)
+	d := s.Defaults()
+	sys := connect(t, s).SystemService()
+	v := sys.VmsService().Add().Vm(addRequest(s, "dk1", d.VMStorageDomainID)).Clone(true).MustSend().MustVm()
+	clk.Advance(5 * time.Second)
+	got := sys.VmsService().VmService(v.MustId()).Get().Follow("disk_attachments.disk").MustSend().MustVm()
+	das := got.MustDiskAttachments().Slice()
+	if len(das) != 1 {
+		t.Fatalf("disk attachments %v", das)
+	}
+	dk := das[0].MustDisk()
+	if dk.MustStatus() != ovirtsdk.DISKSTATUS_OK || dk.MustProvisionedSize() != 10<<30 || dk.MustStorageDomains().Slice()[0].MustId() != d.VMStorageDomainID || !das[0].MustBootable() {
+		t.Errorf("disk %v", dk)
+	}
+	if n := len(sys.VmsService().VmService(v.MustId()).DiskAttachmentsService().List().MustSend().MustAttachments().Slice()); n != 1 {
+		t.Errorf("diskattachments: %d", n)
+	}
+	tp := sys.TemplatesService().TemplateService(d.TemplateID).Get().Follow("disk_attachments.disk,nics").MustSend().MustTemplate()
+	if tp.MustDiskAttachments().Slice()[0].MustDisk().MustId() != d.TemplateDiskID || tp.MustNics().Slice()[0].MustVnicProfile().MustId() != d.ManagementProfileID {
+		t.Errorf("template follow")
+	}
+	if tp.MustVersion().MustVersionNumber() != 1 || tp.MustMemory() != 2<<30 {
+		t.Errorf("template version/memory")
+	}
+	nics := sys.TemplatesService().TemplateService(d.TemplateID).NicsService().List().MustSend().MustNics().Slice()
+	if len(nics) != 1 || nics[0].MustName() != "nic1" {
+		t.Errorf("template nics %v", nics)
 	}
 }

@@ -537,7 +537,7 @@ func writeFault(w http.ResponseWriter, status int, reason, detail string) {
 	}
 	var b bytes.Buffer
 	x := xw{&b}
-	b.WriteString(`<?xml version="1.0" encoding="UTF-8" standalone="yes"?>`)
+	b.WriteString(xmlHeader)
 	x.open("fault")
 	x.opt("detail", detail)
 	x.opt("reason", reason)
@@ -547,8 +547,11 @@ func writeFault(w http.ResponseWriter, status int, reason, detail string) {
 	_, _ = w.Write(b.Bytes())
 }
 
+const xmlHeader = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>` + "\n"
+
 func writeXML(w http.ResponseWriter, status int, b *bytes.Buffer) {
 	w.Header().Set("Content-Type", "application/xml")
 	w.WriteHeader(status)
+	_, _ = io.WriteString(w, xmlHeader)
 	_, _ = w.Write(b.Bytes())
 }
