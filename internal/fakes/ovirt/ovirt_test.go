@@ -344,8 +344,11 @@ func TestProvisionLifecycle(t *testing.T) {
 		t.Fatalf("job %s", j.MustStatus())
 	}
 	// Start with cloud-init: wait_for_launch, powering_up, up.
-	if _, err := vms.VmService(id).Start().UseCloudInit(true).Query("correlation_id", "req-db1-start").Send(); err != nil {
+	if _, err := vms.VmService(id).Start().UseCloudInit(true).Header("Correlation-Id", "req-db1-start").Send(); err != nil {
 		t.Fatal(err)
+	}
+	if j := s.Jobs("req-db1-start"); len(j) != 1 || j[0].Description != "Launching VM db1" {
+		t.Errorf("start job by the Correlation-Id header: %v", j)
 	}
 	for _, want := range []ovirtsdk.VmStatus{ovirtsdk.VMSTATUS_WAIT_FOR_LAUNCH, ovirtsdk.VMSTATUS_POWERING_UP, ovirtsdk.VMSTATUS_UP} {
 		if st := status(t, vms.VmService(id)); st != want {

@@ -365,7 +365,6 @@ func (s *Server) writeCluster(w xw, c *cluster) {
 	w.openID("cluster", "clusters", c.id)
 	w.text("name", c.name)
 	w.opt("description", c.description)
-	w.link("clusters", c.id, "networks")
 	w.open("cpu")
 	w.text("architecture", "x86_64")
 	w.text("type", c.cpuType)
@@ -488,7 +487,6 @@ func (s *Server) writeEvent(w xw, e *event) {
 func (s *Server) writeJob(w xw, j *job) {
 	w.openID("job", "jobs", j.id)
 	w.text("description", j.description)
-	w.link("jobs", j.id, "steps")
 	w.bool("auto_cleared", true)
 	w.time("end_time", j.end)
 	w.bool("external", false)
