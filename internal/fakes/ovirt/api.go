@@ -277,11 +277,17 @@ func (s *Server) listVMs(w http.ResponseWriter, q url.Values) {
 		return
 	}
 	all := s.sortedVMs()
-	var hits []*vm
-	for _, v := range all {
-		if qr.match(func(f string) string { return s.vmField(v, f) }, cs) {
-			hits = append(hits, v)
+	hits := all
+	if !qr.empty() {
+		hits = nil
+		for _, v := range all {
+			if qr.match(func(f string) string { return s.vmField(v, f) }, cs) {
+				hits = append(hits, v)
+			}
 		}
+	}
+	if qr.sortBy != "" && len(hits) > 0 && &hits[0] == &all[0] {
+		hits = append([]*vm(nil), hits...) // sort a copy, not the cached order
 	}
 	if qr.sortDesc && (qr.sortBy == "name" || qr.sortBy == "") {
 		for i, j := 0, len(hits)-1; i < j; i, j = i+1, j-1 {
@@ -298,7 +304,11 @@ func (s *Server) listVMs(w http.ResponseWriter, q url.Values) {
 	}
 	lo, hi := window(len(hits), max, qr)
 	var b bytes.Buffer
-	b.Grow((hi - lo) * 1400)
+	per := 1400
+	if f.nics || f.reportedDevices {
+		per = 3200
+	}
+	b.Grow((hi - lo) * per)
 	x := xw{&b}
 	x.open("vms")
 	for _, v := range hits[lo:hi] {

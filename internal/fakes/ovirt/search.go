@@ -127,6 +127,9 @@ func splitTerm(s string) (term, bool) {
 	return term{}, false
 }
 
+// empty says whether q has no condition (it matches everything).
+func (q query) empty() bool { return len(q.any) == 1 && len(q.any[0]) == 0 }
+
 // match says whether get's fields satisfy q.
 func (q query) match(get func(field string) string, caseSensitive bool) bool {
 	for _, all := range q.any {
