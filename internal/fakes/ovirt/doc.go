@@ -45,7 +45,8 @@
 //
 // API, under /ovirt-engine/api, XML only. Requests need "Authorization:
 // Bearer T" with a live token: a missing, unknown, revoked or expired
-// token is 401 with the servlet container's HTML page
+// token (Options.TokenTTL, Options.TokenIdle, ExpireTokens) is 401 with
+// the servlet container's HTML page
 // (<html><head><title>Error</title></head><body>Unauthorized</body></html>,
 // or invalid_grant text when expired), which go-ovirt returns as
 // *ResponseParseError (Code 401), not *AuthError. A Version header other

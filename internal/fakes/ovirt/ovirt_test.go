@@ -871,6 +871,19 @@ func TestTokenTTL(t *testing.T) {
 	if _, err := c.SystemService().Get().Send(); !errors.As(err, &pe) {
 		t.Fatalf("after the TTL: %v", err)
 	}
+
+	s2 := newServer(t, &ovirt.Options{Now: clk.Now, TokenIdle: 30 * time.Minute})
+	c2 := connect(t, s2)
+	for i := 0; i < 4; i++ { // used every 20 minutes: stays alive
+		if _, err := c2.SystemService().Get().Send(); err != nil {
+			t.Fatalf("in use: %v", err)
+		}
+		clk.Advance(20 * time.Minute)
+	}
+	clk.Advance(10 * time.Minute)
+	if _, err := c2.SystemService().Get().Send(); !errors.As(err, &pe) || pe.Code != 401 {
+		t.Fatalf("idle 30 minutes: %v", err)
+	}
 }
 
 func TestRestart(t *testing.T) {

@@ -48,8 +48,10 @@ type Options struct {
 	Step                              time.Duration
 	ThinSteps, CloneSteps, AgentSteps int
 
-	// TokenTTL is how long an SSO token lives (no limit if zero).
-	TokenTTL time.Duration
+	// TokenTTL is how long an SSO token lives (no limit if zero);
+	// TokenIdle how long it lives unused (no limit if zero), as the
+	// engine's SSO session times out when idle.
+	TokenTTL, TokenIdle time.Duration
 
 	// Version is the engine version (4.5.5 if zero).
 	Version EngineVersion
@@ -120,8 +122,9 @@ type Server struct {
 }
 
 type token struct {
-	expires time.Time // zero: no limit
-	expired bool
+	expires  time.Time // zero: no limit
+	lastUsed time.Time
+	expired  bool
 }
 
 // New starts a Server on 127.0.0.1 with a certificate signed by its own
@@ -443,7 +446,7 @@ func (s *Server) ssoToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tok := newToken()
-	t := &token{}
+	t := &token{lastUsed: s.now()}
 	exp := ""
 	if s.opts.TokenTTL > 0 {
 		t.expires = s.now().Add(s.opts.TokenTTL)
@@ -513,7 +516,12 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
 	tok, ok := strings.CutPrefix(h, "Bearer ")
 	s.mu.Lock()
 	t := s.tokens[tok]
-	expired := t != nil && (t.expired || (!t.expires.IsZero() && !s.now().Before(t.expires)))
+	now := s.now()
+	expired := t != nil && (t.expired || (!t.expires.IsZero() && !now.Before(t.expires)) ||
+		(s.opts.TokenIdle > 0 && !now.Before(t.lastUsed.Add(s.opts.TokenIdle))))
+	if t != nil && !expired {
+		t.lastUsed = now
+	}
 	s.mu.Unlock()
 	if !ok || t == nil || expired {
 		body := htmlUnauthorized
