@@ -499,7 +499,7 @@ func (s *Server) writeJob(w xw, j *job) {
 
 func (s *Server) writeAPI(w xw) {
 	w.open("api")
-	for _, rel := range [...]string{"clusters", "datacenters", "events", "jobs", "networks", "storagedomains", "templates", "vms", "vnicprofiles"} {
+	for _, rel := range [...]string{"clusters", "datacenters", "events", "jobs", "networks", "roles", "storagedomains", "templates", "users", "vms", "vnicprofiles"} {
 		w.b.WriteString(`<link href="` + apiPrefix + "/" + rel + `" rel="` + rel + `"/>`)
 	}
 	w.open("product_info")
