@@ -1146,7 +1146,12 @@ func (s *Server) sortedNetworks() []*network {
 	for _, n := range s.networks {
 		ns = append(ns, n)
 	}
-	sort.Slice(ns, func(i, j int) bool { return ns[i].name < ns[j].name })
+	sort.Slice(ns, func(i, j int) bool {
+		if ns[i].dc.name != ns[j].dc.name {
+			return ns[i].dc.name < ns[j].dc.name
+		}
+		return ns[i].name < ns[j].name
+	})
 	return ns
 }
 
@@ -1210,7 +1215,9 @@ func (s *Server) networksAPI(w http.ResponseWriter, r *http.Request, seg []strin
 	writeXML(w, http.StatusOK, &b)
 }
 
-var eventFields = map[string]bool{"type": true, "severity": true, "correlation_id": true, "event_vm": true, "vm.name": true, "message": true, "index": true}
+// eventFields are the engine's audit log search fields the fake knows
+// (AuditLogConditionFieldAutoCompleter).
+var eventFields = map[string]bool{"type": true, "severity": true, "message": true, "correlation_id": true, "event_vm": true, "event_template": true, "event_datacenter": true, "origin": true, "usrname": true}
 
 // eventsAPI lists events newest first (the engine sorts by index,
 // highest first); from=N keeps those with index > N; max cuts the list
@@ -1272,12 +1279,24 @@ func (s *Server) eventsAPI(w http.ResponseWriter, r *http.Request, seg []string,
 				return e.severity
 			case "correlation_id":
 				return e.correlationID
-			case "event_vm", "vm.name":
+			case "event_vm":
 				return e.vmName
+			case "event_template":
+				if t := s.templates[e.templateID]; t != nil {
+					return t.name
+				}
+			case "event_datacenter":
+				if d := s.dcs[e.dcID]; d != nil {
+					return d.name
+				}
 			case "message":
 				return e.description
-			case "index":
-				return strconv.FormatInt(e.index, 10)
+			case "origin":
+				return "oVirt"
+			case "usrname":
+				if e.user {
+					return s.userName()
+				}
 			}
 			return ""
 		}, cs) {
@@ -1312,7 +1331,10 @@ func (s *Server) jobsAPI(w http.ResponseWriter, r *http.Request, seg []string, q
 		notFound(w)
 		return
 	}
-	max, qr, cs, ok := listParams(q, map[string]bool{"correlation_id": true, "status": true, "description": true})
+	// correlation_id is the one search field of jobs
+	// (JobConditionFieldAutoCompleter); results are by start_time, oldest
+	// first, the engine's default sort for jobs.
+	max, qr, cs, ok := listParams(q, map[string]bool{"correlation_id": true})
 	if !ok {
 		badSearch(w)
 		return
@@ -1321,11 +1343,11 @@ func (s *Server) jobsAPI(w http.ResponseWriter, r *http.Request, seg []string, q
 	x := xw{&b}
 	x.open("jobs")
 	count := 0
-	for i := len(s.jobs) - 1; i >= 0 && (max < 0 || count < max); i-- {
-		j := s.jobs[i]
-		if qr.match(func(f string) string {
-			return map[string]string{"correlation_id": j.correlationID, "status": j.status, "description": j.description}[f]
-		}, cs) {
+	for _, j := range s.jobs {
+		if max >= 0 && count >= max {
+			break
+		}
+		if qr.match(func(string) string { return j.correlationID }, cs) {
 			s.writeJob(x, j)
 			count++
 		}

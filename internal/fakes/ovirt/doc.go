@@ -128,10 +128,13 @@
 //     correlation_id, vm, cluster, data_center, template, user. The list
 //     is newest first, as the engine sorts it; from=N keeps index > N; max
 //     cuts after sorting, so from=N&max=M gives the newest M above N, not
-//     the next M: page backwards or leave max out. search: type, severity,
-//     correlation_id, event_vm (alias vm.name), message, index.
-//   - GET /jobs (search correlation_id=X, status, description; newest
-//     first), /jobs/{id}: description, status (started, finished,
+//     the next M: page backwards or leave max out. search (the engine's
+//     audit log fields the fake knows): type, severity, message,
+//     correlation_id, event_vm, event_template, event_datacenter, origin,
+//     usrname.
+//   - GET /jobs (search correlation_id=X, the jobs' one search field;
+//     oldest first, by start time, the engine's sort), /jobs/{id}:
+//     description, status (started, finished,
 //     failed; unknown after a restart), start_time, end_time,
 //     last_updated, owner.
 //   - GET /users/{id} (the account: the api root's authenticated_user;

@@ -1123,3 +1123,32 @@ func TestDisksAndTemplateFollow(t *testing.T) {
 		t.Errorf("template nics %v", nics)
 	}
 }
+
+func TestJobAndEventSearch(t *testing.T) {
+	s, clk := manual(t)
+	d := s.Defaults()
+	sys := connect(t, s).SystemService()
+	v := sys.VmsService().Add().Vm(addRequest(s, "js1", d.VMStorageDomainID)).Clone(true).Query("correlation_id", "req-js1").MustSend().MustVm()
+	clk.Advance(5 * time.Second)
+	sys.VmsService().VmService(v.MustId()).Start().Query("correlation_id", "req-js1").MustSend()
+	jobs := sys.JobsService().List().Search("correlation_id=req-js1").MustSend().MustJobs().Slice()
+	if len(jobs) != 2 || !strings.HasPrefix(jobs[0].MustDescription(), "Creating VM") || jobs[1].MustDescription() != "Launching VM js1" {
+		t.Fatalf("jobs oldest first: %v", jobs)
+	}
+	if _, err := sys.JobsService().List().Search("status=started").Send(); err == nil || !strings.Contains(err.Error(), "400") {
+		t.Errorf("jobs search on status (not a job search field): %v", err)
+	}
+	ev := sys.EventsService()
+	if n := len(ev.List().Search("event_vm=js1").MustSend().MustEvents().Slice()); n != 2 {
+		t.Errorf("event_vm=js1: %d", n)
+	}
+	if n := len(ev.List().Search("correlation_id=req-js1 and type=53").MustSend().MustEvents().Slice()); n != 1 {
+		t.Errorf("correlation_id and type: %d", n)
+	}
+	if n := len(ev.List().Search("usrname=admin@internal-authz and event_vm=js1").MustSend().MustEvents().Slice()); n != 1 {
+		t.Errorf("usrname: %d (the add is the user's, its completion the system's)", n)
+	}
+	if _, err := ev.List().Search("index>3").Send(); err == nil {
+		t.Error("index is not an audit log search field")
+	}
+}
