@@ -155,7 +155,9 @@ var vmFollow = map[string]func(*follow){
 	"disk_attachments.disk.storage_domains": func(f *follow) { f.diskAttachments, f.disks = true, true },
 }
 
-var vmFields = map[string]bool{"name": true, "status": true, "cluster": true, "template": true, "datacenter": true, "id": true, "ip": true, "fqdn": true, "description": true}
+// vmFields are the engine's VM search fields the fake knows
+// (VmConditionFieldAutoCompleter).
+var vmFields = map[string]bool{"name": true, "comment": true, "status": true, "ip": true, "fqdn": true, "host": true, "cluster": true, "datacenter": true, "id": true, "description": true}
 
 func (s *Server) vmField(v *vm, f string) string {
 	switch f {
@@ -163,6 +165,12 @@ func (s *Server) vmField(v *vm, f string) string {
 		return v.name
 	case "status":
 		return strings.ReplaceAll(v.status, "_", "")
+	case "comment":
+		return v.comment
+	case "host":
+		if v.host {
+			return s.opts.HostName
+		}
 	case "cluster":
 		if v.cluster != nil {
 			return v.cluster.name
@@ -171,11 +179,6 @@ func (s *Server) vmField(v *vm, f string) string {
 		if v.cluster != nil {
 			return v.cluster.dc.name
 		}
-	case "template":
-		if v.template != nil {
-			return v.template.name
-		}
-		return "Blank"
 	case "id":
 		return v.id
 	case "ip":
@@ -270,6 +273,14 @@ func (s *Server) listVMs(w http.ResponseWriter, q url.Values) {
 	if !ok {
 		badSearch(w)
 		return
+	}
+	// status values are the VMStatus names, any case: imagelocked, up, ...
+	for _, all := range qr.any {
+		for i := range all {
+			if all[i].field == "status" {
+				all[i].value = strings.ToLower(strings.ReplaceAll(all[i].value, "_", ""))
+			}
+		}
 	}
 	f, ok := parseFollow(q, vmFollow)
 	if !ok {

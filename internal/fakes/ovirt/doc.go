@@ -59,9 +59,10 @@
 //     name (then id), as the engine's VM search orders; "page N" pages
 //     are max long (100, the engine's SearchResultsLimit, without max);
 //     without page, max cuts the list; pages shift when VMs are added or
-//     removed between requests. Search fields: name, status, cluster,
-//     template, datacenter, id, ip, fqdn, description; sortby name|field
-//     asc|desc. follow: nics, reported_devices, nics.reported_devices,
+//     removed between requests. Search fields (the engine's VM fields the
+//     fake knows): name, comment, status (imagelocked, WaitForLaunch, up:
+//     any case, no underscores needed), ip, fqdn, host, cluster,
+//     datacenter, id, description; sortby name|field asc|desc. follow: nics, reported_devices, nics.reported_devices,
 //     disk_attachments, disk_attachments.disk (others are 400). Without
 //     follow a VM carries <link rel="nics|reporteddevices|diskattachments">
 //     instead.

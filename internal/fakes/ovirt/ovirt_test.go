@@ -238,6 +238,9 @@ func TestListPagingAndFollow(t *testing.T) {
 	if n := len(vms.List().Search("status=down").MustSend().MustVms().Slice()); n != 0 {
 		t.Errorf("status=down: %d", n)
 	}
+	if n := len(vms.List().Search("status=Up and cluster=Default and host=host1").MustSend().MustVms().Slice()); n != 250 {
+		t.Errorf("status=Up and cluster and host: %d", n)
+	}
 	last := vms.List().Search("sortby name desc").Max(1).MustSend().MustVms().Slice()
 	if len(last) != 1 || last[0].MustName() != "web-00250" {
 		t.Errorf("sortby name desc: %v", last)
