@@ -18,14 +18,27 @@ import (
 // requests it applies to (0: until removed). Delay is added before the
 // answer; a non-zero Status answers a fault instead of serving the
 // request (after the token check): <fault> with Reason and Detail, or an
-// empty body when both are empty.
+// empty body when both are empty. Drop closes the connection without an
+// answer, before the request is served (DropBefore: nothing happened) or
+// after (DropAfter: the engine did the work, the client cannot know).
 type Rule struct {
 	Method, Path   string
 	Times          int
 	Delay          time.Duration
 	Status         int
 	Reason, Detail string
+	Drop           Drop
 }
+
+// Drop says when a Rule hangs up.
+type Drop int
+
+// Drop values.
+const (
+	NoDrop Drop = iota
+	DropBefore
+	DropAfter
+)
 
 type ruleState struct {
 	Rule

@@ -179,7 +179,9 @@
 //
 // # Fault switches and control calls
 //
-// AddRule (delay or fail requests by method and path, a number of times),
+// AddRule (delay or fail requests by method and path, a number of times,
+// or hang up without an answer before the work or after it: a lost
+// answer whose outcome the client cannot know),
 // FaultVMLocked and FaultInProgress (the two 409s "VM is locked. Please
 // try again in a few minutes." and "Related operation is currently in
 // progress. Please try again later."), LockVM (the engine's in-memory lock

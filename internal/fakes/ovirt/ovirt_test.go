@@ -1155,3 +1155,28 @@ func TestJobAndEventSearch(t *testing.T) {
 		t.Error("index is not an audit log search field")
 	}
 }
+
+func TestDroppedAnswers(t *testing.T) {
+	s := newServer(t, nil)
+	vms := connect(t, s).SystemService().VmsService()
+	vms.List().MustSend()
+	s.AddRule(ovirt.Rule{Method: "POST", Path: "/vms", Drop: ovirt.DropBefore, Times: 1})
+	if _, err := vms.Add().Vm(addRequest(s, "lost1", s.Defaults().VMStorageDomainID)).Clone(true).Send(); err == nil {
+		t.Fatal("no error for a dropped request")
+	}
+	if _, ok := s.VMByName("lost1"); ok {
+		t.Fatal("DropBefore did the work")
+	}
+	s.AddRule(ovirt.Rule{Method: "POST", Path: "/vms", Drop: ovirt.DropAfter, Times: 1})
+	if _, err := vms.Add().Vm(addRequest(s, "lost2", s.Defaults().VMStorageDomainID)).Clone(true).Send(); err == nil {
+		t.Fatal("no error for a dropped answer")
+	}
+	if _, ok := s.VMByName("lost2"); !ok {
+		t.Fatal("DropAfter did not do the work")
+	}
+	// The retry of the lost add meets the name in use.
+	var ce *ovirtsdk.ConflictError
+	if _, err := vms.Add().Vm(addRequest(s, "lost2", s.Defaults().VMStorageDomainID)).Clone(true).Send(); !errors.As(err, &ce) {
+		t.Fatalf("retry: %v", err)
+	}
+}

@@ -357,10 +357,30 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			writeFault(w, rule.Status, rule.Reason, rule.Detail)
 			return
 		}
+		if rule != nil && rule.Drop == DropBefore {
+			hangUp(w)
+			return
+		}
+		if rule != nil && rule.Drop == DropAfter {
+			s.api(httptest.NewRecorder(), r, strings.TrimPrefix(p, apiPrefix))
+			hangUp(w)
+			return
+		}
 		s.api(w, r, strings.TrimPrefix(p, apiPrefix))
 	default:
 		w.WriteHeader(http.StatusNotFound)
 	}
+}
+
+// hangUp closes the connection without an answer.
+func hangUp(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if c, _, err := hj.Hijack(); err == nil {
+			_ = c.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler)
 }
 
 // pattern turns a path into its shape for call counting: ids become {id}.
