@@ -75,12 +75,16 @@ type cloudConfig struct {
 }
 
 type ccUser struct {
-	Name              string   `yaml:"name"`
-	Groups            string   `yaml:"groups,omitempty"`
-	Sudo              string   `yaml:"sudo,omitempty"`
-	Shell             string   `yaml:"shell,omitempty"`
-	LockPasswd        *bool    `yaml:"lock_passwd,omitempty"`
-	Passwd            string   `yaml:"passwd,omitempty"`
+	Name       string `yaml:"name"`
+	Groups     string `yaml:"groups,omitempty"`
+	Sudo       string `yaml:"sudo,omitempty"`
+	Shell      string `yaml:"shell,omitempty"`
+	LockPasswd *bool  `yaml:"lock_passwd,omitempty"`
+	// HashedPasswd, not passwd: cloud-init gives passwd only to useradd,
+	// so an account that already exists would keep its old password;
+	// hashed_passwd is applied with chpasswd -e to new and existing
+	// accounts alike.
+	HashedPasswd      string   `yaml:"hashed_passwd,omitempty"`
 	SSHAuthorizedKeys []string `yaml:"ssh_authorized_keys,omitempty"`
 }
 
@@ -90,6 +94,10 @@ type ccFile struct {
 	Encoding    string `yaml:"encoding,omitempty"`
 	Permissions string `yaml:"permissions,omitempty"`
 	Owner       string `yaml:"owner,omitempty"`
+	// Defer writes the file in the final stage, after users-groups: set
+	// for files owned by a user or group the same document creates, which
+	// write_files (run before users-groups) could not chown.
+	Defer bool `yaml:"defer,omitempty"`
 }
 
 // netV2 is cloud-init's network config version 2 (netplan's format).
@@ -124,8 +132,10 @@ type netNS struct {
 
 // RenderNoCloud renders s as a cloud-init NoCloud seed: meta-data
 // (instance-id, local-hostname), user-data (#cloud-config: users with
-// SHA-512 crypt password hashes, ssh_pwauth, disable_root, packages,
-// write_files, runcmd) and network-config version 2 (DHCP or static).
+// SHA-512 crypt password hashes in hashed_passwd, ssh_pwauth, disable_root,
+// packages, write_files, deferred for files owned by the users created,
+// runcmd) and network-config version 2 (DHCP or static, each NIC keyed by
+// its interface name).
 // Documents are written with go.yaml.in/yaml/v3 and parsed back before they
 // are returned. Invalid settings are InvalidArgument (see
 // [Settings.Validate]).
@@ -200,16 +210,17 @@ func buildCloudConfig(op string, s Settings, opts *Options) (*cloudConfig, error
 			if err != nil {
 				return nil, err
 			}
-			cu.Passwd = h
+			cu.HashedPasswd = h
 		case u.PasswordHash != "":
-			cu.Passwd = u.PasswordHash
+			cu.HashedPasswd = u.PasswordHash
 		}
-		if cu.Passwd != "" {
+		if cu.HashedPasswd != "" {
 			unlocked := false
 			cu.LockPasswd = &unlocked
 		}
 		cc.Users = append(cc.Users, cu)
 	}
+	created := createdNames(s.Users)
 	for _, f := range s.Files {
 		cf := ccFile{Path: f.Path}
 		if textProblem(string(f.Content), true) == "" {
@@ -225,11 +236,42 @@ func buildCloudConfig(op string, s Settings, opts *Options) (*cloudConfig, error
 			}
 			cf.Permissions = fmt.Sprintf("0%03o", uint32(perm))
 			cf.Owner = f.Owner
+			user, group, _ := strings.Cut(f.Owner, ":")
+			cf.Defer = created[user] || created[group]
 		}
 		cc.WriteFiles = append(cc.WriteFiles, cf)
 	}
 	cc.RunCmd = nilIfEmpty(s.RunCmd)
 	return cc, nil
+}
+
+// createdNames returns the user and group names cloud-init creates for
+// users: each user, its own group (useradd's USERGROUPS_ENAB) and every
+// group it is put in (created when missing).
+func createdNames(users []User) map[string]bool {
+	m := map[string]bool{}
+	for _, u := range users {
+		m[u.Name] = true
+		for _, g := range u.Groups {
+			m[g] = true
+		}
+	}
+	delete(m, "")
+	return m
+}
+
+// netV2ID returns the key of nic in the version 2 ethernets map.
+// cloud-init names an interface from set-name, then (with a MAC) the guest
+// interface that has the MAC, then the key, and ignores match.name, so a
+// NIC selected by name is keyed by its name: eni, networkd and sysconfig
+// then configure that interface. A NIC selected by MAC alone gets
+// "mac-" and its twelve hex digits, 16 characters: longer than any
+// interface name, so it never collides with a named NIC.
+func netV2ID(n NIC) string {
+	if n.Name != "" {
+		return n.Name
+	}
+	return "mac-" + strings.ReplaceAll(macString(n.MAC), ":", "")
 }
 
 // buildNetV2 makes the version 2 network config of nics, nil for none.
@@ -239,7 +281,7 @@ func buildNetV2(nics []NIC) *netV2 {
 		return nil
 	}
 	nw := &netV2{Version: 2, Ethernets: map[string]netEth{}}
-	for i, n := range nics {
+	for _, n := range nics {
 		eth := netEth{Match: &netMatch{}}
 		if n.MAC != "" {
 			eth.Match.MACAddress = macString(n.MAC)
@@ -265,7 +307,7 @@ func buildNetV2(nics []NIC) *netV2 {
 		if ns.Addresses != nil || ns.Search != nil {
 			eth.Nameservers = &ns
 		}
-		nw.Ethernets[fmt.Sprintf("nic%d", i)] = eth
+		nw.Ethernets[netV2ID(n)] = eth
 	}
 	return nw
 }

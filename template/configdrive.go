@@ -75,6 +75,9 @@ type osNetwork struct {
 	Netmask   string      `json:"netmask,omitempty"`
 	Routes    []osRoute   `json:"routes,omitempty"`
 	Services  []osService `json:"services,omitempty"`
+	// DNSSearch is not in OpenStack's schema; cloud-init reads it into
+	// the interface's dns-search (eni) or Domains= (networkd).
+	DNSSearch []string `json:"dns_search,omitempty"`
 }
 
 type osRoute struct {
@@ -161,6 +164,7 @@ func buildNetworkData(nics []NIC) *osNetworkData {
 				}
 			}
 		}
+		nw.DNSSearch = nilIfEmpty(n.SearchDomains)
 		nd.Networks = append(nd.Networks, nw)
 	}
 	return nd

@@ -76,8 +76,8 @@ func FuzzRenderLinux(f *testing.F) {
 		u := users[0].(map[string]any)
 		wantUserKeys := []string{"name"}
 		if password != "" {
-			wantUserKeys = []string{"lock_passwd", "name", "passwd"}
-			if !template.CheckPassword(guest.NewSecret(password), u["passwd"].(string)) {
+			wantUserKeys = []string{"hashed_passwd", "lock_passwd", "name"}
+			if !template.CheckPassword(guest.NewSecret(password), u["hashed_passwd"].(string)) {
 				t.Fatalf("passwd does not verify")
 			}
 		}

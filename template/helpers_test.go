@@ -50,6 +50,7 @@ func linuxSettings() template.Settings {
 			{Path: "/etc/motd", Content: []byte("Managed by managedvm\n")},
 			{Path: "/usr/local/bin/agent-setup", Content: []byte("#!/bin/sh\nset -eu\necho 'yes: no'\n"), Permissions: 0o755, Owner: "root:root"},
 			{Path: "/etc/agent/token.bin", Content: []byte{0, 1, 2, 0xff}, Permissions: 0o600},
+			{Path: "/home/ops/.agent.conf", Content: []byte("server=hcp.example.com\n"), Permissions: 0o600, Owner: "ops:adm"},
 		},
 		RunCmd: []string{
 			"curl -Ls https://repo.example.com/agents/hcp_linux_agent.sh | bash -s https://repo.example.com/repo/LATEST AUTO_INSERT hcp.example.com_https://hcp.example.com 5671 docker.skip",

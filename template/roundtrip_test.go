@@ -62,9 +62,9 @@ func TestNoCloudRoundTrip(t *testing.T) {
 	}
 	users := ud["users"].([]any)
 	ops := users[0].(map[string]any)
-	hash, _ := ops["passwd"].(string)
+	hash, _ := ops["hashed_passwd"].(string)
 	if !strings.HasPrefix(hash, "$6$") || !template.CheckPassword(guest.NewSecret(linuxPassword), hash) {
-		t.Errorf("passwd %q is not a SHA-512 crypt hash of the password", hash)
+		t.Errorf("hashed_passwd %q is not a SHA-512 crypt hash of the password", hash)
 	}
 	if bytes.Contains(nc.UserData, []byte(linuxPassword)) {
 		t.Error("user-data contains the clear-text password")
@@ -72,7 +72,7 @@ func TestNoCloudRoundTrip(t *testing.T) {
 	if ops["lock_passwd"] != false || ops["sudo"] != "ALL=(ALL) NOPASSWD:ALL" || ops["groups"] != "wheel,adm" {
 		t.Errorf("ops = %v", ops)
 	}
-	if _, ok := users[1].(map[string]any)["passwd"]; ok {
+	if _, ok := users[1].(map[string]any)["hashed_passwd"]; ok {
 		t.Error("a user without password got one")
 	}
 	files := ud["write_files"].([]any)
@@ -98,12 +98,12 @@ func TestNoCloudRoundTrip(t *testing.T) {
 
 	nw := yamlMap(t, nc.NetworkConfig)
 	eth := nw["ethernets"].(map[string]any)
-	nic0 := eth["nic0"].(map[string]any)
+	nic0 := eth["eth0"].(map[string]any)
 	if nw["version"] != 2 || nic0["match"].(map[string]any)["macaddress"] != "00:50:56:ab:cd:ef" ||
 		nic0["addresses"].([]any)[0] != "10.0.0.5/24" || nic0["dhcp4"] != false {
 		t.Errorf("network-config = %v", nw)
 	}
-	if nic1 := eth["nic1"].(map[string]any); nic1["dhcp4"] != true {
+	if nic1 := eth["ens224"].(map[string]any); nic1["dhcp4"] != true {
 		t.Errorf("nic1 = %v", nic1)
 	}
 }
@@ -184,7 +184,7 @@ func TestConfigDriveRoundTrip(t *testing.T) {
 	strip := func(b []byte) string {
 		m := yamlMap(t, b)
 		for _, u := range m["users"].([]any) {
-			delete(u.(map[string]any), "passwd")
+			delete(u.(map[string]any), "hashed_passwd")
 		}
 		out, _ := json.Marshal(m)
 		return string(out)

@@ -62,8 +62,11 @@ type Settings struct {
 // User is an account created on first boot.
 type User struct {
 	// Name is the user name: a POSIX name on Linux
-	// ([a-z_][a-z0-9_-]*, 32 characters at most), a local account name on
-	// Windows (20 characters at most).
+	// ([a-z_][a-z0-9_-]*, 32 characters at most, not "default", which
+	// cloud-init reads as the distribution's default user), a local
+	// account name on Windows (20 characters at most). An account that
+	// already exists in the template (root, or one baked in) is not
+	// created again; its password, keys and sudo rule are still applied.
 	Name string
 	// Password is the account's password. On Linux it is rendered only as
 	// a SHA-512 crypt hash. cloudbase-init cannot take a hash, so Windows
@@ -78,7 +81,10 @@ type User struct {
 	Groups []string
 	// Sudo grants passwordless sudo (Linux).
 	Sudo bool
-	// Shell is the login shell, an absolute path (Linux).
+	// Shell is the login shell (Linux): a clean absolute path of letters,
+	// digits and "._+-" ("/bin/bash"). It applies only to accounts
+	// cloud-init creates: useradd sets it, an existing account keeps its
+	// own.
 	Shell string
 }
 
@@ -91,7 +97,11 @@ type File struct {
 	Content []byte
 	// Permissions are the file's permission bits (Linux); zero means 0644.
 	Permissions fs.FileMode
-	// Owner is "user" or "user:group" (Linux); empty means root.
+	// Owner is "user" or "user:group" (Linux); empty means root. A file
+	// owned by a user or group the same Settings create is written in
+	// cloud-init's final stage (write_files defer: true), after the users
+	// exist and packages are installed and before runcmd runs; other files
+	// are written before users are created.
 	Owner string
 }
 
@@ -101,8 +111,10 @@ type NIC struct {
 	MAC string
 	// Name is the guest's interface name ("eth0", "ens192"). With MAC set
 	// the interface is renamed to it; without MAC it selects the interface
-	// (a glob such as "ens*" works with netplan only, and not in
-	// ConfigDrive). One of MAC and Name is required.
+	// by name. A glob such as "ens*" selects by pattern with netplan and
+	// systemd-networkd only (ifupdown's /etc/network/interfaces and
+	// sysconfig take it as a literal name), and not in ConfigDrive. One of
+	// MAC and Name is required.
 	Name string
 	// Static, if set, configures a static address; nil means DHCP.
 	Static *provider.StaticIP
@@ -174,8 +186,11 @@ var (
 	timezoneRE    = regexp.MustCompile(`^[A-Za-z0-9_+/-]{1,64}$`)
 	winTimezoneRE = regexp.MustCompile(`^[A-Za-z0-9 ().+,-]{1,64}$`)
 	ifnameRE      = regexp.MustCompile(`^[A-Za-z0-9_.*-]{1,15}$`)
-	instanceIDRE  = regexp.MustCompile(`^[\x21-\x7e]{1,255}$`)
-	workgroupRE   = regexp.MustCompile(`^[A-Za-z0-9_-]{1,15}$`)
+	// shellRE is an absolute path of the characters user names and
+	// Debian's /etc/shells use; useradd refuses ':' and line breaks.
+	shellRE      = regexp.MustCompile(`^(/[A-Za-z0-9._+-]+)+$`)
+	instanceIDRE = regexp.MustCompile(`^[\x21-\x7e]{1,255}$`)
+	workgroupRE  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,15}$`)
 )
 
 // windowsNameProblem checks a Windows local user or group name.
@@ -345,8 +360,11 @@ func (s Settings) validateUser(p *problems, i int, u User, windows bool) {
 			p.addf("%s: shell is for Linux guests", field)
 		}
 	} else {
-		if !linuxNameRE.MatchString(u.Name) {
+		switch {
+		case !linuxNameRE.MatchString(u.Name):
 			p.addf("%s name %s is not a POSIX user name ([a-z_][a-z0-9_-]*, 32 characters at most)", field, quoteName(u.Name))
+		case u.Name == "default":
+			p.addf("%s name \"default\" is cloud-init's name for the distribution's default user (debian, ubuntu, ...); name the account", field)
 		}
 		if !u.Password.IsZero() {
 			if u.PasswordHash != "" {
@@ -359,8 +377,8 @@ func (s Settings) validateUser(p *problems, i int, u User, windows bool) {
 		if u.PasswordHash != "" && !cryptHashRE.MatchString(u.PasswordHash) {
 			p.addf("%s password hash is not a crypt(3) hash", field)
 		}
-		if u.Shell != "" && (!strings.HasPrefix(u.Shell, "/") || path.Clean(u.Shell) != u.Shell || strings.ContainsAny(u.Shell, " \t") || textProblem(u.Shell, false) != "") {
-			p.addf("%s shell %s is not a clean absolute path", field, quoteName(u.Shell))
+		if u.Shell != "" && (!shellRE.MatchString(u.Shell) || path.Clean(u.Shell) != u.Shell) {
+			p.addf("%s shell %s is not a clean absolute path of letters, digits and ._+-", field, quoteName(u.Shell))
 		}
 	}
 	for j, k := range u.SSHAuthorizedKeys {

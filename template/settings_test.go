@@ -79,6 +79,12 @@ func TestSettingsRejected(t *testing.T) {
 		{"key one field", linuxSettings, func(s *template.Settings) { s.Users[0].SSHAuthorizedKeys = []string{"AAAA"} }, "authorized_keys"},
 		{"group bad", linuxSettings, func(s *template.Settings) { s.Users[0].Groups = []string{"wheel,root"} }, "group"},
 		{"shell relative", linuxSettings, func(s *template.Settings) { s.Users[0].Shell = "bash" }, "shell"},
+		// useradd refuses a shell with ':' (the passwd field separator), and
+		// the user is then not created at all.
+		{"shell with colon", linuxSettings, func(s *template.Settings) { s.Users[0].Shell = "/bin/b:sh" }, "shell"},
+		{"shell with space", linuxSettings, func(s *template.Settings) { s.Users[0].Shell = "/bin/ba sh" }, "shell"},
+		// cloud-init maps "default" to the distribution's default user.
+		{"user named default", linuxSettings, func(s *template.Settings) { s.Users[1].Name = "default" }, "default user"},
 		{"package with space", linuxSettings, func(s *template.Settings) { s.Packages = []string{"curl wget"} }, "package name"},
 		{"windows packages", windowsSettings, func(s *template.Settings) { s.Packages = []string{"curl"} }, "cloudbase-init"},
 		{"relative file", linuxSettings, func(s *template.Settings) { s.Files[0].Path = "etc/motd" }, "absolute path"},
