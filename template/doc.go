@@ -67,6 +67,53 @@
 // returning it; seed ISOs (github.com/kdomanski/iso9660) are read back and
 // compared file by file.
 //
+// # What cloud-init does with it, and which cloud-init
+//
+// The renderers target cloud-init 22.4.2, the version Debian 12 ships, and
+// the package's level-3 tests run that cloud-init on every renderer's
+// output: `cloud-init schema --config-file` on user-data, `cloud-init devel
+// net-convert` to eni, networkd and netplan, and cloud-init's own NoCloud,
+// ConfigDrive (cloudinit.sources.helpers.openstack) and VMware (guestinfo)
+// readers, with the commands creating users captured rather than run.
+// Only keys that 22.4 and current upstream (26.x) read alike are written;
+// where behaviour differs, the renderer aims at 22.4 without breaking later
+// versions:
+//
+//   - Interface names: cloud-init names an interface from set-name, then
+//     the guest interface with the NIC's MAC, then the key of the
+//     network-config entry, and ignores match.name (22.4 and upstream).
+//     A [NIC] with a Name is therefore keyed by that name; one with a MAC
+//     alone by "mac-" and its hex digits. A glob Name ("ens*") reaches
+//     netplan and networkd ([Match] Name= takes globs) as a pattern;
+//     ifupdown (eni) and sysconfig take it as a literal name.
+//   - Users: user-data lists the users, so no distribution default user
+//     (debian, ubuntu) is created; the name "default", which cloud-init
+//     reads as that user, is refused. Passwords go in hashed_passwd, which
+//     cloud-init applies with chpasswd -e to new and existing accounts
+//     (root, or one baked into the template); passwd would reach only
+//     useradd, which cloud-init skips for an existing account. An account
+//     given without a password gets cloud-init's default lock_passwd: true
+//     (passwd -l), existing accounts included. Shells are limited to
+//     characters useradd accepts.
+//   - Files: write_files runs before users-groups, so a [File] owned by a
+//     user or group the same Settings create is written with defer: true
+//     (cloud-init 21.3 and later), in the final stage after users and
+//     packages and before runcmd.
+//   - ConfigDrive DNS: 22.4 reads a network's dns_search (written for each
+//     NIC's SearchDomains) and only the top-level "services" as global DNS
+//     servers (eni puts them on lo); later versions also read each
+//     network's "services" as that interface's servers. Both are written.
+//   - Search domains of a DHCP NIC reach netplan only in 22.4: its eni
+//     renderer writes DNS settings for static addresses only, a version 2
+//     nameservers entry without addresses is skipped for networkd
+//     ("Skipping invalid command"), and a config drive's DHCP network keeps
+//     none. Static NICs get them in every renderer.
+//
+// The tests never run cloud-init's boot stages on the machine; they need
+// Debian's cloud-init package, installed after
+// /etc/cloud/cloud-init.disabled (.ci/components/50-cloudinit.sh), and
+// skip naming it when it is missing, except under CI=true.
+//
 // # Secrets
 //
 // Passwords are [guest.Secret] values. cloud-init gets only SHA-512 crypt
