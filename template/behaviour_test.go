@@ -38,18 +38,26 @@ func TestFilesOwnedByCreatedUsersAreDeferred(t *testing.T) {
 // interface, so a NIC chosen by name must be keyed by that name.
 func TestNICsKeyedByName(t *testing.T) {
 	s := linuxDHCPSettings()
-	s.NICs = []template.NIC{{Name: "ens192"}, {MAC: "00:50:56:00:00:01"}, {MAC: "00:50:56:00:00:02", Name: "eth1"}, {Name: "enp*"}}
+	// nics[1], by MAC alone, is keyed nic1; nics[4] would be nic4, which
+	// nics[2] names, so it gets nic4-1.
+	s.NICs = []template.NIC{{Name: "ens192"}, {MAC: "00:50:56:00:00:01"}, {MAC: "00:50:56:00:00:02", Name: "nic4"}, {Name: "enp*"}, {MAC: "00:50:56:00:00:03"}}
 	nc, err := template.RenderNoCloud(s, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	eth := yamlMap(t, nc.NetworkConfig)["ethernets"].(map[string]any)
-	for _, k := range []string{"ens192", "mac-005056000001", "eth1", "enp*"} {
-		if _, ok := eth[k]; !ok {
+	for k, mac := range map[string]string{"ens192": "", "nic1": "00:50:56:00:00:01", "nic4": "00:50:56:00:00:02", "enp*": "", "nic4-1": "00:50:56:00:00:03"} {
+		e, ok := eth[k].(map[string]any)
+		if !ok {
 			t.Errorf("ethernets has no %q: %v", k, eth)
+			continue
+		}
+		m := e["match"].(map[string]any)
+		if mac != "" && m["macaddress"] != mac || mac == "" && m["name"] != k {
+			t.Errorf("ethernets[%q] = %v", k, e)
 		}
 	}
-	if len(eth) != 4 {
+	if len(eth) != 5 {
 		t.Errorf("ethernets = %v", eth)
 	}
 }

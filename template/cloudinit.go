@@ -260,18 +260,34 @@ func createdNames(users []User) map[string]bool {
 	return m
 }
 
-// netV2ID returns the key of nic in the version 2 ethernets map.
+// netV2IDs returns the keys of nics in the version 2 ethernets map.
 // cloud-init names an interface from set-name, then (with a MAC) the guest
 // interface that has the MAC, then the key, and ignores match.name, so a
 // NIC selected by name is keyed by its name: eni, networkd and sysconfig
-// then configure that interface. A NIC selected by MAC alone gets
-// "mac-" and its twelve hex digits, 16 characters: longer than any
-// interface name, so it never collides with a named NIC.
-func netV2ID(n NIC) string {
-	if n.Name != "" {
-		return n.Name
+// then configure that interface. A NIC selected by MAC alone is keyed
+// "nicN" (N its index), a valid interface name should cloud-init ever fall
+// back to the key, with "-M" added if a named NIC already uses it.
+func netV2IDs(nics []NIC) []string {
+	ids := make([]string, len(nics))
+	used := map[string]bool{}
+	for i, n := range nics {
+		if n.Name != "" {
+			ids[i] = n.Name
+			used[n.Name] = true
+		}
 	}
-	return "mac-" + strings.ReplaceAll(macString(n.MAC), ":", "")
+	for i, n := range nics {
+		if n.Name != "" {
+			continue
+		}
+		id := fmt.Sprintf("nic%d", i)
+		for m := 1; used[id]; m++ {
+			id = fmt.Sprintf("nic%d-%d", i, m)
+		}
+		ids[i] = id
+		used[id] = true
+	}
+	return ids
 }
 
 // buildNetV2 makes the version 2 network config of nics, nil for none.
@@ -281,7 +297,8 @@ func buildNetV2(nics []NIC) *netV2 {
 		return nil
 	}
 	nw := &netV2{Version: 2, Ethernets: map[string]netEth{}}
-	for _, n := range nics {
+	ids := netV2IDs(nics)
+	for i, n := range nics {
 		eth := netEth{Match: &netMatch{}}
 		if n.MAC != "" {
 			eth.Match.MACAddress = macString(n.MAC)
@@ -307,7 +324,7 @@ func buildNetV2(nics []NIC) *netV2 {
 		if ns.Addresses != nil || ns.Search != nil {
 			eth.Nameservers = &ns
 		}
-		nw.Ethernets[netV2ID(n)] = eth
+		nw.Ethernets[ids[i]] = eth
 	}
 	return nw
 }

@@ -52,6 +52,15 @@ func needCloudInit(t *testing.T) cloudInit {
 	if !strings.HasPrefix(py, "/") || exec.Command(py, "-c", "import cloudinit.sources.helpers.openstack").Run() != nil {
 		testenv.Missing(t, "cloud-init", cloudInitHowTo+" (its Python package does not import)")
 	}
+	// net-convert names a MAC-matched interface after this machine's
+	// interface with that MAC, if it has one: the simulated guest's MACs
+	// must not be here.
+	addrs, _ := filepath.Glob("/sys/class/net/*/address")
+	for _, a := range addrs {
+		if b, err := os.ReadFile(a); err == nil && guestMACs[strings.TrimSpace(string(b))] != "" {
+			t.Fatalf("this machine has %s, a MAC of the simulated guest: cloud-init would name the interface after it", a)
+		}
+	}
 	return cloudInit{bin: bin, python: py}
 }
 
@@ -519,6 +528,15 @@ func checkNetwork(t *testing.T, tc ciCase, out map[string]map[string]string, kin
 			default:
 				checkLines(t, kind+" eni "+name, st, eniWant(n))
 			}
+			// DNS servers: on the interface from a version 2 config; a
+			// config drive's are global (services), which eni puts on lo.
+			if len(n.dns) > 0 {
+				where, lines := name, st
+				if kind == "network_data.json" {
+					where, lines = "lo", stanzas["lo"]
+				}
+				checkLines(t, kind+" eni "+where, lines, []string{"dns-nameservers " + strings.Join(n.dns, " ")})
+			}
 		} else if !strings.Contains(eni, "address "+n.addr) {
 			t.Errorf("%s: eni lacks address %s:\n%s", kind, n.addr, eni)
 		}
@@ -573,9 +591,7 @@ func networkdWant(n wantNIC, kind string) []string {
 			want = append(want, "Domains="+strings.Join(n.search, " "))
 		}
 	}
-	if len(n.dns) > 0 && kind != "network_data.json" {
-		// A config drive's DNS servers are global (services), which
-		// networkd files do not carry; eni puts them on lo.
+	if len(n.dns) > 0 {
 		want = append(want, "DNS="+strings.Join(n.dns, " "))
 	}
 	return want
@@ -671,6 +687,10 @@ func checkNetplan(t *testing.T, kind, what string, e map[string]any, n wantNIC) 
 		t.Errorf("%s netplan %s: addresses %v, want %s", kind, what, a, n.addr)
 	}
 	ns, _ := e["nameservers"].(map[string]any)
+	// 22.4's netplan renderer drops a config drive's (global) DNS servers.
+	if len(n.dns) > 0 && kind == "yaml" && !slices.Equal(anyStrings(ns["addresses"]), n.dns) {
+		t.Errorf("%s netplan %s: nameservers %v, want %v", kind, what, ns["addresses"], n.dns)
+	}
 	if len(n.search) > 0 && (n.addr != "" || dhcpSearchApplies(kind, "netplan")) && !slices.Equal(anyStrings(ns["search"]), n.search) {
 		t.Errorf("%s netplan %s: search %v, want %v", kind, what, ns["search"], n.search)
 	}

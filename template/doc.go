@@ -83,9 +83,10 @@
 //     the guest interface with the NIC's MAC, then the key of the
 //     network-config entry, and ignores match.name (22.4 and upstream).
 //     A [NIC] with a Name is therefore keyed by that name; one with a MAC
-//     alone by "mac-" and its hex digits. A glob Name ("ens*") reaches
-//     netplan and networkd ([Match] Name= takes globs) as a pattern;
-//     ifupdown (eni) and sysconfig take it as a literal name.
+//     alone "nicN", which the guest's MAC lookup replaces (on a guest
+//     without that MAC, eni and networkd would use nicN). A glob Name
+//     ("ens*") reaches netplan and networkd ([Match] Name= takes globs) as
+//     a pattern; ifupdown (eni) and sysconfig take it as a literal name.
 //   - Users: user-data lists the users, so no distribution default user
 //     (debian, ubuntu) is created; the name "default", which cloud-init
 //     reads as that user, is refused. Passwords go in hashed_passwd, which
@@ -103,6 +104,9 @@
 //     NIC's SearchDomains) and only the top-level "services" as global DNS
 //     servers (eni puts them on lo); later versions also read each
 //     network's "services" as that interface's servers. Both are written.
+//     22.4's netplan renderer drops those global servers (eni and networkd
+//     keep them), so a 22.4 guest that renders netplan from a config drive
+//     gets no DNS servers from it; NoCloud and guestinfo are not affected.
 //   - Search domains of a DHCP NIC reach netplan only in 22.4: its eni
 //     renderer writes DNS settings for static addresses only, a version 2
 //     nameservers entry without addresses is skipped for networkd
