@@ -4,7 +4,8 @@
 # temp dirs and cloud-init's Python datasource readers on temp files.
 # /etc/cloud/cloud-init.disabled is created first, before the package
 # exists, so that cloud-init's boot stages never act on this machine; the
-# package's services are kept from starting as 30-sshd.sh does. Exports
+# package's services are kept from starting as 30-sshd.sh does. The file
+# stays, as the package does. Exports
 # MANAGEDVM_CLOUDINIT, the cloud-init command the tests run.
 mkdir -p /etc/cloud
 [ -e /etc/cloud/cloud-init.disabled ] || : >/etc/cloud/cloud-init.disabled
