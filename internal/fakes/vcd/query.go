@@ -453,13 +453,17 @@ func guestOSName(osType string) string {
 
 func (st *state) vmRecord(m *vm) *types.QueryResultVMRecordType {
 	a := m.vapp
+	if m.strs == nil {
+		m.strs = &vmStrings{href: st.href("vApp/vm-" + m.id), urn: "urn:vcloud:vm:" + m.id,
+			container: st.href("vApp/vapp-" + a.id), vdc: st.href("vdc/" + a.vdc.id), created: vcdTime(m.created)}
+	}
 	rec := &types.QueryResultVMRecordType{
-		HREF: st.href("vApp/vm-" + m.id), ID: "urn:vcloud:vm:" + m.id, Name: m.name, Type: "application/vnd.vmware.vcloud.vm+xml",
-		ContainerName: a.name, ContainerID: st.href("vApp/vapp-" + a.id), OwnerName: a.owner,
-		VdcHREF: st.href("vdc/" + a.vdc.id), VdcName: a.vdc.name, GuestOS: guestOSName(m.guestOS),
+		HREF: m.strs.href, ID: m.strs.urn, Name: m.name, Type: "application/vnd.vmware.vcloud.vm+xml",
+		ContainerName: a.name, ContainerID: m.strs.container, OwnerName: a.owner,
+		VdcHREF: m.strs.vdc, VdcName: a.vdc.name, GuestOS: guestOSName(m.guestOS),
 		Cpus: m.cpus, MemoryMB: m.memoryMB, Status: statusName(m.status), NetworkName: m.network, IpAddress: m.ip,
 		Busy: a.busy > 0, Deployed: m.deployed, HardwareVersion: 19, VmToolsStatus: m.tools,
-		DateCreated: vcdTime(m.created), VmNameInVc: m.name + " (" + m.id + ")",
+		DateCreated: m.strs.created,
 	}
 	if m.network == "none" {
 		rec.NetworkName = ""

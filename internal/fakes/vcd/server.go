@@ -8,6 +8,8 @@ import (
 	"encoding/pem"
 	"encoding/xml"
 	"fmt"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -94,6 +96,7 @@ func New(opts *Options) *Server {
 	o := opts.withDefaults()
 	s := &Server{opts: o, requests: map[string]int{}}
 	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	s.ts.Config.ErrorLog = log.New(io.Discard, "", 0) // refused TLS handshakes are expected in tests
 	s.ts.StartTLS()
 	s.pool = x509.NewCertPool()
 	s.pool.AddCert(s.ts.Certificate())

@@ -82,14 +82,23 @@ type orgNetwork struct {
 	poolEnd   netip.Addr
 	used      map[netip.Addr]bool
 	edge      *gateway
+	next      netip.Addr // where the next search starts
 }
 
-// allocate returns the first free address of the static pool.
+// allocate returns a free address of the static pool, searching from
+// after the last one given and wrapping around once.
 func (n *orgNetwork) allocate() (netip.Addr, bool) {
-	for a := n.poolStart; a.IsValid() && a.Compare(n.poolEnd) <= 0; a = a.Next() {
-		if !n.used[a] {
-			n.used[a] = true
-			return a, true
+	start := n.next
+	if !start.IsValid() || start.Compare(n.poolStart) < 0 || start.Compare(n.poolEnd) > 0 {
+		start = n.poolStart
+	}
+	for _, rg := range [][2]netip.Addr{{start, n.poolEnd}, {n.poolStart, start}} {
+		for a := rg[0]; a.IsValid() && a.Compare(rg[1]) <= 0; a = a.Next() {
+			if !n.used[a] {
+				n.used[a] = true
+				n.next = a.Next()
+				return a, true
+			}
 		}
 	}
 	return netip.Addr{}, false
@@ -159,6 +168,12 @@ type vm struct {
 	created        time.Time
 	template       *template
 	deleted        bool
+	strs           *vmStrings // the record's fixed strings, built once
+}
+
+// vmStrings are the parts of a VM's query record that never change.
+type vmStrings struct {
+	href, urn, container, vdc, created string
 }
 
 // task is an asynchronous operation.
