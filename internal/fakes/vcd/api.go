@@ -65,10 +65,6 @@ func methodNotAllowed() *apiError {
 
 func canSee(ses *session, o *org) bool { return ses.user.role == RoleSysAdmin || ses.org == o }
 
-func (st *state) orgRef(o *org) *types.Reference {
-	return &types.Reference{HREF: st.href("org/" + o.id), ID: "urn:vcloud:org:" + o.id, Type: types.MimeOrg, Name: o.name}
-}
-
 func (s *Server) getOrg(w http.ResponseWriter, r *http.Request, ses *session, segs []string) *apiError {
 	st := s.st
 	if r.Method != http.MethodGet {

@@ -287,6 +287,8 @@ func (s *Server) handleCloudAPI(w http.ResponseWriter, r *http.Request) {
 		s.handleGateways(w, r, ses, segs[1:])
 	case segs[0] == "firewallGroups":
 		s.handleFirewallGroups(w, r, ses, segs[1:])
+	case segs[0] == "applicationPortProfiles":
+		s.handleAppProfiles(w, r, ses, segs[1:])
 	default:
 		writeJSONError(w, newErr(404, "RESOURCE_NOT_FOUND", "Unknown API path %s", r.URL.Path))
 	}
@@ -426,7 +428,7 @@ func (s *Server) handleGateways(w http.ResponseWriter, r *http.Request, ses *ses
 			writeJSONError(w, e)
 			return
 		}
-		if e := validNAT(&rule); e != nil {
+		if e := st.validNAT(&rule); e != nil {
 			writeJSONError(w, e)
 			return
 		}
@@ -461,7 +463,7 @@ func (s *Server) handleGateways(w http.ResponseWriter, r *http.Request, ses *ses
 				writeJSONError(w, e)
 				return
 			}
-			if e := validNAT(&rule); e != nil {
+			if e := st.validNAT(&rule); e != nil {
 				writeJSONError(w, e)
 				return
 			}
@@ -499,7 +501,7 @@ func (s *Server) handleGateways(w http.ResponseWriter, r *http.Request, ses *ses
 				return
 			}
 			for _, fr := range c.UserDefinedRules {
-				if e := validFirewallRule(fr, g); e != nil {
+				if e := st.validFirewallRule(fr, g); e != nil {
 					writeJSONError(w, e)
 					return
 				}
@@ -568,7 +570,10 @@ func firewallJSON(g *gateway) *types.NsxtFirewallRuleContainer {
 
 var natTypes = map[string]bool{"DNAT": true, "SNAT": true, "NO_DNAT": true, "NO_SNAT": true, "REFLEXIVE": true}
 
-func validNAT(r *types.NsxtNatRule) *apiError {
+func (st *state) validNAT(r *types.NsxtNatRule) *apiError {
+	if ap := r.ApplicationPortProfile; ap != nil && ap.ID != "" && st.appProfileByID(ap.ID) == nil {
+		return newErr(400, "BAD_REQUEST", "Application port profile %s does not exist.", ap.ID)
+	}
 	typ := r.Type
 	if typ == "" {
 		typ = r.RuleType
@@ -591,7 +596,12 @@ func validNAT(r *types.NsxtNatRule) *apiError {
 	return nil
 }
 
-func validFirewallRule(fr *types.NsxtFirewallRule, g *gateway) *apiError {
+func (st *state) validFirewallRule(fr *types.NsxtFirewallRule, g *gateway) *apiError {
+	for _, ref := range fr.ApplicationPortProfiles {
+		if st.appProfileByID(ref.ID) == nil {
+			return newErr(400, "BAD_REQUEST", "Application port profile %s does not exist.", ref.ID)
+		}
+	}
 	if fr.Name == "" {
 		return newErr(400, "BAD_REQUEST", "Firewall rule name is required.")
 	}

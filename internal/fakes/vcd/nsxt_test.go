@@ -386,3 +386,47 @@ func readAll(resp *http.Response) string {
 		}
 	}
 }
+
+func TestApplicationPortProfiles(t *testing.T) {
+	s := start(t, nil)
+	f := setup(t, s)
+	g := edge(t, f.c)
+	ssh, err := f.org.GetNsxtAppPortProfileByName("SSH", types.ApplicationPortProfileScopeSystem)
+	if err != nil {
+		t.Fatalf("system SSH profile: %v", err)
+	}
+	if ssh.NsxtAppPortProfile.ApplicationPorts[0].DestinationPorts[0] != "22" {
+		t.Fatalf("SSH %+v", ssh.NsxtAppPortProfile)
+	}
+	winrm, err := f.org.CreateNsxtAppPortProfile(&types.NsxtAppPortProfile{Name: "mvm-winrm", Scope: types.ApplicationPortProfileScopeTenant,
+		ContextEntityId: f.vdc.Vdc.ID, OrgRef: &types.OpenApiReference{ID: f.org.Org.ID},
+		ApplicationPorts: []types.NsxtAppPortProfilePort{{Protocol: "TCP", DestinationPorts: []string{"5985-5986"}}}})
+	if err != nil {
+		t.Fatalf("CreateNsxtAppPortProfile: %v", err)
+	}
+	byName, err := f.vdc.GetNsxtAppPortProfileByName("mvm-winrm", types.ApplicationPortProfileScopeTenant)
+	if err != nil || byName.NsxtAppPortProfile.ID != winrm.NsxtAppPortProfile.ID {
+		t.Fatalf("lookup in VDC context: %v", err)
+	}
+	if _, err := f.org.CreateNsxtAppPortProfile(&types.NsxtAppPortProfile{Name: "bad", Scope: "TENANT", ContextEntityId: f.vdc.Vdc.ID,
+		ApplicationPorts: []types.NsxtAppPortProfilePort{{Protocol: "TCP", DestinationPorts: []string{"70000"}}}}); err == nil {
+		t.Fatal("port 70000 accepted")
+	}
+	rule := dnat("mvm-owner-1-dnat", "203.0.113.10", "10.10.1.5")
+	rule.ApplicationPortProfile = &types.OpenApiReference{ID: winrm.NsxtAppPortProfile.ID}
+	if _, err := g.CreateNatRule(rule); err != nil {
+		t.Fatalf("DNAT with a profile: %v", err)
+	}
+	rule = dnat("x", "203.0.113.11", "10.10.1.6")
+	rule.ApplicationPortProfile = &types.OpenApiReference{ID: "urn:vcloud:applicationPortProfile:nope"}
+	if _, err := g.CreateNatRule(rule); err == nil {
+		t.Fatal("unknown profile accepted")
+	}
+	if _, err := g.UpdateNsxtFirewall(&types.NsxtFirewallRuleContainer{UserDefinedRules: []*types.NsxtFirewallRule{{Name: "r", ActionValue: "ALLOW",
+		IpProtocol: "IPV4", Direction: "IN", ApplicationPortProfiles: []types.OpenApiReference{{ID: ssh.NsxtAppPortProfile.ID}}}}}); err != nil {
+		t.Fatalf("firewall with a profile: %v", err)
+	}
+	if err := winrm.Delete(); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("delete a profile in use: %v", err)
+	}
+}

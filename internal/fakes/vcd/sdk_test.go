@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,7 +24,11 @@ func newClient(t testing.TB, s *vcd.Server) *govcd.VCDClient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := govcd.NewVCDClient(*u, false, govcd.WithAPIVersion("37.0"), govcd.WithHttpTimeout(30))
+	// The SDK's default request-id function (VcloudRequestIdBuilderFunc)
+	// races on its global counter when one client is shared by goroutines.
+	var seq atomic.Uint64
+	c := govcd.NewVCDClient(*u, false, govcd.WithAPIVersion("37.0"), govcd.WithHttpTimeout(30),
+		govcd.WithVcloudRequestIdFunc(func() string { return fmt.Sprintf("mvm-%d", seq.Add(1)) }))
 	c.Client.Http.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.CertPool(), MinVersion: tls.VersionTLS12}}
 	return c
 }

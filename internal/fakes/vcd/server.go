@@ -281,6 +281,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	rid := requestID()
+	if c := r.Header.Get("X-Vmware-Vcloud-Client-Request-Id"); c != "" {
+		if len(c) > 128 {
+			c = c[:128]
+		}
+		rid = c + "-" + rid
+	}
+	w.Header().Set("X-VMWARE-VCLOUD-REQUEST-ID", rid)
 	p := r.URL.Path
 	switch {
 	case p == "/api/versions":

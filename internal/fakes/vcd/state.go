@@ -204,16 +204,17 @@ type state struct {
 	sessionsCreated int
 	sessionsEnded   int
 
-	vdcs     []*vdc
-	catalogs []*catalog
-	vapps    map[string]*vapp
-	vappList []*vapp
-	vms      map[string]*vm
-	vmList   []*vm
-	tasks    map[string]*task
-	running  []*task
-	audit    []AuditEvent
-	gateways []*gateway
+	vdcs        []*vdc
+	catalogs    []*catalog
+	vapps       map[string]*vapp
+	vappList    []*vapp
+	vms         map[string]*vm
+	vmList      []*vm
+	tasks       map[string]*task
+	running     []*task
+	audit       []AuditEvent
+	gateways    []*gateway
+	appProfiles []*appProfile
 
 	taskDuration time.Duration
 	failNext     []failRule
@@ -251,6 +252,7 @@ func (st *state) seed(o Options) {
 	n.edge = gw
 	c := st.addCatalog(tenant, o.Catalog)
 	st.addTemplate(c, v, o.Template, "ubuntu64Guest", 2, 2048, true)
+	st.seedAppProfiles()
 }
 
 func (st *state) href(p string) string { return st.base + "/api/" + p }
