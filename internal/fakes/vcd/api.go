@@ -65,6 +65,10 @@ func methodNotAllowed() *apiError {
 
 func canSee(ses *session, o *org) bool { return ses.user.role == RoleSysAdmin || ses.org == o }
 
+// seesCatalog: a catalog is visible in its organization, and in every
+// organization when it is published (shared).
+func seesCatalog(ses *session, c *catalog) bool { return c.shared || canSee(ses, c.org) }
+
 func (s *Server) getOrg(w http.ResponseWriter, r *http.Request, ses *session, segs []string) *apiError {
 	st := s.st
 	if r.Method != http.MethodGet {
@@ -229,7 +233,7 @@ func (s *Server) getCatalog(w http.ResponseWriter, r *http.Request, ses *session
 		return methodNotAllowed()
 	}
 	for _, c := range st.catalogs {
-		if c.id != segs[0] {
+		if c.id != segs[0] || !seesCatalog(ses, c) {
 			continue
 		}
 		out := types.Catalog{HREF: st.href("catalog/" + c.id), Type: types.MimeCatalog, ID: "urn:vcloud:catalog:" + c.id,
@@ -254,7 +258,7 @@ func (s *Server) getCatalogItem(w http.ResponseWriter, r *http.Request, ses *ses
 	}
 	for _, c := range st.catalogs {
 		for _, it := range c.items {
-			if it.id != segs[0] {
+			if it.id != segs[0] || !seesCatalog(ses, c) {
 				continue
 			}
 			out := types.CatalogItem{HREF: st.href("catalogItem/" + it.id), Type: types.MimeCatalogItem,
@@ -290,7 +294,7 @@ func (s *Server) getTemplate(w http.ResponseWriter, r *http.Request, ses *sessio
 	switch {
 	case strings.HasPrefix(id, "vappTemplate-"):
 		t := st.templateByID(strings.TrimPrefix(id, "vappTemplate-"))
-		if t == nil || !canSee(ses, t.item.catalog.org) {
+		if t == nil || !seesCatalog(ses, t.item.catalog) {
 			return notFound("VAPP_TEMPLATE")
 		}
 		out := types.VAppTemplate{HREF: st.href("vAppTemplate/vappTemplate-" + t.id), Type: types.MimeVAppTemplate,
@@ -303,7 +307,7 @@ func (s *Server) getTemplate(w http.ResponseWriter, r *http.Request, ses *sessio
 		return nil
 	case strings.HasPrefix(id, "vm-"):
 		t := st.templateByVMID(strings.TrimPrefix(id, "vm-"))
-		if t == nil || !canSee(ses, t.item.catalog.org) {
+		if t == nil || !seesCatalog(ses, t.item.catalog) {
 			return notFound("VM")
 		}
 		writeXML(w, 200, "application/vnd.vmware.vcloud.vm+xml", "Vm", st.templateVMXML(t))
@@ -371,7 +375,7 @@ func (s *Server) instantiate(w http.ResponseWriter, r *http.Request, ses *sessio
 		return newErr(400, "BAD_REQUEST", "The source of the instantiation is required.")
 	}
 	t := st.templateByID(strings.TrimPrefix(uuidOf(p.Source.HREF), ""))
-	if t == nil || !strings.Contains(p.Source.HREF, "vappTemplate-") || !canSee(ses, t.item.catalog.org) {
+	if t == nil || !strings.Contains(p.Source.HREF, "vappTemplate-") || !seesCatalog(ses, t.item.catalog) {
 		return newErr(400, "INVALID_REFERENCE", "Invalid reference %s: no vApp template.", p.Source.HREF)
 	}
 	a := &vapp{id: newUUID(), name: p.Name, description: p.Description, vdc: v, status: statusUnresolved,

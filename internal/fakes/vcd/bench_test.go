@@ -60,8 +60,8 @@ func benchList(b *testing.B, lat time.Duration) {
 
 // TestScaleFiveThousandVMs keeps adding and listing thousands of VMs quick.
 func TestScaleFiveThousandVMs(t *testing.T) {
-	if testing.Short() {
-		t.Skip("short")
+	if testing.Short() || raceEnabled {
+		t.Skip("a timing check: skipped with -short and -race")
 	}
 	s := start(t, nil)
 	t0 := time.Now()

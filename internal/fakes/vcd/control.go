@@ -401,8 +401,25 @@ func (s *Server) ActiveSessions() int {
 	return n
 }
 
-// AddTemplate adds a single-VM vApp template to a catalog (created when
-// missing) of the default organization, in the default VDC.
+// AddCatalog adds an empty catalog: shared, it belongs to org System
+// and is published to every organization (a public catalog); otherwise
+// it belongs to the default organization.
+func (s *Server) AddCatalog(name string, shared bool) error {
+	defer s.lock()()
+	st := s.st
+	if st.findCatalog(name) != nil {
+		return fmt.Errorf("vcd fake: catalog %q exists", name)
+	}
+	if shared {
+		st.addCatalog(st.findOrg("System"), name).shared = true
+	} else {
+		st.addCatalog(st.findOrg(s.opts.Org), name)
+	}
+	return nil
+}
+
+// AddTemplate adds a single-VM vApp template to a catalog (created in the
+// default organization when missing); its storage is in the default VDC.
 func (s *Server) AddTemplate(catalogName, name, guestOS string, cpus, memoryMB int, tools bool) error {
 	defer s.lock()()
 	st := s.st

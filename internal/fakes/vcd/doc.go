@@ -156,7 +156,8 @@
 //
 // Behind a client's back: AddVM (a vApp with one VM; thousands in well
 // under a second), RemoveVApp, RemoveVM, RenameVM, RenameVApp, SetVMIP,
-// SetGuestState, SetToolsStatus, SetHardware, AddTemplate,
+// SetGuestState, SetToolsStatus, SetHardware, AddCatalog (shared: a
+// public catalog of org System seen by every org), AddTemplate,
 // AddStorageProfile, each recorded in the audit trail as VCD records
 // changes made by others. Inspection: VM, VMs, VApp, VApps, NATRules,
 // FirewallRules, FirewallGroups, AuditEvents, RunningTasks.

@@ -353,7 +353,7 @@ func TestConcurrentClients(t *testing.T) {
 				errs <- err
 			case 3:
 				var ev []map[string]any
-				errs <- c.Client.OpenApiGetAllItems("37.0", mustURL(t, s.URL()+"/cloudapi/1.0.0/auditTrail/"), url.Values{"pageSize": {"7"}}, &ev, nil)
+				errs <- c.Client.OpenApiGetAllItems("37.0", mustURL(t, s.URL()+"/cloudapi/1.0.0/auditTrail/"), url.Values{"pageSize": {"40"}}, &ev, nil)
 			}
 		}()
 	}

@@ -254,7 +254,7 @@ func (st *state) records(base string, admin bool, ses *session) *recordSet {
 			}
 		}
 		for _, t := range st.templates() {
-			if canSee(ses, t.item.catalog.org) {
+			if seesCatalog(ses, t.item.catalog) {
 				rs.items = append(rs.items, st.templateVMRecord(t))
 			}
 		}
@@ -280,7 +280,7 @@ func (st *state) records(base string, admin bool, ses *session) *recordSet {
 		}
 	case "vAppTemplate":
 		for _, t := range st.templates() {
-			if canSee(ses, t.item.catalog.org) {
+			if seesCatalog(ses, t.item.catalog) {
 				rs.items = append(rs.items, st.templateRecord(t))
 			}
 		}
@@ -293,10 +293,10 @@ func (st *state) records(base string, admin bool, ses *session) *recordSet {
 		}
 	case "catalog":
 		for _, c := range st.catalogs {
-			{ // catalogs are published to every organization here
+			if seesCatalog(ses, c) {
 				rs.items = append(rs.items, &types.CatalogRecord{
 					HREF: st.href("catalog/" + c.id), ID: "urn:vcloud:catalog:" + c.id, Type: types.MimeCatalog,
-					Name: c.name, IsPublished: true, IsShared: true, IsLocal: c.org == ses.org,
+					Name: c.name, IsPublished: c.shared, IsShared: c.shared, IsLocal: c.org == ses.org,
 					CreationDate: vcdTime(c.created), OrgName: c.org.name, OwnerName: "system",
 					NumberOfVAppTemplates: int64(len(c.items)), Status: "RESOLVED",
 				})
@@ -311,6 +311,9 @@ func (st *state) records(base string, admin bool, ses *session) *recordSet {
 		}
 	case "catalogItem":
 		for _, c := range st.catalogs {
+			if !seesCatalog(ses, c) {
+				continue
+			}
 			for _, it := range c.items {
 				rs.items = append(rs.items, &types.QueryResultCatalogItemType{
 					HREF: st.href("catalogItem/" + it.id), ID: "urn:vcloud:catalogitem:" + it.id, Type: types.MimeCatalogItem,

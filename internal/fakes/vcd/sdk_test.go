@@ -368,3 +368,36 @@ func TestCatalogAndTemplateLookup(t *testing.T) {
 		t.Fatalf("missing catalog: %v", err)
 	}
 }
+
+func TestSharedAndPrivateCatalogs(t *testing.T) {
+	s := start(t, nil)
+	if err := s.AddCatalog("vendor-public", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddTemplate("vendor-public", "debian-12", "debian12_64Guest", 1, 1024, true); err != nil {
+		t.Fatal(err)
+	}
+	f := setup(t, s)
+	cat, err := f.org.GetCatalogByName("vendor-public", false)
+	if err != nil {
+		t.Fatalf("shared catalog: %v", err)
+	}
+	tpl, err := cat.GetVAppTemplateByName("debian-12")
+	if err != nil {
+		t.Fatalf("shared template: %v", err)
+	}
+	p := f.params("from-shared")
+	p.Source.HREF = tpl.VAppTemplate.HREF
+	p.SourcedItem.Source.HREF = tpl.VAppTemplate.Children.VM[0].HREF
+	if _, err := f.vdc.CreateVappFromTemplate(p); err != nil {
+		t.Fatalf("instantiate from a shared catalog: %v", err)
+	}
+	if info, _ := s.VM("from-shared"); info.Template != "debian-12" || info.GuestOS != "debian12_64Guest" {
+		t.Fatalf("vm %+v", info)
+	}
+	// acme sees its own catalog and the shared one.
+	res, err := f.c.Client.QueryWithNotEncodedParams(nil, map[string]string{"type": "catalog"})
+	if err != nil || res.Results.Total != 2 {
+		t.Fatalf("acme sees %v catalogs: %v", res.Results.Total, err)
+	}
+}

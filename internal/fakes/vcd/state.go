@@ -107,6 +107,7 @@ func (n *orgNetwork) allocate() (netip.Addr, bool) {
 type catalog struct {
 	id, name string
 	org      *org
+	shared   bool
 	items    []*catalogItem
 	created  time.Time
 }

@@ -1,0 +1,5 @@
+//go:build !race
+
+package vcd_test
+
+const raceEnabled = false
