@@ -78,7 +78,7 @@ func (st *state) gatewayJSON(g *gateway) *types.OpenAPIEdgeGateway {
 		DistributedRoutingEnabled: &f,
 		GatewayBacking: &types.OpenAPIEdgeGatewayBacking{
 			BackingID:       uuidFromName("t1", g.id),
-			GatewayType:     "NSXT_BACKED",
+			GatewayType:     map[bool]string{true: "NSXV_BACKED", false: "NSXT_BACKED"}[st.opts.NetworkProvider == "NSX_V"],
 			NetworkProvider: types.NetworkProvider{Name: "nsxt-manager", ID: "urn:vcloud:nsxtmanager:" + uuidFromName("nsxt")},
 		},
 		UsingIpSpace: &f,
@@ -287,6 +287,17 @@ func (s *Server) handleCloudAPI(w http.ResponseWriter, r *http.Request) {
 		s.handleGateways(w, r, ses, segs[1:])
 	case segs[0] == "firewallGroups":
 		s.handleFirewallGroups(w, r, ses, segs[1:])
+	case segs[0] == "vdcs" && len(segs) == 3 && segs[2] == "capabilities" && r.Method == http.MethodGet:
+		v := s.st.vdcByID(uuidOf(segs[1]))
+		if v == nil || !canSee(ses, v.org) || !strings.HasPrefix(segs[1], "urn:vcloud:vdc:") {
+			writeJSONError(w, newErr(404, "RESOURCE_NOT_FOUND", "[%s] does not exist or you do not have permission to access it.", segs[1]))
+			return
+		}
+		s.writePage(w, r, []any{
+			types.VdcCapability{Name: "networkProvider", Description: "Network provider of the VDC", Value: s.opts.NetworkProvider, Type: "String", Category: "General"},
+			types.VdcCapability{Name: "vappNetworkRouted", Description: "Routed vApp networks", Value: true, Type: "Boolean", Category: "VappNetwork"},
+			types.VdcCapability{Name: "orgVdcNetworkRouted", Description: "Routed organization VDC networks", Value: true, Type: "Boolean", Category: "OrgVdcNetwork"},
+		}, nil)
 	case segs[0] == "applicationPortProfiles":
 		s.handleAppProfiles(w, r, ses, segs[1:])
 	default:

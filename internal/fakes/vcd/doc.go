@@ -103,6 +103,11 @@
 //     deploy,undeploy} and vapp/{create,modify,delete}, with the task id when
 //     an API call caused them. Timestamps have millisecond precision and
 //     several events may share one, as on VCD: a cursor must tolerate ties.
+//   - GET /cloudapi/1.0.0/vdcs/{urn}/capabilities: networkProvider
+//     (Options.NetworkProvider, so govcd's Vdc.IsNsxt and IsNsxv work),
+//     vappNetworkRouted, orgVdcNetworkRouted.
+//   - GET /cloudapi/1.0.0/sessions/current: the CurrentSessionInfo (user,
+//     org, roles, roleRefs), for the Organization Administrator check.
 //   - GET /cloudapi/1.0.0/edgeGateways[/{id}] (OpenAPIEdgeGateway,
 //     NSXT_BACKED, one uplink subnet with its allocated IP range, totalIpCount,
 //     usedIpCount, primaryIp), GET .../usedIpAddresses (the primary IP and

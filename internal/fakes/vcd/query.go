@@ -344,7 +344,7 @@ func (st *state) records(base string, admin bool, ses *session) *recordSet {
 			}
 			rec := &types.QueryResultOrgVdcRecordType{HREF: st.href("vdc/" + v.id), Name: v.name, IsEnabled: "true",
 				OrgName: v.org.name, AllocationModel: "Flex", NumberOfVApps: intp(n), Status: "READY", IsBusy: "false",
-				NetworkProviderType: "NSX_T", NumberOfStorageProfiles: intp(len(v.profiles))}
+				NetworkProviderType: st.opts.NetworkProvider, NumberOfStorageProfiles: intp(len(v.profiles))}
 			if admin {
 				rec.Org = st.href("org/" + v.org.id)
 			}

@@ -401,3 +401,23 @@ func TestSharedAndPrivateCatalogs(t *testing.T) {
 		t.Fatalf("acme sees %v catalogs: %v", res.Results.Total, err)
 	}
 }
+
+func TestSessionInfoAndNSXBacking(t *testing.T) {
+	s := start(t, nil)
+	f := setup(t, s)
+	info, err := f.c.Client.GetSessionInfo()
+	if err != nil {
+		t.Fatalf("GetSessionInfo: %v", err)
+	}
+	if info.User.Name != "orgadmin" || info.Org.Name != "acme" || len(info.Roles) != 1 || info.Roles[0] != vcd.RoleOrgAdmin {
+		t.Fatalf("session %+v", info)
+	}
+	if !f.vdc.IsNsxt() || f.vdc.IsNsxv() {
+		t.Fatal("default VDC should be NSX-T backed")
+	}
+	s2 := start(t, &vcd.Options{NetworkProvider: "NSX_V"})
+	f2 := setup(t, s2)
+	if !f2.vdc.IsNsxv() {
+		t.Fatal("NSX_V option not reported")
+	}
+}

@@ -46,6 +46,10 @@ type Options struct {
 	GatewayTaskDuration time.Duration
 	// TokenTTL is the lifetime of a session token; zero means no expiry.
 	TokenTTL time.Duration
+	// NetworkProvider is the VDC's network backing, "NSX_T" (default) or
+	// "NSX_V": reported by the VDC capabilities, the orgVdc query record
+	// and the edge gateway's gatewayType (NSXT_BACKED or NSXV_BACKED).
+	NetworkProvider string
 	// MaxPageSize caps pageSize for the query service and the cloudapi
 	// lists. Default 128 (VCD's default maximum).
 	MaxPageSize int
@@ -71,6 +75,7 @@ func (o *Options) withDefaults() Options {
 	def(&v.User, "orgadmin")
 	def(&v.Password, "Passw0rd-tenant")
 	def(&v.SysAdminPassword, "Passw0rd-system")
+	def(&v.NetworkProvider, "NSX_T")
 	if v.MaxPageSize <= 0 {
 		v.MaxPageSize = 128
 	}
