@@ -330,6 +330,7 @@ func (s *Server) taskRoutes(w http.ResponseWriter, r *http.Request, ses *session
 		writeXML(w, 200, types.MimeTask, "Task", st.taskXML(t))
 		return nil
 	case len(segs) == 3 && segs[1] == "action" && segs[2] == "cancel" && r.Method == http.MethodPost:
+		st.cancel(t)
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
@@ -477,6 +478,7 @@ func (s *Server) instantiate(w http.ResponseWriter, r *http.Request, ses *sessio
 	}
 	a.vms = []*vm{m}
 	a.busy++
+	a.busyOp = "VDC_INSTANTIATE_VAPP"
 	st.addVApp(a)
 	owner := types.Reference{HREF: st.href("vApp/vapp-" + a.id), ID: "urn:vcloud:vapp:" + a.id, Type: types.MimeVApp, Name: a.name}
 	deploy, powerOn := p.Deploy, p.PowerOn
@@ -767,8 +769,10 @@ func path2action(rest string) string {
 	return rest[strings.LastIndexByte(rest, '/')+1:]
 }
 
-func busyErr(a *vapp, op string) *apiError {
-	return newErr(400, "BUSY_ENTITY", "The entity vApp %q is busy completing an operation %s.", a.name, op)
+// busyErr is VCD's answer to a change of an entity while a task of it
+// runs; it names the running operation.
+func busyErr(a *vapp) *apiError {
+	return newErr(400, "BUSY_ENTITY", "The entity Ref: com.vmware.vcloud.entity.vapp:%s is busy completing an operation %s.", a.id, a.busyOp)
 }
 
 // power runs deploy, undeploy, powerOn, powerOff, shutdown, reset,
@@ -776,7 +780,7 @@ func busyErr(a *vapp, op string) *apiError {
 func (s *Server) power(w http.ResponseWriter, r *http.Request, ses *session, a *vapp, vms []*vm, action string) *apiError {
 	st := s.st
 	if a.busy > 0 {
-		return busyErr(a, "VAPP_UPDATE")
+		return busyErr(a)
 	}
 	if a.status == statusFailedCreation || a.status == statusUnresolved {
 		return newErr(400, "BAD_REQUEST", "The requested operation could not be executed since vApp %q is not resolved.", a.name)
@@ -833,6 +837,9 @@ func (s *Server) power(w http.ResponseWriter, r *http.Request, ses *session, a *
 		"powerOff": "vappPowerOff", "shutdown": "vappShutdownGuest", "reset": "vappReset", "reboot": "vappRebootGuest",
 		"suspend": "vappSuspend"}[action]
 	a.busy++
+	a.busyOp = map[string]string{"deploy": "VAPP_DEPLOY", "undeploy": "VAPP_UNDEPLOY", "powerOn": "VAPP_POWER_ON",
+		"powerOff": "VAPP_POWER_OFF", "shutdown": "VAPP_SHUTDOWN", "reset": "VAPP_RESET", "reboot": "VAPP_REBOOT",
+		"suspend": "VAPP_SUSPEND"}[action]
 	var tk *task
 	tk = st.newTask(opName, action+" "+a.name, owner, ses, func() *apiError {
 		a.busy--
@@ -889,7 +896,7 @@ func stopErr(a *vapp) *apiError {
 func (s *Server) deleteVApp(w http.ResponseWriter, ses *session, a *vapp) *apiError {
 	st := s.st
 	if a.busy > 0 {
-		return busyErr(a, "VDC_DELETE_VAPP")
+		return busyErr(a)
 	}
 	if a.deployed {
 		return stopErr(a)
@@ -900,6 +907,7 @@ func (s *Server) deleteVApp(w http.ResponseWriter, ses *session, a *vapp) *apiEr
 		}
 	}
 	a.busy++
+	a.busyOp = "VDC_DELETE_VAPP"
 	owner := types.Reference{HREF: st.href("vApp/vapp-" + a.id), ID: "urn:vcloud:vapp:" + a.id, Type: types.MimeVApp, Name: a.name}
 	var tk *task
 	tk = st.newTask("vdcDeleteVapp", "Deleting Virtual Application "+a.name+"("+a.id+")", owner, ses, func() *apiError {
@@ -919,12 +927,13 @@ func (s *Server) deleteVM(w http.ResponseWriter, ses *session, m *vm) *apiError 
 	st := s.st
 	a := m.vapp
 	if a.busy > 0 {
-		return busyErr(a, "VAPP_DELETE_VM")
+		return busyErr(a)
 	}
 	if m.deployed || m.status == statusPoweredOn {
 		return stopErr(a)
 	}
 	a.busy++
+	a.busyOp = "VAPP_DELETE_VM"
 	owner := types.Reference{HREF: st.href("vApp/vm-" + m.id), ID: "urn:vcloud:vm:" + m.id, Type: "application/vnd.vmware.vcloud.vm+xml", Name: m.name}
 	var tk *task
 	tk = st.newTask("vappDeleteVm", "Deleting Virtual Machine "+m.name, owner, ses, func() *apiError {
@@ -962,7 +971,7 @@ func (s *Server) reconfigure(w http.ResponseWriter, ses *session, m *vm, body *t
 	st := s.st
 	a := m.vapp
 	if a.busy > 0 {
-		return busyErr(a, "VAPP_UPDATE_VM")
+		return busyErr(a)
 	}
 	cpus, mem, name := m.cpus, m.memoryMB, m.name
 	if body != nil {
@@ -985,6 +994,7 @@ func (s *Server) reconfigure(w http.ResponseWriter, ses *session, m *vm, body *t
 		return newErr(400, "BAD_REQUEST", "The requested operation could not be executed since VM %q is powered on and hot add is not enabled.", m.name)
 	}
 	a.busy++
+	a.busyOp = "VAPP_UPDATE_VM"
 	owner := types.Reference{HREF: st.href("vApp/vm-" + m.id), ID: "urn:vcloud:vm:" + m.id, Type: "application/vnd.vmware.vcloud.vm+xml", Name: m.name}
 	var tk *task
 	tk = st.newTask("vappUpdateVm", "Updating Virtual Machine "+m.name, owner, ses, func() *apiError {

@@ -78,8 +78,11 @@
 //     reboot,suspend}, .../action/deploy (DeployVAppParams),
 //     .../action/undeploy (UndeployVAppParams). Power off keeps the vApp
 //     deployed, as VCD does: only undeploy makes it deletable. Shutdown and
-//     reboot need VMware Tools running. Operations on a vApp with a running
-//     task are BUSY_ENTITY.
+//     reboot need VMware Tools running. Changing a vApp (or its VM) while a
+//     task of it runs is a 400 BUSY_ENTITY "The entity Ref:
+//     com.vmware.vcloud.entity.vapp:UUID is busy completing an operation
+//     VDC_INSTANTIATE_VAPP." naming the running operation (the vApp
+//     operation names are this fake's).
 //   - GET /api/vApp/vm-{id} (Vm with NetworkConnectionSection,
 //     GuestCustomizationSection, VmSpecSection, StorageProfile), its
 //     sections; the same power and deploy actions; POST
@@ -88,7 +91,10 @@
 //     .../guestCustomizationSection/; DELETE (refused while on).
 //   - GET /api/task/{id} (Progress grows over Options.TaskDuration; status
 //     running, success or error with Error{majorErrorCode, minorErrorCode,
-//     message}); POST /api/task/{id}/action/cancel is accepted and ignored.
+//     message}); POST /api/task/{id}/action/cancel aborts a running task
+//     (status "aborted", its effect never happens; a cancelled
+//     instantiation leaves the vApp FAILED_CREATION, deletable). govcd
+//     treats "aborted" as finished without error.
 //
 // The OpenAPI (JSON pages {resultTotal, pageCount, page, pageSize,
 // associations, values} with a Link rel="nextPage" header; filter,
@@ -152,7 +158,7 @@
 // metadata, virtualHardwareSection items, NSX-V edge services,
 // IP spaces, VDC groups, the
 // distributed firewall, load balancing, the event query type and
-// additionalProperties in audit events. Task cancel does not stop a task.
+// additionalProperties in audit events.
 // Message texts other than "Stop the vApp and try again" and BUSY_ENTITY
 // are close to VCD's but not verified against it; the categories of
 // usedIpAddresses other than PRIMARY_IP are this fake's.

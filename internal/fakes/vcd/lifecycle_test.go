@@ -366,3 +366,40 @@ func TestPowerFaultAndBehindTheBack(t *testing.T) {
 		t.Fatalf("removed VM still listed: %+v", recs)
 	}
 }
+
+// TestTimedOutProvisioningCleanup: a provisioning the client gives up on is
+// cancelled, then its vApp deleted: nothing is left.
+func TestTimedOutProvisioningCleanup(t *testing.T) {
+	s := start(t, &vcd.Options{TaskDuration: time.Hour})
+	f := setup(t, s)
+	va, err := f.instantiate(t, f.params("slow-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vapp := govcd.NewVApp(&f.c.Client)
+	vapp.VApp = va
+	if _, err := vapp.Delete(); err == nil || !strings.Contains(err.Error(), "is busy completing an operation VDC_INSTANTIATE_VAPP") {
+		t.Fatalf("delete while instantiating: %v", err)
+	}
+	tk := taskOf(f.c, va.Tasks.Task[0])
+	if err := tk.CancelTask(); err != nil {
+		t.Fatalf("CancelTask: %v", err)
+	}
+	if err := tk.Refresh(); err != nil || tk.Task.Status != "aborted" {
+		t.Fatalf("after cancel: %v %+v", err, tk.Task)
+	}
+	if info, _ := s.VApp("slow-1"); info.Status != "FAILED_CREATION" || info.Busy {
+		t.Fatalf("vApp after cancel %+v", info)
+	}
+	s.SetTaskDuration(0)
+	del, err := vapp.Delete()
+	if err != nil {
+		t.Fatalf("delete after cancel: %v", err)
+	}
+	if err := wait(t, del); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.VApps()) != 0 || s.RunningTasks() != 0 {
+		t.Fatalf("left: %+v, %d tasks", s.VApps(), s.RunningTasks())
+	}
+}

@@ -147,7 +147,8 @@ type vapp struct {
 	vms         []*vm
 	nets        []*vappNet
 	created     time.Time
-	busy        int // running tasks
+	busy        int    // running tasks
+	busyOp      string // the operation of the last task started
 	owner       string
 }
 
@@ -509,6 +510,24 @@ func (st *state) advance() {
 		st.running[i] = nil
 	}
 	st.running = kept
+}
+
+// cancel aborts a running task: its effect never happens and its failure
+// path runs (a cancelled instantiation leaves its vApp FAILED_CREATION).
+func (st *state) cancel(t *task) {
+	if t.status != "running" {
+		return
+	}
+	t.status, t.end = "aborted", st.now()
+	for i, x := range st.running {
+		if x == t {
+			st.running = append(st.running[:i:i], st.running[i+1:]...)
+			break
+		}
+	}
+	if t.onFail != nil {
+		t.onFail()
+	}
 }
 
 func (st *state) taskXML(t *task) *types.Task {
