@@ -401,6 +401,25 @@ func (s *Server) ActiveSessions() int {
 	return n
 }
 
+// AddUser adds a user with a role (RoleOrgAdmin, RoleVAppUser, or any
+// role name) to an organization, creating the organization when missing.
+// Roles are reported by /cloudapi/1.0.0/sessions/current, not enforced.
+func (s *Server) AddUser(orgName, name, password, role string) error {
+	defer s.lock()()
+	st := s.st
+	o := st.findOrg(orgName)
+	if o == nil {
+		o = st.addOrg(orgName)
+	}
+	for _, u := range st.users {
+		if u.org == o && u.name == name {
+			return fmt.Errorf("vcd fake: user %q exists in %q", name, orgName)
+		}
+	}
+	st.users = append(st.users, &user{org: o, name: name, password: password, role: role})
+	return nil
+}
+
 // AddCatalog adds an empty catalog: shared, it belongs to org System
 // and is published to every organization (a public catalog); otherwise
 // it belongs to the default organization.

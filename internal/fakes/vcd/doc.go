@@ -167,10 +167,11 @@
 //
 // Behind a client's back: AddVM (a vApp with one VM; thousands in well
 // under a second), RemoveVApp, RemoveVM, RenameVM, RenameVApp, SetVMIP,
-// SetGuestState, SetToolsStatus, SetHardware, AddCatalog (shared: a
-// public catalog of org System seen by every org), AddTemplate,
-// AddStorageProfile, each recorded in the audit trail as VCD records
-// changes made by others. Inspection: VM, VMs, VApp, VApps, NATRules,
+// SetGuestState, SetToolsStatus, SetHardware (these inventory changes are
+// recorded in the audit trail, as VCD records changes made by others),
+// AddCatalog (shared: a public catalog of org System seen by every org),
+// AddTemplate, AddStorageProfile, AddUser (any role; roles are reported
+// by sessions/current, not enforced). Inspection: VM, VMs, VApp, VApps, NATRules,
 // FirewallRules, FirewallGroups, AuditEvents, RunningTasks.
 // Faults: FailNextTask (by operationName), SetTaskDuration,
 // SetGatewayTaskDuration, SetGatewayBusy (BUSY_ENTITY as another client's

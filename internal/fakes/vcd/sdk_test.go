@@ -415,6 +415,16 @@ func TestSessionInfoAndNSXBacking(t *testing.T) {
 	if !f.vdc.IsNsxt() || f.vdc.IsNsxv() {
 		t.Fatal("default VDC should be NSX-T backed")
 	}
+	if err := s.AddUser("acme", "viewer", "Passw0rd-viewer", vcd.RoleVAppUser); err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, s)
+	if err := c.Authenticate("viewer", "Passw0rd-viewer", "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := c.Client.GetSessionInfo(); err != nil || info.Roles[0] != vcd.RoleVAppUser {
+		t.Fatalf("viewer session %v %+v", err, info)
+	}
 	s2 := start(t, &vcd.Options{NetworkProvider: "NSX_V"})
 	f2 := setup(t, s2)
 	if !f2.vdc.IsNsxv() {
