@@ -375,7 +375,7 @@ func (s *Server) instantiate(w http.ResponseWriter, r *http.Request, ses *sessio
 	if p.Source == nil {
 		return newErr(400, "BAD_REQUEST", "The source of the instantiation is required.")
 	}
-	t := st.templateByID(strings.TrimPrefix(uuidOf(p.Source.HREF), ""))
+	t := st.templateByID(uuidOf(p.Source.HREF))
 	if t == nil || !strings.Contains(p.Source.HREF, "vappTemplate-") || !seesCatalog(ses, t.item.catalog) {
 		return newErr(400, "INVALID_REFERENCE", "Invalid reference %s: no vApp template.", p.Source.HREF)
 	}

@@ -127,8 +127,13 @@ func (s *Server) CACertPEM() []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.ts.Certificate().Raw})
 }
 
-// Options returns the effective options (defaults filled).
-func (s *Server) Options() Options { return s.opts }
+// Options returns the effective options (defaults filled, durations as
+// last set).
+func (s *Server) Options() Options {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opts
+}
 
 // supported API versions, as VCD 10.5.1 lists them (the ones below 37.0
 // marked deprecated).
