@@ -93,7 +93,7 @@ func taskOf(c *govcd.VCDClient, x *types.Task) govcd.Task {
 }
 
 func TestInstantiateTaskProgresses(t *testing.T) {
-	s := start(t, &vcd.Options{TaskDuration: 150 * time.Millisecond})
+	s := start(t, &vcd.Options{TaskDuration: 400 * time.Millisecond})
 	f := setup(t, s)
 	va, err := f.instantiate(t, f.params("web-1"))
 	if err != nil {
@@ -311,7 +311,7 @@ func TestPowerAndDeleteRefusal(t *testing.T) {
 }
 
 func TestBusyVApp(t *testing.T) {
-	s := start(t, &vcd.Options{TaskDuration: 200 * time.Millisecond})
+	s := start(t, &vcd.Options{TaskDuration: time.Second})
 	f := setup(t, s)
 	va, err := f.instantiate(t, f.params("busy-1"))
 	if err != nil {

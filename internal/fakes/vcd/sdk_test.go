@@ -180,12 +180,12 @@ func TestTokenExpiryAndRelogin(t *testing.T) {
 	}
 
 	// TTL-based expiry.
-	s2 := start(t, &vcd.Options{TokenTTL: 50 * time.Millisecond})
+	s2 := start(t, &vcd.Options{TokenTTL: 500 * time.Millisecond})
 	c2 := login(t, s2)
 	if _, err := c2.GetOrgByName("acme"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(80 * time.Millisecond)
+	time.Sleep(700 * time.Millisecond)
 	if _, err := c2.GetOrgByName("acme"); err == nil {
 		t.Fatal("token used after its TTL")
 	}
