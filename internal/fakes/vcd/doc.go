@@ -57,7 +57,8 @@
 //     sortAsc/sortDesc on any record attribute; filter in FIQL (==, != with
 //   - wildcards, =gt= =ge= =lt= =le= comparing times, numbers or strings;
 //     ';' and ',' with parentheses) on record attribute names, values
-//     URL-encoded when filterEncoded=true. A page past the last is a 400.
+//     URL-encoded when filterEncoded=true. A page past the last is a 400;
+//     fields and links are ignored (records are always complete).
 //   - POST /api/vdc/{id}/action/instantiateVAppTemplate
 //     (InstantiateVAppTemplateParams): name unique in the VDC
 //     (DUPLICATE_NAME), Source a template of a visible catalog,
