@@ -21,8 +21,12 @@
 //  4. ipam: a public IP is allocated from the zone's pool, keyed by the VM,
 //     with the local IP recorded (the NAT relation). The owner of the
 //     allocation, and of the NAT rule of step 5, is the VM's CMDB key as a
-//     string, "provider/vmid" (cmdb.Key.String), at most natfw.MaxOwner
-//     bytes: a request for a longer key is InvalidArgument.
+//     string: the provider name (the key of Config.Providers), a slash and
+//     the VM id, "vcenter-1/vm-42" ([cmdb.Key.String]), at most
+//     [natfw.MaxOwner] (120) bytes: a request whose key is longer is
+//     InvalidArgument before anything is changed. A host that looks up or
+//     repairs what the orchestrator holds uses the same key:
+//     ipam.Allocation.Owner and natfw.Rule.Owner.
 //  5. firewall: the 1:1 NAT public -> local is ensured, with the inbound
 //     ports of the OS family allowed only from the management sources.
 //  6. configure: the Configurator makes the OS changes through an executor
@@ -35,8 +39,8 @@
 // a rejection compensates everything.
 //
 // On failure the compensations run in reverse, on a context that survives
-// the caller's cancellation, with their own timeout (Options.
-// CompensationTimeout); their errors are joined to the cause. The CMDB
+// the caller's cancellation, with their own timeout
+// (Options.CompensationTimeout); their errors are joined to the cause. The CMDB
 // record ends "failed" with the reason and the failed step, never
 // "enrolling". A step failing with Unavailable or OutcomeUnknown is tried
 // again first (Options.Retries): every step is keyed by the VM, so trying
@@ -161,11 +165,39 @@
 //
 // # Errors
 //
-// Errors carry errs codes: InvalidArgument for a malformed request,
-// NotFound for an unknown provider or VM, FailedPrecondition for an
-// ineligible VM or failed requirements (*RequirementsError),
-// Unauthenticated for refused credentials, AlreadyExists for a VM busy with
-// another operation, ResourceExhausted for a full pool.
+// Every error carries an errs code (errs.CodeOf, errors.Is(err,
+// errs.NotFound)); the codes a host must handle, and where it meets them:
+//
+//   - InvalidArgument: a malformed request or Config (New, Enroll, ...): a
+//     Key, provider name or VM id beyond the limits, a VM key longer than
+//     natfw.MaxOwner as "provider/vmid", or an unknown service profile
+//     (Request.Profile not in Config.Profiles). Nothing was changed.
+//   - NotFound: an unknown provider (not in Config.Providers) or VM.
+//   - FailedPrecondition: an ineligible VM (powered off, a template, already
+//     enrolled, no local IP, an OS family the profile does not serve) or
+//     failed requirements (a *RequirementsError with the whole report).
+//   - Unauthenticated: the guest refused the customer's credentials; the
+//     message says what to check. Everything was rolled back.
+//   - PermissionDenied: a peer identity this side refused, or a privilege
+//     the service account lacks. A vCenter, WinRM or PostgreSQL server
+//     certificate that TLS verification refuses, an SSH host key that the
+//     host key policy refuses (*ssh.HostKeyError), a missing vCenter
+//     privilege, sudo refused in the guest. Retrying cannot help: fix the
+//     trust configuration (CA, thumbprint, known_hosts) or the account.
+//   - AlreadyExists: the VM is busy with another operation (wrapping
+//     [ErrVMBusy]). (A Key reused for another operation or VM is
+//     InvalidArgument.)
+//   - ResourceExhausted: the IPAM pool has no free address.
+//   - Unavailable, OutcomeUnknown: a driver could not be reached, or did not
+//     answer a change, after Options.Retries tries; the step is keyed by the
+//     VM, so a later Enroll or Resume reconciles it.
+//   - Canceled, DeadlineExceeded: the caller's context ended; the
+//     compensations still ran (on their own context).
+//
+// A failed Enroll returns its cause with the compensations' errors joined
+// to it (errs.Join): errs.CodeOf gives the cause's code, unless a
+// compensation's outcome is unknown (then OutcomeUnknown: something may be
+// left behind, and Resume or a repeated request reconciles it).
 //
 // # Concurrency
 //
