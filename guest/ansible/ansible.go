@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,7 +25,7 @@ import (
 	"github.com/managedvm/managedvm/internal/limit"
 )
 
-// MaxPath is the longest Config.Playbook path, in bytes.
+// MaxPath is the longest playbook path (New's playbook), in bytes.
 const MaxPath = 4096
 
 //go:embed managedvm_callback.py
@@ -32,33 +33,42 @@ var callbackPlugin []byte
 
 // ErrNotInstalled is returned when the ansible-playbook program is not
 // found. Its code is errs.FailedPrecondition.
-var ErrNotInstalled = &errs.Error{Code: errs.FailedPrecondition, Msg: "ansible-playbook is not installed (install ansible-core, or set Config.Binary)"}
+var ErrNotInstalled = &errs.Error{Code: errs.FailedPrecondition, Msg: "ansible-playbook is not installed (install ansible-core, or set Options.Binary)"}
 
-// Config says how to run a playbook. Playbook, Credentials (with a private
-// key) and a host-key choice (KnownHosts or InsecureAcceptAnyHostKey) are
-// required.
-type Config struct {
-	// Playbook is the playbook file on this machine.
-	Playbook string
+// HostKeys says how the ssh client that Ansible runs verifies the
+// targets' host keys: build it with KnownHosts, KnownHostsFor or
+// InsecureAcceptAnyHostKey. The zero HostKeys is refused by New.
+type HostKeys struct {
+	data      []byte
+	forTarget func(ctx context.Context, t guest.Target) ([]byte, error)
+	insecure  bool
+}
+
+// KnownHosts verifies every target against known_hosts data (ssh runs with
+// StrictHostKeyChecking=yes against it).
+func KnownHosts(data []byte) HostKeys { return HostKeys{data: bytes.Clone(data)} }
+
+// KnownHostsFor asks f for the known_hosts data of each enrollment target
+// (Configure); Run, which has no target, is refused with InvalidArgument.
+func KnownHostsFor(f func(ctx context.Context, t guest.Target) ([]byte, error)) HostKeys {
+	return HostKeys{forTarget: f}
+}
+
+// InsecureAcceptAnyHostKey turns host-key checking off: for throwaway test
+// guests only.
+func InsecureAcceptAnyHostKey() HostKeys { return HostKeys{insecure: true} }
+
+func (h HostKeys) isZero() bool { return len(h.data) == 0 && h.forTarget == nil && !h.insecure }
+
+// Options are a Runner's optional settings; nil means the defaults.
+type Options struct {
 	// Binary is the ansible-playbook program (default: found on PATH).
 	Binary string
-	// Credentials are the account Ansible logs in with: its user name and
-	// private key (written to a 0600 temporary file, removed afterwards).
-	// A passphrase-protected key is refused (ssh would prompt for it).
-	Credentials guest.Credentials
 	// BecomePassword, if set, is given to Ansible as
 	// ansible_become_password through a 0600 variables file (never on the
 	// command line). Become turns privilege escalation on for every task.
 	BecomePassword guest.Secret
 	Become         bool
-	// KnownHosts is known_hosts data for the targets: ssh runs with
-	// StrictHostKeyChecking=yes against it. InsecureAcceptAnyHostKey turns
-	// host-key checking off instead (throwaway test guests only).
-	KnownHosts               []byte
-	InsecureAcceptAnyHostKey bool
-	// KnownHostsFor, if set, returns the known_hosts data for an
-	// enrollment target (used by Configure instead of KnownHosts).
-	KnownHostsFor func(ctx context.Context, t guest.Target) ([]byte, error)
 	// Port is the SSH port for Configure's targets (default 22).
 	Port int
 	// ExtraVars are passed as a JSON variables file (-e @file).
@@ -77,6 +87,14 @@ type Config struct {
 	TempDir string
 	// Logger receives one line per task result; nil discards.
 	Logger *slog.Logger
+}
+
+// config is everything a Runner runs with.
+type config struct {
+	Playbook    string
+	Credentials guest.Credentials
+	HostKeys
+	Options
 }
 
 // Host is the machine a run targets.
@@ -168,7 +186,7 @@ func (e *PlaybookError) Is(target error) bool { return errs.IsCode(e, target) }
 // Runner runs one playbook. It is a guest.Configurator (for
 // enroll.Config.Configurator).
 type Runner struct {
-	cfg Config
+	cfg config
 	log *slog.Logger
 }
 
@@ -179,9 +197,21 @@ var (
 	hostRe = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,253}$`)
 )
 
-// New checks cfg and returns a Runner.
-func New(cfg Config) (*Runner, error) {
+// New returns a Runner of the playbook file at playbook, logging in as
+// creds (a user name and an unencrypted private key), verifying host keys
+// as hostKeys says; opts may be nil. Everything is checked before anything
+// runs: a missing or malformed argument is InvalidArgument, a password
+// login or a passphrase-protected key Unimplemented.
+func New(playbook string, creds guest.Credentials, hostKeys HostKeys, opts *Options) (*Runner, error) {
 	const op = "ansible.New"
+	cfg := config{Playbook: playbook, Credentials: creds, HostKeys: hostKeys}
+	if opts != nil {
+		cfg.Options = *opts
+		cfg.ExtraVars = maps.Clone(opts.ExtraVars)
+		cfg.Tags = slices.Clone(opts.Tags)
+		cfg.SkipTags = slices.Clone(opts.SkipTags)
+		cfg.Env = slices.Clone(opts.Env)
+	}
 	switch {
 	case cfg.Playbook == "":
 		return nil, errs.New(errs.InvalidArgument, op, "no playbook")
@@ -191,8 +221,8 @@ func New(cfg Config) (*Runner, error) {
 		return nil, errs.New(errs.Unimplemented, op, "Ansible needs a private key (password logins would need sshpass)")
 	case !cfg.Credentials.Passphrase.IsZero():
 		return nil, errs.New(errs.Unimplemented, op, "a passphrase-protected key would make ssh prompt: give an unencrypted key")
-	case len(cfg.KnownHosts) == 0 && cfg.KnownHostsFor == nil && !cfg.InsecureAcceptAnyHostKey:
-		return nil, errs.New(errs.InvalidArgument, op, "no host keys: set KnownHosts (or KnownHostsFor), or InsecureAcceptAnyHostKey for throwaway guests")
+	case cfg.HostKeys.isZero():
+		return nil, errs.New(errs.InvalidArgument, op, "no host keys: pass KnownHosts(data) (or KnownHostsFor), or InsecureAcceptAnyHostKey() for throwaway guests")
 	case len(cfg.Limit) > limit.MaxText || (cfg.Limit != "" && limit.Printable(cfg.Limit) != ""):
 		return nil, errs.New(errs.InvalidArgument, op, "malformed limit (printable, at most 4096 bytes)")
 	case len(cfg.Playbook) > MaxPath || strings.IndexByte(cfg.Playbook, 0) >= 0:
@@ -221,16 +251,16 @@ func New(cfg Config) (*Runner, error) {
 }
 
 // Configure runs the playbook against the target's public IP (on
-// Config.Port, default 22).
+// Options.Port, default 22).
 func (r *Runner) Configure(ctx context.Context, t guest.Target, _ *guest.Executor) error {
 	h := Host{Name: "target", Addr: t.PublicIP.String(), Port: r.cfg.Port}
 	if !t.PublicIP.IsValid() {
 		return errs.New(errs.InvalidArgument, "ansible.Configure", "the target has no public IP")
 	}
 	var kh []byte
-	if r.cfg.KnownHostsFor != nil {
+	if r.cfg.forTarget != nil {
 		var err error
-		if kh, err = r.cfg.KnownHostsFor(ctx, t); err != nil {
+		if kh, err = r.cfg.forTarget(ctx, t); err != nil {
 			return errs.WrapOp("ansible.Configure", err)
 		}
 	}
@@ -262,9 +292,9 @@ func (r *Runner) run(ctx context.Context, h Host, knownHosts []byte) (*Report, e
 		return nil, errs.New(errs.InvalidArgument, op, "port out of range")
 	}
 	if knownHosts == nil {
-		knownHosts = r.cfg.KnownHosts
+		knownHosts = r.cfg.data
 	}
-	if len(knownHosts) == 0 && !r.cfg.InsecureAcceptAnyHostKey {
+	if len(knownHosts) == 0 && !r.cfg.insecure {
 		return nil, errs.New(errs.InvalidArgument, op, "no known_hosts data for the host")
 	}
 	bin := r.cfg.Binary
@@ -301,7 +331,7 @@ func (r *Runner) run(ctx context.Context, h Host, knownHosts []byte) (*Report, e
 		return nil, errs.Wrap(errs.Internal, op, err)
 	}
 	sshArgs := []string{"-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "ControlMaster=no", "-o", "ControlPath=none"}
-	if r.cfg.InsecureAcceptAnyHostKey {
+	if r.cfg.insecure {
 		sshArgs = append(sshArgs, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null")
 	} else {
 		khPath, err := write("known_hosts", knownHosts)
@@ -390,7 +420,7 @@ func (r *Runner) run(ctx context.Context, h Host, knownHosts []byte) (*Report, e
 		"ANSIBLE_NOCOLOR=1",
 		"ANSIBLE_FORCE_COLOR=0",
 		"ANSIBLE_RETRY_FILES_ENABLED=0",
-		"ANSIBLE_HOST_KEY_CHECKING="+strconv.FormatBool(!r.cfg.InsecureAcceptAnyHostKey),
+		"ANSIBLE_HOST_KEY_CHECKING="+strconv.FormatBool(!r.cfg.insecure),
 		"ANSIBLE_PIPELINING=1",
 		"ANSIBLE_SSH_RETRIES=0",
 		"ANSIBLE_DEPRECATION_WARNINGS=0",

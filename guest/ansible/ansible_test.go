@@ -98,19 +98,19 @@ func TestPlaybookTwiceOpenSSH(t *testing.T) {
 		_, _ = ex.Run(ctx, guest.Command{Script: "rm -rf " + guest.ShellQuote(dir) + "; userdel -r " + guest.ShellQuote(user) + " 2>/dev/null || true"})
 	})
 	tmp := t.TempDir()
-	cfg := ansible.Config{
-		Playbook:    "testdata/enroll.yml",
-		Credentials: guest.Credentials{Username: e.user, PrivateKey: guest.NewSecret(e.key)},
-		KnownHosts:  e.knownHosts,
-		ExtraVars:   map[string]any{"mvm_user": user, "mvm_dir": dir},
-		TempDir:     tmp,
-		Timeout:     5 * time.Minute,
+	playbook := "testdata/enroll.yml"
+	cred := guest.Credentials{Username: e.user, PrivateKey: guest.NewSecret(e.key)}
+	hk := ansible.KnownHosts(e.knownHosts)
+	cfg := ansible.Options{
+		ExtraVars: map[string]any{"mvm_user": user, "mvm_dir": dir},
+		TempDir:   tmp,
+		Timeout:   5 * time.Minute,
 	}
 
 	// Check mode first: it reports changes and makes none.
 	check := cfg
 	check.Check = true
-	r, err := ansible.New(check)
+	r, err := ansible.New(playbook, cred, hk, &check)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestPlaybookTwiceOpenSSH(t *testing.T) {
 	}
 	noLeftovers(t, tmp)
 
-	r, err = ansible.New(cfg)
+	r, err = ansible.New(playbook, cred, hk, &cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestPlaybookTwiceOpenSSH(t *testing.T) {
 	// Tags select tasks.
 	tagged := cfg
 	tagged.Tags = []string{"file"}
-	r, _ = ansible.New(tagged)
+	r, _ = ansible.New(playbook, cred, hk, &tagged)
 	rep, err = r.Run(ctx, e.host(t))
 	if err != nil || len(rep.Tasks) != 1 || rep.Tasks[0].Task != "marker file" {
 		t.Fatalf("tagged run: %v %+v", err, rep)
@@ -165,7 +165,7 @@ func TestPlaybookTwiceOpenSSH(t *testing.T) {
 	// A failing task: its name and message are in the error.
 	failing := cfg
 	failing.ExtraVars = map[string]any{"mvm_user": user, "mvm_dir": dir, "mvm_fail": true}
-	r, _ = ansible.New(failing)
+	r, _ = ansible.New(playbook, cred, hk, &failing)
 	rep, err = r.Run(ctx, e.host(t))
 	var pe *ansible.PlaybookError
 	if !errors.As(err, &pe) || pe.Task != "might fail" || pe.Status != "failed" || errs.CodeOf(err) != errs.FailedPrecondition {
@@ -181,8 +181,7 @@ func TestHostKeyMismatchIsUnreachable(t *testing.T) {
 	e := realEnv(t)
 	// known_hosts naming the address with some other key.
 	other := []byte(strings.SplitN(string(e.knownHosts), " ", 2)[0] + " ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n")
-	r, err := ansible.New(ansible.Config{Playbook: "testdata/enroll.yml", Credentials: guest.Credentials{Username: e.user, PrivateKey: guest.NewSecret(e.key)},
-		KnownHosts: other, ExtraVars: map[string]any{"mvm_user": "nobody", "mvm_dir": "/nonexistent"}, TempDir: t.TempDir()})
+	r, err := ansible.New("testdata/enroll.yml", guest.Credentials{Username: e.user, PrivateKey: guest.NewSecret(e.key)}, ansible.KnownHosts(other), &ansible.Options{ExtraVars: map[string]any{"mvm_user": "nobody", "mvm_dir": "/nonexistent"}, TempDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,8 +198,7 @@ func TestHostKeyMismatchIsUnreachable(t *testing.T) {
 func TestCancelKillsAnsible(t *testing.T) {
 	e := realEnv(t)
 	tmp := t.TempDir()
-	r, err := ansible.New(ansible.Config{Playbook: "testdata/sleep.yml", Credentials: guest.Credentials{Username: e.user, PrivateKey: guest.NewSecret(e.key)},
-		KnownHosts: e.knownHosts, TempDir: tmp})
+	r, err := ansible.New("testdata/sleep.yml", guest.Credentials{Username: e.user, PrivateKey: guest.NewSecret(e.key)}, ansible.KnownHosts(e.knownHosts), &ansible.Options{TempDir: tmp})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,8 +249,7 @@ func TestBecomePasswordOpenSSH(t *testing.T) {
 	t.Cleanup(func() {
 		_, _ = root.Run(ctx, guest.Command{Args: []string{"rm", "-rf", "--", path, home + "/.ssh"}})
 	})
-	r, err := ansible.New(ansible.Config{Playbook: "testdata/become.yml", Credentials: guest.Credentials{Username: pwUser, PrivateKey: guest.NewSecret(e.key)},
-		BecomePassword: guest.NewSecret(pw), KnownHosts: e.knownHosts, ExtraVars: map[string]any{"mvm_path": path}, TempDir: t.TempDir()})
+	r, err := ansible.New("testdata/become.yml", guest.Credentials{Username: pwUser, PrivateKey: guest.NewSecret(e.key)}, ansible.KnownHosts(e.knownHosts), &ansible.Options{BecomePassword: guest.NewSecret(pw), ExtraVars: map[string]any{"mvm_path": path}, TempDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,12 +3,10 @@
 // enroll.Config.Configurator): Configure runs the playbook against the
 // guest.Target's public IP.
 //
-//	r, err := ansible.New(ansible.Config{
-//		Playbook:    "site.yml",
-//		Credentials: operatorKey,    // user name and private key
-//		KnownHosts:  knownHostsData, // ssh runs with StrictHostKeyChecking=yes
-//		ExtraVars:   map[string]any{"ntp_server": "10.0.0.1"},
-//	})
+//	r, err := ansible.New("site.yml",
+//		operatorKey,                        // user name and private key
+//		ansible.KnownHosts(knownHostsData), // ssh runs with StrictHostKeyChecking=yes
+//		&ansible.Options{ExtraVars: map[string]any{"ntp_server": "10.0.0.1"}})
 //	rep, err := r.Run(ctx, ansible.Host{Addr: "203.0.113.7"})
 //
 // Each run gets a private temporary directory (0700) holding a generated
@@ -26,9 +24,11 @@
 // ship a JSON callback (it lives in the ansible.posix collection), so the
 // plugin is embedded here.
 //
+// New takes what every run needs (the playbook, the credentials and how
+// host keys are verified) and *Options for the rest (nil: the defaults).
 // Host keys: KnownHosts (or KnownHostsFor per enrollment target), or the
-// explicitly named InsecureAcceptAnyHostKey. A mismatching key makes the
-// host unreachable, with ssh's message.
+// explicitly named InsecureAcceptAnyHostKey; the zero HostKeys is refused.
+// A mismatching key makes the host unreachable, with ssh's message.
 //
 // # Errors
 //
@@ -47,7 +47,7 @@
 // Limit (printable, at most 4096 bytes), Env entries (K=V, at most 4096
 // bytes, no NUL), the playbook path (at most MaxPath bytes, no NUL), the
 // host address (printable, no space or quote, at most 253 bytes) and port. A missing ansible-playbook is ErrNotInstalled
-// (errs.FailedPrecondition). The context (and Config.Timeout) bounds the
+// (errs.FailedPrecondition). The context (and Options.Timeout) bounds the
 // run: when it ends, the whole process group of ansible-playbook is
 // killed and Run returns errs.Canceled or errs.DeadlineExceeded.
 // Passwords and keys given to the Runner are replaced by [REDACTED] in

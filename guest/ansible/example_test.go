@@ -11,16 +11,15 @@ import (
 func ExampleNew() {
 	key := guest.Credentials{Username: "mvm-ops", PrivateKey: guest.NewSecret("-----BEGIN OPENSSH PRIVATE KEY-----\n...")}
 
-	// Host keys are required: known_hosts data, or the explicit opt-out.
-	_, err := ansible.New(ansible.Config{Playbook: "site.yml", Credentials: key})
+	// Host keys are required: known_hosts data, or the explicit opt-out
+	// (the zero HostKeys is refused).
+	_, err := ansible.New("site.yml", key, ansible.HostKeys{}, nil)
 	fmt.Println(errs.CodeOf(err))
 
-	r, err := ansible.New(ansible.Config{
-		Playbook:    "site.yml",
-		Credentials: key,
-		KnownHosts:  []byte("203.0.113.7 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n"),
-		ExtraVars:   map[string]any{"ntp_server": "192.0.2.1"},
-		Check:       true,
+	knownHosts := []byte("203.0.113.7 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n")
+	r, err := ansible.New("site.yml", key, ansible.KnownHosts(knownHosts), &ansible.Options{
+		ExtraVars: map[string]any{"ntp_server": "192.0.2.1"},
+		Check:     true,
 	})
 	fmt.Println(r != nil, err)
 	// Output:

@@ -25,24 +25,30 @@ var jsonHostile = strings.Repeat(`x\n`, 50_000)
 // runs.
 func TestHostileConfig(t *testing.T) {
 	cred := guest.Credentials{Username: "ops", PrivateKey: guest.NewSecret(stubKey)}
-	base := ansible.Config{Playbook: "x.yml", Credentials: cred, InsecureAcceptAnyHostKey: true}
-	for name, mod := range map[string]func(c *ansible.Config){
-		"tag":       func(c *ansible.Config) { c.Tags = []string{hostile} },
-		"long tag":  func(c *ansible.Config) { c.Tags = []string{strings.Repeat("t", 129)} },
-		"skip tag":  func(c *ansible.Config) { c.SkipTags = []string{hostile} },
-		"limit":     func(c *ansible.Config) { c.Limit = hostile },
-		"big limit": func(c *ansible.Config) { c.Limit = strings.Repeat("h", 5000) },
-		"user":      func(c *ansible.Config) { c.Credentials.Username = hostile },
-		"env":       func(c *ansible.Config) { c.Env = []string{"K=" + hostile} },
-		"playbook":  func(c *ansible.Config) { c.Playbook = "/" + strings.Repeat("p", ansible.MaxPath) },
+	// args are New's arguments.
+	type args struct {
+		playbook string
+		cred     guest.Credentials
+		opts     ansible.Options
+	}
+	base := args{playbook: "x.yml", cred: cred}
+	for name, mod := range map[string]func(c *args){
+		"tag":       func(c *args) { c.opts.Tags = []string{hostile} },
+		"long tag":  func(c *args) { c.opts.Tags = []string{strings.Repeat("t", 129)} },
+		"skip tag":  func(c *args) { c.opts.SkipTags = []string{hostile} },
+		"limit":     func(c *args) { c.opts.Limit = hostile },
+		"big limit": func(c *args) { c.opts.Limit = strings.Repeat("h", 5000) },
+		"user":      func(c *args) { c.cred.Username = hostile },
+		"env":       func(c *args) { c.opts.Env = []string{"K=" + hostile} },
+		"playbook":  func(c *args) { c.playbook = "/" + strings.Repeat("p", ansible.MaxPath) },
 	} {
 		c := base
 		mod(&c)
-		_, err := ansible.New(c)
+		_, err := ansible.New(c.playbook, c.cred, ansible.InsecureAcceptAnyHostKey(), &c.opts)
 		testkit.WantCode(t, name, err, errs.InvalidArgument)
 		testkit.Bounded(t, name, err, 300)
 	}
-	r, err := ansible.New(ansible.Config{Playbook: playbookFile(t), Binary: "managedvm-no-such-ansible-playbook", Credentials: cred, InsecureAcceptAnyHostKey: true})
+	r, err := ansible.New(playbookFile(t), cred, ansible.InsecureAcceptAnyHostKey(), &ansible.Options{Binary: "managedvm-no-such-ansible-playbook"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,8 +70,7 @@ func TestHostileConfig(t *testing.T) {
 func TestHostilePlaybookOutput(t *testing.T) {
 	bin, _ := stub(t, `{"event":"task","host":"`+jsonHostile+`","task":"`+jsonHostile+`","status":"failed","changed":false,"msg":"`+jsonHostile+`"}`, 2)
 	var logs strings.Builder
-	r, err := ansible.New(ansible.Config{Playbook: playbookFile(t), Binary: bin, Credentials: guest.Credentials{Username: "ops", PrivateKey: guest.NewSecret(stubKey)},
-		InsecureAcceptAnyHostKey: true, TempDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	r, err := ansible.New(playbookFile(t), guest.Credentials{Username: "ops", PrivateKey: guest.NewSecret(stubKey)}, ansible.InsecureAcceptAnyHostKey(), &ansible.Options{Binary: bin, TempDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,8 +98,7 @@ func TestRedactBeforeCut(t *testing.T) {
 	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	r, err := ansible.New(ansible.Config{Playbook: playbookFile(t), Binary: bin, Credentials: guest.Credentials{Username: "ops", PrivateKey: guest.NewSecret(stubKey)},
-		BecomePassword: guest.NewSecret(stubBecomePw), InsecureAcceptAnyHostKey: true, TempDir: t.TempDir()})
+	r, err := ansible.New(playbookFile(t), guest.Credentials{Username: "ops", PrivateKey: guest.NewSecret(stubKey)}, ansible.InsecureAcceptAnyHostKey(), &ansible.Options{Binary: bin, BecomePassword: guest.NewSecret(stubBecomePw), TempDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
 	"github.com/managedvm/managedvm/guest/ansible"
+	"github.com/managedvm/managedvm/internal/testkit"
 )
 
 const (
@@ -69,17 +70,14 @@ func TestSecretsStayOutOfArgvAndEnv(t *testing.T) {
 	bin, record := stub(t, `{"event":"task","host":"target","task":"t1","action":"copy","status":"ok","changed":true,"msg":""}
 {"event":"stats","hosts":{"target":{"ok":1,"changed":1,"failures":0,"unreachable":0,"skipped":0,"rescued":0,"ignored":0}}}`, 0)
 	tmp := t.TempDir()
-	r, err := ansible.New(ansible.Config{
-		Playbook: playbookFile(t), Binary: bin,
-		Credentials:    guest.Credentials{Username: "ops", PrivateKey: guest.NewSecret(stubKey)},
-		BecomePassword: guest.NewSecret(stubBecomePw), Become: true,
-		KnownHosts: []byte("[203.0.113.7]:2222 ssh-ed25519 AAAA\n"),
-		ExtraVars:  map[string]any{"x": "y"}, Tags: []string{"a", "b"}, Check: true,
-		TempDir: tmp,
-	})
+	opts := &ansible.Options{Binary: bin, BecomePassword: guest.NewSecret(stubBecomePw), Become: true,
+		ExtraVars: map[string]any{"x": "y"}, Tags: []string{"a", "b"}, Check: true, TempDir: tmp}
+	r, err := ansible.New(playbookFile(t), guest.Credentials{Username: "ops", PrivateKey: guest.NewSecret(stubKey)}, ansible.KnownHosts([]byte("[203.0.113.7]:2222 ssh-ed25519 AAAA\n")), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The Runner keeps its own copy of the options.
+	opts.Tags[0], opts.ExtraVars["x"] = "changed", "changed"
 	rep, err := r.Run(context.Background(), ansible.Host{Addr: "203.0.113.7", Port: 2222})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
@@ -111,8 +109,7 @@ func TestFailureNamesTaskAndRedacts(t *testing.T) {
 	bin, _ := stub(t, `{"event":"task","host":"target","task":"ok one","status":"ok","changed":false,"msg":""}
 {"event":"task","host":"target","task":"ignored","status":"failed","changed":false,"ignored":true,"msg":"never mind"}
 {"event":"task","host":"target","task":"install agent","status":"failed","changed":false,"msg":"sudo: password `+stubBecomePw+` refused"}`, 2)
-	r, err := ansible.New(ansible.Config{Playbook: playbookFile(t), Binary: bin, Credentials: guest.Credentials{Username: "ops", PrivateKey: guest.NewSecret(stubKey)},
-		BecomePassword: guest.NewSecret(stubBecomePw), InsecureAcceptAnyHostKey: true, TempDir: t.TempDir()})
+	r, err := ansible.New(playbookFile(t), guest.Credentials{Username: "ops", PrivateKey: guest.NewSecret(stubKey)}, ansible.InsecureAcceptAnyHostKey(), &ansible.Options{Binary: bin, BecomePassword: guest.NewSecret(stubBecomePw), TempDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,12 +131,10 @@ func TestFailureNamesTaskAndRedacts(t *testing.T) {
 func TestConfigureTarget(t *testing.T) {
 	bin, record := stub(t, `{"event":"stats","hosts":{}}`, 0)
 	var asked netip.Addr
-	r, err := ansible.New(ansible.Config{Playbook: playbookFile(t), Binary: bin, Port: 2200,
-		Credentials: guest.Credentials{Username: "ops", PrivateKey: guest.NewSecret(stubKey)},
-		KnownHostsFor: func(ctx context.Context, tg guest.Target) ([]byte, error) {
-			asked = tg.PublicIP
-			return []byte("[198.51.100.9]:2200 ssh-ed25519 AAAA\n"), nil
-		}, TempDir: t.TempDir()})
+	r, err := ansible.New(playbookFile(t), guest.Credentials{Username: "ops", PrivateKey: guest.NewSecret(stubKey)}, ansible.KnownHostsFor(func(ctx context.Context, tg guest.Target) ([]byte, error) {
+		asked = tg.PublicIP
+		return []byte("[198.51.100.9]:2200 ssh-ed25519 AAAA\n"), nil
+	}), &ansible.Options{Binary: bin, Port: 2200, TempDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,11 +146,14 @@ func TestConfigureTarget(t *testing.T) {
 	if asked != ip || !strings.Contains(string(b), `"ansible_host":"198.51.100.9"`) || !strings.Contains(string(b), `"ansible_port":2200`) {
 		t.Fatalf("asked for %v; stub saw:\n%s", asked, b)
 	}
+	// Run has no target to ask KnownHostsFor about.
+	_, err = r.Run(context.Background(), ansible.Host{Addr: "198.51.100.9"})
+	testkit.WantCode(t, "Run with KnownHostsFor", err, errs.InvalidArgument)
 }
 
 func TestNotInstalledAndBadConfig(t *testing.T) {
 	cred := guest.Credentials{Username: "ops", PrivateKey: guest.NewSecret(stubKey)}
-	r, err := ansible.New(ansible.Config{Playbook: playbookFile(t), Binary: "managedvm-no-such-ansible-playbook", Credentials: cred, InsecureAcceptAnyHostKey: true})
+	r, err := ansible.New(playbookFile(t), cred, ansible.InsecureAcceptAnyHostKey(), &ansible.Options{Binary: "managedvm-no-such-ansible-playbook"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,22 +161,27 @@ func TestNotInstalledAndBadConfig(t *testing.T) {
 	if !errors.Is(err, ansible.ErrNotInstalled) || errs.CodeOf(err) != errs.FailedPrecondition || !strings.Contains(err.Error(), "not installed") {
 		t.Fatalf("missing binary: %v", err)
 	}
+	insecure := ansible.InsecureAcceptAnyHostKey()
 	for name, c := range map[string]struct {
-		cfg  ansible.Config
-		code errs.Code
+		playbook string
+		cred     guest.Credentials
+		hk       ansible.HostKeys
+		opts     *ansible.Options
+		code     errs.Code
 	}{
-		"no playbook":       {ansible.Config{Credentials: cred, InsecureAcceptAnyHostKey: true}, errs.InvalidArgument},
-		"no host keys":      {ansible.Config{Playbook: "x.yml", Credentials: cred}, errs.InvalidArgument},
-		"password only":     {ansible.Config{Playbook: "x.yml", Credentials: guest.Password("ops", "pw"), InsecureAcceptAnyHostKey: true}, errs.Unimplemented},
-		"bad tag":           {ansible.Config{Playbook: "x.yml", Credentials: cred, InsecureAcceptAnyHostKey: true, Tags: []string{"a,b"}}, errs.InvalidArgument},
-		"encrypted key":     {ansible.Config{Playbook: "x.yml", Credentials: guest.Credentials{Username: "ops", PrivateKey: guest.NewSecret(stubKey), Passphrase: guest.NewSecret("p")}, InsecureAcceptAnyHostKey: true}, errs.Unimplemented},
-		"injected username": {ansible.Config{Playbook: "x.yml", Credentials: guest.Credentials{Username: "ops -oProxyCommand=x", PrivateKey: guest.NewSecret(stubKey)}, InsecureAcceptAnyHostKey: true}, errs.InvalidArgument},
+		"no playbook":       {"", cred, insecure, nil, errs.InvalidArgument},
+		"no host keys":      {"x.yml", cred, ansible.HostKeys{}, nil, errs.InvalidArgument},
+		"empty known_hosts": {"x.yml", cred, ansible.KnownHosts(nil), nil, errs.InvalidArgument},
+		"password only":     {"x.yml", guest.Password("ops", "pw"), insecure, nil, errs.Unimplemented},
+		"bad tag":           {"x.yml", cred, insecure, &ansible.Options{Tags: []string{"a,b"}}, errs.InvalidArgument},
+		"encrypted key":     {"x.yml", guest.Credentials{Username: "ops", PrivateKey: guest.NewSecret(stubKey), Passphrase: guest.NewSecret("p")}, insecure, nil, errs.Unimplemented},
+		"injected username": {"x.yml", guest.Credentials{Username: "ops -oProxyCommand=x", PrivateKey: guest.NewSecret(stubKey)}, insecure, nil, errs.InvalidArgument},
 	} {
-		if _, err := ansible.New(c.cfg); errs.CodeOf(err) != c.code {
+		if _, err := ansible.New(c.playbook, c.cred, c.hk, c.opts); errs.CodeOf(err) != c.code {
 			t.Errorf("%s: %v (code %v), want %v", name, err, errs.CodeOf(err), c.code)
 		}
 	}
-	r, _ = ansible.New(ansible.Config{Playbook: playbookFile(t), Credentials: cred, InsecureAcceptAnyHostKey: true})
+	r, _ = ansible.New(playbookFile(t), cred, ansible.InsecureAcceptAnyHostKey(), nil)
 	if _, err := r.Run(context.Background(), ansible.Host{Addr: "a b"}); errs.CodeOf(err) != errs.InvalidArgument {
 		t.Fatalf("bad address: %v", err)
 	}
@@ -187,9 +190,7 @@ func TestNotInstalledAndBadConfig(t *testing.T) {
 func TestLogsHoldNoSecrets(t *testing.T) {
 	bin, _ := stub(t, `{"event":"task","host":"target","task":"t","status":"failed","changed":false,"msg":"pw is `+stubBecomePw+`"}`, 2)
 	var logs strings.Builder
-	r, err := ansible.New(ansible.Config{Playbook: playbookFile(t), Binary: bin, Credentials: guest.Credentials{Username: "ops", PrivateKey: guest.NewSecret(stubKey)},
-		BecomePassword: guest.NewSecret(stubBecomePw), InsecureAcceptAnyHostKey: true, TempDir: t.TempDir(),
-		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	r, err := ansible.New(playbookFile(t), guest.Credentials{Username: "ops", PrivateKey: guest.NewSecret(stubKey)}, ansible.InsecureAcceptAnyHostKey(), &ansible.Options{Binary: bin, BecomePassword: guest.NewSecret(stubBecomePw), TempDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
 	}
