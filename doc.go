@@ -5,7 +5,7 @@
 //
 // The [enroll] package composes the contracts below into the enrollment
 // flow: find VMs from provider events (the Indexer keeps the CMDB in step
-// with vCenter and friends), validate the customer's OS credentials inside
+// with the providers), validate the customer's OS credentials inside
 // the guest (vSphere guest operations through VMware Tools), check the OS
 // meets the requirements, record the VM's local IP and allocate a dedicated
 // public IP (IPAM), add a 1:1 NAT on the firewall, make the OS changes over
@@ -16,11 +16,13 @@
 //
 // # Multi-provider provisioning
 //
-// Providers clone VMs from templates into availability zones on VMware
-// vSphere, oVirt/KVM, Microsoft Hyper-V and VMware vCloud Director, with
+// Providers clone VMs from templates into availability zones, with
 // preflight checks of each provider's requirements; the [template] package
 // checks template preparation and renders guest bootstrap data (cloud-init,
-// cloudbase-init, vSphere customization).
+// cloudbase-init, vSphere customization). The provider drivers today are
+// VMware vSphere (provider/vsphere) and the in-memory memprovider; oVirt/KVM,
+// Microsoft Hyper-V and VMware vCloud Director drivers are planned, not
+// written (the README's support table is kept true at every commit).
 //
 // # Packages
 //

@@ -29,7 +29,7 @@ type IndexerOptions struct {
 }
 
 // Indexer keeps the CMDB in step with the providers (the "vCenter
-// indexing" of the GOSS flow): an initial sync, then a watch of each
+// indexing" of the enrollment flow): an initial sync, then a watch of each
 // provider's events, one goroutine per provider. It records new VMs as
 // available, updates facts, moves an enrolled VM's NAT when its local IP
 // changes, and cleans up (NAT, public IP) then retires VMs that were

@@ -188,7 +188,7 @@ const (
 	// after it (AccessNetwork).
 	forCheck purpose = iota
 	// forConfig: the OS changes, over the network when a Dialer is
-	// configured (the GOSS way), else through the guest access.
+	// configured, else through the guest access.
 	forConfig
 )
 

@@ -58,7 +58,7 @@ type Port struct {
 func (p Port) String() string { return p.Protocol + "/" + strconv.Itoa(int(p.Number)) }
 
 // Dialer reaches a guest over the network: through its public IP, as the
-// GOSS flow does (SSH for Linux, WinRM for Windows). The host application
+// enrollment flow does (SSH for Linux, WinRM for Windows). The host application
 // provides it (ssh.Dialer and winrm.Dialer are ready-made ones), choosing
 // the transport, ports, host-key policy and TLS settings. It must return
 // an Unauthenticated error when the credentials are refused.

@@ -139,7 +139,7 @@
 // # Implementations
 //
 // natfw/memfw is an in-memory driver for tests and embedding; natfw/nftables
-// programs a Linux gateway; the vCloud Director edge gateway lives with
-// provider/vcd. natfw/natfwtest is the conformance suite every driver
-// passes.
+// programs a Linux gateway. natfw/natfwtest is the conformance suite every
+// driver passes. (A driver for a provider's own edge firewall, such as the
+// vCloud Director edge gateway, is planned, not written.)
 package natfw

@@ -1,6 +1,9 @@
 // Package provider is the contract between managedvm and the hypervisor
-// managers it drives: VMware vSphere, oVirt/KVM, Microsoft Hyper-V, VMware
-// vCloud Director, and the in-memory provider of package memprovider.
+// managers it drives. Two drivers exist: VMware vSphere (provider/vsphere)
+// and the in-memory provider of package memprovider. oVirt/KVM, Microsoft
+// Hyper-V and VMware vCloud Director drivers are planned, not written (the
+// template package already holds their template requirements); the
+// README's support table says what each driver does.
 //
 // # The VM model
 //
@@ -15,8 +18,7 @@
 // address), and [VM.Clone] makes a deep copy.
 //
 // A [Zone] is where VMs are placed; each driver maps it onto its own
-// objects (datacenters, clusters, datastores and port groups on vSphere, a
-// failover cluster and its CSVs on Hyper-V, an organization VDC on vCD).
+// objects (datacenters, clusters, datastores and port groups on vSphere).
 //
 // # The portable Provider over a Driver
 //
@@ -109,8 +111,9 @@
 //
 // # Preflight reports
 //
-// Preflight checks what a provider needs (in the terms of the HyperCloud
-// provider requirements: zones, shared storage, networks, templates, guest
+// Preflight checks what a provider needs (in the terms of a provider
+// requirements guide for multi-provider provisioning, the one package
+// template follows: zones, shared storage, networks, templates, guest
 // tools, the service account's privileges) and returns a [Report]: one
 // [Check] row per requirement, with a status (pass, warn, fail), what was
 // found, and a fix for every row that does not pass. [Report.Status] is the
@@ -200,7 +203,7 @@
 //
 // # Writing a driver
 //
-// A driver (the oVirt, Hyper-V and vCD drivers follow this) is a type
+// A driver (provider/vsphere and provider/memprovider follow this) is a type
 // that implements [Driver], and optionally [GuestAccessDriver], io.Closer
 // and As(any) bool; its package's constructor returns provider.New(d,
 // opts) so host code keeps one line. The driver:

@@ -7,8 +7,8 @@ import (
 	"github.com/managedvm/managedvm/report"
 )
 
-// Driver is what a provider driver (vSphere, oVirt, Hyper-V, vCD, the
-// in-memory one) implements. Hosts do not call a Driver: they hold the
+// Driver is what a provider driver (provider/vsphere, provider/memprovider)
+// implements. Hosts do not call a Driver: they hold the
 // [*Provider] that New puts in front of it, which checks the context,
 // validates every argument, fills defaults, wraps errors once and records
 // telemetry. A driver therefore keeps only protocol logic:

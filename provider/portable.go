@@ -41,8 +41,9 @@ type Options struct {
 	ProvisionTimeout time.Duration
 }
 
-// Provider is a hypervisor manager (vSphere, oVirt, Hyper-V, vCD or the
-// in-memory one) as callers hold it: the portable type in front of a
+// Provider is a hypervisor manager (vSphere through provider/vsphere, or
+// the in-memory one of provider/memprovider) as callers hold it: the
+// portable type in front of a
 // [Driver]. Create it with New (driver packages' constructors do). It is
 // safe for concurrent use.
 type Provider struct {

@@ -21,8 +21,8 @@ const (
 
 // VM is what a provider knows of one virtual machine (or template).
 type VM struct {
-	// ID is the provider-unique, stable identifier (vSphere instanceUuid,
-	// oVirt VM id, ...). It never changes for the VM's lifetime, unlike Name.
+	// ID is the provider-unique, stable identifier (the instanceUuid on
+	// vSphere). It never changes for the VM's lifetime, unlike Name.
 	ID string
 	// Name is the display name.
 	Name string
@@ -52,8 +52,8 @@ type GuestInfo struct {
 	Hostname  string
 	// IPs are the guest's addresses, the primary one first.
 	IPs []netip.Addr
-	// ToolsRunning reports that the guest tools (VMware Tools, oVirt guest
-	// agent, Hyper-V integration services) are running.
+	// ToolsRunning reports that the provider's guest tools (VMware Tools
+	// on vSphere) are running.
 	ToolsRunning bool
 	// ToolsVersion and ToolsStatus are as the provider reports them
 	// (e.g. "12352", "toolsOk" / "toolsOld").
@@ -90,10 +90,9 @@ func (vm VM) Clone() VM {
 	return out
 }
 
-// Zone is an availability zone: where VMs are placed. On vSphere it maps to
-// datacenters, clusters, shared datastores and distributed port groups; on
-// oVirt to a datacenter, cluster and storage domains; on Hyper-V to a failover
-// cluster and its CSVs; on vCD to an organization VDC.
+// Zone is an availability zone: where VMs are placed. Each driver maps it
+// onto its own objects: on vSphere, datacenters, clusters, shared
+// datastores and distributed port groups.
 type Zone struct {
 	Name        string
 	Datacenters []string

@@ -1,7 +1,14 @@
 // Package template makes VM templates checkable and their guest bootstrap
 // data correct by construction.
 //
-// The reference (hypercloud-provider-requirements.txt) spends half its
+// The reference is the provider requirements guide of HyperCloud Platform
+// (HCP), a multi-provider provisioning product; managedvm
+// follows it and keeps its terms in the requirement rows: the "HyperCloud
+// agent" is that product's in-guest agent, which a template may have
+// pre-installed instead of a bootstrap method, and "HyperCloud Blueprints"
+// are its multi-tier deployments. The rows cover the four providers of the
+// guide (vSphere, oVirt, Hyper-V, vCloud Director); of the provider
+// drivers only vSphere exists so far. The guide spends half its
 // length on VM template preparation: VMware Tools, a guest customization
 // spec named exactly like the template, cloud-init limited to the NoCloud
 // and ConfigDrive datasources, cloudbase-init and sysprep for Windows.

@@ -2,9 +2,9 @@
 // managedvm's tests.
 //
 // Fakes of outside systems speak the real protocol, so the real client code
-// runs against them: an in-process SSH server, a WinRM server, an oVirt API
-// server, helpers around the vCenter simulator (vcsim). Those live here as
-// they are written, each in its own files.
+// runs against them: an in-process SSH server (sshserver), a WinRM server
+// (winrmserver) and helpers around the vCenter simulator (vcsim), each in
+// its own package.
 //
 // # Fault injection
 //

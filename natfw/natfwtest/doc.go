@@ -1,6 +1,5 @@
 // Package natfwtest is the conformance suite for natfw drivers. Every
-// driver (natfw/memfw, natfw/nftables, the vCloud Director edge gateway)
-// runs it from its own tests:
+// driver (natfw/memfw, natfw/nftables) runs it from its own tests:
 //
 //	func TestConformance(t *testing.T) {
 //		natfwtest.Run(t, natfwtest.Harness{

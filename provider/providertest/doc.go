@@ -1,6 +1,6 @@
 // Package providertest is the conformance suite for provider.Driver
-// implementations. Every driver (vSphere, oVirt, Hyper-V, vCD) and the
-// in-memory memprovider run it from their tests:
+// implementations. Every driver (provider/vsphere and the in-memory
+// memprovider today) runs it from its tests:
 //
 //	func TestConformance(t *testing.T) {
 //		providertest.Run(t, providertest.HarnessFunc(func(t *testing.T) (provider.Driver, providertest.Fixture) {
