@@ -19,7 +19,7 @@ import (
 	"github.com/managedvm/managedvm/internal/testenv"
 )
 
-const how = "run .ci/run (installs openssh-server) or set MANAGEDVM_SSHD_*"
+const how = "set MANAGEDVM_SSHD_ADDR, _USER, _KEY and _KNOWN_HOSTS for an OpenSSH server (bash .ci/run starts one: .ci/components/30-sshd.sh)"
 
 type env struct {
 	addr, user, key string
@@ -29,7 +29,7 @@ type env struct {
 func realEnv(t *testing.T) env {
 	t.Helper()
 	if _, err := exec.LookPath("ansible-playbook"); err != nil {
-		testenv.Missing(t, "ansible-playbook", "run .ci/run (installs ansible-core) or apt-get install ansible-core")
+		testenv.Missing(t, "ansible-playbook", "apt-get install ansible-core (bash .ci/run installs it)")
 	}
 	e := env{
 		addr: testenv.Env(t, "MANAGEDVM_SSHD_ADDR", "OpenSSH sshd", how),
@@ -224,7 +224,7 @@ func TestBecomePasswordOpenSSH(t *testing.T) {
 	e := realEnv(t)
 	pwUser, pw := os.Getenv("MANAGEDVM_SSHD_PW_USER"), os.Getenv("MANAGEDVM_SSHD_PW_PASSWORD")
 	if pwUser == "" {
-		testenv.Missing(t, "sshd password user", "run .ci/run (creates a throwaway user)")
+		testenv.Missing(t, "sshd user with a password", "set MANAGEDVM_SSHD_PW_USER and MANAGEDVM_SSHD_PW_PASSWORD for a user with a password and sudo (bash .ci/run creates one)")
 	}
 	ctx := context.Background()
 	root := e.exec(t)

@@ -104,7 +104,7 @@ type realSSHD struct {
 
 func sshdEnv(t testing.TB) realSSHD {
 	t.Helper()
-	const how = "run .ci/run (installs openssh-server) or set MANAGEDVM_SSHD_*"
+	const how = "set MANAGEDVM_SSHD_ADDR, _USER, _KEY and _KNOWN_HOSTS for an OpenSSH server (bash .ci/run starts one: .ci/components/30-sshd.sh)"
 	r := realSSHD{
 		addr:       testenv.Env(t, "MANAGEDVM_SSHD_ADDR", "OpenSSH sshd", how),
 		user:       testenv.Env(t, "MANAGEDVM_SSHD_USER", "OpenSSH sshd", how),
@@ -147,7 +147,7 @@ func (r realSSHD) dialRoot(t testing.TB, opts *ssh.Options) *guest.Executor {
 func (r realSSHD) dialPassword(t testing.TB, opts ...*guest.Options) *guest.Executor {
 	t.Helper()
 	if r.pwUser == "" {
-		testenv.Missing(t, "sshd password user", "run .ci/run (creates a throwaway user) or set MANAGEDVM_SSHD_PW_USER and MANAGEDVM_SSHD_PW_PASSWORD")
+		testenv.Missing(t, "sshd user with a password", "set MANAGEDVM_SSHD_PW_USER and MANAGEDVM_SSHD_PW_PASSWORD for a user with a password and sudo (bash .ci/run creates one)")
 	}
 	o := &ssh.Options{}
 	if len(opts) > 0 {
@@ -203,7 +203,7 @@ func TestConformanceOpenSSH(t *testing.T) {
 	})
 	t.Run("password-sudo", func(t *testing.T) {
 		if r.pwUser == "" {
-			testenv.Missing(t, "sshd password user", "run .ci/run (creates a throwaway user)")
+			testenv.Missing(t, "sshd user with a password", "set MANAGEDVM_SSHD_PW_USER and MANAGEDVM_SSHD_PW_PASSWORD for a user with a password and sudo (bash .ci/run creates one)")
 		}
 		guesttest.Run(t, guesttest.Harness{
 			Family: guest.Linux,

@@ -56,7 +56,7 @@ func runTool(t *testing.T, name string, args ...string) []byte {
 
 func startHostKeysSSHD(t *testing.T, cert bool) *hostKeysSSHD {
 	t.Helper()
-	const how = "apt-get install openssh-server openssh-client (.ci/components/30-sshd.sh installs it)"
+	const how = "apt-get install openssh-server openssh-client (bash .ci/run installs them)"
 	sshd := "/usr/sbin/sshd"
 	if _, err := os.Stat(sshd); err != nil {
 		testenv.Missing(t, "OpenSSH sshd", how)

@@ -19,7 +19,7 @@ import (
 	xssh "golang.org/x/crypto/ssh"
 )
 
-const how = "run .ci/run (installs openssh-server) or set MANAGEDVM_SSHD_*"
+const how = "set MANAGEDVM_SSHD_ADDR, _USER, _KEY and _KNOWN_HOSTS for an OpenSSH server (bash .ci/run starts one: .ci/components/30-sshd.sh)"
 
 func hostKeys(t testing.TB) ssh.HostKeyPolicy {
 	t.Helper()
@@ -242,7 +242,7 @@ func TestSudoersRejectedByVisudo(t *testing.T) {
 func TestTasksThroughSudo(t *testing.T) {
 	pwUser, pw := os.Getenv("MANAGEDVM_SSHD_PW_USER"), os.Getenv("MANAGEDVM_SSHD_PW_PASSWORD")
 	if pwUser == "" {
-		testenv.Missing(t, "sshd password user", "run .ci/run (creates a throwaway user) or set MANAGEDVM_SSHD_PW_USER/PASSWORD")
+		testenv.Missing(t, "sshd user with a password", "set MANAGEDVM_SSHD_PW_USER and MANAGEDVM_SSHD_PW_PASSWORD for a user with a password and sudo (bash .ci/run creates one)")
 	}
 	ctx := context.Background()
 	ex := dial(t, testenv.Env(t, "MANAGEDVM_SSHD_ADDR", "OpenSSH sshd", how), guest.Password(pwUser, pw))

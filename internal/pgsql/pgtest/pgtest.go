@@ -21,7 +21,7 @@ import (
 // URL returns the test server's URL or stops the test.
 func URL(t testing.TB) string {
 	t.Helper()
-	return testenv.Env(t, "MANAGEDVM_PG_URL", "PostgreSQL", "run .ci/run")
+	return testenv.Env(t, "MANAGEDVM_PG_URL", "PostgreSQL", "set MANAGEDVM_PG_URL to a PostgreSQL URL (bash .ci/run starts a server: .ci/components/20-postgres.sh)")
 }
 
 // NewSchema creates a schema of its own for one test and returns its name;
