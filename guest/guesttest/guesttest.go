@@ -42,6 +42,24 @@ type Harness struct {
 	// Sudo says the executor can run commands as root (Command.Sudo). The
 	// Sudo case is skipped without it.
 	Sudo bool
+	// Patience is how long a case waits for what a correct executor does
+	// at once before it fails: a command without Stdin to end, the first
+	// line of a running command to reach the Stdout writer, a canceled
+	// command's process to die. Zero means DefaultPatience. A harness
+	// whose guest answers within milliseconds (an in-memory executor, the
+	// suite's own mutant tests) may shorten it: the verdicts stay the
+	// same, only a broken executor fails sooner.
+	Patience time.Duration
+}
+
+// DefaultPatience is Harness.Patience when it is zero.
+const DefaultPatience = 10 * time.Second
+
+func (h Harness) patience() time.Duration {
+	if h.Patience > 0 {
+		return h.Patience
+	}
+	return DefaultPatience
 }
 
 // CancelGrace is how long Run may take to return once its context is done.
@@ -484,7 +502,7 @@ func firstDiff(a, b []byte) int {
 }
 
 func testNoStdin(t *testing.T, s *session) {
-	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(s.ctx, s.h.patience())
 	defer cancel()
 	res, err := s.ex.Run(ctx, s.catCmd())
 	if errs.Is(err, errs.DeadlineExceeded) {
@@ -578,7 +596,7 @@ func testStreamingBeforeExit(t *testing.T, s *session) {
 		res, err := s.ex.Run(s.ctx, guest.Command{Script: script, Stdin: pr, Stdout: out})
 		done <- result{res, err}
 	}()
-	timer := time.NewTimer(10 * time.Second)
+	timer := time.NewTimer(s.h.patience())
 	defer timer.Stop()
 	select {
 	case <-out.seen:
@@ -1042,7 +1060,7 @@ func testCancelStops(t *testing.T, s *session) {
 		alive = guest.Command{Script: fmt.Sprintf("if (Get-Process -Id %d -ErrorAction SilentlyContinue) { exit 0 } else { exit 1 }", pid)}
 	}
 	// The remote process may take a moment to die: poll, within a bound.
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(s.h.patience())
 	for {
 		_, err := s.ex.Run(s.ctx, alive)
 		var ee *guest.ExitError
@@ -1053,7 +1071,7 @@ func testCancelStops(t *testing.T, s *session) {
 			t.Fatalf("checking process %d: %v", pid, err)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("process %d still runs 10 s after its Run was canceled: cancellation must stop the remote command", pid)
+			t.Fatalf("process %d still runs %v after its Run was canceled: cancellation must stop the remote command", pid, s.h.patience())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -100,6 +100,18 @@ func localHarness(h memguest.Handler) guesttest.Harness {
 	}
 }
 
+// resolve returns the file a shell's name runs, symbolic links followed.
+func resolve(shell string) string {
+	p, err := exec.LookPath(shell)
+	if err != nil {
+		return shell
+	}
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
+	}
+	return p
+}
+
 func needShell(t *testing.T, shell string) {
 	t.Helper()
 	if _, err := exec.LookPath(shell); err != nil {
@@ -118,10 +130,17 @@ func TestConformance(t *testing.T) {
 // TestConformanceShellCommandLine runs the suite with every command turned
 // into a guest.ShellCommandLine and run by dash, then by bash.
 func TestConformanceShellCommandLine(t *testing.T) {
+	seen := map[string]string{} // resolved program -> the name it was run as
 	for _, shell := range []string{"dash", "bash", "/bin/sh"} {
 		t.Run(shell, func(t *testing.T) {
-			t.Parallel()
 			needShell(t, shell)
+			if other, ok := seen[resolve(shell)]; ok {
+				// On Debian /bin/sh is dash: the same program twice
+				// checks nothing more.
+				t.Skipf("%s is %s, which ran already", shell, other)
+			}
+			seen[resolve(shell)] = shell
+			t.Parallel()
 			guesttest.Run(t, localHarness(runThroughShell(shell)))
 		})
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/managedvm/managedvm/guest"
 	"github.com/managedvm/managedvm/guest/guesttest"
@@ -138,7 +139,9 @@ func mutants() []mutant {
 		{name: "cancellation ignored", catches: []string{"CancelMidCommand"},
 			wrap: func(ex *memguest.Driver) guest.Driver {
 				return &wrapped{Driver: ex, run: func(ctx context.Context, cmd guest.Command) (guest.Result, error) {
-					cmd.Script = strings.Replace(cmd.Script, "sleep 30", "sleep 5", 1)
+					// Long enough to overrun CancelGrace, short enough
+					// not to keep the test waiting.
+					cmd.Script = strings.Replace(cmd.Script, "sleep 30", "sleep 4", 1)
 					return ex.Run(context.WithoutCancel(ctx), cmd)
 				}}
 			}},
@@ -210,6 +213,7 @@ func TestMutantChild(t *testing.T) {
 		if m.handler != nil {
 			h = localHarness(m.handler)
 		}
+		h.Patience = mutantPatience
 		if m.wrap != nil {
 			h.New = func(t *testing.T, opts *guest.Options) (*guest.Executor, string) {
 				d := memguest.NewDriver(guest.Linux, &memguest.Options{Default: runLocally, Upload: writeLocally})
@@ -224,26 +228,55 @@ func TestMutantChild(t *testing.T) {
 	t.Fatalf("no mutant %q", name)
 }
 
+// mutantPatience is the suite's Harness.Patience in the mutant children:
+// the commands run on this machine and answer within milliseconds, so the
+// cases that wait for a broken executor give up after 2 s, not 10 s.
+const mutantPatience = 2 * time.Second
+
+// mutantsAtOnce bounds the child processes running at the same time. They
+// mostly wait on timers, so more of them than -test.parallel (GOMAXPROCS)
+// allows run at once.
+const mutantsAtOnce = 8
+
 func TestSuiteCatchesMutants(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns a child test process per mutant")
 	}
 	needShell(t, "/bin/sh")
+	t.Parallel()
+	type child struct {
+		mutant, suiteCase string
+		out               []byte
+		err               error
+		done              chan struct{}
+	}
+	var children []*child
 	for _, m := range mutants() {
 		for _, c := range m.catches {
-			t.Run(m.name+"/"+c, func(t *testing.T) {
-				t.Parallel()
-				cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestMutantChild$/^"+c+"$", "-test.v", "-test.count=1")
-				cmd.Env = append(os.Environ(), mutantEnv+"="+m.name)
-				out, err := cmd.CombinedOutput()
-				var ee *exec.ExitError
-				if !errors.As(err, &ee) {
-					t.Fatalf("child: %v\n%s", err, out)
-				}
-				if !strings.Contains(string(out), "--- FAIL: TestMutantChild/"+c+" ") {
-					t.Fatalf("the suite case %s did not catch the mutant %q:\n%s", c, m.name, out)
-				}
-			})
+			children = append(children, &child{mutant: m.name, suiteCase: c, done: make(chan struct{})})
 		}
+	}
+	sem := make(chan struct{}, mutantsAtOnce)
+	for _, ch := range children {
+		go func() {
+			defer close(ch.done)
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestMutantChild$/^"+ch.suiteCase+"$", "-test.v", "-test.count=1")
+			cmd.Env = append(os.Environ(), mutantEnv+"="+ch.mutant)
+			ch.out, ch.err = cmd.CombinedOutput()
+		}()
+	}
+	for _, ch := range children {
+		t.Run(ch.mutant+"/"+ch.suiteCase, func(t *testing.T) {
+			<-ch.done
+			var ee *exec.ExitError
+			if !errors.As(ch.err, &ee) {
+				t.Fatalf("child: %v\n%s", ch.err, ch.out)
+			}
+			if !strings.Contains(string(ch.out), "--- FAIL: TestMutantChild/"+ch.suiteCase+" ") {
+				t.Fatalf("the suite case %s did not catch the mutant %q:\n%s", ch.suiteCase, ch.mutant, ch.out)
+			}
+		})
 	}
 }
