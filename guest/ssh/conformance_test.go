@@ -83,6 +83,7 @@ func TestConformanceFake(t *testing.T) {
 		noSFTP bool
 	}{{"sftp", false}, {"exec-upload", true}} {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel() // the suite mostly waits out deadlines
 			f := startFake(t, sshserver.Config{NoSFTP: c.noSFTP, MaxSessions: 10})
 			guesttest.Run(t, guesttest.Harness{
 				Family: guest.Linux,

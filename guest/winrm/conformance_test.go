@@ -14,6 +14,7 @@ import (
 // wire-level fake WinRM server, whose PowerShell interpreter runs the
 // suite's commands for real over a temporary directory.
 func TestConformance(t *testing.T) {
+	t.Parallel() // the suite mostly waits out deadlines
 	g := newFakeGuest(t, winrmserver.Options{})
 	guesttest.Run(t, guesttest.Harness{
 		Family: guest.Windows,

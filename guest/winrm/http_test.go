@@ -60,6 +60,7 @@ func TestPlainHTTPIsSealed(t *testing.T) {
 // TestConformanceOverSealedHTTP runs the guest suite over plain HTTP with
 // every message sealed.
 func TestConformanceOverSealedHTTP(t *testing.T) {
+	t.Parallel() // the suite mostly waits out deadlines
 	g := newFakeGuest(t, winrmserver.Options{PlainHTTP: true})
 	guesttest.Run(t, guesttest.Harness{
 		Family: guest.Windows,

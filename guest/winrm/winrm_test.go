@@ -586,6 +586,7 @@ func TestRunLeavesNoRequestInFlight(t *testing.T) {
 // A Send the guest does not answer is cancelled a few seconds after the
 // command's output is complete, rather than holding Run.
 func TestRunDoesNotWaitLongForSend(t *testing.T) {
+	t.Parallel() // it waits out sendGrace (5 s)
 	g := newFakeGuest(t, winrmserver.Options{SendDelay: time.Minute})
 	ex := g.executor(t, nil)
 	start := time.Now()
