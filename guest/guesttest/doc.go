@@ -22,7 +22,12 @@
 // Linux it uses POSIX commands (echo, printf, cat, sh, sleep, test, ls,
 // stat, mkdir, kill, env, id) and sh scripts; on Windows, PowerShell. A
 // harness that cannot support a case names it in Harness.Skip with the
-// reason (Cases lists the names); the case is then skipped loudly.
+// reason (Cases lists the names); the case is then skipped loudly. A case
+// waiting for what a correct executor does at once (a command without
+// Stdin ending, streamed output arriving, a canceled process dying) fails
+// after Harness.Patience (DefaultPatience, 10 s, when zero); a harness over
+// a guest that answers in milliseconds may shorten it without changing a
+// verdict.
 //
 // On Windows, Args run through PowerShell's call operator with every
 // argument a quoted literal, so a cmdlet receives them as positional
