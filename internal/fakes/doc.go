@@ -2,9 +2,10 @@
 // managedvm's tests.
 //
 // Fakes of outside systems speak the real protocol, so the real client code
-// runs against them: an in-process SSH server (sshserver), a WinRM server
-// (winrmserver) and helpers around the vCenter simulator (vcsim), each in
-// its own package.
+// runs against them, each in its own package: an in-process SSH server
+// (sshserver), a WinRM server (winrmserver), helpers around the vCenter
+// simulator (vcsim), and an oVirt engine (ovirt) and a VMware Cloud
+// Director (vcd) for the drivers that are planned.
 //
 // # Fault injection
 //
