@@ -93,7 +93,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	testLockDir = dir
-	code := m.Run()
+	code := testenv.Main(m)
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
 }
