@@ -1,5 +1,5 @@
 // Command quickstart runs the whole guest OS services flow with no set-up:
-// a simulated vCenter (govmomi's vcsim, embedded) driven by the real
+// a simulated vCenter (provider/vsphere/vspheresim, on govmomi's simulator) driven by the real
 // vSphere driver, and in-memory IPAM, firewall and CMDB:
 //
 //	go run ./examples/quickstart
@@ -30,12 +30,12 @@ import (
 	"github.com/managedvm/managedvm/enroll"
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
-	"github.com/managedvm/managedvm/internal/fakes/vcsim"
 	"github.com/managedvm/managedvm/ipam"
 	"github.com/managedvm/managedvm/ipam/memipam"
 	"github.com/managedvm/managedvm/natfw/memfw"
 	"github.com/managedvm/managedvm/provider"
 	"github.com/managedvm/managedvm/provider/vsphere"
+	"github.com/managedvm/managedvm/provider/vsphere/vspheresim"
 )
 
 const (
@@ -68,7 +68,7 @@ esac
 
 // startVCenter starts the simulated vCenter: three running Debian VMs whose
 // VMware Tools run and report an IP, guest operations for root.
-func startVCenter(ctx context.Context) (*vcsim.Sim, func(), error) {
+func startVCenter(ctx context.Context) (*vspheresim.Sim, func(), error) {
 	shims, err := os.MkdirTemp("", "managedvm-quickstart-")
 	if err != nil {
 		return nil, nil, err
@@ -79,7 +79,7 @@ func startVCenter(ctx context.Context) (*vcsim.Sim, func(), error) {
 			return nil, nil, err
 		}
 	}
-	sim, err := vcsim.New(ctx, &vcsim.Options{
+	sim, err := vspheresim.New(ctx, &vspheresim.Options{
 		ModelVMs:      -1,
 		GuestAccounts: map[string]string{"root": "customer-secret"},
 		GuestEnv:      []string{"PATH=" + shims + ":/usr/sbin:/usr/bin:/sbin:/bin"},
@@ -89,8 +89,8 @@ func startVCenter(ctx context.Context) (*vcsim.Sim, func(), error) {
 		return nil, nil, err
 	}
 	ips := map[string]string{"web-01": "192.168.10.11", "db-01": "192.168.10.12", "app-01": "192.168.10.13"}
-	_, err = sim.CreateNamedVMs(ctx, []string{"web-01", "db-01", "app-01"}, vcsim.Placement{}, func(name string) *vcsim.GuestState {
-		return &vcsim.GuestState{ToolsRunning: true, IP: ips[name], Hostname: name, Family: "linuxGuest", FullName: "Debian GNU/Linux 12 (64-bit)"}
+	_, err = sim.CreateNamedVMs(ctx, []string{"web-01", "db-01", "app-01"}, vspheresim.Placement{}, func(name string) *vspheresim.GuestState {
+		return &vspheresim.GuestState{ToolsRunning: true, IP: ips[name], Hostname: name, Family: "linuxGuest", FullName: "Debian GNU/Linux 12 (64-bit)"}
 	})
 	if err != nil {
 		sim.Close()

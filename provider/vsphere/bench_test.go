@@ -15,22 +15,22 @@ import (
 
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
-	"github.com/managedvm/managedvm/internal/fakes/vcsim"
 	"github.com/managedvm/managedvm/provider"
 	"github.com/managedvm/managedvm/provider/vsphere"
+	"github.com/managedvm/managedvm/provider/vsphere/vspheresim"
 )
 
 // bigWorld builds a simulator with n running VMs (tools running, an IP),
 // in parallel, and a driver on it.
-func bigWorld(tb testing.TB, n int, opts *vsphere.Options) (*vcsim.Sim, *provider.Provider) {
+func bigWorld(tb testing.TB, n int, opts *vsphere.Options) (*vspheresim.Sim, *provider.Provider) {
 	tb.Helper()
 	ctx := context.Background()
-	sim, err := vcsim.New(ctx, &vcsim.Options{ModelVMs: -1})
+	sim, err := vspheresim.New(ctx, &vspheresim.Options{ModelVMs: -1})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(sim.Close)
-	if _, err := sim.CreateVMs(ctx, n, "vm", vcsim.Placement{}, &vcsim.GuestState{
+	if _, err := sim.CreateVMs(ctx, n, "vm", vspheresim.Placement{}, &vspheresim.GuestState{
 		ToolsRunning: true, IP: "192.0.2.7", Family: "linuxGuest", FullName: "Debian GNU/Linux 12 (64-bit)",
 	}); err != nil {
 		tb.Fatal(err)
@@ -228,7 +228,7 @@ func BenchmarkWatchLatency(b *testing.B) {
 				switch kind {
 				case "ip":
 					ip := fmt.Sprintf("198.51.100.%d", i%250+1)
-					if err := sim.SetGuest(ref.Reference(), vcsim.GuestState{ToolsRunning: true, IP: ip, Family: "linuxGuest", FullName: "Debian GNU/Linux 12 (64-bit)"}); err != nil {
+					if err := sim.SetGuest(ref.Reference(), vspheresim.GuestState{ToolsRunning: true, IP: ip, Family: "linuxGuest", FullName: "Debian GNU/Linux 12 (64-bit)"}); err != nil {
 						b.Fatal(err)
 					}
 					want = func(ev provider.Event) bool {

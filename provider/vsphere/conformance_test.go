@@ -6,10 +6,10 @@ import (
 	"time"
 
 	"github.com/managedvm/managedvm/guest"
-	"github.com/managedvm/managedvm/internal/fakes/vcsim"
 	"github.com/managedvm/managedvm/provider"
 	"github.com/managedvm/managedvm/provider/providertest"
 	"github.com/managedvm/managedvm/provider/vsphere"
+	"github.com/managedvm/managedvm/provider/vsphere/vspheresim"
 )
 
 const (
@@ -18,7 +18,7 @@ const (
 )
 
 type world struct {
-	sim      *vcsim.Sim
+	sim      *vspheresim.Sim
 	pp       *provider.Provider // what hosts hold
 	p        *vsphere.Provider  // the driver behind pp
 	guestVM  string
@@ -31,7 +31,7 @@ type world struct {
 func newWorld(t testing.TB, opts *vsphere.Options) *world {
 	t.Helper()
 	ctx := context.Background()
-	sim, err := vcsim.New(ctx, &vcsim.Options{
+	sim, err := vspheresim.New(ctx, &vspheresim.Options{
 		Datacenters: 2, ModelVMs: 1, Privileges: true,
 		GuestAccounts: map[string]string{guestUser: guestPass},
 	})
@@ -39,7 +39,7 @@ func newWorld(t testing.TB, opts *vsphere.Options) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(sim.Close)
-	if _, err := sim.CreateTemplate(ctx, "debian-12", vcsim.Placement{Datacenter: "DC0"}, &vcsim.GuestState{
+	if _, err := sim.CreateTemplate(ctx, "debian-12", vspheresim.Placement{Datacenter: "DC0"}, &vspheresim.GuestState{
 		ToolsStatus: "guestToolsCurrent", Family: "linuxGuest", FullName: "Debian GNU/Linux 12 (64-bit)",
 	}); err != nil {
 		t.Fatal(err)
@@ -47,7 +47,7 @@ func newWorld(t testing.TB, opts *vsphere.Options) *world {
 	if err := sim.CreateCustomizationSpec(ctx, "debian-12"); err != nil {
 		t.Fatal(err)
 	}
-	refs, err := sim.CreateVMs(ctx, 1, "guest", vcsim.Placement{Datacenter: "DC0"}, &vcsim.GuestState{
+	refs, err := sim.CreateVMs(ctx, 1, "guest", vspheresim.Placement{Datacenter: "DC0"}, &vspheresim.GuestState{
 		ToolsRunning: true, IP: "192.0.2.10", Family: "linuxGuest", FullName: "Debian GNU/Linux 12 (64-bit)",
 	})
 	if err != nil {
@@ -84,7 +84,7 @@ func driverOf(t testing.TB, p *provider.Provider) *vsphere.Provider {
 }
 
 // newDriver connects another driver instance to sim.
-func newDriver(t testing.TB, sim *vcsim.Sim) *provider.Provider {
+func newDriver(t testing.TB, sim *vspheresim.Sim) *provider.Provider {
 	t.Helper()
 	p, err := vsphere.New(context.Background(), vsphere.Options{URL: sim.URL.String(), Username: sim.Username, Password: guest.NewSecret(sim.Password), RootCAs: sim.CAs})
 	if err != nil {
@@ -110,4 +110,4 @@ func TestConformance(t *testing.T) {
 	}))
 }
 
-func vcsimNoTools() vcsim.GuestState { return vcsim.GuestState{ToolsRunning: false} }
+func vcsimNoTools() vspheresim.GuestState { return vspheresim.GuestState{ToolsRunning: false} }

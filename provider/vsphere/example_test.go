@@ -6,20 +6,20 @@ import (
 	"sort"
 
 	"github.com/managedvm/managedvm/guest"
-	"github.com/managedvm/managedvm/internal/fakes/vcsim"
 	"github.com/managedvm/managedvm/provider/vsphere"
+	"github.com/managedvm/managedvm/provider/vsphere/vspheresim"
 )
 
 func Example() {
 	ctx := context.Background()
-	sim, err := vcsim.New(ctx, &vcsim.Options{ModelVMs: -1})
+	sim, err := vspheresim.New(ctx, &vspheresim.Options{ModelVMs: -1})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer sim.Close()
-	if _, err := sim.CreateNamedVMs(ctx, []string{"web-01", "db-01"}, vcsim.Placement{}, func(string) *vcsim.GuestState {
-		return &vcsim.GuestState{ToolsRunning: true, IP: "192.0.2.10", Family: "linuxGuest"}
+	if _, err := sim.CreateNamedVMs(ctx, []string{"web-01", "db-01"}, vspheresim.Placement{}, func(string) *vspheresim.GuestState {
+		return &vspheresim.GuestState{ToolsRunning: true, IP: "192.0.2.10", Family: "linuxGuest"}
 	}); err != nil {
 		fmt.Println(err)
 		return

@@ -11,7 +11,7 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/managedvm/managedvm/guest"
-	"github.com/managedvm/managedvm/internal/fakes/vcsim"
+	"github.com/managedvm/managedvm/provider/vsphere/vspheresim"
 )
 
 // TestGone: vCenter reports an object that no longer exists in the
@@ -40,17 +40,17 @@ func TestGone(t *testing.T) {
 // powered-off VMs, and a guest with several NICs.
 func TestFactsFromPropsMatchMO(t *testing.T) {
 	ctx := context.Background()
-	sim, err := vcsim.New(ctx, &vcsim.Options{Datacenters: 2})
+	sim, err := vspheresim.New(ctx, &vspheresim.Options{Datacenters: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sim.Close()
-	if _, err := sim.CreateVMs(ctx, 3, "run", vcsim.Placement{Datacenter: "DC1"}, &vcsim.GuestState{
+	if _, err := sim.CreateVMs(ctx, 3, "run", vspheresim.Placement{Datacenter: "DC1"}, &vspheresim.GuestState{
 		ToolsRunning: true, IP: "192.0.2.7", Hostname: "h1", Family: "windowsGuest", FullName: "Windows Server 2022",
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sim.CreateTemplate(ctx, "tpl", vcsim.Placement{}, &vcsim.GuestState{Family: "linuxGuest"}); err != nil {
+	if _, err := sim.CreateTemplate(ctx, "tpl", vspheresim.Placement{}, &vspheresim.GuestState{Family: "linuxGuest"}); err != nil {
 		t.Fatal(err)
 	}
 	p, err := newDriver(ctx, Options{URL: sim.URL.String(), Username: sim.Username, Password: guest.NewSecret(sim.Password), RootCAs: sim.CAs})

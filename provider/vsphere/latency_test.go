@@ -15,10 +15,10 @@ import (
 	"github.com/managedvm/managedvm/cmdb"
 	"github.com/managedvm/managedvm/cmdb/memcmdb"
 	"github.com/managedvm/managedvm/enroll"
-	"github.com/managedvm/managedvm/internal/fakes/vcsim"
 	"github.com/managedvm/managedvm/ipam/memipam"
 	"github.com/managedvm/managedvm/natfw/memfw"
 	"github.com/managedvm/managedvm/provider"
+	"github.com/managedvm/managedvm/provider/vsphere/vspheresim"
 )
 
 // TestWatchLatencyToCMDB measures how long a guest IP change (from the
@@ -90,7 +90,7 @@ func TestWatchLatencyToCMDB(t *testing.T) {
 		vm := vms[i]
 		ref := types.ManagedObjectReference{Type: "VirtualMachine", Value: vm.Attributes["moref"]}
 		ip := netip.AddrFrom4([4]byte{198, 18, 0, byte(i + 1)})
-		if err := sim.SetGuest(ref, vcsim.GuestState{ToolsRunning: true, IP: ip.String(), Family: "linuxGuest", FullName: "Debian GNU/Linux 12 (64-bit)", Hostname: vm.Guest.Hostname}); err != nil {
+		if err := sim.SetGuest(ref, vspheresim.GuestState{ToolsRunning: true, IP: ip.String(), Family: "linuxGuest", FullName: "Debian GNU/Linux 12 (64-bit)", Hostname: vm.Guest.Hostname}); err != nil {
 			t.Fatal(err)
 		}
 		ipLat = append(ipLat, until(vm.ID, func(r cmdb.Record, err error) bool {

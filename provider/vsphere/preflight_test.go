@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/managedvm/managedvm/guest"
-	"github.com/managedvm/managedvm/internal/fakes/vcsim"
 	"github.com/managedvm/managedvm/provider/vsphere"
+	"github.com/managedvm/managedvm/provider/vsphere/vspheresim"
 	"github.com/managedvm/managedvm/report"
 )
 
@@ -70,7 +70,7 @@ func TestPreflightRows(t *testing.T) {
 // service account whose role lacks guest-operation execution fails it.
 func TestPreflightMissingPrivilege(t *testing.T) {
 	ctx := context.Background()
-	sim, err := vcsim.New(ctx, &vcsim.Options{Privileges: true, Users: map[string]string{"limited@vsphere.local": "limited-Pa55"}})
+	sim, err := vspheresim.New(ctx, &vspheresim.Options{Privileges: true, Users: map[string]string{"limited@vsphere.local": "limited-Pa55"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,13 +18,13 @@ import (
 
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
-	"github.com/managedvm/managedvm/internal/fakes/vcsim"
 	"github.com/managedvm/managedvm/provider"
 	"github.com/managedvm/managedvm/provider/vsphere"
+	"github.com/managedvm/managedvm/provider/vsphere/vspheresim"
 )
 
 // observer logs in as another user to look at the server's sessions.
-func observer(t *testing.T, sim *vcsim.Sim, user, pass string) *govmomi.Client {
+func observer(t *testing.T, sim *vspheresim.Sim, user, pass string) *govmomi.Client {
 	t.Helper()
 	u := *sim.URL
 	u.User = url.UserPassword(user, pass)
@@ -54,7 +54,7 @@ func sessionsOf(t *testing.T, c *govmomi.Client, user string) []string {
 
 func TestOneSessionUnderLoad(t *testing.T) {
 	ctx := context.Background()
-	sim, err := vcsim.New(ctx, &vcsim.Options{Users: map[string]string{"observer": "obs-pass"}})
+	sim, err := vspheresim.New(ctx, &vspheresim.Options{Users: map[string]string{"observer": "obs-pass"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestOneSessionUnderLoad(t *testing.T) {
 
 func TestTLSAndLogin(t *testing.T) {
 	ctx := context.Background()
-	sim, err := vcsim.New(ctx, nil)
+	sim, err := vspheresim.New(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +180,7 @@ func closedURL(t *testing.T) string {
 // logs in again after the logout. Watch after Close is refused.
 func TestCloseEndsStreams(t *testing.T) {
 	ctx := context.Background()
-	sim, err := vcsim.New(ctx, &vcsim.Options{Users: map[string]string{"observer": "obs-pass"}})
+	sim, err := vspheresim.New(ctx, &vspheresim.Options{Users: map[string]string{"observer": "obs-pass"}})
 	if err != nil {
 		t.Fatal(err)
 	}

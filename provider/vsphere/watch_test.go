@@ -12,8 +12,8 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/managedvm/managedvm/errs"
-	"github.com/managedvm/managedvm/internal/fakes/vcsim"
 	"github.com/managedvm/managedvm/provider"
+	"github.com/managedvm/managedvm/provider/vsphere/vspheresim"
 )
 
 // TestWatchDeletionBesideCreation: a VM deleted while others are created
@@ -23,7 +23,7 @@ func TestWatchDeletionBesideCreation(t *testing.T) {
 	w := newWorld(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	refs, err := w.sim.CreateNamedVMs(ctx, []string{"doomed"}, vcsim.Placement{Datacenter: "DC0"}, nil)
+	refs, err := w.sim.CreateNamedVMs(ctx, []string{"doomed"}, vspheresim.Placement{Datacenter: "DC0"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestWatchDeletionBesideCreation(t *testing.T) {
 	if err := w.sim.Delete(ctx, doomed); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.sim.CreateNamedVMs(ctx, []string{"new-1", "new-2", "new-3"}, vcsim.Placement{Datacenter: "DC0"}, nil); err != nil {
+	if _, err := w.sim.CreateNamedVMs(ctx, []string{"new-1", "new-2", "new-3"}, vspheresim.Placement{Datacenter: "DC0"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	created := map[string]bool{}
@@ -143,7 +143,7 @@ func TestWatchUntouchedInventory(t *testing.T) {
 			return
 		}
 		ref := types.ManagedObjectReference{Type: "VirtualMachine", Value: marker.Attributes["moref"]}
-		if err := sim.SetGuest(ref, vcsim.GuestState{ToolsRunning: true, IP: ip.String(), Family: "linuxGuest", FullName: "Debian GNU/Linux 12 (64-bit)", Hostname: marker.Guest.Hostname}); err != nil {
+		if err := sim.SetGuest(ref, vspheresim.GuestState{ToolsRunning: true, IP: ip.String(), Family: "linuxGuest", FullName: "Debian GNU/Linux 12 (64-bit)", Hostname: marker.Guest.Hostname}); err != nil {
 			t.Error(err)
 		}
 	}()

@@ -1,4 +1,4 @@
-package vcsim
+package vspheresim
 
 import (
 	"context"
@@ -34,7 +34,7 @@ type GuestState struct {
 func (s *Sim) SetGuest(ref types.ManagedObjectReference, g GuestState) error {
 	vm, ok := s.Map().Get(ref).(*simulator.VirtualMachine)
 	if !ok {
-		return fmt.Errorf("vcsim: no VM %s", ref)
+		return fmt.Errorf("vspheresim: no VM %s", ref)
 	}
 	running, status := string(types.VirtualMachineToolsRunningStatusGuestToolsNotRunning), "toolsNotRunning"
 	v2 := g.ToolsStatus
@@ -154,13 +154,13 @@ func (s *Sim) CreateVMs(ctx context.Context, n int, prefix string, p Placement, 
 func (s *Sim) wait(task *object.Task) error {
 	t, ok := s.Map().Get(task.Reference()).(*simulator.Task)
 	if !ok {
-		return fmt.Errorf("vcsim: no task %s", task.Reference())
+		return fmt.Errorf("vspheresim: no task %s", task.Reference())
 	}
 	t.Wait()
 	var err error
 	s.Context().WithLock(t, func() {
 		if t.Info.Error != nil {
-			err = fmt.Errorf("vcsim: task %s: %s", t.Info.DescriptionId, t.Info.Error.LocalizedMessage)
+			err = fmt.Errorf("vspheresim: task %s: %s", t.Info.DescriptionId, t.Info.Error.LocalizedMessage)
 		}
 	})
 	return err
@@ -235,7 +235,7 @@ func (s *Sim) VMByUUID(ctx context.Context, uuid string) (*object.VirtualMachine
 		return nil, err
 	}
 	if ref == nil {
-		return nil, fmt.Errorf("vcsim: no VM with instance UUID %s", uuid)
+		return nil, fmt.Errorf("vspheresim: no VM with instance UUID %s", uuid)
 	}
 	return object.NewVirtualMachine(s.client, ref.Reference()), nil
 }

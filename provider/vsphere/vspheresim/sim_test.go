@@ -1,4 +1,4 @@
-package vcsim_test
+package vspheresim_test
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
-	"github.com/managedvm/managedvm/internal/fakes/vcsim"
+	"github.com/managedvm/managedvm/provider/vsphere/vspheresim"
 )
 
 // TestCancelTaskIsARequest: CancelTask on a running task records the
@@ -24,7 +24,7 @@ import (
 // its VM); on an ended task it is InvalidState.
 func TestCancelTaskIsARequest(t *testing.T) {
 	ctx := context.Background()
-	sim, err := vcsim.New(ctx, &vcsim.Options{ModelVMs: -1})
+	sim, err := vspheresim.New(ctx, &vspheresim.Options{ModelVMs: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestCancelTaskIsARequest(t *testing.T) {
 // in opposite orders, govmomi #4109); the Sim must not.
 //
 // It runs only with MANAGEDVM_VCSIM_STRESS=1 (go test -race -count=10
-// -run TestWatchBesideCreation ./internal/fakes/vcsim/): on a loaded
+// -run TestWatchBesideCreation ./provider/vsphere/vspheresim/): on a loaded
 // machine this much concurrency also trips the simulator's own unlocked
 // property writes, which the race detector reports.
 func TestWatchBesideCreation(t *testing.T) {
@@ -96,7 +96,7 @@ func TestWatchBesideCreation(t *testing.T) {
 		t.Skip("set MANAGEDVM_VCSIM_STRESS=1 to run this stress test")
 	}
 	ctx := context.Background()
-	sim, err := vcsim.New(ctx, &vcsim.Options{ModelVMs: -1})
+	sim, err := vspheresim.New(ctx, &vspheresim.Options{ModelVMs: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestWatchBesideCreation(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		for i := range rounds {
-			if _, err := sim.CreateVMs(ctx, perRound, fmt.Sprintf("r%d", i), vcsim.Placement{}, nil); err != nil {
+			if _, err := sim.CreateVMs(ctx, perRound, fmt.Sprintf("r%d", i), vspheresim.Placement{}, nil); err != nil {
 				done <- err
 				return
 			}
@@ -145,7 +145,7 @@ func TestWatchBesideCreation(t *testing.T) {
 	// The watch ends on the next update rather than by cancellation,
 	// which races in the simulator with a wait in progress.
 	stop.Store(true)
-	if _, err := sim.CreateVMs(ctx, 1, "last", vcsim.Placement{}, nil); err != nil {
+	if _, err := sim.CreateVMs(ctx, 1, "last", vspheresim.Placement{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-watched; err != nil {

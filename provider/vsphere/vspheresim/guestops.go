@@ -1,4 +1,4 @@
-package vcsim
+package vspheresim
 
 import (
 	"crypto/rand"

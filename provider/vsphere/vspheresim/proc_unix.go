@@ -1,6 +1,6 @@
 //go:build unix
 
-package vcsim
+package vspheresim
 
 import (
 	"os/exec"

@@ -1,4 +1,4 @@
-package vcsim
+package vspheresim
 
 import (
 	"context"
@@ -98,7 +98,7 @@ func New(ctx context.Context, opts *Options) (*Sim, error) {
 	}
 	m.DelayConfig.Delay = o.DelayMS
 	if err := m.Create(); err != nil {
-		return nil, fmt.Errorf("vcsim: create model: %w", err)
+		return nil, fmt.Errorf("vspheresim: create model: %w", err)
 	}
 	users := map[string]string{o.Username: o.Password}
 	for u, p := range o.Users {
@@ -137,7 +137,7 @@ func New(ctx context.Context, opts *Options) (*Sim, error) {
 	c, err := vim25.NewClient(ctx, m.Service)
 	if err != nil {
 		s.Close()
-		return nil, fmt.Errorf("vcsim: in-process client: %w", err)
+		return nil, fmt.Errorf("vspheresim: in-process client: %w", err)
 	}
 	s.client = c
 	for u := range users {
@@ -182,7 +182,7 @@ func (s *Sim) SetRole(ctx context.Context, user, role string) error {
 	}
 	r := roles.ByName(role)
 	if r == nil {
-		return fmt.Errorf("vcsim: no role %q", role)
+		return fmt.Errorf("vspheresim: no role %q", role)
 	}
 	root := c.ServiceContent.RootFolder
 	perms, err := am.RetrieveEntityPermissions(ctx, root, false)
@@ -366,7 +366,7 @@ func (s *Sim) OnCall(method string, f func()) {
 func (s *Sim) HoldLock(ref types.ManagedObjectReference) (release func(), err error) {
 	obj := s.Map().Get(ref)
 	if obj == nil {
-		return nil, fmt.Errorf("vcsim: no object %s", ref)
+		return nil, fmt.Errorf("vspheresim: no object %s", ref)
 	}
 	unlock := s.Map().AcquireLock(&simulator.Context{}, obj)
 	var once sync.Once

@@ -1,4 +1,4 @@
-// Package vcsim builds simulated vCenters for tests and examples on top of
+// Package vspheresim builds simulated vCenters for tests and examples on top of
 // govmomi's simulator, and fills its gaps (see TESTING.md):
 //
 //   - New starts a VPX model over TLS with real login checks (only the
@@ -45,4 +45,4 @@
 //
 // A Sim is safe for concurrent use once built; SetDelay and CountCalls are
 // meant to be called while no call is in flight.
-package vcsim
+package vspheresim

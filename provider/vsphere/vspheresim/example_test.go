@@ -1,21 +1,21 @@
-package vcsim_test
+package vspheresim_test
 
 import (
 	"context"
 	"fmt"
 
-	"github.com/managedvm/managedvm/internal/fakes/vcsim"
+	"github.com/managedvm/managedvm/provider/vsphere/vspheresim"
 )
 
 func Example() {
 	ctx := context.Background()
-	sim, err := vcsim.New(ctx, &vcsim.Options{ModelVMs: -1, GuestAccounts: map[string]string{"root": "pw"}})
+	sim, err := vspheresim.New(ctx, &vspheresim.Options{ModelVMs: -1, GuestAccounts: map[string]string{"root": "pw"}})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer sim.Close()
-	refs, err := sim.CreateVMs(ctx, 3, "vm", vcsim.Placement{}, &vcsim.GuestState{ToolsRunning: true, IP: "192.0.2.1", Family: "linuxGuest"})
+	refs, err := sim.CreateVMs(ctx, 3, "vm", vspheresim.Placement{}, &vspheresim.GuestState{ToolsRunning: true, IP: "192.0.2.1", Family: "linuxGuest"})
 	if err != nil {
 		fmt.Println(err)
 		return
