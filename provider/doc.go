@@ -26,7 +26,7 @@
 // hypervisor. Drivers implement the small [Driver] interface (inventory,
 // watch, lifecycle, discovery, preflight) and [New] puts a Provider in
 // front of one; driver packages' constructors do it for the host
-// (memprovider.New(...).Provider(), vsphere.New(ctx, opts)). Every method
+// (memprovider.New(...).Provider(), vsphere.New(ctx, url, user, password, opts)). Every method
 // of the Provider records one span around the whole call and, in this
 // order: returns FailedPrecondition after Close; checks the context;
 // validates every argument against the limits below (InvalidArgument, and

@@ -109,8 +109,7 @@ func run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	defer stop()
-	hv, err := vsphere.New(ctx, vsphere.Options{
-		URL: sim.URL.String(), Username: sim.Username, Password: guest.NewSecret(sim.Password),
+	hv, err := vsphere.New(ctx, sim.URL.String(), sim.Username, guest.NewSecret(sim.Password), &vsphere.Options{
 		RootCAs:           sim.CAs,
 		Zones:             []vsphere.ZoneConfig{{Name: zone, Datacenters: []string{"DC0"}, Clusters: []string{"DC0_C0"}}},
 		GuestPollInterval: 10 * time.Millisecond,

@@ -39,8 +39,8 @@ func bigWorld(tb testing.TB, n int, opts *vsphere.Options) (*vspheresim.Sim, *pr
 	if opts != nil {
 		o = *opts
 	}
-	o.URL, o.Username, o.Password, o.RootCAs = sim.URL.String(), sim.Username, guest.NewSecret(sim.Password), sim.CAs
-	p, err := vsphere.New(ctx, o)
+	o.RootCAs = sim.CAs
+	p, err := vsphere.New(ctx, sim.URL.String(), sim.Username, guest.NewSecret(sim.Password), &o)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -278,8 +278,8 @@ func TestListPages(t *testing.T) {
 	ctx := context.Background()
 	var first []string
 	for _, o := range []vsphere.Options{{PageSize: 500, ListConcurrency: 1}, {PageSize: 7, ListConcurrency: 1}, {PageSize: 7, ListConcurrency: 3}, {PageSize: 1, ListConcurrency: 16}} {
-		o.URL, o.Username, o.Password, o.RootCAs = sim.URL.String(), sim.Username, guest.NewSecret(sim.Password), sim.CAs
-		p, err := vsphere.New(ctx, o)
+		o.RootCAs = sim.CAs
+		p, err := vsphere.New(ctx, sim.URL.String(), sim.Username, guest.NewSecret(sim.Password), &o)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -57,15 +57,13 @@ func newWorld(t testing.TB, opts *vsphere.Options) *world {
 	if opts != nil {
 		o = *opts
 	}
-	o.URL = sim.URL.String()
-	o.Username, o.Password = sim.Username, guest.NewSecret(sim.Password)
 	if o.Thumbprint == "" && o.RootCAs == nil && !o.Insecure {
 		o.RootCAs = sim.CAs
 	}
 	if o.GuestPollInterval == 0 {
 		o.GuestPollInterval = 20 * time.Millisecond
 	}
-	pp, err := vsphere.New(ctx, o)
+	pp, err := vsphere.New(ctx, sim.URL.String(), sim.Username, guest.NewSecret(sim.Password), &o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +84,7 @@ func driverOf(t testing.TB, p *provider.Provider) *vsphere.Provider {
 // newDriver connects another driver instance to sim.
 func newDriver(t testing.TB, sim *vspheresim.Sim) *provider.Provider {
 	t.Helper()
-	p, err := vsphere.New(context.Background(), vsphere.Options{URL: sim.URL.String(), Username: sim.Username, Password: guest.NewSecret(sim.Password), RootCAs: sim.CAs})
+	p, err := vsphere.New(context.Background(), sim.URL.String(), sim.Username, guest.NewSecret(sim.Password), &vsphere.Options{RootCAs: sim.CAs})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,14 +3,15 @@
 // returns the portable *provider.Provider in front of it, which hosts
 // hold:
 //
-//	p, err := vsphere.New(ctx, vsphere.Options{
-//		URL:      "https://vcenter.example/sdk",
-//		Username: "svc-managedvm@vsphere.local",
-//		Password: guest.NewSecret(pw),
-//		RootCAs:  pool, // or Thumbprint: "AB:CD:...", never Insecure in production
-//		Zones: []vsphere.ZoneConfig{{Name: "az1", Datacenters: []string{"DC1"}, Clusters: []string{"C1"}}},
+//	p, err := vsphere.New(ctx, "https://vcenter.example/sdk", "svc-managedvm@vsphere.local", guest.NewSecret(pw), &vsphere.Options{
+//		RootCAs: pool, // or Thumbprint: "AB:CD:...", never Insecure in production
+//		Zones:   []vsphere.ZoneConfig{{Name: "az1", Datacenters: []string{"DC1"}, Clusters: []string{"C1"}}},
 //	})
 //	defer p.Close()
+//
+// The SDK URL, the service account's user name and its password are
+// required; a nil *Options means every default (the system's CA pool, one
+// zone per datacenter).
 //
 // Options.Logger, TracerProvider, MeterProvider and ProvisionTimeout go to
 // the portable value (provider.Options); the portable value validates

@@ -25,8 +25,7 @@ func Example() {
 		return
 	}
 
-	p, err := vsphere.New(ctx, vsphere.Options{
-		URL: sim.URL.String(), Username: sim.Username, Password: guest.NewSecret(sim.Password),
+	p, err := vsphere.New(ctx, sim.URL.String(), sim.Username, guest.NewSecret(sim.Password), &vsphere.Options{
 		RootCAs: sim.CAs, // verification stays on
 	})
 	if err != nil {

@@ -53,7 +53,7 @@ func TestFactsFromPropsMatchMO(t *testing.T) {
 	if _, err := sim.CreateTemplate(ctx, "tpl", vspheresim.Placement{}, &vspheresim.GuestState{Family: "linuxGuest"}); err != nil {
 		t.Fatal(err)
 	}
-	p, err := newDriver(ctx, Options{URL: sim.URL.String(), Username: sim.Username, Password: guest.NewSecret(sim.Password), RootCAs: sim.CAs})
+	p, err := newDriver(ctx, sim.URL.String(), sim.Username, guest.NewSecret(sim.Password), &Options{RootCAs: sim.CAs})
 	if err != nil {
 		t.Fatal(err)
 	}

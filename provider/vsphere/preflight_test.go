@@ -83,7 +83,7 @@ func TestPreflightMissingPrivilege(t *testing.T) {
 		t.Fatal(err)
 	}
 	check := func(user, pass string) report.Check {
-		p, err := vsphere.New(ctx, vsphere.Options{URL: sim.URL.String(), Username: user, Password: guest.NewSecret(pass), RootCAs: sim.CAs})
+		p, err := vsphere.New(ctx, sim.URL.String(), user, guest.NewSecret(pass), &vsphere.Options{RootCAs: sim.CAs})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -59,7 +59,7 @@ func TestOneSessionUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sim.Close()
-	p, err := vsphere.New(ctx, vsphere.Options{URL: sim.URL.String(), Username: sim.Username, Password: guest.NewSecret(sim.Password), Thumbprint: sim.Thumbprint})
+	p, err := vsphere.New(ctx, sim.URL.String(), sim.Username, guest.NewSecret(sim.Password), &vsphere.Options{Thumbprint: sim.Thumbprint})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,46 +122,56 @@ func TestTLSAndLogin(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sim.Close()
-	base := vsphere.Options{URL: sim.URL.String(), Username: sim.Username, Password: guest.NewSecret(sim.Password)}
-	try := func(name string, mutate func(*vsphere.Options), want errs.Code) {
+	// conn is New's required arguments; mutate changes them and the
+	// options.
+	type conn struct {
+		URL, Username string
+		Password      guest.Secret
+		vsphere.Options
+	}
+	base := conn{URL: sim.URL.String(), Username: sim.Username, Password: guest.NewSecret(sim.Password)}
+	try := func(name string, mutate func(*conn), want errs.Code) {
 		t.Run(name, func(t *testing.T) {
 			o := base
 			mutate(&o)
-			p, err := vsphere.New(ctx, o)
+			p, err := vsphere.New(ctx, o.URL, o.Username, o.Password, &o.Options)
 			if err == nil {
 				defer p.Close()
 			}
 			if got := errs.CodeOf(err); got != want {
 				t.Fatalf("New: %v (code %v), want %v", err, got, want)
 			}
-			if err != nil && strings.Contains(err.Error(), o.Password.Reveal()) {
+			if err != nil && strings.Contains(err.Error(), sim.Password) {
 				t.Fatalf("the error shows the password: %v", err)
 			}
 		})
 	}
 	// A refused certificate is PermissionDenied, as SSH's host-key
 	// mismatch: retrying cannot help.
-	try("DefaultVerifiesAndRefusesUnknownCA", func(o *vsphere.Options) {}, errs.PermissionDenied)
-	try("PinnedThumbprint", func(o *vsphere.Options) { o.Thumbprint = sim.Thumbprint }, errs.OK)
-	try("WrongThumbprint", func(o *vsphere.Options) {
+	try("DefaultVerifiesAndRefusesUnknownCA", func(o *conn) {}, errs.PermissionDenied)
+	try("PinnedThumbprint", func(o *conn) { o.Thumbprint = sim.Thumbprint }, errs.OK)
+	try("WrongThumbprint", func(o *conn) {
 		o.Thumbprint = strings.Repeat("AB:", 31) + "AB"
 	}, errs.PermissionDenied)
-	try("CAPool", func(o *vsphere.Options) { o.RootCAs = sim.CAs }, errs.OK)
-	try("CAPoolWrongHostName", func(o *vsphere.Options) {
+	try("CAPool", func(o *conn) { o.RootCAs = sim.CAs }, errs.OK)
+	try("CAPoolWrongHostName", func(o *conn) {
 		// The certificate names 127.0.0.1, not localhost.
 		u := *sim.URL
 		u.Host = "localhost:" + sim.URL.Port()
 		o.URL, o.RootCAs = u.String(), sim.CAs
 	}, errs.PermissionDenied)
-	try("NothingListening", func(o *vsphere.Options) {
+	try("NothingListening", func(o *conn) {
 		o.URL, o.RootCAs = closedURL(t), sim.CAs
 	}, errs.Unavailable)
-	try("ExplicitInsecure", func(o *vsphere.Options) { o.Insecure = true }, errs.OK)
-	try("WrongPassword", func(o *vsphere.Options) {
+	try("ExplicitInsecure", func(o *conn) { o.Insecure = true }, errs.OK)
+	try("WrongPassword", func(o *conn) {
 		o.RootCAs = sim.CAs
 		o.Password = guest.NewSecret("not-the-Pa55word")
 	}, errs.Unauthenticated)
-	try("MissingURL", func(o *vsphere.Options) { o.URL = "" }, errs.InvalidArgument)
+	try("MissingURL", func(o *conn) { o.URL = "" }, errs.InvalidArgument)
+	try("MissingUsername", func(o *conn) { o.Username = "" }, errs.InvalidArgument)
+	try("MissingPassword", func(o *conn) { o.Password = guest.Secret{} }, errs.InvalidArgument)
+	try("NotHTTP", func(o *conn) { o.URL = "ftp://" + sim.URL.Host + "/sdk" }, errs.InvalidArgument)
 }
 
 // closedURL is an SDK URL on a loopback port nothing listens on.
@@ -185,7 +195,7 @@ func TestCloseEndsStreams(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sim.Close()
-	p, err := vsphere.New(ctx, vsphere.Options{URL: sim.URL.String(), Username: sim.Username, Password: guest.NewSecret(sim.Password), RootCAs: sim.CAs})
+	p, err := vsphere.New(ctx, sim.URL.String(), sim.Username, guest.NewSecret(sim.Password), &vsphere.Options{RootCAs: sim.CAs})
 	if err != nil {
 		t.Fatal(err)
 	}

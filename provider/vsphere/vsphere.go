@@ -47,15 +47,9 @@ type ZoneConfig struct {
 	Networks []string
 }
 
-// Options configure a Provider. URL, Username and Password are required.
+// Options configure a Provider; nil or the zero value means every default.
+// The vCenter's URL and the service account are New's arguments.
 type Options struct {
-	// URL is the vCenter SDK URL ("https://vcenter.example/sdk"); user
-	// information in it is ignored.
-	URL string
-	// Username and Password are the service account's. The password is
-	// never logged or put in an error.
-	Username string
-	Password guest.Secret
 	// RootCAs verifies the vCenter certificate (nil: the system pool).
 	RootCAs *x509.CertPool
 	// Thumbprint, if set, pins the vCenter certificate (SHA-1 or SHA-256,
@@ -142,29 +136,41 @@ var (
 // portable *provider.Provider names.
 const op = "vsphere"
 
-// New connects to vCenter, logs in once and returns the portable Provider
-// in front of the driver. The session is reused by every call, kept
-// alive, and re-established transparently when it expires. Close the
-// Provider to log out.
-func New(ctx context.Context, opts Options) (*provider.Provider, error) {
-	d, err := newDriver(ctx, opts)
+// New connects to the vCenter whose SDK URL is sdkURL
+// ("https://vcenter.example/sdk"; user information in it is ignored), logs
+// in once as the service account username with password, and returns the
+// portable Provider in front of the driver. opts may be nil (every
+// default). The password is never logged or put in an error. The session
+// is reused by every call, kept alive, and re-established transparently
+// when it expires. Close the Provider to log out.
+//
+// An empty sdkURL, username or password, or a URL that is not http(s), is
+// InvalidArgument; a refused certificate is PermissionDenied (see
+// Connection in the package documentation); refused credentials are
+// Unauthenticated; an unreachable vCenter is Unavailable.
+func New(ctx context.Context, sdkURL, username string, password guest.Secret, opts *Options) (*provider.Provider, error) {
+	d, err := newDriver(ctx, sdkURL, username, password, opts)
 	if err != nil {
 		return nil, err
 	}
 	return provider.New(d, &provider.Options{
-		Logger: opts.Logger, TracerProvider: opts.TracerProvider, MeterProvider: opts.MeterProvider,
-		ProvisionTimeout: opts.ProvisionTimeout,
+		Logger: d.opts.Logger, TracerProvider: d.opts.TracerProvider, MeterProvider: d.opts.MeterProvider,
+		ProvisionTimeout: d.opts.ProvisionTimeout,
 	}), nil
 }
 
-func newDriver(ctx context.Context, opts Options) (*Provider, error) {
+func newDriver(ctx context.Context, sdkURL, username string, password guest.Secret, o *Options) (*Provider, error) {
 	if err := errs.FromContext(ctx, op+".New"); err != nil {
 		return nil, err
 	}
-	if opts.URL == "" || opts.Username == "" || opts.Password.IsZero() {
-		return nil, errs.New(errs.InvalidArgument, op+".New", "URL, Username and Password are required")
+	var opts Options
+	if o != nil {
+		opts = *o
 	}
-	u, err := url.Parse(opts.URL)
+	if sdkURL == "" || username == "" || password.IsZero() {
+		return nil, errs.New(errs.InvalidArgument, op+".New", "the SDK URL, user name and password are required")
+	}
+	u, err := url.Parse(sdkURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, errs.New(errs.InvalidArgument, op+".New", "URL must be an http(s) URL of the vCenter SDK")
 	}
@@ -217,7 +223,7 @@ func newDriver(ctx context.Context, opts Options) (*Provider, error) {
 		last:    map[types.ManagedObjectReference]provider.VM{},
 		stop:    make(chan struct{}),
 	}
-	p.sess = &session{inner: sc, sm: *c.ServiceContent.SessionManager, user: opts.Username, pass: opts.Password, log: log}
+	p.sess = &session{inner: sc, sm: *c.ServiceContent.SessionManager, user: username, pass: password, log: log}
 	c.RoundTripper = p.sess
 	if err := p.sess.login(ctx, 0); err != nil {
 		return nil, err
