@@ -141,7 +141,7 @@ func TestTLSAndLogin(t *testing.T) {
 			if got := errs.CodeOf(err); got != want {
 				t.Fatalf("New: %v (code %v), want %v", err, got, want)
 			}
-			if err != nil && strings.Contains(err.Error(), sim.Password) {
+			if pw := o.Password.Reveal(); err != nil && (strings.Contains(err.Error(), sim.Password) || pw != "" && strings.Contains(err.Error(), pw)) {
 				t.Fatalf("the error shows the password: %v", err)
 			}
 		})
