@@ -29,7 +29,7 @@ func bigWorld(tb testing.TB, n int, opts *vsphere.Options) (*vspheresim.Sim, *pr
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(sim.Close)
+	tb.Cleanup(func() { _ = sim.Close() })
 	if _, err := sim.CreateVMs(ctx, n, "vm", vspheresim.Placement{}, &vspheresim.GuestState{
 		ToolsRunning: true, IP: "192.0.2.7", Family: "linuxGuest", FullName: "Debian GNU/Linux 12 (64-bit)",
 	}); err != nil {

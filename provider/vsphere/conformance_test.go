@@ -38,7 +38,7 @@ func newWorld(t testing.TB, opts *vsphere.Options) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(sim.Close)
+	t.Cleanup(func() { _ = sim.Close() })
 	if _, err := sim.CreateTemplate(ctx, "debian-12", vspheresim.Placement{Datacenter: "DC0"}, &vspheresim.GuestState{
 		ToolsStatus: "guestToolsCurrent", Family: "linuxGuest", FullName: "Debian GNU/Linux 12 (64-bit)",
 	}); err != nil {

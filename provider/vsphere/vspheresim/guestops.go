@@ -1,6 +1,7 @@
 package vspheresim
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -27,21 +28,25 @@ const transferPrefix = "/managedvm-guestfile/"
 
 // GuestOps makes VMware Tools guest operations work on the simulator: a
 // guest whose tools run (guest.toolsRunningStatus) and that is powered on
-// accepts the configured accounts; its processes run on this machine with
-// /bin/sh (paths in the guest are paths here), so commands have their real
-// semantics. Files move through an HTTP handler on the simulator's server.
+// accepts the configured accounts. Its programs are answered by
+// Options.GuestHandler or, without one, run on this machine with /bin/sh
+// (see Options.GuestHandler). Paths in the guest are paths on this
+// machine, for files as for programs; files move through an HTTP handler
+// on the simulator's server.
 type GuestOps struct {
 	mu        sync.Mutex
 	accounts  map[string]string
 	env       []string
+	handler   GuestHandler
 	procs     map[int64]*guestProc
 	transfers map[string]transfer
 	starts    int
+	nextPid   int64
 }
 
 type guestProc struct {
 	info types.GuestProcessInfo
-	cmd  *exec.Cmd
+	kill func() // ends the program; done is closed once it has
 	done chan struct{}
 }
 
@@ -76,14 +81,14 @@ func (g *GuestOps) stopAll() {
 		select {
 		case <-p.done:
 		default:
-			killGroup(p.cmd)
+			p.kill()
 			<-p.done
 		}
 	}
 }
 
-func installGuestOps(m *simulator.Model, accounts map[string]string, env []string) *GuestOps {
-	g := &GuestOps{accounts: map[string]string{}, env: env, procs: map[int64]*guestProc{}, transfers: map[string]transfer{}}
+func installGuestOps(m *simulator.Model, accounts map[string]string, env []string, h GuestHandler) *GuestOps {
+	g := &GuestOps{accounts: map[string]string{}, env: env, handler: h, procs: map[int64]*guestProc{}, transfers: map[string]transfer{}, nextPid: 1000}
 	for u, p := range accounts {
 		g.accounts[u] = p
 	}
@@ -176,40 +181,15 @@ func (p *guestProcs) StartProgramInGuest(ctx *simulator.Context, req *types.Star
 			return body
 		}
 	}
-	cmd := exec.Command("/bin/sh", "-c", spec.ProgramPath+" "+spec.Arguments)
-	cmd.Env = append(append(os.Environ(), p.g.env...), spec.EnvVariables...)
-	cmd.Dir = spec.WorkingDirectory
-	setGroup(cmd)
-	if err := cmd.Start(); err != nil {
+	user := req.Auth.(*types.NamePasswordAuthentication).Username
+	var pid int64
+	var err error
+	if p.g.handler != nil {
+		pid = p.g.startScripted(ctx, req.Vm, user, spec)
+	} else if pid, err = p.g.startProcess(user, spec); err != nil {
 		body.Fault_ = simulator.Fault(err.Error(), &types.FileNotFound{FileFault: types.FileFault{File: spec.ProgramPath}})
 		return body
 	}
-	pid := int64(cmd.Process.Pid)
-	gp := &guestProc{cmd: cmd, done: make(chan struct{}), info: types.GuestProcessInfo{
-		Name: spec.ProgramPath, Pid: pid, Owner: req.Auth.(*types.NamePasswordAuthentication).Username,
-		CmdLine: spec.ProgramPath + " " + spec.Arguments, StartTime: time.Now(),
-	}}
-	p.g.mu.Lock()
-	p.g.procs[pid] = gp
-	p.g.starts++
-	p.g.mu.Unlock()
-	go func() {
-		err := cmd.Wait()
-		code := int32(0)
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			code = int32(ee.ExitCode())
-			if code < 0 {
-				code = 137
-			}
-		}
-		now := time.Now()
-		p.g.mu.Lock()
-		gp.info.EndTime = &now
-		gp.info.ExitCode = code
-		p.g.mu.Unlock()
-		close(gp.done)
-	}()
 	body.Res = &types.StartProgramInGuestResponse{Returnval: pid}
 	return body
 }
@@ -250,9 +230,93 @@ func (p *guestProcs) TerminateProcessInGuest(ctx *simulator.Context, req *types.
 		body.Fault_ = simulator.Fault("", &types.GuestProcessNotFound{Pid: req.Pid})
 		return body
 	}
-	killGroup(gp.cmd)
+	gp.kill()
 	body.Res = new(types.TerminateProcessInGuestResponse)
 	return body
+}
+
+// startProcess runs a program on this machine with /bin/sh, in its own
+// process group.
+func (g *GuestOps) startProcess(user string, spec *types.GuestProgramSpec) (int64, error) {
+	cmd := exec.Command("/bin/sh", "-c", spec.ProgramPath+" "+spec.Arguments)
+	cmd.Env = append(append(os.Environ(), g.env...), spec.EnvVariables...)
+	cmd.Dir = spec.WorkingDirectory
+	setGroup(cmd)
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	pid := int64(cmd.Process.Pid)
+	gp := g.addProc(pid, user, spec, func() { killGroup(cmd) })
+	go func() {
+		err := cmd.Wait()
+		code := int32(0)
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = int32(ee.ExitCode())
+			if code < 0 {
+				code = 137
+			}
+		}
+		g.end(gp, code)
+	}()
+	return pid, nil
+}
+
+// startScripted answers a program with the GuestHandler (see shell.go):
+// nothing runs on this machine but the handler.
+func (g *GuestOps) startScripted(ctx *simulator.Context, ref types.ManagedObjectReference, user string, spec *types.GuestProgramSpec) int64 {
+	vm := GuestVM{User: user}
+	if v, ok := ctx.Map.Get(ref).(*simulator.VirtualMachine); ok {
+		ctx.WithLock(v, func() {
+			vm.Name = v.Name
+			if v.Config != nil {
+				vm.UUID = v.Config.InstanceUuid
+			}
+		})
+	}
+	g.mu.Lock()
+	g.nextPid++
+	pid := g.nextPid
+	g.mu.Unlock()
+	rctx, cancel := context.WithCancel(context.Background())
+	var gp *guestProc
+	gp = g.addProc(pid, user, spec, func() {
+		cancel()
+		g.end(gp, 137) // terminated: ended now, whatever the handler does
+	})
+	go func() {
+		defer cancel()
+		sh := newShellRun(g.handler, vm, spec.EnvVariables, spec.WorkingDirectory)
+		code := sh.run(rctx, spec.ProgramPath+" "+spec.Arguments)
+		sh.close()
+		g.end(gp, int32(code))
+	}()
+	return pid
+}
+
+func (g *GuestOps) addProc(pid int64, user string, spec *types.GuestProgramSpec, kill func()) *guestProc {
+	gp := &guestProc{kill: kill, done: make(chan struct{}), info: types.GuestProcessInfo{
+		Name: spec.ProgramPath, Pid: pid, Owner: user,
+		CmdLine: spec.ProgramPath + " " + spec.Arguments, StartTime: time.Now(),
+	}}
+	g.mu.Lock()
+	g.procs[pid] = gp
+	g.starts++
+	g.mu.Unlock()
+	return gp
+}
+
+// end records that a program ended with code (the first end counts).
+func (g *GuestOps) end(gp *guestProc, code int32) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if gp.info.EndTime != nil {
+		return
+	}
+	now := time.Now()
+	gp.info.EndTime = &now
+	gp.info.ExitCode = code
+	close(gp.done)
 }
 
 type guestFiles struct {

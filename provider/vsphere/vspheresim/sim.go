@@ -2,6 +2,7 @@ package vspheresim
 
 import (
 	"context"
+	"errors"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -13,12 +14,16 @@ import (
 	"sync/atomic"
 
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/task"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/internal/limit"
 )
 
 // Options shape the simulated vCenter. The zero value is the simulator's
@@ -37,11 +42,26 @@ type Options struct {
 	// DelayMS adds that many milliseconds to every SOAP call.
 	DelayMS int
 	// GuestAccounts are the guest OS accounts (user -> password) that
-	// guest operations accept on every VM. Nil leaves guest operations as
-	// the stock simulator has them (not working).
+	// guest operations accept on every VM (GuestOps.SetAccount adds more).
+	// Nil, with no GuestHandler either, leaves guest operations as the
+	// stock simulator has them (not working).
 	GuestAccounts map[string]string
-	// GuestEnv is added to every guest process's environment
-	// ("PATH=/shims:/usr/bin:/bin" and the like).
+	// GuestHandler, if set, answers the commands of every program started
+	// in a guest (StartProgramInGuest): nothing runs on this machine. The
+	// program's command line is read as a POSIX shell would for the
+	// subset guest-operation clients write (redirections to files, cd,
+	// export, exec, sh -c; see the package documentation) and each
+	// command goes to the handler, which decides its output and exit
+	// status. Build one from memguest tables with ExecutorHandler.
+	//
+	// Nil runs each program on this machine with /bin/sh -c (in its own
+	// process group, killed by TerminateProcessInGuest and Close), so
+	// commands have their real semantics: what a guest executor's
+	// conformance suite needs.
+	GuestHandler GuestHandler
+	// GuestEnv is added to the environment of every program run with
+	// /bin/sh ("PATH=/shims:/usr/bin:/bin" and the like); a GuestHandler
+	// does not see it.
 	GuestEnv []string
 	// Privileges makes HasPrivilegeOnEntities compute its answer from the
 	// stored roles and permissions instead of always granting.
@@ -98,7 +118,7 @@ func New(ctx context.Context, opts *Options) (*Sim, error) {
 	}
 	m.DelayConfig.Delay = o.DelayMS
 	if err := m.Create(); err != nil {
-		return nil, fmt.Errorf("vspheresim: create model: %w", err)
+		return nil, errs.Wrap(errs.Internal, "vspheresim.New", err)
 	}
 	users := map[string]string{o.Username: o.Password}
 	for u, p := range o.Users {
@@ -118,8 +138,8 @@ func New(ctx context.Context, opts *Options) (*Sim, error) {
 	if o.Privileges {
 		installPrivileges(m)
 	}
-	if o.GuestAccounts != nil {
-		s.Guest = installGuestOps(m, o.GuestAccounts, o.GuestEnv)
+	if o.GuestAccounts != nil || o.GuestHandler != nil {
+		s.Guest = installGuestOps(m, o.GuestAccounts, o.GuestEnv, o.GuestHandler)
 	}
 	s.Server = m.Service.NewServer()
 	u := *s.Server.URL
@@ -136,28 +156,32 @@ func New(ctx context.Context, opts *Options) (*Sim, error) {
 	s.CAs.AddCert(cert)
 	c, err := vim25.NewClient(ctx, m.Service)
 	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("vspheresim: in-process client: %w", err)
+		_ = s.Close()
+		return nil, simErr("vspheresim.New", err)
 	}
 	s.client = c
 	for u := range users {
 		if err := s.SetRole(ctx, u, "Admin"); err != nil {
-			s.Close()
-			return nil, err
+			_ = s.Close()
+			return nil, errs.WrapOp("vspheresim.New", err)
 		}
 	}
 	return s, nil
 }
 
-// Close stops the server and removes the model.
-func (s *Sim) Close() {
+// Close ends the guests' programs, stops the server and removes the
+// model. It is safe to call more than once; it always returns nil.
+func (s *Sim) Close() error {
 	s.closeOnce.Do(func() {
 		if s.Guest != nil {
 			s.Guest.stopAll()
 		}
-		s.Server.Close()
+		if s.Server != nil {
+			s.Server.Close()
+		}
 		s.Model.Remove()
 	})
+	return nil
 }
 
 // Client returns an in-process client (no network, no session of its
@@ -173,7 +197,8 @@ func (s *Sim) Map() *simulator.Registry { return s.Model.Map() }
 // SetRole gives user the role named role on the root folder (propagating),
 // replacing the user's other root permissions. "Admin" is the built-in
 // administrator role.
-func (s *Sim) SetRole(ctx context.Context, user, role string) error {
+func (s *Sim) SetRole(ctx context.Context, user, role string) (err error) {
+	defer func() { err = simErr("vspheresim.SetRole", err) }()
 	c := s.client
 	am := object.NewAuthorizationManager(c)
 	roles, err := am.RoleList(ctx)
@@ -182,7 +207,7 @@ func (s *Sim) SetRole(ctx context.Context, user, role string) error {
 	}
 	r := roles.ByName(role)
 	if r == nil {
-		return fmt.Errorf("vspheresim: no role %q", role)
+		return errs.Errorf(errs.NotFound, "", "no role %s", limit.Quote(role))
 	}
 	root := c.ServiceContent.RootFolder
 	perms, err := am.RetrieveEntityPermissions(ctx, root, false)
@@ -198,7 +223,7 @@ func (s *Sim) SetRole(ctx context.Context, user, role string) error {
 // not reliable on the simulator: look roles up by name).
 func (s *Sim) AddRole(ctx context.Context, name string, privileges []string) error {
 	_, err := object.NewAuthorizationManager(s.client).AddRole(ctx, name, privileges)
-	return err
+	return simErr("vspheresim.AddRole", err)
 }
 
 // SetDelay makes every SOAP call take ms milliseconds more (as a real
@@ -366,7 +391,7 @@ func (s *Sim) OnCall(method string, f func()) {
 func (s *Sim) HoldLock(ref types.ManagedObjectReference) (release func(), err error) {
 	obj := s.Map().Get(ref)
 	if obj == nil {
-		return nil, fmt.Errorf("vspheresim: no object %s", ref)
+		return nil, errs.Errorf(errs.NotFound, "vspheresim.HoldLock", "no object %s", ref)
 	}
 	unlock := s.Map().AcquireLock(&simulator.Context{}, obj)
 	var once sync.Once
@@ -397,4 +422,46 @@ func (s *Sim) settleFileTasks() {
 			t.Wait()
 		}
 	}
+}
+
+// simErr gives err, from the in-process client or a task, a code (the
+// vSphere fault's, as the vsphere driver maps them) and the operation's
+// name. An error that has a code keeps it.
+func simErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errs.CodeOf(err) != errs.Unknown {
+		return errs.WrapOp(op, err)
+	}
+	var f types.BaseMethodFault
+	switch {
+	case soap.IsSoapFault(err):
+		f, _ = soap.ToSoapFault(err).VimFault().(types.BaseMethodFault)
+	case soap.IsVimFault(err):
+		f = soap.ToVimFault(err)
+	default:
+		var te task.Error
+		if errors.As(err, &te) && te.LocalizedMethodFault != nil {
+			f = te.Fault()
+		}
+	}
+	return errs.Wrap(faultCode(f), op, err)
+}
+
+// faultCode maps a vSphere fault to a code.
+func faultCode(f types.BaseMethodFault) errs.Code {
+	switch f.(type) {
+	case *types.ManagedObjectNotFound, *types.NotFound, *types.FileNotFound:
+		return errs.NotFound
+	case *types.InvalidArgument:
+		return errs.InvalidArgument
+	case *types.DuplicateName, *types.AlreadyExists, *types.FileAlreadyExists:
+		return errs.AlreadyExists
+	case *types.InvalidPowerState, *types.InvalidState, *types.TaskInProgress:
+		return errs.FailedPrecondition
+	case *types.NoPermission, *types.InvalidLogin, *types.NotAuthenticated:
+		return errs.PermissionDenied
+	}
+	return errs.Unknown
 }

@@ -10,6 +10,9 @@ import (
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/internal/limit"
 )
 
 // GuestState is what the guest tools report; the stock simulator's VMs
@@ -34,7 +37,7 @@ type GuestState struct {
 func (s *Sim) SetGuest(ref types.ManagedObjectReference, g GuestState) error {
 	vm, ok := s.Map().Get(ref).(*simulator.VirtualMachine)
 	if !ok {
-		return fmt.Errorf("vspheresim: no VM %s", ref)
+		return errs.Errorf(errs.NotFound, "vspheresim.SetGuest", "no VM %s", ref)
 	}
 	running, status := string(types.VirtualMachineToolsRunningStatusGuestToolsNotRunning), "toolsNotRunning"
 	v2 := g.ToolsStatus
@@ -110,7 +113,11 @@ func (s *Sim) placement(ctx context.Context, p Placement) (*object.Folder, *obje
 // CreateVMs creates n powered-on VMs named prefix-0001... in parallel (the
 // simulator is slow serially), with guest info g (nil: as the simulator
 // makes them). It returns their references in name order.
-func (s *Sim) CreateVMs(ctx context.Context, n int, prefix string, p Placement, g *GuestState) ([]types.ManagedObjectReference, error) {
+func (s *Sim) CreateVMs(ctx context.Context, n int, prefix string, p Placement, g *GuestState) (_ []types.ManagedObjectReference, err error) {
+	defer func() { err = simErr("vspheresim.CreateVMs", err) }()
+	if n < 0 {
+		return nil, errs.New(errs.InvalidArgument, "", "a negative number of VMs")
+	}
 	folder, pool, ds, err := s.placement(ctx, p)
 	if err != nil {
 		return nil, err
@@ -132,7 +139,7 @@ func (s *Sim) CreateVMs(ctx context.Context, n int, prefix string, p Placement, 
 					err = s.SetGuest(ref, gs)
 				}
 				if err != nil {
-					errc <- fmt.Errorf("%s: %w", name, err)
+					errc <- errs.Errorf(errs.CodeOf(simErr("", err)), "", "%s: %w", limit.Quote(name), err)
 					continue
 				}
 				refs[i] = ref
@@ -154,13 +161,13 @@ func (s *Sim) CreateVMs(ctx context.Context, n int, prefix string, p Placement, 
 func (s *Sim) wait(task *object.Task) error {
 	t, ok := s.Map().Get(task.Reference()).(*simulator.Task)
 	if !ok {
-		return fmt.Errorf("vspheresim: no task %s", task.Reference())
+		return errs.Errorf(errs.NotFound, "", "no task %s", task.Reference())
 	}
 	t.Wait()
 	var err error
 	s.Context().WithLock(t, func() {
 		if t.Info.Error != nil {
-			err = fmt.Errorf("vspheresim: task %s: %s", t.Info.DescriptionId, t.Info.Error.LocalizedMessage)
+			err = errs.Errorf(faultCode(t.Info.Error.Fault), "", "task %s: %s", t.Info.DescriptionId, t.Info.Error.LocalizedMessage)
 		}
 	})
 	return err
@@ -196,7 +203,8 @@ func (s *Sim) createVM(ctx context.Context, folder *object.Folder, pool *object.
 
 // CreateTemplate creates a VM and marks it as a template, with guest info
 // g (tools installed) and the given guest OS.
-func (s *Sim) CreateTemplate(ctx context.Context, name string, p Placement, g *GuestState) (types.ManagedObjectReference, error) {
+func (s *Sim) CreateTemplate(ctx context.Context, name string, p Placement, g *GuestState) (_ types.ManagedObjectReference, err error) {
+	defer func() { err = simErr("vspheresim.CreateTemplate", err) }()
 	folder, pool, ds, err := s.placement(ctx, p)
 	if err != nil {
 		return types.ManagedObjectReference{}, err
@@ -217,32 +225,38 @@ func (s *Sim) CreateTemplate(ctx context.Context, name string, p Placement, g *G
 // that takes the host name from the VM name and uses DHCP.
 func (s *Sim) CreateCustomizationSpec(ctx context.Context, name string) error {
 	m := object.NewCustomizationSpecManager(s.client)
-	return m.CreateCustomizationSpec(ctx, types.CustomizationSpecItem{
+	return simErr("vspheresim.CreateCustomizationSpec", m.CreateCustomizationSpec(ctx, types.CustomizationSpecItem{
 		Info: types.CustomizationSpecInfo{Name: name, Type: "Linux"},
 		Spec: types.CustomizationSpec{
 			Identity:         &types.CustomizationLinuxPrep{HostName: &types.CustomizationVirtualMachineName{}, Domain: "example.internal"},
 			GlobalIPSettings: types.CustomizationGlobalIPSettings{},
 			NicSettingMap:    []types.CustomizationAdapterMapping{{Adapter: types.CustomizationIPSettings{Ip: &types.CustomizationDhcpIpGenerator{}}}},
 		},
-	})
+	}))
 }
 
 // VMByUUID finds a VM by its instance UUID.
 func (s *Sim) VMByUUID(ctx context.Context, uuid string) (*object.VirtualMachine, error) {
+	vm, err := s.vmByUUID(ctx, uuid)
+	return vm, simErr("vspheresim.VMByUUID", err)
+}
+
+func (s *Sim) vmByUUID(ctx context.Context, uuid string) (*object.VirtualMachine, error) {
 	yes := true
 	ref, err := object.NewSearchIndex(s.client).FindByUuid(ctx, nil, uuid, true, &yes)
 	if err != nil {
 		return nil, err
 	}
 	if ref == nil {
-		return nil, fmt.Errorf("vspheresim: no VM with instance UUID %s", uuid)
+		return nil, errs.Errorf(errs.NotFound, "", "no VM with instance UUID %s", limit.Quote(uuid))
 	}
 	return object.NewVirtualMachine(s.client, ref.Reference()), nil
 }
 
 // Rename renames a VM behind the driver's back.
-func (s *Sim) Rename(ctx context.Context, uuid, name string) error {
-	vm, err := s.VMByUUID(ctx, uuid)
+func (s *Sim) Rename(ctx context.Context, uuid, name string) (err error) {
+	defer func() { err = simErr("vspheresim.Rename", err) }()
+	vm, err := s.vmByUUID(ctx, uuid)
 	if err != nil {
 		return err
 	}
@@ -254,8 +268,9 @@ func (s *Sim) Rename(ctx context.Context, uuid, name string) error {
 }
 
 // Delete powers a VM off and destroys it behind the driver's back.
-func (s *Sim) Delete(ctx context.Context, uuid string) error {
-	vm, err := s.VMByUUID(ctx, uuid)
+func (s *Sim) Delete(ctx context.Context, uuid string) (err error) {
+	defer func() { err = simErr("vspheresim.Delete", err) }()
+	vm, err := s.vmByUUID(ctx, uuid)
 	if err != nil {
 		return err
 	}
@@ -292,13 +307,14 @@ func (s *Sim) UUID(ref types.ManagedObjectReference) string {
 
 // CreateNamedVMs creates powered-on VMs with the given names, in parallel,
 // each with the guest info guest(name) returns (nil: none set).
-func (s *Sim) CreateNamedVMs(ctx context.Context, names []string, p Placement, guest func(name string) *GuestState) ([]types.ManagedObjectReference, error) {
+func (s *Sim) CreateNamedVMs(ctx context.Context, names []string, p Placement, guest func(name string) *GuestState) (_ []types.ManagedObjectReference, err error) {
+	defer func() { err = simErr("vspheresim.CreateNamedVMs", err) }()
 	folder, pool, ds, err := s.placement(ctx, p)
 	if err != nil {
 		return nil, err
 	}
 	refs := make([]types.ManagedObjectReference, len(names))
-	errs := make([]error, len(names))
+	failed := make([]error, len(names))
 	var wg sync.WaitGroup
 	for i, name := range names {
 		wg.Go(func() {
@@ -308,14 +324,91 @@ func (s *Sim) CreateNamedVMs(ctx context.Context, names []string, p Placement, g
 					err = s.SetGuest(ref, *g)
 				}
 			}
-			refs[i], errs[i] = ref, err
+			refs[i], failed[i] = ref, err
 		})
 	}
 	wg.Wait()
-	for i, err := range errs {
+	for i, err := range failed {
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", names[i], err)
+			return nil, errs.Errorf(errs.CodeOf(simErr("", err)), "", "%s: %w", limit.Quote(names[i]), err)
 		}
 	}
 	return refs, nil
+}
+
+// PowerOn powers the VM with instance UUID uuid on behind the driver's
+// back (a Changed event for a driver's Watch). A VM already on is
+// FailedPrecondition, an unknown one NotFound.
+func (s *Sim) PowerOn(ctx context.Context, uuid string) (err error) {
+	defer func() { err = simErr("vspheresim.PowerOn", err) }()
+	vm, err := s.vmByUUID(ctx, uuid)
+	if err != nil {
+		return err
+	}
+	task, err := vm.PowerOn(ctx)
+	if err != nil {
+		return err
+	}
+	return s.wait(task)
+}
+
+// PowerOff powers the VM with instance UUID uuid off behind the driver's
+// back (a Changed event for a driver's Watch). A VM already off is
+// FailedPrecondition, an unknown one NotFound.
+func (s *Sim) PowerOff(ctx context.Context, uuid string) (err error) {
+	defer func() { err = simErr("vspheresim.PowerOff", err) }()
+	vm, err := s.vmByUUID(ctx, uuid)
+	if err != nil {
+		return err
+	}
+	task, err := vm.PowerOff(ctx)
+	if err != nil {
+		return err
+	}
+	return s.wait(task)
+}
+
+// SetIP changes the IP address VMware Tools report for the VM with
+// instance UUID uuid (guest.ipAddress and summary.guest.ipAddress; "" for
+// none), as when the guest's DHCP lease changes: a Changed event for a
+// driver's Watch. The rest of the guest info stays.
+func (s *Sim) SetIP(ctx context.Context, uuid, ip string) error {
+	return s.updateVM(ctx, "vspheresim.SetIP", uuid, []types.PropertyChange{
+		{Name: "guest.ipAddress", Val: ip},
+		{Name: "summary.guest.ipAddress", Val: ip},
+	})
+}
+
+// SetToolsRunning starts or stops VMware Tools in the guest of the VM
+// with instance UUID uuid, as far as vCenter can tell
+// (guest.toolsRunningStatus and guest.toolsStatus, and their
+// summary.guest copies): stopped, guest operations on it fail and the
+// driver reports the tools not running. The rest of the guest info stays.
+func (s *Sim) SetToolsRunning(ctx context.Context, uuid string, running bool) error {
+	rs, st := types.VirtualMachineToolsRunningStatusGuestToolsNotRunning, types.VirtualMachineToolsStatusToolsNotRunning
+	if running {
+		rs, st = types.VirtualMachineToolsRunningStatusGuestToolsRunning, types.VirtualMachineToolsStatusToolsOk
+	}
+	return s.updateVM(ctx, "vspheresim.SetToolsRunning", uuid, []types.PropertyChange{
+		{Name: "guest.toolsRunningStatus", Val: string(rs)},
+		{Name: "guest.toolsStatus", Val: st},
+		{Name: "summary.guest.toolsRunningStatus", Val: string(rs)},
+		{Name: "summary.guest.toolsStatus", Val: st},
+	})
+}
+
+// updateVM applies property changes to a VM in-process, as vCenter would
+// when the guest reports them.
+func (s *Sim) updateVM(ctx context.Context, op, uuid string, changes []types.PropertyChange) error {
+	obj, err := s.vmByUUID(ctx, uuid)
+	if err != nil {
+		return simErr(op, err)
+	}
+	vm, ok := s.Map().Get(obj.Reference()).(*simulator.VirtualMachine)
+	if !ok {
+		return errs.Errorf(errs.NotFound, op, "no VM with instance UUID %s", limit.Quote(uuid))
+	}
+	sctx := s.Context()
+	sctx.WithLock(vm, func() { sctx.Update(vm, changes) })
+	return nil
 }
