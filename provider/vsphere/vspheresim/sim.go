@@ -26,7 +26,7 @@ import (
 	"github.com/managedvm/managedvm/internal/limit"
 )
 
-// Options shape the simulated vCenter. The zero value is the simulator's
+// Options shape the simulated vCenter. Nil or the zero value is the simulator's
 // default VPX model (1 datacenter, a cluster of 3 hosts, 1 standalone host,
 // 4 VMs) with one service user.
 type Options struct {
@@ -70,6 +70,8 @@ type Options struct {
 
 // Sim is a running simulated vCenter.
 type Sim struct {
+	// Model and Server are govmomi's simulator model and its HTTPS
+	// server: the escape hatch for anything this package does not wrap.
 	Model  *simulator.Model
 	Server *simulator.Server
 	// URL is the SDK URL, without credentials.
@@ -80,7 +82,8 @@ type Sim struct {
 	// (colon-separated hex), CAs a pool holding the server certificate.
 	Thumbprint string
 	CAs        *x509.CertPool
-	// Guest is the guest-operations fake (nil without GuestAccounts).
+	// Guest is the guest-operations fake (nil without GuestAccounts or a
+	// GuestHandler).
 	Guest *GuestOps
 
 	client    *vim25.Client
@@ -91,7 +94,8 @@ type Sim struct {
 	hooks  map[string]func() // method name -> run before the call
 }
 
-// New builds and starts a simulated vCenter over TLS.
+// New builds and starts a simulated vCenter over TLS on a loopback port;
+// opts may be nil. ctx bounds the set-up only. Close it when done.
 func New(ctx context.Context, opts *Options) (*Sim, error) {
 	var o Options
 	if opts != nil {

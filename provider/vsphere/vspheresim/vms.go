@@ -18,12 +18,16 @@ import (
 // GuestState is what the guest tools report; the stock simulator's VMs
 // have tools not running and no IP.
 type GuestState struct {
+	// ToolsRunning is whether VMware Tools run in the guest (guest
+	// operations need them).
 	ToolsRunning bool
 	// ToolsStatus is guest.toolsVersionStatus2 ("guestToolsCurrent" when
 	// empty and ToolsRunning).
 	ToolsStatus string
-	IP          string
-	Hostname    string
+	// IP is guest.ipAddress, Hostname guest.hostName (CreateVMs defaults
+	// it to the VM's name).
+	IP       string
+	Hostname string
 	// Family is guest.guestFamily ("linuxGuest"), FullName
 	// guest.guestFullName.
 	Family   string
@@ -72,6 +76,8 @@ func (s *Sim) SetGuest(ref types.ManagedObjectReference, g GuestState) error {
 // Placement names where CreateVMs puts VMs; empty fields mean the first
 // datacenter's first cluster and its first shared datastore.
 type Placement struct {
+	// Datacenter and Cluster are inventory names ("DC0", "DC0_C0"),
+	// Datastore a datastore name ("LocalDS_0").
 	Datacenter, Cluster, Datastore string
 }
 
