@@ -72,8 +72,8 @@
 // applies them to what follows; with a command it runs it and ends the
 // line), cd and export; a program that is itself a shell (sh, bash, dash)
 // given -c LINE or a script file is read the same way. Every other
-// command goes to the handler, "sh -c SCRIPT" as a guest.Command with
-// Script set, others with Args. Pipes, ||, &, $ expansions, backquotes,
+// command goes to the handler, "sh -c SCRIPT" (with nothing after
+// SCRIPT) as a guest.Command with Script set, others with Args. Pipes, ||, &, $ expansions, backquotes,
 // unquoted globs, subshells and comments are outside the subset: the
 // program exits with status 2, as sh does for a syntax error.
 //

@@ -208,7 +208,9 @@ func (s *shellRun) simple(ctx context.Context, c simple, depth int) (int, bool) 
 	if len(env) > 0 {
 		cmd.Env = env
 	}
-	if isShell(words[0]) && len(words) >= 3 && words[1] == "-c" {
+	if isShell(words[0]) && len(words) == 3 && words[1] == "-c" {
+		// sh -c SCRIPT is a Script; with positional arguments after it,
+		// the words stay Args.
 		cmd.Script = words[2]
 	} else {
 		cmd.Args = words

@@ -54,6 +54,7 @@ func TestShellSubset(t *testing.T) {
 		{name: "execEndsTheLine", line: "/bin/sh -c 'exec a; b'", exit: map[string]int{"a": 4}, status: 4, ran: []string{"a"}},
 		{name: "lastStatus", line: "/bin/sh -c 'a; b'", exit: map[string]int{"b": 5}, status: 5, ran: []string{"a", "b"}},
 		{name: "script", line: `/bin/sh -c 'exec sh -c '\''echo "$HOME" | wc'\'''`, ran: []string{`echo "$HOME" | wc`}},
+		{name: "shellWithArguments", line: `/bin/sh -c 'exec sh -c '\''for c in "$@"; do :; done'\'' sh useradd'`, ran: []string{"sh"}},
 		{name: "stderrToStdout", line: "/bin/sh -c 'a >" + out + " 2>&1'", ran: []string{"a"}, stdout: "ran a\n"},
 		{name: "append", line: "/bin/sh -c 'a >" + out + "; b >>" + out + "'", ran: []string{"a", "b"}, stdout: "ran a\nran b\n"},
 		{name: "plainProgram", line: "/usr/bin/id -u", ran: []string{"/usr/bin/id"}},
