@@ -160,8 +160,20 @@ func TestEnrollRejections(t *testing.T) {
 	req.Credentials = guest.Password("admin", "wrong-CANARY-x")
 	res, err := o.Enroll(ctx, req)
 	wantCode(t, err, errs.Unauthenticated)
-	if !strings.Contains(err.Error(), "check the user name and password") || strings.Contains(err.Error(), "wrong-CANARY-x") {
+	if !strings.Contains(err.Error(), "check the password") || strings.Contains(err.Error(), "wrong-CANARY-x") {
 		t.Fatalf("wrong password error: %q", err)
+	}
+	// One sentence: the driver's own wording of the refusal is the cause,
+	// reachable, but not repeated in the text.
+	if n := strings.Count(err.Error(), "guest"); n != 1 || strings.Contains(err.Error(), "refused the user name or password") {
+		t.Fatalf("wrong password error says \"guest\" %d times or repeats the driver's text: %q", n, err)
+	}
+	reached := false
+	for e := errors.Unwrap(err); e != nil; e = errors.Unwrap(e) {
+		reached = reached || strings.Contains(e.Error(), "refused the user name or password")
+	}
+	if !reached {
+		t.Fatalf("the driver's error is not reachable from %q", err)
 	}
 	if res.State != cmdb.Failed || res.FailedStep != enroll.StepCredentials {
 		t.Fatalf("result %+v", res)

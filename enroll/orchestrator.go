@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -611,12 +612,27 @@ func validRequest(op, key, prov, vmID, profile string) error {
 	return nil
 }
 
+// credentialError turns a refused login into one sentence for the person
+// enrolling; where says how the login was tried. The driver's error stays
+// the cause (errors.Is/As reach it) without being repeated in the text:
+// it says the same thing in its own words.
 func credentialError(err error, user, where string) error {
 	if err == nil {
 		return nil
 	}
 	if errs.CodeOf(err) == errs.Unauthenticated {
-		return errs.Errorf(errs.Unauthenticated, "enroll", "the guest OS rejected the credentials of user %s %s: check the user name and password (and that the account is not locked) and enroll again: %w", limit.Quote(user), where, err)
+		return &credError{msg: fmt.Sprintf("the guest OS refused the password of user %s (checked %s): check the password and that the account is not locked, then enroll again", limit.Quote(user), where), cause: err}
 	}
 	return err
 }
+
+// credError is a refused login: code Unauthenticated, a message of its
+// own, the driver's error as its cause.
+type credError struct {
+	msg   string
+	cause error
+}
+
+func (e *credError) Error() string        { return "enroll: " + e.msg }
+func (e *credError) ErrorCode() errs.Code { return errs.Unauthenticated }
+func (e *credError) Unwrap() error        { return e.cause }

@@ -220,14 +220,14 @@ func (r *run) executor(ctx context.Context, p purpose) (*guest.Executor, error) 
 			return nil, errs.New(errs.Internal, "enroll", "no public IP to reach the guest at")
 		}
 		ex, err = r.o.cfg.Dialer.Dial(ctx, r.target(), r.cred)
-		err = credentialError(err, r.cred.Username, fmt.Sprintf("at %s", r.j.Resources.PublicIP))
+		err = credentialError(err, r.cred.Username, fmt.Sprintf("by logging in at %s", r.j.Resources.PublicIP))
 	} else {
 		ga, ok := r.prov.GuestAccess()
 		if !ok {
 			return nil, errs.Errorf(errs.FailedPrecondition, "enroll", "provider %s has no guest access and no Dialer is configured", limit.Quote(r.j.VM.Provider))
 		}
 		ex, err = ga.GuestExecutor(ctx, r.j.VM.VMID, r.cred)
-		err = credentialError(err, r.cred.Username, "in the guest")
+		err = credentialError(err, r.cred.Username, "through the hypervisor")
 	}
 	if err != nil {
 		return nil, err
@@ -253,7 +253,7 @@ func (r *run) validateCredentials(ctx context.Context) error {
 		if !ok {
 			return errs.Errorf(errs.FailedPrecondition, "enroll", "provider %s has no guest access", limit.Quote(r.j.VM.Provider))
 		}
-		return credentialError(ga.ValidateCredentials(ctx, r.j.VM.VMID, r.cred), r.cred.Username, "in the guest")
+		return credentialError(ga.ValidateCredentials(ctx, r.j.VM.VMID, r.cred), r.cred.Username, "through the hypervisor")
 	}
 	_, err := r.executor(ctx, forCheck)
 	return err

@@ -27,7 +27,7 @@ import (
 func (p *Provider) guestTarget(ctx context.Context, opname, vmID string, cred guest.Credentials) (vmFacts, *types.NamePasswordAuthentication, error) {
 	var m vmFacts
 	if err := cred.Validate(); err != nil {
-		return m, nil, errs.WrapOp(opname, err)
+		return m, nil, err
 	}
 	if cred.Password.IsZero() || cred.Password.Reveal() == "" {
 		return m, nil, errs.New(errs.InvalidArgument, opname, "guest operations need a user name and password")
@@ -52,13 +52,13 @@ func (p *Provider) guestManagers(ctx context.Context) (mo.GuestOperationsManager
 	var gom mo.GuestOperationsManager
 	ref := p.client.ServiceContent.GuestOperationsManager
 	if ref == nil {
-		return gom, errs.New(errs.Unimplemented, op, "this vCenter has no guest operations manager")
+		return gom, errs.New(errs.Unimplemented, "", "this vCenter has no guest operations manager")
 	}
 	if err := p.retrieveOne(ctx, *ref, []string{"authManager", "processManager", "fileManager"}, &gom); err != nil {
-		return gom, mapErr(op, err, false)
+		return gom, mapErr("", err, false)
 	}
 	if gom.AuthManager == nil || gom.ProcessManager == nil || gom.FileManager == nil {
-		return gom, errs.New(errs.Unimplemented, op, "guest operations are not available on this vCenter")
+		return gom, errs.New(errs.Unimplemented, "", "guest operations are not available on this vCenter")
 	}
 	return gom, nil
 }
@@ -67,14 +67,14 @@ func (p *Provider) guestManagers(ctx context.Context) (mo.GuestOperationsManager
 // ValidateCredentialsInGuest: a refused login is Unauthenticated, tools not
 // running (or a powered-off VM) FailedPrecondition.
 func (p *Provider) ValidateCredentials(ctx context.Context, vmID string, cred guest.Credentials) error {
-	const opname = op + ".ValidateCredentials"
+	const opname = "" // the portable *provider.GuestAccess names the call
 	m, auth, err := p.guestTarget(ctx, opname, vmID, cred)
 	if err != nil {
 		return err
 	}
 	gom, err := p.guestManagers(ctx)
 	if err != nil {
-		return errs.WrapOp(opname, err)
+		return err
 	}
 	_, err = methods.ValidateCredentialsInGuest(ctx, p.client, &types.ValidateCredentialsInGuest{This: *gom.AuthManager, Vm: m.ref, Auth: auth})
 	if err != nil {
@@ -94,9 +94,9 @@ func (p *Provider) GuestExecutor(ctx context.Context, vmID string, cred guest.Cr
 }
 
 func (p *Provider) guestExecutor(ctx context.Context, vmID string, cred guest.Credentials, opts *guest.Options) (*guest.Executor, error) {
-	const opname = op + ".GuestExecutor"
+	const opname = ""
 	if err := p.ValidateCredentials(ctx, vmID, cred); err != nil {
-		return nil, errs.WrapOp(opname, err)
+		return nil, err
 	}
 	m, auth, err := p.guestTarget(ctx, opname, vmID, cred)
 	if err != nil {
@@ -104,7 +104,7 @@ func (p *Provider) guestExecutor(ctx context.Context, vmID string, cred guest.Cr
 	}
 	gom, err := p.guestManagers(ctx)
 	if err != nil {
-		return nil, errs.WrapOp(opname, err)
+		return nil, err
 	}
 	fam := guest.ParseFamily(m.family)
 	if fam == guest.FamilyUnknown {
