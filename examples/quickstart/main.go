@@ -1,28 +1,34 @@
 // Command quickstart runs the whole guest OS services flow with no set-up:
-// a simulated vCenter (provider/vsphere/vspheresim, on govmomi's simulator) driven by the real
+// a simulated vCenter (provider/vsphere/vspheresim) driven by the real
 // vSphere driver, and in-memory IPAM, firewall and CMDB:
 //
 //	go run ./examples/quickstart
 //
-// It discovers the VMs of the vCenter into the CMDB, enrolls one
-// (credentials validated in the guest through VMware Tools guest
-// operations, OS requirements checked, a public IP allocated, a 1:1 NAT
-// added, the operator's service account created, the CMDB record marked
-// enrolled), shows a failed enrollment with a wrong password rolled back,
-// and unenrolls the first VM again.
+// It discovers the VMs of the vCenter into the CMDB and enrolls three of
+// them. web-01 enrolls: its credentials are validated in the guest through
+// VMware Tools guest operations, its OS requirements checked, a public IP
+// allocated, a 1:1 NAT added, the operator's service account created and
+// the CMDB record marked enrolled. db-01 fails after its IP and NAT exist
+// (its guest cannot create the service account), and the orchestrator
+// undoes both. app-01 is refused a wrong password before anything exists.
+// Last, web-01 is unenrolled. After each step it prints what the IPAM,
+// the firewall and the CMDB hold.
 //
-// The simulated guests run their commands on this machine with /bin/sh;
-// the few commands that would change the machine (useradd, userdel) and the
-// OS identity (os-release) are stand-ins from a temporary directory.
+// The guests are scripted (nothing runs on this machine): memguest tables
+// say what each command the enrollment runs prints, as a Debian 12 guest
+// would. The program uses public packages only: copy it into a module of
+// your own and it runs there too.
 package main
 
 import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"os"
-	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/managedvm/managedvm/cmdb"
@@ -30,8 +36,10 @@ import (
 	"github.com/managedvm/managedvm/enroll"
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
+	"github.com/managedvm/managedvm/guest/memguest"
 	"github.com/managedvm/managedvm/ipam"
 	"github.com/managedvm/managedvm/ipam/memipam"
+	"github.com/managedvm/managedvm/natfw"
 	"github.com/managedvm/managedvm/natfw/memfw"
 	"github.com/managedvm/managedvm/provider"
 	"github.com/managedvm/managedvm/provider/vsphere"
@@ -51,64 +59,79 @@ func main() {
 	}
 }
 
-// guestShims are stand-ins for the commands a simulated guest must not run
-// on this machine for real, and its OS identity.
-var guestShims = map[string]string{
-	"useradd": "#!/bin/sh\nexit 0\n",
-	"userdel": "#!/bin/sh\nexit 0\n",
-	"sudo":    "#!/bin/sh\nexec \"$@\"\n",
-	"cat": `#!/bin/sh
-case "$1" in
-/etc/os-release|/usr/lib/os-release)
-	printf 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nID=debian\n' ;;
-*) exec /bin/cat "$@" ;;
-esac
-`,
+// What a Debian 12 guest prints for the OS facts script and for df.
+const (
+	debianFacts = `PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
+NAME="Debian GNU/Linux"
+VERSION_ID="12"
+ID=debian
+__MANAGEDVM_UNAME__
+6.1.0-28-amd64
+x86_64
+__MANAGEDVM_EXTRA__
+PKG=apt-get
+INIT=systemd
+DISK=20480000
+`
+	debianDF = `Filesystem     1024-blocks    Used Available Capacity Mounted on
+/dev/sda1         30830592 8000000  20480000      29% /
+`
+)
+
+// debianGuest is a scripted Debian 12 guest: it answers the commands an
+// enrollment runs (OS facts, free disk, the required commands, the
+// service account's useradd and userdel), with useradd answered by
+// useradd. Any other command is "not found".
+func debianGuest(useradd memguest.Handler) *memguest.Driver {
+	d := memguest.NewDriver(guest.Linux, nil)
+	d.HandleScript("__MANAGEDVM_UNAME__", memguest.Reply(debianFacts))
+	d.HandleArgs([]string{"df", "-Pk", "/"}, memguest.Reply(debianDF))
+	// The check for required commands prints the missing ones: none.
+	d.HandleArgsPrefix([]string{"sh", "-c"}, memguest.Reply(""))
+	d.HandleArgsPrefix([]string{"useradd"}, useradd)
+	d.HandleArgsPrefix([]string{"userdel"}, memguest.Reply(""))
+	return d
 }
 
-// startVCenter starts the simulated vCenter: three running Debian VMs whose
-// VMware Tools run and report an IP, guest operations for root.
-func startVCenter(ctx context.Context) (*vspheresim.Sim, func(), error) {
-	shims, err := os.MkdirTemp("", "managedvm-quickstart-")
-	if err != nil {
-		return nil, nil, err
-	}
-	for name, body := range guestShims {
-		if err := os.WriteFile(filepath.Join(shims, name), []byte(body), 0o755); err != nil {
-			_ = os.RemoveAll(shims)
-			return nil, nil, err
-		}
-	}
+// startVCenter starts the simulated vCenter: three running Debian VMs
+// whose VMware Tools run and report an IP, guest operations for root. On
+// db-01, useradd fails as it does when /etc/passwd is locked.
+func startVCenter(ctx context.Context) (*vspheresim.Sim, error) {
+	healthy := debianGuest(memguest.Reply(""))
+	locked := debianGuest(memguest.Exit(1, "", "useradd: cannot lock /etc/passwd; try again later.\n"))
 	sim, err := vspheresim.New(ctx, &vspheresim.Options{
 		ModelVMs:      -1,
 		GuestAccounts: map[string]string{"root": "customer-secret"},
-		GuestEnv:      []string{"PATH=" + shims + ":/usr/sbin:/usr/bin:/sbin:/bin"},
+		GuestHandler: vspheresim.ExecutorHandler(func(vm vspheresim.GuestVM) *guest.Executor {
+			if vm.Name == "db-01" {
+				return locked.Executor()
+			}
+			return healthy.Executor()
+		}),
 	})
 	if err != nil {
-		_ = os.RemoveAll(shims)
-		return nil, nil, err
+		return nil, err
 	}
 	ips := map[string]string{"web-01": "192.168.10.11", "db-01": "192.168.10.12", "app-01": "192.168.10.13"}
-	_, err = sim.CreateNamedVMs(ctx, []string{"web-01", "db-01", "app-01"}, vspheresim.Placement{}, func(name string) *vspheresim.GuestState {
+	_, err = sim.CreateNamedVMs(ctx, slices.Sorted(maps.Keys(ips)), vspheresim.Placement{}, func(name string) *vspheresim.GuestState {
 		return &vspheresim.GuestState{ToolsRunning: true, IP: ips[name], Hostname: name, Family: "linuxGuest", FullName: "Debian GNU/Linux 12 (64-bit)"}
 	})
 	if err != nil {
-		sim.Close()
-		_ = os.RemoveAll(shims)
-		return nil, nil, err
+		_ = sim.Close()
+		return nil, err
 	}
-	return sim, func() { sim.Close(); _ = os.RemoveAll(shims) }, nil
+	return sim, nil
 }
 
 func run(ctx context.Context, out io.Writer) error {
 	// 1. The customer's hypervisor: a vCenter with three running VMs whose
 	// VMware Tools run, reached through the vSphere driver (TLS verified
 	// against the simulator's certificate).
-	sim, stop, err := startVCenter(ctx)
+	sim, err := startVCenter(ctx)
 	if err != nil {
 		return err
 	}
-	defer stop()
+	defer sim.Close()
 	hv, err := vsphere.New(ctx, sim.URL.String(), sim.Username, guest.NewSecret(sim.Password), &vsphere.Options{
 		RootCAs:           sim.CAs,
 		Zones:             []vsphere.ZoneConfig{{Name: zone, Datacenters: []string{"DC0"}, Clusters: []string{"DC0_C0"}}},
@@ -126,7 +149,6 @@ func run(ctx context.Context, out io.Writer) error {
 	for _, vm := range vms {
 		byName[vm.Name] = vm
 	}
-	web, dbVM := byName["web-01"], byName["db-01"]
 
 	// 2. The operator's systems: IPAM with a public pool, the firewall, the
 	// CMDB, and the journal store.
@@ -139,7 +161,6 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 	fw := memfw.New(nil)
 	db := memcmdb.New(nil)
-
 	orch, err := enroll.New(enroll.Config{
 		Providers: map[string]*provider.Provider{providerName: hv},
 		IPAM:      addrs,
@@ -162,6 +183,7 @@ func run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	holdings := func() error { return printHoldings(ctx, out, addrs, fw, db) }
 
 	// 3. Index the provider: every VM becomes a CMDB record, available.
 	fmt.Fprintln(out, "== discovering devices")
@@ -172,6 +194,7 @@ func run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	slices.SortFunc(recs, func(a, b cmdb.Record) int { return strings.Compare(a.VM.Name, b.VM.Name) })
 	for _, r := range recs {
 		ip, _ := r.VM.PrimaryIP()
 		fmt.Fprintf(out, "   %-8s %-14s %-30s %s\n", r.VM.Name, ip, r.VM.Guest.OSName, r.State)
@@ -180,66 +203,129 @@ func run(ctx context.Context, out io.Writer) error {
 	// 4. Enroll web-01 with the right credentials.
 	fmt.Fprintln(out, "\n== enrolling web-01")
 	res, err := orch.Enroll(ctx, enroll.Request{
-		Key: "req-1", Provider: providerName, VMID: web.ID,
+		Key: "req-1", Provider: providerName, VMID: byName["web-01"].ID,
 		Credentials: guest.Password("root", "customer-secret"),
 	})
 	if err != nil {
 		return fmt.Errorf("enrolling web-01: %w", err)
 	}
-	fmt.Fprintf(out, "   enrolled: public %s -> local %s, ports %v\n", res.PublicIP, res.LocalIP, res.Ports)
+	fmt.Fprintf(out, "   enrolled: public %s -> local %s, ports %s\n", res.PublicIP, res.LocalIP, join(res.Ports))
 	rule, err := fw.Get(ctx, res.VM.String())
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "   firewall: NAT %s <-> %s, allowed %v from %v\n", rule.Public, rule.Local, rule.Ports, rule.Sources)
-	rec, err := db.Get(ctx, res.VM)
-	if err != nil {
+	fmt.Fprintf(out, "   firewall: NAT %s <-> %s, allowed %s from %s\n", rule.Public, rule.Local, join(rule.Ports), join(rule.Sources))
+	if err := holdings(); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "   cmdb:     %s state=%s public=%s\n", rec.Key, rec.State, rec.PublicIP)
 
-	// 5. Enroll db-01 with a wrong password: refused in the guest, rolled back.
-	fmt.Fprintln(out, "\n== enrolling db-01 with a wrong password")
+	// 5. Enroll db-01: its IP and NAT are set up, then creating the service
+	// account fails in its guest; the orchestrator undoes the NAT and
+	// releases the IP (the "undo" lines are its events).
+	fmt.Fprintln(out, "\n== enrolling db-01 (its guest cannot create the service account)")
 	res, err = orch.Enroll(ctx, enroll.Request{
-		Key: "req-2", Provider: providerName, VMID: dbVM.ID,
+		Key: "req-2", Provider: providerName, VMID: byName["db-01"].ID,
+		Credentials: guest.Password("root", "customer-secret"),
+	})
+	if err == nil {
+		return fmt.Errorf("db-01 enrolled although its guest cannot create the service account")
+	}
+	fmt.Fprintf(out, "   failed (%s) at step %q\n", errs.CodeOf(err), res.FailedStep)
+	if err := printVM(ctx, out, "db-01", res.VM, addrs, fw); err != nil {
+		return err
+	}
+	if err := holdings(); err != nil {
+		return err
+	}
+
+	// 6. Enroll app-01 with a wrong password: refused in the guest before
+	// anything exists, so there is nothing to undo.
+	fmt.Fprintln(out, "\n== enrolling app-01 with a wrong password")
+	res, err = orch.Enroll(ctx, enroll.Request{
+		Key: "req-3", Provider: providerName, VMID: byName["app-01"].ID,
 		Credentials: guest.Password("root", "not-the-password"),
 	})
 	if err == nil {
-		return fmt.Errorf("db-01 enrolled with a wrong password")
+		return fmt.Errorf("app-01 enrolled with a wrong password")
 	}
 	fmt.Fprintf(out, "   failed (%s) at step %q\n", errs.CodeOf(err), res.FailedStep)
-	rec, err = db.Get(ctx, res.VM)
-	if err != nil {
+	if err := holdings(); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "   cmdb:     %s state=%s\n", rec.Key, rec.State)
-	info, err := addrs.Pool(ctx, pool)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "   ipam:     %d of %d public addresses in use (web-01's only: db-01 holds none)\n", info.Used, info.Size)
 
-	// 6. Unenroll web-01: NAT removed, address released, record available.
+	// 7. Unenroll web-01: NAT removed, address released, record available.
 	fmt.Fprintln(out, "\n== unenrolling web-01")
 	if _, err := orch.Unenroll(ctx, enroll.UnenrollRequest{
-		Provider: providerName, VMID: web.ID, Credentials: guest.Password("root", "customer-secret"),
+		Provider: providerName, VMID: byName["web-01"].ID, Credentials: guest.Password("root", "customer-secret"),
 	}); err != nil {
+		return err
+	}
+	return holdings()
+}
+
+// printHoldings prints what the drivers hold: public addresses in use, NAT
+// rules, and CMDB records by state.
+func printHoldings(ctx context.Context, out io.Writer, addrs *ipam.IPAM, fw *natfw.Firewall, db *cmdb.CMDB) error {
+	info, err := addrs.Pool(ctx, pool)
+	if err != nil {
 		return err
 	}
 	rules, err := fw.List(ctx)
 	if err != nil {
 		return err
 	}
-	info, err = addrs.Pool(ctx, pool)
+	recs, err := db.List(ctx, cmdb.Filter{Provider: providerName})
 	if err != nil {
 		return err
 	}
-	rec, err = db.Get(ctx, cmdb.Key{Provider: providerName, VMID: web.ID})
-	if err != nil {
-		return err
+	states := map[cmdb.State]int{}
+	for _, r := range recs {
+		states[r.State]++
 	}
-	fmt.Fprintf(out, "   cmdb: state=%s; firewall: %d NAT rules; ipam: %d addresses in use\n", rec.State, len(rules), info.Used)
+	var byState []string
+	for _, s := range slices.Sorted(maps.Keys(states)) {
+		byState = append(byState, fmt.Sprintf("%d %s", states[s], s))
+	}
+	fmt.Fprintf(out, "   holdings: ipam %d of %d public addresses in use; firewall %d NAT %s; cmdb %s\n",
+		info.Used, info.Size, len(rules), plural(len(rules), "rule", "rules"), strings.Join(byState, ", "))
 	return nil
+}
+
+// printVM prints what the IPAM and the firewall hold for one VM.
+func printVM(ctx context.Context, out io.Writer, name string, vm cmdb.Key, addrs *ipam.IPAM, fw *natfw.Firewall) error {
+	address, nat := "none", "none"
+	a, err := addrs.Lookup(ctx, pool, vm.String())
+	switch {
+	case err == nil:
+		address = a.Address.String()
+	case errs.CodeOf(err) != errs.NotFound:
+		return err
+	}
+	r, err := fw.Get(ctx, vm.String())
+	switch {
+	case err == nil:
+		nat = r.Public.String() + " <-> " + r.Local.String()
+	case errs.CodeOf(err) != errs.NotFound:
+		return err
+	}
+	fmt.Fprintf(out, "   %s now: public address %s, NAT rule %s\n", name, address, nat)
+	return nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// join prints a list as "a, b".
+func join[T fmt.Stringer](items []T) string {
+	s := make([]string, len(items))
+	for i, it := range items {
+		s[i] = it.String()
+	}
+	return strings.Join(s, ", ")
 }
 
 // serviceAccount is a tiny Configurator: it creates the operator's service
@@ -262,17 +348,22 @@ func progress(out io.Writer, e enroll.Event) {
 	switch e.Kind {
 	case enroll.StepSucceeded:
 		line = "   ok   " + e.Step
+		if e.Message != "" {
+			line += " (" + e.Message + ")"
+		}
 	case enroll.StepFailed:
 		line = fmt.Sprintf("   FAIL %s: %s", e.Step, e.Message)
 	case enroll.CompensationDone:
 		line = "   undo " + e.Step
+		if e.Message != "" {
+			line += " (" + e.Message + ")"
+		}
+	case enroll.CompensationFailed:
+		line = fmt.Sprintf("   UNDO FAILED %s: %s", e.Step, e.Message)
 	case enroll.RequirementsReported:
 		line = "   requirements: " + e.Message
 	default:
 		return
-	}
-	if e.Message != "" && e.Kind == enroll.StepSucceeded {
-		line += " (" + e.Message + ")"
 	}
 	fmt.Fprintln(out, line)
 }
