@@ -188,6 +188,13 @@
 // vendor client, on the driver's session) and a **vsphere.Provider (the
 // driver: Logins, its GuestAccessDriver methods).
 //
+// # Testing
+//
+// provider/vsphere/vspheresim runs a simulated vCenter in the test's
+// process (govmomi's simulator with working guest operations, scriptable
+// guests and changes behind the driver's back): connect New to its URL
+// with its CA pool, as the package example does.
+//
 // # Concurrency
 //
 // A Provider is safe for concurrent use; so is an Executor. A Stream is

@@ -464,8 +464,10 @@ func faultCode(f types.BaseMethodFault) errs.Code {
 		return errs.AlreadyExists
 	case *types.InvalidPowerState, *types.InvalidState, *types.TaskInProgress:
 		return errs.FailedPrecondition
-	case *types.NoPermission, *types.InvalidLogin, *types.NotAuthenticated:
+	case *types.NoPermission:
 		return errs.PermissionDenied
+	case *types.InvalidLogin, *types.NotAuthenticated:
+		return errs.Unauthenticated
 	}
 	return errs.Unknown
 }
