@@ -15,6 +15,7 @@ import (
 // guest operations on the simulator, whose guest processes run here with
 // /bin/sh (internal/fakes/vcsim).
 func TestGuestConformance(t *testing.T) {
+	t.Parallel() // mostly waiting out the suite's timeouts
 	w := newWorld(t, nil)
 	guesttest.Run(t, guesttest.Harness{
 		Family: guest.Linux,

@@ -10,12 +10,14 @@ import (
 	"time"
 
 	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/provider"
 	"github.com/managedvm/managedvm/provider/vsphere"
+	"github.com/managedvm/managedvm/provider/vsphere/vspheresim"
 )
 
 func countNamed(t *testing.T, p *provider.Provider, name string) int {
@@ -114,6 +116,23 @@ func TestProvisionFailureLeavesNoOrphan(t *testing.T) {
 	}
 }
 
+// hasTask reports whether the simulator has a task of the given
+// description ID ("VirtualMachine.cloneVm"), running or ended.
+func hasTask(sim *vspheresim.Sim, descriptionID string) bool {
+	for _, obj := range sim.Map().AllReference("Task") {
+		t, ok := obj.(*simulator.Task)
+		if !ok {
+			continue
+		}
+		found := false
+		sim.Context().WithLock(t, func() { found = t.Info.DescriptionId == descriptionID })
+		if found {
+			return true
+		}
+	}
+	return false
+}
+
 // holdOnCall holds the simulator's lock on the object at path from the
 // moment method is called until d has passed, and counts the calls of
 // "CancelTask".
@@ -146,6 +165,7 @@ func holdOnCall(t *testing.T, w *world, method, path string, d time.Duration) (c
 // task is past the point where it can stop and ends in success anyway, so
 // Provision destroys the VM it made before returning DeadlineExceeded.
 func TestProvisionTimeoutLeavesNoOrphan(t *testing.T) {
+	t.Parallel() // mostly waiting for the held cluster
 	w := newWorld(t, nil)
 	ctx := context.Background()
 	cancels := holdOnCall(t, w, "CloneVM_Task", "/DC0/host/DC0_C0/Resources", 1500*time.Millisecond)
@@ -177,6 +197,7 @@ func TestProvisionTimeoutLeavesNoOrphan(t *testing.T) {
 // unknown: Provision says OutcomeUnknown, and a repeated Provision with the
 // same key returns the VM the request made, once: no orphan, no duplicate.
 func TestProvisionCloneRequestTimeout(t *testing.T) {
+	t.Parallel() // mostly waiting for the held template
 	w := newWorld(t, nil)
 	ctx := context.Background()
 	holdOnCall(t, w, "CloneVM_Task", "/DC0/vm/debian-12", 800*time.Millisecond)
@@ -186,7 +207,14 @@ func TestProvisionCloneRequestTimeout(t *testing.T) {
 		t.Fatalf("Provision whose clone request timed out: %v, want OutcomeUnknown", err)
 	}
 	w.sim.OnCall("CloneVM_Task", nil)
-	time.Sleep(time.Second) // the request is served once the template is free
+	// The request is served once the template is free: wait for its task
+	// to exist, then to end.
+	for deadline := time.Now().Add(30 * time.Second); !hasTask(w.sim, "VirtualMachine.cloneVm"); {
+		if time.Now().After(deadline) {
+			t.Fatal("the held clone request started no task within 30 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	w.sim.WaitTasks()
 	spec.Timeout = 0
 	vm, err := w.pp.Provision(ctx, spec)

@@ -189,6 +189,7 @@ func closedURL(t *testing.T) string {
 // says the stream is closed) and leaves no session behind: no stream call
 // logs in again after the logout. Watch after Close is refused.
 func TestCloseEndsStreams(t *testing.T) {
+	t.Parallel() // mostly waiting for in-flight waits to end
 	ctx := context.Background()
 	sim, err := vspheresim.New(ctx, &vspheresim.Options{Users: map[string]string{"observer": "obs-pass"}})
 	if err != nil {
