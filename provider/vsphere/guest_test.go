@@ -13,7 +13,7 @@ import (
 
 // TestGuestConformance runs the guest executor conformance suite over
 // guest operations on the simulator, whose guest processes run here with
-// /bin/sh (internal/fakes/vcsim).
+// /bin/sh (vspheresim without a GuestHandler).
 func TestGuestConformance(t *testing.T) {
 	t.Parallel() // mostly waiting out the suite's timeouts
 	w := newWorld(t, nil)
