@@ -124,6 +124,8 @@
 //
 // # Concurrency
 //
+// New may be called from parallel tests: it builds one model at a time
+// (govmomi's simulator writes package-level state while it builds one).
 // A Sim is safe for concurrent use once built; SetDelay and CountCalls are
 // meant to be called while no call is in flight. GuestHandlers run
 // concurrently (see GuestHandler). Close ends every guest program and may

@@ -94,6 +94,11 @@ type Sim struct {
 	hooks  map[string]func() // method name -> run before the call
 }
 
+// modelMu makes New build one model at a time: govmomi's simulator writes
+// package-level state while it builds a model (LicenseManager.init
+// appends to simulator.EvalLicense), so two at once race.
+var modelMu sync.Mutex
+
 // New builds and starts a simulated vCenter over TLS on a loopback port;
 // opts may be nil. ctx bounds the set-up only. Close it when done.
 func New(ctx context.Context, opts *Options) (*Sim, error) {
@@ -121,7 +126,10 @@ func New(ctx context.Context, opts *Options) (*Sim, error) {
 		m.Machine = o.ModelVMs
 	}
 	m.DelayConfig.Delay = o.DelayMS
-	if err := m.Create(); err != nil {
+	modelMu.Lock()
+	err := m.Create()
+	modelMu.Unlock()
+	if err != nil {
 		return nil, errs.Wrap(errs.Internal, "vspheresim.New", err)
 	}
 	users := map[string]string{o.Username: o.Password}

@@ -153,3 +153,19 @@ func TestWatchBesideCreation(t *testing.T) {
 	}
 	sim.Close()
 }
+
+// TestNewInParallel: Sims may be built from parallel tests (govmomi's
+// simulator writes package state while it builds a model; under -race
+// this fails if New does not build one model at a time).
+func TestNewInParallel(t *testing.T) {
+	for i := range 3 {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			t.Parallel()
+			sim, err := vspheresim.New(context.Background(), &vspheresim.Options{ModelVMs: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = sim.Close()
+		})
+	}
+}
