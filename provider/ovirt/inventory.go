@@ -197,6 +197,9 @@ func (p *Provider) allVMs(ctx context.Context) ([]*ovirtsdk.Vm, error) {
 				}
 				byID[id] = v
 			}
+			if p.afterPage != nil {
+				p.afterPage(pass, n)
+			}
 			if len(page) < p.opts.PageSize {
 				break
 			}

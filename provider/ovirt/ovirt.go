@@ -70,6 +70,9 @@ type Provider struct {
 	c    *conn
 	hc   *http.Client
 
+	// afterPage, if set, runs after each page List reads (tests only).
+	afterPage func(pass, page int)
+
 	topoMu   sync.Mutex
 	topology *topology
 

@@ -176,7 +176,8 @@ type item struct {
 // when the log lost events it had not read).
 type stream struct {
 	p      *Provider
-	from   int64
+	from   int64 // index of the last event read
+	loose  bool  // the event at from may be purged (after a resync)
 	known  map[string]fingerprint
 	out    chan item
 	done   chan struct{}
@@ -252,7 +253,7 @@ func (s *stream) run(ctx context.Context) {
 		case <-wait.C:
 		case <-resync:
 			wait.Stop()
-			if err := s.resync(ctx); err != nil && ctx.Err() == nil {
+			if err := s.resync(ctx, s.from); err != nil && ctx.Err() == nil {
 				p.log.Debug("ovirt: resync failed", "err", err)
 			}
 		}
@@ -263,18 +264,32 @@ func (s *stream) run(ctx context.Context) {
 // keeps the event at s.from (purged), it resyncs from the inventory
 // instead, so no removal is missed.
 func (s *stream) pollOnce(ctx context.Context) error {
-	evs, kept, err := s.p.readFrom(ctx, s.from)
-	if err != nil {
-		return err
-	}
-	if !kept {
-		s.p.log.Info("ovirt: events purged past the watch position; resyncing from the inventory")
-		last, err := s.p.lastEventIndex(ctx)
-		if err != nil {
+	var evs []*ovirtsdk.Event
+	var err error
+	if s.loose {
+		// Just after a resync the purge may have taken the event at
+		// s.from too: read what follows it.
+		if evs, err = s.p.eventsAfter(ctx, s.from); err != nil {
 			return err
 		}
-		s.from = last
-		return s.resync(ctx)
+		slices.Reverse(evs)
+	} else {
+		var kept bool
+		if evs, kept, err = s.p.readFrom(ctx, s.from); err != nil {
+			return err
+		}
+		if !kept {
+			s.p.log.Info("ovirt: events purged past the watch position; resyncing from the inventory")
+			last, err := s.p.lastEventIndex(ctx)
+			if err != nil {
+				return err
+			}
+			if err := s.resync(ctx, last); err != nil {
+				return err
+			}
+			s.from, s.loose = last, true
+			return nil
+		}
 	}
 	for _, e := range evs {
 		idx, _ := e.Index()
@@ -307,12 +322,16 @@ func (s *stream) pollOnce(ctx context.Context) error {
 		}
 		s.from = idx
 	}
+	if len(evs) > 0 {
+		s.loose = false // s.from is an event just read
+	}
 	return nil
 }
 
 // resync lists the inventory and reports what differs from what the
-// stream has reported: VMs gone (Deleted), new (Created), changed.
-func (s *stream) resync(ctx context.Context) error {
+// stream has reported: VMs gone (Deleted), new (Created), changed. VMs
+// with events after from are left to the feed.
+func (s *stream) resync(ctx context.Context, from int64) error {
 	vms, err := s.p.List(ctx, &provider.ListOptions{})
 	if err != nil {
 		return err
@@ -320,14 +339,14 @@ func (s *stream) resync(ctx context.Context) error {
 	// VMs the feed has events about that the stream has not read yet are
 	// left to the feed (their events come in order after this).
 	pending := map[string]bool{}
-	if evs, _, err := s.p.readFrom(ctx, s.from); err == nil {
+	if evs, err := s.p.eventsAfter(ctx, from); err == nil {
 		for _, e := range evs {
 			if v, ok := e.Vm(); ok {
 				pending[str(v.Id())] = true
 			}
 		}
 	}
-	cur := provider.Cursor(strconv.FormatInt(s.from, 10))
+	cur := provider.Cursor(strconv.FormatInt(from, 10))
 	now := time.Now()
 	seen := make(map[string]bool, len(vms))
 	for _, vm := range vms {
