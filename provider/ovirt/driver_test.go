@@ -19,6 +19,7 @@ import (
 	"github.com/managedvm/managedvm/provider"
 	"github.com/managedvm/managedvm/provider/ovirt"
 	"github.com/managedvm/managedvm/report"
+	"github.com/managedvm/managedvm/template"
 )
 
 var bg = context.Background()
@@ -286,9 +287,14 @@ func (w *world) noVMNamed(t *testing.T, name string) {
 func TestProvisionDetails(t *testing.T) {
 	w := newWorld(t, nil, nil)
 	d := w.s.Defaults()
+	const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ3 ops@example"
+	cust, err := template.CustomizationFor(template.Settings{InstanceID: "i-1", Hostname: "web-1", Domain: "example",
+		Users: []template.User{{Name: "ops", SSHAuthorizedKeys: []string{key}, Sudo: true}}, Packages: []string{"nginx"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	spec := provider.ProvisionSpec{Key: "req-1", Name: "web-1", Template: "centos9", Zone: zoneName, CPUs: 4, MemoryMiB: 4096,
-		Network: provider.Network{Name: "vlan100"}, PowerOn: true,
-		Customization: &provider.Customization{Hostname: "web-1.example", UserData: []byte("#cloud-config\npackages: [nginx]\n")}}
+		Network: provider.Network{Name: "vlan100"}, PowerOn: true, Customization: &cust}
 	vm, err := w.pp.Provision(bg, spec)
 	if err != nil {
 		t.Fatal(err)
@@ -298,7 +304,8 @@ func TestProvisionDetails(t *testing.T) {
 		t.Fatal("VM not in the engine")
 	}
 	if info.Clone || info.Sockets != 4 || info.Memory != 4096<<20 || !slices.Equal(info.NICProfiles, []string{d.VLANProfileID}) ||
-		info.Init == nil || info.Init.HostName != "web-1.example" || !strings.Contains(info.Init.CustomScript, "nginx") ||
+		info.Init == nil || info.Init.HostName != "web-1" || !strings.Contains(info.Init.CustomScript, "nginx") ||
+		info.Init.UserName != "ops" || info.Init.AuthorizedSSHKeys != key ||
 		!info.StartedCloudInit || info.Status != "up" {
 		t.Fatalf("engine VM %+v", info)
 	}

@@ -133,6 +133,7 @@ func templateVM(t *topology, tp *ovirtsdk.Template) provider.VM {
 	if os, ok := tp.Os(); ok {
 		if typ, ok := os.Type(); ok {
 			out.Attributes["os_type"] = typ
+			out.Guest.Family = familyOfOSType(typ)
 		}
 	}
 	return out

@@ -1,6 +1,7 @@
 package ovirt
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	ovirtsdk "github.com/ovirt/go-ovirt"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
@@ -111,6 +113,12 @@ func (p *Provider) vmBody(ctx context.Context, spec provider.ProvisionSpec, z *z
 		ib.HostName(host)
 		if len(c.UserData) > 0 {
 			ib.CustomScript(string(c.UserData))
+			if name, keys := cloudUser(c.UserData); name != "" {
+				ib.UserName(name)
+				if keys != "" {
+					ib.AuthorizedSshKeys(keys)
+				}
+			}
 		}
 		if st := c.Static; st != nil {
 			ip := ovirtsdk.NewIpBuilder().Address(st.Address.Addr().String()).Netmask(netmask(st.Address)).Version(ovirtsdk.IPVERSION_V4)
@@ -572,4 +580,30 @@ func familyOfOSType(typ string) guest.OSFamily {
 		return guest.FamilyUnknown
 	}
 	return guest.Linux
+}
+
+// cloudUser reads the first user of a #cloud-config document (name and
+// ssh_authorized_keys), for the initialization's user_name and
+// authorized_ssh_keys. Anything else gives "".
+func cloudUser(userData []byte) (name, keys string) {
+	if !bytes.HasPrefix(userData, []byte("#cloud-config")) {
+		return "", ""
+	}
+	var doc struct {
+		Users []yaml.Node `yaml:"users"`
+	}
+	if yaml.Unmarshal(userData, &doc) != nil {
+		return "", ""
+	}
+	for _, n := range doc.Users {
+		var u struct {
+			Name string   `yaml:"name"`
+			Keys []string `yaml:"ssh_authorized_keys"`
+		}
+		if n.Kind != yaml.MappingNode || n.Decode(&u) != nil || u.Name == "" {
+			continue // "default", or not a user
+		}
+		return u.Name, strings.Join(u.Keys, "\n")
+	}
+	return "", ""
 }
