@@ -20,6 +20,7 @@ import (
 
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
+	"github.com/managedvm/managedvm/internal/certerr"
 	"github.com/managedvm/managedvm/internal/limit"
 )
 
@@ -233,7 +234,8 @@ func (c *conn) send(ctx context.Context, r request, tok string) (int, []byte, er
 }
 
 // transportErr maps a failed round trip: the context's own code; a
-// connection that was never made is Unavailable; a lost answer to a call
+// refused certificate PermissionDenied; a connection that was never made
+// is Unavailable; a lost answer to a call
 // that changes state is OutcomeUnknown (the engine may have done it).
 func transportErr(ctx context.Context, err error, mutates bool) error {
 	if ctx.Err() != nil {
@@ -243,9 +245,10 @@ func transportErr(ctx context.Context, err error, mutates bool) error {
 	if errors.As(err, &op) && op.Op == "dial" {
 		return errs.New(errs.Unavailable, "", "engine unreachable: "+limit.Quote(op.Err.Error()))
 	}
-	var uerr *url.Error
-	if errors.As(err, &uerr) && strings.Contains(uerr.Error(), "certificate") {
-		return errs.New(errs.Unavailable, "", "engine certificate not trusted: give Options.CACertPEM (the engine CA from its pki-resource URL)")
+	if certerr.Refused(err) {
+		// Retrying cannot make the certificate trusted: PermissionDenied,
+		// as the other TLS drivers say. Nothing was sent.
+		return errs.New(errs.PermissionDenied, "", "engine certificate not trusted: give Options.CACertPEM (the engine CA from its pki-resource URL)")
 	}
 	if mutates {
 		return errs.New(errs.OutcomeUnknown, "", "connection to the engine lost before its answer: the change may have happened")

@@ -151,7 +151,7 @@ func TestConnVerifiesTLS(t *testing.T) {
 	base, apiPath, _ := parseEngineURL(s.URL())
 	c := newConn(base, apiPath, newHTTPClient(x509.NewCertPool(), false, 4), s.User(), guest.NewSecret(s.Password()))
 	err := getAPI(context.Background(), c)
-	testkit.WantCode(t, "case 3", err, errs.Unavailable)
+	testkit.WantCode(t, "untrusted certificate", err, errs.PermissionDenied)
 	if !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("error %v does not name the certificate", err)
 	}

@@ -29,7 +29,8 @@
 // it as Options.CACertPEM (or a pool as Options.RootCAs). Without either
 // the system pool verifies; Options.Insecure turns verification off and
 // must be asked for. A certificate the client does not trust is
-// Unavailable with a message naming it; no login is sent.
+// PermissionDenied (as for the other TLS drivers: retrying cannot help
+// until the CA or the configuration changes); no login is sent.
 //
 // # Connection: why not go-ovirt's Connection
 //

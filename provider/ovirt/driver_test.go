@@ -449,3 +449,32 @@ func TestPreflightRows(t *testing.T) {
 		t.Errorf("permissions row does not name the missing permit: %+v", c)
 	}
 }
+
+// Two processes (two drivers) provisioning one key at once make one VM.
+func TestProvisionSameKeyTwoProcesses(t *testing.T) {
+	w := newWorld(t, nil, nil)
+	other, err := ovirt.New(bg, w.s.URL(), w.s.User(), guest.NewSecret(w.s.Password()), &ovirt.Options{CACertPEM: w.s.CACertPEM(), StepPoll: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	spec := provider.ProvisionSpec{Key: "shared", Name: "shared-1", Template: "centos9", Zone: zoneName}
+	ids := make([]string, 2)
+	var wg sync.WaitGroup
+	for i, p := range []*provider.Provider{w.pp, other} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			vm, err := p.Provision(bg, spec)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ids[i] = vm.ID
+		}()
+	}
+	wg.Wait()
+	if ids[0] == "" || ids[0] != ids[1] {
+		t.Fatalf("ids %v, want one VM", ids)
+	}
+}

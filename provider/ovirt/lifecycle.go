@@ -233,6 +233,13 @@ func (p *Provider) Provision(ctx context.Context, spec provider.ProvisionSpec) (
 			id = str(v.Id())
 		}
 	}
+	if err != nil && errs.Is(err, errs.AlreadyExists) {
+		// Another process may have made the key's VM meanwhile.
+		if v, ferr := p.findByKey(ctx, cid); ferr == nil && v != nil {
+			return p.finish(ctx, str(v.Id()), cid, spec)
+		}
+		return provider.VM{}, err
+	}
 	if err != nil {
 		if errs.Is(err, errs.OutcomeUnknown) || errs.Is(err, errs.Canceled) || errs.Is(err, errs.DeadlineExceeded) || id == "" && errs.Is(err, errs.Internal) {
 			// The engine may have made it: remove what the key names.
