@@ -478,3 +478,32 @@ func TestProvisionSameKeyTwoProcesses(t *testing.T) {
 		t.Fatalf("ids %v, want one VM", ids)
 	}
 }
+
+// New addresses the agent reports (event 934) come as Changed with them.
+func TestWatchNewIPs(t *testing.T) {
+	w := newWorld(t, nil, nil)
+	id, err := w.s.AddVM(fakeovirt.VMSpec{Name: "ips", Status: "up"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := w.pp.Watch(bg, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ip := netip.MustParseAddr("198.51.100.7")
+	if err := w.s.SetIPs(id, ip); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+	defer cancel()
+	for {
+		ev, err := st.Next(ctx)
+		if err != nil {
+			t.Fatalf("no Changed with the new address: %v", err)
+		}
+		if ev.VMID == id && ev.Type == provider.Changed && slices.Contains(ev.VM.Guest.IPs, ip) {
+			return
+		}
+	}
+}
