@@ -20,9 +20,10 @@
 // preflight checks of each provider's requirements; the [template] package
 // checks template preparation and renders guest bootstrap data (cloud-init,
 // cloudbase-init, vSphere customization). The provider drivers today are
-// VMware vSphere (provider/vsphere) and the in-memory memprovider; oVirt/KVM,
-// Microsoft Hyper-V and VMware vCloud Director drivers are planned, not
-// written (the README's support table is kept true at every commit).
+// VMware vSphere (provider/vsphere), oVirt/KVM (provider/ovirt) and the
+// in-memory memprovider; Microsoft Hyper-V and VMware vCloud Director
+// drivers are planned, not written (the README's support table is kept
+// true at every commit).
 //
 // # Packages
 //

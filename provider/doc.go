@@ -1,9 +1,10 @@
 // Package provider is the contract between managedvm and the hypervisor
-// managers it drives. Two drivers exist: VMware vSphere (provider/vsphere)
-// and the in-memory provider of package memprovider. oVirt/KVM, Microsoft
-// Hyper-V and VMware vCloud Director drivers are planned, not written (the
-// template package already holds their template requirements); the
-// README's support table says what each driver does.
+// managers it drives. Three drivers exist: VMware vSphere
+// (provider/vsphere), oVirt/KVM (provider/ovirt) and the in-memory provider
+// of package memprovider. Microsoft Hyper-V and VMware vCloud Director
+// drivers are planned, not written (the template package already holds
+// their template requirements); the README's support table says what each
+// driver does.
 //
 // # The VM model
 //
