@@ -3,9 +3,14 @@ package template_test
 // Level-3 tests: what Debian's real cloud-init (22.4.2) does with the
 // rendered documents. They run only cloud-init's schema check, its network
 // converter into temp dirs, and its Python datasource readers on temp files
-// (testdata/cloudinit/read.py); nothing acts on this machine.
+// (testdata/cloudinit/read.py); nothing acts on this machine. Every command
+// goes through testdata/cloudinit/forkserver.py, which runs cloud-init's
+// own entry point (what the cloud-init command runs) in a child forked
+// after cloud-init's imports: the same code, without paying the imports for
+// each of the hundred-odd commands.
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -16,6 +21,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	yaml "go.yaml.in/yaml/v3"
@@ -27,7 +33,81 @@ import (
 )
 
 // cloudInit is the cloud-init command and the Python that runs it.
-type cloudInit struct{ bin, python string }
+type cloudInit struct {
+	bin, python string
+	srv         *ciServer
+}
+
+// ciServer is testdata/cloudinit/forkserver.py, started once per test
+// binary and shared (one job at a time).
+type ciServer struct {
+	mu  sync.Mutex
+	in  *json.Encoder
+	out *bufio.Reader
+	err error // once the server broke, every job fails with it
+}
+
+var ciServers struct {
+	once sync.Once
+	srv  *ciServer
+	err  error
+}
+
+// ciAnswer is a job's exit status and output.
+type ciAnswer struct {
+	Code   int    `json:"code"`
+	Stdout string `json:"stdout"`
+	Stderr string `json:"stderr"`
+}
+
+func startCIServer(python string) (*ciServer, error) {
+	script, err := filepath.Abs(filepath.Join("testdata", "cloudinit", "forkserver.py"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(python, script)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = os.Stderr // a crash of the server itself is seen
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	// The server ends when its stdin closes: when this test binary exits.
+	return &ciServer{in: json.NewEncoder(in), out: bufio.NewReaderSize(out, 1<<20)}, nil
+}
+
+// do runs one job (see forkserver.py) and returns its answer.
+func (s *ciServer) do(job map[string]any) (ciAnswer, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return ciAnswer{}, s.err
+	}
+	var a ciAnswer
+	if err := s.in.Encode(job); err != nil {
+		s.err = fmt.Errorf("forkserver: %w", err)
+		return a, s.err
+	}
+	line, err := s.out.ReadBytes('\n')
+	if err == nil {
+		err = json.Unmarshal(line, &a)
+	}
+	if err != nil {
+		s.err = fmt.Errorf("forkserver answer: %w", err)
+	}
+	return a, err
+}
+
+// run runs `cloud-init args...` through the server.
+func (c cloudInit) run(args ...string) (ciAnswer, error) {
+	return c.srv.do(map[string]any{"argv": append([]string{c.bin}, args...)})
+}
 
 const cloudInitHowTo = "cloud-init is not installed: run `mkdir -p /etc/cloud && touch /etc/cloud/cloud-init.disabled && " +
 	"apt-get install --no-install-recommends cloud-init` (Debian 12: 22.4.2; the disabled file keeps it from acting on the machine)"
@@ -61,7 +141,11 @@ func needCloudInit(t *testing.T) cloudInit {
 			t.Fatalf("this machine has %s, a MAC of the simulated guest: cloud-init would name the interface after it", a)
 		}
 	}
-	return cloudInit{bin: bin, python: py}
+	ciServers.once.Do(func() { ciServers.srv, ciServers.err = startCIServer(py) })
+	if ciServers.err != nil {
+		t.Fatalf("starting testdata/cloudinit/forkserver.py: %v", ciServers.err)
+	}
+	return cloudInit{bin: bin, python: py, srv: ciServers.srv}
 }
 
 // schema runs `cloud-init schema --config-file` on a user-data document.
@@ -71,9 +155,9 @@ func (c cloudInit) schema(t *testing.T, userData []byte) {
 	if err := os.WriteFile(f, userData, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(c.bin, "schema", "--config-file", f).CombinedOutput()
-	if err != nil || !bytes.Contains(out, []byte("Valid cloud-config")) {
-		t.Errorf("cloud-init schema: %v\n%s\n%s", err, out, userData)
+	a, err := c.run("schema", "--config-file", f)
+	if err != nil || a.Code != 0 || !strings.Contains(a.Stdout+a.Stderr, "Valid cloud-config") {
+		t.Errorf("cloud-init schema: %v, exit %d\n%s%s\n%s", err, a.Code, a.Stdout, a.Stderr, userData)
 	}
 }
 
@@ -95,8 +179,8 @@ func (c cloudInit) netConvert(t *testing.T, kind string, config []byte, macs map
 		for name, mac := range macs {
 			args = append(args, "-m", name+","+mac)
 		}
-		if b, err := exec.Command(c.bin, args...).CombinedOutput(); err != nil {
-			t.Fatalf("cloud-init %s: %v\n%s\ninput:\n%s", strings.Join(args, " "), err, b, config)
+		if a, err := c.run(args...); err != nil || a.Code != 0 {
+			t.Fatalf("cloud-init %s: %v, exit %d\n%s%s\ninput:\n%s", strings.Join(args, " "), err, a.Code, a.Stdout, a.Stderr, config)
 		}
 		files := map[string]string{}
 		err := filepath.Walk(target, func(p string, fi os.FileInfo, err error) error {
@@ -145,17 +229,13 @@ func (c cloudInit) read(t *testing.T, kind, dir string, keys map[string]string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(c.python, script)
-	cmd.Stdin = bytes.NewReader(req)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("read.py %s: %v\n%s", kind, err, stderr.Bytes())
+	a, err := c.srv.do(map[string]any{"script": script, "stdin": string(req)})
+	if err != nil || a.Code != 0 {
+		t.Fatalf("read.py %s: %v, exit %d\n%s", kind, err, a.Code, a.Stderr)
 	}
 	var r ciRead
-	if err := json.Unmarshal(out, &r); err != nil {
-		t.Fatalf("read.py output: %v\n%s", err, out)
+	if err := json.Unmarshal([]byte(a.Stdout), &r); err != nil {
+		t.Fatalf("read.py output: %v\n%s", err, a.Stdout)
 	}
 	return r
 }
