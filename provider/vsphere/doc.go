@@ -75,7 +75,8 @@
 // fresh instance UUID. Guest customization: Customization.SpecName, or
 // with UseTemplateSpec the spec named like the template (first
 // "<Environment>-<template>" when Options.Environment is set, then exactly
-// the template's name, the HyperCloud rule); else a spec built from the
+// the template's name, the rule of the HyperCloud provider requirements
+// guide that package template follows); else a spec built from the
 // host name and static address (see VimCustomizationSpec); cloud-init
 // user-data, meta-data and network config go to guestinfo (base64). The
 // provisioning key is stored in the VM's extraConfig ("managedvm.key"):

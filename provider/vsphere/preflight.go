@@ -31,8 +31,9 @@ func RequiredPrivileges() []string {
 	}
 }
 
-// Preflight checks the HyperCloud requirements for a vSphere availability
-// zone and the service account's privileges; see the package
+// Preflight checks a vSphere availability zone against the provider
+// requirements (the HyperCloud guide the template package follows) and the
+// service account's privileges; see the package
 // documentation for the rows.
 func (p *Provider) Preflight(ctx context.Context) (report.Report, error) {
 	var r report.Report
