@@ -46,6 +46,10 @@ type Event struct {
 	Journal string
 	Op      Op
 	VM      cmdb.Key
+	// Profile names the journal's service profile (empty for the default
+	// profile and for Indexer events), so that an observer can route by
+	// it (notify/smtpnotify: recipients per profile).
+	Profile string
 	// Step names the saga step.
 	Step string
 	// Code and Message describe an error (Code is OK when there is none);

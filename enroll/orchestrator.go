@@ -379,7 +379,7 @@ func (o *Orchestrator) start(ctx context.Context, j Journal) (*run, Result, erro
 	}
 	switch {
 	case err == nil:
-		o.emit(Event{Kind: JournalStarted, Journal: j.ID, Op: j.Op, VM: j.VM})
+		o.emit(Event{Kind: JournalStarted, Journal: j.ID, Op: j.Op, VM: j.VM, Profile: j.Profile})
 		return &run{o: o, j: created}, res, nil
 	case errors.Is(err, ErrJournalExists):
 		sctx, cancel := detached(ctx)
@@ -561,7 +561,7 @@ func (o *Orchestrator) resumeOne(ctx context.Context, j Journal) (Result, bool) 
 		o.unmarkActive(j.ID)
 		return Result{}, false // someone else claimed it first
 	}
-	o.emit(Event{Kind: JournalResumed, Journal: j.ID, Op: j.Op, VM: j.VM, Message: "taken over from " + prev})
+	o.emit(Event{Kind: JournalResumed, Journal: j.ID, Op: j.Op, VM: j.VM, Profile: j.Profile, Message: "taken over from " + prev})
 	r := &run{o: o, j: claimed}
 	prov, ok := o.cfg.Providers[j.VM.Provider]
 	if !ok {

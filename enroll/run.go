@@ -122,7 +122,7 @@ type run struct {
 func (r *run) owner() string { return r.j.VM.String() }
 
 func (r *run) event(kind EventKind, step string, err error, msg string) {
-	e := Event{Kind: kind, Journal: r.j.ID, Op: r.j.Op, VM: r.j.VM, Step: step, Message: msg}
+	e := Event{Kind: kind, Journal: r.j.ID, Op: r.j.Op, VM: r.j.VM, Profile: r.j.Profile, Step: step, Message: msg}
 	if err != nil {
 		e.Code = errs.CodeOf(err)
 		if e.Message == "" {
@@ -295,7 +295,7 @@ func (r *run) attempt(ctx context.Context, name string) error {
 		if (code != errs.Unavailable && code != errs.OutcomeUnknown) || try > r.o.retries || ctx.Err() != nil {
 			return err
 		}
-		e := Event{Kind: StepRetrying, Journal: r.j.ID, Op: r.j.Op, VM: r.j.VM, Step: name, Code: code, Message: err.Error(), Attempt: try + 1}
+		e := Event{Kind: StepRetrying, Journal: r.j.ID, Op: r.j.Op, VM: r.j.VM, Profile: r.j.Profile, Step: name, Code: code, Message: err.Error(), Attempt: try + 1}
 		r.o.emit(e)
 		select {
 		case <-ctx.Done():
