@@ -5,6 +5,8 @@ go 1.26.0
 require (
 	github.com/Azure/go-ntlmssp v0.1.1
 	github.com/bodgit/ntlmssp v0.0.0-20240506230425-31973bb52d9b
+	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6
+	github.com/emersion/go-smtp v0.26.0
 	github.com/google/nftables v0.3.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/jsimonetti/rtnetlink/v2 v2.3.0
