@@ -57,7 +57,7 @@ func TestUntrustedOutput(t *testing.T) {
 	r := startRelay(t, smtprelay.Options{})
 	n := newNotifier(t, smtpnotify.Relay{Addr: r.Addr, RootCAs: r.PKI.Pool}, &smtpnotify.Options{
 		Recipients: []string{ops},
-		Templates: map[notify.Outcome]smtpnotify.Template{notify.Failed: {Subject: "failed: {{.Message}}", Body: "{{.Message}}\n"}},
+		Templates:  map[notify.Outcome]smtpnotify.Template{notify.Failed: {Subject: "failed: {{.Message}}", Body: "{{.Message}}\n"}},
 	})
 	ctx := context.Background()
 	e := msgEvent(enroll.JournalFailed, enroll.OpEnroll)

@@ -141,14 +141,14 @@ func New(urls []string, secret guest.Secret, opts *Options) (*Notifier, error) {
 	if len(urls) == 0 || len(urls) > MaxURLs {
 		return nil, errs.Errorf(errs.InvalidArgument, op, "%d URLs: want 1 to %d", len(urls), MaxURLs)
 	}
-	for _, s := range urls {
+	for i, s := range urls {
 		if len(s) > MaxURL || !limit.PrintableASCII(s) {
-			return nil, errs.Errorf(errs.InvalidArgument, op, "URL %s is longer than %d bytes or not printable ASCII", limit.Quote(s), MaxURL)
+			return nil, errs.Errorf(errs.InvalidArgument, op, "URL %d %s is longer than %d bytes or not printable ASCII", i, limit.Quote(redact(s)), MaxURL)
 		}
 		u, err := url.Parse(s)
 		if err != nil || u.Host == "" || u.User != nil || u.Fragment != "" ||
 			!(u.Scheme == "https" || (u.Scheme == "http" && o.AllowPlainHTTP)) {
-			return nil, errs.Errorf(errs.InvalidArgument, op, "URL %s is not an absolute https URL without user information", limit.Quote(s))
+			return nil, errs.Errorf(errs.InvalidArgument, op, "URL %d %s is not an absolute https URL without user information or fragment", i, limit.Quote(redact(s)))
 		}
 	}
 	if n := len(secret.Reveal()); n < MinSecret || n > MaxSecret {
@@ -310,7 +310,7 @@ func (n *Notifier) post(ctx context.Context, op string, p post) error {
 	ts := strconv.FormatInt(n.now().Unix(), 10)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(body))
 	if err != nil {
-		return errs.Errorf(errs.InvalidArgument, op, "URL %s: %s", limit.Quote(p.url), limit.Quote(err.Error()))
+		return errs.Errorf(errs.InvalidArgument, op, "URL %s: %s", limit.Quote(redact(p.url)), limit.Quote(certReason(err)))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "managedvm-webhook/1")
@@ -353,10 +353,16 @@ func certReason(err error) string {
 	return err.Error()
 }
 
-// redact drops the query of a URL for messages (it may carry a token).
+// redact drops the user information and the query of a URL for messages
+// (they may carry a password or a token).
 func redact(s string) string {
-	if i := strings.IndexAny(s, "?"); i >= 0 {
-		return s[:i] + "?…"
+	if i := strings.IndexAny(s, "?#"); i >= 0 {
+		s = s[:i] + "?…"
+	}
+	if i := strings.Index(s, "://"); i >= 0 {
+		if j := strings.LastIndex(s[i+3:], "@"); j >= 0 {
+			s = s[:i+3] + "…@" + s[i+3+j+1:]
+		}
 	}
 	return s
 }
