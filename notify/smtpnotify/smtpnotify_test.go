@@ -18,6 +18,7 @@ import (
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
 	"github.com/managedvm/managedvm/internal/fakes/smtprelay"
+	"github.com/managedvm/managedvm/internal/obs/obstest"
 	"github.com/managedvm/managedvm/internal/testkit"
 	"github.com/managedvm/managedvm/notify"
 	"github.com/managedvm/managedvm/notify/internal/notifytest"
@@ -104,7 +105,8 @@ func TestModes(t *testing.T) {
 			}
 			r := startRelay(t, ro)
 			relay.Addr, relay.RootCAs = r.Addr, r.PKI.Pool
-			n := newNotifier(t, relay, nil)
+			rec := obstest.New(t)
+			n := newNotifier(t, relay, &smtpnotify.Options{Recipients: []string{ops}, MeterProvider: rec.MP})
 			w := notifytest.New(t, 1, guestPW, n)
 			if _, err := w.O.Enroll(context.Background(), w.Request(0, guestPW, "")); err != nil {
 				t.Fatal(err)
@@ -133,6 +135,9 @@ func TestModes(t *testing.T) {
 			}
 			if s := n.Stats(); s.Sent != 1 || s.Queued != 1 || s.Failed != 0 || s.Dropped != 0 {
 				t.Fatalf("stats %+v", s)
+			}
+			if got := rec.Sum("managedvm.notify.sent", map[string]string{"notifier": "smtp"}); got != 1 {
+				t.Fatalf("managedvm.notify.sent = %d", got)
 			}
 		})
 	}
@@ -375,8 +380,9 @@ func TestHungRelayNeverDelaysEnrollment(t *testing.T) {
 	}
 	normal := time.Since(t0)
 
+	rec := obstest.New(t)
 	n, err := smtpnotify.New(smtpnotify.Relay{Addr: hungRelay(t)}, from,
-		&smtpnotify.Options{Recipients: []string{ops}, QueueSize: 4, Workers: 1, Timeout: time.Minute})
+		&smtpnotify.Options{Recipients: []string{ops}, QueueSize: 4, Workers: 1, Timeout: time.Minute, MeterProvider: rec.MP})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -415,5 +421,11 @@ func TestHungRelayNeverDelaysEnrollment(t *testing.T) {
 	n.Observe(msgEvent(enroll.JournalSucceeded, enroll.OpEnroll))
 	if s := n.Stats(); s.Dropped != vms+1 {
 		t.Fatalf("observed after close: %+v", s)
+	}
+	if got := rec.Sum("managedvm.notify.dropped", map[string]string{"notifier": "smtp"}); got != vms+1 {
+		t.Fatalf("managedvm.notify.dropped = %d", got)
+	}
+	if got := rec.Sum("managedvm.notify.sent", map[string]string{"notifier": "smtp"}); got != 0 {
+		t.Fatalf("managedvm.notify.sent = %d", got)
 	}
 }

@@ -120,7 +120,9 @@ func (r *receiver) opts() *webhook.Options {
 	return &webhook.Options{RootCAs: poolOf(r.srv)}
 }
 
-func poolOf(s *httptest.Server) *x509CertPool { return s.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs }
+func poolOf(s *httptest.Server) *x509CertPool {
+	return s.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
+}
 
 // TestSignedPosts: a real orchestrator's outcomes reach two receivers,
 // each verifying the signature; no secret is in any body.
@@ -310,18 +312,18 @@ func TestLimits(t *testing.T) {
 		key  string
 		opts webhook.Options
 	}{
-		"no URL":         {nil, key, webhook.Options{}},
-		"too many URLs":  {many, key, webhook.Options{}},
-		"plain http":     {[]string{"http://hooks.example.com/"}, key, webhook.Options{}},
-		"relative":       {[]string{"/hook"}, key, webhook.Options{}},
-		"user info":      {[]string{"https://u:p@hooks.example.com/"}, key, webhook.Options{}},
-		"newline":        {[]string{"https://hooks.example.com/\nx"}, key, webhook.Options{}},
-		"too long":       {[]string{"https://hooks.example.com/" + strings.Repeat("a", webhook.MaxURL)}, key, webhook.Options{}},
-		"ftp":            {[]string{"ftp://hooks.example.com/"}, key, webhook.Options{}},
-		"short secret":   {good, "short", webhook.Options{}},
-		"long secret":    {good, strings.Repeat("k", webhook.MaxSecret+1), webhook.Options{}},
-		"kind with NUL":  {good, key, webhook.Options{Kinds: []enroll.EventKind{"a\x00"}}},
-		"empty kind":     {good, key, webhook.Options{Kinds: []enroll.EventKind{""}}},
+		"no URL":        {nil, key, webhook.Options{}},
+		"too many URLs": {many, key, webhook.Options{}},
+		"plain http":    {[]string{"http://hooks.example.com/"}, key, webhook.Options{}},
+		"relative":      {[]string{"/hook"}, key, webhook.Options{}},
+		"user info":     {[]string{"https://u:p@hooks.example.com/"}, key, webhook.Options{}},
+		"newline":       {[]string{"https://hooks.example.com/\nx"}, key, webhook.Options{}},
+		"too long":      {[]string{"https://hooks.example.com/" + strings.Repeat("a", webhook.MaxURL)}, key, webhook.Options{}},
+		"ftp":           {[]string{"ftp://hooks.example.com/"}, key, webhook.Options{}},
+		"short secret":  {good, "short", webhook.Options{}},
+		"long secret":   {good, strings.Repeat("k", webhook.MaxSecret+1), webhook.Options{}},
+		"kind with NUL": {good, key, webhook.Options{Kinds: []enroll.EventKind{"a\x00"}}},
+		"empty kind":    {good, key, webhook.Options{Kinds: []enroll.EventKind{""}}},
 	} {
 		_, err := webhook.New(c.urls, guest.NewSecret(c.key), &c.opts)
 		testkit.WantCode(t, what, err, errs.InvalidArgument)
