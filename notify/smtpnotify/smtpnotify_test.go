@@ -429,3 +429,48 @@ func TestHungRelayNeverDelaysEnrollment(t *testing.T) {
 		t.Fatalf("managedvm.notify.sent = %d", got)
 	}
 }
+
+// TestRelayDown: a relay that refuses connections is retried with
+// backoff in the background; enrollments do not wait, and Close gives up
+// at its deadline even in the middle of a backoff.
+func TestRelayDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close() // nothing listens there now: connection refused
+	n, err := smtpnotify.New(smtpnotify.Relay{Addr: addr}, from,
+		&smtpnotify.Options{Recipients: []string{ops}, Retries: 100, Backoff: 20 * time.Millisecond, MaxBackoff: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := notifytest.New(t, 3, guestPW, n)
+	for i := 0; i < 3; i++ {
+		t0 := time.Now()
+		if _, err := w.O.Enroll(context.Background(), w.Request(i, guestPW, "")); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(t0); d > time.Second {
+			t.Fatalf("enrollment took %v", d)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for n.Stats().Retries < 3 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	s := n.Stats()
+	if s.Retries < 3 || s.LastCode != errs.Unavailable || s.Sent != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	t0 := time.Now()
+	testkit.WantCode(t, "close", n.Close(ctx), errs.DeadlineExceeded)
+	if d := time.Since(t0); d > 2*time.Second {
+		t.Fatalf("Close took %v", d)
+	}
+	if s := n.Stats(); s.Dropped != 3 || s.Failed != 0 || s.Pending != 0 {
+		t.Fatalf("after close %+v", s)
+	}
+}
