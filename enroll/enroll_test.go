@@ -336,3 +336,32 @@ func TestSecondUnenrollChangesNothing(t *testing.T) {
 	}
 	w.checkInvariants(t)
 }
+
+// TestEventsCarryProfile: every event of a journal names its service
+// profile, so that an observer can route by it (notify/smtpnotify).
+func TestEventsCarryProfile(t *testing.T) {
+	w := newWorld(t, worldOptions{vms: 2})
+	o := w.orchestrator("i1", func(cfg *enroll.Config, _ *enroll.Options) {
+		cfg.Profiles = map[string]enroll.Policy{"gold": cfg.Policy}
+	})
+	req := w.request(0, "")
+	req.Profile = "gold"
+	if _, err := o.Enroll(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, e := range w.events {
+		if e.Journal == "" {
+			continue
+		}
+		n++
+		if e.Profile != "gold" {
+			t.Fatalf("event %s of journal %s has profile %q", e.Kind, e.Journal, e.Profile)
+		}
+	}
+	if n < 5 {
+		t.Fatalf("%d journal events", n)
+	}
+}
