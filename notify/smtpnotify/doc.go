@@ -55,7 +55,9 @@
 // Unauthenticated for refused relay credentials (reply 530, 534, 535),
 // Unavailable for a network failure or a 4xx reply (retried),
 // FailedPrecondition for another 5xx reply or a relay without STARTTLS,
-// OutcomeUnknown when the connection broke during DATA.
+// OutcomeUnknown when the connection broke during DATA (retried like
+// Unavailable: a notification may then arrive twice, never not at all
+// for that reason).
 //
 // # Tests
 //

@@ -233,35 +233,9 @@ func New(relay Relay, from string, opts *Options) (*Notifier, error) {
 	}
 	qo := queue.Options{Name: "smtp", Size: o.QueueSize, Workers: o.Workers, Retries: o.Retries, Backoff: o.Backoff,
 		MaxBackoff: o.MaxBackoff, Timeout: o.Timeout, Logger: o.Logger, Meter: o.MeterProvider}
-	defaultQueue(&qo)
+	qo.Defaults(30 * time.Second)
 	n.q = queue.New(qo, func(ctx context.Context, e enroll.Event) error { return n.send(ctx, "smtpnotify.deliver", e) })
 	return n, nil
-}
-
-func defaultQueue(qo *queue.Options) {
-	if qo.Size <= 0 {
-		qo.Size = 1024
-	}
-	if qo.Workers <= 0 {
-		qo.Workers = 2
-	}
-	if qo.Retries == 0 {
-		qo.Retries = 5
-	} else if qo.Retries < 0 {
-		qo.Retries = 0
-	}
-	if qo.Backoff <= 0 {
-		qo.Backoff = time.Second
-	}
-	if qo.MaxBackoff <= 0 {
-		qo.MaxBackoff = time.Minute
-	}
-	if qo.MaxBackoff < qo.Backoff {
-		qo.MaxBackoff = qo.Backoff
-	}
-	if qo.Timeout <= 0 {
-		qo.Timeout = 30 * time.Second
-	}
 }
 
 func sample(out notify.Outcome) enroll.Event {

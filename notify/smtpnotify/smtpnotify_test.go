@@ -3,6 +3,7 @@ package smtpnotify_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -228,6 +229,9 @@ func TestOutcomesProfilesAndSecrets(t *testing.T) {
 		t.Fatalf("stats %+v", s)
 	}
 	texts = append(texts, err.Error(), bad.Stats().LastError, n.Stats().LastError)
+	relay := smtpnotify.Relay{Addr: r.Addr, Username: "mailer", Password: guest.NewSecret(relayPW)}
+	texts = append(texts, fmt.Sprintf("%v %+v %#v %s", relay, relay, relay, relay))
+	logger.Info("relay", "relay", relay)
 	logMu.Lock()
 	texts = append(texts, logs.String())
 	logMu.Unlock()

@@ -178,26 +178,7 @@ func New(urls []string, secret guest.Secret, opts *Options) (*Notifier, error) {
 	n.client = &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	qo := queue.Options{Name: "webhook", Size: o.QueueSize, Workers: o.Workers, Retries: o.Retries, Backoff: o.Backoff,
 		MaxBackoff: o.MaxBackoff, Timeout: o.Timeout, Logger: o.Logger, Meter: o.MeterProvider}
-	if qo.Size <= 0 {
-		qo.Size = 1024
-	}
-	if qo.Workers <= 0 {
-		qo.Workers = 2
-	}
-	if qo.Retries == 0 {
-		qo.Retries = 5
-	} else if qo.Retries < 0 {
-		qo.Retries = 0
-	}
-	if qo.Backoff <= 0 {
-		qo.Backoff = time.Second
-	}
-	if qo.MaxBackoff < qo.Backoff {
-		qo.MaxBackoff = max(time.Minute, qo.Backoff)
-	}
-	if qo.Timeout <= 0 {
-		qo.Timeout = 10 * time.Second
-	}
+	qo.Defaults(10 * time.Second)
 	n.q = queue.New(qo, func(ctx context.Context, p post) error { return n.post(ctx, "webhook.deliver", p) })
 	return n, nil
 }

@@ -32,6 +32,35 @@ type Options struct {
 	Meter      metric.MeterProvider
 }
 
+// Defaults fills the zero fields: Size 1024, Workers 2, Retries 5
+// (negative: none), Backoff 1 s, MaxBackoff 1 min (at least Backoff),
+// Timeout as given.
+func (o *Options) Defaults(timeout time.Duration) {
+	if o.Size <= 0 {
+		o.Size = 1024
+	}
+	if o.Workers <= 0 {
+		o.Workers = 2
+	}
+	if o.Retries == 0 {
+		o.Retries = 5
+	} else if o.Retries < 0 {
+		o.Retries = 0
+	}
+	if o.Backoff <= 0 {
+		o.Backoff = time.Second
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = time.Minute
+	}
+	if o.MaxBackoff < o.Backoff {
+		o.MaxBackoff = o.Backoff
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = timeout
+	}
+}
+
 // Retryable reports whether a failed delivery may be tried again.
 func Retryable(err error) bool {
 	switch errs.CodeOf(err) {
