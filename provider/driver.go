@@ -32,7 +32,7 @@ import (
 // the Provider methods of the same names. A Driver must be safe for
 // concurrent use. It may also implement io.Closer (Provider.Close calls it
 // once), As(any) bool (Provider.As calls it) and the optional
-// capabilities of this package ([GuestAccessDriver]).
+// capabilities of this package ([GuestAccessDriver], [FlowsDriver]).
 type Driver interface {
 	// Inventory.
 	List(ctx context.Context, opts *ListOptions) ([]VM, error)

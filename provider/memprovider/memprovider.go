@@ -49,6 +49,10 @@ type Options struct {
 	// computed from the state: use them to script a missing privilege or
 	// any other finding a test needs.
 	PreflightChecks []report.Check
+	// Flows are what the driver's Flows returns (the in-memory provider
+	// reaches nothing over the network; tests script the flows a real
+	// driver would state).
+	Flows []provider.Flow
 }
 
 // Provider is the in-memory driver (a provider.Driver with guest access,
@@ -68,6 +72,7 @@ type Provider struct {
 	keys      map[string]string                // provision key -> VM ID
 	nextID    uint64
 	preflight []report.Check
+	flows     []provider.Flow
 	hist      history
 	wake      chan struct{} // closed and replaced on every event
 }
@@ -75,7 +80,11 @@ type Provider struct {
 var (
 	_ provider.Driver            = (*Provider)(nil)
 	_ provider.GuestAccessDriver = (*Provider)(nil)
+	_ provider.FlowsDriver       = (*Provider)(nil)
 )
+
+// Flows returns Options.Flows (a provider.FlowsDriver).
+func (p *Provider) Flows() []provider.Flow { return p.flows }
 
 // record is one VM or template and what the provider knows beside it.
 type record struct {
@@ -116,6 +125,7 @@ func New(opts *Options) *Provider {
 		byName:         make(map[nameKey]map[*record]struct{}),
 		keys:           make(map[string]string),
 		preflight:      slices.Clone(opts.PreflightChecks),
+		flows:          slices.Clone(opts.Flows),
 		wake:           make(chan struct{}),
 	}
 	if p.log == nil {

@@ -215,3 +215,16 @@ func (p *Provider) lockKey(ctx context.Context, key string) (unlock func(), err 
 		return nil, errs.FromContext(ctx, "")
 	}
 }
+
+var _ provider.FlowsDriver = (*Provider)(nil)
+
+// Flows states the one flow the driver needs: the orchestrator to the
+// engine's REST API and SSO it was created with (HTTPS, normally 443).
+func (p *Provider) Flows() []provider.Flow {
+	f, ok := provider.URLFlow("Service Orchestration", "oVirt Manager (KVM)", p.c.base,
+		"oVirt engine REST API and SSO (inventory, provisioning, events)")
+	if !ok {
+		return nil
+	}
+	return []provider.Flow{f}
+}

@@ -544,3 +544,16 @@ func faultCode(f types.BaseMethodFault) errs.Code {
 	}
 	return errs.Unknown
 }
+
+var _ provider.FlowsDriver = (*Provider)(nil)
+
+// Flows states the one flow the driver needs: the orchestrator to the
+// vCenter SDK endpoint it was created with (HTTPS, normally 443).
+func (p *Provider) Flows() []provider.Flow {
+	f, ok := provider.URLFlow("Service Orchestration", "VMware vCenter Server", p.soap.URL().String(),
+		"vSphere API (inventory, provisioning, events, guest operations)")
+	if !ok {
+		return nil
+	}
+	return []provider.Flow{f}
+}
