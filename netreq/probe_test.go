@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/managedvm/managedvm/internal/fakes/rdpx224"
 	"github.com/managedvm/managedvm/internal/fakes/smtprelay"
 	"github.com/managedvm/managedvm/internal/fakes/sshserver"
 	"github.com/managedvm/managedvm/netreq"
@@ -280,4 +281,26 @@ func TestProbeDeadline(t *testing.T) {
 	if timedOut < 4 || timedOut+deadline != 6 {
 		t.Errorf("%d timed out, %d past the deadline:\n%s", timedOut, deadline, r)
 	}
+}
+
+func TestProbeRDP(t *testing.T) {
+	nla, err := rdpx224.Start(rdpx224.ProtocolHybrid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nla.Close()
+	want(t, one(t, flowTo(t, "rdp", netreq.RDP, nla.Addr()), nil), report.Pass, "X.224 connection confirm, selected protocol CredSSP (NLA)")
+	rdsOnly, err := rdpx224.Start(0x8) // RDSTLS, which the probe does not offer
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdsOnly.Close()
+	want(t, one(t, flowTo(t, "rdp", netreq.RDP, rdsOnly.Addr()), nil), report.Fail, "refused the negotiation (failure code 5)")
+	// An SSH server on the RDP port.
+	s, err := sshserver.Start(sshserver.Config{Password: "unused"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	want(t, one(t, flowTo(t, "rdp", netreq.RDP, s.Addr()), &netreq.ProbeOptions{Timeout: time.Second}), report.Fail, "RDP X.224 connection confirm")
 }
