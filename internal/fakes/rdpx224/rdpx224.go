@@ -21,7 +21,7 @@ const (
 
 // Server is a running fake.
 type Server struct {
-	ln net.Listener
+	ln       net.Listener
 	wg       sync.WaitGroup
 	selected uint32
 }
