@@ -37,6 +37,7 @@ const (
 	WinRMHTTPS Kind = "winrm-https" // a verified TLS handshake
 	RDP        Kind = "rdp"         // an X.224 connection confirm to a connection request
 	AMQPS      Kind = "amqps"       // a verified TLS handshake
+	PostgreSQL Kind = "postgresql"  // an SSLRequest answered with 'S', then a verified handshake
 )
 
 // tlsFirst reports whether the kind speaks TLS from the first byte.
@@ -104,6 +105,10 @@ type Config struct {
 	// on its host they use (default 443 and 5671, the reference's).
 	PortalURL  string
 	AgentPorts []uint16
+	// PostgreSQL are the URLs of the databases the orchestrator uses
+	// (enroll/pgstore, ipam/pgipam, cmdb/pgcmdb): only their host and port
+	// are read (default 5432); user information is ignored.
+	PostgreSQL []string
 }
 
 // Matrix is the requirements matrix: every flow the configuration needs.
@@ -115,7 +120,9 @@ type Matrix struct {
 	Silent []string `json:"silent_providers,omitempty"`
 }
 
-// Derive computes the matrix from cfg. It does no I/O. A relay address,
+// Derive computes the matrix from cfg. It does no I/O. The default
+// Policy adds rows only when it is set (not the zero Policy); each named
+// profile adds its own. A relay address,
 // LDAP URL or portal URL that does not parse is InvalidArgument.
 func Derive(cfg Config) (*Matrix, error) {
 	const op = "netreq.Derive"
@@ -138,7 +145,10 @@ func Derive(cfg Config) (*Matrix, error) {
 			})
 		}
 	}
-	profiles := map[string]enroll.Policy{"": cfg.Policy}
+	profiles := map[string]enroll.Policy{}
+	if !zeroPolicy(cfg.Policy) {
+		profiles[""] = cfg.Policy
+	}
 	for name, p := range cfg.Profiles {
 		profiles[name] = p
 	}
@@ -176,6 +186,22 @@ func Derive(cfg Config) (*Matrix, error) {
 			Destination: "AD/LDAP services", Host: u.Hostname(), Protocol: "tcp", Ports: []uint16{port}, Kind: kind,
 			Why: why, Required: true, Checkable: true})
 	}
+	for i, raw := range cfg.PostgreSQL {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Hostname() == "" {
+			// Not quoted: the URL may hold a password.
+			return nil, errs.Errorf(errs.InvalidArgument, op, "PostgreSQL URL %d: want postgres://host[:port]/...", i)
+		}
+		port := uint16(5432)
+		if u.Port() != "" {
+			if port, err = parsePort(u.Port()); err != nil {
+				return nil, errs.Errorf(errs.InvalidArgument, op, "PostgreSQL URL %d: %v", i, err)
+			}
+		}
+		m.Flows = append(m.Flows, Flow{ID: fmt.Sprintf("db.postgresql.%d", i), Service: "State", Source: Orchestrator,
+			Destination: "PostgreSQL", Host: u.Hostname(), Protocol: "tcp", Ports: []uint16{port}, Kind: PostgreSQL,
+			Why: "journals, leases, address pools and CMDB records", Required: true, Checkable: true})
+	}
 	if cfg.PortalURL != "" {
 		u, err := url.Parse(cfg.PortalURL)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Hostname() == "" {
@@ -201,6 +227,12 @@ func Derive(cfg Config) (*Matrix, error) {
 	return m, nil
 }
 
+// zeroPolicy reports whether p is unset (a Config without enrollment).
+func zeroPolicy(p enroll.Policy) bool {
+	return len(p.Families) == 0 && len(p.Requirements) == 0 && len(p.Ports) == 0 &&
+		len(p.ManagementSources) == 0 && p.Pool == "" && len(p.PoolByZone) == 0
+}
+
 // vmFlows are the orchestrator-to-VM rows of one profile ("" is the
 // default Policy): one per family and port.
 func vmFlows(profile string, p enroll.Policy) []Flow {
@@ -222,6 +254,14 @@ func vmFlows(profile string, p enroll.Policy) []Flow {
 	for _, z := range slices.Sorted(maps.Keys(p.PoolByZone)) {
 		pools += fmt.Sprintf(", zone %s: %s", limit.Quote(z), limit.Quote(p.PoolByZone[z]))
 	}
+	source := Orchestrator
+	if len(p.ManagementSources) > 0 {
+		src := make([]string, len(p.ManagementSources))
+		for i, s := range p.ManagementSources {
+			src[i] = s.String()
+		}
+		source += ", allowed from " + strings.Join(src, ", ")
+	}
 	var out []Flow
 	for _, f := range families {
 		ports, ok := p.Ports[f]
@@ -234,7 +274,7 @@ func vmFlows(profile string, p enroll.Policy) []Flow {
 		for _, port := range ports {
 			kind, why := vmKind(port)
 			out = append(out, Flow{
-				ID: fmt.Sprintf("%s.%s.%s", id, f, port), Service: "Service Orchestration", Source: Orchestrator,
+				ID: fmt.Sprintf("%s.%s.%s", id, f, port), Service: "Service Orchestration", Source: source,
 				Destination: fmt.Sprintf("%s VMs, %s (public IPs from pool %s)", familyName(f), label, pools),
 				Protocol:    string(port.Protocol), Ports: []uint16{port.Number}, Kind: kind, Why: why, Required: true,
 			})

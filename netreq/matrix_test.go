@@ -86,6 +86,9 @@ func TestDerive(t *testing.T) {
 	if g := got["vm.gold.linux.tcp/2222"].Destination; !strings.Contains(g, `"gold"`) || !strings.Contains(g, `zone "z2": "gold-z2"`) {
 		t.Errorf("gold destination %q does not name its pools", g)
 	}
+	if s := got["vm.default.linux.tcp/22"].Source; !strings.Contains(s, "allowed from 198.51.100.0/24") {
+		t.Errorf("default profile's source %q does not name the management sources", s)
+	}
 	if _, ok := got["vm.gold.windows.tcp/3389"]; ok {
 		t.Error("the Linux-only profile has Windows rows")
 	}
@@ -134,8 +137,13 @@ func TestDeriveInvalid(t *testing.T) {
 		"ldap port":          {LDAP: []string{"ldap://dc.example:99999"}},
 		"portal scheme":      {PortalURL: "ftp://portal.example"},
 		"long value":         {LDAP: []string{"ldap://" + strings.Repeat("\x00", 16<<10)}},
+		"postgres scheme":    {PostgreSQL: []string{"mysql://u:canary-Pa55@db.example/x"}},
+		"postgres port":      {PostgreSQL: []string{"postgres://u:canary-Pa55@db.example:70000/x"}},
 	} {
 		_, err := netreq.Derive(cfg)
+		if err != nil && strings.Contains(err.Error(), "canary-Pa55") {
+			t.Errorf("%s: the error shows the password: %v", name, err)
+		}
 		testkit.WantCode(t, name, err, errs.InvalidArgument)
 		testkit.Bounded(t, name, err, 300)
 	}

@@ -173,6 +173,8 @@ func check(ctx context.Context, o *ProbeOptions, f Flow, port uint16) (report.St
 		return p.smtpStartTLS(ctx, conn)
 	case f.Kind == LDAP:
 		return p.ldapStartTLS(ctx, conn)
+	case f.Kind == PostgreSQL:
+		return p.postgresTLS(ctx, conn)
 	case f.Kind == RDP:
 		proto, err := rdpConfirm(conn)
 		if err != nil {

@@ -42,7 +42,7 @@ func (p *portCheck) ldapStartTLS(ctx context.Context, conn net.Conn) (report.Sta
 	if err != nil {
 		return p.tlsFailure(ctx, info, err)
 	}
-	_ = tc
+	_ = tc.Close()
 	detail := "StartTLS accepted; " + info.String()
 	if info.expiresSoon {
 		return report.Warn, detail, "renew the certificate of " + p.name() + " before " + info.notAfter.Format(time.DateOnly)
@@ -183,4 +183,36 @@ func rdpConfirm(conn io.ReadWriter) (string, error) {
 		}
 	}
 	return "", nil
+}
+
+// sslRequest is PostgreSQL's SSLRequest message (protocol 3, 53.2.9):
+// length 8, code 80877103.
+var sslRequest = []byte{0x00, 0x00, 0x00, 0x08, 0x04, 0xd2, 0x16, 0x2f}
+
+func (p *portCheck) postgresTLS(ctx context.Context, conn net.Conn) (report.Status, string, string) {
+	if _, err := conn.Write(sslRequest); err != nil {
+		return p.greetingFailure(ctx, "PostgreSQL SSLRequest exchange", err)
+	}
+	var b [1]byte
+	if _, err := io.ReadFull(conn, b[:]); err != nil {
+		return p.greetingFailure(ctx, "answer to the PostgreSQL SSLRequest", err)
+	}
+	switch b[0] {
+	case 'S':
+	case 'N':
+		return report.Fail, "the server does not offer TLS (answered N to the SSLRequest)",
+			"set ssl = on with ssl_cert_file and ssl_key_file in postgresql.conf, and connect with sslmode=verify-full"
+	default:
+		return report.Fail, fmt.Sprintf("answer 0x%02x to the SSLRequest: not PostgreSQL", b[0]),
+			fmt.Sprintf("check that port %d on %s is PostgreSQL", p.port, p.f.Host)
+	}
+	_, info, err := p.handshake(conn)
+	if err != nil {
+		return p.tlsFailure(ctx, info, err)
+	}
+	detail := "SSLRequest accepted; " + info.String()
+	if info.expiresSoon {
+		return report.Warn, detail, "renew the certificate of " + p.name() + " before " + info.notAfter.Format(time.DateOnly)
+	}
+	return report.Pass, detail, ""
 }
