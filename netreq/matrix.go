@@ -52,7 +52,7 @@ func (k Kind) tlsFirst() bool {
 // Sources and destinations the matrix names.
 const (
 	// Orchestrator is the host running the library.
-	Orchestrator = "Orchestrator (the host running managedvm)"
+	Orchestrator = "Orchestrator"
 	// ManagedVMs are the enrolled VMs, as a source.
 	ManagedVMs = "Managed Linux/Windows VMs"
 )
@@ -220,7 +220,7 @@ func Derive(cfg Config) (*Matrix, error) {
 				kind, why = AMQPS, "agent message bus (AMQP over TLS)"
 			}
 			m.Flows = append(m.Flows, Flow{ID: fmt.Sprintf("agent.%d", p), Service: "Agent", Source: ManagedVMs,
-				Destination: "Portal " + u.Hostname(), Host: u.Hostname(), Protocol: "tcp", Ports: []uint16{p},
+				Destination: "Portal", Host: u.Hostname(), Protocol: "tcp", Ports: []uint16{p},
 				Kind: kind, Why: why, Required: true})
 		}
 	}
