@@ -56,7 +56,9 @@ func TestProbePostgresTLS(t *testing.T) {
 		if err := os.Chown(dir, uid, gid); err != nil {
 			t.Fatal(err)
 		}
-		asPG = func(args ...string) *exec.Cmd { return exec.Command("runuser", append([]string{"-u", "postgres", "--"}, args...)...) }
+		asPG = func(args ...string) *exec.Cmd {
+			return exec.Command("runuser", append([]string{"-u", "postgres", "--"}, args...)...)
+		}
 	} else {
 		asPG = func(args ...string) *exec.Cmd { return exec.Command(args[0], args[1:]...) }
 	}

@@ -82,6 +82,10 @@ func Probe(ctx context.Context, flows []Flow, opts *ProbeOptions) report.Report 
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Deadline)
 	defer cancel()
+	// over reports whether the probe's deadline has passed: a connection
+	// deadline derived from it can fire before ctx.Err is set.
+	deadline, _ := ctx.Deadline()
+	over := func() bool { return ctx.Err() != nil || !time.Now().Before(deadline) }
 
 	type job struct {
 		f    Flow
@@ -112,9 +116,18 @@ func Probe(ctx context.Context, flows []Flow, opts *ProbeOptions) report.Report 
 	var wg sync.WaitGroup
 	for i, j := range work {
 		row := &rows[jobs[i]]
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
+		acquired := false
+		if !over() { // select picks at random when both are ready
+			select {
+			case sem <- struct{}{}:
+				acquired = !over()
+				if !acquired {
+					<-sem
+				}
+			case <-ctx.Done():
+			}
+		}
+		if !acquired {
 			row.Status, row.Detail = report.Fail, "not checked before the deadline ("+o.Deadline.String()+")"
 			row.Fix = "raise ProbeOptions.Deadline or Concurrency"
 			continue
@@ -122,7 +135,13 @@ func Probe(ctx context.Context, flows []Flow, opts *ProbeOptions) report.Report 
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
+			start := time.Now()
 			row.Status, row.Detail, row.Fix = check(ctx, &o, j.f, j.port)
+			if took := time.Since(start); row.Status == report.Fail && over() && took < o.Timeout {
+				// The probe's deadline, not the port's timeout, ended the check.
+				row.Detail = fmt.Sprintf("cut by the deadline (%s) after %s", o.Deadline, took.Round(time.Millisecond))
+				row.Fix = "raise ProbeOptions.Deadline or Concurrency"
+			}
 		}()
 	}
 	wg.Wait()

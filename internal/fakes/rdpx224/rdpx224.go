@@ -21,9 +21,10 @@ const (
 
 // Server is a running fake.
 type Server struct {
-	ln       net.Listener
-	wg       sync.WaitGroup
-	selected uint32
+	ln         net.Listener
+	wg         sync.WaitGroup
+	selected   uint32
+	disconnect bool
 }
 
 // Start listens on 127.0.0.1 and answers every connection: a
@@ -39,6 +40,17 @@ func Start(selected uint32) (*Server, error) {
 	s.wg.Add(1)
 	go s.accept()
 	return s, nil
+}
+
+// StartDisconnect starts a server that answers every connection request
+// with an X.224 Disconnect Request (code 0x80), as a server refusing the
+// connection outright does.
+func StartDisconnect() (*Server, error) {
+	s, err := Start(ProtocolRDP)
+	if err == nil {
+		s.disconnect = true
+	}
+	return s, err
 }
 
 // Addr is the listening address.
@@ -83,6 +95,10 @@ func (s *Server) serve(c net.Conn) {
 	var requested uint32
 	if li := int(b[0]); li+1 <= len(b) && li >= 14 && b[7] == 0x01 {
 		requested = binary.LittleEndian.Uint32(b[11:15])
+	}
+	if s.disconnect {
+		_, _ = c.Write([]byte{0x03, 0x00, 0x00, 0x0b, 0x06, 0x80, 0x00, 0x00, 0x12, 0x34, 0x00})
+		return
 	}
 	// TPKT (4) + X.224 CC (7) + negotiation (8) = 19.
 	out := []byte{0x03, 0x00, 0x00, 0x13, 0x0e, 0xd0, 0x00, 0x00, 0x12, 0x34, 0x00}
