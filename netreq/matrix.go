@@ -5,6 +5,7 @@ import (
 	"io"
 	"maps"
 	"net"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -372,4 +373,22 @@ func (m *Matrix) WriteTable(w io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.Service, f.Source, dst, f.PortList(), need, f.Why)
 	}
 	return tw.Flush()
+}
+
+// VMFlows are the flows from the orchestrator to one enrolled VM through
+// its public address, one per port of its NAT rule (enroll's
+// Resources.PublicIP and Ports), with the kinds of the profile rows (SSH
+// on 22, WinRM on 5985/5986, RDP on 3389, TCP otherwise). Probe checks
+// them: that the VM's management ports answer through the NAT from here.
+func VMFlows(public netip.Addr, ports []natfw.Port) []Flow {
+	var out []Flow
+	for _, p := range ports {
+		kind, why := vmKind(p)
+		out = append(out, Flow{
+			ID: "vm." + public.String() + "." + p.String(), Service: "Service Orchestration", Source: Orchestrator,
+			Destination: "VM at " + public.String(), Host: public.String(), Protocol: string(p.Protocol),
+			Ports: []uint16{p.Number}, Kind: kind, Why: why, Required: true, Checkable: p.Protocol == natfw.TCP,
+		})
+	}
+	return out
 }
