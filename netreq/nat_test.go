@@ -4,8 +4,8 @@ package netreq_test
 
 import (
 	"bufio"
-	"crypto/rand"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"net"
 	"net/netip"
