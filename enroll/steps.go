@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/managedvm/managedvm/cmdb"
@@ -329,7 +330,20 @@ func (r *run) natRule() natfw.Rule {
 }
 
 func (r *run) ensureNAT(ctx context.Context) error {
-	return r.o.cfg.Firewall.EnsureNAT(ctx, r.natRule())
+	rule := r.natRule()
+	if err := r.o.cfg.Firewall.EnsureNAT(ctx, rule); err != nil {
+		return err
+	}
+	if r.policy.Reachability == nil {
+		return nil
+	}
+	if err := r.policy.Reachability.Check(ctx, rule.Public, slices.Clone(rule.Ports)); err != nil {
+		if errs.CodeOf(err) == errs.Unknown {
+			return errs.Errorf(errs.Unavailable, "", "management ports do not answer through %s: %v", rule.Public, err)
+		}
+		return err
+	}
+	return nil
 }
 
 func (r *run) removeNAT(ctx context.Context) error {

@@ -110,6 +110,19 @@ type Policy struct {
 	// per availability zone.
 	Pool       string
 	PoolByZone map[string]string
+	// Reachability, when set, checks at the end of the firewall step that
+	// the VM's management ports answer through its public IP from the
+	// orchestrator's side (netreq.Reachability is one). An error fails
+	// the firewall step, which is rolled back like any other failure; its
+	// message says which port did not answer.
+	Reachability Reachability
+}
+
+// Reachability checks that a VM's ports answer through its public
+// address. Check returns nil when they all do; otherwise an error whose
+// message names each port that did not (it must hold no secret).
+type Reachability interface {
+	Check(ctx context.Context, public netip.Addr, ports []natfw.Port) error
 }
 
 func (p Policy) poolFor(zone string) string {

@@ -19,7 +19,9 @@ import (
 
 	"github.com/vishvananda/netns"
 
+	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/internal/testenv"
+	"github.com/managedvm/managedvm/internal/testkit"
 	"github.com/managedvm/managedvm/natfw"
 	"github.com/managedvm/managedvm/natfw/nftables"
 	"github.com/managedvm/managedvm/netreq"
@@ -166,5 +168,16 @@ func TestProbeVMThroughNAT(t *testing.T) {
 	want(t, r.Checks[2], report.Fail, "no answer within 500ms")
 	if !strings.Contains(r.Checks[2].Fix, "open TCP 3389") {
 		t.Errorf("fix %q", r.Checks[2].Fix)
+	}
+
+	// The same through enroll's hook.
+	check := netreq.Reachability(&netreq.ProbeOptions{Dial: nsDial(t, tp.client), Timeout: 500 * time.Millisecond})
+	if err := check.Check(ctx, public, ports[:1]); err != nil {
+		t.Errorf("Reachability of tcp/22: %v", err)
+	}
+	err = check.Check(ctx, public, []natfw.Port{{Protocol: natfw.TCP, Number: 22}, {Protocol: natfw.TCP, Number: 3389}})
+	testkit.WantCode(t, "Reachability of tcp/3389", err, errs.Unavailable)
+	if err == nil || !strings.Contains(err.Error(), "tcp/3389 on 203.0.113.10: no answer") || strings.Contains(err.Error(), "tcp/22") {
+		t.Errorf("error %v does not name exactly tcp/3389", err)
 	}
 }
