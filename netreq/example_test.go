@@ -35,15 +35,15 @@ func ExampleDerive() {
 	_ = m.WriteTable(os.Stdout)
 	// Output:
 	// SERVICE                SOURCE                                      DESTINATION                                                   PROTOCOL/PORTS  REQUIRED  WHY
-	// Service Orchestration  Orchestrator                                VMware vCenter Server (provider vc1) [vc.example]             TCP: 443        yes       vSphere API
+	// Service Orchestration  Orchestrator                                VMware vCenter Server (provider vc1) at vc.example            TCP: 443        yes       vSphere API
 	// Service Orchestration  Orchestrator, allowed from 198.51.100.0/24  Linux VMs, default profile (public IPs from pool "public")    TCP: 22         yes       guest configuration over SSH (enrollment, agent install)
 	// Service Orchestration  Orchestrator, allowed from 198.51.100.0/24  Windows VMs, default profile (public IPs from pool "public")  TCP: 5985       yes       guest configuration over WinRM (HTTP)
 	// Service Orchestration  Orchestrator, allowed from 198.51.100.0/24  Windows VMs, default profile (public IPs from pool "public")  TCP: 5986       yes       guest configuration over WinRM (HTTPS)
 	// Service Orchestration  Orchestrator, allowed from 198.51.100.0/24  Windows VMs, default profile (public IPs from pool "public")  TCP: 3389       yes       remote desktop for the customer's administrators
-	// Notification           Orchestrator                                SMTP relay [smtp.example]                                     TCP: 587        yes       notification mail (plain connection upgraded with STARTTLS)
-	// Authentication         Orchestrator                                AD/LDAP services [dc1.example]                                TCP: 636        yes       directory authentication (LDAP over TLS)
-	// Agent                  Managed Linux/Windows VMs                   Portal [portal.example]                                       TCP: 443        yes       agent API and downloads (HTTPS)
-	// Agent                  Managed Linux/Windows VMs                   Portal [portal.example]                                       TCP: 5671       yes       agent message bus (AMQP over TLS)
+	// Notification           Orchestrator                                SMTP relay at smtp.example                                    TCP: 587        yes       notification mail (plain connection upgraded with STARTTLS)
+	// Authentication         Orchestrator                                AD/LDAP services at dc1.example                               TCP: 636        yes       directory authentication (LDAP over TLS)
+	// Agent                  Managed Linux/Windows VMs                   Portal at portal.example                                      TCP: 443        yes       agent API and downloads (HTTPS)
+	// Agent                  Managed Linux/Windows VMs                   Portal at portal.example                                      TCP: 5671       yes       agent message bus (AMQP over TLS)
 }
 
 func ExampleProbe() {

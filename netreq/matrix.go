@@ -364,7 +364,7 @@ func (m *Matrix) WriteTable(w io.Writer) error {
 	for _, f := range m.Flows {
 		dst := f.Destination
 		if f.Host != "" {
-			dst += " [" + f.Host + "]"
+			dst += " at " + f.Host
 		}
 		need := "yes"
 		if !f.Required {

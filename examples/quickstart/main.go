@@ -41,6 +41,7 @@ import (
 	"github.com/managedvm/managedvm/ipam/memipam"
 	"github.com/managedvm/managedvm/natfw"
 	"github.com/managedvm/managedvm/natfw/memfw"
+	"github.com/managedvm/managedvm/netreq"
 	"github.com/managedvm/managedvm/provider"
 	"github.com/managedvm/managedvm/provider/vsphere"
 	"github.com/managedvm/managedvm/provider/vsphere/vspheresim"
@@ -161,29 +162,40 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 	fw := memfw.New(nil)
 	db := memcmdb.New(nil)
-	orch, err := enroll.New(enroll.Config{
-		Providers: map[string]*provider.Provider{providerName: hv},
-		IPAM:      addrs,
-		Firewall:  fw,
-		CMDB:      db,
-		Store:     enroll.NewMemoryStore(nil),
-		Policy: enroll.Policy{
-			Pool:              pool,
-			ManagementSources: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")},
-			Requirements: map[guest.OSFamily]guest.Requirements{
-				guest.Linux: {
-					Distributions:  map[string]string{"debian": "11", "ubuntu": "20.04", "rhel": "8"},
-					MinFreeDiskMiB: 1024,
-					Commands:       []string{"useradd", "sudo"},
-				},
+	policy := enroll.Policy{
+		Pool:              pool,
+		ManagementSources: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")},
+		Requirements: map[guest.OSFamily]guest.Requirements{
+			guest.Linux: {
+				Distributions:  map[string]string{"debian": "11", "ubuntu": "20.04", "rhel": "8"},
+				MinFreeDiskMiB: 1024,
+				Commands:       []string{"useradd", "sudo"},
 			},
 		},
+	}
+	orch, err := enroll.New(enroll.Config{
+		Providers:    map[string]*provider.Provider{providerName: hv},
+		IPAM:         addrs,
+		Firewall:     fw,
+		CMDB:         db,
+		Store:        enroll.NewMemoryStore(nil),
+		Policy:       policy,
 		Configurator: serviceAccount{},
 	}, &enroll.Options{Observer: enroll.ObserverFunc(func(e enroll.Event) { progress(out, e) })})
 	if err != nil {
 		return err
 	}
 	holdings := func() error { return printHoldings(ctx, out, addrs, fw, db) }
+
+	// The firewall matrix of this set-up (netreq.Probe would check it).
+	matrix, err := netreq.Derive(netreq.Config{Providers: map[string]*provider.Provider{providerName: hv}, Policy: policy})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "== network requirements")
+	if err := matrix.WriteTable(out); err != nil {
+		return err
+	}
 
 	// 3. Index the provider: every VM becomes a CMDB record, available.
 	fmt.Fprintln(out, "== discovering devices")

@@ -36,6 +36,7 @@ func TestQuickstart(t *testing.T) {
 	}()
 	for _, want := range []string{
 		`(?m)^== discovering devices\n   app-01 +192\.168\.10\.13 +Debian GNU/Linux 12 \(64-bit\) +available\n   db-01 +192\.168\.10\.12 .* available\n   web-01 +192\.168\.10\.11 .* available$`,
+		`(?m)^== network requirements\nSERVICE +SOURCE +DESTINATION +PROTOCOL/PORTS +REQUIRED +WHY\nService Orchestration +Orchestrator +VMware vCenter Server \(provider vcenter-lab\) at 127\.0\.0\.1 +TCP: \d+ +yes .*\nService Orchestration +Orchestrator, allowed from 198\.51\.100\.0/24 +Linux VMs, default profile .* +TCP: 22 +yes `,
 		`(?m)^   ok   credentials$`,
 		`(?m)^   requirements: 3 checks, 0 failed`,
 		`(?m)^   enrolled: public 203\.0\.113\.\d+ -> local 192\.168\.10\.11, ports tcp/22$`,
