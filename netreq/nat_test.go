@@ -160,6 +160,7 @@ func TestProbeVMThroughNAT(t *testing.T) {
 	if len(r.Checks) != 3 {
 		t.Fatalf("rows:\n%s", r)
 	}
+	t.Logf("probe through the NAT:\n%s", r)
 	want(t, r.Checks[0], report.Pass, `banner "SSH-2.0-OpenSSH`)
 	if r.Checks[0].Subject != "203.0.113.10:22" {
 		t.Errorf("subject %q", r.Checks[0].Subject)
