@@ -66,6 +66,15 @@
 // to every VM, which has no single address) is one Warn row whose Detail
 // is NotCheckable.
 //
+// # After an enrollment
+//
+// VMFlows gives the flows to one enrolled VM through its public address
+// (its NAT rule's ports); Reachability(opts) is an enroll.Reachability
+// that probes them: set it as enroll.Policy.Reachability and the
+// firewall step of each enrollment fails (Unavailable, naming each port
+// that did not answer, and rolled back) unless the VM's management ports
+// answer through the NAT from the orchestrator's side.
+//
 // Ports are checked ProbeOptions.Concurrency at a time (default 8), each
 // within Timeout (default 5s), all within Deadline (default 30s): ports
 // not started by then fail with "not checked before the deadline". Probe
