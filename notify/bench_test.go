@@ -12,7 +12,6 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -88,14 +87,6 @@ func (nopStore) CreateJournal(_ context.Context, j enroll.Journal) (enroll.Journ
 func (nopStore) UpdateJournal(_ context.Context, j enroll.Journal) (enroll.Journal, error) {
 	j.Revision++
 	return j, nil
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // hung accepts connections and never answers.
