@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -299,6 +300,10 @@ type request struct {
 	method string
 	path   string // "/api/..." or "/cloudapi/..."
 	query  url.Values
+	// filter is a FIQL filter for /api/query whose values are already
+	// URL-encoded (fiqlValue): it is sent with filterEncoded=true and
+	// its separators raw, as VCD reads it.
+	filter string
 	body   []byte
 	ctype  string // Content-Type of body
 }
@@ -349,6 +354,13 @@ func (c *conn) send(ctx context.Context, r request, tok string) (int, http.Heade
 	if len(r.query) > 0 {
 		u += "?" + r.query.Encode()
 	}
+	if r.filter != "" {
+		sep := "?"
+		if len(r.query) > 0 {
+			sep = "&"
+		}
+		u += sep + "filterEncoded=true&filter=" + r.filter
+	}
 	var rd io.Reader
 	if r.body != nil {
 		rd = bytes.NewReader(r.body)
@@ -381,7 +393,12 @@ func (c *conn) send(ctx context.Context, r request, tok string) (int, http.Heade
 
 // getXML reads an /api object into v.
 func (c *conn) getXML(ctx context.Context, path string, q url.Values, v any) error {
-	a, err := c.do(ctx, request{method: http.MethodGet, path: path, query: q})
+	return c.getXMLFiltered(ctx, path, q, "", v)
+}
+
+// getXMLFiltered is getXML with a FIQL filter (see request.filter).
+func (c *conn) getXMLFiltered(ctx context.Context, path string, q url.Values, filter string, v any) error {
+	a, err := c.do(ctx, request{method: http.MethodGet, path: path, query: q, filter: filter})
 	if err != nil {
 		return err
 	}
@@ -502,4 +519,14 @@ func pathOnly(p string) string {
 		return u.Path
 	}
 	return p
+}
+
+// sortedKeys returns m's keys in order.
+func sortedKeys[M ~map[string]V, V any](m M) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }
