@@ -147,6 +147,9 @@ func (p *Provider) Watch(ctx context.Context, cursor provider.Cursor) (provider.
 		return nil, err
 	}
 	s := &stream{p: p, pos: pos, closed: make(chan struct{}), lastResync: time.Now()}
+	if p.opts.ResyncInterval > 0 {
+		s.resync(ctx) // the inventory the first resync compares with
+	}
 	return s, nil
 }
 
@@ -286,8 +289,9 @@ func (p *Provider) eventOf(ctx context.Context, e auditEvent, t time.Time) (prov
 }
 
 // resync lists every VM and reports what differs from the last resync
-// (the first one only records the inventory): changes the audit trail
-// did not show.
+// (the first one, when Watch starts, only records the inventory): changes
+// the audit trail did not show. Its events carry the stream's current
+// cursor.
 func (s *stream) resync(ctx context.Context) {
 	s.lastResync = time.Now()
 	vms, err := s.p.List(ctx, &provider.ListOptions{})

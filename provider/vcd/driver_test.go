@@ -1,0 +1,255 @@
+package vcd_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/guest"
+	fakevcd "github.com/managedvm/managedvm/internal/fakes/vcd"
+	"github.com/managedvm/managedvm/internal/testkit"
+	"github.com/managedvm/managedvm/provider"
+	"github.com/managedvm/managedvm/provider/vcd"
+	"github.com/managedvm/managedvm/report"
+)
+
+func tenantCred(s *fakevcd.Server) vcd.Credentials {
+	so := s.Options()
+	return vcd.Credentials{Org: so.Org, User: so.User, Password: guest.NewSecret(so.Password)}
+}
+
+func spec(s *fakevcd.Server, key, name string) provider.ProvisionSpec {
+	so := s.Options()
+	return provider.ProvisionSpec{Key: key, Name: name, Template: so.Template, Zone: so.VDC, Network: provider.Network{Name: so.Network}}
+}
+
+func TestNewAndCloseOneSession(t *testing.T) {
+	s := fakevcd.New(nil)
+	defer s.Close()
+	pp, err := vcd.New(context.Background(), s.URL(), tenantCred(s), &vcd.Options{CACertPEM: s.CACertPEM()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := pp.List(context.Background(), nil); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := s.SessionsCreated(); n != 1 {
+		t.Fatalf("64 concurrent Lists opened %d sessions", n)
+	}
+	if err := pp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.ActiveSessions(); n != 0 {
+		t.Fatalf("Close left %d sessions", n)
+	}
+}
+
+func TestNewRefusals(t *testing.T) {
+	s := fakevcd.New(nil)
+	defer s.Close()
+	ctx := context.Background()
+	cred := tenantCred(s)
+	cred.Password = guest.NewSecret("canary-pass-8812")
+	_, err := vcd.New(ctx, s.URL(), cred, &vcd.Options{CACertPEM: s.CACertPEM()})
+	testkit.MustCode(t, "wrong password", err, errs.Unauthenticated)
+	if strings.Contains(err.Error(), "canary") {
+		t.Fatalf("error shows the password: %v", err)
+	}
+	_, err = vcd.New(ctx, s.URL(), tenantCred(s), nil)
+	testkit.MustCode(t, "unknown CA", err, errs.PermissionDenied)
+	_, err = vcd.New(ctx, s.URL(), vcd.Credentials{Org: "acme"}, nil)
+	testkit.MustCode(t, "no credentials", err, errs.InvalidArgument)
+	_, err = vcd.New(ctx, s.URL(), tenantCred(s), &vcd.Options{CACertPEM: []byte("no pem")})
+	testkit.MustCode(t, "bad PEM", err, errs.InvalidArgument)
+	if s.ActiveSessions() != 0 {
+		t.Fatal("a refused New left a session")
+	}
+}
+
+func TestListPages(t *testing.T) {
+	w := newWorld(t, nil, &vcd.Options{PageSize: 50})
+	for i := range 120 {
+		if _, err := w.s.AddVM(fakevcd.VMSpec{Name: fmt.Sprintf("bulk-%03d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.s.ResetCounts()
+	vms, err := w.pp.List(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vms) != 120 {
+		t.Fatalf("List gave %d VMs, want 120", len(vms))
+	}
+	// 120 VMs and the template VM: 121 records, 3 pages of 50.
+	if n := w.s.Requests("GET /api/query"); n != 3 {
+		t.Fatalf("List took %d query pages, want 3", n)
+	}
+	vm := vms[0]
+	if vm.Zone != w.s.Options().VDC || vm.Attributes["vApp"] == "" || len(vm.Guest.IPs) != 1 || vm.CPUs != 1 || vm.MemoryMiB != 1024 {
+		t.Fatalf("VM facts %+v", vm)
+	}
+}
+
+func TestProvisionFailureLeavesNothing(t *testing.T) {
+	var logs bytes.Buffer
+	w := newWorld(t, &fakevcd.Options{TaskDuration: 5 * time.Millisecond}, &vcd.Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	sp := spec(w.s, "k-fail", "fails")
+	sp.Customization = &provider.Customization{UserData: []byte("#cloud-config\npassword: canary-userdata-5521\n")}
+	w.s.FailNextTask("vdcInstantiateVapp", "datastore on fire")
+	_, err := w.pp.Provision(context.Background(), sp)
+	testkit.MustCode(t, "failed instantiation", err, errs.FailedPrecondition)
+	if !strings.Contains(err.Error(), "datastore on fire") {
+		t.Fatalf("error %v does not say why", err)
+	}
+	if len(w.s.VApps()) != 0 {
+		t.Fatalf("a failed Provision left %+v", w.s.VApps())
+	}
+	if strings.Contains(logs.String()+err.Error(), "canary") {
+		t.Fatal("the customization script reached a log or the error")
+	}
+	// The key is free: the same spec now works.
+	vm, err := w.pp.Provision(context.Background(), spec(w.s, "k-fail", "fails"))
+	if err != nil || vm.Name != "fails" {
+		t.Fatalf("retry: %+v %v", vm, err)
+	}
+}
+
+func TestProvisionTimeoutLeavesNothing(t *testing.T) {
+	w := newWorld(t, &fakevcd.Options{TaskDuration: 2 * time.Second}, nil)
+	sp := spec(w.s, "k-slow", "slow")
+	sp.Timeout = 200 * time.Millisecond
+	_, err := w.pp.Provision(context.Background(), sp)
+	testkit.MustCode(t, "timed-out instantiation", err, errs.DeadlineExceeded)
+	if len(w.s.VApps()) != 0 {
+		t.Fatalf("a timed-out Provision left %+v", w.s.VApps())
+	}
+	if w.s.RunningTasks() != 0 {
+		t.Fatalf("%d tasks still run", w.s.RunningTasks())
+	}
+}
+
+func TestProvisionIdempotentAcrossRestart(t *testing.T) {
+	w := newWorld(t, &fakevcd.Options{TaskDuration: 5 * time.Millisecond}, nil)
+	ctx := context.Background()
+	sp := spec(w.s, "k-restart", "restart")
+	sp.CPUs, sp.MemoryMiB, sp.PowerOn = 4, 4096, true
+	sp.Customization = &provider.Customization{Hostname: "restart.example.org"}
+	vm, err := w.pp.Provision(ctx, sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vm.CPUs != 4 || vm.MemoryMiB != 4096 || vm.Power != provider.PoweredOn {
+		t.Fatalf("VM %+v", vm)
+	}
+	info, _ := w.s.VM(vm.Name)
+	if info.ComputerName != "restart" || !info.CustomizationEnabled || info.Network != w.s.Options().Network {
+		t.Fatalf("customization %+v", info)
+	}
+	a, _ := w.s.VApp("restart")
+	if len(a.Networks) != 1 || a.Networks[0].ParentNetwork != w.s.Options().Network {
+		t.Fatalf("vApp networks %+v", a.Networks)
+	}
+	// A new process (another driver) with the same key gets the same VM.
+	pp2, err := vcd.New(ctx, w.s.URL(), tenantCred(w.s), &vcd.Options{CACertPEM: w.s.CACertPEM(), TaskPoll: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pp2.Close()
+	again, err := pp2.Provision(ctx, sp)
+	if err != nil || again.ID != vm.ID {
+		t.Fatalf("second Provision: %+v %v, want %s", again, err, vm.ID)
+	}
+	other := sp
+	other.Key = "k-other"
+	_, err = pp2.Provision(ctx, other)
+	testkit.MustCode(t, "same name, other key", err, errs.AlreadyExists)
+	if n := len(w.s.VApps()); n != 1 {
+		t.Fatalf("%d vApps", n)
+	}
+}
+
+func TestDestroyOrder(t *testing.T) {
+	w := newWorld(t, &fakevcd.Options{TaskDuration: 5 * time.Millisecond}, nil)
+	ctx := context.Background()
+	sp := spec(w.s, "k-d", "doomed")
+	sp.PowerOn = true
+	vm, err := w.pp.Provision(ctx, sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.s.ResetCounts()
+	if err := w.pp.Destroy(ctx, vm.ID); err != nil {
+		t.Fatal(err)
+	}
+	if w.s.Requests("POST /api/vApp/{id}/action/undeploy") != 1 || w.s.Requests("DELETE /api/vApp/{id}") != 1 {
+		t.Fatalf("requests %v", w.s.RequestCounts())
+	}
+	if len(w.s.VApps()) != 0 {
+		t.Fatal("vApp left")
+	}
+}
+
+func TestPreflight(t *testing.T) {
+	w := newWorld(t, nil, nil)
+	r, err := w.pp.Preflight(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]report.Status{}
+	for _, c := range r.Checks {
+		if byID[c.ID] != report.Fail {
+			byID[c.ID] = c.Status
+		}
+	}
+	for _, id := range []string{"vcd.endpoint", "vcd.api", "vcd.org", "vcd.role", "vcd.vdc", "vcd.nsx", "vcd.storagePolicy", "vcd.networks", "vcd.edgeGateway", "vcd.templates"} {
+		if byID[id] != report.Pass {
+			t.Errorf("%s: %q, want pass\n%s", id, byID[id], r)
+		}
+	}
+	if byID["vcd.networkPool"] != report.Warn {
+		t.Errorf("network pool row %q: the fake serves no networkPool query", byID["vcd.networkPool"])
+	}
+
+	// NSX-V, a template without tools, a user without the role.
+	s := fakevcd.New(&fakevcd.Options{NetworkProvider: "NSX_V"})
+	defer s.Close()
+	if err := s.AddTemplate(s.Options().Catalog, "no-tools", "ubuntu64Guest", 1, 1024, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddUser(s.Options().Org, "viewer", "Passw0rd-viewer", "vApp User"); err != nil {
+		t.Fatal(err)
+	}
+	pp, err := vcd.New(context.Background(), s.URL(), vcd.Credentials{Org: s.Options().Org, User: "viewer", Password: guest.NewSecret("Passw0rd-viewer")}, &vcd.Options{CACertPEM: s.CACertPEM()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pp.Close()
+	r, err = pp.Preflight(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]report.Status{}
+	for _, c := range r.Checks {
+		if got[c.ID+"/"+c.Subject] != report.Fail {
+			got[c.ID+"/"+c.Subject] = c.Status
+		}
+	}
+	if got["vcd.nsx/"+s.Options().VDC] != report.Warn || got["vcd.templates/no-tools"] != report.Fail || got["vcd.role/viewer"] != report.Fail {
+		t.Fatalf("rows %v\n%s", got, r)
+	}
+}
