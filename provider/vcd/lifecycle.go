@@ -28,6 +28,11 @@ const cleanupTimeout = 2 * time.Minute
 // (govcd's WaitTaskCompletion reports it as success). When ctx ends first
 // the task is left running and ctx's error returned.
 func (p *Provider) waitTask(ctx context.Context, t *types.Task) error {
+	return p.c.waitTask(ctx, t, p.opts.TaskPoll)
+}
+
+// waitTask is Provider.waitTask with the longest poll interval given.
+func (c *conn) waitTask(ctx context.Context, t *types.Task, poll time.Duration) error {
 	delay := 25 * time.Millisecond
 	for {
 		switch t.Status {
@@ -53,9 +58,9 @@ func (p *Provider) waitTask(ctx context.Context, t *types.Task) error {
 			return errs.FromContext(ctx, "")
 		case <-tm.C:
 		}
-		delay = min(delay*2, p.opts.TaskPoll)
+		delay = min(delay*2, poll)
 		var nt types.Task
-		if err := p.c.getXML(ctx, t.HREF, nil, &nt); err != nil {
+		if err := c.getXML(ctx, t.HREF, nil, &nt); err != nil {
 			return err
 		}
 		t = &nt
