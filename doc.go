@@ -20,10 +20,10 @@
 // preflight checks of each provider's requirements; the [template] package
 // checks template preparation and renders guest bootstrap data (cloud-init,
 // cloudbase-init, vSphere customization). The provider drivers today are
-// VMware vSphere (provider/vsphere), oVirt/KVM (provider/ovirt) and the
-// in-memory memprovider; Microsoft Hyper-V and VMware vCloud Director
-// drivers are planned, not written (the README's support table is kept
-// true at every commit).
+// VMware vSphere (provider/vsphere), oVirt/KVM (provider/ovirt), VMware
+// Cloud Director (provider/vcd, with its NSX-T edge gateway natfw driver)
+// and the in-memory memprovider; a Microsoft Hyper-V driver is planned, not
+// written (the README's support table is kept true at every commit).
 //
 // # Packages
 //

@@ -1,10 +1,10 @@
 // Package provider is the contract between managedvm and the hypervisor
-// managers it drives. Three drivers exist: VMware vSphere
-// (provider/vsphere), oVirt/KVM (provider/ovirt) and the in-memory provider
-// of package memprovider. Microsoft Hyper-V and VMware vCloud Director
-// drivers are planned, not written (the template package already holds
-// their template requirements); the README's support table says what each
-// driver does.
+// managers it drives. Four drivers exist: VMware vSphere
+// (provider/vsphere), oVirt/KVM (provider/ovirt), VMware Cloud Director
+// (provider/vcd) and the in-memory provider of package memprovider. A
+// Microsoft Hyper-V driver is planned, not written (the template package
+// already holds its template requirements); the README's support table
+// says what each driver does.
 //
 // # The VM model
 //

@@ -22,7 +22,7 @@ const keyMarker = "managedvm-key: "
 // the caller's context ended.
 const cleanupTimeout = 2 * time.Minute
 
-// waitTask polls a task (GET /api/task/{id}) until it ends, every 25 ms
+// waitTask polls a task (GET /api/task/{id}) until it ends, every 5 ms
 // at first and then up to Options.TaskPoll apart. success is nil; error
 // is the task's error with VCD's minor code; aborted is FailedPrecondition
 // (govcd's WaitTaskCompletion reports it as success). When ctx ends first
@@ -33,7 +33,7 @@ func (p *Provider) waitTask(ctx context.Context, t *types.Task) error {
 
 // waitTask is Provider.waitTask with the longest poll interval given.
 func (c *conn) waitTask(ctx context.Context, t *types.Task, poll time.Duration) error {
-	delay := 25 * time.Millisecond
+	delay := 5 * time.Millisecond
 	for {
 		switch t.Status {
 		case "success":

@@ -64,7 +64,7 @@ type Provider struct {
 	hc   *http.Client
 
 	keyMu   sync.Mutex
-	keyLock map[string]chan struct{}
+	keyLock map[string]*keyLock
 
 	stop      chan struct{}
 	closeOnce sync.Once
@@ -132,7 +132,7 @@ func newDriver(ctx context.Context, endpoint string, cred Credentials, opts *Opt
 		log = slog.New(slog.DiscardHandler)
 	}
 	hc := newHTTPClient(roots, o.Insecure, o.MaxConns)
-	p := &Provider{opts: o, log: log, hc: hc, c: newConn(base, hc, cred), keyLock: map[string]chan struct{}{}, stop: make(chan struct{})}
+	p := &Provider{opts: o, log: log, hc: hc, c: newConn(base, hc, cred), keyLock: map[string]*keyLock{}, stop: make(chan struct{})}
 	vs, err := p.c.supportedVersions(ctx)
 	if err == nil {
 		if _, ok := vs[APIVersion]; !ok {
@@ -174,19 +174,35 @@ func (p *Provider) As(target any) bool {
 	return false
 }
 
-// lockKey serializes Provision calls with one key in this process.
+// keyLock serializes Provision calls with one key in this process; refs
+// counts its holders and waiters, and the entry goes when none is left.
+type keyLock struct {
+	ch   chan struct{}
+	refs int
+}
+
+// lockKey takes the per-key lock, or fails with ctx.
 func (p *Provider) lockKey(ctx context.Context, key string) (func(), error) {
 	p.keyMu.Lock()
-	ch := p.keyLock[key]
-	if ch == nil {
-		ch = make(chan struct{}, 1)
-		p.keyLock[key] = ch
+	l := p.keyLock[key]
+	if l == nil {
+		l = &keyLock{ch: make(chan struct{}, 1)}
+		p.keyLock[key] = l
 	}
+	l.refs++
 	p.keyMu.Unlock()
+	release := func() {
+		p.keyMu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(p.keyLock, key)
+		}
+		p.keyMu.Unlock()
+	}
 	select {
-	case ch <- struct{}{}:
-		return func() { <-ch }, nil
+	case l.ch <- struct{}{}:
+		return func() { <-l.ch; release() }, nil
 	case <-ctx.Done():
+		release()
 		return nil, errs.FromContext(ctx, "")
 	}
 }
