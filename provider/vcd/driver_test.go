@@ -170,9 +170,15 @@ func TestProvisionIdempotentAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pp2.Close()
+	w.s.ResetCounts()
 	again, err := pp2.Provision(ctx, sp)
 	if err != nil || again.ID != vm.ID {
 		t.Fatalf("second Provision: %+v %v, want %s", again, err, vm.ID)
+	}
+	for k, n := range w.s.RequestCounts() {
+		if !strings.HasPrefix(k, "GET ") && !strings.HasPrefix(k, "POST /cloudapi/1.0.0/sessions") {
+			t.Errorf("the repeated Provision changed something: %s x%d", k, n)
+		}
 	}
 	other := sp
 	other.Key = "k-other"

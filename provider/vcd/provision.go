@@ -75,7 +75,8 @@ func (p *Provider) Provision(ctx context.Context, spec provider.ProvisionSpec) (
 	return vm, nil
 }
 
-// finish waits for the instantiation, resizes and powers on.
+// finish waits for the instantiation, resizes and powers on, each only
+// when not done yet (a vApp found by its key may have got that far).
 func (p *Provider) finish(ctx context.Context, spec provider.ProvisionSpec, va *types.VApp) (provider.VM, error) {
 	if va.Tasks != nil {
 		for _, t := range va.Tasks.Task {
@@ -91,8 +92,16 @@ func (p *Provider) finish(ctx context.Context, spec provider.ProvisionSpec, va *
 	if cur.Children == nil || len(cur.Children.VM) != 1 {
 		return provider.VM{}, errs.New(errs.FailedPrecondition, "", "the template did not make exactly one VM")
 	}
-	vmID := "vm-" + urnUUID(cur.Children.VM[0].HREF)
-	if spec.CPUs > 0 || spec.MemoryMiB > 0 {
+	cvm := cur.Children.VM[0]
+	vmID := "vm-" + urnUUID(cvm.HREF)
+	resize := false
+	if vs := cvm.VmSpecSection; vs == nil {
+		resize = spec.CPUs > 0 || spec.MemoryMiB > 0
+	} else {
+		resize = spec.CPUs > 0 && (vs.NumCpus == nil || *vs.NumCpus != spec.CPUs) ||
+			spec.MemoryMiB > 0 && (vs.MemoryResourceMb == nil || vs.MemoryResourceMb.Configured != spec.MemoryMiB)
+	}
+	if resize {
 		vs := &types.VmSpecSection{Info: "The section of VM's specification"}
 		if spec.CPUs > 0 {
 			vs.NumCpus = &spec.CPUs
@@ -105,7 +114,7 @@ func (p *Provider) finish(ctx context.Context, spec provider.ProvisionSpec, va *
 			return provider.VM{}, err
 		}
 	}
-	if spec.PowerOn {
+	if spec.PowerOn && cvm.Status != 4 { // 4: POWERED_ON
 		if err := p.postTask(ctx, http.MethodPost, "/api/vApp/vapp-"+urnUUID(va.HREF)+"/power/action/powerOn", nil, ""); err != nil {
 			return provider.VM{}, err
 		}
