@@ -259,3 +259,32 @@ func TestPreflight(t *testing.T) {
 		t.Fatalf("rows %v\n%s", got, r)
 	}
 }
+
+// Tokens that expire mid-use are renewed: one new login per expiry,
+// however many calls saw the 401.
+func TestSessionRenewedThroughProvider(t *testing.T) {
+	s := fakevcd.New(&fakevcd.Options{TokenTTL: 150 * time.Millisecond, APIToken: "canary-api-token-3301"})
+	defer s.Close()
+	so := s.Options()
+	pp, err := vcd.New(context.Background(), s.URL(), vcd.Credentials{Org: so.Org, APIToken: guest.NewSecret("canary-api-token-3301")},
+		&vcd.Options{CACertPEM: s.CACertPEM()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pp.Close()
+	for range 3 {
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				if _, err := pp.Zones(context.Background()); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		time.Sleep(200 * time.Millisecond)
+	}
+	if n := s.SessionsCreated(); n < 3 || n > 4 {
+		t.Fatalf("%d logins for three rounds across expiries, want 3 (one per round)", n)
+	}
+}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/managedvm/managedvm/errs"
-	"github.com/managedvm/managedvm/internal/limit"
 	"github.com/managedvm/managedvm/provider"
 )
 
@@ -321,5 +320,5 @@ func (s *stream) resync(ctx context.Context) {
 		}
 	}
 	s.known = now
-	s.p.log.Debug("vcd: watch resync", "vms", len(vms), "id", limit.Quote(string(s.pos.cursor())))
+	s.p.log.Debug("vcd: watch resync", "vms", len(vms), "cursor", string(s.pos.cursor()))
 }
