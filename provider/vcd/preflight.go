@@ -3,6 +3,7 @@ package vcd
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/url"
 	"slices"
 	"strings"
@@ -25,7 +26,12 @@ func (p *Provider) Preflight(ctx context.Context) (report.Report, error) {
 			Detail: err.Error(), Fix: "check the endpoint URL, DNS, the network path and Options.CACertPEM"})
 		return r, nil
 	}
-	r.Add(report.Check{ID: "vcd.endpoint", Name: "VCD reachable by its FQDN", Status: report.Pass, Subject: p.c.base})
+	if u, err := url.Parse(p.c.base); err == nil && net.ParseIP(u.Hostname()) != nil {
+		r.Add(report.Check{ID: "vcd.endpoint", Name: "VCD reachable by its FQDN", Status: report.Warn, Subject: p.c.base,
+			Detail: "reached by IP address", Fix: "use VCD's public FQDN (the name its certificate and its links carry)"})
+	} else {
+		r.Add(report.Check{ID: "vcd.endpoint", Name: "VCD reachable by its FQDN", Status: report.Pass, Subject: p.c.base})
+	}
 	switch dep, ok := vs[APIVersion]; {
 	case !ok:
 		r.Add(report.Check{ID: "vcd.api", Name: "API version " + APIVersion + " supported", Status: report.Fail,
