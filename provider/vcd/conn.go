@@ -350,6 +350,10 @@ func (c *conn) send(ctx context.Context, r request, tok string) (int, http.Heade
 	u := r.path
 	if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
 		u = c.base + u
+	} else if !strings.HasPrefix(u, c.base+"/") {
+		// An href or Location of another host: the token goes nowhere
+		// but to the endpoint.
+		return 0, nil, nil, errs.Errorf(errs.FailedPrecondition, "", "VCD linked to %s, outside the endpoint %s: check the public URL settings of VCD", limit.Quote(pathHost(u)), limit.Quote(c.base))
 	}
 	if len(r.query) > 0 {
 		u += "?" + r.query.Encode()
@@ -512,6 +516,13 @@ func trimRequestID(m string) string {
 		}
 	}
 	return m
+}
+
+func pathHost(p string) string {
+	if u, err := url.Parse(p); err == nil {
+		return u.Scheme + "://" + u.Host
+	}
+	return "?"
 }
 
 func pathOnly(p string) string {

@@ -227,3 +227,14 @@ func TestParseEndpoint(t *testing.T) {
 		testkit.WantCode(t, "", err, errs.InvalidArgument)
 	}
 }
+
+func TestForeignHrefRefused(t *testing.T) {
+	s := fakevcd.New(nil)
+	defer s.Close()
+	c := testConn(t, s, tenant(s))
+	var v struct{}
+	err := c.getXML(context.Background(), "https://attacker.example/api/task/1", nil, &v)
+	testkit.WantCode(t, "", err, errs.FailedPrecondition)
+	err = c.getXML(context.Background(), s.URL()+".attacker.example/api/task/1", nil, &v)
+	testkit.WantCode(t, "", err, errs.FailedPrecondition) // not Unavailable: nothing was dialled
+}

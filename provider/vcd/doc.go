@@ -51,7 +51,10 @@
 // /cloudapi/1.0.0/sessions/current. Every request carries
 // X-VMWARE-VCLOUD-CLIENT-REQUEST-ID "managedvm-N" from an atomic
 // counter. Passwords and tokens go only into the login request and the
-// Authorization header: never into a log, an error or a span.
+// Authorization header: never into a log, an error or a span. An href or
+// Location naming another host than the endpoint is refused
+// (FailedPrecondition) before anything is sent, so the token never
+// leaves for it.
 //
 // TLS is verified against Options.CACertPEM or Options.RootCAs (the
 // system pool without either); a refused certificate is
