@@ -3,11 +3,14 @@ package vcd
 import (
 	"context"
 	"encoding/xml"
+	"errors"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/vmware/go-vcloud-director/v2/types/v56"
 
@@ -38,24 +41,61 @@ func (q *queryPage) n() int {
 	return len(q.VM) + len(q.VApp) + len(q.OrgVdc) + len(q.Profile) + len(q.Network) + len(q.Template) + len(q.Catalog) + len(q.EdgeGateway)
 }
 
+// queryPages is how many pages of one query are read at once after the
+// first (which gives the total).
+const queryPages = 4
+
 // query reads every page of a query (GET /api/query?type=T&format=records,
-// pageSize Options.PageSize) until total records were read, calling each
-// with every page. filter is FIQL, "" for none.
+// pageSize Options.PageSize): the first page, then, from its total and
+// page size (VCD caps the page size silently), the other pages,
+// queryPages at a time, calling each with every page in order. filter is
+// FIQL, "" for none. A page past the last (the inventory shrank between
+// two reads) ends the listing.
 func (p *Provider) query(ctx context.Context, qtype, filter string, each func(*queryPage)) error {
-	seen := 0
-	for page := 1; ; page++ {
+	get := func(page int) (*queryPage, error) {
 		q := url.Values{"type": {qtype}, "format": {"records"}, "page": {strconv.Itoa(page)}, "pageSize": {strconv.Itoa(p.opts.PageSize)}}
 		var pg queryPage
 		if err := p.c.getXMLFiltered(ctx, "/api/query", q, filter, &pg); err != nil {
+			return nil, err
+		}
+		return &pg, nil
+	}
+	first, err := get(1)
+	if err != nil {
+		return err
+	}
+	each(first)
+	size := first.PageSize
+	if size <= 0 {
+		size = first.n()
+	}
+	if size <= 0 || float64(first.n()) >= first.Total {
+		return nil
+	}
+	pages := int((int64(first.Total) + int64(size) - 1) / int64(size))
+	got := make([]*queryPage, pages+1)
+	errsOf := make([]error, pages+1)
+	sem := make(chan struct{}, queryPages)
+	var wg sync.WaitGroup
+	for pg := 2; pg <= pages; pg++ {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			got[pg], errsOf[pg] = get(pg)
+		})
+	}
+	wg.Wait()
+	for pg := 2; pg <= pages; pg++ {
+		if err := errsOf[pg]; err != nil {
+			var a *APIError
+			if errors.As(err, &a) && a.Status == http.StatusBadRequest && errs.Is(err, errs.InvalidArgument) {
+				return nil // past the last page
+			}
 			return err
 		}
-		each(&pg)
-		n := pg.n()
-		seen += n
-		if n == 0 || float64(seen) >= pg.Total {
-			return nil
-		}
+		each(got[pg])
 	}
+	return nil
 }
 
 var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
