@@ -223,10 +223,11 @@
 // BenchmarkList2000VMs (1 ms added per request): List of 2,000 VMs is 16
 // requests and 90 ms (median of 6; 114 ms reading the pages one after
 // another, -21%: the fake and the XML decoding share two cores); reading
-// each VM by id is 2,000 requests and 5.9 s (65x). BenchmarkEnsureNAT16 (16 owners changing their rules
-// at once on one gateway, 1 ms per request, 2 ms per gateway write):
-// about 17.6 requests per EnsureNAT, p50 0.41 s and p99 0.78 s (the
-// writes queue behind one another, as the gateway requires).
+// each VM by id is 2,000 requests and 5.9 s (65x). BenchmarkEnsureNAT16
+// (16 owners changing their rules at once on one gateway, 1 ms per
+// request, 2 ms per gateway write): about 17.6 requests per EnsureNAT,
+// p50 0.41 s and p99 0.78 s (the writes queue behind one another, as the
+// gateway requires).
 //
 // # Not done
 //
