@@ -7,7 +7,8 @@
 //	fw, err := vcd.NewFirewall(ctx, "https://vcd.example", cred, "edge1",
 //		&vcd.FirewallOptions{CACertPEM: ca}) // *natfw.Firewall
 //
-// The *provider.Provider's As reaches the *vcd.Provider driver and its
+// The Provider states its one network flow (provider.FlowsDriver: HTTPS
+// to the endpoint). The *provider.Provider's As reaches the *vcd.Provider driver and its
 // *http.Client; the *natfw.Firewall's As reaches the *vcd.Edge driver and
 // its *http.Client. Neither hands out the session token.
 //

@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -289,5 +291,17 @@ func TestSessionRenewedThroughProvider(t *testing.T) {
 	}
 	if n := s.SessionsCreated(); n < 3 || n > 4 {
 		t.Fatalf("%d logins for three rounds across expiries, want 3 (one per round)", n)
+	}
+}
+
+func TestFlows(t *testing.T) {
+	w := newWorld(t, nil, nil)
+	fs, ok := w.pp.Flows()
+	if !ok || len(fs) != 1 {
+		t.Fatalf("Flows %v %v", fs, ok)
+	}
+	u, _ := url.Parse(w.s.URL())
+	if f := fs[0]; f.Host != u.Hostname() || len(f.Ports) != 1 || strconv.Itoa(int(f.Ports[0])) != u.Port() || !f.TLS {
+		t.Fatalf("flow %+v for %s", f, w.s.URL())
 	}
 }

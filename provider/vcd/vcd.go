@@ -72,7 +72,10 @@ type Provider struct {
 	streams   sync.WaitGroup
 }
 
-var _ provider.Driver = (*Provider)(nil)
+var (
+	_ provider.Driver      = (*Provider)(nil)
+	_ provider.FlowsDriver = (*Provider)(nil)
+)
 
 // New connects to VCD at endpoint ("https://vcd.example"), checks that
 // it serves API version 37.0, logs in once with cred and returns the
@@ -205,4 +208,15 @@ func (p *Provider) lockKey(ctx context.Context, key string) (func(), error) {
 		release()
 		return nil, errs.FromContext(ctx, "")
 	}
+}
+
+// Flows states the one flow the driver needs: HTTPS to the VCD endpoint
+// (the vCloud API, the OpenAPI and, for API tokens, /oauth).
+func (p *Provider) Flows() []provider.Flow {
+	f, ok := provider.URLFlow("Service Orchestration", "VMware Cloud Director", p.c.base,
+		"VCD API and OpenAPI (sessions, query service, vApps, tasks, audit trail)")
+	if !ok {
+		return nil
+	}
+	return []provider.Flow{f}
 }
