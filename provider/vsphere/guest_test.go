@@ -40,7 +40,6 @@ func TestGuestConformance(t *testing.T) {
 // TestGuestCredentialLimits holds guest operations to the credential
 // limits every transport shares.
 func TestGuestCredentialLimits(t *testing.T) {
-	t.Parallel() // each test has its own simulator
 	w := newWorld(t, nil)
 	guesttest.RunCredentials(t, guest.Password(guestUser, guestPass), func(ctx context.Context, cred guest.Credentials) (*guest.Executor, error) {
 		return w.p.GuestExecutor(ctx, w.guestVM, cred)
@@ -50,7 +49,6 @@ func TestGuestCredentialLimits(t *testing.T) {
 // TestGuestTempFilesRemoved checks that a Run leaves no temporary
 // directory in the guest.
 func TestGuestTempFilesRemoved(t *testing.T) {
-	t.Parallel() // each test has its own simulator
 	w := newWorld(t, nil)
 	ctx := context.Background()
 	ex, err := w.p.GuestExecutor(ctx, w.guestVM, guest.Password(guestUser, guestPass))

@@ -22,7 +22,6 @@ func row(r report.Report, id, subject string) (report.Check, bool) {
 }
 
 func TestPreflightRows(t *testing.T) {
-	t.Parallel() // each test has its own simulator
 	w := newWorld(t, nil)
 	r, err := w.pp.Preflight(context.Background())
 	if err != nil {
@@ -70,7 +69,6 @@ func TestPreflightRows(t *testing.T) {
 // TestPreflightMissingPrivilege proves the privilege row is computed: a
 // service account whose role lacks guest-operation execution fails it.
 func TestPreflightMissingPrivilege(t *testing.T) {
-	t.Parallel() // each test has its own simulator
 	ctx := context.Background()
 	sim, err := vspheresim.New(ctx, &vspheresim.Options{Privileges: true, Users: map[string]string{"limited@vsphere.local": "limited-Pa55"}})
 	if err != nil {

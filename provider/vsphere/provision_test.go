@@ -39,7 +39,6 @@ func countNamed(t *testing.T, p *provider.Provider, name string) int {
 // applied (the simulator sets the guest host name from it at power on) and
 // the NIC is on the distributed port group.
 func TestProvisionCustomizationSpec(t *testing.T) {
-	t.Parallel() // each test has its own simulator
 	w := newWorld(t, nil)
 	ctx := context.Background()
 	vm, err := w.pp.Provision(ctx, provider.ProvisionSpec{
@@ -80,7 +79,6 @@ func TestProvisionCustomizationSpec(t *testing.T) {
 // TestProvisionFailureLeavesNoOrphan: a clone whose customization fails
 // after the VM was created (one NIC setting, no NIC) is destroyed.
 func TestProvisionFailureLeavesNoOrphan(t *testing.T) {
-	t.Parallel() // each test has its own simulator
 	w := newWorld(t, nil)
 	ctx := context.Background()
 	_, err := w.pp.Provision(ctx, provider.ProvisionSpec{

@@ -53,7 +53,6 @@ func sessionsOf(t *testing.T, c *govmomi.Client, user string) []string {
 }
 
 func TestOneSessionUnderLoad(t *testing.T) {
-	t.Parallel() // each test has its own simulator
 	ctx := context.Background()
 	sim, err := vspheresim.New(ctx, &vspheresim.Options{Users: map[string]string{"observer": "obs-pass"}})
 	if err != nil {
@@ -117,7 +116,6 @@ func TestOneSessionUnderLoad(t *testing.T) {
 }
 
 func TestTLSAndLogin(t *testing.T) {
-	t.Parallel() // each test has its own simulator
 	ctx := context.Background()
 	sim, err := vspheresim.New(ctx, nil)
 	if err != nil {

@@ -20,7 +20,6 @@ import (
 // (the simulator then loses the PropertyCollector "leave") is still
 // reported Deleted, from vCenter's VmRemovedEvent.
 func TestWatchDeletionBesideCreation(t *testing.T) {
-	t.Parallel() // each test has its own simulator
 	w := newWorld(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -66,7 +65,6 @@ func TestWatchDeletionBesideCreation(t *testing.T) {
 // from a stored cursor and replays the later events, a deleted VM
 // included.
 func TestWatchResumeAfterRestart(t *testing.T) {
-	t.Parallel() // each test has its own simulator
 	w := newWorld(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -114,7 +112,6 @@ func TestWatchResumeAfterRestart(t *testing.T) {
 // the one of the marker change that ends the test (a guest IP, which
 // comes through the PropertyCollector after any update pending before it).
 func TestWatchUntouchedInventory(t *testing.T) {
-	t.Parallel() // its own simulator; much of it waits for the simulator's disk writes
 	const n = 2000
 	sim, p := bigWorld(t, n, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
