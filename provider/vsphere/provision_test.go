@@ -168,10 +168,14 @@ func TestProvisionTimeoutLeavesNoOrphan(t *testing.T) {
 	t.Parallel() // mostly waiting for the held cluster
 	w := newWorld(t, nil)
 	ctx := context.Background()
-	cancels := holdOnCall(t, w, "CloneVM_Task", "/DC0/host/DC0_C0/Resources", 1500*time.Millisecond)
+	// The timeout leaves room for the calls before the clone on a loaded
+	// machine (under -race a 400 ms one once ran out before the clone
+	// started); the hold outlasts it.
+	const hold = 3 * time.Second
+	cancels := holdOnCall(t, w, "CloneVM_Task", "/DC0/host/DC0_C0/Resources", hold)
 	start := time.Now()
 	_, err := w.pp.Provision(ctx, provider.ProvisionSpec{
-		Key: "k-slow", Name: "slow-1", Template: "debian-12", Zone: "DC0", Timeout: 400 * time.Millisecond,
+		Key: "k-slow", Name: "slow-1", Template: "debian-12", Zone: "DC0", Timeout: 1500 * time.Millisecond,
 	})
 	if errs.CodeOf(err) != errs.DeadlineExceeded {
 		t.Fatalf("Provision past its timeout: %v, want DeadlineExceeded", err)
@@ -179,7 +183,7 @@ func TestProvisionTimeoutLeavesNoOrphan(t *testing.T) {
 	if cancels.Load() == 0 {
 		t.Error("the clone task was not canceled")
 	}
-	if time.Since(start) < 1500*time.Millisecond {
+	if time.Since(start) < hold {
 		t.Error("Provision returned before the canceled task ended")
 	}
 	w.sim.WaitTasks()
@@ -200,8 +204,10 @@ func TestProvisionCloneRequestTimeout(t *testing.T) {
 	t.Parallel() // mostly waiting for the held template
 	w := newWorld(t, nil)
 	ctx := context.Background()
-	holdOnCall(t, w, "CloneVM_Task", "/DC0/vm/debian-12", 800*time.Millisecond)
-	spec := provider.ProvisionSpec{Key: "k-req", Name: "req-1", Template: "debian-12", Zone: "DC0", Timeout: 300 * time.Millisecond}
+	// As above: room for the calls before the clone request, and a hold
+	// that outlasts the timeout.
+	holdOnCall(t, w, "CloneVM_Task", "/DC0/vm/debian-12", 2500*time.Millisecond)
+	spec := provider.ProvisionSpec{Key: "k-req", Name: "req-1", Template: "debian-12", Zone: "DC0", Timeout: 1200 * time.Millisecond}
 	_, err := w.pp.Provision(ctx, spec)
 	if errs.CodeOf(err) != errs.OutcomeUnknown {
 		t.Fatalf("Provision whose clone request timed out: %v, want OutcomeUnknown", err)
