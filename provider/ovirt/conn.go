@@ -3,8 +3,6 @@ package ovirt
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -13,14 +11,13 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
-	"time"
 
 	ovirtsdk "github.com/ovirt/go-ovirt"
 
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
 	"github.com/managedvm/managedvm/internal/certerr"
+	"github.com/managedvm/managedvm/internal/httpapi"
 	"github.com/managedvm/managedvm/internal/limit"
 )
 
@@ -37,56 +34,11 @@ type conn struct {
 	hc      *http.Client
 	user    string
 	pass    guest.Secret
-	loginCh chan struct{} // one login at a time; held while logging in
-
-	mu    sync.Mutex
-	token string // "" until logged in, and after a refusal or logout
+	session *httpapi.Session
 }
 
 func newConn(base, apiPath string, hc *http.Client, user string, pass guest.Secret) *conn {
-	return &conn{base: base, api: base + apiPath, hc: hc, user: user, pass: pass, loginCh: make(chan struct{}, 1)}
-}
-
-// currentToken returns the token, logging in when there is none. Under
-// concurrent calls one goroutine logs in and the others wait for its
-// token.
-func (c *conn) currentToken(ctx context.Context) (string, error) {
-	c.mu.Lock()
-	t := c.token
-	c.mu.Unlock()
-	if t != "" {
-		return t, nil
-	}
-	select {
-	case c.loginCh <- struct{}{}:
-	case <-ctx.Done():
-		return "", errs.FromContext(ctx, "")
-	}
-	defer func() { <-c.loginCh }()
-	c.mu.Lock()
-	t = c.token
-	c.mu.Unlock()
-	if t != "" {
-		return t, nil
-	}
-	t, err := c.login(ctx)
-	if err != nil {
-		return "", err
-	}
-	c.mu.Lock()
-	c.token = t
-	c.mu.Unlock()
-	return t, nil
-}
-
-// drop forgets t if it is still the current token (a refused token is
-// dropped once however many calls saw the refusal).
-func (c *conn) drop(t string) {
-	c.mu.Lock()
-	if c.token == t {
-		c.token = ""
-	}
-	c.mu.Unlock()
+	return &conn{base: base, api: base + apiPath, hc: hc, user: user, pass: pass, session: httpapi.NewSession()}
 }
 
 type ssoAnswer struct {
@@ -138,10 +90,7 @@ func (c *conn) login(ctx context.Context) (string, error) {
 // logout revokes the current token at the engine's SSO (go-ovirt's
 // Connection.Close sends an empty token and so revokes nothing).
 func (c *conn) logout(ctx context.Context) error {
-	c.mu.Lock()
-	t := c.token
-	c.token = ""
-	c.mu.Unlock()
+	t := c.session.Take()
 	if t == "" {
 		return nil
 	}
@@ -180,7 +129,7 @@ func (r request) mutates() bool { return r.method != http.MethodGet && r.method 
 // returned for 2xx; other answers become *errs.Error values.
 func (c *conn) do(ctx context.Context, r request) ([]byte, error) {
 	for attempt := 0; ; attempt++ {
-		tok, err := c.currentToken(ctx)
+		tok, err := c.session.Token(ctx, c.login)
 		if err != nil {
 			return nil, err
 		}
@@ -189,7 +138,7 @@ func (c *conn) do(ctx context.Context, r request) ([]byte, error) {
 			return nil, err
 		}
 		if status == http.StatusUnauthorized {
-			c.drop(tok)
+			c.session.Drop(tok)
 			if attempt == 0 {
 				continue
 			}
@@ -343,25 +292,6 @@ func writeXML[T any](v T, tag string, write func(*ovirtsdk.XMLWriter, T, string)
 		return nil, errs.New(errs.Internal, "", "request does not render")
 	}
 	return b.Bytes(), nil
-}
-
-// newHTTPClient is the driver's client: TLS verified against roots (nil:
-// the system pool) unless insecure, connections kept alive and reused by
-// concurrent calls (go-ovirt's Connection disables keep-alives: a TCP and
-// TLS handshake per call).
-func newHTTPClient(roots *x509.CertPool, insecure bool, maxConns int) *http.Client {
-	tr := &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
-		DialContext:         (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:     &tls.Config{RootCAs: roots, InsecureSkipVerify: insecure, MinVersion: tls.VersionTLS12}, //nolint:gosec // insecure only when asked
-		TLSHandshakeTimeout: 30 * time.Second,
-		MaxIdleConns:        maxConns,
-		MaxIdleConnsPerHost: maxConns,
-		MaxConnsPerHost:     maxConns,
-		IdleConnTimeout:     90 * time.Second,
-		ForceAttemptHTTP2:   false,
-	}
-	return &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
 // parseEngineURL splits the engine's API URL

@@ -14,6 +14,7 @@ import (
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
 	fakeovirt "github.com/managedvm/managedvm/internal/fakes/ovirt"
+	"github.com/managedvm/managedvm/internal/httpapi"
 	"github.com/managedvm/managedvm/internal/testkit"
 )
 
@@ -23,7 +24,7 @@ func testConn(t testing.TB, s *fakeovirt.Server) *conn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newConn(base, apiPath, newHTTPClient(s.CertPool(), false, 64), s.User(), guest.NewSecret(s.Password()))
+	return newConn(base, apiPath, httpapi.NewClient(s.CertPool(), false, 64), s.User(), guest.NewSecret(s.Password()))
 }
 
 func getAPI(ctx context.Context, c *conn) error {
@@ -149,7 +150,7 @@ func TestConnVerifiesTLS(t *testing.T) {
 	s := fakeovirt.New(nil)
 	defer s.Close()
 	base, apiPath, _ := parseEngineURL(s.URL())
-	c := newConn(base, apiPath, newHTTPClient(x509.NewCertPool(), false, 4), s.User(), guest.NewSecret(s.Password()))
+	c := newConn(base, apiPath, httpapi.NewClient(x509.NewCertPool(), false, 4), s.User(), guest.NewSecret(s.Password()))
 	err := getAPI(context.Background(), c)
 	testkit.WantCode(t, "untrusted certificate", err, errs.PermissionDenied)
 	if !strings.Contains(err.Error(), "certificate") {

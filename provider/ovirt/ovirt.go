@@ -13,6 +13,7 @@ import (
 
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
+	"github.com/managedvm/managedvm/internal/httpapi"
 	"github.com/managedvm/managedvm/provider"
 )
 
@@ -144,7 +145,7 @@ func newDriver(ctx context.Context, engineURL, user string, password guest.Secre
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	hc := newHTTPClient(roots, o.Insecure, o.MaxConns)
+	hc := httpapi.NewClient(roots, o.Insecure, o.MaxConns)
 	p := &Provider{opts: o, log: log, hc: hc, c: newConn(base, apiPath, hc, user, password),
 		keyLock: map[string]*keyLock{}, stop: make(chan struct{})}
 	// Log in and read the API root now: bad credentials, a wrong URL or

@@ -3,8 +3,6 @@ package vcd
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -15,13 +13,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
 	"github.com/managedvm/managedvm/internal/certerr"
+	"github.com/managedvm/managedvm/internal/httpapi"
 	"github.com/managedvm/managedvm/internal/limit"
 )
 
@@ -86,14 +83,11 @@ type conn struct {
 	hc      *http.Client
 	cred    Credentials
 	reqID   atomic.Uint64
-	loginCh chan struct{} // one login at a time
-
-	mu    sync.Mutex
-	token string // "" before login, after a refusal and after logout
+	session *httpapi.Session
 }
 
 func newConn(base string, hc *http.Client, cred Credentials) *conn {
-	return &conn{base: base, hc: hc, cred: cred, loginCh: make(chan struct{}, 1)}
+	return &conn{base: base, hc: hc, cred: cred, session: httpapi.NewSession()}
 }
 
 // parseEndpoint accepts "https://vcd.example", with or without "/api"
@@ -108,22 +102,6 @@ func parseEndpoint(raw string) (string, error) {
 		return "", errs.New(errs.InvalidArgument, "", "endpoint must be https://HOST, HOST/api or HOST/cloudapi")
 	}
 	return u.Scheme + "://" + u.Host, nil
-}
-
-// newHTTPClient verifies TLS against roots (nil: the system pool) unless
-// insecure; connections are kept alive and reused by concurrent calls.
-func newHTTPClient(roots *x509.CertPool, insecure bool, maxConns int) *http.Client {
-	tr := &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
-		DialContext:         (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:     &tls.Config{RootCAs: roots, InsecureSkipVerify: insecure, MinVersion: tls.VersionTLS12}, //nolint:gosec // insecure only when asked
-		TLSHandshakeTimeout: 30 * time.Second,
-		MaxIdleConns:        maxConns,
-		MaxIdleConnsPerHost: maxConns,
-		MaxConnsPerHost:     maxConns,
-		IdleConnTimeout:     90 * time.Second,
-	}
-	return &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
 // supportedVersions reads GET /api/versions (no login needed): the
@@ -160,47 +138,6 @@ func (c *conn) supportedVersions(ctx context.Context) (map[string]bool, error) {
 		out[v.Version] = v.Deprecated
 	}
 	return out, nil
-}
-
-// currentToken returns the session token, logging in when there is
-// none. Under concurrent calls one goroutine logs in and the others wait
-// for its token.
-func (c *conn) currentToken(ctx context.Context) (string, error) {
-	c.mu.Lock()
-	t := c.token
-	c.mu.Unlock()
-	if t != "" {
-		return t, nil
-	}
-	select {
-	case c.loginCh <- struct{}{}:
-	case <-ctx.Done():
-		return "", errs.FromContext(ctx, "")
-	}
-	defer func() { <-c.loginCh }()
-	c.mu.Lock()
-	t = c.token
-	c.mu.Unlock()
-	if t != "" {
-		return t, nil
-	}
-	t, err := c.login(ctx)
-	if err != nil {
-		return "", err
-	}
-	c.mu.Lock()
-	c.token = t
-	c.mu.Unlock()
-	return t, nil
-}
-
-// drop forgets t if it is still the current token.
-func (c *conn) drop(t string) {
-	c.mu.Lock()
-	if c.token == t {
-		c.token = ""
-	}
-	c.mu.Unlock()
 }
 
 // login opens a session: POST /cloudapi/1.0.0/sessions (or
@@ -278,10 +215,7 @@ func (c *conn) login(ctx context.Context) (string, error) {
 
 // logout deletes the session (DELETE /cloudapi/1.0.0/sessions/current).
 func (c *conn) logout(ctx context.Context) error {
-	c.mu.Lock()
-	t := c.token
-	c.token = ""
-	c.mu.Unlock()
+	t := c.session.Take()
 	if t == "" {
 		return nil
 	}
@@ -324,7 +258,7 @@ type answer struct {
 // become *errs.Error values wrapping an *APIError.
 func (c *conn) do(ctx context.Context, r request) (answer, error) {
 	for attempt := 0; ; attempt++ {
-		tok, err := c.currentToken(ctx)
+		tok, err := c.session.Token(ctx, c.login)
 		if err != nil {
 			return answer{}, err
 		}
@@ -333,7 +267,7 @@ func (c *conn) do(ctx context.Context, r request) (answer, error) {
 			return answer{}, err
 		}
 		if status == http.StatusUnauthorized {
-			c.drop(tok)
+			c.session.Drop(tok)
 			if attempt == 0 {
 				continue
 			}

@@ -11,6 +11,7 @@ import (
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
 	fakevcd "github.com/managedvm/managedvm/internal/fakes/vcd"
+	"github.com/managedvm/managedvm/internal/httpapi"
 	"github.com/managedvm/managedvm/internal/testkit"
 )
 
@@ -20,7 +21,7 @@ func testConn(t *testing.T, s *fakevcd.Server, cred Credentials) *conn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newConn(base, newHTTPClient(s.CertPool(), false, 16), cred)
+	return newConn(base, httpapi.NewClient(s.CertPool(), false, 16), cred)
 }
 
 func tenant(s *fakevcd.Server) Credentials {
@@ -151,7 +152,7 @@ func TestTLSVerified(t *testing.T) {
 	s := fakevcd.New(nil)
 	defer s.Close()
 	base, _ := parseEndpoint(s.URL())
-	c := newConn(base, newHTTPClient(nil, false, 4), tenant(s)) // system pool: the fake's CA is unknown
+	c := newConn(base, httpapi.NewClient(nil, false, 4), tenant(s)) // system pool: the fake's CA is unknown
 	_, err := currentUser(context.Background(), c)
 	testkit.WantCode(t, "", err, errs.PermissionDenied)
 	if s.SessionsCreated() != 0 {

@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/internal/httpapi"
 	"github.com/managedvm/managedvm/internal/limit"
 	"github.com/managedvm/managedvm/natfw"
 )
@@ -117,7 +118,7 @@ func newEdge(ctx context.Context, endpoint string, cred Credentials, gateway str
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	hc := newHTTPClient(roots, o.Insecure, 8)
+	hc := httpapi.NewClient(roots, o.Insecure, 8)
 	e := &Edge{c: newConn(base, hc, cred), hc: hc, poll: o.TaskPoll, busy: o.BusyTimeout, log: log, gwName: gateway}
 	var pg struct {
 		Values []types.OpenAPIEdgeGateway `json:"values"`

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/internal/httpapi"
 	"github.com/managedvm/managedvm/provider"
 )
 
@@ -134,7 +135,7 @@ func newDriver(ctx context.Context, endpoint string, cred Credentials, opts *Opt
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	hc := newHTTPClient(roots, o.Insecure, o.MaxConns)
+	hc := httpapi.NewClient(roots, o.Insecure, o.MaxConns)
 	p := &Provider{opts: o, log: log, hc: hc, c: newConn(base, hc, cred), keyLock: map[string]*keyLock{}, stop: make(chan struct{})}
 	vs, err := p.c.supportedVersions(ctx)
 	if err == nil {
@@ -143,7 +144,7 @@ func newDriver(ctx context.Context, endpoint string, cred Credentials, opts *Opt
 		}
 	}
 	if err == nil {
-		_, err = p.c.currentToken(ctx) // bad credentials fail here, not at the first call
+		_, err = p.c.session.Token(ctx, p.c.login) // bad credentials fail here, not at the first call
 	}
 	if err != nil {
 		hc.CloseIdleConnections()
