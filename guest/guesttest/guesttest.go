@@ -50,6 +50,12 @@ type Harness struct {
 	// suite's own mutant tests) may shorten it: the verdicts stay the
 	// same, only a broken executor fails sooner.
 	Patience time.Duration
+	// Serial runs every case one after another. Without it, the cases that
+	// mostly wait on a clock (CancelMidCommand, DeadlineMidCommand,
+	// CommandTimeout, CancelStopsRemoteCommand, DefaultTimeout) run at once,
+	// as parallel subtests after the others, so New must be safe to call
+	// from several goroutines. Set Serial when it is not.
+	Serial bool
 }
 
 // DefaultPatience is Harness.Patience when it is zero.
@@ -73,6 +79,10 @@ type testCase struct {
 	name string
 	fn   func(t *testing.T, s *session)
 	own  bool // the case calls s.open itself, with its options
+	// waits: the case spends its time waiting on a clock (a deadline, a
+	// timeout), so it runs in parallel with the other waiting cases
+	// unless Harness.Serial.
+	waits bool
 }
 
 func cases() []testCase {
@@ -102,14 +112,14 @@ func cases() []testCase {
 		{name: "UploadCanceledMidway", fn: testUploadCanceledMidway},
 		{name: "UploadReaderFails", fn: testUploadReaderFails},
 		{name: "UploadMissingDir", fn: testUploadMissingDir},
-		{name: "CancelMidCommand", fn: testCancel},
-		{name: "DeadlineMidCommand", fn: testDeadline},
-		{name: "CommandTimeout", fn: testCommandTimeout},
-		{name: "CancelStopsRemoteCommand", fn: testCancelStops},
+		{name: "CancelMidCommand", fn: testCancel, waits: true},
+		{name: "DeadlineMidCommand", fn: testDeadline, waits: true},
+		{name: "CommandTimeout", fn: testCommandTimeout, waits: true},
+		{name: "CancelStopsRemoteCommand", fn: testCancelStops, waits: true},
 		{name: "InvalidCommand", fn: testInvalid},
 		{name: "Limits", fn: testLimits},
 		{name: "UploadLimits", fn: testUploadLimits},
-		{name: "DefaultTimeout", fn: testDefaultTimeout, own: true},
+		{name: "DefaultTimeout", fn: testDefaultTimeout, own: true, waits: true},
 		{name: "Telemetry", fn: testTelemetry, own: true},
 		{name: "NonexistentProgram", fn: testNonexistent},
 		{name: "ConcurrentRuns", fn: testConcurrent},
@@ -129,7 +139,8 @@ func Cases() []string {
 }
 
 // Run runs the conformance suite against the executor h builds. Each case
-// is a subtest with its own executor and directory.
+// is a subtest with its own executor and directory. The cases that mostly
+// wait on a clock run in parallel after the others (see Harness.Serial).
 //
 // On Linux the suite sends real POSIX commands (echo, printf, cat, sh -c,
 // sleep, test, ls, stat, mkdir, kill) and sh scripts; on Windows,
@@ -154,6 +165,9 @@ func Run(t *testing.T, h Harness) {
 		t.Run(c.name, func(t *testing.T) {
 			if reason, ok := h.Skip[c.name]; ok {
 				t.Skipf("harness: %s", reason)
+			}
+			if c.waits && !h.Serial {
+				t.Parallel()
 			}
 			ctx, cancel := context.WithTimeout(t.Context(), perCase)
 			defer cancel()

@@ -120,6 +120,10 @@ func startHostKeysSSHD(t *testing.T, cert bool) *hostKeysSSHD {
 		"PidFile " + s.path("sshd.pid") + "\nAuthorizedKeysFile " + s.path("authorized_keys") + "\n" +
 			"StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n" +
 			"PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nLogLevel ERROR\n" +
+			// The cases run in parallel, each opening connections
+			// that never authenticate: the default MaxStartups
+			// (10:30:100) would drop some of them at random.
+			"MaxStartups 200\n" +
 			// bash run by sshd reads ~/.bashrc unless it is a nested
 			// shell: SHLVL=1 makes it one, so that a heavy .bashrc of
 			// the user running the tests (pyenv init, ...) does not

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"flag"
 	"io"
 	"maps"
 	"os"
@@ -81,6 +82,32 @@ func (s *tally) lines(pkg string) []string {
 		out = append(out, pkg+": "+strconv.Itoa(n)+" "+tests+" skipped: no "+c+"; "+strings.TrimSuffix(s.how[c], ".")+".")
 	}
 	return out
+}
+
+// Parallel lets up to n parallel tests of the package run at once, unless
+// the command line chose (-parallel, -test.parallel); call it from
+// TestMain before [Main]. Without it, go test runs GOMAXPROCS parallel
+// tests at a time: two on a 2-core machine. That bound suits tests that
+// use the CPU; it serialises tests that wait on a clock, a guest command or
+// a server, such as a conformance case checking that a 1 s timeout fires.
+// Use it only in packages whose parallel tests mostly wait.
+func Parallel(n int) {
+	if !flag.Parsed() {
+		flag.Parse()
+	}
+	chosen := false
+	flag.Visit(func(f *flag.Flag) {
+		if f.Name == "test.parallel" {
+			chosen = true
+		}
+	})
+	f := flag.Lookup("test.parallel")
+	if chosen || f == nil {
+		return
+	}
+	if cur, err := strconv.Atoi(f.Value.String()); err == nil && cur < n {
+		_ = f.Value.Set(strconv.Itoa(n))
+	}
 }
 
 // Main runs the package's tests and returns the exit code for os.Exit;

@@ -1,6 +1,7 @@
 package testenv_test
 
 import (
+	"flag"
 	"os"
 	"os/exec"
 	"strings"
@@ -82,4 +83,46 @@ func TestMissingFailsInCI(t *testing.T) {
 	if strings.Contains(out, "tests skipped") || strings.Contains(out, "test skipped") {
 		t.Fatalf("failures counted as skips:\n%s", out)
 	}
+}
+
+// TestParallel runs a child test binary with and without -test.parallel:
+// Parallel raises the bound only when the command line left it alone, and
+// never lowers it.
+func TestParallel(t *testing.T) {
+	if os.Getenv(parallelChildEnv) != "" {
+		return
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "parallel=13"},
+		{[]string{"-test.parallel=3"}, "parallel=3"},
+		{[]string{"-test.parallel=40"}, "parallel=40"},
+	} {
+		args := append([]string{"-test.run=^TestParallelChild$", "-test.v"}, c.args...)
+		cmd := exec.Command(os.Args[0], args...)
+		cmd.Env = append(os.Environ(), parallelChildEnv+"=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("child %v: %v\n%s", c.args, err, out)
+		}
+		if !strings.Contains(string(out), c.want) {
+			t.Errorf("child %v: want %q in its output:\n%s", c.args, c.want, out)
+		}
+	}
+}
+
+const parallelChildEnv = "TESTENV_PARALLEL_CHILD"
+
+// TestParallelChild is TestParallel's child: it calls Parallel as a
+// TestMain would (the flags are parsed already, as after flag.Parse) and
+// prints the bound.
+func TestParallelChild(t *testing.T) {
+	if os.Getenv(parallelChildEnv) == "" {
+		t.Skip("only run as a child of TestParallel")
+	}
+	testenv.Parallel(13)
+	testenv.Parallel(2) // never lowers it
+	t.Logf("parallel=%s", flag.Lookup("test.parallel").Value.String())
 }

@@ -52,6 +52,7 @@ func bigWorld(tb testing.TB, n int, opts *vsphere.Options) (*vspheresim.Sim, *pr
 // one per page, destroy), whatever the VM count; a Provider's first call
 // also reads the topology (view, one page, destroy).
 func TestListRoundTrips(t *testing.T) {
+	t.Parallel()
 	const n = 600
 	sim, p := bigWorld(t, n, &vsphere.Options{PageSize: 100})
 	ctx := context.Background()
@@ -273,6 +274,7 @@ func BenchmarkWatchLatency(b *testing.B) {
 // TestListPages: List gives every VM exactly once, in the same order,
 // whatever the page size and the number of pages read at once.
 func TestListPages(t *testing.T) {
+	t.Parallel()
 	const n = 50
 	sim, _ := bigWorld(t, n, nil)
 	ctx := context.Background()
@@ -312,6 +314,7 @@ func TestListPages(t *testing.T) {
 // references, before it read their properties, is left out; List does not
 // fail.
 func TestListVMDeletedMeanwhile(t *testing.T) {
+	t.Parallel()
 	sim, p := bigWorld(t, 10, &vsphere.Options{PageSize: 4})
 	ctx := context.Background()
 	before, err := p.List(ctx, nil)
@@ -342,6 +345,7 @@ func TestListVMDeletedMeanwhile(t *testing.T) {
 // TestListCanceledMidway: a List whose context ends while it runs fails
 // with Canceled; it never returns the pages it read as the whole list.
 func TestListCanceledMidway(t *testing.T) {
+	t.Parallel()
 	_, p := bigWorld(t, 10, &vsphere.Options{PageSize: 2, ListConcurrency: 2})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -93,6 +93,7 @@ func newDriver(t testing.TB, sim *vspheresim.Sim) *provider.Provider {
 }
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, nil)
 	providertest.Run(t, providertest.HarnessFunc(func(t *testing.T) (provider.Driver, providertest.Fixture) {
 		return w.p, providertest.Fixture{

@@ -12,6 +12,7 @@ import (
 )
 
 func TestFlows(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	sim, err := vspheresim.New(ctx, &vspheresim.Options{ModelVMs: -1})
 	if err != nil {

@@ -40,6 +40,7 @@ func TestGuestConformance(t *testing.T) {
 // TestGuestCredentialLimits holds guest operations to the credential
 // limits every transport shares.
 func TestGuestCredentialLimits(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, nil)
 	guesttest.RunCredentials(t, guest.Password(guestUser, guestPass), func(ctx context.Context, cred guest.Credentials) (*guest.Executor, error) {
 		return w.p.GuestExecutor(ctx, w.guestVM, cred)
@@ -49,6 +50,7 @@ func TestGuestCredentialLimits(t *testing.T) {
 // TestGuestTempFilesRemoved checks that a Run leaves no temporary
 // directory in the guest.
 func TestGuestTempFilesRemoved(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, nil)
 	ctx := context.Background()
 	ex, err := w.p.GuestExecutor(ctx, w.guestVM, guest.Password(guestUser, guestPass))

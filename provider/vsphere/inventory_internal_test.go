@@ -19,6 +19,7 @@ import (
 // such an object is not a VM to list, while a missing property is not a
 // missing object.
 func TestGone(t *testing.T) {
+	t.Parallel()
 	ref := types.ManagedObjectReference{Type: "VirtualMachine", Value: "vm-42"}
 	missingObj := types.ObjectContent{Obj: ref, MissingSet: []types.MissingProperty{{
 		Path: "name", Fault: types.LocalizedMethodFault{Fault: &types.ManagedObjectNotFound{Obj: ref}},
@@ -39,6 +40,7 @@ func TestGone(t *testing.T) {
 // mo.VirtualMachine, for running VMs with tools and IPs, a template and
 // powered-off VMs, and a guest with several NICs.
 func TestFactsFromPropsMatchMO(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	sim, err := vspheresim.New(ctx, &vspheresim.Options{Datacenters: 2})
 	if err != nil {

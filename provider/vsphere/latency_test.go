@@ -31,6 +31,7 @@ import (
 //
 //	MANAGEDVM_VSPHERE_LATENCY=1 go test -count=1 -run TestWatchLatencyToCMDB -v ./provider/vsphere/
 func TestWatchLatencyToCMDB(t *testing.T) {
+	t.Parallel()
 	if os.Getenv("MANAGEDVM_VSPHERE_LATENCY") != "1" {
 		t.Skip("set MANAGEDVM_VSPHERE_LATENCY=1 to measure Watch latency at 2,000 VMs")
 	}

@@ -22,6 +22,7 @@ func row(r report.Report, id, subject string) (report.Check, bool) {
 }
 
 func TestPreflightRows(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, nil)
 	r, err := w.pp.Preflight(context.Background())
 	if err != nil {
@@ -69,6 +70,7 @@ func TestPreflightRows(t *testing.T) {
 // TestPreflightMissingPrivilege proves the privilege row is computed: a
 // service account whose role lacks guest-operation execution fails it.
 func TestPreflightMissingPrivilege(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	sim, err := vspheresim.New(ctx, &vspheresim.Options{Privileges: true, Users: map[string]string{"limited@vsphere.local": "limited-Pa55"}})
 	if err != nil {

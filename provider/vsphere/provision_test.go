@@ -39,6 +39,7 @@ func countNamed(t *testing.T, p *provider.Provider, name string) int {
 // applied (the simulator sets the guest host name from it at power on) and
 // the NIC is on the distributed port group.
 func TestProvisionCustomizationSpec(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, nil)
 	ctx := context.Background()
 	vm, err := w.pp.Provision(ctx, provider.ProvisionSpec{
@@ -79,6 +80,7 @@ func TestProvisionCustomizationSpec(t *testing.T) {
 // TestProvisionFailureLeavesNoOrphan: a clone whose customization fails
 // after the VM was created (one NIC setting, no NIC) is destroyed.
 func TestProvisionFailureLeavesNoOrphan(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, nil)
 	ctx := context.Background()
 	_, err := w.pp.Provision(ctx, provider.ProvisionSpec{

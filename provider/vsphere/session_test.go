@@ -53,6 +53,7 @@ func sessionsOf(t *testing.T, c *govmomi.Client, user string) []string {
 }
 
 func TestOneSessionUnderLoad(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	sim, err := vspheresim.New(ctx, &vspheresim.Options{Users: map[string]string{"observer": "obs-pass"}})
 	if err != nil {
@@ -116,6 +117,7 @@ func TestOneSessionUnderLoad(t *testing.T) {
 }
 
 func TestTLSAndLogin(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	sim, err := vspheresim.New(ctx, nil)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 // (the simulator then loses the PropertyCollector "leave") is still
 // reported Deleted, from vCenter's VmRemovedEvent.
 func TestWatchDeletionBesideCreation(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -65,6 +66,7 @@ func TestWatchDeletionBesideCreation(t *testing.T) {
 // from a stored cursor and replays the later events, a deleted VM
 // included.
 func TestWatchResumeAfterRestart(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -112,6 +114,7 @@ func TestWatchResumeAfterRestart(t *testing.T) {
 // the one of the marker change that ends the test (a guest IP, which
 // comes through the PropertyCollector after any update pending before it).
 func TestWatchUntouchedInventory(t *testing.T) {
+	t.Parallel() // it mostly waits: a quiet spell, then the grace for deletions
 	const n = 2000
 	sim, p := bigWorld(t, n, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
