@@ -56,6 +56,7 @@ func newWorld(t testing.TB, fo *fakeovirt.Options, opts *ovirt.Options) *world {
 }
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, nil, nil)
 	providertest.Run(t, providertest.HarnessFunc(func(t *testing.T) (provider.Driver, providertest.Fixture) {
 		return w.p, providertest.Fixture{

@@ -34,6 +34,7 @@ func getAPI(ctx context.Context, c *conn) error {
 
 // 64 concurrent calls on a fresh connection log in once.
 func TestConnOneLoginUnder64Calls(t *testing.T) {
+	t.Parallel()
 	s := fakeovirt.New(nil)
 	defer s.Close()
 	c := testConn(t, s)
@@ -61,6 +62,7 @@ func TestConnOneLoginUnder64Calls(t *testing.T) {
 // An expired token (HTML 401) and an engine restart (tokens forgotten)
 // each cost one login, however many calls see the refusal.
 func TestConnRenewsOnce(t *testing.T) {
+	t.Parallel()
 	s := fakeovirt.New(nil)
 	defer s.Close()
 	c := testConn(t, s)
@@ -91,6 +93,7 @@ func TestConnRenewsOnce(t *testing.T) {
 // *AuthError: the reason this driver renews on the status, not on the SDK
 // error type.
 func TestSDKExpiredTokenIsParseError(t *testing.T) {
+	t.Parallel()
 	s := fakeovirt.New(nil)
 	defer s.Close()
 	sdk, err := ovirtsdk.NewConnectionBuilder().URL(s.URL()).Username(s.User()).Password(s.Password()).CACert(s.CACertPEM()).Build()
@@ -108,6 +111,7 @@ func TestSDKExpiredTokenIsParseError(t *testing.T) {
 }
 
 func TestConnLogout(t *testing.T) {
+	t.Parallel()
 	s := fakeovirt.New(nil)
 	defer s.Close()
 	c := testConn(t, s)
@@ -131,6 +135,7 @@ func TestConnLogout(t *testing.T) {
 }
 
 func TestConnBadPassword(t *testing.T) {
+	t.Parallel()
 	s := fakeovirt.New(nil)
 	defer s.Close()
 	c := testConn(t, s)
@@ -147,6 +152,7 @@ func TestConnBadPassword(t *testing.T) {
 // TLS is verified: a client without the engine CA is refused before any
 // login is sent.
 func TestConnVerifiesTLS(t *testing.T) {
+	t.Parallel()
 	s := fakeovirt.New(nil)
 	defer s.Close()
 	base, apiPath, _ := parseEngineURL(s.URL())
@@ -162,6 +168,7 @@ func TestConnVerifiesTLS(t *testing.T) {
 }
 
 func TestConnErrorCodes(t *testing.T) {
+	t.Parallel()
 	s := fakeovirt.New(nil)
 	defer s.Close()
 	c := testConn(t, s)

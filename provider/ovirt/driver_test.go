@@ -27,6 +27,7 @@ var bg = context.Background()
 // One provider instance logs in once for 64 concurrent calls, and its
 // Close revokes the token at the SSO.
 func TestSessionSharedAndLoggedOut(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, nil, nil)
 	if _, err := w.s.AddVMs("load", 30); err != nil {
 		t.Fatal(err)
@@ -55,6 +56,7 @@ func TestSessionSharedAndLoggedOut(t *testing.T) {
 
 // The password never shows in logs or errors, also when it is refused.
 func TestNoSecretsInLogsOrErrors(t *testing.T) {
+	t.Parallel()
 	const canary = "canary-Pa55-9f3e"
 	s := fakeovirt.New(&fakeovirt.Options{Password: canary, Step: 10 * time.Millisecond})
 	defer s.Close()
@@ -96,6 +98,7 @@ func TestNoSecretsInLogsOrErrors(t *testing.T) {
 }
 
 func TestInventoryFacts(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, nil, nil)
 	ip := netip.MustParseAddr("192.0.2.44")
 	id, err := w.s.AddVM(fakeovirt.VMSpec{Name: "facts", Status: "up", IPs: []netip.Addr{ip}, FQDN: "facts.example"})
@@ -139,6 +142,7 @@ func TestInventoryFacts(t *testing.T) {
 // Pages shift when VMs are removed while List reads them: a VM moved into
 // a page already read is not dropped, and none is listed twice.
 func TestListPagesShift(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, nil, &ovirt.Options{PageSize: 10})
 	ids, err := w.s.AddVMs("shift", 45)
 	if err != nil {
@@ -185,6 +189,7 @@ func TestListPagesShift(t *testing.T) {
 // goes on across a restart, and a purge past its position is a resync
 // that still reports the removal.
 func TestWatchAcrossRestartAndPurge(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, nil, nil)
 	gone, err := w.s.AddVM(fakeovirt.VMSpec{Name: "gone"})
 	if err != nil {
@@ -251,6 +256,7 @@ func TestWatchAcrossRestartAndPurge(t *testing.T) {
 // whose events were suppressed (stand-in for any event the lossy log
 // drops).
 func TestWatchPeriodicResync(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, nil, &ovirt.Options{ResyncInterval: 100 * time.Millisecond, PollInterval: time.Hour})
 	id, err := w.s.AddVM(fakeovirt.VMSpec{Name: "resync"})
 	if err != nil {
@@ -285,6 +291,7 @@ func (w *world) noVMNamed(t *testing.T, name string) {
 }
 
 func TestProvisionDetails(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, nil, nil)
 	d := w.s.Defaults()
 	const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ3 ops@example"
@@ -328,6 +335,7 @@ func TestProvisionDetails(t *testing.T) {
 }
 
 func TestProvisionClone(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, nil, &ovirt.Options{Clone: true, Zones: []ovirt.ZoneConfig{{DataCenter: "Default", Cluster: "Default", StorageDomain: "vmstore"}}})
 	vm, err := w.pp.Provision(bg, provider.ProvisionSpec{Key: "c1", Name: "clone-1", Template: "centos9", Zone: zoneName})
 	if err != nil {
@@ -342,6 +350,7 @@ func TestProvisionClone(t *testing.T) {
 // A failed copy, a timeout during the copy and a lost answer to POST /vms
 // each leave no VM.
 func TestProvisionFailureLeavesNothing(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, &fakeovirt.Options{Step: 50 * time.Millisecond}, &ovirt.Options{Clone: true})
 	spec := func(k string) provider.ProvisionSpec {
 		return provider.ProvisionSpec{Key: k, Name: "fail-" + k, Template: "centos9", Zone: zoneName}
@@ -373,6 +382,7 @@ func TestProvisionFailureLeavesNothing(t *testing.T) {
 }
 
 func TestRetryableRefusals(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, nil, nil)
 	id, err := w.s.AddVM(fakeovirt.VMSpec{Name: "locked"})
 	if err != nil {
@@ -401,6 +411,7 @@ func checkByID(r report.Report, id, subject string) (report.Check, bool) {
 }
 
 func TestPreflightRows(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, nil, nil)
 	d := w.s.Defaults()
 	r, err := w.pp.Preflight(bg)
@@ -452,6 +463,7 @@ func TestPreflightRows(t *testing.T) {
 
 // Two processes (two drivers) provisioning one key at once make one VM.
 func TestProvisionSameKeyTwoProcesses(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, nil, nil)
 	other, err := ovirt.New(bg, w.s.URL(), w.s.User(), guest.NewSecret(w.s.Password()), &ovirt.Options{CACertPEM: w.s.CACertPEM(), StepPoll: 20 * time.Millisecond})
 	if err != nil {
@@ -481,6 +493,7 @@ func TestProvisionSameKeyTwoProcesses(t *testing.T) {
 
 // New addresses the agent reports (event 934) come as Changed with them.
 func TestWatchNewIPs(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, nil, nil)
 	id, err := w.s.AddVM(fakeovirt.VMSpec{Name: "ips", Status: "up"})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 )
 
 func TestFlows(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, nil, nil)
 	flows, ok := w.pp.Flows()
 	if !ok || len(flows) != 1 {
