@@ -10,6 +10,7 @@ import (
 	"github.com/kdomanski/iso9660"
 
 	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/internal/limit"
 )
 
 // Limits of the seed images this package writes and reads.
@@ -94,7 +95,7 @@ func WriteISO(w io.Writer, label string, files map[string][]byte) error {
 		return internalf(op, "written image does not read back: %v", err)
 	}
 	if gotLabel != label {
-		return internalf(op, "written image has label %q, want %q", gotLabel, label)
+		return internalf(op, "written image has label %s, want %s", limit.Quote(gotLabel), limit.Quote(label))
 	}
 	if len(got) != len(files) {
 		return internalf(op, "written image has %d files, want %d", len(got), len(files))
@@ -195,7 +196,7 @@ func readISODir(dir *iso9660.File, prefix string, depth int, files map[string][]
 		}
 		b.bytes += len(data)
 		if _, dup := files[name]; dup {
-			return errs.Errorf(errs.InvalidArgument, "", "file %q appears twice", name)
+			return errs.Errorf(errs.InvalidArgument, "", "file %s appears twice", limit.Quote(name))
 		}
 		files[name] = data
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/managedvm/managedvm/guest"
+	"github.com/managedvm/managedvm/internal/limit"
 	"github.com/managedvm/managedvm/report"
 )
 
@@ -406,14 +407,14 @@ func checkSpecExists(in *Inspection, _ *checkEnv) (report.Status, string, bool) 
 	}
 	switch found {
 	case Yes:
-		return report.Pass, fmt.Sprintf("spec %q exists", want), true
+		return report.Pass, fmt.Sprintf("spec %s exists", limit.Quote(want)), true
 	case No:
 		for _, n := range in.SpecNames {
 			if strings.EqualFold(n, want) {
-				return report.Fail, fmt.Sprintf("no spec named %q; %q differs only in case", want, n), true
+				return report.Fail, fmt.Sprintf("no spec named %s; %s differs only in case", limit.Quote(want), limit.Quote(n)), true
 			}
 		}
-		return report.Fail, fmt.Sprintf("no spec named %q", want), true
+		return report.Fail, fmt.Sprintf("no spec named %s", limit.Quote(want)), true
 	}
 	return report.Warn, notObserved, true
 }
@@ -442,7 +443,7 @@ func checkEnvPrefix(in *Inspection, env *checkEnv) (report.Status, string, bool)
 	case got != want:
 		return report.Fail, fmt.Sprintf("the name carries %s's prefix, not %s's", got, want), true
 	case in.Spec != nil && in.Spec.Name != SpecNameFor(in.Name):
-		return report.Fail, fmt.Sprintf("the guest customization is named %q, not like the template", in.Spec.Name), true
+		return report.Fail, fmt.Sprintf("the guest customization is named %s, not like the template", limit.Quote(in.Spec.Name)), true
 	}
 	return report.Pass, want + "'s template", true
 }
@@ -570,7 +571,7 @@ func vcdRequirements() []Requirement {
 				case SourceISO, SourceOVA:
 					return report.Fail, "made from " + strings.ToUpper(in.SourceFormat), true
 				}
-				return report.Warn, fmt.Sprintf("unrecognized source %q", in.SourceFormat), true
+				return report.Warn, fmt.Sprintf("unrecognized source %s", limit.Quote(in.SourceFormat)), true
 			}),
 		req(k, "tools", "VMware Tools are installed on the vApp template",
 			"Install VMware Tools in the vApp template's VM",

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/managedvm/managedvm/guest"
+	"github.com/managedvm/managedvm/internal/limit"
 )
 
 // CustomizationSpec is a vSphere guest customization specification in a
@@ -42,7 +43,7 @@ func (h HostnameSource) String() string {
 	if h.VMName {
 		return "the virtual machine name"
 	}
-	return fmt.Sprintf("fixed name %q", h.Fixed)
+	return "fixed name " + limit.Quote(h.Fixed)
 }
 
 // LinuxPrep is the Linux part of a spec.
@@ -209,10 +210,10 @@ func (s *CustomizationSpec) Diff(other *CustomizationSpec) []string {
 		d = append(d, fmt.Sprintf("%s: %v != %v", field, a, b))
 	}
 	if s.Name != other.Name {
-		add("Name", fmt.Sprintf("%q", s.Name), fmt.Sprintf("%q", other.Name))
+		add("Name", limit.Quote(s.Name), limit.Quote(other.Name))
 	}
 	if s.Description != other.Description {
-		add("Description", fmt.Sprintf("%q", s.Description), fmt.Sprintf("%q", other.Description))
+		add("Description", limit.Quote(s.Description), limit.Quote(other.Description))
 	}
 	switch {
 	case (s.Linux == nil) != (other.Linux == nil):

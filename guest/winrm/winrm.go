@@ -29,6 +29,7 @@ import (
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
 	"github.com/managedvm/managedvm/internal/certerr"
+	"github.com/managedvm/managedvm/internal/limit"
 )
 
 // Default ports of WinRM.
@@ -580,7 +581,7 @@ func (e *Driver) RunCmd(ctx context.Context, commandLine string, opts guest.Comm
 	if i := strings.IndexByte(name, ' '); i >= 0 {
 		name = name[:i]
 	}
-	return e.run(ctx, op, fmt.Sprintf("cmd %q", name), commandLine, opts)
+	return e.run(ctx, op, "cmd "+limit.Quote(name), commandLine, opts)
 }
 
 type limitedBuffer struct {
@@ -867,7 +868,7 @@ func parseReceive(body []byte, commandID string) (receiveResult, error) {
 		case "stderr":
 			r.stderr = append(r.stderr, data...)
 		default:
-			return receiveResult{}, fmt.Errorf("a ReceiveResponse has an unknown stream %q", s.Name)
+			return receiveResult{}, fmt.Errorf("a ReceiveResponse has an unknown stream %s", limit.Quote(s.Name))
 		}
 	}
 	if st := rr.State; st != nil && strings.TrimSpace(st.State) == stateDone {
@@ -876,13 +877,13 @@ func parseReceive(body []byte, commandID string) (receiveResult, error) {
 		if code != "" {
 			n, err := strconv.ParseInt(code, 10, 64)
 			if err != nil {
-				return receiveResult{}, fmt.Errorf("a ReceiveResponse has exit code %q", code)
+				return receiveResult{}, fmt.Errorf("a ReceiveResponse has exit code %s", limit.Quote(code))
 			}
 			// Windows exit codes are 32-bit, often shown unsigned
 			// (0xC000013A = 3221225786).
 			r.exitCode = int(int32(uint32(n)))
 			if n < -1<<31 || n > 1<<32-1 {
-				return receiveResult{}, fmt.Errorf("a ReceiveResponse has exit code %q", code)
+				return receiveResult{}, fmt.Errorf("a ReceiveResponse has exit code %s", limit.Quote(code))
 			}
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
+	"github.com/managedvm/managedvm/internal/limit"
 	"github.com/managedvm/managedvm/provider"
 )
 
@@ -127,11 +128,11 @@ func (p *Provider) checkAccess(op, id string, cred guest.Credentials) (*record, 
 	vm := r.vm
 	switch {
 	case vm.Template:
-		return nil, errs.Errorf(errs.FailedPrecondition, op, "%q is a template: guest operations need a running VM", id)
+		return nil, errs.Errorf(errs.FailedPrecondition, op, "%s is a template: guest operations need a running VM", limit.Quote(id))
 	case vm.Power != provider.PoweredOn:
-		return nil, errs.Errorf(errs.FailedPrecondition, op, "VM %q is not powered on (%s): power it on, let the guest boot, and retry", vm.Name, powerName(vm.Power))
+		return nil, errs.Errorf(errs.FailedPrecondition, op, "VM %s is not powered on (%s): power it on, let the guest boot, and retry", limit.Quote(vm.Name), powerName(vm.Power))
 	case !vm.Guest.ToolsRunning:
-		return nil, errs.Errorf(errs.FailedPrecondition, op, "VMware Tools are not running in the guest of VM %q: install or start them (or wait for the guest to finish booting) and retry", vm.Name)
+		return nil, errs.Errorf(errs.FailedPrecondition, op, "VMware Tools are not running in the guest of VM %s: install or start them (or wait for the guest to finish booting) and retry", limit.Quote(vm.Name))
 	}
 	want, ok := r.accounts[cred.Username]
 	if !ok && vm.Guest.Family == guest.Windows {
@@ -143,7 +144,7 @@ func (p *Provider) checkAccess(op, id string, cred guest.Credentials) (*record, 
 		}
 	}
 	if !ok || want != cred.Password.Reveal() {
-		return nil, errs.Errorf(errs.Unauthenticated, op, "the guest OS of VM %q refused the user name or password for %q: check both (and that the account is not locked or expired) and retry", vm.Name, cred.Username)
+		return nil, errs.Errorf(errs.Unauthenticated, op, "the guest OS of VM %s refused the user name or password for %s: check both (and that the account is not locked or expired) and retry", limit.Quote(vm.Name), limit.Quote(cred.Username))
 	}
 	return r, nil
 }
