@@ -768,19 +768,28 @@ func (e *Driver) feed(ctx context.Context, in *stdinFeed, shell, commandID strin
 		_ = send(nil, true) // the command may have ended already
 		return
 	}
+	// A reader that knows what it has left (bytes.Reader, strings.Reader,
+	// bytes.Buffer) lets the last chunk carry the end of input, saving a
+	// Send; any other reader is never read ahead, so a stdin fed in
+	// answer to the command's output cannot stall.
+	sized, _ := stdin.(interface{ Len() int })
 	buf := make([]byte, e.maxSend)
 	for {
 		n, rerr := stdin.Read(buf)
 		if ctx.Err() != nil {
 			return
 		}
+		last := rerr == io.EOF || (rerr == nil && sized != nil && sized.Len() == 0)
 		if n > 0 {
-			if err := send(buf[:n], false); err != nil {
+			if err := send(buf[:n], last); err != nil {
 				return // the command ended, or the receive loop reports the failure
+			}
+			if last {
+				return
 			}
 		}
 		switch {
-		case rerr == io.EOF:
+		case last:
 			_ = send(nil, true)
 			return
 		case rerr != nil:

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -606,4 +607,37 @@ func driverOf(t testing.TB, ex *guest.Executor) *winrm.Driver {
 		t.Fatal("As does not reach the *winrm.Driver")
 	}
 	return d
+}
+
+// TestStdinEndRidesOnLastChunk: a stdin whose length is known ends with
+// its last chunk (one Send for a short one, not a second Send carrying
+// only the end); a reader of unknown length is never read ahead, so its
+// end takes a Send of its own.
+func TestStdinEndRidesOnLastChunk(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name  string
+		stdin func() io.Reader
+		sends int
+	}{
+		{"strings.Reader", func() io.Reader { return strings.NewReader("hello\n") }, 1},
+		{"bytes.Buffer", func() io.Reader { return bytes.NewBufferString("hello\n") }, 1},
+		{"unsized", func() io.Reader { return io.MultiReader(strings.NewReader("hello\n")) }, 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g := newFakeGuest(t, winrmserver.Options{})
+			ex := g.executor(t, nil)
+			before := g.srv.Stats().Sends
+			var out bytes.Buffer
+			if _, err := ex.Run(t.Context(), guest.Command{Script: "$i = [Console]::OpenStandardInput(); $o = [Console]::OpenStandardOutput(); $i.CopyTo($o); $o.Flush()", Stdin: c.stdin(), Stdout: &out}); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.TrimSpace(out.String()); got != "hello" {
+				t.Fatalf("stdout %q, want the input back", got)
+			}
+			if n := g.srv.Stats().Sends - before; n != c.sends {
+				t.Fatalf("%d Sends, want %d", n, c.sends)
+			}
+		})
+	}
 }
