@@ -1,0 +1,140 @@
+package hyperv
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf16"
+
+	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/guest"
+	"github.com/managedvm/managedvm/internal/limit"
+)
+
+// A script is one of the fixed PowerShell templates the driver runs on a
+// node. Its text never changes with the call: the parameters travel as
+// one JSON document on the command's standard input, which the script
+// reads with [Console]::In.ReadToEnd() and ConvertFrom-Json, so no value
+// is ever pasted into PowerShell text and none is on the command line.
+// The first line names the template ("# managedvm-hyperv NAME/VERSION"),
+// which is how the simulator (internal/fakes/hypervsim) recognises it.
+//
+// Every script answers with one JSON object on standard output, built
+// from hashtables whose fields are strings (enums cast with [string],
+// lists forced with @()), written by ConvertTo-Json -Depth N -Compress
+// and with every non-ASCII character escaped as \uXXXX, so that the
+// console code page of the remote powershell.exe cannot change it.
+type script struct {
+	name string
+	text string
+}
+
+// The header each template starts with.
+const scriptHeader = "# managedvm-hyperv "
+
+// paramsLine reads the JSON parameters from standard input.
+// Remove-TypeData keeps Windows PowerShell 5.1 from writing arrays as
+// {"value":[...],"Count":n} when they went through the pipeline.
+const paramsLine = "Remove-TypeData System.Array -ErrorAction SilentlyContinue\n" +
+	"$p = [Console]::In.ReadToEnd() | ConvertFrom-Json\n"
+
+// emitFunc writes an object as compressed JSON, non-ASCII escaped.
+const emitFunc = "function emit($o) { $j = ConvertTo-Json -InputObject $o -Depth 6 -Compress; " +
+	"[Console]::Out.Write([regex]::Replace($j, '[^\\x00-\\x7f]', { param($m) '\\u{0:x4}' -f [int][char]$m.Value })) }\n"
+
+// vmFunc turns one Microsoft.HyperV.PowerShell.VirtualMachine into the
+// hashtable the driver reads (see wireVM).
+const vmFunc = "function vmj($v) {\n" +
+	"$a = @(foreach ($n in @(Get-VMNetworkAdapter -VM $v)) { @{ Mac = [string]$n.MacAddress; Switch = [string]$n.SwitchName; " +
+	"IPs = @(foreach ($i in @($n.IPAddresses)) { [string]$i }); VlanMode = [string]$n.VlanSetting.OperationMode; Vlan = [string]$n.VlanSetting.AccessVlanId } })\n" +
+	"@{ Id = [string]$v.VMId; Name = [string]$v.Name; State = [string]$v.State; CPUs = [string]$v.ProcessorCount; Memory = [string]$v.MemoryStartup; " +
+	"Gen = [string]$v.Generation; Clustered = [string]$v.IsClustered; Notes = [string]$v.Notes; Heartbeat = [string]$v.Heartbeat; " +
+	"IS = [string]$v.IntegrationServicesState; Node = [string]$v.ComputerName; Adapters = $a }\n}\n"
+
+func newScript(name, body string) script {
+	return script{name: name, text: scriptHeader + name + "\n" + paramsLine + emitFunc + body}
+}
+
+// The templates. inventory lists every VM registered on the node it runs
+// on (in a failover cluster a VM is registered on its owner node only);
+// get returns one VM by its VMId, or VM null when the node does not hold
+// it; cluster describes the failover cluster, its nodes, CSVs and the
+// node's virtual switches.
+var (
+	scriptInventory = newScript("inventory/1", vmFunc+
+		"emit @{ V = '1'; Node = [string]$env:COMPUTERNAME; VMs = @(foreach ($v in @(Get-VM)) { vmj $v }) }\n")
+	scriptGet = newScript("get/1", vmFunc+
+		"$v = @(Get-VM -Id $p.Id -ErrorAction SilentlyContinue)\n"+
+		"if ($v.Count -eq 0) { emit @{ V = '1'; Node = [string]$env:COMPUTERNAME; VM = $null } } else { emit @{ V = '1'; Node = [string]$env:COMPUTERNAME; VM = (vmj $v[0]) } }\n")
+	scriptCluster = newScript("cluster/1",
+		"$c = Get-Cluster\n"+
+			"emit @{ V = '1'; Node = [string]$env:COMPUTERNAME; Cluster = [string]$c.Name; Domain = [string]$c.Domain; "+
+			"Nodes = @(foreach ($n in @(Get-ClusterNode)) { @{ Name = [string]$n.Name; State = [string]$n.State } }); "+
+			"CSVs = @(foreach ($s in @(Get-ClusterSharedVolume)) { @{ Name = [string]$s.Name; State = [string]$s.State; Owner = [string]$s.OwnerNode.Name; "+
+			"Path = [string]@($s.SharedVolumeInfo)[0].FriendlyVolumeName } }); "+
+			"Switches = @(foreach ($w in @(Get-VMSwitch)) { @{ Name = [string]$w.Name; Type = [string]$w.SwitchType } }) }\n")
+)
+
+// scripts is every template, for the tests that check each one fits a
+// WinRM command line.
+var scripts = []script{scriptInventory, scriptGet, scriptCluster}
+
+// asciiJSON marshals v as JSON with every non-ASCII character escaped, so
+// the bytes read the same in any console code page.
+func asciiJSON(v any) ([]byte, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	for _, r := range string(raw) {
+		if r < 0x80 {
+			b.WriteRune(r)
+			continue
+		}
+		for _, u := range utf16.Encode([]rune{r}) {
+			fmt.Fprintf(&b, `\u%04x`, u)
+		}
+	}
+	return b.Bytes(), nil
+}
+
+// run runs s on the node behind ex with params as its JSON input and
+// decodes its JSON answer into out. node names the node in messages.
+func run(ctx context.Context, ex *guest.Executor, node string, s script, params, out any) error {
+	if params == nil {
+		params = struct{}{}
+	}
+	in, err := asciiJSON(params)
+	if err != nil {
+		return errs.Errorf(errs.Internal, "", "hyperv: encoding the %s parameters: %v", s.name, err)
+	}
+	res, err := ex.Run(ctx, guest.Command{Script: s.text, Stdin: bytes.NewReader(in)})
+	if err != nil {
+		var ee *guest.ExitError
+		if errors.As(err, &ee) {
+			return scriptError(node, s, ee.Stderr)
+		}
+		return errs.Wrap(errs.CodeOf(err), "", fmt.Errorf("hyperv: node %s: %s: %w", limit.Quote(node), s.name, err))
+	}
+	if err := json.Unmarshal(bytes.TrimSpace(res.Stdout), out); err != nil {
+		return errs.Errorf(errs.Internal, "", "hyperv: node %s: the %s answer is not the JSON the script writes: %v", limit.Quote(node), s.name, err)
+	}
+	return nil
+}
+
+// scriptError maps a failed script's error text to a code: Hyper-V's and
+// the cluster's access-denied texts are PermissionDenied, anything else
+// FailedPrecondition. The text is quoted (cut), as it may carry names.
+func scriptError(node string, s script, stderr []byte) error {
+	msg := strings.TrimSpace(string(stderr))
+	code := errs.FailedPrecondition
+	low := strings.ToLower(msg)
+	if strings.Contains(low, "required permission") || strings.Contains(low, "access is denied") || strings.Contains(low, "accessdenied") {
+		code = errs.PermissionDenied
+	}
+	return errs.Errorf(code, "", "hyperv: node %s: %s failed: %s", limit.Quote(node), s.name, limit.Quote(msg))
+}

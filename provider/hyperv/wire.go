@@ -1,0 +1,69 @@
+package hyperv
+
+// The answers of the templates, as the scripts write them: every scalar
+// is a string (enums through [string], numbers and booleans too), so the
+// driver's decoding does not depend on how Windows PowerShell 5.1 writes
+// enums (as numbers) or how large numbers come out.
+
+// wireVM is one VM (the hashtable of vmj in scripts.go).
+type wireVM struct {
+	ID        string        `json:"Id"`
+	Name      string        `json:"Name"`
+	State     string        `json:"State"`
+	CPUs      string        `json:"CPUs"`
+	Memory    string        `json:"Memory"` // MemoryStartup, bytes
+	Gen       string        `json:"Gen"`
+	Clustered string        `json:"Clustered"` // "True" / "False"
+	Notes     string        `json:"Notes"`
+	Heartbeat string        `json:"Heartbeat"`
+	IS        string        `json:"IS"` // IntegrationServicesState
+	Node      string        `json:"Node"`
+	Adapters  []wireAdapter `json:"Adapters"`
+}
+
+type wireAdapter struct {
+	Mac      string   `json:"Mac"`
+	Switch   string   `json:"Switch"`
+	IPs      []string `json:"IPs"`
+	VlanMode string   `json:"VlanMode"`
+	Vlan     string   `json:"Vlan"`
+}
+
+type inventoryAnswer struct {
+	V    string   `json:"V"`
+	Node string   `json:"Node"`
+	VMs  []wireVM `json:"VMs"`
+}
+
+type getAnswer struct {
+	V    string  `json:"V"`
+	Node string  `json:"Node"`
+	VM   *wireVM `json:"VM"`
+}
+
+type clusterAnswer struct {
+	V        string       `json:"V"`
+	Node     string       `json:"Node"`
+	Cluster  string       `json:"Cluster"`
+	Domain   string       `json:"Domain"`
+	Nodes    []wireNode   `json:"Nodes"`
+	CSVs     []wireCSV    `json:"CSVs"`
+	Switches []wireSwitch `json:"Switches"`
+}
+
+type wireNode struct {
+	Name  string `json:"Name"`
+	State string `json:"State"` // Up, Down, Paused, Joining
+}
+
+type wireCSV struct {
+	Name  string `json:"Name"`
+	State string `json:"State"` // Online, ...
+	Owner string `json:"Owner"`
+	Path  string `json:"Path"` // C:\ClusterStorage\Volume1
+}
+
+type wireSwitch struct {
+	Name string `json:"Name"`
+	Type string `json:"Type"` // External, Internal, Private
+}
