@@ -3,7 +3,8 @@
 //
 // Fakes of outside systems speak the real protocol, so the real client code
 // runs against them, each in its own package: an in-process SSH server
-// (sshserver), a WinRM server (winrmserver), and an oVirt engine (ovirt)
+// (sshserver), a WinRM server (winrmserver), a Hyper-V failover cluster
+// behind per-node WinRM endpoints (hypervsim), and an oVirt engine (ovirt)
 // and a VMware Cloud Director (vcd) for the drivers that are planned. The
 // vCenter simulator is public (provider/vsphere/vspheresim), so host
 // applications can test with it too.

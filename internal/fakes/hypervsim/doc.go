@@ -1,0 +1,43 @@
+// Package hypervsim is a Microsoft Hyper-V failover cluster in memory for
+// the tests of provider/hyperv: nodes, Cluster Shared Volumes, virtual
+// switches, VMs (keyed by VMId, each registered on its owner node) and
+// each node's Microsoft-Windows-Hyper-V-VMMS-Admin log (13002 created,
+// 13003 deleted, with per-node record ids). Every node has its own WinRM
+// endpoint (internal/fakes/winrmserver: HTTPS, NTLM), as the driver
+// reaches each node directly.
+//
+// # What it answers
+//
+// A node answers the driver's templates by their identity: the
+// -EncodedCommand is decoded by winrmserver, the template is recognised
+// by its first line ("# managedvm-hyperv NAME/VERSION"), its JSON
+// parameters are read from standard input, and the answer is computed
+// from the cluster state and written as Windows PowerShell 5.1's
+// ConvertTo-Json -Compress writes the template's hashtables (keys in hash
+// order, not insertion order; <, >, &, ' as \u003c ...; every value a
+// string, as the templates cast them; non-ASCII escaped as the templates
+// do). Simulated: inventory/1 (the VMs registered on the node), get/1
+// (one VM by VMId, VM null when the node does not hold it; a malformed
+// GUID fails as Get-VM's parameter binding does) and cluster/1 (cluster,
+// nodes, CSVs, switches). A VM's IPs (KVP) are reported only while it
+// is Running.
+//
+// It does not interpret PowerShell. It refuses loudly (exit 1, a
+// "hypervsim:" message on stderr) what a template must never do: a
+// script without the header, one that does not read its parameters with
+// ConvertFrom-Json from standard input or does not write with
+// ConvertTo-Json -Depth -Compress, non-ASCII bytes on standard input
+// (powershell.exe would decode them in the console code page), and a
+// parameter value found in the script text (pasted instead of passed).
+//
+// # Double hop
+//
+// A script that names another node with -ComputerName (a literal, or
+// $p.Field resolved from its parameters) fails with Hyper-V's
+// access-denied text, as it does inside an NTLM WinRM session, where the
+// node cannot pass the caller's credentials on.
+//
+// # Concurrency
+//
+// A Sim is safe for concurrent use.
+package hypervsim

@@ -1,0 +1,502 @@
+package hypervsim
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/managedvm/managedvm/internal/fakes/winrmserver"
+)
+
+// Options configure a Sim.
+type Options struct {
+	// Cluster names the failover cluster; Domain is the AD domain (its
+	// NetBIOS name, as NTLM logons give it).
+	Cluster, Domain string
+	// Nodes are the node names (COMPUTERNAME), each served by its own
+	// WinRM endpoint. At least one.
+	Nodes []string
+	// User and Password are the account every node accepts (NTLM, as
+	// DOMAIN\user, user@domain or user).
+	User, Password string
+	// RequestDelay is added to every WinRM request of every node (the
+	// network and WinRM service latency a benchmark wants to see).
+	RequestDelay time.Duration
+}
+
+// VM is a virtual machine of the simulated cluster, with the properties
+// of Microsoft.HyperV.PowerShell.VirtualMachine the templates read.
+type VM struct {
+	// ID is the VMId (a GUID, lower case); AddVM makes one when empty.
+	ID   string
+	Name string
+	// State is a VMState name: Running, Off, Saved, Paused, Starting, ...
+	State string
+	CPUs  int
+	// MemoryStartup is in bytes.
+	MemoryStartup int64
+	Generation    int
+	// Clustered is IsClustered: the VM is a cluster role.
+	Clustered bool
+	Notes     string
+	// Heartbeat is the heartbeat integration service's status
+	// (OkApplicationsUnknown, LostCommunication, ...; empty when off).
+	Heartbeat string
+	// IntegrationServicesState, e.g. "Up to date".
+	IntegrationServicesState string
+	// Owner is the node the VM is registered on.
+	Owner    string
+	Adapters []Adapter
+}
+
+// Adapter is a VM network adapter.
+type Adapter struct {
+	MAC    string // 12 hex digits, as Hyper-V writes it
+	Switch string
+	// IPs come from the guest's KVP daemon: reported only while the VM is
+	// Running.
+	IPs []string
+	// VLAN is the access VLAN; 0 means untagged.
+	VLAN int
+}
+
+// CSV is a Cluster Shared Volume.
+type CSV struct {
+	Name  string // "Cluster Disk 1"
+	Path  string // C:\ClusterStorage\Volume1
+	Owner string
+	State string // Online
+}
+
+// Switch is a virtual switch (present on every node).
+type Switch struct {
+	Name string
+	Type string // External, Internal, Private
+}
+
+// Event is one record of a node's Microsoft-Windows-Hyper-V-VMMS-Admin
+// log.
+type Event struct {
+	RecordID int64
+	ID       int // 13002 created, 13003 deleted
+	VMID     string
+	VMName   string
+	Time     time.Time
+}
+
+// Sim is a Hyper-V failover cluster in memory, one WinRM endpoint per
+// node.
+type Sim struct {
+	opts Options
+
+	mu       sync.Mutex
+	nodes    map[string]*node
+	order    []string
+	vms      map[string]*VM
+	csvs     []CSV
+	switches []Switch
+	scripts  map[string]int // template name -> runs
+}
+
+type node struct {
+	name   string
+	srv    *winrmserver.Server
+	log    []Event
+	record int64
+}
+
+// New starts the nodes' WinRM endpoints (HTTPS, each with its own CA).
+func New(opts Options) (*Sim, error) {
+	if len(opts.Nodes) == 0 || opts.User == "" || opts.Password == "" {
+		return nil, errors.New("hypervsim: Nodes, User and Password are required")
+	}
+	if opts.Cluster == "" {
+		opts.Cluster = "HVCLUSTER"
+	}
+	s := &Sim{opts: opts, nodes: map[string]*node{}, vms: map[string]*VM{}, scripts: map[string]int{}}
+	for _, name := range opts.Nodes {
+		if _, dup := s.nodes[strings.ToUpper(name)]; dup {
+			s.Close()
+			return nil, fmt.Errorf("hypervsim: node %q twice", name)
+		}
+		n := &node{name: name}
+		srv, err := winrmserver.New(winrmserver.Options{User: opts.User, Domain: opts.Domain, Password: opts.Password,
+			Delay: opts.RequestDelay, Handler: func(ctx context.Context, r *winrmserver.Request) int { return s.handle(ctx, n, r) }})
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		n.srv = srv
+		s.nodes[strings.ToUpper(name)] = n
+		s.order = append(s.order, name)
+	}
+	return s, nil
+}
+
+// Close stops every node's endpoint.
+func (s *Sim) Close() {
+	for _, n := range s.nodes {
+		if n.srv != nil {
+			n.srv.Close()
+		}
+	}
+}
+
+// Nodes returns the node names in the order of Options.Nodes.
+func (s *Sim) Nodes() []string { return append([]string(nil), s.order...) }
+
+// Endpoint is where a node's WinRM service answers.
+type Endpoint struct {
+	Host      string
+	Port      int
+	CACertPEM []byte
+}
+
+// Endpoint returns node's WinRM endpoint; ok is false for an unknown node.
+func (s *Sim) Endpoint(name string) (Endpoint, bool) {
+	n, ok := s.nodes[strings.ToUpper(name)]
+	if !ok {
+		return Endpoint{}, false
+	}
+	return Endpoint{Host: n.srv.Host(), Port: n.srv.Port(), CACertPEM: n.srv.CACertPEM()}, true
+}
+
+// Server returns node's WinRM server (its Requests and Stats).
+func (s *Sim) Server(name string) *winrmserver.Server {
+	if n, ok := s.nodes[strings.ToUpper(name)]; ok {
+		return n.srv
+	}
+	return nil
+}
+
+// AddCSV adds a Cluster Shared Volume.
+func (s *Sim) AddCSV(c CSV) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.State == "" {
+		c.State = "Online"
+	}
+	s.csvs = append(s.csvs, c)
+}
+
+// AddSwitch adds a virtual switch to every node.
+func (s *Sim) AddSwitch(w Switch) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.switches = append(s.switches, w)
+}
+
+func newGUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// AddVM registers vm on vm.Owner, logs event 13002 there and returns its
+// VMId.
+func (s *Sim) AddVM(vm VM) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, ok := s.nodes[strings.ToUpper(vm.Owner)]
+	if !ok {
+		return "", fmt.Errorf("hypervsim: no node %q", vm.Owner)
+	}
+	if vm.ID == "" {
+		vm.ID = newGUID()
+	}
+	vm.ID = strings.ToLower(vm.ID)
+	if _, dup := s.vms[vm.ID]; dup {
+		return "", fmt.Errorf("hypervsim: VMId %s taken", vm.ID)
+	}
+	vm.Owner = n.name
+	if vm.State == "" {
+		vm.State = "Off"
+	}
+	if vm.Generation == 0 {
+		vm.Generation = 2
+	}
+	c := vm
+	c.Adapters = cloneAdapters(vm.Adapters)
+	s.vms[vm.ID] = &c
+	n.logEvent(13002, &c)
+	return vm.ID, nil
+}
+
+func cloneAdapters(a []Adapter) []Adapter {
+	out := make([]Adapter, len(a))
+	for i, x := range a {
+		x.IPs = append([]string(nil), x.IPs...)
+		out[i] = x
+	}
+	return out
+}
+
+func (n *node) logEvent(id int, vm *VM) {
+	n.record++
+	n.log = append(n.log, Event{RecordID: n.record, ID: id, VMID: vm.ID, VMName: vm.Name, Time: time.Now().UTC()})
+}
+
+// RemoveVM deletes a VM and logs 13003 on its owner node.
+func (s *Sim) RemoveVM(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	vm, ok := s.vms[strings.ToLower(id)]
+	if !ok {
+		return false
+	}
+	delete(s.vms, vm.ID)
+	s.nodes[strings.ToUpper(vm.Owner)].logEvent(13003, vm)
+	return true
+}
+
+// Move makes node the owner of VM id, as a live migration or a failover
+// does (the VM keeps its VMId; no 13002/13003 is logged).
+func (s *Sim) Move(id, to string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	vm, ok := s.vms[strings.ToLower(id)]
+	n, nok := s.nodes[strings.ToUpper(to)]
+	if !ok || !nok {
+		return fmt.Errorf("hypervsim: no VM %q or node %q", id, to)
+	}
+	vm.Owner = n.name
+	return nil
+}
+
+// SetState sets a VM's State (and Heartbeat: OkApplicationsUnknown while
+// Running, empty otherwise).
+func (s *Sim) SetState(id, state string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	vm, ok := s.vms[strings.ToLower(id)]
+	if !ok {
+		return fmt.Errorf("hypervsim: no VM %q", id)
+	}
+	vm.State = state
+	vm.Heartbeat = ""
+	if state == "Running" {
+		vm.Heartbeat = "OkApplicationsUnknown"
+	}
+	return nil
+}
+
+// VMs returns a copy of every VM, ordered by ID.
+func (s *Sim) VMs() []VM {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]VM, 0, len(s.vms))
+	for _, vm := range s.vms {
+		c := *vm
+		c.Adapters = cloneAdapters(vm.Adapters)
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Events returns node's VMMS-Admin log.
+func (s *Sim) Events(name string) []Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n, ok := s.nodes[strings.ToUpper(name)]; ok {
+		return append([]Event(nil), n.log...)
+	}
+	return nil
+}
+
+// ScriptRuns returns how many times the template name ("inventory/1")
+// was run on all nodes.
+func (s *Sim) ScriptRuns(name string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.scripts[name]
+}
+
+// Requests returns how many WS-Management requests (Create, Command,
+// Send, Receive, Signal, Delete) all nodes answered.
+func (s *Sim) Requests() int {
+	total := 0
+	for _, n := range s.nodes {
+		st := n.srv.Stats()
+		total += st.ShellsCreated + st.ShellsDeleted + st.Commands + st.Sends + st.Receives + st.Signals
+	}
+	return total
+}
+
+var (
+	reHeader       = regexp.MustCompile(`(?m)^# managedvm-hyperv ([a-z-]+/[0-9]+)$`)
+	reComputerName = regexp.MustCompile(`(?i)-ComputerName\s+(\$p\.([A-Za-z]+)|'([^']*)'|([^\s;|)]+))`)
+)
+
+// handle runs one command on node n: it recognises the template by its
+// header line, checks that it follows the rules every template follows,
+// and answers from the cluster state.
+func (s *Sim) handle(ctx context.Context, n *node, r *winrmserver.Request) int {
+	if !r.PowerShell {
+		fmt.Fprintf(r.Stderr, "hypervsim: only powershell.exe -EncodedCommand is served, not %q\r\n", r.CommandLine)
+		return 1
+	}
+	m := reHeader.FindStringSubmatch(r.Script)
+	if m == nil {
+		fmt.Fprint(r.Stderr, "hypervsim: not a managedvm-hyperv template (no header line)\r\n")
+		return 1
+	}
+	name := m[1]
+	for _, must := range []string{"[Console]::In.ReadToEnd() | ConvertFrom-Json", "ConvertTo-Json", "-Compress", "-Depth"} {
+		if !strings.Contains(r.Script, must) {
+			fmt.Fprintf(r.Stderr, "hypervsim: %s does not use %s\r\n", name, must)
+			return 1
+		}
+	}
+	in, err := io.ReadAll(r.Stdin)
+	if err != nil {
+		return 1
+	}
+	for _, c := range in {
+		if c >= 0x80 {
+			// [Console]::In decodes with the OEM code page: the value
+			// would arrive changed.
+			fmt.Fprint(r.Stderr, "hypervsim: non-ASCII bytes on standard input would be read in the console code page\r\n")
+			return 1
+		}
+	}
+	var params map[string]any
+	if len(strings.TrimSpace(string(in))) == 0 {
+		params = map[string]any{}
+	} else if err := json.Unmarshal(in, &params); err != nil {
+		fmt.Fprintf(r.Stderr, "ConvertFrom-Json : Invalid JSON primitive: %v\r\n", err)
+		return 1
+	}
+	for _, v := range params {
+		if sv, ok := v.(string); ok && len(sv) >= 3 && strings.Contains(r.Script, sv) {
+			fmt.Fprintf(r.Stderr, "hypervsim: %s has a parameter value pasted into its text\r\n", name)
+			return 1
+		}
+	}
+	if code, refused := s.doubleHop(n, r, params); refused {
+		return code
+	}
+	s.mu.Lock()
+	s.scripts[name]++
+	out, code, msg := s.answer(n, name, params)
+	s.mu.Unlock()
+	if code != 0 {
+		fmt.Fprint(r.Stderr, msg+"\r\n")
+		return code
+	}
+	var b strings.Builder
+	writeJSON(&b, out)
+	if ctx.Err() != nil {
+		return 1
+	}
+	_, _ = io.WriteString(r.Stdout, b.String())
+	return 0
+}
+
+// doubleHop refuses a script that names another node with -ComputerName,
+// as Hyper-V does inside an NTLM WinRM session: the node cannot pass the
+// caller's credentials on.
+func (s *Sim) doubleHop(n *node, r *winrmserver.Request, params map[string]any) (int, bool) {
+	for _, m := range reComputerName.FindAllStringSubmatch(r.Script, -1) {
+		target := m[3] + m[4]
+		if m[2] != "" {
+			target, _ = params[m[2]].(string)
+		}
+		if target == "" || strings.EqualFold(target, n.name) || target == "." || strings.EqualFold(target, "localhost") {
+			continue
+		}
+		fmt.Fprintf(r.Stderr, "Get-VM : You do not have the required permission to complete this task. Contact the administrator of the authorization policy for the computer '%s'.\r\n", target)
+		return 1, true
+	}
+	return 0, false
+}
+
+// answer computes a template's answer; s.mu is held.
+func (s *Sim) answer(n *node, name string, p map[string]any) (obj, int, string) {
+	switch name {
+	case "inventory/1":
+		vms := []obj{}
+		for _, vm := range s.sortedVMs() {
+			if vm.Owner == n.name {
+				vms = append(vms, vmObj(vm))
+			}
+		}
+		return obj{"V": "1", "Node": n.name, "VMs": vms}, 0, ""
+	case "get/1":
+		id, _ := p["Id"].(string)
+		if !guidRE.MatchString(id) {
+			return nil, 1, fmt.Sprintf("Get-VM : Cannot bind parameter 'Id'. Cannot convert value \"%s\" to type \"System.Guid\".", id)
+		}
+		vm, ok := s.vms[strings.ToLower(strings.Trim(id, "{}"))]
+		if !ok || vm.Owner != n.name {
+			return obj{"V": "1", "Node": n.name, "VM": nil}, 0, ""
+		}
+		return obj{"V": "1", "Node": n.name, "VM": vmObj(vm)}, 0, ""
+	case "cluster/1":
+		nodes := []obj{}
+		for _, nm := range s.order {
+			nodes = append(nodes, obj{"Name": nm, "State": "Up"})
+		}
+		csvs := []obj{}
+		for _, c := range s.csvs {
+			csvs = append(csvs, obj{"Name": c.Name, "State": c.State, "Owner": c.Owner, "Path": c.Path})
+		}
+		sw := []obj{}
+		for _, w := range s.switches {
+			sw = append(sw, obj{"Name": w.Name, "Type": w.Type})
+		}
+		return obj{"V": "1", "Node": n.name, "Cluster": s.opts.Cluster, "Domain": s.opts.Domain, "Nodes": nodes, "CSVs": csvs, "Switches": sw}, 0, ""
+	}
+	return nil, 1, "hypervsim: template " + name + " is not simulated"
+}
+
+var guidRE = regexp.MustCompile(`^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?$`)
+
+func (s *Sim) sortedVMs() []*VM {
+	out := make([]*VM, 0, len(s.vms))
+	for _, vm := range s.vms {
+		out = append(out, vm)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// vmObj is what vmj in the templates builds for a VM: every value cast
+// to a string as [string] casts it.
+func vmObj(vm *VM) obj {
+	ads := []obj{}
+	for _, a := range vm.Adapters {
+		ips := []string{}
+		if vm.State == "Running" {
+			ips = append(ips, a.IPs...)
+		}
+		mode, vlan := "Untagged", "0"
+		if a.VLAN != 0 {
+			mode, vlan = "Access", strconv.Itoa(a.VLAN)
+		}
+		ads = append(ads, obj{"Mac": strings.ToUpper(a.MAC), "Switch": a.Switch, "IPs": ips, "VlanMode": mode, "Vlan": vlan})
+	}
+	return obj{"Id": vm.ID, "Name": vm.Name, "State": vm.State, "CPUs": strconv.Itoa(vm.CPUs),
+		"Memory": strconv.FormatInt(vm.MemoryStartup, 10), "Gen": strconv.Itoa(vm.Generation),
+		"Clustered": psBool(vm.Clustered), "Notes": vm.Notes, "Heartbeat": vm.Heartbeat,
+		"IS": vm.IntegrationServicesState, "Node": vm.Owner, "Adapters": ads}
+}
+
+// psBool is [string]$true / [string]$false.
+func psBool(b bool) string {
+	if b {
+		return "True"
+	}
+	return "False"
+}
