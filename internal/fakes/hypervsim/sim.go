@@ -31,6 +31,11 @@ type Options struct {
 	// RequestDelay is added to every WinRM request of every node (the
 	// network and WinRM service latency a benchmark wants to see).
 	RequestDelay time.Duration
+	// BeforeAnswer, if set, is called on a node before it computes a
+	// template's answer (outside the Sim's lock, so it may change the
+	// cluster: move a VM while the nodes answer a List, as a failover
+	// does).
+	BeforeAnswer func(node, template string)
 }
 
 // VM is a virtual machine of the simulated cluster, with the properties
@@ -105,6 +110,7 @@ type Sim struct {
 	csvs     []CSV
 	switches []Switch
 	scripts  map[string]int // template name -> runs
+	runsOn   map[string]int // node + " " + template name -> runs
 }
 
 type node struct {
@@ -122,7 +128,7 @@ func New(opts Options) (*Sim, error) {
 	if opts.Cluster == "" {
 		opts.Cluster = "HVCLUSTER"
 	}
-	s := &Sim{opts: opts, nodes: map[string]*node{}, vms: map[string]*VM{}, scripts: map[string]int{}}
+	s := &Sim{opts: opts, nodes: map[string]*node{}, vms: map[string]*VM{}, scripts: map[string]int{}, runsOn: map[string]int{}}
 	for _, name := range opts.Nodes {
 		if _, dup := s.nodes[strings.ToUpper(name)]; dup {
 			s.Close()
@@ -323,6 +329,14 @@ func (s *Sim) ScriptRuns(name string) int {
 	return s.scripts[name]
 }
 
+// ScriptRunsOn returns how many times the template name was answered by
+// node. A count includes the answer: it is computed under the same lock.
+func (s *Sim) ScriptRunsOn(node, name string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.runsOn[strings.ToUpper(node)+" "+name]
+}
+
 // Requests returns how many WS-Management requests (Create, Command,
 // Send, Receive, Signal, Delete) all nodes answered.
 func (s *Sim) Requests() int {
@@ -387,8 +401,12 @@ func (s *Sim) handle(ctx context.Context, n *node, r *winrmserver.Request) int {
 	if code, refused := s.doubleHop(n, r, params); refused {
 		return code
 	}
+	if s.opts.BeforeAnswer != nil {
+		s.opts.BeforeAnswer(n.name, name)
+	}
 	s.mu.Lock()
 	s.scripts[name]++
+	s.runsOn[strings.ToUpper(n.name)+" "+name]++
 	out, code, msg := s.answer(n, name, params)
 	s.mu.Unlock()
 	if code != 0 {

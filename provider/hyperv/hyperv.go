@@ -1,0 +1,344 @@
+package hyperv
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/guest"
+	"github.com/managedvm/managedvm/guest/winrm"
+	"github.com/managedvm/managedvm/internal/limit"
+	"github.com/managedvm/managedvm/provider"
+)
+
+// Node is one failover-cluster node and how to reach its WinRM service.
+type Node struct {
+	// Name is the node's name in the cluster (its COMPUTERNAME).
+	Name string
+	// Host is its address or DNS name for WinRM.
+	Host string
+	// WinRM holds the connection options (port, CA, pin, ...) for this
+	// node; Executor and Logger in it are ignored.
+	WinRM winrm.Options
+}
+
+// Options configure the driver.
+type Options struct {
+	// Zone is the name of the one zone the cluster forms; empty means
+	// the cluster's name.
+	Zone string
+	// Nodes are every node of the cluster. At least one.
+	Nodes []Node
+	// Credentials is the domain service account, local administrator on
+	// every node (not a Domain Admin).
+	Credentials guest.Credentials
+}
+
+// driver is the Hyper-V driver as far as it goes: List, Get and Zones.
+// It does not implement provider.Driver yet (see PLAN.md), so it is not
+// exported and offers no *provider.Provider.
+type driver struct {
+	zone  string
+	nodes []*nodeConn
+
+	mu      sync.Mutex
+	owner   map[string]*nodeConn // VMId -> node last seen holding it
+	cluName string               // the cluster's name, once known
+}
+
+type nodeConn struct {
+	name string
+	ex   *guest.Executor
+}
+
+// newDriver checks opts and makes one WinRM executor per node (each
+// keeps its shells for reuse). Nothing is sent before the first call.
+func newDriver(opts Options) (*driver, error) {
+	if len(opts.Nodes) == 0 {
+		return nil, errs.New(errs.InvalidArgument, "", "hyperv: Options.Nodes is empty")
+	}
+	if opts.Zone != "" {
+		if err := limit.Name("hyperv.New", "Options.Zone", opts.Zone); err != nil {
+			return nil, err
+		}
+	}
+	d := &driver{zone: opts.Zone, owner: map[string]*nodeConn{}}
+	seen := map[string]bool{}
+	for _, n := range opts.Nodes {
+		if err := limit.Name("hyperv.New", "Node.Name", n.Name); err != nil {
+			d.Close()
+			return nil, err
+		}
+		if seen[strings.ToUpper(n.Name)] {
+			d.Close()
+			return nil, errs.Errorf(errs.InvalidArgument, "", "hyperv: node %s listed twice", limit.Quote(n.Name))
+		}
+		seen[strings.ToUpper(n.Name)] = true
+		wo := n.WinRM
+		wo.Executor, wo.Logger = nil, nil
+		ex, err := winrm.New(n.Host, opts.Credentials, &wo)
+		if err != nil {
+			d.Close()
+			return nil, err
+		}
+		d.nodes = append(d.nodes, &nodeConn{name: n.Name, ex: ex})
+	}
+	return d, nil
+}
+
+// Close closes every node's executor.
+func (d *driver) Close() error {
+	var all []error
+	for _, n := range d.nodes {
+		all = append(all, n.ex.Close())
+	}
+	return errors.Join(all...)
+}
+
+// eachNode runs f on every node at once and returns the first error in
+// node order.
+func (d *driver) eachNode(ctx context.Context, f func(ctx context.Context, n *nodeConn) error) error {
+	errsByNode := make([]error, len(d.nodes))
+	var wg sync.WaitGroup
+	for i, n := range d.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errsByNode[i] = f(ctx, n)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errsByNode {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// zoneName is the zone's name: Options.Zone, or else the cluster's name
+// as the cluster template reported it (asked once: a cluster's name does
+// not change while it runs).
+func (d *driver) zoneName(ctx context.Context) (string, error) {
+	if d.zone != "" {
+		return d.zone, nil
+	}
+	d.mu.Lock()
+	name := d.cluName
+	d.mu.Unlock()
+	if name != "" {
+		return name, nil
+	}
+	c, err := d.cluster(ctx)
+	if err != nil {
+		return "", err
+	}
+	return c.Cluster, nil
+}
+
+// List runs the inventory template on every node (one command each) and
+// joins the answers by VMId. A VM that moves while the nodes answer can
+// be listed by two nodes: it is listed once, as the first node in
+// Options.Nodes order had it. Every node must answer: a list without one
+// node's VMs would look like deletions.
+func (d *driver) List(ctx context.Context, opts *provider.ListOptions) ([]provider.VM, error) {
+	zone, err := d.zoneName(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Zone != "" && opts.Zone != zone {
+		return nil, errs.Errorf(errs.NotFound, "", "hyperv: no zone %s", limit.Quote(opts.Zone))
+	}
+	answers := make([]inventoryAnswer, len(d.nodes))
+	idx := map[*nodeConn]int{}
+	for i, n := range d.nodes {
+		idx[n] = i
+	}
+	err = d.eachNode(ctx, func(ctx context.Context, n *nodeConn) error {
+		return run(ctx, n.ex, n.name, scriptInventory, nil, &answers[idx[n]])
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []provider.VM
+	seen := map[string]bool{}
+	owners := map[string]*nodeConn{}
+	for i, a := range answers {
+		for _, w := range a.VMs {
+			id := strings.ToLower(w.ID)
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			owners[id] = d.nodes[i]
+			out = append(out, vmOf(zone, w))
+		}
+	}
+	d.mu.Lock()
+	d.owner = owners
+	d.mu.Unlock()
+	return out, nil
+}
+
+var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// Get asks the node that last held the VM first, then every other node
+// at once. An ID that is not a GUID names no VM: NotFound without a
+// request.
+func (d *driver) Get(ctx context.Context, id string) (provider.VM, error) {
+	if !guidRE.MatchString(id) {
+		return provider.VM{}, errs.Errorf(errs.NotFound, "", "hyperv: no VM %s (a VMId is a GUID)", limit.Quote(id))
+	}
+	id = strings.ToLower(id)
+	zone, err := d.zoneName(ctx)
+	if err != nil {
+		return provider.VM{}, err
+	}
+	d.mu.Lock()
+	first := d.owner[id]
+	d.mu.Unlock()
+	params := map[string]string{"Id": id}
+	if first != nil {
+		var a getAnswer
+		if err := run(ctx, first.ex, first.name, scriptGet, params, &a); err != nil {
+			return provider.VM{}, err
+		}
+		if a.VM != nil {
+			return vmOf(zone, *a.VM), nil
+		}
+	}
+	answers := make([]getAnswer, len(d.nodes))
+	idx := map[*nodeConn]int{}
+	for i, n := range d.nodes {
+		idx[n] = i
+	}
+	err = d.eachNode(ctx, func(ctx context.Context, n *nodeConn) error {
+		if n == first {
+			return nil
+		}
+		return run(ctx, n.ex, n.name, scriptGet, params, &answers[idx[n]])
+	})
+	if err != nil {
+		return provider.VM{}, err
+	}
+	for i, a := range answers {
+		if a.VM != nil {
+			d.mu.Lock()
+			d.owner[id] = d.nodes[i]
+			d.mu.Unlock()
+			return vmOf(zone, *a.VM), nil
+		}
+	}
+	d.mu.Lock()
+	delete(d.owner, id)
+	d.mu.Unlock()
+	return provider.VM{}, errs.Errorf(errs.NotFound, "", "hyperv: no VM %s on any node", limit.Quote(id))
+}
+
+// cluster runs the cluster template on the first node that answers.
+func (d *driver) cluster(ctx context.Context) (clusterAnswer, error) {
+	var first error
+	for _, n := range d.nodes {
+		var a clusterAnswer
+		err := run(ctx, n.ex, n.name, scriptCluster, nil, &a)
+		if err == nil {
+			d.mu.Lock()
+			d.cluName = a.Cluster
+			d.mu.Unlock()
+			return a, nil
+		}
+		if ctx.Err() != nil {
+			return clusterAnswer{}, err
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return clusterAnswer{}, first
+}
+
+// Zones returns the one zone: the cluster (Clusters), its CSVs' paths
+// (Datastores) and the virtual switches (Networks); Attributes hold the
+// domain and the nodes with their cluster states.
+func (d *driver) Zones(ctx context.Context) ([]provider.Zone, error) {
+	c, err := d.cluster(ctx)
+	if err != nil {
+		return nil, err
+	}
+	name := d.zone
+	if name == "" {
+		name = c.Cluster
+	}
+	z := provider.Zone{Name: name, Clusters: []string{c.Cluster}, Attributes: map[string]string{"domain": c.Domain}}
+	for _, s := range c.CSVs {
+		z.Datastores = append(z.Datastores, s.Path)
+		z.Attributes["csv."+s.Path] = s.Name + " (" + s.State + ", owner " + s.Owner + ")"
+	}
+	for _, w := range c.Switches {
+		z.Networks = append(z.Networks, w.Name)
+	}
+	var nodes []string
+	for _, n := range c.Nodes {
+		nodes = append(nodes, n.Name+"="+n.State)
+	}
+	z.Attributes["nodes"] = strings.Join(nodes, ",")
+	return []provider.Zone{z}, nil
+}
+
+// powerOf maps a VMState name.
+func powerOf(state string) provider.PowerState {
+	switch state {
+	case "Running":
+		return provider.PoweredOn
+	case "Off":
+		return provider.PoweredOff
+	case "Saved", "Paused":
+		return provider.Suspended
+	}
+	return provider.PowerUnknown
+}
+
+// vmOf turns a template's VM into a provider.VM. Numbers that do not
+// parse are left zero; addresses that do not parse (or come late: KVP)
+// are left out, which is not an error.
+func vmOf(zone string, w wireVM) provider.VM {
+	cpus, _ := strconv.Atoi(w.CPUs)
+	mem, _ := strconv.ParseInt(w.Memory, 10, 64)
+	vm := provider.VM{
+		ID:         strings.ToLower(w.ID),
+		Name:       w.Name,
+		Zone:       zone,
+		Power:      powerOf(w.State),
+		CPUs:       cpus,
+		MemoryMiB:  mem >> 20,
+		Annotation: w.Notes,
+		Attributes: map[string]string{
+			"node":                     w.Node,
+			"state":                    w.State,
+			"generation":               w.Gen,
+			"clustered":                strings.ToLower(w.Clustered),
+			"integrationServicesState": w.IS,
+		},
+	}
+	vm.Guest.ToolsStatus = w.Heartbeat
+	vm.Guest.ToolsRunning = strings.HasPrefix(w.Heartbeat, "Ok")
+	for i, a := range w.Adapters {
+		p := "nic" + strconv.Itoa(i) + "."
+		vm.Attributes[p+"mac"] = a.Mac
+		vm.Attributes[p+"switch"] = a.Switch
+		if a.VlanMode == "Access" {
+			vm.Attributes[p+"vlan"] = a.Vlan
+		}
+		for _, s := range a.IPs {
+			if ip, err := netip.ParseAddr(s); err == nil {
+				vm.Guest.IPs = append(vm.Guest.IPs, ip)
+			}
+		}
+	}
+	return vm
+}
