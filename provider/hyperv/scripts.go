@@ -76,11 +76,22 @@ var (
 			"CSVs = @(foreach ($s in @(Get-ClusterSharedVolume)) { @{ Name = [string]$s.Name; State = [string]$s.State; Owner = [string]$s.OwnerNode.Name; "+
 			"Path = [string]@($s.SharedVolumeInfo)[0].FriendlyVolumeName } }); "+
 			"Switches = @(foreach ($w in @(Get-VMSwitch)) { @{ Name = [string]$w.Name; Type = [string]$w.SwitchType } }) }\n")
+	// events reads the node's VMMS-Admin log after record After: at most
+	// Max records 13002 (created) and 13003 (deleted), oldest first, with
+	// the log's oldest and newest record ids (to see a rollover and to
+	// start a cursor). The XPath holds After only as an [int64].
+	scriptEvents = newScript("events/1",
+		"$l = 'Microsoft-Windows-Hyper-V-VMMS-Admin'; $a = [int64]$p.After; $m = [int]$p.Max\n"+
+			"$o = @(Get-WinEvent -LogName $l -Oldest -MaxEvents 1 -ErrorAction SilentlyContinue); $z = @(Get-WinEvent -LogName $l -MaxEvents 1 -ErrorAction SilentlyContinue)\n"+
+			"$e = @(Get-WinEvent -LogName $l -Oldest -MaxEvents $m -FilterXPath \"*[System[(EventID=13002 or EventID=13003) and EventRecordID > $a]]\" -ErrorAction SilentlyContinue)\n"+
+			"emit @{ V = '1'; Node = [string]$env:COMPUTERNAME; Oldest = [string]@($o | % { $_.RecordId })[0]; Last = [string]@($z | % { $_.RecordId })[0]; "+
+			"Events = @(foreach ($x in $e) { $u = ([xml]$x.ToXml()).Event.UserData.VmlEventLog; "+
+			"@{ RecordId = [string]$x.RecordId; Id = [string]$x.Id; VMId = [string]$u.VmId; VMName = [string]$u.VmName; Time = $x.TimeCreated.ToUniversalTime().ToString('o') } }) }\n")
 )
 
 // scripts is every template, for the tests that check each one fits a
 // WinRM command line.
-var scripts = []script{scriptInventory, scriptGet, scriptCluster}
+var scripts = []script{scriptInventory, scriptGet, scriptCluster, scriptEvents}
 
 // asciiJSON marshals v as JSON with every non-ASCII character escaped, so
 // the bytes read the same in any console code page.

@@ -67,3 +67,19 @@ type wireSwitch struct {
 	Name string `json:"Name"`
 	Type string `json:"Type"` // External, Internal, Private
 }
+
+type eventsAnswer struct {
+	V      string      `json:"V"`
+	Node   string      `json:"Node"`
+	Oldest string      `json:"Oldest"` // "" when the log is empty
+	Last   string      `json:"Last"`
+	Events []wireEvent `json:"Events"`
+}
+
+type wireEvent struct {
+	RecordID string `json:"RecordId"`
+	ID       string `json:"Id"` // 13002 created, 13003 deleted
+	VMID     string `json:"VMId"`
+	VMName   string `json:"VMName"`
+	Time     string `json:"Time"` // round-trip ("o") UTC
+}

@@ -18,8 +18,11 @@
 // string, as the templates cast them; non-ASCII escaped as the templates
 // do). Simulated: inventory/1 (the VMs registered on the node), get/1
 // (one VM by VMId, VM null when the node does not hold it; a malformed
-// GUID fails as Get-VM's parameter binding does) and cluster/1 (cluster,
-// nodes, CSVs, switches). A VM's IPs (KVP) are reported only while it
+// GUID fails as Get-VM's parameter binding does), cluster/1 (cluster,
+// nodes, CSVs, switches) and events/1 (13002/13003 records after a record
+// id, oldest first, at most Max, with the log's oldest and newest record
+// ids; VMIds upper case, times in .NET's round-trip format). TrimLog
+// drops the oldest records as a full log overwrites them. A VM's IPs (KVP) are reported only while it
 // is Running.
 //
 // It does not interpret PowerShell. It refuses loudly (exit 1, a

@@ -266,6 +266,22 @@ func (s *Sim) RemoveVM(id string) bool {
 	return true
 }
 
+// TrimLog drops all but the newest keep records of node's VMMS-Admin
+// log, as a log that reached its maximum size overwrites its oldest
+// records (record ids go on).
+func (s *Sim) TrimLog(name string, keep int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, ok := s.nodes[strings.ToUpper(name)]
+	if !ok || keep >= len(n.log) {
+		return
+	}
+	if keep < 0 {
+		keep = 0
+	}
+	n.log = append([]Event(nil), n.log[len(n.log)-keep:]...)
+}
+
 // Move makes node the owner of VM id, as a live migration or a failover
 // does (the VM keeps its VMId; no 13002/13003 is logged).
 func (s *Sim) Move(id, to string) error {
@@ -475,8 +491,45 @@ func (s *Sim) answer(n *node, name string, p map[string]any) (obj, int, string) 
 			sw = append(sw, obj{"Name": w.Name, "Type": w.Type})
 		}
 		return obj{"V": "1", "Node": n.name, "Cluster": s.opts.Cluster, "Domain": s.opts.Domain, "Nodes": nodes, "CSVs": csvs, "Switches": sw}, 0, ""
+	case "events/1":
+		// [int64]$p.After and [int]$p.Max: numbers, or strings of digits.
+		after, ok1 := intParam(p["After"])
+		max, ok2 := intParam(p["Max"])
+		if !ok1 || !ok2 {
+			return nil, 1, "Cannot convert value to type \"System.Int64\". Error: \"Input string was not in a correct format.\""
+		}
+		if max <= 0 {
+			return nil, 1, "Get-WinEvent : Cannot validate argument on parameter 'MaxEvents'. The " + strconv.FormatInt(max, 10) + " argument is less than the minimum allowed range of 1."
+		}
+		evs := []obj{}
+		oldest, last := "", ""
+		if len(n.log) > 0 {
+			oldest = strconv.FormatInt(n.log[0].RecordID, 10)
+			last = strconv.FormatInt(n.log[len(n.log)-1].RecordID, 10)
+		}
+		for _, e := range n.log {
+			if e.RecordID <= after || int64(len(evs)) >= max {
+				continue
+			}
+			evs = append(evs, obj{"RecordId": strconv.FormatInt(e.RecordID, 10), "Id": strconv.Itoa(e.ID), "VMId": strings.ToUpper(e.VMID),
+				"VMName": e.VMName, "Time": e.Time.UTC().Format("2006-01-02T15:04:05.0000000Z")})
+		}
+		return obj{"V": "1", "Node": n.name, "Oldest": oldest, "Last": last, "Events": evs}, 0, ""
 	}
 	return nil, 1, "hypervsim: template " + name + " is not simulated"
+}
+
+// intParam converts a JSON parameter as PowerShell's [int64] cast does
+// for the values a template is sent: a number or a string of digits.
+func intParam(v any) (int64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return int64(x), x == float64(int64(x))
+	case string:
+		n, err := strconv.ParseInt(strings.TrimSpace(x), 10, 64)
+		return n, err == nil
+	}
+	return 0, false
 }
 
 var guidRE = regexp.MustCompile(`^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?$`)
