@@ -216,6 +216,22 @@ func TestGetFollowsTheVM(t *testing.T) {
 	}
 }
 
+// With a node unreachable, a VM on another node is still found, but a VM
+// on no answering node is not NotFound: the missing node may hold it.
+func TestGetWithANodeDown(t *testing.T) {
+	s := newCluster(t)
+	ctx := context.Background()
+	id := addVM(t, s, hypervsim.VM{Name: "app", Owner: "HV3"})
+	d := driverFor(t, s, "az1")
+	s.Server("HV1").Close()
+	if vm, err := d.Get(ctx, id); err != nil || vm.ID != id {
+		t.Fatalf("Get with HV1 down: %v %+v", err, vm)
+	}
+	s.RemoveVM(id)
+	_, err := d.Get(ctx, id)
+	testkit.WantCode(t, "Get of a VM on no answering node", err, errs.Unavailable)
+}
+
 func TestZonesIsTheCluster(t *testing.T) {
 	s := newCluster(t)
 	zs, err := driverFor(t, s, "").Zones(context.Background())

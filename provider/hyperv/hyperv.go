@@ -189,7 +189,9 @@ var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[
 
 // Get asks the node that last held the VM first, then every other node
 // at once. An ID that is not a GUID names no VM: NotFound without a
-// request.
+// request. A VM found on a node is returned even when another node did
+// not answer; NotFound needs every node's answer (else the first node's
+// error).
 func (d *driver) Get(ctx context.Context, id string) (provider.VM, error) {
 	if !guidRE.MatchString(id) {
 		return provider.VM{}, errs.Errorf(errs.NotFound, "", "hyperv: no VM %s (a VMId is a GUID)", limit.Quote(id))
@@ -213,25 +215,29 @@ func (d *driver) Get(ctx context.Context, id string) (provider.VM, error) {
 		}
 	}
 	answers := make([]getAnswer, len(d.nodes))
+	failures := make([]error, len(d.nodes))
 	idx := map[*nodeConn]int{}
 	for i, n := range d.nodes {
 		idx[n] = i
 	}
-	err = d.eachNode(ctx, func(ctx context.Context, n *nodeConn) error {
-		if n == first {
-			return nil
+	_ = d.eachNode(ctx, func(ctx context.Context, n *nodeConn) error {
+		if n != first {
+			failures[idx[n]] = run(ctx, n.ex, n.name, scriptGet, params, &answers[idx[n]])
 		}
-		return run(ctx, n.ex, n.name, scriptGet, params, &answers[idx[n]])
+		return nil
 	})
-	if err != nil {
-		return provider.VM{}, err
-	}
 	for i, a := range answers {
 		if a.VM != nil {
 			d.mu.Lock()
 			d.owner[id] = d.nodes[i]
 			d.mu.Unlock()
 			return vmOf(zone, *a.VM), nil
+		}
+	}
+	// Not found: that is only sure when every node answered.
+	for _, err := range failures {
+		if err != nil {
+			return provider.VM{}, err
 		}
 	}
 	d.mu.Lock()
