@@ -37,14 +37,18 @@ func newClusterOpts(t testing.TB, o hypervsim.Options) *hypervsim.Sim {
 	return s
 }
 
-func driverFor(t testing.TB, s *hypervsim.Sim, zone string) *driver {
-	t.Helper()
-	opts := Options{Zone: zone, Credentials: guest.Password(`CORP\svc-managedvm`, "example-only")}
+func optionsFor(s *hypervsim.Sim, zone string) Options {
+	opts := Options{Zone: zone, Credentials: guest.Password(`CORP\svc-managedvm`, "example-only"), TemplatesPath: `C:\ClusterStorage\Templates`}
 	for _, n := range s.Nodes() {
 		ep, _ := s.Endpoint(n)
 		opts.Nodes = append(opts.Nodes, Node{Name: n, Host: ep.Host, WinRM: winrm.Options{Port: ep.Port, CACertPEM: ep.CACertPEM}})
 	}
-	d, err := newDriver(opts)
+	return opts
+}
+
+func driverFor(t testing.TB, s *hypervsim.Sim, zone string) *driver {
+	t.Helper()
+	d, err := newDriver(optionsFor(s, zone))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,12 +259,12 @@ func TestNewChecksOptions(t *testing.T) {
 	_, err := newDriver(Options{})
 	testkit.WantCode(t, "no nodes", err, errs.InvalidArgument)
 	cred := guest.Password("svc", "example-only")
-	_, err = newDriver(Options{Credentials: cred, Nodes: []Node{{Name: "HV1", Host: "hv1.example"}, {Name: "hv1", Host: "hv1b.example"}}})
+	_, err = newDriver(Options{Credentials: cred, TemplatesPath: `C:\T`, Nodes: []Node{{Name: "HV1", Host: "hv1.example"}, {Name: "hv1", Host: "hv1b.example"}}})
 	testkit.WantCode(t, "a node twice", err, errs.InvalidArgument)
-	_, err = newDriver(Options{Credentials: cred, Nodes: []Node{{Name: "", Host: "hv1.example"}}})
+	_, err = newDriver(Options{Credentials: cred, TemplatesPath: `C:\T`, Nodes: []Node{{Name: "", Host: "hv1.example"}}})
 	testkit.WantCode(t, "a node without a name", err, errs.InvalidArgument)
-	_, err = newDriver(Options{Credentials: cred, Zone: "a\nb", Nodes: []Node{{Name: "HV1", Host: "hv1.example"}}})
+	_, err = newDriver(Options{Credentials: cred, TemplatesPath: `C:\T`, Zone: "a\nb", Nodes: []Node{{Name: "HV1", Host: "hv1.example"}}})
 	testkit.WantCode(t, "a bad zone name", err, errs.InvalidArgument)
-	_, err = newDriver(Options{Credentials: cred, Nodes: []Node{{Name: "HV1", Host: "bad host"}}})
+	_, err = newDriver(Options{Credentials: cred, TemplatesPath: `C:\T`, Nodes: []Node{{Name: "HV1", Host: "bad host"}}})
 	testkit.WantCode(t, "a bad host", err, errs.InvalidArgument)
 }

@@ -37,14 +37,22 @@ type Options struct {
 	// Credentials is the domain service account, local administrator on
 	// every node (not a Domain Admin).
 	Credentials guest.Credentials
+	// TemplatesPath is the directory on the templates CSV that holds the
+	// template .vhdx files (C:\ClusterStorage\Templates). Required.
+	TemplatesPath string
 }
+
+// windowsPath is an absolute path on a drive, without the characters
+// Windows forbids in names.
+var windowsPath = regexp.MustCompile(`^[A-Za-z]:\\[^<>:"/|?*\x00-\x1f]*$`)
 
 // driver is the Hyper-V driver as far as it goes: List, Get and Zones.
 // It does not implement provider.Driver yet (see PLAN.md), so it is not
 // exported and offers no *provider.Provider.
 type driver struct {
-	zone  string
-	nodes []*nodeConn
+	zone      string
+	templates string
+	nodes     []*nodeConn
 
 	mu      sync.Mutex
 	owner   map[string]*nodeConn // VMId -> node last seen holding it
@@ -67,7 +75,13 @@ func newDriver(opts Options) (*driver, error) {
 			return nil, err
 		}
 	}
-	d := &driver{zone: opts.Zone, owner: map[string]*nodeConn{}}
+	if err := limit.Text("hyperv.New", "Options.TemplatesPath", opts.TemplatesPath, 260); err != nil {
+		return nil, err
+	}
+	if !windowsPath.MatchString(opts.TemplatesPath) {
+		return nil, errs.Errorf(errs.InvalidArgument, "", "hyperv: Options.TemplatesPath %s is not an absolute Windows path", limit.Quote(opts.TemplatesPath))
+	}
+	d := &driver{zone: opts.Zone, templates: opts.TemplatesPath, owner: map[string]*nodeConn{}}
 	seen := map[string]bool{}
 	for _, n := range opts.Nodes {
 		if err := limit.Name("hyperv.New", "Node.Name", n.Name); err != nil {
@@ -246,26 +260,37 @@ func (d *driver) Get(ctx context.Context, id string) (provider.VM, error) {
 	return provider.VM{}, errs.Errorf(errs.NotFound, "", "hyperv: no VM %s on any node", limit.Quote(id))
 }
 
-// cluster runs the cluster template on the first node that answers.
-func (d *driver) cluster(ctx context.Context) (clusterAnswer, error) {
+// onAnyNode runs s on the first node that can be reached, for what every
+// node sees alike (the cluster, the CSVs). Only an unreachable node
+// (Unavailable) moves on to the next: a script that failed would fail on
+// every node.
+func (d *driver) onAnyNode(ctx context.Context, s script, params, out any) error {
 	var first error
 	for _, n := range d.nodes {
-		var a clusterAnswer
-		err := run(ctx, n.ex, n.name, scriptCluster, nil, &a)
+		err := run(ctx, n.ex, n.name, s, params, out)
 		if err == nil {
-			d.mu.Lock()
-			d.cluName = a.Cluster
-			d.mu.Unlock()
-			return a, nil
+			return nil
 		}
-		if ctx.Err() != nil {
-			return clusterAnswer{}, err
+		if ctx.Err() != nil || !errs.Is(err, errs.Unavailable) {
+			return err
 		}
 		if first == nil {
 			first = err
 		}
 	}
-	return clusterAnswer{}, first
+	return first
+}
+
+// cluster runs the cluster template on the first node that answers.
+func (d *driver) cluster(ctx context.Context) (clusterAnswer, error) {
+	var a clusterAnswer
+	if err := d.onAnyNode(ctx, scriptCluster, nil, &a); err != nil {
+		return clusterAnswer{}, err
+	}
+	d.mu.Lock()
+	d.cluName = a.Cluster
+	d.mu.Unlock()
+	return a, nil
 }
 
 // Zones returns the one zone: the cluster (Clusters), its CSVs' paths

@@ -87,11 +87,18 @@ var (
 			"emit @{ V = '1'; Node = [string]$env:COMPUTERNAME; Oldest = [string]@($o | % { $_.RecordId })[0]; Last = [string]@($z | % { $_.RecordId })[0]; "+
 			"Events = @(foreach ($x in $e) { $u = ([xml]$x.ToXml()).Event.UserData.VmlEventLog; "+
 			"@{ RecordId = [string]$x.RecordId; Id = [string]$x.Id; VMId = [string]$u.VmId; VMName = [string]$u.VmName; Time = $x.TimeCreated.ToUniversalTime().ToString('o') } }) }\n")
+	// templates lists the .vhdx files of directory Path (the templates
+	// CSV) with what Get-VHD says of each.
+	scriptTemplates = newScript("templates/1",
+		"$d = [string]$p.Path\n"+
+			"$f = @(Get-ChildItem -LiteralPath $d -Filter *.vhdx -File)\n"+
+			"emit @{ V = '1'; Node = [string]$env:COMPUTERNAME; Files = @(foreach ($x in $f) { $h = Get-VHD -Path $x.FullName; "+
+			"@{ Path = [string]$x.FullName; Format = [string]$h.VhdFormat; Type = [string]$h.VhdType; Size = [string]$h.Size; FileSize = [string]$h.FileSize; Parent = [string]$h.ParentPath } }) }\n")
 )
 
 // scripts is every template, for the tests that check each one fits a
 // WinRM command line.
-var scripts = []script{scriptInventory, scriptGet, scriptCluster, scriptEvents}
+var scripts = []script{scriptInventory, scriptGet, scriptCluster, scriptEvents, scriptTemplates}
 
 // asciiJSON marshals v as JSON with every non-ASCII character escaped, so
 // the bytes read the same in any console code page.

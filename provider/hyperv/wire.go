@@ -83,3 +83,18 @@ type wireEvent struct {
 	VMName   string `json:"VMName"`
 	Time     string `json:"Time"` // round-trip ("o") UTC
 }
+
+type templatesAnswer struct {
+	V     string     `json:"V"`
+	Node  string     `json:"Node"`
+	Files []wireVHDX `json:"Files"`
+}
+
+type wireVHDX struct {
+	Path     string `json:"Path"`
+	Format   string `json:"Format"` // VHD, VHDX
+	Type     string `json:"Type"`   // Fixed, Dynamic, Differencing
+	Size     string `json:"Size"`   // virtual size, bytes
+	FileSize string `json:"FileSize"`
+	Parent   string `json:"Parent"`
+}

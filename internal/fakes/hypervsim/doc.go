@@ -1,6 +1,6 @@
 // Package hypervsim is a Microsoft Hyper-V failover cluster in memory for
-// the tests of provider/hyperv: nodes, Cluster Shared Volumes, virtual
-// switches, VMs (keyed by VMId, each registered on its owner node) and
+// the tests of provider/hyperv: nodes, Cluster Shared Volumes, VHDX
+// files, virtual switches, VMs (keyed by VMId, each registered on its owner node) and
 // each node's Microsoft-Windows-Hyper-V-VMMS-Admin log (13002 created,
 // 13003 deleted, with per-node record ids). Every node has its own WinRM
 // endpoint (internal/fakes/winrmserver: HTTPS, NTLM), as the driver
@@ -22,7 +22,10 @@
 // nodes, CSVs, switches) and events/1 (13002/13003 records after a record
 // id, oldest first, at most Max, with the log's oldest and newest record
 // ids; VMIds upper case, times in .NET's round-trip format). TrimLog
-// drops the oldest records as a full log overwrites them. A VM's IPs (KVP) are reported only while it
+// drops the oldest records as a full log overwrites them), and
+// templates/1 (the .vhdx files of a directory with Get-VHD's format,
+// type, sizes and parent; a directory that is neither a CSV's root nor
+// holds a file fails as Get-ChildItem does). A VM's IPs (KVP) are reported only while it
 // is Running.
 //
 // It does not interpret PowerShell. It refuses loudly (exit 1, a

@@ -98,6 +98,17 @@ type Event struct {
 	Time     time.Time
 }
 
+// VHDX is a virtual disk file on a CSV.
+type VHDX struct {
+	// Path is the full path, e.g. C:\ClusterStorage\Templates\ubuntu.vhdx.
+	Path string
+	// Format is VHD or VHDX (default VHDX); Type Fixed, Dynamic (default)
+	// or Differencing, whose Parent is the parent's path.
+	Format, Type, Parent string
+	// Size is the virtual size, FileSize the file's size, in bytes.
+	Size, FileSize int64
+}
+
 // Sim is a Hyper-V failover cluster in memory, one WinRM endpoint per
 // node.
 type Sim struct {
@@ -109,8 +120,9 @@ type Sim struct {
 	vms      map[string]*VM
 	csvs     []CSV
 	switches []Switch
-	scripts  map[string]int // template name -> runs
-	runsOn   map[string]int // node + " " + template name -> runs
+	files    map[string]VHDX // lower-case path -> file
+	scripts  map[string]int  // template name -> runs
+	runsOn   map[string]int  // node + " " + template name -> runs
 }
 
 type node struct {
@@ -128,7 +140,7 @@ func New(opts Options) (*Sim, error) {
 	if opts.Cluster == "" {
 		opts.Cluster = "HVCLUSTER"
 	}
-	s := &Sim{opts: opts, nodes: map[string]*node{}, vms: map[string]*VM{}, scripts: map[string]int{}, runsOn: map[string]int{}}
+	s := &Sim{opts: opts, nodes: map[string]*node{}, vms: map[string]*VM{}, scripts: map[string]int{}, runsOn: map[string]int{}, files: map[string]VHDX{}}
 	for _, name := range opts.Nodes {
 		if _, dup := s.nodes[strings.ToUpper(name)]; dup {
 			s.Close()
@@ -192,6 +204,19 @@ func (s *Sim) AddCSV(c CSV) {
 		c.State = "Online"
 	}
 	s.csvs = append(s.csvs, c)
+}
+
+// AddVHDX adds a virtual disk file (on a CSV: every node sees it).
+func (s *Sim) AddVHDX(f VHDX) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f.Format == "" {
+		f.Format = "VHDX"
+	}
+	if f.Type == "" {
+		f.Type = "Dynamic"
+	}
+	s.files[strings.ToLower(f.Path)] = f
 }
 
 // AddSwitch adds a virtual switch to every node.
@@ -491,6 +516,35 @@ func (s *Sim) answer(n *node, name string, p map[string]any) (obj, int, string) 
 			sw = append(sw, obj{"Name": w.Name, "Type": w.Type})
 		}
 		return obj{"V": "1", "Node": n.name, "Cluster": s.opts.Cluster, "Domain": s.opts.Domain, "Nodes": nodes, "CSVs": csvs, "Switches": sw}, 0, ""
+	case "templates/1":
+		dir, _ := p["Path"].(string)
+		dir = strings.TrimRight(dir, `\`)
+		known := false
+		for _, c := range s.csvs {
+			if strings.EqualFold(c.Path, dir) {
+				known = true
+			}
+		}
+		var files []VHDX
+		for _, f := range s.files {
+			i := strings.LastIndex(f.Path, `\`)
+			if i >= 0 && strings.EqualFold(f.Path[:i], dir) {
+				known = true
+				if strings.EqualFold(f.Path[len(f.Path)-5:], ".vhdx") {
+					files = append(files, f)
+				}
+			}
+		}
+		if !known {
+			return nil, 1, "Get-ChildItem : Cannot find path '" + dir + "' because it does not exist."
+		}
+		sort.Slice(files, func(i, j int) bool { return strings.ToLower(files[i].Path) < strings.ToLower(files[j].Path) })
+		out := []obj{}
+		for _, f := range files {
+			out = append(out, obj{"Path": f.Path, "Format": f.Format, "Type": f.Type, "Size": strconv.FormatInt(f.Size, 10),
+				"FileSize": strconv.FormatInt(f.FileSize, 10), "Parent": f.Parent})
+		}
+		return obj{"V": "1", "Node": n.name, "Files": out}, 0, ""
 	case "events/1":
 		// [int64]$p.After and [int]$p.Max: numbers, or strings of digits.
 		after, ok1 := intParam(p["After"])

@@ -1,0 +1,44 @@
+package hyperv
+
+import (
+	"context"
+	"strconv"
+	"strings"
+
+	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/internal/limit"
+	"github.com/managedvm/managedvm/provider"
+)
+
+// Templates lists the .vhdx files of Options.TemplatesPath (a CSV, so
+// every node sees the same files: the first node that answers is asked).
+// A template's ID is its full path, its Name the file name without
+// ".vhdx". The guest OS is not known from the file (Family empty).
+func (d *driver) Templates(ctx context.Context, zone string) ([]provider.Template, error) {
+	name, err := d.zoneName(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if zone != "" && zone != name {
+		return nil, errs.Errorf(errs.NotFound, "", "hyperv: no zone %s", limit.Quote(zone))
+	}
+	var a templatesAnswer
+	if err := d.onAnyNode(ctx, scriptTemplates, map[string]string{"Path": d.templates}, &a); err != nil {
+		return nil, err
+	}
+	out := make([]provider.Template, 0, len(a.Files))
+	for _, f := range a.Files {
+		base := f.Path[strings.LastIndex(f.Path, `\`)+1:]
+		if !strings.EqualFold(base[max(0, len(base)-5):], ".vhdx") {
+			continue
+		}
+		size, _ := strconv.ParseInt(f.Size, 10, 64)
+		t := provider.Template{ID: f.Path, Name: base[:len(base)-5], Zone: name, Attributes: map[string]string{
+			"path": f.Path, "format": f.Format, "type": f.Type, "sizeMiB": strconv.FormatInt(size>>20, 10)}}
+		if f.Parent != "" {
+			t.Attributes["parent"] = f.Parent
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
