@@ -1,11 +1,11 @@
 // Package hyperv is the beginning of a provider driver for Microsoft
 // Hyper-V failover clusters, reached over WinRM (guest/winrm) with
 // PowerShell on every node. It is not complete (see PLAN.md in this
-// directory): it runs the inventory, get, cluster, events and templates
-// templates, and its driver answers List, Get, Zones, Templates and
-// Cursor and reads each node's VMMS-Admin records after a cursor; it does
-// not implement
-// provider.Driver yet and so offers no *provider.Provider.
+// directory): it runs the script templates inventory, get, cluster,
+// events and templates, and its driver answers List, Get, Zones,
+// Templates and Cursor and reads each node's VMMS-Admin records after a
+// cursor; it does not implement provider.Driver yet and so offers no
+// *provider.Provider.
 //
 // # Scripts
 //
