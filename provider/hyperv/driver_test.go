@@ -248,9 +248,12 @@ func TestZonesIsTheCluster(t *testing.T) {
 		strings.Join(z.Networks, ";") != "vSwitch-Trunk" || z.Attributes["nodes"] != "HV1=Up,HV2=Up,HV3=Up" || z.Attributes["domain"] != "CORP" {
 		t.Errorf("zone %+v", z)
 	}
-	// The first node down: the next one answers.
+	// The first node down: the next one answers, and the cluster says so.
 	s.Server("HV1").Close()
-	if zs, err := driverFor(t, s, "az1").Zones(context.Background()); err != nil || zs[0].Name != "az1" {
+	if err := s.SetNodeState("HV1", "Down"); err != nil {
+		t.Fatal(err)
+	}
+	if zs, err := driverFor(t, s, "az1").Zones(context.Background()); err != nil || zs[0].Name != "az1" || zs[0].Attributes["nodes"] != "HV1=Down,HV2=Up,HV3=Up" {
 		t.Errorf("Zones with HV1 down: %v %+v", err, zs)
 	}
 }

@@ -127,6 +127,7 @@ type Sim struct {
 
 type node struct {
 	name   string
+	state  string // as Get-ClusterNode reports it: Up, Down, Paused, Joining
 	srv    *winrmserver.Server
 	log    []Event
 	record int64
@@ -146,7 +147,7 @@ func New(opts Options) (*Sim, error) {
 			s.Close()
 			return nil, fmt.Errorf("hypervsim: node %q twice", name)
 		}
-		n := &node{name: name}
+		n := &node{name: name, state: "Up"}
 		srv, err := winrmserver.New(winrmserver.Options{User: opts.User, Domain: opts.Domain, Password: opts.Password,
 			Delay: opts.RequestDelay, Handler: func(ctx context.Context, r *winrmserver.Request) int { return s.handle(ctx, n, r) }})
 		if err != nil {
@@ -289,6 +290,20 @@ func (s *Sim) RemoveVM(id string) bool {
 	delete(s.vms, vm.ID)
 	s.nodes[strings.ToUpper(vm.Owner)].logEvent(13003, vm)
 	return true
+}
+
+// SetNodeState sets the state the cluster reports for node (Up, Down,
+// Paused, Joining). It changes the cluster's view only: to make a node
+// unreachable, close its Server.
+func (s *Sim) SetNodeState(name, state string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, ok := s.nodes[strings.ToUpper(name)]
+	if !ok {
+		return fmt.Errorf("hypervsim: no node %q", name)
+	}
+	n.state = state
+	return nil
 }
 
 // TrimLog drops all but the newest keep records of node's VMMS-Admin
@@ -505,7 +520,7 @@ func (s *Sim) answer(n *node, name string, p map[string]any) (obj, int, string) 
 	case "cluster/1":
 		nodes := []obj{}
 		for _, nm := range s.order {
-			nodes = append(nodes, obj{"Name": nm, "State": "Up"})
+			nodes = append(nodes, obj{"Name": nm, "State": s.nodes[strings.ToUpper(nm)].state})
 		}
 		csvs := []obj{}
 		for _, c := range s.csvs {
