@@ -3,9 +3,10 @@
 // PowerShell on every node. It is not complete (see PLAN.md in this
 // directory): it runs the script templates inventory, get, cluster,
 // events and templates, and its driver answers List, Get, Zones,
-// Templates and Cursor and reads each node's VMMS-Admin records after a
-// cursor; it does not implement provider.Driver yet and so offers no
-// *provider.Provider.
+// Templates, Cursor and Watch (Created and Deleted from each node's
+// VMMS-Admin records, Changed from a periodic inventory); it does not
+// implement provider.Driver yet (Provision, PowerOn, PowerOff, Destroy,
+// Preflight) and so offers no *provider.Provider.
 //
 // # Scripts
 //

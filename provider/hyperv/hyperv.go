@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
@@ -37,6 +38,13 @@ type Options struct {
 	// Credentials is the domain service account, local administrator on
 	// every node (not a Domain Admin).
 	Credentials guest.Credentials
+	// PollInterval is how often a Watch reads the nodes' event logs when
+	// nothing is pending; zero means DefaultPollInterval.
+	PollInterval time.Duration
+	// ResyncInterval is how often a Watch lists every VM to report
+	// changes the event logs do not carry (power, a move to another node,
+	// addresses); zero means DefaultResyncInterval.
+	ResyncInterval time.Duration
 	// TemplatesPath is the directory on the templates CSV that holds the
 	// template .vhdx files (C:\ClusterStorage\Templates). Required.
 	TemplatesPath string
@@ -50,9 +58,11 @@ var windowsPath = regexp.MustCompile(`^[A-Za-z]:\\[^<>:"/|?*\x00-\x1f]*$`)
 // It does not implement provider.Driver yet (see PLAN.md), so it is not
 // exported and offers no *provider.Provider.
 type driver struct {
-	zone      string
-	templates string
-	nodes     []*nodeConn
+	zone           string
+	templates      string
+	pollInterval   time.Duration
+	resyncInterval time.Duration
+	nodes          []*nodeConn
 
 	mu      sync.Mutex
 	owner   map[string]*nodeConn // VMId -> node last seen holding it
@@ -81,7 +91,17 @@ func newDriver(opts Options) (*driver, error) {
 	if !windowsPath.MatchString(opts.TemplatesPath) {
 		return nil, errs.Errorf(errs.InvalidArgument, "", "hyperv: Options.TemplatesPath %s is not an absolute Windows path", limit.Quote(opts.TemplatesPath))
 	}
-	d := &driver{zone: opts.Zone, templates: opts.TemplatesPath, owner: map[string]*nodeConn{}}
+	if opts.PollInterval < 0 || opts.ResyncInterval < 0 {
+		return nil, errs.New(errs.InvalidArgument, "", "hyperv: negative PollInterval or ResyncInterval")
+	}
+	d := &driver{zone: opts.Zone, templates: opts.TemplatesPath, owner: map[string]*nodeConn{},
+		pollInterval: opts.PollInterval, resyncInterval: opts.ResyncInterval}
+	if d.pollInterval == 0 {
+		d.pollInterval = DefaultPollInterval
+	}
+	if d.resyncInterval == 0 {
+		d.resyncInterval = DefaultResyncInterval
+	}
 	seen := map[string]bool{}
 	for _, n := range opts.Nodes {
 		if err := limit.Name("hyperv.New", "Node.Name", n.Name); err != nil {
