@@ -236,6 +236,25 @@ func TestGetWithANodeDown(t *testing.T) {
 	testkit.WantCode(t, "Get of a VM on no answering node", err, errs.Unavailable)
 }
 
+// The node that last held a VM goes down and the VM fails over: Get
+// finds it on its new node.
+func TestGetAfterTheOwnerWentDown(t *testing.T) {
+	s := newCluster(t)
+	ctx := context.Background()
+	id := addVM(t, s, hypervsim.VM{Name: "ha", Owner: "HV1", Clustered: true})
+	d := driverFor(t, s, "az1")
+	if vm, err := d.Get(ctx, id); err != nil || vm.Attributes["node"] != "HV1" {
+		t.Fatalf("Get: %v %+v", err, vm)
+	}
+	s.Server("HV1").Close()
+	if err := s.Move(id, "HV2"); err != nil {
+		t.Fatal(err)
+	}
+	if vm, err := d.Get(ctx, id); err != nil || vm.Attributes["node"] != "HV2" {
+		t.Fatalf("Get after the failover: %v %+v", err, vm)
+	}
+}
+
 func TestZonesIsTheCluster(t *testing.T) {
 	s := newCluster(t)
 	zs, err := driverFor(t, s, "").Zones(context.Background())

@@ -227,32 +227,43 @@ var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[
 // not answer; NotFound needs every node's answer (else the first node's
 // error).
 func (d *driver) Get(ctx context.Context, id string) (provider.VM, error) {
-	if !guidRE.MatchString(id) {
-		return provider.VM{}, errs.Errorf(errs.NotFound, "", "hyperv: no VM %s (a VMId is a GUID)", limit.Quote(id))
-	}
-	id = strings.ToLower(id)
 	zone, err := d.zoneName(ctx)
 	if err != nil {
 		return provider.VM{}, err
 	}
+	_, w, err := d.locate(ctx, id)
+	if err != nil {
+		return provider.VM{}, err
+	}
+	return vmOf(zone, w), nil
+}
+
+// locate finds the node that holds VM id (see Get) and what it says of
+// the VM.
+func (d *driver) locate(ctx context.Context, id string) (*nodeConn, wireVM, error) {
+	if !guidRE.MatchString(id) {
+		return nil, wireVM{}, errs.Errorf(errs.NotFound, "", "hyperv: no VM %s (a VMId is a GUID)", limit.Quote(id))
+	}
+	id = strings.ToLower(id)
 	d.mu.Lock()
 	first := d.owner[id]
 	d.mu.Unlock()
 	params := map[string]string{"Id": id}
-	if first != nil {
-		var a getAnswer
-		if err := run(ctx, first.ex, first.name, scriptGet, params, &a); err != nil {
-			return provider.VM{}, err
-		}
-		if a.VM != nil {
-			return vmOf(zone, *a.VM), nil
-		}
-	}
 	answers := make([]getAnswer, len(d.nodes))
 	failures := make([]error, len(d.nodes))
 	idx := map[*nodeConn]int{}
 	for i, n := range d.nodes {
 		idx[n] = i
+	}
+	if first != nil {
+		i := idx[first]
+		failures[i] = run(ctx, first.ex, first.name, scriptGet, params, &answers[i])
+		if a := answers[i]; failures[i] == nil && a.VM != nil {
+			return first, *a.VM, nil
+		}
+		if ctx.Err() != nil {
+			return nil, wireVM{}, failures[i]
+		}
 	}
 	_ = d.eachNode(ctx, func(ctx context.Context, n *nodeConn) error {
 		if n != first {
@@ -261,23 +272,23 @@ func (d *driver) Get(ctx context.Context, id string) (provider.VM, error) {
 		return nil
 	})
 	for i, a := range answers {
-		if a.VM != nil {
+		if failures[i] == nil && a.VM != nil {
 			d.mu.Lock()
 			d.owner[id] = d.nodes[i]
 			d.mu.Unlock()
-			return vmOf(zone, *a.VM), nil
+			return d.nodes[i], *a.VM, nil
 		}
 	}
 	// Not found: that is only sure when every node answered.
 	for _, err := range failures {
 		if err != nil {
-			return provider.VM{}, err
+			return nil, wireVM{}, err
 		}
 	}
 	d.mu.Lock()
 	delete(d.owner, id)
 	d.mu.Unlock()
-	return provider.VM{}, errs.Errorf(errs.NotFound, "", "hyperv: no VM %s on any node", limit.Quote(id))
+	return nil, wireVM{}, errs.Errorf(errs.NotFound, "", "hyperv: no VM %s on any node", limit.Quote(id))
 }
 
 // onAnyNode runs s on the first node that can be reached, for what every
