@@ -2,11 +2,11 @@
 // Hyper-V failover clusters, reached over WinRM (guest/winrm) with
 // PowerShell on every node. It is not complete (see PLAN.md in this
 // directory): it runs the script templates inventory, get, cluster,
-// events and templates, and its driver answers List, Get, Zones,
-// Templates, Cursor and Watch (Created and Deleted from each node's
-// VMMS-Admin records, Changed from a periodic inventory); it does not
-// implement provider.Driver yet (Provision, PowerOn, PowerOff, Destroy,
-// Preflight) and so offers no *provider.Provider.
+// events, templates and power, and its driver answers List, Get, Zones,
+// Templates, Cursor, Watch (Created and Deleted from each node's
+// VMMS-Admin records, Changed from a periodic inventory), PowerOn and
+// PowerOff; it does not implement provider.Driver yet (Provision, Destroy
+// and Preflight are missing) and so offers no *provider.Provider.
 //
 // # Scripts
 //

@@ -94,11 +94,22 @@ var (
 			"$f = @(Get-ChildItem -LiteralPath $d -Filter *.vhdx -File)\n"+
 			"emit @{ V = '1'; Node = [string]$env:COMPUTERNAME; Files = @(foreach ($x in $f) { $h = Get-VHD -Path $x.FullName; "+
 			"@{ Path = [string]$x.FullName; Format = [string]$h.VhdFormat; Type = [string]$h.VhdType; Size = [string]$h.Size; FileSize = [string]$h.FileSize; Parent = [string]$h.ParentPath } }) }\n")
+	// power turns VM Id on (Start-VM, or Resume-VM when Paused) or off
+	// (Stop-VM -TurnOff, or Remove-VMSavedState when Saved) when it is not
+	// so already, and answers its state after; Found 'False' when the
+	// node does not hold the VM (it moved).
+	scriptPower = newScript("power/1",
+		"$v = @(Get-VM -Id $p.Id -ErrorAction SilentlyContinue)\n"+
+			"if ($v.Count -eq 0) { emit @{ V = '1'; Node = [string]$env:COMPUTERNAME; Found = 'False'; State = '' } } else {\n"+
+			"$v = $v[0]; $s = [string]$v.State\n"+
+			"if ($p.On) { if ($s -eq 'Paused') { Resume-VM -VM $v } elseif ($s -ne 'Running') { Start-VM -VM $v } }\n"+
+			"else { if ($s -eq 'Saved') { Remove-VMSavedState -VM $v } elseif ($s -ne 'Off') { Stop-VM -VM $v -TurnOff -Force } }\n"+
+			"emit @{ V = '1'; Node = [string]$env:COMPUTERNAME; Found = 'True'; State = [string](Get-VM -Id $p.Id).State } }\n")
 )
 
 // scripts is every template, for the tests that check each one fits a
 // WinRM command line.
-var scripts = []script{scriptInventory, scriptGet, scriptCluster, scriptEvents, scriptTemplates}
+var scripts = []script{scriptInventory, scriptGet, scriptCluster, scriptEvents, scriptTemplates, scriptPower}
 
 // asciiJSON marshals v as JSON with every non-ASCII character escaped, so
 // the bytes read the same in any console code page.

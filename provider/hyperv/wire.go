@@ -98,3 +98,15 @@ type wireVHDX struct {
 	FileSize string `json:"FileSize"`
 	Parent   string `json:"Parent"`
 }
+
+type powerParams struct {
+	ID string `json:"Id"`
+	On bool   `json:"On"`
+}
+
+type powerAnswer struct {
+	V     string `json:"V"`
+	Node  string `json:"Node"`
+	Found string `json:"Found"` // "True" / "False"
+	State string `json:"State"`
+}

@@ -16,17 +16,24 @@
 // ConvertTo-Json -Compress writes the template's hashtables (keys in hash
 // order, not insertion order; <, >, &, ' as \u003c ...; every value a
 // string, as the templates cast them; non-ASCII escaped as the templates
-// do). Simulated: inventory/1 (the VMs registered on the node), get/1
-// (one VM by VMId, VM null when the node does not hold it; a malformed
-// GUID fails as Get-VM's parameter binding does), cluster/1 (cluster,
-// nodes, CSVs, switches) and events/1 (13002/13003 records after a record
-// id, oldest first, at most Max, with the log's oldest and newest record
-// ids; VMIds upper case, times in .NET's round-trip format). TrimLog
-// drops the oldest records as a full log overwrites them), and
-// templates/1 (the .vhdx files of a directory with Get-VHD's format,
-// type, sizes and parent; a directory that is neither a CSV's root nor
-// holds a file fails as Get-ChildItem does). A VM's IPs (KVP) are reported only while it
-// is Running.
+// do). Simulated templates:
+//
+//   - inventory/1: the VMs registered on the node;
+//   - get/1: one VM by VMId, VM null when the node does not hold it (a
+//     malformed GUID fails as Get-VM's parameter binding does);
+//   - cluster/1: the cluster, its nodes with their states (SetNodeState),
+//     CSVs and switches;
+//   - events/1: 13002/13003 records after a record id, oldest first, at
+//     most Max, with the log's oldest and newest record ids (VMIds upper
+//     case, times in .NET's round-trip format); TrimLog drops the oldest
+//     records as a full log overwrites them;
+//   - templates/1: the .vhdx files of a directory with Get-VHD's format,
+//     type, sizes and parent (a directory that is neither a CSV's root
+//     nor holds a file fails as Get-ChildItem does);
+//   - power/1: a VM on or off from any state, Found False when the node
+//     does not hold it.
+//
+// A VM's IPs (KVP) are reported only while it is Running.
 //
 // It does not interpret PowerShell. It refuses loudly (exit 1, a
 // "hypervsim:" message on stderr) what a template must never do: a

@@ -560,6 +560,22 @@ func (s *Sim) answer(n *node, name string, p map[string]any) (obj, int, string) 
 				"FileSize": strconv.FormatInt(f.FileSize, 10), "Parent": f.Parent})
 		}
 		return obj{"V": "1", "Node": n.name, "Files": out}, 0, ""
+	case "power/1":
+		id, _ := p["Id"].(string)
+		on, isBool := p["On"].(bool)
+		if !guidRE.MatchString(id) || !isBool {
+			return nil, 1, "Get-VM : Cannot bind parameter 'Id'. Cannot convert value \"" + id + "\" to type \"System.Guid\"."
+		}
+		vm, ok := s.vms[strings.ToLower(strings.Trim(id, "{}"))]
+		if !ok || vm.Owner != n.name {
+			return obj{"V": "1", "Node": n.name, "Found": "False", "State": ""}, 0, ""
+		}
+		if on {
+			vm.State, vm.Heartbeat = "Running", "OkApplicationsUnknown"
+		} else {
+			vm.State, vm.Heartbeat = "Off", ""
+		}
+		return obj{"V": "1", "Node": n.name, "Found": "True", "State": vm.State}, 0, ""
 	case "events/1":
 		// [int64]$p.After and [int]$p.Max: numbers, or strings of digits.
 		after, ok1 := intParam(p["After"])
