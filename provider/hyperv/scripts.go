@@ -105,11 +105,26 @@ var (
 			"if ($p.On) { if ($s -eq 'Paused') { Resume-VM -VM $v } elseif ($s -ne 'Running') { Start-VM -VM $v } }\n"+
 			"else { if ($s -eq 'Saved') { Remove-VMSavedState -VM $v } elseif ($s -ne 'Off') { Stop-VM -VM $v -TurnOff -Force } }\n"+
 			"emit @{ V = '1'; Node = [string]$env:COMPUTERNAME; Found = 'True'; State = [string](Get-VM -Id $p.Id).State } }\n")
+	// remove turns VM Id off, removes its cluster role
+	// (Remove-ClusterGroup -VMId -RemoveResources), the VM and the files
+	// of its hard disks and DVD drives, except files under directory Keep
+	// (the templates: a VM that uses a template file itself must not take
+	// it away). Found 'False' when the node does not hold the VM.
+	scriptRemove = newScript("remove/1",
+		"$v = @(Get-VM -Id $p.Id -ErrorAction SilentlyContinue)\n"+
+			"if ($v.Count -eq 0) { emit @{ V = '1'; Node = [string]$env:COMPUTERNAME; Found = 'False'; Removed = @(); Kept = @() } } else {\n"+
+			"$v = $v[0]; $k = ([string]$p.Keep).TrimEnd('\\') + '\\'\n"+
+			"$f = @(@(Get-VMHardDiskDrive -VM $v) + @(Get-VMDvdDrive -VM $v) | % { [string]$_.Path } | ? { $_ })\n"+
+			"if ([string]$v.State -ne 'Off') { Stop-VM -VM $v -TurnOff -Force }\n"+
+			"if ($v.IsClustered) { Remove-ClusterGroup -VMId $v.VMId -RemoveResources -Force }\n"+
+			"Remove-VM -VM $v -Force\n"+
+			"$r = @(); $n = @(); foreach ($x in $f) { if ($x.StartsWith($k, [StringComparison]::OrdinalIgnoreCase)) { $n += $x } else { Remove-Item -LiteralPath $x -Force -ErrorAction SilentlyContinue; $r += $x } }\n"+
+			"emit @{ V = '1'; Node = [string]$env:COMPUTERNAME; Found = 'True'; Removed = @($r); Kept = @($n) } }\n")
 )
 
 // scripts is every template, for the tests that check each one fits a
 // WinRM command line.
-var scripts = []script{scriptInventory, scriptGet, scriptCluster, scriptEvents, scriptTemplates, scriptPower}
+var scripts = []script{scriptInventory, scriptGet, scriptCluster, scriptEvents, scriptTemplates, scriptPower, scriptRemove}
 
 // asciiJSON marshals v as JSON with every non-ASCII character escaped, so
 // the bytes read the same in any console code page.

@@ -110,3 +110,16 @@ type powerAnswer struct {
 	Found string `json:"Found"` // "True" / "False"
 	State string `json:"State"`
 }
+
+type removeParams struct {
+	ID   string `json:"Id"`
+	Keep string `json:"Keep"`
+}
+
+type removeAnswer struct {
+	V       string   `json:"V"`
+	Node    string   `json:"Node"`
+	Found   string   `json:"Found"`
+	Removed []string `json:"Removed"`
+	Kept    []string `json:"Kept"`
+}

@@ -31,7 +31,9 @@
 //     type, sizes and parent (a directory that is neither a CSV's root
 //     nor holds a file fails as Get-ChildItem does);
 //   - power/1: a VM on or off from any state, Found False when the node
-//     does not hold it.
+//     does not hold it;
+//   - remove/1: the VM gone (13003 logged) with its disk files (VM.Disks)
+//     except those under Keep, Found False when the node does not hold it.
 //
 // A VM's IPs (KVP) are reported only while it is Running.
 //

@@ -61,6 +61,8 @@ type VM struct {
 	// Owner is the node the VM is registered on.
 	Owner    string
 	Adapters []Adapter
+	// Disks are the paths of its hard disks and DVD drives' media.
+	Disks []string
 }
 
 // Adapter is a VM network adapter.
@@ -220,6 +222,18 @@ func (s *Sim) AddVHDX(f VHDX) {
 	s.files[strings.ToLower(f.Path)] = f
 }
 
+// Files returns the paths of every VHDX file, sorted.
+func (s *Sim) Files() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, f := range s.files {
+		out = append(out, f.Path)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // AddSwitch adds a virtual switch to every node.
 func (s *Sim) AddSwitch(w Switch) {
 	s.mu.Lock()
@@ -260,6 +274,7 @@ func (s *Sim) AddVM(vm VM) (string, error) {
 	}
 	c := vm
 	c.Adapters = cloneAdapters(vm.Adapters)
+	c.Disks = append([]string(nil), vm.Disks...)
 	s.vms[vm.ID] = &c
 	n.logEvent(13002, &c)
 	return vm.ID, nil
@@ -361,6 +376,7 @@ func (s *Sim) VMs() []VM {
 	for _, vm := range s.vms {
 		c := *vm
 		c.Adapters = cloneAdapters(vm.Adapters)
+		c.Disks = append([]string(nil), vm.Disks...)
 		out = append(out, c)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
@@ -576,6 +592,29 @@ func (s *Sim) answer(n *node, name string, p map[string]any) (obj, int, string) 
 			vm.State, vm.Heartbeat = "Off", ""
 		}
 		return obj{"V": "1", "Node": n.name, "Found": "True", "State": vm.State}, 0, ""
+	case "remove/1":
+		id, _ := p["Id"].(string)
+		keep, _ := p["Keep"].(string)
+		if !guidRE.MatchString(id) {
+			return nil, 1, "Get-VM : Cannot bind parameter 'Id'. Cannot convert value \"" + id + "\" to type \"System.Guid\"."
+		}
+		vm, ok := s.vms[strings.ToLower(strings.Trim(id, "{}"))]
+		if !ok || vm.Owner != n.name {
+			return obj{"V": "1", "Node": n.name, "Found": "False", "Removed": []string{}, "Kept": []string{}}, 0, ""
+		}
+		prefix := strings.ToLower(strings.TrimRight(keep, `\`) + `\`)
+		removed, kept := []string{}, []string{}
+		for _, d := range vm.Disks {
+			if strings.HasPrefix(strings.ToLower(d), prefix) {
+				kept = append(kept, d)
+				continue
+			}
+			delete(s.files, strings.ToLower(d))
+			removed = append(removed, d)
+		}
+		delete(s.vms, vm.ID)
+		n.logEvent(13003, vm)
+		return obj{"V": "1", "Node": n.name, "Found": "True", "Removed": removed, "Kept": kept}, 0, ""
 	case "events/1":
 		// [int64]$p.After and [int]$p.Max: numbers, or strings of digits.
 		after, ok1 := intParam(p["After"])
