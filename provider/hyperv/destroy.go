@@ -12,7 +12,15 @@ import (
 // disk and ISO files (never a file under Options.TemplatesPath) on the
 // node that holds it. A VM that does not exist is not an error. A VM that
 // moved between finding it and the template is looked for again, once.
+// A template's ID is FailedPrecondition.
 func (d *driver) Destroy(ctx context.Context, id string) error {
+	if d.isTemplateID(id) {
+		err := d.refuseTemplate(ctx, id, "destroyed")
+		if errs.Is(err, errs.NotFound) {
+			return nil
+		}
+		return err
+	}
 	for range 2 {
 		n, _, err := d.locate(ctx, id)
 		if errs.Is(err, errs.NotFound) {

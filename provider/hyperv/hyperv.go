@@ -179,7 +179,8 @@ func (d *driver) zoneName(ctx context.Context) (string, error) {
 // joins the answers by VMId. A VM that moves while the nodes answer can
 // be listed by two nodes: it is listed once, as the first node in
 // Options.Nodes order had it. Every node must answer: a list without one
-// node's VMs would look like deletions.
+// node's VMs would look like deletions. IncludeTemplates adds the
+// templates (files) as VMs with Template set.
 func (d *driver) List(ctx context.Context, opts *provider.ListOptions) ([]provider.VM, error) {
 	zone, err := d.zoneName(ctx)
 	if err != nil {
@@ -216,17 +217,30 @@ func (d *driver) List(ctx context.Context, opts *provider.ListOptions) ([]provid
 	d.mu.Lock()
 	d.owner = owners
 	d.mu.Unlock()
+	if opts.IncludeTemplates {
+		ts, err := d.Templates(ctx, "")
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range ts {
+			out = append(out, templateAsVM(t))
+		}
+	}
 	return out, nil
 }
 
 var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 // Get asks the node that last held the VM first, then every other node
-// at once. An ID that is not a GUID names no VM: NotFound without a
+// at once. A template's ID (a path under TemplatesPath) is answered as a
+// VM with Template set. An ID that is not a GUID names no VM: NotFound without a
 // request. A VM found on a node is returned even when another node did
 // not answer; NotFound needs every node's answer (else the first node's
 // error).
 func (d *driver) Get(ctx context.Context, id string) (provider.VM, error) {
+	if d.isTemplateID(id) {
+		return d.templateVM(ctx, id)
+	}
 	zone, err := d.zoneName(ctx)
 	if err != nil {
 		return provider.VM{}, err

@@ -20,6 +20,9 @@ func (d *driver) PowerOff(ctx context.Context, id string) error { return d.power
 // between finding it and the template (the node no longer holds it) is
 // looked for again, once.
 func (d *driver) power(ctx context.Context, id string, on bool) error {
+	if d.isTemplateID(id) {
+		return d.refuseTemplate(ctx, id, "powered on or off")
+	}
 	want := "Off"
 	if on {
 		want = "Running"

@@ -42,3 +42,38 @@ func (d *driver) Templates(ctx context.Context, zone string) ([]provider.Templat
 	}
 	return out, nil
 }
+
+// isTemplateID reports whether id names a file under TemplatesPath: the
+// ID of a template, which Get answers as a VM with Template set and the
+// lifecycle calls refuse.
+func (d *driver) isTemplateID(id string) bool {
+	return strings.HasPrefix(strings.ToLower(id), strings.ToLower(strings.TrimRight(d.templates, `\`)+`\`))
+}
+
+// templateVM is template id as a provider.VM (Template set), or NotFound.
+func (d *driver) templateVM(ctx context.Context, id string) (provider.VM, error) {
+	ts, err := d.Templates(ctx, "")
+	if err != nil {
+		return provider.VM{}, err
+	}
+	for _, t := range ts {
+		if strings.EqualFold(t.ID, id) {
+			return templateAsVM(t), nil
+		}
+	}
+	return provider.VM{}, errs.Errorf(errs.NotFound, "", "hyperv: no template %s", limit.Quote(id))
+}
+
+func templateAsVM(t provider.Template) provider.VM {
+	return provider.VM{ID: t.ID, Name: t.Name, Zone: t.Zone, Power: provider.PoweredOff, Template: true, Attributes: t.Attributes}
+}
+
+// refuseTemplate is the answer of PowerOn, PowerOff and Destroy to a
+// template ID: FailedPrecondition when the template exists, else what
+// finding it said (NotFound).
+func (d *driver) refuseTemplate(ctx context.Context, id, what string) error {
+	if _, err := d.templateVM(ctx, id); err != nil {
+		return err
+	}
+	return errs.Errorf(errs.FailedPrecondition, "", "hyperv: %s is a template (a file, not a VM): it cannot be %s", limit.Quote(id), what)
+}

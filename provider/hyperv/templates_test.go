@@ -8,6 +8,7 @@ import (
 	"github.com/managedvm/managedvm/guest"
 	"github.com/managedvm/managedvm/internal/fakes/hypervsim"
 	"github.com/managedvm/managedvm/internal/testkit"
+	"github.com/managedvm/managedvm/provider"
 )
 
 func TestTemplatesAreTheVHDXFiles(t *testing.T) {
@@ -68,5 +69,41 @@ func TestTemplatesPathChecked(t *testing.T) {
 	for _, p := range []string{"", `Templates`, `\\server\share`, `C:\a|b`, "C:\\a\nb", `C:/ClusterStorage`} {
 		_, err := newDriver(Options{Credentials: cred, TemplatesPath: p, Nodes: []Node{{Name: "HV1", Host: "hv1.example"}}})
 		testkit.WantCode(t, "TemplatesPath "+p, err, errs.InvalidArgument)
+	}
+}
+
+// Templates are files, but Get answers their IDs as template VMs, List
+// includes them on request, and the lifecycle calls refuse them.
+func TestTemplatesAsVMs(t *testing.T) {
+	s := newCluster(t)
+	ctx := context.Background()
+	path := `C:\ClusterStorage\Templates\ubuntu.vhdx`
+	s.AddVHDX(hypervsim.VHDX{Path: path, Size: 8 << 30})
+	vmID := addVM(t, s, hypervsim.VM{Name: "web", Owner: "HV1"})
+	d := driverFor(t, s, "az1")
+	vm, err := d.Get(ctx, path)
+	if err != nil || !vm.Template || vm.ID != path || vm.Name != "ubuntu" || vm.Zone != "az1" {
+		t.Fatalf("Get of a template: %v %+v", err, vm)
+	}
+	if vm, err := d.Get(ctx, `C:\ClusterStorage\TEMPLATES\UBUNTU.VHDX`); err != nil || vm.ID != path {
+		t.Errorf("Get of a template in other case: %v %+v", err, vm)
+	}
+	_, err = d.Get(ctx, `C:\ClusterStorage\Templates\none.vhdx`)
+	testkit.WantCode(t, "Get of a missing template", err, errs.NotFound)
+	vms, err := d.List(ctx, &provider.ListOptions{IncludeTemplates: true})
+	if err != nil || len(vms) != 2 {
+		t.Fatalf("List with templates: %v %+v", err, vms)
+	}
+	if vms, _ := d.List(ctx, &provider.ListOptions{}); len(vms) != 1 || vms[0].ID != vmID {
+		t.Errorf("List without templates: %+v", vms)
+	}
+	testkit.WantCode(t, "Destroy of a template", d.Destroy(ctx, path), errs.FailedPrecondition)
+	testkit.WantCode(t, "PowerOn of a template", d.PowerOn(ctx, path), errs.FailedPrecondition)
+	testkit.WantCode(t, "PowerOff of a template", d.PowerOff(ctx, path), errs.FailedPrecondition)
+	if len(s.Files()) != 1 {
+		t.Errorf("the template file is gone")
+	}
+	if err := d.Destroy(ctx, `C:\ClusterStorage\Templates\none.vhdx`); err != nil {
+		t.Errorf("Destroy of a missing template: %v", err)
 	}
 }
