@@ -2,12 +2,12 @@
 // Hyper-V failover clusters, reached over WinRM (guest/winrm) with
 // PowerShell on every node. It is not complete (see PLAN.md in this
 // directory): it runs the script templates inventory, get, cluster,
-// events, templates, power and remove, and its driver answers List, Get, Zones,
+// events, templates, power, remove and account, and its driver answers List, Get, Zones,
 // Templates, Cursor, Watch (Created and Deleted from each node's
 // VMMS-Admin records, Changed from a periodic inventory), PowerOn,
-// PowerOff and Destroy; it does not implement provider.Driver yet
-// (Provision and Preflight are missing) and so offers no
-// *provider.Provider.
+// PowerOff, Destroy and a Preflight of the rows it can check so far; it
+// does not implement provider.Driver yet (Provision is missing) and so
+// offers no *provider.Provider.
 //
 // # Scripts
 //

@@ -45,6 +45,9 @@ type Options struct {
 	// changes the event logs do not carry (power, a move to another node,
 	// addresses); zero means DefaultResyncInterval.
 	ResyncInterval time.Duration
+	// Switch is the name of the vmSwitch that trunks the zone's VLANs
+	// (the same on every node); Preflight checks it when set.
+	Switch string
 	// TemplatesPath is the directory on the templates CSV that holds the
 	// template .vhdx files (C:\ClusterStorage\Templates). Required.
 	TemplatesPath string
@@ -62,6 +65,7 @@ type driver struct {
 	templates      string
 	pollInterval   time.Duration
 	resyncInterval time.Duration
+	vmSwitch       string
 	nodes          []*nodeConn
 
 	mu      sync.Mutex
@@ -91,11 +95,16 @@ func newDriver(opts Options) (*driver, error) {
 	if !windowsPath.MatchString(opts.TemplatesPath) {
 		return nil, errs.Errorf(errs.InvalidArgument, "", "hyperv: Options.TemplatesPath %s is not an absolute Windows path", limit.Quote(opts.TemplatesPath))
 	}
+	if opts.Switch != "" {
+		if err := limit.Name("hyperv.New", "Options.Switch", opts.Switch); err != nil {
+			return nil, err
+		}
+	}
 	if opts.PollInterval < 0 || opts.ResyncInterval < 0 {
 		return nil, errs.New(errs.InvalidArgument, "", "hyperv: negative PollInterval or ResyncInterval")
 	}
 	d := &driver{zone: opts.Zone, templates: opts.TemplatesPath, owner: map[string]*nodeConn{},
-		pollInterval: opts.PollInterval, resyncInterval: opts.ResyncInterval}
+		pollInterval: opts.PollInterval, resyncInterval: opts.ResyncInterval, vmSwitch: opts.Switch}
 	if d.pollInterval == 0 {
 		d.pollInterval = DefaultPollInterval
 	}

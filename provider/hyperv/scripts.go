@@ -120,11 +120,18 @@ var (
 			"Remove-VM -VM $v -Force\n"+
 			"$r = @(); $n = @(); foreach ($x in $f) { if ($x.StartsWith($k, [StringComparison]::OrdinalIgnoreCase)) { $n += $x } else { Remove-Item -LiteralPath $x -Force -ErrorAction SilentlyContinue; $r += $x } }\n"+
 			"emit @{ V = '1'; Node = [string]$env:COMPUTERNAME; Found = 'True'; Removed = @($r); Kept = @($n) } }\n")
+	// account says who the session runs as on the node: whether the token
+	// is in the local Administrators role, and its group SIDs (a domain
+	// SID ending in -512 is Domain Admins).
+	scriptAccount = newScript("account/1",
+		"$i = [Security.Principal.WindowsIdentity]::GetCurrent()\n"+
+			"$a = ([Security.Principal.WindowsPrincipal]$i).IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator)\n"+
+			"emit @{ V = '1'; Node = [string]$env:COMPUTERNAME; User = [string]$i.Name; Admin = [string]$a; Groups = @(foreach ($g in @($i.Groups)) { [string]$g.Value }) }\n")
 )
 
 // scripts is every template, for the tests that check each one fits a
 // WinRM command line.
-var scripts = []script{scriptInventory, scriptGet, scriptCluster, scriptEvents, scriptTemplates, scriptPower, scriptRemove}
+var scripts = []script{scriptInventory, scriptGet, scriptCluster, scriptEvents, scriptTemplates, scriptPower, scriptRemove, scriptAccount}
 
 // asciiJSON marshals v as JSON with every non-ASCII character escaped, so
 // the bytes read the same in any console code page.

@@ -123,3 +123,11 @@ type removeAnswer struct {
 	Removed []string `json:"Removed"`
 	Kept    []string `json:"Kept"`
 }
+
+type accountAnswer struct {
+	V      string   `json:"V"`
+	Node   string   `json:"Node"`
+	User   string   `json:"User"`
+	Admin  string   `json:"Admin"` // "True" / "False"
+	Groups []string `json:"Groups"`
+}

@@ -33,7 +33,9 @@
 //   - power/1: a VM on or off from any state, Found False when the node
 //     does not hold it;
 //   - remove/1: the VM gone (13003 logged) with its disk files (VM.Disks)
-//     except those under Keep, Found False when the node does not hold it.
+//     except those under Keep, Found False when the node does not hold it;
+//   - account/1: who the session runs as (SetAccount): name, local
+//     Administrators role, group SIDs.
 //
 // A VM's IPs (KVP) are reported only while it is Running.
 //

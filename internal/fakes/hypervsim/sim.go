@@ -111,6 +111,15 @@ type VHDX struct {
 	Size, FileSize int64
 }
 
+// Account is who a session runs as on a node: the account's name
+// (DOMAIN\user), whether its token holds the local Administrators role,
+// and its group SIDs.
+type Account struct {
+	Name   string
+	Admin  bool
+	Groups []string
+}
+
 // Sim is a Hyper-V failover cluster in memory, one WinRM endpoint per
 // node.
 type Sim struct {
@@ -128,11 +137,12 @@ type Sim struct {
 }
 
 type node struct {
-	name   string
-	state  string // as Get-ClusterNode reports it: Up, Down, Paused, Joining
-	srv    *winrmserver.Server
-	log    []Event
-	record int64
+	name    string
+	account Account
+	state   string // as Get-ClusterNode reports it: Up, Down, Paused, Joining
+	srv     *winrmserver.Server
+	log     []Event
+	record  int64
 }
 
 // New starts the nodes' WinRM endpoints (HTTPS, each with its own CA).
@@ -149,7 +159,8 @@ func New(opts Options) (*Sim, error) {
 			s.Close()
 			return nil, fmt.Errorf("hypervsim: node %q twice", name)
 		}
-		n := &node{name: name, state: "Up"}
+		n := &node{name: name, state: "Up", account: Account{Name: opts.Domain + `\` + opts.User, Admin: true,
+			Groups: []string{"S-1-5-32-544", "S-1-5-21-1004336348-1177238915-682003330-513", "S-1-5-11"}}}
 		srv, err := winrmserver.New(winrmserver.Options{User: opts.User, Domain: opts.Domain, Password: opts.Password,
 			Delay: opts.RequestDelay, Handler: func(ctx context.Context, r *winrmserver.Request) int { return s.handle(ctx, n, r) }})
 		if err != nil {
@@ -318,6 +329,20 @@ func (s *Sim) SetNodeState(name, state string) error {
 		return fmt.Errorf("hypervsim: no node %q", name)
 	}
 	n.state = state
+	return nil
+}
+
+// SetAccount sets who sessions on node run as (by default a local
+// administrator in Domain Users, not in Domain Admins).
+func (s *Sim) SetAccount(name string, a Account) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, ok := s.nodes[strings.ToUpper(name)]
+	if !ok {
+		return fmt.Errorf("hypervsim: no node %q", name)
+	}
+	a.Groups = append([]string(nil), a.Groups...)
+	n.account = a
 	return nil
 }
 
@@ -615,6 +640,9 @@ func (s *Sim) answer(n *node, name string, p map[string]any) (obj, int, string) 
 		delete(s.vms, vm.ID)
 		n.logEvent(13003, vm)
 		return obj{"V": "1", "Node": n.name, "Found": "True", "Removed": removed, "Kept": kept}, 0, ""
+	case "account/1":
+		return obj{"V": "1", "Node": n.name, "User": n.account.Name, "Admin": psBool(n.account.Admin),
+			"Groups": append([]string{}, n.account.Groups...)}, 0, ""
 	case "events/1":
 		// [int64]$p.After and [int]$p.Max: numbers, or strings of digits.
 		after, ok1 := intParam(p["After"])
