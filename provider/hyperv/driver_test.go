@@ -38,7 +38,8 @@ func newClusterOpts(t testing.TB, o hypervsim.Options) *hypervsim.Sim {
 }
 
 func optionsFor(s *hypervsim.Sim, zone string) Options {
-	opts := Options{Zone: zone, Credentials: guest.Password(`CORP\svc-managedvm`, "example-only"), TemplatesPath: `C:\ClusterStorage\Templates`}
+	opts := Options{Zone: zone, Credentials: guest.Password(`CORP\svc-managedvm`, "example-only"), TemplatesPath: `C:\ClusterStorage\Templates`,
+		VMsPath: `C:\ClusterStorage\VMs`}
 	for _, n := range s.Nodes() {
 		ep, _ := s.Endpoint(n)
 		opts.Nodes = append(opts.Nodes, Node{Name: n, Host: ep.Host, WinRM: winrm.Options{Port: ep.Port, CACertPEM: ep.CACertPEM}})

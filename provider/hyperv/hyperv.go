@@ -3,8 +3,11 @@ package hyperv
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"maps"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,6 +54,22 @@ type Options struct {
 	// TemplatesPath is the directory on the templates CSV that holds the
 	// template .vhdx files (C:\ClusterStorage\Templates). Required.
 	TemplatesPath string
+	// VMsPath is the directory on the VMs CSV where Provision puts each
+	// VM (its configuration, disk and cidata ISO in a directory of its
+	// own, C:\ClusterStorage\VMs\mvm-...). Required by Provision.
+	VMsPath string
+	// FullCopy makes Provision copy the template's .vhdx instead of
+	// making a differencing disk on it.
+	FullCopy bool
+	// Generation is the VM generation Provision makes (1 or 2; zero
+	// means 2, UEFI, which VHDX templates usually need).
+	Generation int
+	// VLANs are the zone's VLANs, which the switch must trunk; Preflight
+	// names them.
+	VLANs []int
+	// Logger receives the driver's own logs (a retry, a failed clean-up);
+	// nil discards them.
+	Logger *slog.Logger
 }
 
 // windowsPath is an absolute path on a drive, without the characters
@@ -67,11 +86,21 @@ type driver struct {
 	resyncInterval time.Duration
 	vmSwitch       string
 	nodes          []*nodeConn
+	vmsPath        string
+	fullCopy       bool
+	generation     int
+	vlans          []int
+	log            *slog.Logger
+
+	keyMu    sync.Mutex
+	keyLocks map[string]*keyLock
 
 	mu      sync.Mutex
 	owner   map[string]*nodeConn // VMId -> node last seen holding it
 	cluName string               // the cluster's name, once known
 }
+
+var _ provider.Driver = (*driver)(nil)
 
 type nodeConn struct {
 	name string
@@ -100,11 +129,35 @@ func newDriver(opts Options) (*driver, error) {
 			return nil, err
 		}
 	}
+	if opts.VMsPath != "" {
+		if err := limit.Text("hyperv.New", "Options.VMsPath", opts.VMsPath, 200); err != nil {
+			return nil, err
+		}
+		if !windowsPath.MatchString(opts.VMsPath) {
+			return nil, errs.Errorf(errs.InvalidArgument, "", "hyperv: Options.VMsPath %s is not an absolute Windows path", limit.Quote(opts.VMsPath))
+		}
+	}
+	if opts.Generation != 0 && opts.Generation != 1 && opts.Generation != 2 {
+		return nil, errs.Errorf(errs.InvalidArgument, "", "hyperv: Options.Generation %d is not 1 or 2", opts.Generation)
+	}
+	for _, v := range opts.VLANs {
+		if v < 1 || v > 4094 {
+			return nil, errs.Errorf(errs.InvalidArgument, "", "hyperv: Options.VLANs holds %d, outside 1-4094", v)
+		}
+	}
 	if opts.PollInterval < 0 || opts.ResyncInterval < 0 {
 		return nil, errs.New(errs.InvalidArgument, "", "hyperv: negative PollInterval or ResyncInterval")
 	}
 	d := &driver{zone: opts.Zone, templates: opts.TemplatesPath, owner: map[string]*nodeConn{},
-		pollInterval: opts.PollInterval, resyncInterval: opts.ResyncInterval, vmSwitch: opts.Switch}
+		pollInterval: opts.PollInterval, resyncInterval: opts.ResyncInterval, vmSwitch: opts.Switch,
+		vmsPath: strings.TrimRight(opts.VMsPath, `\`), fullCopy: opts.FullCopy, generation: opts.Generation, vlans: slices.Clone(opts.VLANs),
+		log: opts.Logger, keyLocks: map[string]*keyLock{}}
+	if d.generation == 0 {
+		d.generation = 2
+	}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
 	if d.pollInterval == 0 {
 		d.pollInterval = DefaultPollInterval
 	}
@@ -198,34 +251,14 @@ func (d *driver) List(ctx context.Context, opts *provider.ListOptions) ([]provid
 	if opts.Zone != "" && opts.Zone != zone {
 		return nil, errs.Errorf(errs.NotFound, "", "hyperv: no zone %s", limit.Quote(opts.Zone))
 	}
-	answers := make([]inventoryAnswer, len(d.nodes))
-	idx := map[*nodeConn]int{}
-	for i, n := range d.nodes {
-		idx[n] = i
-	}
-	err = d.eachNode(ctx, func(ctx context.Context, n *nodeConn) error {
-		return run(ctx, n.ex, n.name, scriptInventory, nil, &answers[idx[n]])
-	})
+	vms, _, err := d.inventory(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var out []provider.VM
-	seen := map[string]bool{}
-	owners := map[string]*nodeConn{}
-	for i, a := range answers {
-		for _, w := range a.VMs {
-			id := strings.ToLower(w.ID)
-			if seen[id] {
-				continue
-			}
-			seen[id] = true
-			owners[id] = d.nodes[i]
-			out = append(out, vmOf(zone, w))
-		}
+	out := make([]provider.VM, 0, len(vms))
+	for _, w := range vms {
+		out = append(out, vmOf(zone, w))
 	}
-	d.mu.Lock()
-	d.owner = owners
-	d.mu.Unlock()
 	if opts.IncludeTemplates {
 		ts, err := d.Templates(ctx, "")
 		if err != nil {
@@ -236,6 +269,40 @@ func (d *driver) List(ctx context.Context, opts *provider.ListOptions) ([]provid
 		}
 	}
 	return out, nil
+}
+
+// inventory runs the inventory template on every node at once and joins
+// the answers by VMId (first node in Options order wins a VM seen twice);
+// owners maps each lower-case VMId to its node, and becomes the cache Get
+// starts from.
+func (d *driver) inventory(ctx context.Context) ([]wireVM, map[string]*nodeConn, error) {
+	answers := make([]inventoryAnswer, len(d.nodes))
+	idx := map[*nodeConn]int{}
+	for i, n := range d.nodes {
+		idx[n] = i
+	}
+	err := d.eachNode(ctx, func(ctx context.Context, n *nodeConn) error {
+		return run(ctx, n.ex, n.name, scriptInventory, nil, &answers[idx[n]])
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []wireVM
+	owners := map[string]*nodeConn{}
+	for i, a := range answers {
+		for _, w := range a.VMs {
+			id := strings.ToLower(w.ID)
+			if owners[id] != nil {
+				continue
+			}
+			owners[id] = d.nodes[i]
+			out = append(out, w)
+		}
+	}
+	d.mu.Lock()
+	d.owner = maps.Clone(owners)
+	d.mu.Unlock()
+	return out, owners, nil
 }
 
 var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)

@@ -88,12 +88,14 @@ var (
 			"Events = @(foreach ($x in $e) { $u = ([xml]$x.ToXml()).Event.UserData.VmlEventLog; "+
 			"@{ RecordId = [string]$x.RecordId; Id = [string]$x.Id; VMId = [string]$u.VmId; VMName = [string]$u.VmName; Time = $x.TimeCreated.ToUniversalTime().ToString('o') } }) }\n")
 	// templates lists the .vhdx files of directory Path (the templates
-	// CSV) with what Get-VHD says of each.
+	// CSV) with what Get-VHD says of each and the text of the sidecar
+	// file NAME.json beside it, if there is one (Meta).
 	scriptTemplates = newScript("templates/1",
 		"$d = [string]$p.Path\n"+
 			"$f = @(Get-ChildItem -LiteralPath $d -Filter *.vhdx -File)\n"+
 			"emit @{ V = '1'; Node = [string]$env:COMPUTERNAME; Files = @(foreach ($x in $f) { $h = Get-VHD -Path $x.FullName; "+
-			"@{ Path = [string]$x.FullName; Format = [string]$h.VhdFormat; Type = [string]$h.VhdType; Size = [string]$h.Size; FileSize = [string]$h.FileSize; Parent = [string]$h.ParentPath } }) }\n")
+			"$s = [IO.Path]::ChangeExtension($x.FullName, '.json'); $m = ''; if (Test-Path -LiteralPath $s) { $m = [string](Get-Content -LiteralPath $s -Raw) }\n"+
+			"@{ Path = [string]$x.FullName; Format = [string]$h.VhdFormat; Type = [string]$h.VhdType; Size = [string]$h.Size; FileSize = [string]$h.FileSize; Parent = [string]$h.ParentPath; Meta = $m } }) }\n")
 	// power turns VM Id on (Start-VM, or Resume-VM when Paused) or off
 	// (Stop-VM -TurnOff, or Remove-VMSavedState when Saved) when it is not
 	// so already, and answers its state after; Found 'False' when the
@@ -127,11 +129,75 @@ var (
 		"$i = [Security.Principal.WindowsIdentity]::GetCurrent()\n"+
 			"$a = ([Security.Principal.WindowsPrincipal]$i).IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator)\n"+
 			"emit @{ V = '1'; Node = [string]$env:COMPUTERNAME; User = [string]$i.Name; Admin = [string]$a; Groups = @(foreach ($g in @($i.Groups)) { [string]$g.Value }) }\n")
+	// file writes the bytes Data (base64) to Path through a temporary
+	// name, checks their SHA-256 against Sha256 and renames the file into
+	// place (the cidata ISO on the VMs CSV).
+	scriptFile = newScript("file/1",
+		"$b = [Convert]::FromBase64String([string]$p.Data); $t = [string]$p.Path + '.partial'\n"+
+			"New-Item -ItemType Directory -Force -Path ([IO.Path]::GetDirectoryName([string]$p.Path)) | Out-Null\n"+
+			"[IO.File]::WriteAllBytes($t, $b)\n"+
+			"$h = (Get-FileHash -LiteralPath $t -Algorithm SHA256).Hash\n"+
+			"if ($h -ne [string]$p.Sha256) { Remove-Item -LiteralPath $t -Force; throw 'the file written does not have the SHA-256 sent' }\n"+
+			"Move-Item -LiteralPath $t -Destination ([string]$p.Path) -Force\n"+
+			"emit @{ V = '1'; Node = [string]$env:COMPUTERNAME; Path = [string]$p.Path; Sha256 = [string]$h; Size = [string]$b.Length }\n")
+	// create makes the VM whose Notes are Tag, unless the node holds it
+	// already: the disk (a differencing disk on the template Parent, or a
+	// full copy when Full) at Disk, New-VM in Dir with that disk and a NIC
+	// on Switch, the processor count, the access VLAN, every integration
+	// service enabled, the ISO as a DVD drive. A disk that exists is
+	// reused, so a retry after a failure goes on where it stopped.
+	scriptCreate = newScript("create/1", vmFunc+
+		"$v = @(Get-VM | ? { [string]$_.Notes -eq [string]$p.Tag })\n"+
+		"if ($v.Count -eq 0) {\n"+
+		"New-Item -ItemType Directory -Force -Path ([string]$p.Dir) | Out-Null\n"+
+		"if (-not (Test-Path -LiteralPath ([string]$p.Disk))) { if ($p.Full) { Copy-Item -LiteralPath ([string]$p.Parent) -Destination ([string]$p.Disk) } "+
+		"else { New-VHD -Path ([string]$p.Disk) -ParentPath ([string]$p.Parent) -Differencing | Out-Null } }\n"+
+		"$x = New-VM -Name ([string]$p.Name) -Generation ([int]$p.Gen) -MemoryStartupBytes ([int64]$p.Memory) -VHDPath ([string]$p.Disk) -Path ([string]$p.Dir) -SwitchName ([string]$p.Switch)\n"+
+		"Set-VM -VM $x -Notes ([string]$p.Tag) -ProcessorCount ([int]$p.CPUs)\n"+
+		"if ([int]$p.Vlan -ne 0) { Set-VMNetworkAdapterVlan -VMNetworkAdapter @(Get-VMNetworkAdapter -VM $x)[0] -Access -VlanId ([int]$p.Vlan) }\n"+
+		"Get-VMIntegrationService -VM $x | ? { -not $_.Enabled } | Enable-VMIntegrationService\n"+
+		"if ([string]$p.ISO) { Add-VMDvdDrive -VM $x -Path ([string]$p.ISO) }\n"+
+		"$v = @(Get-VM -Id $x.VMId) }\n"+
+		"emit @{ V = '1'; Node = [string]$env:COMPUTERNAME; VM = (vmj $v[0]) }\n")
+	// role makes VM Id a clustered role (Add-ClusterVirtualMachineRole on
+	// its owner node: it cannot run remotely without CredSSP) unless it is
+	// one already. Found 'False' when the node does not hold it.
+	scriptRole = newScript("role/1", vmFunc+
+		"$v = @(Get-VM -Id $p.Id -ErrorAction SilentlyContinue)\n"+
+		"if ($v.Count -eq 0) { emit @{ V = '1'; Node = [string]$env:COMPUTERNAME; Found = 'False'; VM = $null } } else {\n"+
+		"if (-not $v[0].IsClustered) { Add-ClusterVirtualMachineRole -VMId $v[0].VMId | Out-Null }\n"+
+		"emit @{ V = '1'; Node = [string]$env:COMPUTERNAME; Found = 'True'; VM = (vmj (Get-VM -Id $p.Id)) } }\n")
+	// undo removes what a provisioning left on the node: every VM whose
+	// Notes are Tag or whose configuration is in Dir (off, its cluster
+	// role, the VM), then Dir itself with the disk and ISO in it. Dir must
+	// be a mvm-* directory directly under Under (the VMs path).
+	scriptUndo = newScript("undo/1",
+		"$d = ([string]$p.Dir).TrimEnd('\\'); $u = ([string]$p.Under).TrimEnd('\\') + '\\'\n"+
+			"if (-not $d.StartsWith($u + 'mvm-', [StringComparison]::OrdinalIgnoreCase) -or $d.Substring($u.Length).Contains('\\')) { throw 'undo/1: Dir is not a provisioning directory' }\n"+
+			"$r = @(); foreach ($v in @(Get-VM | ? { [string]$_.Notes -eq [string]$p.Tag -or ([string]$_.Path).TrimEnd('\\') -eq $d })) {\n"+
+			"if ([string]$v.State -ne 'Off') { Stop-VM -VM $v -TurnOff -Force }\n"+
+			"if ($v.IsClustered) { Remove-ClusterGroup -VMId $v.VMId -RemoveResources -Force }\n"+
+			"Remove-VM -VM $v -Force; $r += [string]$v.VMId }\n"+
+			"if (Test-Path -LiteralPath $d) { Remove-Item -LiteralPath $d -Recurse -Force }\n"+
+			"emit @{ V = '1'; Node = [string]$env:COMPUTERNAME; Removed = @($r) }\n")
+	// rolecheck proves the account may make and remove a cluster role on
+	// the node: a VM without disk named Name in Dir, made a clustered role
+	// and removed again; the error text of the step that failed, if one
+	// did. Everything it made is removed whatever happened.
+	scriptRoleCheck = newScript("rolecheck/1",
+		"$e = ''; $x = $null\n"+
+			"try { $x = New-VM -Name ([string]$p.Name) -NoVHD -Generation 2 -MemoryStartupBytes 512MB -Path ([string]$p.Dir) -ErrorAction Stop\n"+
+			"Add-ClusterVirtualMachineRole -VMId $x.VMId -ErrorAction Stop | Out-Null\n"+
+			"Remove-ClusterGroup -VMId $x.VMId -RemoveResources -Force -ErrorAction Stop }\n"+
+			"catch { $e = [string]$_.Exception.Message }\n"+
+			"finally { if ($x) { Remove-VM -VM $x -Force -ErrorAction SilentlyContinue }; Remove-Item -LiteralPath ([string]$p.Dir) -Recurse -Force -ErrorAction SilentlyContinue }\n"+
+			"emit @{ V = '1'; Node = [string]$env:COMPUTERNAME; Error = $e }\n")
 )
 
 // scripts is every template, for the tests that check each one fits a
 // WinRM command line.
-var scripts = []script{scriptInventory, scriptGet, scriptCluster, scriptEvents, scriptTemplates, scriptPower, scriptRemove, scriptAccount}
+var scripts = []script{scriptInventory, scriptGet, scriptCluster, scriptEvents, scriptTemplates, scriptPower, scriptRemove, scriptAccount,
+	scriptFile, scriptCreate, scriptRole, scriptUndo, scriptRoleCheck}
 
 // asciiJSON marshals v as JSON with every non-ASCII character escaped, so
 // the bytes read the same in any console code page.
@@ -187,5 +253,16 @@ func scriptError(node string, s script, stderr []byte) error {
 	if strings.Contains(low, "required permission") || strings.Contains(low, "access is denied") || strings.Contains(low, "accessdenied") {
 		code = errs.PermissionDenied
 	}
-	return errs.Errorf(code, "", "hyperv: node %s: %s failed: %s", limit.Quote(node), s.name, limit.Quote(msg))
+	err := errs.Errorf(code, "", "hyperv: node %s: %s failed: %s", limit.Quote(node), s.name, limit.Quote(msg))
+	if strings.Contains(low, "being used by another process") {
+		return &inUseError{err}
+	}
+	return err
 }
+
+// inUseError marks a script that failed because a file it needed was
+// held open by another process (a VHDX right after New-VHD): worth a
+// retry.
+type inUseError struct{ error }
+
+func (e *inUseError) Unwrap() error { return e.error }

@@ -2,10 +2,12 @@ package hyperv
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 	"strings"
 
 	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/guest"
 	"github.com/managedvm/managedvm/internal/limit"
 	"github.com/managedvm/managedvm/provider"
 )
@@ -13,7 +15,9 @@ import (
 // Templates lists the .vhdx files of Options.TemplatesPath (a CSV, so
 // every node sees the same files: the first node that answers is asked).
 // A template's ID is its full path, its Name the file name without
-// ".vhdx". The guest OS is not known from the file (Family empty).
+// ".vhdx". Family, OSName and ToolsInstalled (integration services)
+// come from the sidecar NAME.json beside the file, when there is one
+// (Attributes "sidecar": "ok" or "unreadable").
 func (d *driver) Templates(ctx context.Context, zone string) ([]provider.Template, error) {
 	name, err := d.zoneName(ctx)
 	if err != nil {
@@ -38,9 +42,40 @@ func (d *driver) Templates(ctx context.Context, zone string) ([]provider.Templat
 		if f.Parent != "" {
 			t.Attributes["parent"] = f.Parent
 		}
+		if f.Meta != "" {
+			var m sidecar
+			if err := json.Unmarshal([]byte(f.Meta), &m); err != nil {
+				t.Attributes["sidecar"] = "unreadable"
+			} else {
+				t.Attributes["sidecar"] = "ok"
+				if fam := guest.OSFamily(strings.ToLower(m.Family)); fam == guest.Linux || fam == guest.Windows {
+					t.Family = fam
+				}
+				t.OSName = m.OSName
+				if m.IntegrationServices != nil {
+					t.ToolsInstalled = *m.IntegrationServices
+					t.Attributes["integrationServices"] = strconv.FormatBool(*m.IntegrationServices)
+				}
+			}
+		}
 		out = append(out, t)
 	}
 	return out, nil
+}
+
+// sidecar is the file NAME.json beside a template NAME.vhdx, written
+// when the template is prepared: what the disk file cannot say.
+//
+//	{"family": "linux", "osName": "Ubuntu 24.04", "integrationServices": true}
+//
+// integrationServices says the guest runs Hyper-V's integration
+// services (Linux: the hv_utils/hv_kvp_daemon of the kernel and
+// hyperv-daemons; Windows: built in), which the KVP addresses, the
+// heartbeat and PowerShell Direct need.
+type sidecar struct {
+	Family              string `json:"family"`
+	OSName              string `json:"osName"`
+	IntegrationServices *bool  `json:"integrationServices"`
 }
 
 // isTemplateID reports whether id names a file under TemplatesPath: the

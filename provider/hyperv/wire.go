@@ -97,6 +97,7 @@ type wireVHDX struct {
 	Size     string `json:"Size"`   // virtual size, bytes
 	FileSize string `json:"FileSize"`
 	Parent   string `json:"Parent"`
+	Meta     string `json:"Meta"` // the sidecar NAME.json's text, "" when none
 }
 
 type powerParams struct {
@@ -130,4 +131,63 @@ type accountAnswer struct {
 	User   string   `json:"User"`
 	Admin  string   `json:"Admin"` // "True" / "False"
 	Groups []string `json:"Groups"`
+}
+
+type fileParams struct {
+	Path   string `json:"Path"`
+	Data   string `json:"Data"`   // base64
+	Sha256 string `json:"Sha256"` // upper-case hex, as Get-FileHash writes it
+}
+
+type fileAnswer struct {
+	V      string `json:"V"`
+	Node   string `json:"Node"`
+	Path   string `json:"Path"`
+	Sha256 string `json:"Sha256"`
+	Size   string `json:"Size"`
+}
+
+type createParams struct {
+	Tag    string `json:"Tag"` // the VM's Notes: keyTag(spec.Key)
+	Name   string `json:"Name"`
+	Gen    int    `json:"Gen"`
+	CPUs   int    `json:"CPUs"`
+	Memory int64  `json:"Memory"` // bytes
+	Parent string `json:"Parent"` // the template's .vhdx
+	Disk   string `json:"Disk"`
+	Full   bool   `json:"Full"`
+	Dir    string `json:"Dir"`
+	Switch string `json:"Switch"`
+	Vlan   int    `json:"Vlan"`
+	ISO    string `json:"ISO"` // "" for none
+}
+
+type roleAnswer struct {
+	V     string  `json:"V"`
+	Node  string  `json:"Node"`
+	Found string  `json:"Found"`
+	VM    *wireVM `json:"VM"`
+}
+
+type undoParams struct {
+	Tag   string `json:"Tag"`
+	Dir   string `json:"Dir"`
+	Under string `json:"Under"`
+}
+
+type undoAnswer struct {
+	V       string   `json:"V"`
+	Node    string   `json:"Node"`
+	Removed []string `json:"Removed"`
+}
+
+type roleCheckParams struct {
+	Name string `json:"Name"`
+	Dir  string `json:"Dir"`
+}
+
+type roleCheckAnswer struct {
+	V     string `json:"V"`
+	Node  string `json:"Node"`
+	Error string `json:"Error"` // "" when the role was made and removed
 }

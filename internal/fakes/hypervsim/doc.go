@@ -35,7 +35,25 @@
 //   - remove/1: the VM gone (13003 logged) with its disk files (VM.Disks)
 //     except those under Keep, Found False when the node does not hold it;
 //   - account/1: who the session runs as (SetAccount): name, local
-//     Administrators role, group SIDs.
+//     Administrators role, group SIDs;
+//   - file/1: a file written from base64 (its SHA-256 checked, as the
+//     template does), kept with AddFile's files (File reads one back);
+//   - create/1: the VM whose Notes are Tag made on the node (or the one
+//     it holds already): the differencing disk on the template (or a full
+//     copy), the VM in Dir with a NIC on the switch and the access VLAN,
+//     the ISO as a DVD medium, 13002 logged; DiskInUse makes it fail at
+//     New-VM after the disk was made, as Hyper-V does while the new VHDX
+//     is still held open;
+//   - role/1: the VM made a cluster role (IsClustered); DenyClusterRoles
+//     refuses it with the failover cluster's access-denied text;
+//   - undo/1: every VM of the node whose Notes are Tag or whose Path is
+//     Dir removed (13003), then every file under Dir; a Dir that is not
+//     a mvm-* directory right under Under is refused;
+//   - rolecheck/1: a throw-away VM logged created and deleted, and the
+//     role's access-denied text as Error when DenyClusterRoles is set.
+//
+// templates/1 also answers the text of a sidecar NAME.json (AddFile)
+// beside each NAME.vhdx.
 //
 // A VM's IPs (KVP) are reported only while it is Running.
 //

@@ -3,6 +3,9 @@ package hypervsim
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -63,6 +66,8 @@ type VM struct {
 	Adapters []Adapter
 	// Disks are the paths of its hard disks and DVD drives' media.
 	Disks []string
+	// Path is the directory of its configuration (New-VM -Path).
+	Path string
 }
 
 // Adapter is a VM network adapter.
@@ -131,9 +136,13 @@ type Sim struct {
 	vms      map[string]*VM
 	csvs     []CSV
 	switches []Switch
-	files    map[string]VHDX // lower-case path -> file
-	scripts  map[string]int  // template name -> runs
-	runsOn   map[string]int  // node + " " + template name -> runs
+	files    map[string]VHDX   // lower-case path -> file
+	blobs    map[string][]byte // lower-case path -> other files' bytes (ISOs, sidecars)
+	names    map[string]string // lower-case path -> path as written
+	inUse    int               // create/1 runs left that fail with the disk in use
+	denied   map[string]bool   // upper-case node -> cluster-role operations refused
+	scripts  map[string]int    // template name -> runs
+	runsOn   map[string]int    // node + " " + template name -> runs
 }
 
 type node struct {
@@ -153,7 +162,8 @@ func New(opts Options) (*Sim, error) {
 	if opts.Cluster == "" {
 		opts.Cluster = "HVCLUSTER"
 	}
-	s := &Sim{opts: opts, nodes: map[string]*node{}, vms: map[string]*VM{}, scripts: map[string]int{}, runsOn: map[string]int{}, files: map[string]VHDX{}}
+	s := &Sim{opts: opts, nodes: map[string]*node{}, vms: map[string]*VM{}, scripts: map[string]int{}, runsOn: map[string]int{}, files: map[string]VHDX{},
+		blobs: map[string][]byte{}, names: map[string]string{}, denied: map[string]bool{}}
 	for _, name := range opts.Nodes {
 		if _, dup := s.nodes[strings.ToUpper(name)]; dup {
 			s.Close()
@@ -233,7 +243,8 @@ func (s *Sim) AddVHDX(f VHDX) {
 	s.files[strings.ToLower(f.Path)] = f
 }
 
-// Files returns the paths of every VHDX file, sorted.
+// Files returns the paths of every file (VHDX files and the others),
+// sorted.
 func (s *Sim) Files() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -241,8 +252,61 @@ func (s *Sim) Files() []string {
 	for _, f := range s.files {
 		out = append(out, f.Path)
 	}
+	for k := range s.blobs {
+		out = append(out, s.names[k])
+	}
 	sort.Strings(out)
 	return out
+}
+
+// AddFile writes a file that is not a virtual disk (a template's sidecar
+// NAME.json, ...) on a CSV.
+func (s *Sim) AddFile(path string, data []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.blobs[strings.ToLower(path)] = append([]byte(nil), data...)
+	s.names[strings.ToLower(path)] = path
+}
+
+// File returns the bytes of a file written by AddFile or the file/1
+// template; ok is false when there is none.
+func (s *Sim) File(path string) ([]byte, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.blobs[strings.ToLower(path)]
+	return append([]byte(nil), b...), ok
+}
+
+// DiskInUse makes the next n create/1 runs fail at New-VM, after the
+// differencing disk was made, as Hyper-V does when the new VHDX is still
+// held open right after New-VHD ("being used by another process"): the
+// disk stays, a retry goes on from it.
+func (s *Sim) DiskInUse(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inUse = n
+}
+
+// DenyClusterRoles makes Add-ClusterVirtualMachineRole on node fail as it
+// does for an account without full access to the cluster (role/1 and
+// rolecheck/1).
+func (s *Sim) DenyClusterRoles(node string, deny bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.denied[strings.ToUpper(node)] = deny
+}
+
+// RenameVM renames a VM behind the driver's back (Rename-VM; no event is
+// logged).
+func (s *Sim) RenameVM(id, name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	vm, ok := s.vms[strings.ToLower(id)]
+	if !ok {
+		return fmt.Errorf("hypervsim: no VM %q", id)
+	}
+	vm.Name = name
+	return nil
 }
 
 // AddSwitch adds a virtual switch to every node.
@@ -597,8 +661,12 @@ func (s *Sim) answer(n *node, name string, p map[string]any) (obj, int, string) 
 		sort.Slice(files, func(i, j int) bool { return strings.ToLower(files[i].Path) < strings.ToLower(files[j].Path) })
 		out := []obj{}
 		for _, f := range files {
+			meta := ""
+			if b, ok := s.blobs[strings.ToLower(f.Path[:len(f.Path)-5]+".json")]; ok {
+				meta = string(b)
+			}
 			out = append(out, obj{"Path": f.Path, "Format": f.Format, "Type": f.Type, "Size": strconv.FormatInt(f.Size, 10),
-				"FileSize": strconv.FormatInt(f.FileSize, 10), "Parent": f.Parent})
+				"FileSize": strconv.FormatInt(f.FileSize, 10), "Parent": f.Parent, "Meta": meta})
 		}
 		return obj{"V": "1", "Node": n.name, "Files": out}, 0, ""
 	case "power/1":
@@ -635,11 +703,73 @@ func (s *Sim) answer(n *node, name string, p map[string]any) (obj, int, string) 
 				continue
 			}
 			delete(s.files, strings.ToLower(d))
+			delete(s.blobs, strings.ToLower(d))
 			removed = append(removed, d)
 		}
 		delete(s.vms, vm.ID)
 		n.logEvent(13003, vm)
 		return obj{"V": "1", "Node": n.name, "Found": "True", "Removed": removed, "Kept": kept}, 0, ""
+	case "file/1":
+		path, _ := p["Path"].(string)
+		data, _ := p["Data"].(string)
+		want, _ := p["Sha256"].(string)
+		b, err := base64.StdEncoding.DecodeString(data)
+		if err != nil {
+			return nil, 1, "Exception calling \"FromBase64String\" with \"1\" argument(s): \"The input is not a valid Base-64 string.\""
+		}
+		sum := sha256.Sum256(b)
+		got := strings.ToUpper(hex.EncodeToString(sum[:]))
+		if got != want {
+			return nil, 1, "the file written does not have the SHA-256 sent"
+		}
+		s.blobs[strings.ToLower(path)] = b
+		s.names[strings.ToLower(path)] = path
+		return obj{"V": "1", "Node": n.name, "Path": path, "Sha256": got, "Size": strconv.Itoa(len(b))}, 0, ""
+	case "create/1":
+		return s.create(n, p)
+	case "role/1":
+		id, _ := p["Id"].(string)
+		if !guidRE.MatchString(id) {
+			return nil, 1, "Get-VM : Cannot bind parameter 'Id'. Cannot convert value \"" + id + "\" to type \"System.Guid\"."
+		}
+		vm, ok := s.vms[strings.ToLower(strings.Trim(id, "{}"))]
+		if !ok || vm.Owner != n.name {
+			return obj{"V": "1", "Node": n.name, "Found": "False", "VM": nil}, 0, ""
+		}
+		if !vm.Clustered && s.denied[strings.ToUpper(n.name)] {
+			return nil, 1, roleDenied
+		}
+		vm.Clustered = true
+		return obj{"V": "1", "Node": n.name, "Found": "True", "VM": vmObj(vm)}, 0, ""
+	case "undo/1":
+		tag, _ := p["Tag"].(string)
+		dir, _ := p["Dir"].(string)
+		under, _ := p["Under"].(string)
+		dir = strings.TrimRight(dir, `\`)
+		u := strings.TrimRight(under, `\`) + `\`
+		if !strings.HasPrefix(strings.ToLower(dir), strings.ToLower(u+"mvm-")) || strings.Contains(dir[len(u):], `\`) {
+			return nil, 1, "undo/1: Dir is not a provisioning directory"
+		}
+		removed := []string{}
+		for _, vm := range s.sortedVMs() {
+			if vm.Owner == n.name && (vm.Notes == tag || strings.EqualFold(strings.TrimRight(vm.Path, `\`), dir)) {
+				delete(s.vms, vm.ID)
+				n.logEvent(13003, vm)
+				removed = append(removed, vm.ID)
+			}
+		}
+		s.removeTree(dir)
+		return obj{"V": "1", "Node": n.name, "Removed": removed}, 0, ""
+	case "rolecheck/1":
+		name, _ := p["Name"].(string)
+		vm := &VM{ID: newGUID(), Name: name}
+		n.logEvent(13002, vm)
+		n.logEvent(13003, vm)
+		e := ""
+		if s.denied[strings.ToUpper(n.name)] {
+			e = roleDeniedMessage
+		}
+		return obj{"V": "1", "Node": n.name, "Error": e}, 0, ""
 	case "account/1":
 		return obj{"V": "1", "Node": n.name, "User": n.account.Name, "Admin": psBool(n.account.Admin),
 			"Groups": append([]string{}, n.account.Groups...)}, 0, ""
@@ -722,4 +852,80 @@ func psBool(b bool) string {
 		return "True"
 	}
 	return "False"
+}
+
+// The text Add-ClusterVirtualMachineRole fails with for an account that
+// lacks full access to the cluster (Grant-ClusterAccess -Full).
+const (
+	roleDeniedMessage = "You do not have administrative privileges on the cluster. Contact your network administrator to request access.\r\n    Access is denied"
+	roleDenied        = "Add-ClusterVirtualMachineRole : " + roleDeniedMessage
+	diskInUse         = "New-VM : Failed to create a new virtual machine.\r\nThe process cannot access the file because it is being used by another process. (0x80070020)"
+)
+
+// removeTree deletes every file under dir; s.mu is held.
+func (s *Sim) removeTree(dir string) {
+	prefix := strings.ToLower(strings.TrimRight(dir, `\`) + `\`)
+	for k := range s.files {
+		if strings.HasPrefix(k, prefix) {
+			delete(s.files, k)
+		}
+	}
+	for k := range s.blobs {
+		if strings.HasPrefix(k, prefix) {
+			delete(s.blobs, k)
+			delete(s.names, k)
+		}
+	}
+}
+
+// create answers create/1; s.mu is held.
+func (s *Sim) create(n *node, p map[string]any) (obj, int, string) {
+	str := func(k string) string { v, _ := p[k].(string); return v }
+	num := func(k string) int64 { v, _ := intParam(p[k]); return v }
+	tag := str("Tag")
+	for _, vm := range s.sortedVMs() {
+		if vm.Owner == n.name && vm.Notes == tag {
+			return obj{"V": "1", "Node": n.name, "VM": vmObj(vm)}, 0, ""
+		}
+	}
+	disk, parent := str("Disk"), str("Parent")
+	if _, ok := s.files[strings.ToLower(disk)]; !ok {
+		pf, ok := s.files[strings.ToLower(parent)]
+		if !ok {
+			return nil, 1, "New-VHD : Failed to create the virtual hard disk.\r\nThe system cannot find the file specified. (0x80070002)"
+		}
+		f := VHDX{Path: disk, Format: "VHDX", Type: "Differencing", Parent: pf.Path, Size: pf.Size, FileSize: 4 << 20}
+		if full, _ := p["Full"].(bool); full {
+			f = VHDX{Path: disk, Format: pf.Format, Type: pf.Type, Size: pf.Size, FileSize: pf.FileSize}
+		}
+		s.files[strings.ToLower(disk)] = f
+	}
+	if s.inUse > 0 {
+		s.inUse--
+		return nil, 1, diskInUse
+	}
+	sw := str("Switch")
+	known := false
+	for _, w := range s.switches {
+		known = known || strings.EqualFold(w.Name, sw)
+	}
+	if !known {
+		return nil, 1, "hypervsim: New-VM: no virtual switch " + strconv.Quote(sw)
+	}
+	iso := str("ISO")
+	disks := []string{disk}
+	if iso != "" {
+		if _, ok := s.blobs[strings.ToLower(iso)]; !ok {
+			return nil, 1, "Add-VMDvdDrive : Failed to add device 'Virtual CD/DVD Disk'.\r\nThe system cannot find the file specified. (0x80070002)"
+		}
+		disks = append(disks, iso)
+	}
+	var mac [3]byte
+	_, _ = rand.Read(mac[:])
+	vm := &VM{ID: newGUID(), Name: str("Name"), State: "Off", CPUs: int(num("CPUs")), MemoryStartup: num("Memory"), Generation: int(num("Gen")),
+		Notes: tag, Owner: n.name, Path: str("Dir"), Disks: disks,
+		Adapters: []Adapter{{MAC: "00155d" + hex.EncodeToString(mac[:]), Switch: sw, VLAN: int(num("Vlan"))}}}
+	s.vms[vm.ID] = vm
+	n.logEvent(13002, vm)
+	return obj{"V": "1", "Node": n.name, "VM": vmObj(vm)}, 0, ""
 }
