@@ -21,8 +21,10 @@ func rows(r report.Report) map[string]report.Status {
 func TestPreflightHealthy(t *testing.T) {
 	s := newCluster(t)
 	s.AddVHDX(hypervsim.VHDX{Path: `C:\ClusterStorage\Templates\ubuntu.vhdx`})
+	s.AddFile(`C:\ClusterStorage\Templates\ubuntu.json`, []byte(`{"family":"linux","osName":"Ubuntu 24.04","integrationServices":true}`))
 	opts := optionsFor(s, "az1")
 	opts.Switch = "vSwitch-Trunk"
+	opts.VLANs = []int{20, 30}
 	d, err := newDriver(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -32,8 +34,13 @@ func TestPreflightHealthy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !r.OK() || len(r.Warnings()) != 0 || len(r.Checks) != 3*4+2 {
+	if !r.OK() || len(r.Warnings()) != 0 || len(r.Checks) != 3*6+4 {
 		t.Fatalf("report:\n%s", r)
+	}
+	// The role check leaves nothing behind (its VM is logged created and
+	// deleted, as on a real node).
+	if vms, files := s.VMs(), s.Files(); len(vms) != 0 || len(files) != 2 {
+		t.Errorf("left behind: %v %v", vms, files)
 	}
 	_, err = d.Preflight(canceledCtx())
 	testkit.WantCode(t, "Preflight with a canceled context", err, errs.Canceled)
@@ -53,9 +60,18 @@ func TestPreflightFindsEachProblem(t *testing.T) {
 	if err := s.SetAccount("HV3", hypervsim.Account{Name: `CORP\svc`, Groups: []string{"S-1-5-21-1-2-3-513"}}); err != nil {
 		t.Fatal(err)
 	}
+	s.DenyClusterRoles("HV2", true)
+	s.AddSwitch(hypervsim.Switch{Name: "vSwitch-Internal", Type: "Internal"})
+	s.AddSwitch(hypervsim.Switch{Name: "vSwitch-Filtered", Type: "External", AdapterVLAN: 20})
+	s.AddVHDX(hypervsim.VHDX{Path: `D:\Templates\bare.vhdx`})
+	s.AddVHDX(hypervsim.VHDX{Path: `D:\Templates\noIS.vhdx`})
+	s.AddFile(`D:\Templates\noIS.json`, []byte(`{"family":"linux","integrationServices":false}`))
+	s.AddVHDX(hypervsim.VHDX{Path: `D:\Templates\broken.vhdx`})
+	s.AddFile(`D:\Templates\broken.json`, []byte(`{"family":`))
 	opts := optionsFor(s, "az1")
 	opts.Switch = "vSwitch-Other"
 	opts.TemplatesPath = `D:\Templates`
+	opts.VMsPath = `E:\VMs`
 	opts.Nodes[1].Name = "HVX" // HV2's endpoint under a name the cluster does not know
 	d, err := newDriver(opts)
 	if err != nil {
@@ -70,7 +86,9 @@ func TestPreflightFindsEachProblem(t *testing.T) {
 	want := map[string]report.Status{
 		"hyperv.winrm@HV1": report.Pass, "hyperv.cluster@HV1": report.Pass, "hyperv.account@HV1": report.Fail, "hyperv.switch@HV1": report.Fail,
 		"hyperv.cluster@HVX": report.Fail, "hyperv.account@HV3": report.Fail,
-		`hyperv.templates.csv@D:\Templates`: report.Fail, `hyperv.templates.files@D:\Templates`: report.Fail,
+		`hyperv.templates.csv@D:\Templates`: report.Fail, `hyperv.templates.files@D:\Templates`: report.Pass,
+		`hyperv.vms.csv@E:\VMs`: report.Fail, "hyperv.role@HVX": report.Fail, "hyperv.role@HV1": report.Pass,
+		"hyperv.templates.is@bare": report.Warn, "hyperv.templates.is@noIS": report.Fail, "hyperv.templates.is@broken": report.Fail,
 	}
 	for k, v := range want {
 		if got[k] != v {
@@ -80,6 +98,24 @@ func TestPreflightFindsEachProblem(t *testing.T) {
 	for _, c := range r.Failures() {
 		if c.Fix == "" {
 			t.Errorf("%s@%s fails without a fix", c.ID, c.Subject)
+		}
+	}
+	// The switch rows: missing, not External, an adapter that filters a
+	// VLAN.
+	for sw, want := range map[string][2]report.Status{"vSwitch-Internal": {report.Fail, report.Fail}, "vSwitch-Filtered": {report.Pass, report.Fail}, "vSwitch-Trunk": {report.Pass, report.Warn}} {
+		o := opts
+		o.Switch = sw
+		d2, err := newDriver(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := d2.Preflight(context.Background())
+		d2.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g := rows(r); g["hyperv.switch@HV1"] != want[0] || g["hyperv.vlans@HV1"] != want[1] {
+			t.Errorf("%s: switch %q vlans %q, want %q", sw, g["hyperv.switch@HV1"], g["hyperv.vlans@HV1"], want)
 		}
 	}
 	// A node that does not answer is a failed row, not an error.

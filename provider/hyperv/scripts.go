@@ -192,12 +192,22 @@ var (
 			"catch { $e = [string]$_.Exception.Message }\n"+
 			"finally { if ($x) { Remove-VM -VM $x -Force -ErrorAction SilentlyContinue }; Remove-Item -LiteralPath ([string]$p.Dir) -Recurse -Force -ErrorAction SilentlyContinue }\n"+
 			"emit @{ V = '1'; Node = [string]$env:COMPUTERNAME; Error = $e }\n")
+	// switch describes vmSwitch Name on the node as far as its VLAN trunk
+	// can be seen there: its type, the physical adapter it is bound to and
+	// that adapter's own VLAN filter (the driver's VlanID property: a
+	// value other than 0 passes only that VLAN, so no trunk).
+	scriptSwitch = newScript("switch/1",
+		"$w = @(Get-VMSwitch -Name ([string]$p.Name) -ErrorAction SilentlyContinue)\n"+
+			"if ($w.Count -eq 0) { emit @{ V = '1'; Node = [string]$env:COMPUTERNAME; Found = 'False'; Type = ''; Adapter = ''; AdapterVlan = '' } } else {\n"+
+			"$a = ''; $l = ''; if ([string]$w[0].SwitchType -eq 'External') { $n = @(Get-NetAdapter -InterfaceDescription ([string]$w[0].NetAdapterInterfaceDescription) -ErrorAction SilentlyContinue)\n"+
+			"if ($n.Count -gt 0) { $a = [string]$n[0].Name; $l = [string](@(Get-NetAdapterAdvancedProperty -Name $a -RegistryKeyword VlanID -ErrorAction SilentlyContinue) | % { $_.RegistryValue } | Select-Object -First 1) } }\n"+
+			"emit @{ V = '1'; Node = [string]$env:COMPUTERNAME; Found = 'True'; Type = [string]$w[0].SwitchType; Adapter = $a; AdapterVlan = $l } }\n")
 )
 
 // scripts is every template, for the tests that check each one fits a
 // WinRM command line.
 var scripts = []script{scriptInventory, scriptGet, scriptCluster, scriptEvents, scriptTemplates, scriptPower, scriptRemove, scriptAccount,
-	scriptFile, scriptCreate, scriptRole, scriptUndo, scriptRoleCheck}
+	scriptFile, scriptCreate, scriptRole, scriptUndo, scriptRoleCheck, scriptSwitch}
 
 // asciiJSON marshals v as JSON with every non-ASCII character escaped, so
 // the bytes read the same in any console code page.

@@ -191,3 +191,12 @@ type roleCheckAnswer struct {
 	Node  string `json:"Node"`
 	Error string `json:"Error"` // "" when the role was made and removed
 }
+
+type switchAnswer struct {
+	V           string `json:"V"`
+	Node        string `json:"Node"`
+	Found       string `json:"Found"`
+	Type        string `json:"Type"`        // External, Internal, Private
+	Adapter     string `json:"Adapter"`     // the physical adapter of an External switch
+	AdapterVlan string `json:"AdapterVlan"` // its VlanID property: "" or "0" when it filters none
+}

@@ -49,6 +49,8 @@
 //   - undo/1: every VM of the node whose Notes are Tag or whose Path is
 //     Dir removed (13003), then every file under Dir; a Dir that is not
 //     a mvm-* directory right under Under is refused;
+//   - switch/1: a switch's type, the physical adapter of an External one
+//     and that adapter's VlanID (Switch.Adapter, Switch.AdapterVLAN);
 //   - rolecheck/1: a throw-away VM logged created and deleted, and the
 //     role's access-denied text as Error when DenyClusterRoles is set.
 //

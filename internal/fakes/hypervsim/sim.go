@@ -93,6 +93,11 @@ type CSV struct {
 type Switch struct {
 	Name string
 	Type string // External, Internal, Private
+	// Adapter is the physical adapter an External switch is bound to
+	// (default "NIC1"); AdapterVLAN that adapter's VlanID property (0: it
+	// filters no VLAN).
+	Adapter     string
+	AdapterVLAN int
 }
 
 // Event is one record of a node's Microsoft-Windows-Hyper-V-VMMS-Admin
@@ -770,6 +775,22 @@ func (s *Sim) answer(n *node, name string, p map[string]any) (obj, int, string) 
 			e = roleDeniedMessage
 		}
 		return obj{"V": "1", "Node": n.name, "Error": e}, 0, ""
+	case "switch/1":
+		name, _ := p["Name"].(string)
+		for _, w := range s.switches {
+			if !strings.EqualFold(w.Name, name) {
+				continue
+			}
+			a, l := "", ""
+			if w.Type == "External" {
+				a, l = w.Adapter, strconv.Itoa(w.AdapterVLAN)
+				if a == "" {
+					a = "NIC1"
+				}
+			}
+			return obj{"V": "1", "Node": n.name, "Found": "True", "Type": w.Type, "Adapter": a, "AdapterVlan": l}, 0, ""
+		}
+		return obj{"V": "1", "Node": n.name, "Found": "False", "Type": "", "Adapter": "", "AdapterVlan": ""}, 0, ""
 	case "account/1":
 		return obj{"V": "1", "Node": n.name, "User": n.account.Name, "Admin": psBool(n.account.Admin),
 			"Groups": append([]string{}, n.account.Groups...)}, 0, ""
