@@ -12,7 +12,7 @@ import (
 
 // benchCluster is a 4-node cluster of 2,000 VMs (500 per node, each with
 // one adapter) whose WinRM services add 1 ms to every request.
-func benchCluster(b *testing.B) (*hypervsim.Sim, *driver, []string) {
+func benchCluster(b *testing.B) (*hypervsim.Sim, *Provider, []string) {
 	s := newClusterOpts(b, hypervsim.Options{Nodes: []string{"HV1", "HV2", "HV3", "HV4"}, RequestDelay: time.Millisecond})
 	var ids []string
 	for i := range 2000 {

@@ -13,7 +13,7 @@ import (
 // node that holds it. A VM that does not exist is not an error. A VM that
 // moved between finding it and the template is looked for again, once.
 // A template's ID is FailedPrecondition.
-func (d *driver) Destroy(ctx context.Context, id string) error {
+func (d *Provider) Destroy(ctx context.Context, id string) error {
 	if d.isTemplateID(id) {
 		err := d.refuseTemplate(ctx, id, "destroyed")
 		if errs.Is(err, errs.NotFound) {

@@ -37,9 +37,20 @@ func newClusterOpts(t testing.TB, o hypervsim.Options) *hypervsim.Sim {
 	return s
 }
 
-func optionsFor(s *hypervsim.Sim, zone string) Options {
-	opts := Options{Zone: zone, Credentials: guest.Password(`CORP\svc-managedvm`, "example-only"), TemplatesPath: `C:\ClusterStorage\Templates`,
-		VMsPath: `C:\ClusterStorage\VMs`}
+// testOptions are a driver's arguments in one value the tests can change.
+type testOptions struct {
+	Options
+	Nodes       []Node
+	Credentials guest.Credentials
+}
+
+func newTestDriver(o testOptions) (*Provider, error) {
+	return newDriver(o.Nodes, o.Credentials, o.Options)
+}
+
+func optionsFor(s *hypervsim.Sim, zone string) testOptions {
+	opts := testOptions{Credentials: guest.Password(`CORP\svc-managedvm`, "example-only"), Options: Options{Zone: zone,
+		TemplatesPath: `C:\ClusterStorage\Templates`, VMsPath: `C:\ClusterStorage\VMs`}}
 	for _, n := range s.Nodes() {
 		ep, _ := s.Endpoint(n)
 		opts.Nodes = append(opts.Nodes, Node{Name: n, Host: ep.Host, WinRM: winrm.Options{Port: ep.Port, CACertPEM: ep.CACertPEM}})
@@ -47,9 +58,9 @@ func optionsFor(s *hypervsim.Sim, zone string) Options {
 	return opts
 }
 
-func driverFor(t testing.TB, s *hypervsim.Sim, zone string) *driver {
+func driverFor(t testing.TB, s *hypervsim.Sim, zone string) *Provider {
 	t.Helper()
-	d, err := newDriver(optionsFor(s, zone))
+	d, err := newTestDriver(optionsFor(s, zone))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,15 +290,15 @@ func TestZonesIsTheCluster(t *testing.T) {
 }
 
 func TestNewChecksOptions(t *testing.T) {
-	_, err := newDriver(Options{})
+	_, err := newDriver(nil, guest.Credentials{}, Options{})
 	testkit.WantCode(t, "no nodes", err, errs.InvalidArgument)
 	cred := guest.Password("svc", "example-only")
-	_, err = newDriver(Options{Credentials: cred, TemplatesPath: `C:\T`, Nodes: []Node{{Name: "HV1", Host: "hv1.example"}, {Name: "hv1", Host: "hv1b.example"}}})
+	_, err = newDriver([]Node{{Name: "HV1", Host: "hv1.example"}, {Name: "hv1", Host: "hv1b.example"}}, cred, Options{TemplatesPath: `C:\T`})
 	testkit.WantCode(t, "a node twice", err, errs.InvalidArgument)
-	_, err = newDriver(Options{Credentials: cred, TemplatesPath: `C:\T`, Nodes: []Node{{Name: "", Host: "hv1.example"}}})
+	_, err = newDriver([]Node{{Name: "", Host: "hv1.example"}}, cred, Options{TemplatesPath: `C:\T`})
 	testkit.WantCode(t, "a node without a name", err, errs.InvalidArgument)
-	_, err = newDriver(Options{Credentials: cred, TemplatesPath: `C:\T`, Zone: "a\nb", Nodes: []Node{{Name: "HV1", Host: "hv1.example"}}})
+	_, err = newDriver([]Node{{Name: "HV1", Host: "hv1.example"}}, cred, Options{TemplatesPath: `C:\T`, Zone: "a\nb"})
 	testkit.WantCode(t, "a bad zone name", err, errs.InvalidArgument)
-	_, err = newDriver(Options{Credentials: cred, TemplatesPath: `C:\T`, Nodes: []Node{{Name: "HV1", Host: "bad host"}}})
+	_, err = newDriver([]Node{{Name: "HV1", Host: "bad host"}}, cred, Options{TemplatesPath: `C:\T`})
 	testkit.WantCode(t, "a bad host", err, errs.InvalidArgument)
 }

@@ -20,6 +20,7 @@ import (
 type cursorState struct {
 	V int              `json:"v"`
 	N map[string]int64 `json:"n"`
+	W map[string]int64 `json:"w"` // the same for each node's Hyper-V-Worker-Admin log
 }
 
 // encodeCursor writes cs as unpadded base64url of its JSON: printable,
@@ -33,7 +34,7 @@ func encodeCursor(cs cursorState) provider.Cursor {
 
 // decodeCursor reads a cursor of this driver; one that does not decode,
 // or lacks one of the nodes, cannot be resumed: ErrCursorExpired.
-func (d *driver) decodeCursor(c provider.Cursor) (cursorState, error) {
+func (d *Provider) decodeCursor(c provider.Cursor) (cursorState, error) {
 	var cs cursorState
 	b, err := base64.RawURLEncoding.DecodeString(string(c))
 	if err == nil {
@@ -43,7 +44,8 @@ func (d *driver) decodeCursor(c provider.Cursor) (cursorState, error) {
 		return cursorState{}, errs.Wrap(errs.FailedPrecondition, "", fmt.Errorf("hyperv: cursor %s is not one of this driver's: %w", limit.Quote(string(c)), provider.ErrCursorExpired))
 	}
 	for _, n := range d.nodes {
-		if _, ok := cs.N[strings.ToUpper(n.name)]; !ok {
+		_, okW := cs.W[strings.ToUpper(n.name)]
+		if _, ok := cs.N[strings.ToUpper(n.name)]; !ok || !okW {
 			return cursorState{}, errs.Wrap(errs.FailedPrecondition, "", fmt.Errorf("hyperv: cursor has no position for node %s: %w", limit.Quote(n.name), provider.ErrCursorExpired))
 		}
 	}
@@ -51,27 +53,33 @@ func (d *driver) decodeCursor(c provider.Cursor) (cursorState, error) {
 }
 
 // Cursor is the position after every node's newest record.
-func (d *driver) Cursor(ctx context.Context) (provider.Cursor, error) {
-	cs := cursorState{N: make(map[string]int64, len(d.nodes))}
-	lasts := make([]int64, len(d.nodes))
+func (d *Provider) Cursor(ctx context.Context) (provider.Cursor, error) {
+	cs := cursorState{N: make(map[string]int64, len(d.nodes)), W: make(map[string]int64, len(d.nodes))}
+	lasts := make([][2]int64, len(d.nodes))
 	idx := map[*nodeConn]int{}
 	for i, n := range d.nodes {
 		idx[n] = i
 	}
 	err := d.eachNode(ctx, func(ctx context.Context, n *nodeConn) error {
-		var a eventsAnswer
-		if err := run(ctx, n.ex, n.name, scriptEvents, eventsParams{After: 0, Max: 1}, &a); err != nil {
-			return err
+		for k, s := range []script{scriptEvents, scriptPowerEvents} {
+			var a eventsAnswer
+			if err := run(ctx, n.ex, n.name, s, eventsParams{After: 0, Max: 1}, &a); err != nil {
+				return err
+			}
+			last, err := recordID(n.name, a.Last)
+			if err != nil {
+				return err
+			}
+			lasts[idx[n]][k] = last
 		}
-		last, err := recordID(n.name, a.Last)
-		lasts[idx[n]] = last
-		return err
+		return nil
 	})
 	if err != nil {
 		return "", err
 	}
 	for i, n := range d.nodes {
-		cs.N[strings.ToUpper(n.name)] = lasts[i]
+		cs.N[strings.ToUpper(n.name)] = lasts[i][0]
+		cs.W[strings.ToUpper(n.name)] = lasts[i][1]
 	}
 	return encodeCursor(cs), nil
 }
@@ -81,10 +89,12 @@ type eventsParams struct {
 	Max   int   `json:"Max"`
 }
 
-// nodeEvent is one 13002/13003 record of a node.
+// nodeEvent is one record of a node: 13002/13003 (VMMS-Admin) or a power
+// record (Worker-Admin).
 type nodeEvent struct {
 	Record int64
-	Type   provider.EventType // Created (13002) or Deleted (13003)
+	Type   provider.EventType  // Created (13002), Deleted (13003), Changed (power)
+	Power  provider.PowerState // of a power record
 	VMID   string
 	VMName string
 	Time   time.Time
@@ -108,9 +118,12 @@ func recordID(node, s string) (int64, error) {
 // right after `after` (it rolled over), or its newest record is older
 // than `after` (emptied, cleared, or a cursor of another cluster),
 // records may have been lost: ErrCursorExpired, and the caller resyncs.
-func (d *driver) nodeEvents(ctx context.Context, n *nodeConn, after int64, max int) ([]nodeEvent, error) {
+//
+// s is scriptEvents or scriptPowerEvents (the power records: Changed
+// with the power state after them).
+func (d *Provider) nodeEvents(ctx context.Context, n *nodeConn, s script, after int64, max int) ([]nodeEvent, error) {
 	var a eventsAnswer
-	if err := run(ctx, n.ex, n.name, scriptEvents, eventsParams{After: after, Max: max}, &a); err != nil {
+	if err := run(ctx, n.ex, n.name, s, eventsParams{After: after, Max: max}, &a); err != nil {
 		return nil, err
 	}
 	oldest, err := recordID(n.name, a.Oldest)
@@ -122,8 +135,8 @@ func (d *driver) nodeEvents(ctx context.Context, n *nodeConn, after int64, max i
 		return nil, err
 	}
 	if (a.Oldest != "" && oldest > after+1) || last < after {
-		return nil, errs.Wrap(errs.FailedPrecondition, "", fmt.Errorf("hyperv: node %s: the VMMS-Admin log no longer holds record %d (oldest %s, newest %s): %w",
-			limit.Quote(n.name), after+1, limit.Quote(a.Oldest), limit.Quote(a.Last), provider.ErrCursorExpired))
+		return nil, errs.Wrap(errs.FailedPrecondition, "", fmt.Errorf("hyperv: node %s: %s: the log no longer holds record %d (oldest %s, newest %s): %w",
+			limit.Quote(n.name), s.name, after+1, limit.Quote(a.Oldest), limit.Quote(a.Last), provider.ErrCursorExpired))
 	}
 	out := make([]nodeEvent, 0, len(a.Events))
 	for _, w := range a.Events {
@@ -137,6 +150,12 @@ func (d *driver) nodeEvents(ctx context.Context, n *nodeConn, after int64, max i
 			e.Type = provider.Created
 		case "13003":
 			e.Type = provider.Deleted
+		case "18500", "18596":
+			e.Type, e.Power = provider.Changed, provider.PoweredOn
+		case "18502", "18504", "18508":
+			e.Type, e.Power = provider.Changed, provider.PoweredOff
+		case "18510":
+			e.Type, e.Power = provider.Changed, provider.Suspended
 		default:
 			continue
 		}

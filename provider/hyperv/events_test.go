@@ -36,7 +36,7 @@ func TestNodeEventsFromACursor(t *testing.T) {
 		t.Fatalf("cursor positions %v", cs.N)
 	}
 	hv2 := d.nodes[1]
-	evs, err := d.nodeEvents(ctx, hv2, cs.N["HV2"], 100)
+	evs, err := d.nodeEvents(ctx, hv2, scriptEvents, cs.N["HV2"], 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,35 +54,35 @@ func TestNodeEventsFromACursor(t *testing.T) {
 		}
 	}
 	// Max bounds one answer; the next read goes on from the last record.
-	first, err := d.nodeEvents(ctx, hv2, 1, 2)
+	first, err := d.nodeEvents(ctx, hv2, scriptEvents, 1, 2)
 	if err != nil || len(first) != 2 || first[1].Record != 3 {
 		t.Fatalf("Max 2: %v %+v", err, first)
 	}
-	rest, err := d.nodeEvents(ctx, hv2, first[1].Record, 2)
+	rest, err := d.nodeEvents(ctx, hv2, scriptEvents, first[1].Record, 2)
 	if err != nil || len(rest) != 1 || rest[0].Record != 4 {
 		t.Fatalf("after 3: %v %+v", err, rest)
 	}
 	// The log rolls over: records 2 and 3 are gone, the cursor at 1 cannot
 	// go on; one at 3 still can.
 	s.TrimLog("HV2", 1)
-	_, err = d.nodeEvents(ctx, hv2, 1, 100)
+	_, err = d.nodeEvents(ctx, hv2, scriptEvents, 1, 100)
 	testkit.WantCode(t, "events after a rollover", err, errs.FailedPrecondition)
 	if !errors.Is(err, provider.ErrCursorExpired) {
 		t.Errorf("rollover: %v does not wrap ErrCursorExpired", err)
 	}
-	if evs, err := d.nodeEvents(ctx, hv2, 3, 100); err != nil || len(evs) != 1 {
+	if evs, err := d.nodeEvents(ctx, hv2, scriptEvents, 3, 100); err != nil || len(evs) != 1 {
 		t.Errorf("after 3 once rolled over: %v %+v", err, evs)
 	}
 	// A cursor past the newest record (a log cleared and refilled, or a
 	// cursor of another cluster) cannot go on either.
-	_, err = d.nodeEvents(ctx, hv2, 99, 100)
+	_, err = d.nodeEvents(ctx, hv2, scriptEvents, 99, 100)
 	testkit.WantCode(t, "events after a record the log never had", err, errs.FailedPrecondition)
 	// Every record gone: a cursor past 0 cannot go on.
 	s.TrimLog("HV2", 0)
-	_, err = d.nodeEvents(ctx, hv2, 4, 100)
+	_, err = d.nodeEvents(ctx, hv2, scriptEvents, 4, 100)
 	testkit.WantCode(t, "events of an emptied log", err, errs.FailedPrecondition)
 	// An empty log (HV1) with a cursor at 0 is fine.
-	if evs, err := d.nodeEvents(ctx, d.nodes[0], 0, 100); err != nil || len(evs) != 0 {
+	if evs, err := d.nodeEvents(ctx, d.nodes[0], scriptEvents, 0, 100); err != nil || len(evs) != 0 {
 		t.Errorf("empty log: %v %+v", err, evs)
 	}
 	_ = old

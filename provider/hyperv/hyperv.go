@@ -13,6 +13,9 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
 	"github.com/managedvm/managedvm/guest/winrm"
@@ -36,11 +39,6 @@ type Options struct {
 	// Zone is the name of the one zone the cluster forms; empty means
 	// the cluster's name.
 	Zone string
-	// Nodes are every node of the cluster. At least one.
-	Nodes []Node
-	// Credentials is the domain service account, local administrator on
-	// every node (not a Domain Admin).
-	Credentials guest.Credentials
 	// PollInterval is how often a Watch reads the nodes' event logs when
 	// nothing is pending; zero means DefaultPollInterval.
 	PollInterval time.Duration
@@ -67,19 +65,29 @@ type Options struct {
 	// VLANs are the zone's VLANs, which the switch must trunk; Preflight
 	// names them.
 	VLANs []int
-	// Logger receives the driver's own logs (a retry, a failed clean-up);
+	// ProvisionTimeout is provider.Options.ProvisionTimeout: the bound of
+	// a Provision whose spec has no Timeout (zero: the provider package's
+	// default).
+	ProvisionTimeout time.Duration
+	// Logger receives the driver's own logs (a retry, a failed clean-up)
+	// and, through the portable *provider.Provider, one record per call;
 	// nil discards them.
 	Logger *slog.Logger
+	// TracerProvider and MeterProvider are handed to the portable
+	// *provider.Provider: nil records nothing.
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
 }
 
 // windowsPath is an absolute path on a drive, without the characters
 // Windows forbids in names.
 var windowsPath = regexp.MustCompile(`^[A-Za-z]:\\[^<>:"/|?*\x00-\x1f]*$`)
 
-// driver is the Hyper-V driver as far as it goes: List, Get and Zones.
-// It does not implement provider.Driver yet (see PLAN.md), so it is not
-// exported and offers no *provider.Provider.
-type driver struct {
+// Provider is the Hyper-V driver, a provider.Driver (and a
+// provider.GuestAccessDriver). Hosts hold the *provider.Provider New
+// returns; its As reaches this driver (a **hyperv.Provider target). It is
+// safe for concurrent use.
+type Provider struct {
 	zone           string
 	templates      string
 	pollInterval   time.Duration
@@ -100,18 +108,46 @@ type driver struct {
 	cluName string               // the cluster's name, once known
 }
 
-var _ provider.Driver = (*driver)(nil)
+var _ provider.Driver = (*Provider)(nil)
 
 type nodeConn struct {
 	name string
 	ex   *guest.Executor
 }
 
-// newDriver checks opts and makes one WinRM executor per node (each
-// keeps its shells for reuse). Nothing is sent before the first call.
-func newDriver(opts Options) (*driver, error) {
-	if len(opts.Nodes) == 0 {
-		return nil, errs.New(errs.InvalidArgument, "", "hyperv: Options.Nodes is empty")
+// New returns the portable Provider in front of a driver for the
+// failover cluster of nodes (every node, each reached over its own WinRM
+// endpoint) as cred, the domain service account (local administrator on
+// every node, not a Domain Admin, with full cluster access). It asks the
+// first node that answers for the cluster (cluster/1), so bad
+// credentials, an untrusted certificate or a wrong address fail here.
+// opts must set TemplatesPath (and VMsPath for Provision); the other
+// fields are optional.
+func New(ctx context.Context, nodes []Node, cred guest.Credentials, opts *Options) (*provider.Provider, error) {
+	if err := errs.FromContext(ctx, "hyperv.New"); err != nil {
+		return nil, err
+	}
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	d, err := newDriver(nodes, cred, o)
+	if err != nil {
+		return nil, errs.WrapOp("hyperv.New", err)
+	}
+	if _, err := d.cluster(ctx); err != nil {
+		_ = d.Close()
+		return nil, errs.WrapOp("hyperv.New", err)
+	}
+	return provider.New(d, &provider.Options{Logger: o.Logger, TracerProvider: o.TracerProvider, MeterProvider: o.MeterProvider,
+		ProvisionTimeout: o.ProvisionTimeout}), nil
+}
+
+// newDriver checks the arguments and makes one WinRM executor per node
+// (each keeps its shells for reuse). Nothing is sent.
+func newDriver(nodes []Node, cred guest.Credentials, opts Options) (*Provider, error) {
+	if len(nodes) == 0 {
+		return nil, errs.New(errs.InvalidArgument, "", "hyperv: no nodes")
 	}
 	if opts.Zone != "" {
 		if err := limit.Name("hyperv.New", "Options.Zone", opts.Zone); err != nil {
@@ -148,7 +184,7 @@ func newDriver(opts Options) (*driver, error) {
 	if opts.PollInterval < 0 || opts.ResyncInterval < 0 {
 		return nil, errs.New(errs.InvalidArgument, "", "hyperv: negative PollInterval or ResyncInterval")
 	}
-	d := &driver{zone: opts.Zone, templates: opts.TemplatesPath, owner: map[string]*nodeConn{},
+	d := &Provider{zone: opts.Zone, templates: opts.TemplatesPath, owner: map[string]*nodeConn{},
 		pollInterval: opts.PollInterval, resyncInterval: opts.ResyncInterval, vmSwitch: opts.Switch,
 		vmsPath: strings.TrimRight(opts.VMsPath, `\`), fullCopy: opts.FullCopy, generation: opts.Generation, vlans: slices.Clone(opts.VLANs),
 		log: opts.Logger, keyLocks: map[string]*keyLock{}}
@@ -165,7 +201,7 @@ func newDriver(opts Options) (*driver, error) {
 		d.resyncInterval = DefaultResyncInterval
 	}
 	seen := map[string]bool{}
-	for _, n := range opts.Nodes {
+	for _, n := range nodes {
 		if err := limit.Name("hyperv.New", "Node.Name", n.Name); err != nil {
 			d.Close()
 			return nil, err
@@ -177,7 +213,7 @@ func newDriver(opts Options) (*driver, error) {
 		seen[strings.ToUpper(n.Name)] = true
 		wo := n.WinRM
 		wo.Executor, wo.Logger = nil, nil
-		ex, err := winrm.New(n.Host, opts.Credentials, &wo)
+		ex, err := winrm.New(n.Host, cred, &wo)
 		if err != nil {
 			d.Close()
 			return nil, err
@@ -188,7 +224,7 @@ func newDriver(opts Options) (*driver, error) {
 }
 
 // Close closes every node's executor.
-func (d *driver) Close() error {
+func (d *Provider) Close() error {
 	var all []error
 	for _, n := range d.nodes {
 		all = append(all, n.ex.Close())
@@ -198,7 +234,7 @@ func (d *driver) Close() error {
 
 // eachNode runs f on every node at once and returns the first error in
 // node order.
-func (d *driver) eachNode(ctx context.Context, f func(ctx context.Context, n *nodeConn) error) error {
+func (d *Provider) eachNode(ctx context.Context, f func(ctx context.Context, n *nodeConn) error) error {
 	errsByNode := make([]error, len(d.nodes))
 	var wg sync.WaitGroup
 	for i, n := range d.nodes {
@@ -220,7 +256,7 @@ func (d *driver) eachNode(ctx context.Context, f func(ctx context.Context, n *no
 // zoneName is the zone's name: Options.Zone, or else the cluster's name
 // as the cluster template reported it (asked once: a cluster's name does
 // not change while it runs).
-func (d *driver) zoneName(ctx context.Context) (string, error) {
+func (d *Provider) zoneName(ctx context.Context) (string, error) {
 	if d.zone != "" {
 		return d.zone, nil
 	}
@@ -243,7 +279,7 @@ func (d *driver) zoneName(ctx context.Context) (string, error) {
 // Options.Nodes order had it. Every node must answer: a list without one
 // node's VMs would look like deletions. IncludeTemplates adds the
 // templates (files) as VMs with Template set.
-func (d *driver) List(ctx context.Context, opts *provider.ListOptions) ([]provider.VM, error) {
+func (d *Provider) List(ctx context.Context, opts *provider.ListOptions) ([]provider.VM, error) {
 	zone, err := d.zoneName(ctx)
 	if err != nil {
 		return nil, err
@@ -275,7 +311,7 @@ func (d *driver) List(ctx context.Context, opts *provider.ListOptions) ([]provid
 // the answers by VMId (first node in Options order wins a VM seen twice);
 // owners maps each lower-case VMId to its node, and becomes the cache Get
 // starts from.
-func (d *driver) inventory(ctx context.Context) ([]wireVM, map[string]*nodeConn, error) {
+func (d *Provider) inventory(ctx context.Context) ([]wireVM, map[string]*nodeConn, error) {
 	answers := make([]inventoryAnswer, len(d.nodes))
 	idx := map[*nodeConn]int{}
 	for i, n := range d.nodes {
@@ -313,7 +349,7 @@ var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[
 // request. A VM found on a node is returned even when another node did
 // not answer; NotFound needs every node's answer (else the first node's
 // error).
-func (d *driver) Get(ctx context.Context, id string) (provider.VM, error) {
+func (d *Provider) Get(ctx context.Context, id string) (provider.VM, error) {
 	if d.isTemplateID(id) {
 		return d.templateVM(ctx, id)
 	}
@@ -330,7 +366,7 @@ func (d *driver) Get(ctx context.Context, id string) (provider.VM, error) {
 
 // locate finds the node that holds VM id (see Get) and what it says of
 // the VM.
-func (d *driver) locate(ctx context.Context, id string) (*nodeConn, wireVM, error) {
+func (d *Provider) locate(ctx context.Context, id string) (*nodeConn, wireVM, error) {
 	if !guidRE.MatchString(id) {
 		return nil, wireVM{}, errs.Errorf(errs.NotFound, "", "hyperv: no VM %s (a VMId is a GUID)", limit.Quote(id))
 	}
@@ -385,7 +421,7 @@ func (d *driver) locate(ctx context.Context, id string) (*nodeConn, wireVM, erro
 // node sees alike (the cluster, the CSVs). Only an unreachable node
 // (Unavailable) moves on to the next: a script that failed would fail on
 // every node.
-func (d *driver) onAnyNode(ctx context.Context, s script, params, out any) error {
+func (d *Provider) onAnyNode(ctx context.Context, s script, params, out any) error {
 	var first error
 	for _, n := range d.nodes {
 		err := run(ctx, n.ex, n.name, s, params, out)
@@ -403,7 +439,7 @@ func (d *driver) onAnyNode(ctx context.Context, s script, params, out any) error
 }
 
 // cluster runs the cluster template on the first node that answers.
-func (d *driver) cluster(ctx context.Context) (clusterAnswer, error) {
+func (d *Provider) cluster(ctx context.Context) (clusterAnswer, error) {
 	var a clusterAnswer
 	if err := d.onAnyNode(ctx, scriptCluster, nil, &a); err != nil {
 		return clusterAnswer{}, err
@@ -417,7 +453,7 @@ func (d *driver) cluster(ctx context.Context) (clusterAnswer, error) {
 // Zones returns the one zone: the cluster (Clusters), its CSVs' paths
 // (Datastores) and the virtual switches (Networks); Attributes hold the
 // domain and the nodes with their cluster states.
-func (d *driver) Zones(ctx context.Context) ([]provider.Zone, error) {
+func (d *Provider) Zones(ctx context.Context) ([]provider.Zone, error) {
 	c, err := d.cluster(ctx)
 	if err != nil {
 		return nil, err

@@ -10,16 +10,16 @@ import (
 
 // PowerOn starts the VM (resumes it when paused) on the node that holds
 // it; a running VM is left as is.
-func (d *driver) PowerOn(ctx context.Context, id string) error { return d.power(ctx, id, true) }
+func (d *Provider) PowerOn(ctx context.Context, id string) error { return d.power(ctx, id, true) }
 
 // PowerOff turns the VM off (Stop-VM -TurnOff: no guest shutdown; a saved
 // state is discarded); an off VM is left as is.
-func (d *driver) PowerOff(ctx context.Context, id string) error { return d.power(ctx, id, false) }
+func (d *Provider) PowerOff(ctx context.Context, id string) error { return d.power(ctx, id, false) }
 
 // power runs the power template on the VM's node. A VM that moved
 // between finding it and the template (the node no longer holds it) is
 // looked for again, once.
-func (d *driver) power(ctx context.Context, id string, on bool) error {
+func (d *Provider) power(ctx context.Context, id string, on bool) error {
 	if d.isTemplateID(id) {
 		return d.refuseTemplate(ctx, id, "powered on or off")
 	}

@@ -31,7 +31,7 @@ var domainAdmins = regexp.MustCompile(`^S-1-5-21-\d+-\d+-\d+-512$`)
 //
 // Whether the physical switch ports trunk Options.VLANs cannot be seen
 // from a node: the hyperv.vlans row says what was seen and names them.
-func (d *driver) Preflight(ctx context.Context) (report.Report, error) {
+func (d *Provider) Preflight(ctx context.Context) (report.Report, error) {
 	var r report.Report
 	type nodeFacts struct {
 		cluster   clusterAnswer
@@ -124,7 +124,7 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func (d *driver) switchCheck(node string, a switchAnswer, err error) report.Check {
+func (d *Provider) switchCheck(node string, a switchAnswer, err error) report.Check {
 	ck := report.Check{ID: "hyperv.switch", Name: "the vmSwitch exists on every node and is External", Subject: node}
 	switch {
 	case err != nil:
@@ -142,7 +142,7 @@ func (d *driver) switchCheck(node string, a switchAnswer, err error) report.Chec
 // vlanCheck: what a node shows of the trunk. An External switch's
 // adapter whose own VlanID is set passes that one VLAN only; whether the
 // physical switch port trunks the zone's VLANs is not visible from here.
-func (d *driver) vlanCheck(node string, a switchAnswer) report.Check {
+func (d *Provider) vlanCheck(node string, a switchAnswer) report.Check {
 	ck := report.Check{ID: "hyperv.vlans", Name: "the vmSwitch trunks the zone's VLANs", Subject: node}
 	vl := make([]string, len(d.vlans))
 	for i, v := range d.vlans {
@@ -163,7 +163,7 @@ func (d *driver) vlanCheck(node string, a switchAnswer) report.Check {
 	return ck
 }
 
-func (d *driver) roleCheck(node string, tried bool, a roleCheckAnswer, err error) report.Check {
+func (d *Provider) roleCheck(node string, tried bool, a roleCheckAnswer, err error) report.Check {
 	ck := report.Check{ID: "hyperv.role", Name: "the account can make and remove a cluster role on the node", Subject: node}
 	switch {
 	case !tried:
@@ -212,7 +212,7 @@ func csvCheck(id, name, path, option string, c clusterAnswer) report.Check {
 
 // templateChecks: the template files exist, and each one's sidecar says
 // its guest runs the integration services.
-func (d *driver) templateChecks(ctx context.Context) []report.Check {
+func (d *Provider) templateChecks(ctx context.Context) []report.Check {
 	ck := report.Check{ID: "hyperv.templates.files", Name: "the template VHDX files exist", Subject: d.templates}
 	ts, err := d.Templates(ctx, "")
 	switch {

@@ -25,7 +25,7 @@ func TestPreflightHealthy(t *testing.T) {
 	opts := optionsFor(s, "az1")
 	opts.Switch = "vSwitch-Trunk"
 	opts.VLANs = []int{20, 30}
-	d, err := newDriver(opts)
+	d, err := newTestDriver(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestPreflightFindsEachProblem(t *testing.T) {
 	opts.TemplatesPath = `D:\Templates`
 	opts.VMsPath = `E:\VMs`
 	opts.Nodes[1].Name = "HVX" // HV2's endpoint under a name the cluster does not know
-	d, err := newDriver(opts)
+	d, err := newTestDriver(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestPreflightFindsEachProblem(t *testing.T) {
 	for sw, want := range map[string][2]report.Status{"vSwitch-Internal": {report.Fail, report.Fail}, "vSwitch-Filtered": {report.Pass, report.Fail}, "vSwitch-Trunk": {report.Pass, report.Warn}} {
 		o := opts
 		o.Switch = sw
-		d2, err := newDriver(o)
+		d2, err := newTestDriver(o)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -38,7 +38,7 @@ func keyTag(key string) string {
 // keyDir is the directory on the VMs CSV that holds a provisioning's
 // configuration, disk and ISO, named from the key (not from the VM's
 // name, which may hold characters a path cannot).
-func (d *driver) keyDir(key string) string {
+func (d *Provider) keyDir(key string) string {
 	sum := sha256.Sum256([]byte(key))
 	return strings.TrimRight(d.vmsPath, `\`) + `\mvm-` + hex.EncodeToString(sum[:10])
 }
@@ -63,7 +63,7 @@ func (d *driver) keyDir(key string) string {
 // On any failure, or when ctx ends (the spec's timeout), undo/1 removes
 // the VM, its role and its directory on a context of its own, and the
 // cause is returned joined with any error of that removal.
-func (d *driver) Provision(ctx context.Context, spec provider.ProvisionSpec) (provider.VM, error) {
+func (d *Provider) Provision(ctx context.Context, spec provider.ProvisionSpec) (provider.VM, error) {
 	zone, err := d.zoneName(ctx)
 	if err != nil {
 		return provider.VM{}, err
@@ -151,7 +151,7 @@ func (d *driver) Provision(ctx context.Context, spec provider.ProvisionSpec) (pr
 }
 
 // provisionSteps runs steps 3 to 6 of Provision on node n.
-func (d *driver) provisionSteps(ctx context.Context, n *nodeConn, zone string, spec provider.ProvisionSpec, cp createParams) (provider.VM, error) {
+func (d *Provider) provisionSteps(ctx context.Context, n *nodeConn, zone string, spec provider.ProvisionSpec, cp createParams) (provider.VM, error) {
 	if c := spec.Customization; c != nil {
 		iso, err := seedISO(spec, c)
 		if err != nil {
@@ -194,7 +194,7 @@ func (d *driver) provisionSteps(ctx context.Context, n *nodeConn, zone string, s
 // finish makes the VM w on node n a cluster role and powers it on when
 // the spec asks (both idempotent: a repeated request finishes what a
 // stopped process left undone).
-func (d *driver) finish(ctx context.Context, zone string, n *nodeConn, w wireVM, spec provider.ProvisionSpec) (provider.VM, error) {
+func (d *Provider) finish(ctx context.Context, zone string, n *nodeConn, w wireVM, spec provider.ProvisionSpec) (provider.VM, error) {
 	if w.Clustered != "True" {
 		var ra roleAnswer
 		if err := run(ctx, n.ex, n.name, scriptRole, map[string]string{"Id": strings.ToLower(w.ID)}, &ra); err != nil {
@@ -271,7 +271,7 @@ func yamlString(s string) string {
 
 // findTemplate resolves a spec's Template: a template's ID (its path) or
 // its name, NotFound otherwise.
-func (d *driver) findTemplate(ctx context.Context, ref string) (provider.Template, error) {
+func (d *Provider) findTemplate(ctx context.Context, ref string) (provider.Template, error) {
 	ts, err := d.Templates(ctx, "")
 	if err != nil {
 		return provider.Template{}, err
@@ -286,7 +286,7 @@ func (d *driver) findTemplate(ctx context.Context, ref string) (provider.Templat
 
 // placement picks the Up node that holds the fewest VMs (first in
 // Options order on a tie), or nil.
-func (d *driver) placement(c clusterAnswer, vms []wireVM, owners map[string]*nodeConn) *nodeConn {
+func (d *Provider) placement(c clusterAnswer, vms []wireVM, owners map[string]*nodeConn) *nodeConn {
 	up := map[string]bool{}
 	for _, n := range c.Nodes {
 		if n.State == "Up" {
@@ -306,7 +306,7 @@ func (d *driver) placement(c clusterAnswer, vms []wireVM, owners map[string]*nod
 	return best
 }
 
-func (d *driver) setOwner(id string, n *nodeConn) {
+func (d *Provider) setOwner(id string, n *nodeConn) {
 	d.mu.Lock()
 	d.owner[strings.ToLower(id)] = n
 	d.mu.Unlock()
@@ -314,7 +314,7 @@ func (d *driver) setOwner(id string, n *nodeConn) {
 
 // lockKey serializes the Provision calls of one key in this process (the
 // Notes make a key's VM findable across processes).
-func (d *driver) lockKey(ctx context.Context, key string) (func(), error) {
+func (d *Provider) lockKey(ctx context.Context, key string) (func(), error) {
 	d.keyMu.Lock()
 	l := d.keyLocks[key]
 	if l == nil {

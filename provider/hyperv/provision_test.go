@@ -25,11 +25,11 @@ func provCluster(t testing.TB) *hypervsim.Sim {
 	return s
 }
 
-func provDriver(t testing.TB, s *hypervsim.Sim) *driver {
+func provDriver(t testing.TB, s *hypervsim.Sim) *Provider {
 	t.Helper()
 	opts := optionsFor(s, "az1")
 	opts.Switch = "vSwitch-Trunk"
-	d, err := newDriver(opts)
+	d, err := newTestDriver(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -202,12 +202,23 @@ var (
 			"$a = ''; $l = ''; if ([string]$w[0].SwitchType -eq 'External') { $n = @(Get-NetAdapter -InterfaceDescription ([string]$w[0].NetAdapterInterfaceDescription) -ErrorAction SilentlyContinue)\n"+
 			"if ($n.Count -gt 0) { $a = [string]$n[0].Name; $l = [string](@(Get-NetAdapterAdvancedProperty -Name $a -RegistryKeyword VlanID -ErrorAction SilentlyContinue) | % { $_.RegistryValue } | Select-Object -First 1) } }\n"+
 			"emit @{ V = '1'; Node = [string]$env:COMPUTERNAME; Found = 'True'; Type = [string]$w[0].SwitchType; Adapter = $a; AdapterVlan = $l } }\n")
+	// powerevents is events for the node's Hyper-V-Worker-Admin log, the
+	// power records: 18500 started, 18502 turned off, 18504 shut down by
+	// the guest, 18508 shut down through the integration service, 18510
+	// saved, 18596 restored.
+	scriptPowerEvents = newScript("powerevents/1",
+		"$l = 'Microsoft-Windows-Hyper-V-Worker-Admin'; $a = [int64]$p.After; $m = [int]$p.Max\n"+
+			"$o = @(Get-WinEvent -LogName $l -Oldest -MaxEvents 1 -ErrorAction SilentlyContinue); $z = @(Get-WinEvent -LogName $l -MaxEvents 1 -ErrorAction SilentlyContinue)\n"+
+			"$e = @(Get-WinEvent -LogName $l -Oldest -MaxEvents $m -FilterXPath \"*[System[(EventID=18500 or EventID=18502 or EventID=18504 or EventID=18508 or EventID=18510 or EventID=18596) and EventRecordID > $a]]\" -ErrorAction SilentlyContinue)\n"+
+			"emit @{ V = '1'; Node = [string]$env:COMPUTERNAME; Oldest = [string]@($o | % { $_.RecordId })[0]; Last = [string]@($z | % { $_.RecordId })[0]; "+
+			"Events = @(foreach ($x in $e) { $u = ([xml]$x.ToXml()).Event.UserData.VmlEventLog; "+
+			"@{ RecordId = [string]$x.RecordId; Id = [string]$x.Id; VMId = [string]$u.VmId; VMName = [string]$u.VmName; Time = $x.TimeCreated.ToUniversalTime().ToString('o') } }) }\n")
 )
 
 // scripts is every template, for the tests that check each one fits a
 // WinRM command line.
 var scripts = []script{scriptInventory, scriptGet, scriptCluster, scriptEvents, scriptTemplates, scriptPower, scriptRemove, scriptAccount,
-	scriptFile, scriptCreate, scriptRole, scriptUndo, scriptRoleCheck, scriptSwitch}
+	scriptFile, scriptCreate, scriptRole, scriptUndo, scriptRoleCheck, scriptSwitch, scriptPowerEvents}
 
 // asciiJSON marshals v as JSON with every non-ASCII character escaped, so
 // the bytes read the same in any console code page.

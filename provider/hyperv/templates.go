@@ -18,7 +18,7 @@ import (
 // ".vhdx". Family, OSName and ToolsInstalled (integration services)
 // come from the sidecar NAME.json beside the file, when there is one
 // (Attributes "sidecar": "ok" or "unreadable").
-func (d *driver) Templates(ctx context.Context, zone string) ([]provider.Template, error) {
+func (d *Provider) Templates(ctx context.Context, zone string) ([]provider.Template, error) {
 	name, err := d.zoneName(ctx)
 	if err != nil {
 		return nil, err
@@ -81,12 +81,12 @@ type sidecar struct {
 // isTemplateID reports whether id names a file under TemplatesPath: the
 // ID of a template, which Get answers as a VM with Template set and the
 // lifecycle calls refuse.
-func (d *driver) isTemplateID(id string) bool {
+func (d *Provider) isTemplateID(id string) bool {
 	return strings.HasPrefix(strings.ToLower(id), strings.ToLower(strings.TrimRight(d.templates, `\`)+`\`))
 }
 
 // templateVM is template id as a provider.VM (Template set), or NotFound.
-func (d *driver) templateVM(ctx context.Context, id string) (provider.VM, error) {
+func (d *Provider) templateVM(ctx context.Context, id string) (provider.VM, error) {
 	ts, err := d.Templates(ctx, "")
 	if err != nil {
 		return provider.VM{}, err
@@ -106,7 +106,7 @@ func templateAsVM(t provider.Template) provider.VM {
 // refuseTemplate is the answer of PowerOn, PowerOff and Destroy to a
 // template ID: FailedPrecondition when the template exists, else what
 // finding it said (NotFound).
-func (d *driver) refuseTemplate(ctx context.Context, id, what string) error {
+func (d *Provider) refuseTemplate(ctx context.Context, id, what string) error {
 	if _, err := d.templateVM(ctx, id); err != nil {
 		return err
 	}

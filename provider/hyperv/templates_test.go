@@ -51,7 +51,7 @@ func TestTemplatesPathMissing(t *testing.T) {
 	s := newCluster(t)
 	opts := optionsFor(s, "az1")
 	opts.TemplatesPath = `C:\ClusterStorage\Nowhere`
-	d, err := newDriver(opts)
+	d, err := newTestDriver(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestTemplatesPathMissing(t *testing.T) {
 func TestTemplatesPathChecked(t *testing.T) {
 	cred := guest.Password("svc", "example-only")
 	for _, p := range []string{"", `Templates`, `\\server\share`, `C:\a|b`, "C:\\a\nb", `C:/ClusterStorage`} {
-		_, err := newDriver(Options{Credentials: cred, TemplatesPath: p, Nodes: []Node{{Name: "HV1", Host: "hv1.example"}}})
+		_, err := newDriver([]Node{{Name: "HV1", Host: "hv1.example"}}, cred, Options{TemplatesPath: p})
 		testkit.WantCode(t, "TemplatesPath "+p, err, errs.InvalidArgument)
 	}
 }

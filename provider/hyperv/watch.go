@@ -23,20 +23,28 @@ const (
 const watchBatch = 100
 
 // stream is a Watch: Created and Deleted come from each node's
-// VMMS-Admin records (13002, 13003) after the cursor's positions, in
-// time order across nodes; Changed comes from a periodic inventory
-// compared with what the stream knows (power, node, size, name, notes,
-// addresses), so a VM that moves to another node is Changed, never
-// Deleted and Created. Only the record positions are in the cursor: the
-// Changed of a resync carry the positions delivered so far.
+// VMMS-Admin records (13002, 13003), power changes (Changed) from its
+// Hyper-V-Worker-Admin records (18500 started, 18502/18504/18508 off,
+// 18510 saved, 18596 restored), all after the cursor's positions and in
+// time order across nodes; the other changes come from a periodic
+// inventory compared with what the stream knows (node, size, name,
+// notes, addresses, and power a record has not told yet), so a VM that
+// moves to another node is Changed, never Deleted and Created. The
+// cursor holds both logs' positions on every node: a resumed stream
+// replays the records after them; the Changed of a resync carry the
+// positions delivered so far (a restart between two resyncs may miss a
+// change that has no record: a host lists after a restart anyway).
 type stream struct {
-	d      *driver
+	d      *Provider
 	poll   time.Duration
 	resync time.Duration
+	zone   string
 
-	pos        map[string]int64 // upper-case node -> last record delivered
+	pos        map[string]int64 // upper-case node -> last VMMS-Admin record delivered
+	wpos       map[string]int64 // upper-case node -> last Worker-Admin record delivered
 	pending    []pendingEvent
 	known      map[string]provider.VM
+	told       map[string]provider.PowerState // power changes a resync reported before their record
 	lastResync time.Time
 
 	closed chan struct{}
@@ -47,13 +55,21 @@ type pendingEvent struct {
 	node   string // upper case
 	order  int    // node index, to break time ties
 	record int64  // 0 for a resync's Changed
+	worker bool   // record is of the Worker-Admin log
 	ev     provider.Event
 	silent bool // advances the position only (a Created whose VM is gone)
 }
 
 // Watch resumes from cursor. It lists the VMs once, as the base of the
 // Changed comparisons.
-func (d *driver) Watch(ctx context.Context, cursor provider.Cursor) (provider.DriverStream, error) {
+func (d *Provider) Watch(ctx context.Context, cursor provider.Cursor) (provider.DriverStream, error) {
+	if cursor == "" {
+		c, err := d.Cursor(ctx)
+		if err != nil {
+			return nil, err
+		}
+		cursor = c
+	}
 	cs, err := d.decodeCursor(cursor)
 	if err != nil {
 		return nil, err
@@ -62,8 +78,12 @@ func (d *driver) Watch(ctx context.Context, cursor provider.Cursor) (provider.Dr
 	if err != nil {
 		return nil, err
 	}
-	s := &stream{d: d, poll: d.pollInterval, resync: d.resyncInterval, pos: cs.N,
-		known: make(map[string]provider.VM, len(vms)), lastResync: time.Now(), closed: make(chan struct{})}
+	zone, err := d.zoneName(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s := &stream{d: d, zone: zone, poll: d.pollInterval, resync: d.resyncInterval, pos: cs.N, wpos: cs.W,
+		known: make(map[string]provider.VM, len(vms)), told: map[string]provider.PowerState{}, lastResync: time.Now(), closed: make(chan struct{})}
 	for _, vm := range vms {
 		s.known[vm.ID] = vm
 	}
@@ -93,8 +113,20 @@ func (s *stream) Next(ctx context.Context) (provider.Event, error) {
 		for len(s.pending) > 0 {
 			p := s.pending[0]
 			s.pending = s.pending[1:]
-			if p.record > 0 {
+			if p.record > 0 && p.worker {
+				s.wpos[p.node] = p.record
+			} else if p.record > 0 {
 				s.pos[p.node] = p.record
+			}
+			if p.ev.Type == provider.Changed && p.worker {
+				// A power record: silent when a resync told this change
+				// first.
+				if pw, ok := s.told[p.ev.VMID]; ok {
+					delete(s.told, p.ev.VMID)
+					if pw == p.ev.VM.Power {
+						continue
+					}
+				}
 			}
 			switch p.ev.Type {
 			case provider.Created, provider.Changed:
@@ -105,7 +137,7 @@ func (s *stream) Next(ctx context.Context) (provider.Event, error) {
 			if p.silent {
 				continue
 			}
-			p.ev.Cursor = encodeCursor(cursorState{N: maps.Clone(s.pos)})
+			p.ev.Cursor = encodeCursor(cursorState{N: maps.Clone(s.pos), W: maps.Clone(s.wpos)})
 			return p.ev, nil
 		}
 		if err := s.pollNodes(ctx); err != nil {
@@ -162,21 +194,36 @@ func (s *stream) pollNodes(ctx context.Context) error {
 	err := s.d.eachNode(ctx, func(ctx context.Context, n *nodeConn) error {
 		i := idx[n]
 		key := strings.ToUpper(n.name)
-		evs, err := s.d.nodeEvents(ctx, n, s.pos[key], watchBatch)
+		evs, err := s.d.nodeEvents(ctx, n, scriptEvents, s.pos[key], watchBatch)
 		if err != nil {
 			return err
 		}
-		for _, e := range evs {
-			p := pendingEvent{node: key, order: i, record: e.Record, ev: provider.Event{Type: e.Type, VMID: e.VMID, Time: e.Time}}
-			if e.Type == provider.Created {
+		wevs, err := s.d.nodeEvents(ctx, n, scriptPowerEvents, s.wpos[key], watchBatch)
+		if err != nil {
+			return err
+		}
+		for k, e := range slices.Concat(evs, wevs) {
+			p := pendingEvent{node: key, order: i, record: e.Record, worker: k >= len(evs), ev: provider.Event{Type: e.Type, VMID: e.VMID, Time: e.Time}}
+			if e.Type == provider.Created || e.Type == provider.Changed {
 				vm, err := s.d.Get(ctx, e.VMID)
 				switch {
 				case err == nil:
 					p.ev.VM = vm
-				case errs.Is(err, errs.NotFound):
+				case errs.Is(err, errs.NotFound) && e.Type == provider.Created:
 					p.silent = true // gone already: its 13003 follows
+				case errs.Is(err, errs.NotFound):
+					// Gone since: the VM as last known, with the power
+					// the record gives.
+					if old, ok := s.known[e.VMID]; ok {
+						p.ev.VM = old // read only: Next writes known after pollNodes returns
+					} else {
+						p.ev.VM = provider.VM{ID: e.VMID, Name: e.VMName, Zone: s.zone}
+					}
 				default:
 					return err
+				}
+				if e.Type == provider.Changed {
+					p.ev.VM.Power = e.Power
 				}
 			}
 			found[i] = append(found[i], p)
@@ -197,6 +244,9 @@ func (s *stream) pollNodes(ctx context.Context) error {
 		}
 		if a.order != b.order {
 			return a.order < b.order
+		}
+		if a.worker != b.worker {
+			return !a.worker
 		}
 		return a.record < b.record
 	})
@@ -222,6 +272,9 @@ func (s *stream) resyncNow(ctx context.Context) error {
 			continue
 		}
 		if !sameVM(old, vm) {
+			if old.Power != vm.Power {
+				s.told[vm.ID] = vm.Power // its power record will follow
+			}
 			s.pending = append(s.pending, pendingEvent{ev: provider.Event{Type: provider.Changed, VMID: vm.ID, VM: vm, Time: now}})
 		}
 	}

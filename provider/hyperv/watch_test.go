@@ -12,11 +12,11 @@ import (
 	"github.com/managedvm/managedvm/provider"
 )
 
-func watchDriver(t *testing.T, s *hypervsim.Sim) *driver {
+func watchDriver(t *testing.T, s *hypervsim.Sim) *Provider {
 	t.Helper()
 	opts := optionsFor(s, "az1")
 	opts.PollInterval, opts.ResyncInterval = 5*time.Millisecond, 20*time.Millisecond
-	d, err := newDriver(opts)
+	d, err := newTestDriver(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,5 +195,44 @@ func TestWatchMergesNodesInTimeOrder(t *testing.T) {
 	cs, _ := d.decodeCursor(a.Cursor)
 	if cs.N["HV3"] != 1 || cs.N["HV1"] != 0 {
 		t.Errorf("the first event's cursor covers %v, want HV3 only", cs.N)
+	}
+}
+
+// Power changes come from each node's Worker-Admin records, so a stream
+// resumed from a cursor replays them; a rollover of that log expires the
+// cursor too.
+func TestWatchPowerRecordsResumeAndExpire(t *testing.T) {
+	s := newCluster(t)
+	ctx := context.Background()
+	d := watchDriver(t, s)
+	id := addVM(t, s, hypervsim.VM{Name: "p", Owner: "HV1"})
+	cur, err := d.Cursor(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range []string{"Running", "Off", "Running"} {
+		if err := s.SetState(id, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := d.Watch(ctx, cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for i, want := range []provider.PowerState{provider.PoweredOn, provider.PoweredOff, provider.PoweredOn} {
+		if ev := next(t, st); ev.Type != provider.Changed || ev.VMID != id || ev.VM.Power != want {
+			t.Fatalf("event %d: %+v, want Changed %s", i, ev, want)
+		}
+	}
+	_ = s.SetState(id, "Off")
+	s.TrimWorkerLog("HV1", 1)
+	st2, err := d.Watch(ctx, cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st2.Close()
+	if _, err := st2.Next(ctx); !errors.Is(err, provider.ErrCursorExpired) {
+		t.Fatalf("Next after a Worker-Admin rollover: %v", err)
 	}
 }

@@ -2,7 +2,8 @@
 // the tests of provider/hyperv: nodes, Cluster Shared Volumes, VHDX
 // files, virtual switches, VMs (keyed by VMId, each registered on its owner node) and
 // each node's Microsoft-Windows-Hyper-V-VMMS-Admin log (13002 created,
-// 13003 deleted, with per-node record ids). Every node has its own WinRM
+// 13003 deleted, with per-node record ids) and Hyper-V-Worker-Admin log
+// (power changes). Every node has its own WinRM
 // endpoint (internal/fakes/winrmserver: HTTPS, NTLM), as the driver
 // reaches each node directly.
 //
@@ -27,6 +28,10 @@
 //     most Max, with the log's oldest and newest record ids (VMIds upper
 //     case, times in .NET's round-trip format); TrimLog drops the oldest
 //     records as a full log overwrites them;
+//   - powerevents/1: the same for the node's Hyper-V-Worker-Admin log,
+//     which holds a record for each power change the simulator makes
+//     (18500 started, 18502 turned off, 18510 saved, 18596 restored; no
+//     record for pause and resume); TrimWorkerLog;
 //   - templates/1: the .vhdx files of a directory with Get-VHD's format,
 //     type, sizes and parent (a directory that is neither a CSV's root
 //     nor holds a file fails as Get-ChildItem does);

@@ -157,6 +157,8 @@ type node struct {
 	srv     *winrmserver.Server
 	log     []Event
 	record  int64
+	wlog    []Event // Hyper-V-Worker-Admin: power records
+	wrecord int64
 }
 
 // New starts the nodes' WinRM endpoints (HTTPS, each with its own CA).
@@ -374,6 +376,29 @@ func (n *node) logEvent(id int, vm *VM) {
 	n.log = append(n.log, Event{RecordID: n.record, ID: id, VMID: vm.ID, VMName: vm.Name, Time: time.Now().UTC()})
 }
 
+// logPower logs the Hyper-V-Worker-Admin record of a change of vm's
+// state from old to vm.State, if Hyper-V writes one: 18500 started,
+// 18502 turned off, 18510 saved, 18596 restored (from saved).
+func (n *node) logPower(old string, vm *VM) {
+	id := 0
+	switch {
+	case old == vm.State:
+	case vm.State == "Running" && old == "Saved":
+		id = 18596
+	case vm.State == "Running" && old != "Paused":
+		id = 18500
+	case vm.State == "Off":
+		id = 18502
+	case vm.State == "Saved":
+		id = 18510
+	}
+	if id == 0 {
+		return
+	}
+	n.wrecord++
+	n.wlog = append(n.wlog, Event{RecordID: n.wrecord, ID: id, VMID: vm.ID, VMName: vm.Name, Time: time.Now().UTC()})
+}
+
 // RemoveVM deletes a VM and logs 13003 on its owner node.
 func (s *Sim) RemoveVM(id string) bool {
 	s.mu.Lock()
@@ -431,6 +456,27 @@ func (s *Sim) TrimLog(name string, keep int) {
 	n.log = append([]Event(nil), n.log[len(n.log)-keep:]...)
 }
 
+// TrimWorkerLog is TrimLog for node's Hyper-V-Worker-Admin log.
+func (s *Sim) TrimWorkerLog(name string, keep int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, ok := s.nodes[strings.ToUpper(name)]
+	if !ok || keep >= len(n.wlog) {
+		return
+	}
+	n.wlog = append([]Event(nil), n.wlog[len(n.wlog)-max(keep, 0):]...)
+}
+
+// PowerEvents returns node's Hyper-V-Worker-Admin log.
+func (s *Sim) PowerEvents(name string) []Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n, ok := s.nodes[strings.ToUpper(name)]; ok {
+		return append([]Event(nil), n.wlog...)
+	}
+	return nil
+}
+
 // Move makes node the owner of VM id, as a live migration or a failover
 // does (the VM keeps its VMId; no 13002/13003 is logged).
 func (s *Sim) Move(id, to string) error {
@@ -454,7 +500,9 @@ func (s *Sim) SetState(id, state string) error {
 	if !ok {
 		return fmt.Errorf("hypervsim: no VM %q", id)
 	}
+	old := vm.State
 	vm.State = state
+	s.nodes[strings.ToUpper(vm.Owner)].logPower(old, vm)
 	vm.Heartbeat = ""
 	if state == "Running" {
 		vm.Heartbeat = "OkApplicationsUnknown"
@@ -684,11 +732,13 @@ func (s *Sim) answer(n *node, name string, p map[string]any) (obj, int, string) 
 		if !ok || vm.Owner != n.name {
 			return obj{"V": "1", "Node": n.name, "Found": "False", "State": ""}, 0, ""
 		}
+		old := vm.State
 		if on {
 			vm.State, vm.Heartbeat = "Running", "OkApplicationsUnknown"
 		} else {
 			vm.State, vm.Heartbeat = "Off", ""
 		}
+		n.logPower(old, vm)
 		return obj{"V": "1", "Node": n.name, "Found": "True", "State": vm.State}, 0, ""
 	case "remove/1":
 		id, _ := p["Id"].(string)
@@ -711,6 +761,9 @@ func (s *Sim) answer(n *node, name string, p map[string]any) (obj, int, string) 
 			delete(s.blobs, strings.ToLower(d))
 			removed = append(removed, d)
 		}
+		old := vm.State
+		vm.State = "Off"
+		n.logPower(old, vm)
 		delete(s.vms, vm.ID)
 		n.logEvent(13003, vm)
 		return obj{"V": "1", "Node": n.name, "Found": "True", "Removed": removed, "Kept": kept}, 0, ""
@@ -794,7 +847,11 @@ func (s *Sim) answer(n *node, name string, p map[string]any) (obj, int, string) 
 	case "account/1":
 		return obj{"V": "1", "Node": n.name, "User": n.account.Name, "Admin": psBool(n.account.Admin),
 			"Groups": append([]string{}, n.account.Groups...)}, 0, ""
-	case "events/1":
+	case "events/1", "powerevents/1":
+		log := n.log
+		if name == "powerevents/1" {
+			log = n.wlog
+		}
 		// [int64]$p.After and [int]$p.Max: numbers, or strings of digits.
 		after, ok1 := intParam(p["After"])
 		max, ok2 := intParam(p["Max"])
@@ -806,11 +863,11 @@ func (s *Sim) answer(n *node, name string, p map[string]any) (obj, int, string) 
 		}
 		evs := []obj{}
 		oldest, last := "", ""
-		if len(n.log) > 0 {
-			oldest = strconv.FormatInt(n.log[0].RecordID, 10)
-			last = strconv.FormatInt(n.log[len(n.log)-1].RecordID, 10)
+		if len(log) > 0 {
+			oldest = strconv.FormatInt(log[0].RecordID, 10)
+			last = strconv.FormatInt(log[len(log)-1].RecordID, 10)
 		}
-		for _, e := range n.log {
+		for _, e := range log {
 			if e.RecordID <= after || int64(len(evs)) >= max {
 				continue
 			}
