@@ -82,6 +82,7 @@ func nodesOf(s *hypervsim.Sim) []hyperv.Node {
 
 func TestConformance(t *testing.T) {
 	w := newWorld(t, hypervsim.Options{}, nil)
+	gvm, _ := guestWorld(t, w)
 	providertest.Run(t, providertest.HarnessFunc(func(t *testing.T) (provider.Driver, providertest.Fixture) {
 		return w.p, providertest.Fixture{
 			Zone: "az1", Template: "ubuntu-24.04",
@@ -93,8 +94,27 @@ func TestConformance(t *testing.T) {
 				}
 				return nil
 			},
-			Parallelism: 8,
-			Timeout:     time.Minute,
+			GuestVM:          gvm,
+			GuestCredentials: guest.Password("Administrator", guestPassword),
+			Parallelism:      8,
+			Timeout:          time.Minute,
 		}
 	}))
+}
+
+const guestPassword = "canary-Guest-3f9a71"
+
+// guestWorld adds a running VM whose guest PowerShell Direct reaches (an
+// Administrator account, commands run by the interpreter over root).
+func guestWorld(t testing.TB, w *world) (vmID, root string) {
+	t.Helper()
+	root = t.TempDir()
+	id, err := w.s.AddVM(hypervsim.VM{Name: "guest-vm", Owner: "HV2", State: "Running", Heartbeat: "OkApplicationsUnknown", Clustered: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.s.SetGuest(id, hypervsim.Guest{User: "Administrator", Password: guestPassword, Root: root}); err != nil {
+		t.Fatal(err)
+	}
+	return id, root
 }

@@ -65,6 +65,10 @@ type Options struct {
 	// VLANs are the zone's VLANs, which the switch must trunk; Preflight
 	// names them.
 	VLANs []int
+	// Guest configures the executors GuestExecutor returns (PowerShell
+	// Direct): their default command timeout, logger and telemetry. Nil
+	// is the zero guest.Options.
+	Guest *guest.Options
 	// ProvisionTimeout is provider.Options.ProvisionTimeout: the bound of
 	// a Provision whose spec has no Timeout (zero: the provider package's
 	// default).
@@ -99,6 +103,7 @@ type Provider struct {
 	generation     int
 	vlans          []int
 	log            *slog.Logger
+	guestOpts      *guest.Options
 
 	keyMu    sync.Mutex
 	keyLocks map[string]*keyLock
@@ -187,7 +192,7 @@ func newDriver(nodes []Node, cred guest.Credentials, opts Options) (*Provider, e
 	d := &Provider{zone: opts.Zone, templates: opts.TemplatesPath, owner: map[string]*nodeConn{},
 		pollInterval: opts.PollInterval, resyncInterval: opts.ResyncInterval, vmSwitch: opts.Switch,
 		vmsPath: strings.TrimRight(opts.VMsPath, `\`), fullCopy: opts.FullCopy, generation: opts.Generation, vlans: slices.Clone(opts.VLANs),
-		log: opts.Logger, keyLocks: map[string]*keyLock{}}
+		log: opts.Logger, keyLocks: map[string]*keyLock{}, guestOpts: opts.Guest}
 	if d.generation == 0 {
 		d.generation = 2
 	}

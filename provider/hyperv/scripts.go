@@ -213,12 +213,34 @@ var (
 			"emit @{ V = '1'; Node = [string]$env:COMPUTERNAME; Oldest = [string]@($o | % { $_.RecordId })[0]; Last = [string]@($z | % { $_.RecordId })[0]; "+
 			"Events = @(foreach ($x in $e) { $u = ([xml]$x.ToXml()).Event.UserData.VmlEventLog; "+
 			"@{ RecordId = [string]$x.RecordId; Id = [string]$x.Id; VMId = [string]$u.VmId; VMName = [string]$u.VmName; Time = $x.TimeCreated.ToUniversalTime().ToString('o') } }) }\n")
+	// guest runs the PowerShell script Script in VM Id over PowerShell
+	// Direct (Invoke-Command -VMId -Credential on the node that holds
+	// it: VMBus, no network) as User with Password, with the bytes Stdin
+	// (base64) on its standard input; it answers the script's standard
+	// output and error (base64) and exit code, or the error text of the
+	// session (Error), or the VM's State when it is not running. The
+	// credentials exist only in the parameters and the PSCredential.
+	scriptGuest = newScript("guest/1",
+		"$v = @(Get-VM -Id $p.Id -ErrorAction SilentlyContinue); $o = @{ V = '1'; Node = [string]$env:COMPUTERNAME; Found = 'False'; State = ''; Error = ''; Out = ''; Err = ''; Code = '' }\n"+
+			"if ($v.Count -gt 0) { $o.Found = 'True'; $o.State = [string]$v[0].State }\n"+
+			"if ($o.State -eq 'Running') {\n"+
+			"$c = New-Object System.Management.Automation.PSCredential ([string]$p.User), (ConvertTo-SecureString ([string]$p.Password) -AsPlainText -Force)\n"+
+			"try { $r = Invoke-Command -VMId $v[0].VMId -Credential $c -ErrorAction Stop -ArgumentList ([string]$p.Script), ([string]$p.Stdin) -ScriptBlock { param($s, $i)\n"+
+			"$q = New-Object Diagnostics.ProcessStartInfo 'powershell.exe', ('-NoProfile -NonInteractive -EncodedCommand ' + [Convert]::ToBase64String([Text.Encoding]::Unicode.GetBytes($s)))\n"+
+			"$q.UseShellExecute = $false; $q.RedirectStandardInput = $true; $q.RedirectStandardOutput = $true; $q.RedirectStandardError = $true\n"+
+			"$x = [Diagnostics.Process]::Start($q); $mo = New-Object IO.MemoryStream; $me = New-Object IO.MemoryStream\n"+
+			"$a = $x.StandardOutput.BaseStream.CopyToAsync($mo); $b = $x.StandardError.BaseStream.CopyToAsync($me)\n"+
+			"$d = [Convert]::FromBase64String($i); $x.StandardInput.BaseStream.Write($d, 0, $d.Length); $x.StandardInput.Close()\n"+
+			"$x.WaitForExit(); $a.Wait(); $b.Wait()\n"+
+			"@{ Out = [Convert]::ToBase64String($mo.ToArray()); Err = [Convert]::ToBase64String($me.ToArray()); Code = [string]$x.ExitCode } }\n"+
+			"$o.Out = [string]$r.Out; $o.Err = [string]$r.Err; $o.Code = [string]$r.Code } catch { $o.Error = [string]$_.Exception.Message } }\n"+
+			"emit $o\n")
 )
 
 // scripts is every template, for the tests that check each one fits a
 // WinRM command line.
 var scripts = []script{scriptInventory, scriptGet, scriptCluster, scriptEvents, scriptTemplates, scriptPower, scriptRemove, scriptAccount,
-	scriptFile, scriptCreate, scriptRole, scriptUndo, scriptRoleCheck, scriptSwitch, scriptPowerEvents}
+	scriptFile, scriptCreate, scriptRole, scriptUndo, scriptRoleCheck, scriptSwitch, scriptPowerEvents, scriptGuest}
 
 // asciiJSON marshals v as JSON with every non-ASCII character escaped, so
 // the bytes read the same in any console code page.

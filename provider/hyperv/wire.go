@@ -200,3 +200,22 @@ type switchAnswer struct {
 	Adapter     string `json:"Adapter"`     // the physical adapter of an External switch
 	AdapterVlan string `json:"AdapterVlan"` // its VlanID property: "" or "0" when it filters none
 }
+
+type guestParams struct {
+	ID       string `json:"Id"`
+	User     string `json:"User"`
+	Password string `json:"Password"`
+	Script   string `json:"Script"`
+	Stdin    string `json:"Stdin"` // base64
+}
+
+type guestAnswer struct {
+	V     string `json:"V"`
+	Node  string `json:"Node"`
+	Found string `json:"Found"`
+	State string `json:"State"`
+	Error string `json:"Error"` // the session's error text, "" when the script ran
+	Out   string `json:"Out"`   // base64
+	Err   string `json:"Err"`   // base64
+	Code  string `json:"Code"`
+}

@@ -146,8 +146,9 @@ type Sim struct {
 	names    map[string]string // lower-case path -> path as written
 	inUse    int               // create/1 runs left that fail with the disk in use
 	denied   map[string]bool   // upper-case node -> cluster-role operations refused
-	scripts  map[string]int    // template name -> runs
-	runsOn   map[string]int    // node + " " + template name -> runs
+	guests   map[string]*guestOS
+	scripts  map[string]int // template name -> runs
+	runsOn   map[string]int // node + " " + template name -> runs
 }
 
 type node struct {
@@ -170,7 +171,7 @@ func New(opts Options) (*Sim, error) {
 		opts.Cluster = "HVCLUSTER"
 	}
 	s := &Sim{opts: opts, nodes: map[string]*node{}, vms: map[string]*VM{}, scripts: map[string]int{}, runsOn: map[string]int{}, files: map[string]VHDX{},
-		blobs: map[string][]byte{}, names: map[string]string{}, denied: map[string]bool{}}
+		blobs: map[string][]byte{}, names: map[string]string{}, denied: map[string]bool{}, guests: map[string]*guestOS{}}
 	for _, name := range opts.Nodes {
 		if _, dup := s.nodes[strings.ToUpper(name)]; dup {
 			s.Close()
@@ -618,6 +619,9 @@ func (s *Sim) handle(ctx context.Context, n *node, r *winrmserver.Request) int {
 	if s.opts.BeforeAnswer != nil {
 		s.opts.BeforeAnswer(n.name, name)
 	}
+	if name == "guest/1" {
+		return s.guestRun(ctx, n, r, params)
+	}
 	s.mu.Lock()
 	s.scripts[name]++
 	s.runsOn[strings.ToUpper(n.name)+" "+name]++
@@ -1006,4 +1010,90 @@ func (s *Sim) create(n *node, p map[string]any) (obj, int, string) {
 	s.vms[vm.ID] = vm
 	n.logEvent(13002, vm)
 	return obj{"V": "1", "Node": n.name, "VM": vmObj(vm)}, 0, ""
+}
+
+// Guest is what PowerShell Direct reaches in a VM: a Windows guest with
+// one local account, whose commands the winrmserver Interpreter runs for
+// real over Root (a host directory standing for the guest's drives).
+type Guest struct {
+	User, Password string
+	Root           string
+}
+
+type guestOS struct {
+	g  Guest
+	in *winrmserver.Interpreter
+}
+
+// SetGuest gives VM id a guest that PowerShell Direct (guest/1) reaches
+// while the VM is Running. A VM without one fails guest/1 as a VM whose
+// guest does not answer over VMBus does.
+func (s *Sim) SetGuest(id string, g Guest) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.vms[strings.ToLower(id)]; !ok {
+		return fmt.Errorf("hypervsim: no VM %q", id)
+	}
+	s.guests[strings.ToLower(id)] = &guestOS{g: g, in: winrmserver.NewInterpreter(winrmserver.InterpreterOptions{Root: g.Root})}
+	return nil
+}
+
+// The texts PowerShell Direct fails with.
+const (
+	credentialInvalid = "The credential is invalid."
+	directUnavailable = "An error has occurred which Windows PowerShell cannot handle. A remote session might have ended."
+)
+
+// guestRun answers guest/1: the checks under the lock, the guest's
+// command outside it (it may run long; ctx ends it when the driver
+// terminates the command).
+func (s *Sim) guestRun(ctx context.Context, n *node, r *winrmserver.Request, p map[string]any) int {
+	str := func(k string) string { v, _ := p[k].(string); return v }
+	id := str("Id")
+	if !guidRE.MatchString(id) {
+		fmt.Fprint(r.Stderr, "Get-VM : Cannot bind parameter 'Id'. Cannot convert value \""+id+"\" to type \"System.Guid\".\r\n")
+		return 1
+	}
+	out := obj{"V": "1", "Node": n.name, "Found": "False", "State": "", "Error": "", "Out": "", "Err": "", "Code": ""}
+	s.mu.Lock()
+	s.scripts["guest/1"]++
+	s.runsOn[strings.ToUpper(n.name)+" guest/1"]++
+	vm, ok := s.vms[strings.ToLower(strings.Trim(id, "{}"))]
+	var g *guestOS
+	if ok && vm.Owner == n.name {
+		out["Found"], out["State"] = "True", vm.State
+		g = s.guests[vm.ID]
+	}
+	s.mu.Unlock()
+	if out["State"] == "Running" {
+		user := str("User")
+		if i := strings.LastIndex(user, `\`); i >= 0 {
+			user = user[i+1:]
+		}
+		switch {
+		case g == nil:
+			out["Error"] = directUnavailable
+		case !strings.EqualFold(user, g.g.User) || str("Password") != g.g.Password:
+			out["Error"] = credentialInvalid
+		default:
+			stdin, err := base64.StdEncoding.DecodeString(str("Stdin"))
+			if err != nil {
+				fmt.Fprint(r.Stderr, "Exception calling \"FromBase64String\" with \"1\" argument(s): \"The input is not a valid Base-64 string.\"\r\n")
+				return 1
+			}
+			var so, se strings.Builder
+			code := g.in.Handler(ctx, &winrmserver.Request{PowerShell: true, Script: str("Script"), Stdin: strings.NewReader(string(stdin)),
+				Stdout: &so, Stderr: &se, Alive: func(int) bool { return false }})
+			out["Out"] = base64.StdEncoding.EncodeToString([]byte(so.String()))
+			out["Err"] = base64.StdEncoding.EncodeToString([]byte(se.String()))
+			out["Code"] = strconv.Itoa(code)
+		}
+	}
+	if ctx.Err() != nil {
+		return 1
+	}
+	var b strings.Builder
+	writeJSON(&b, out)
+	_, _ = io.WriteString(r.Stdout, b.String())
+	return 0
 }
