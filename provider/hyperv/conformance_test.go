@@ -118,3 +118,7 @@ func guestWorld(t testing.TB, w *world) (vmID, root string) {
 	}
 	return id, root
 }
+
+func newProvider(w *world, cred guest.Credentials) (*provider.Provider, error) {
+	return hyperv.New(context.Background(), nodesOf(w.s), cred, &hyperv.Options{Zone: "az1", TemplatesPath: `C:\ClusterStorage\Templates`})
+}

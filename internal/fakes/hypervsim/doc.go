@@ -94,6 +94,17 @@
 // (powershell.exe would decode them in the console code page), and a
 // parameter value found in the script text (pasted instead of passed).
 //
+// # Faults
+//
+// NodeDown and NodeUp take a node off the network and back (each node's
+// address is a TCP proxy in front of its WinRM server: connections are
+// reset, the port stays); SetNodeHang delays every answer of a node
+// until the driver terminates the command; SetNodeState changes only the
+// cluster's view of a node; DiskInUse and DenyClusterRoles make the
+// failures named above; TrimLog and TrimWorkerLog roll the logs over;
+// BeforeAnswer runs code between a template's arrival and its answer (a
+// failover in the middle of a List).
+//
 // # Double hop
 //
 // A script that names another node with -ComputerName (a literal, or

@@ -156,6 +156,8 @@ type node struct {
 	account Account
 	state   string // as Get-ClusterNode reports it: Up, Down, Paused, Joining
 	srv     *winrmserver.Server
+	px      *proxy
+	hang    time.Duration // added before every template's answer
 	log     []Event
 	record  int64
 	wlog    []Event // Hyper-V-Worker-Admin: power records
@@ -187,6 +189,10 @@ func New(opts Options) (*Sim, error) {
 		}
 		n.srv = srv
 		s.nodes[strings.ToUpper(name)] = n
+		if n.px, err = newProxy(joinHostPort(srv.Host(), srv.Port())); err != nil {
+			s.Close()
+			return nil, err
+		}
 		s.order = append(s.order, name)
 	}
 	return s, nil
@@ -195,10 +201,45 @@ func New(opts Options) (*Sim, error) {
 // Close stops every node's endpoint.
 func (s *Sim) Close() {
 	for _, n := range s.nodes {
+		if n.px != nil {
+			n.px.close()
+		}
 		if n.srv != nil {
 			n.srv.Close()
 		}
 	}
+}
+
+// NodeDown takes node off the network: its open connections are reset
+// and new ones are closed at once, as when the host is gone. NodeUp puts
+// it back on the same address. (SetNodeState is the cluster's view of it,
+// independently.)
+func (s *Sim) NodeDown(name string) error { return s.setDown(name, true) }
+
+// NodeUp ends a NodeDown.
+func (s *Sim) NodeUp(name string) error { return s.setDown(name, false) }
+
+func (s *Sim) setDown(name string, down bool) error {
+	n, ok := s.nodes[strings.ToUpper(name)]
+	if !ok {
+		return fmt.Errorf("hypervsim: no node %q", name)
+	}
+	n.px.setDown(down)
+	return nil
+}
+
+// SetNodeHang makes node wait d before answering each template (until the
+// driver terminates the command), as a node whose WMI or cluster service
+// hangs; zero ends it.
+func (s *Sim) SetNodeHang(name string, d time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, ok := s.nodes[strings.ToUpper(name)]
+	if !ok {
+		return fmt.Errorf("hypervsim: no node %q", name)
+	}
+	n.hang = d
+	return nil
 }
 
 // Nodes returns the node names in the order of Options.Nodes.
@@ -217,7 +258,7 @@ func (s *Sim) Endpoint(name string) (Endpoint, bool) {
 	if !ok {
 		return Endpoint{}, false
 	}
-	return Endpoint{Host: n.srv.Host(), Port: n.srv.Port(), CACertPEM: n.srv.CACertPEM()}, true
+	return Endpoint{Host: n.srv.Host(), Port: n.px.port(), CACertPEM: n.srv.CACertPEM()}, true
 }
 
 // Server returns node's WinRM server (its Requests and Stats).
@@ -615,6 +656,18 @@ func (s *Sim) handle(ctx context.Context, n *node, r *winrmserver.Request) int {
 	}
 	if code, refused := s.doubleHop(n, r, params); refused {
 		return code
+	}
+	s.mu.Lock()
+	hang := n.hang
+	s.mu.Unlock()
+	if hang > 0 {
+		t := time.NewTimer(hang)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return 1
+		case <-t.C:
+		}
 	}
 	if s.opts.BeforeAnswer != nil {
 		s.opts.BeforeAnswer(n.name, name)
