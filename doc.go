@@ -21,9 +21,10 @@
 // checks template preparation and renders guest bootstrap data (cloud-init,
 // cloudbase-init, vSphere customization). The provider drivers today are
 // VMware vSphere (provider/vsphere), oVirt/KVM (provider/ovirt), VMware
-// Cloud Director (provider/vcd, with its NSX-T edge gateway natfw driver)
-// and the in-memory memprovider; a Microsoft Hyper-V driver is planned, not
-// written (the README's support table is kept true at every commit).
+// Cloud Director (provider/vcd, with its NSX-T edge gateway natfw driver),
+// Microsoft Hyper-V failover clusters over WinRM (provider/hyperv) and the
+// in-memory memprovider (the README's support table is kept true at every
+// commit).
 //
 // # Packages
 //

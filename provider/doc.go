@@ -1,10 +1,9 @@
 // Package provider is the contract between managedvm and the hypervisor
-// managers it drives. Four drivers exist: VMware vSphere
+// managers it drives. Five drivers exist: VMware vSphere
 // (provider/vsphere), oVirt/KVM (provider/ovirt), VMware Cloud Director
-// (provider/vcd) and the in-memory provider of package memprovider. A
-// Microsoft Hyper-V driver is planned, not written (the template package
-// already holds its template requirements); the README's support table
-// says what each driver does.
+// (provider/vcd), Microsoft Hyper-V failover clusters (provider/hyperv)
+// and the in-memory provider of package memprovider; the README's support
+// table says what each driver does.
 //
 // # The VM model
 //

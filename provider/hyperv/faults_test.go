@@ -101,3 +101,18 @@ func TestNewWithAWrongPassword(t *testing.T) {
 		t.Errorf("the error shows the password: %v", err)
 	}
 }
+
+// The driver states WinRM to every node as its network flows.
+func TestFlows(t *testing.T) {
+	w := newWorld(t, hypervsim.Options{}, nil)
+	fl, ok := w.pp.Flows()
+	if !ok || len(fl) != 3 {
+		t.Fatalf("Flows: %v %+v", ok, fl)
+	}
+	for i, n := range w.s.Nodes() {
+		ep, _ := w.s.Endpoint(n)
+		if fl[i].Host != ep.Host || len(fl[i].Ports) != 1 || int(fl[i].Ports[0]) != ep.Port || !fl[i].TLS || !strings.Contains(fl[i].Destination, n) {
+			t.Errorf("flow %d: %+v", i, fl[i])
+		}
+	}
+}

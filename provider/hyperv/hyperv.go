@@ -118,6 +118,7 @@ var _ provider.Driver = (*Provider)(nil)
 type nodeConn struct {
 	name string
 	ex   *guest.Executor
+	flow provider.Flow
 }
 
 // New returns the portable Provider in front of a driver for the
@@ -223,9 +224,31 @@ func newDriver(nodes []Node, cred guest.Credentials, opts Options) (*Provider, e
 			d.Close()
 			return nil, err
 		}
-		d.nodes = append(d.nodes, &nodeConn{name: n.Name, ex: ex})
+		port, tls := uint16(5986), !wo.HTTP
+		if wo.HTTP {
+			port = 5985
+		}
+		if wo.Port > 0 && wo.Port < 1<<16 {
+			port = uint16(wo.Port)
+		}
+		d.nodes = append(d.nodes, &nodeConn{name: n.Name, ex: ex, flow: provider.Flow{Service: "Service Orchestration",
+			Destination: "Microsoft Hyper-V node " + n.Name, Host: n.Host, Ports: []uint16{port}, TLS: tls,
+			Why: "WinRM (PowerShell templates: inventory, events, provisioning, cluster roles, PowerShell Direct)"}})
 	}
 	return d, nil
+}
+
+var _ provider.FlowsDriver = (*Provider)(nil)
+
+// Flows states the network flows the driver needs: WinRM to every node
+// (5986 with TLS unless the node's winrm.Options say otherwise).
+func (d *Provider) Flows() []provider.Flow {
+	out := make([]provider.Flow, len(d.nodes))
+	for i, n := range d.nodes {
+		out[i] = n.flow
+		out[i].Ports = slices.Clone(n.flow.Ports)
+	}
+	return out
 }
 
 // Close closes every node's executor.
