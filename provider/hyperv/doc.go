@@ -107,8 +107,9 @@
 // answers a template's ID, and PowerOn, PowerOff and Destroy refuse it
 // (FailedPrecondition). Measured on the simulator (BenchmarkList and
 // BenchmarkPerVMGetLoop, 2,000 VMs on 4 nodes, 1 ms added per WinRM
-// request, -count 6): List 87 ms and 24 WinRM requests; a per-VM get/1
-// loop 10.1 s and 8,001 requests, about 115 times slower.
+// request, -count 6, benchstat): List 67 ms (± 34 % on shared cores) and
+// 24 WinRM requests; a per-VM get/1 loop 10.2 s and 8,000 requests, about
+// 150 times slower.
 //
 // # Watch
 //
