@@ -22,6 +22,7 @@ import (
 // them: wrong guest passwords, a provisioning that fails and is undone,
 // a node that stops answering, a Preflight with failing rows.
 func TestCanarySecrets(t *testing.T) {
+	t.Parallel()
 	var logs bytes.Buffer
 	rec := obstest.New(t)
 	w := newWorld(t, hypervsim.Options{}, &hyperv.Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

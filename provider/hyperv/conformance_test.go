@@ -81,6 +81,7 @@ func nodesOf(s *hypervsim.Sim) []hyperv.Node {
 }
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, hypervsim.Options{}, nil)
 	gvm, _ := guestWorld(t, w)
 	providertest.Run(t, providertest.HarnessFunc(func(t *testing.T) (provider.Driver, providertest.Fixture) {

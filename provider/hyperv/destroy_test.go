@@ -11,6 +11,7 @@ import (
 )
 
 func TestDestroyRemovesTheVMAndItsFilesButNoTemplate(t *testing.T) {
+	t.Parallel()
 	s := newCluster(t)
 	ctx := context.Background()
 	tmpl := `C:\ClusterStorage\Templates\ubuntu.vhdx`
@@ -47,6 +48,7 @@ func TestDestroyRemovesTheVMAndItsFilesButNoTemplate(t *testing.T) {
 }
 
 func TestDestroyFollowsAMove(t *testing.T) {
+	t.Parallel()
 	var s *hypervsim.Sim
 	var id string
 	moved := false

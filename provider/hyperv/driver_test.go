@@ -78,6 +78,7 @@ func addVM(t testing.TB, s *hypervsim.Sim, vm hypervsim.VM) string {
 }
 
 func TestListJoinsEveryNode(t *testing.T) {
+	t.Parallel()
 	s := newCluster(t)
 	ctx := context.Background()
 	web := addVM(t, s, hypervsim.VM{Name: "web", Owner: "HV1", State: "Running", Heartbeat: "OkApplicationsUnknown", CPUs: 4, MemoryStartup: 8 << 30,
@@ -158,6 +159,7 @@ func TestListJoinsEveryNode(t *testing.T) {
 // does is in both answers: List lists it once, as HV1 (first in node
 // order) had it.
 func TestListDuringFailover(t *testing.T) {
+	t.Parallel()
 	var s *hypervsim.Sim
 	var id string
 	s = newClusterOpts(t, hypervsim.Options{BeforeAnswer: func(node, template string) {
@@ -183,6 +185,7 @@ func TestListDuringFailover(t *testing.T) {
 }
 
 func TestListNeedsEveryNode(t *testing.T) {
+	t.Parallel()
 	s := newCluster(t)
 	addVM(t, s, hypervsim.VM{Name: "a", Owner: "HV2"})
 	d := driverFor(t, s, "az1")
@@ -195,6 +198,7 @@ func TestListNeedsEveryNode(t *testing.T) {
 }
 
 func TestGetFollowsTheVM(t *testing.T) {
+	t.Parallel()
 	s := newCluster(t)
 	ctx := context.Background()
 	id := addVM(t, s, hypervsim.VM{Name: "app", Owner: "HV1", State: "Running", CPUs: 2, MemoryStartup: 1 << 30})
@@ -235,6 +239,7 @@ func TestGetFollowsTheVM(t *testing.T) {
 // With a node unreachable, a VM on another node is still found, but a VM
 // on no answering node is not NotFound: the missing node may hold it.
 func TestGetWithANodeDown(t *testing.T) {
+	t.Parallel()
 	s := newCluster(t)
 	ctx := context.Background()
 	id := addVM(t, s, hypervsim.VM{Name: "app", Owner: "HV3"})
@@ -251,6 +256,7 @@ func TestGetWithANodeDown(t *testing.T) {
 // The node that last held a VM goes down and the VM fails over: Get
 // finds it on its new node.
 func TestGetAfterTheOwnerWentDown(t *testing.T) {
+	t.Parallel()
 	s := newCluster(t)
 	ctx := context.Background()
 	id := addVM(t, s, hypervsim.VM{Name: "ha", Owner: "HV1", Clustered: true})
@@ -268,6 +274,7 @@ func TestGetAfterTheOwnerWentDown(t *testing.T) {
 }
 
 func TestZonesIsTheCluster(t *testing.T) {
+	t.Parallel()
 	s := newCluster(t)
 	zs, err := driverFor(t, s, "").Zones(context.Background())
 	if err != nil || len(zs) != 1 {
@@ -290,6 +297,7 @@ func TestZonesIsTheCluster(t *testing.T) {
 }
 
 func TestNewChecksOptions(t *testing.T) {
+	t.Parallel()
 	_, err := newDriver(nil, guest.Credentials{}, Options{})
 	testkit.WantCode(t, "no nodes", err, errs.InvalidArgument)
 	cred := guest.Password("svc", "example-only")

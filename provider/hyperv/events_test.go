@@ -13,6 +13,7 @@ import (
 )
 
 func TestNodeEventsFromACursor(t *testing.T) {
+	t.Parallel()
 	s := newCluster(t)
 	ctx := context.Background()
 	old := addVM(t, s, hypervsim.VM{Name: "before", Owner: "HV2"})
@@ -89,6 +90,7 @@ func TestNodeEventsFromACursor(t *testing.T) {
 }
 
 func TestDecodeCursorRefusesOthers(t *testing.T) {
+	t.Parallel()
 	s := newCluster(t)
 	d := driverFor(t, s, "az1")
 	for _, c := range []provider.Cursor{"", "not base64!", "e30", encodeCursor(cursorState{N: map[string]int64{"HV1": 1, "HV2": 1}})} {

@@ -19,6 +19,7 @@ import (
 // found, Preflight reports the node, and once the node is back the same
 // Provider works again without being made anew.
 func TestNodeDownAndBack(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, hypervsim.Options{}, nil)
 	ctx := context.Background()
 	on1, err := w.s.AddVM(hypervsim.VM{Name: "on-hv1", Owner: "HV1"})
@@ -59,6 +60,7 @@ func TestNodeDownAndBack(t *testing.T) {
 // A node that hangs: calls end with their context, promptly, and what
 // needs only other nodes goes on.
 func TestNodeHangEndsWithTheContext(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, hypervsim.Options{}, nil)
 	on1, _ := w.s.AddVM(hypervsim.VM{Name: "on-hv1", Owner: "HV1"})
 	if _, err := w.pp.List(context.Background(), nil); err != nil {
@@ -94,6 +96,7 @@ func TestNodeHangEndsWithTheContext(t *testing.T) {
 // A wrong service password fails New (the cluster is asked once there)
 // as Unauthenticated, without the password in the error.
 func TestNewWithAWrongPassword(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, hypervsim.Options{}, nil)
 	_, err := newProvider(w, guest.Password(`CORP\`+testUser, "wrong-"+testPassword))
 	testkit.MustCode(t, "New with a wrong password", err, errs.Unauthenticated)
@@ -104,6 +107,7 @@ func TestNewWithAWrongPassword(t *testing.T) {
 
 // The driver states WinRM to every node as its network flows.
 func TestFlows(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, hypervsim.Options{}, nil)
 	fl, ok := w.pp.Flows()
 	if !ok || len(fl) != 3 {

@@ -28,6 +28,7 @@ var directSkips = map[string]string{
 // TestGuestConformance runs the guest suite on executors of the
 // provider's GuestAccess (PowerShell Direct into a running VM).
 func TestGuestConformance(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, hypervsim.Options{}, nil)
 	vm, root := guestWorld(t, w)
 	var n atomic.Int64

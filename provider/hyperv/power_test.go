@@ -11,6 +11,7 @@ import (
 )
 
 func TestPower(t *testing.T) {
+	t.Parallel()
 	s := newCluster(t)
 	ctx := context.Background()
 	id := addVM(t, s, hypervsim.VM{Name: "p", Owner: "HV2", State: "Saved"})
@@ -43,6 +44,7 @@ func TestPower(t *testing.T) {
 // The VM moves between the driver finding it and the power template: it
 // is found again and powered on its new node.
 func TestPowerFollowsAMove(t *testing.T) {
+	t.Parallel()
 	var s *hypervsim.Sim
 	var id string
 	moved := false

@@ -19,6 +19,7 @@ func rows(r report.Report) map[string]report.Status {
 }
 
 func TestPreflightHealthy(t *testing.T) {
+	t.Parallel()
 	s := newCluster(t)
 	s.AddVHDX(hypervsim.VHDX{Path: `C:\ClusterStorage\Templates\ubuntu.vhdx`})
 	s.AddFile(`C:\ClusterStorage\Templates\ubuntu.json`, []byte(`{"family":"linux","osName":"Ubuntu 24.04","integrationServices":true}`))
@@ -53,6 +54,7 @@ func canceledCtx() context.Context {
 }
 
 func TestPreflightFindsEachProblem(t *testing.T) {
+	t.Parallel()
 	s := newCluster(t)
 	if err := s.SetAccount("HV1", hypervsim.Account{Name: `CORP\svc`, Admin: true, Groups: []string{"S-1-5-32-544", "S-1-5-21-1-2-3-512"}}); err != nil {
 		t.Fatal(err)

@@ -43,6 +43,7 @@ func spec(name string) provider.ProvisionSpec {
 }
 
 func TestProvisionMakesAClusteredVMWithItsSeed(t *testing.T) {
+	t.Parallel()
 	s := provCluster(t)
 	addVM(t, s, hypervsim.VM{Name: "busy1", Owner: "HV1"})
 	addVM(t, s, hypervsim.VM{Name: "busy3", Owner: "HV3"})
@@ -88,6 +89,7 @@ func TestProvisionMakesAClusteredVMWithItsSeed(t *testing.T) {
 // A second process (a new driver) with the same key finds the VM by its
 // Notes and finishes what the first left undone.
 func TestProvisionIdempotentAcrossARestart(t *testing.T) {
+	t.Parallel()
 	s := provCluster(t)
 	ctx := context.Background()
 	sp := spec("db-1")
@@ -114,6 +116,7 @@ func TestProvisionIdempotentAcrossARestart(t *testing.T) {
 }
 
 func TestProvisionRetriesADiskInUse(t *testing.T) {
+	t.Parallel()
 	s := provCluster(t)
 	s.DiskInUse(2)
 	vm, err := provDriver(t, s).Provision(context.Background(), spec("app-1"))
@@ -140,6 +143,7 @@ func noOrphan(t *testing.T, s *hypervsim.Sim) {
 }
 
 func TestProvisionFailureLeavesNothing(t *testing.T) {
+	t.Parallel()
 	s := provCluster(t)
 	for _, n := range s.Nodes() {
 		s.DenyClusterRoles(n, true)
@@ -162,6 +166,7 @@ func TestProvisionFailureLeavesNothing(t *testing.T) {
 }
 
 func TestProvisionTimeoutLeavesNothing(t *testing.T) {
+	t.Parallel()
 	release := make(chan struct{})
 	held := make(chan struct{}, 1)
 	s := newClusterOpts(t, hypervsim.Options{BeforeAnswer: func(node, tmpl string) {
@@ -191,6 +196,7 @@ func TestProvisionTimeoutLeavesNothing(t *testing.T) {
 }
 
 func TestProvisionRefusals(t *testing.T) {
+	t.Parallel()
 	s := provCluster(t)
 	d := provDriver(t, s)
 	ctx := context.Background()

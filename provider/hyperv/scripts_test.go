@@ -18,6 +18,7 @@ import (
 // Every template must fit one WinRM command line after the executor's
 // prelude: a longer one would have to be uploaded first.
 func TestScriptsFitACommandLine(t *testing.T) {
+	t.Parallel()
 	names := map[string]bool{}
 	for _, s := range scripts {
 		line, err := winrm.CommandLine(guest.Command{Script: s.text})
@@ -41,6 +42,7 @@ func TestScriptsFitACommandLine(t *testing.T) {
 }
 
 func TestASCIIJSON(t *testing.T) {
+	t.Parallel()
 	in := map[string]string{"Name": "vm-ü-😀<&>'\"\\\n"}
 	b, err := asciiJSON(in)
 	if err != nil {
@@ -64,6 +66,7 @@ func TestASCIIJSON(t *testing.T) {
 // only, and decodes the answer; a failing script's text becomes a coded,
 // quoted error.
 func TestRunSendsParametersOnStdin(t *testing.T) {
+	t.Parallel()
 	const secretish = "value-that-must-not-be-in-the-script"
 	srv, err := winrmserver.New(winrmserver.Options{User: "ops", Password: "example-only",
 		Handler: func(_ context.Context, r *winrmserver.Request) int {

@@ -12,6 +12,7 @@ import (
 )
 
 func TestTemplatesAreTheVHDXFiles(t *testing.T) {
+	t.Parallel()
 	s := newCluster(t)
 	ctx := context.Background()
 	s.AddVHDX(hypervsim.VHDX{Path: `C:\ClusterStorage\Templates\ubuntu-24.04.vhdx`, Size: 32 << 30, FileSize: 3 << 30})
@@ -48,6 +49,7 @@ func TestTemplatesAreTheVHDXFiles(t *testing.T) {
 }
 
 func TestTemplatesPathMissing(t *testing.T) {
+	t.Parallel()
 	s := newCluster(t)
 	opts := optionsFor(s, "az1")
 	opts.TemplatesPath = `C:\ClusterStorage\Nowhere`
@@ -65,6 +67,7 @@ func TestTemplatesPathMissing(t *testing.T) {
 }
 
 func TestTemplatesPathChecked(t *testing.T) {
+	t.Parallel()
 	cred := guest.Password("svc", "example-only")
 	for _, p := range []string{"", `Templates`, `\\server\share`, `C:\a|b`, "C:\\a\nb", `C:/ClusterStorage`} {
 		_, err := newDriver([]Node{{Name: "HV1", Host: "hv1.example"}}, cred, Options{TemplatesPath: p})
@@ -75,6 +78,7 @@ func TestTemplatesPathChecked(t *testing.T) {
 // Templates are files, but Get answers their IDs as template VMs, List
 // includes them on request, and the lifecycle calls refuse them.
 func TestTemplatesAsVMs(t *testing.T) {
+	t.Parallel()
 	s := newCluster(t)
 	ctx := context.Background()
 	path := `C:\ClusterStorage\Templates\ubuntu.vhdx`

@@ -36,6 +36,7 @@ func next(t *testing.T, st provider.DriverStream) provider.Event {
 }
 
 func TestWatchCreatedDeletedAndResume(t *testing.T) {
+	t.Parallel()
 	s := newCluster(t)
 	ctx := context.Background()
 	addVM(t, s, hypervsim.VM{Name: "old", Owner: "HV1"})
@@ -75,6 +76,7 @@ func TestWatchCreatedDeletedAndResume(t *testing.T) {
 // A VM created and deleted before the stream reads its records: no
 // Created without a VM, only the Deleted, and the cursor covers both.
 func TestWatchCreatedThenGone(t *testing.T) {
+	t.Parallel()
 	s := newCluster(t)
 	ctx := context.Background()
 	d := watchDriver(t, s)
@@ -98,6 +100,7 @@ func TestWatchCreatedThenGone(t *testing.T) {
 
 // A live migration (or failover) is Changed, with the new node.
 func TestWatchMoveIsChanged(t *testing.T) {
+	t.Parallel()
 	s := newCluster(t)
 	ctx := context.Background()
 	id := addVM(t, s, hypervsim.VM{Name: "mover", Owner: "HV1", State: "Running", Clustered: true})
@@ -124,6 +127,7 @@ func TestWatchMoveIsChanged(t *testing.T) {
 }
 
 func TestWatchRolloverExpires(t *testing.T) {
+	t.Parallel()
 	s := newCluster(t)
 	ctx := context.Background()
 	d := watchDriver(t, s)
@@ -148,6 +152,7 @@ func TestWatchRolloverExpires(t *testing.T) {
 }
 
 func TestWatchCloseAndCancel(t *testing.T) {
+	t.Parallel()
 	s := newCluster(t)
 	ctx := context.Background()
 	d := watchDriver(t, s)
@@ -176,6 +181,7 @@ func TestWatchCloseAndCancel(t *testing.T) {
 
 // Records of different nodes come in time order, not node order.
 func TestWatchMergesNodesInTimeOrder(t *testing.T) {
+	t.Parallel()
 	s := newCluster(t)
 	ctx := context.Background()
 	d := watchDriver(t, s)
@@ -202,6 +208,7 @@ func TestWatchMergesNodesInTimeOrder(t *testing.T) {
 // resumed from a cursor replays them; a rollover of that log expires the
 // cursor too.
 func TestWatchPowerRecordsResumeAndExpire(t *testing.T) {
+	t.Parallel()
 	s := newCluster(t)
 	ctx := context.Background()
 	d := watchDriver(t, s)
