@@ -139,6 +139,9 @@
 //	                                               MaxHostname (253) bytes
 //	Customization.UserData, .MetaData,           at most MaxCustomizationData
 //	  .NetworkConfig                               (64 KiB) each; never quoted
+//	Customization.AdminPassword                  printable UTF-8, at most
+//	                                               MaxAdminPassword (128)
+//	                                               bytes; never quoted
 //	Cursor (Watch)                               0-MaxCursor (4096) bytes,
 //	                                               printable UTF-8 ("" = now)
 //	guest user name                              Key, then guest.Credentials.Validate

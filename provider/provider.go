@@ -196,6 +196,13 @@ type Customization struct {
 	NetworkConfig []byte
 	// Static, if set, configures a static address instead of DHCP.
 	Static *StaticIP
+	// AdminPassword, if set, is the guest administrator's (root's,
+	// Administrator's) password for drivers whose provider sets it in
+	// its own guest customization (provider/vcd); empty, such a driver
+	// has the provider generate one. Drivers without that channel ignore
+	// it (their package documentation says so). It is never logged or
+	// quoted; at most MaxAdminPassword bytes of printable UTF-8.
+	AdminPassword guest.Secret
 }
 
 // ProvisionSpec asks for a VM cloned from a template.

@@ -156,7 +156,8 @@ func TestProvisionSpecValidate(t *testing.T) {
 	full.CPUs, full.MemoryMiB, full.Timeout = 4, 8192, time.Minute
 	full.Network = provider.Network{Name: "vlan-100", VLAN: 100}
 	full.Customization = &provider.Customization{
-		Hostname: "web-1.example.com",
+		Hostname:      "web-1.example.com",
+		AdminPassword: guest.NewSecret(strings.Repeat("p", provider.MaxAdminPassword)),
 		Static: &provider.StaticIP{
 			Address: netip.MustParsePrefix("10.0.0.5/24"),
 			Gateway: netip.MustParseAddr("10.0.0.1"),
@@ -198,6 +199,15 @@ func TestProvisionSpecValidate(t *testing.T) {
 			s.Customization = &provider.Customization{Static: &provider.StaticIP{
 				Address: netip.MustParsePrefix("10.0.0.5/24"), Gateway: netip.MustParseAddr("10.0.0.5")}}
 		},
+		"password too long": func(s *provider.ProvisionSpec) {
+			s.Customization = &provider.Customization{AdminPassword: guest.NewSecret(strings.Repeat("p", provider.MaxAdminPassword+1))}
+		},
+		"password newline": func(s *provider.ProvisionSpec) {
+			s.Customization = &provider.Customization{AdminPassword: guest.NewSecret("canary-pw\n")}
+		},
+		"password not utf8": func(s *provider.ProvisionSpec) {
+			s.Customization = &provider.Customization{AdminPassword: guest.NewSecret("canary-pw\xff")}
+		},
 		"invalid dns": func(s *provider.ProvisionSpec) {
 			s.Customization = &provider.Customization{Static: &provider.StaticIP{
 				Address: netip.MustParsePrefix("10.0.0.5/24"), DNS: []netip.Addr{{}}}}
@@ -210,6 +220,9 @@ func TestProvisionSpecValidate(t *testing.T) {
 			err := s.Validate()
 			if got := errs.CodeOf(err); got != errs.InvalidArgument {
 				t.Fatalf("Validate() = %v (code %v), want InvalidArgument", err, got)
+			}
+			if strings.Contains(err.Error(), "canary-pw") {
+				t.Fatalf("Validate() error shows the password: %v", err)
 			}
 		})
 	}

@@ -19,6 +19,9 @@ const (
 	// MaxCustomizationData is the longest Customization.UserData,
 	// MetaData or NetworkConfig document, in bytes.
 	MaxCustomizationData = 64 << 10
+	// MaxAdminPassword is the longest Customization.AdminPassword, in
+	// bytes.
+	MaxAdminPassword = 128
 )
 
 // Validate reports an InvalidArgument error, naming the field, when spec is
@@ -27,7 +30,8 @@ const (
 // Network.Name and Customization.SpecName: limit.Name); negative CPUs,
 // MemoryMiB or Timeout; a VLAN outside 0-4094; a hostname that is not an
 // RFC 1123 host name of at most MaxHostname bytes; a cloud-init document
-// longer than MaxCustomizationData; a static address that is not a valid
+// longer than MaxCustomizationData; an administrator password longer
+// than MaxAdminPassword or not printable UTF-8 (never quoted); a static address that is not a valid
 // IPv4 prefix, a gateway that is not an IPv4 address inside that prefix
 // (or is the address itself), or an invalid DNS server address. Values
 // are quoted with limit.Quote; the cloud-init documents, which may hold
@@ -89,6 +93,12 @@ func (s ProvisionSpec) validate(op string) error {
 		}{{"UserData", len(c.UserData)}, {"MetaData", len(c.MetaData)}, {"NetworkConfig", len(c.NetworkConfig)}} {
 			if d.n > MaxCustomizationData {
 				return errs.Errorf(errs.InvalidArgument, op, "Customization.%s is %d bytes, longer than %d", d.field, d.n, MaxCustomizationData)
+			}
+		}
+		if pw := c.AdminPassword.Reveal(); !c.AdminPassword.IsZero() {
+			// The message names the rule only: the value is a secret.
+			if why := limit.Why(pw, 1, MaxAdminPassword, true); why != "" {
+				return errs.Errorf(errs.InvalidArgument, op, "Customization.AdminPassword %s", why)
 			}
 		}
 		if st := c.Static; st != nil {

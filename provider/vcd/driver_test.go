@@ -15,6 +15,7 @@ import (
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/guest"
 	fakevcd "github.com/managedvm/managedvm/internal/fakes/vcd"
+	"github.com/managedvm/managedvm/internal/obs/obstest"
 	"github.com/managedvm/managedvm/internal/testkit"
 	"github.com/managedvm/managedvm/provider"
 	"github.com/managedvm/managedvm/provider/vcd"
@@ -303,5 +304,51 @@ func TestFlows(t *testing.T) {
 	u, _ := url.Parse(w.s.URL())
 	if f := fs[0]; f.Host != u.Hostname() || len(f.Ports) != 1 || strconv.Itoa(int(f.Ports[0])) != u.Port() || !f.TLS {
 		t.Fatalf("flow %+v for %s", f, w.s.URL())
+	}
+}
+
+// TestProvisionAdminPassword: a given administrator password reaches
+// VCD's guest customization (AdminPasswordAuto false), none lets VCD
+// generate it, and the password shows in no log, error or span, even
+// when VCD's failed task repeats it.
+func TestProvisionAdminPassword(t *testing.T) {
+	const pw = `canary-admin-pw-7731"x`
+	var logs bytes.Buffer
+	rec := obstest.New(t)
+	w := newWorld(t, &fakevcd.Options{TaskDuration: 5 * time.Millisecond}, &vcd.Options{
+		Logger:         slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		TracerProvider: rec.TP, MeterProvider: rec.MP})
+	ctx := context.Background()
+
+	sp := spec(w.s, "k-pw", "given-pw")
+	sp.Customization = &provider.Customization{AdminPassword: guest.NewSecret(pw)}
+	if _, err := w.pp.Provision(ctx, sp); err != nil {
+		t.Fatal(err)
+	}
+	info, _ := w.s.VM("given-pw")
+	if info.AdminPassword != pw || info.AdminPasswordAuto {
+		t.Fatalf("VCD holds password auto=%v, not the given one", info.AdminPasswordAuto)
+	}
+
+	gen := spec(w.s, "k-gen", "generated-pw")
+	gen.Customization = &provider.Customization{}
+	if _, err := w.pp.Provision(ctx, gen); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := w.s.VM("generated-pw"); !info.AdminPasswordAuto || info.AdminPassword == "" {
+		t.Fatalf("without a password VCD did not generate one: auto=%v", info.AdminPasswordAuto)
+	}
+
+	fail := spec(w.s, "k-pw-fail", "fails-pw")
+	fail.Customization = &provider.Customization{AdminPassword: guest.NewSecret(pw)}
+	w.s.FailNextTask("vdcInstantiateVapp", "customization refused the password "+pw)
+	_, err := w.pp.Provision(ctx, fail)
+	testkit.MustCode(t, "failed instantiation", err, errs.FailedPrecondition)
+	if len(w.s.VApps()) != 2 {
+		t.Fatalf("the failed Provision left its vApp: %d vApps", len(w.s.VApps()))
+	}
+	seen := logs.String() + err.Error() + fmt.Sprint(rec.Spans())
+	if strings.Contains(seen, "canary-admin-pw") {
+		t.Fatalf("the administrator password reached a log, an error or a span: %v", err)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/xml"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/vmware/go-vcloud-director/v2/types/v56"
 
@@ -18,6 +20,28 @@ const mimeInstantiate = "application/vnd.vmware.vcloud.instantiateVAppTemplatePa
 // a new vApp named spec.Name in the VDC spec.Zone; see the package
 // documentation ("Provisioning").
 func (p *Provider) Provision(ctx context.Context, spec provider.ProvisionSpec) (provider.VM, error) {
+	vm, err := p.provision(ctx, spec)
+	return vm, withholdSecret(err, spec)
+}
+
+// withholdSecret keeps the spec's administrator password out of an
+// error: VCD's messages (an error answer, a failed task) are quoted into
+// errors and could repeat a value of the request. Such an error keeps its
+// code and loses its message.
+func withholdSecret(err error, spec provider.ProvisionSpec) error {
+	if err == nil || spec.Customization == nil || spec.Customization.AdminPassword.IsZero() {
+		return err
+	}
+	pw := spec.Customization.AdminPassword.Reveal()
+	q := strconv.Quote(pw)
+	msg := err.Error()
+	if strings.Contains(msg, pw) || strings.Contains(msg, q[1:len(q)-1]) {
+		return errs.New(errs.CodeOf(err), "", "VCD's answer repeats the administrator password: its message is withheld")
+	}
+	return err
+}
+
+func (p *Provider) provision(ctx context.Context, spec provider.ProvisionSpec) (provider.VM, error) {
 	unlock, err := p.lockKey(ctx, spec.Key)
 	if err != nil {
 		return provider.VM{}, err
@@ -69,6 +93,7 @@ func (p *Provider) Provision(ctx context.Context, spec provider.ProvisionSpec) (
 	}
 	vm, err := p.finish(ctx, spec, &va)
 	if err != nil {
+		err = withholdSecret(err, spec) // before the cleanup logs it
 		p.cleanup(&va, err)
 		return provider.VM{}, err
 	}
@@ -264,10 +289,13 @@ func (p *Provider) instantiateParams(spec provider.ProvisionSpec, tpl template, 
 			host = host[:i]
 		}
 		t := true
-		auto := true
+		// A given password goes to VCD in AdminPassword (VCD takes it
+		// only with AdminPasswordAuto false); without one VCD generates
+		// it. The request body is never logged or quoted.
+		auto := c.AdminPassword.IsZero()
 		vmIP.GuestCustomizationSection = &types.GuestCustomizationSection{Info: "Specifies Guest OS Customization Settings",
 			Enabled: &t, ComputerName: host, AdminPasswordEnabled: &t, AdminPasswordAuto: &auto,
-			CustomizationScript: string(c.UserData)}
+			AdminPassword: c.AdminPassword.Reveal(), CustomizationScript: string(c.UserData)}
 	}
 	return &types.InstantiateVAppTemplateParams{
 		Xmlns: types.XMLNamespaceVCloud, Ovf: types.XMLNamespaceOVF,

@@ -449,7 +449,9 @@ func (s *Server) instantiate(w http.ResponseWriter, r *http.Request, ses *sessio
 					m.customize = true
 				}
 				m.computerName = gc.ComputerName
-				m.adminPassword = gc.AdminPassword
+				if e := customizePassword(m, gc); e != nil {
+					return e
+				}
 				m.script = gc.CustomizationScript
 				if len(m.computerName) > 63 {
 					return newErr(400, "BAD_REQUEST", "The computer name %s is longer than 63 characters.", m.computerName)
@@ -600,7 +602,7 @@ func (st *state) vmXML(m *vm) *types.Vm {
 		GuestCustomizationSection: &types.GuestCustomizationSection{
 			HREF: st.href("vApp/vm-" + m.id + "/guestCustomizationSection/"), Type: types.MimeGuestCustomizationSection,
 			Info: "Specifies Guest OS Customization Settings", Enabled: &m.customize, ComputerName: m.computerName,
-			AdminPasswordEnabled: boolp(m.adminPassword != ""), AdminPasswordAuto: boolp(false),
+			AdminPasswordEnabled: boolp(m.adminPassword != ""), AdminPasswordAuto: boolp(m.passwordAuto),
 			CustomizationScript: m.script, VirtualMachineID: m.id,
 		},
 		VmSpecSection: &types.VmSpecSection{
@@ -1007,8 +1009,10 @@ func (s *Server) reconfigure(w http.ResponseWriter, ses *session, m *vm, body *t
 			if gc.ComputerName != "" {
 				m.computerName = gc.ComputerName
 			}
-			if gc.AdminPassword != "" {
-				m.adminPassword = gc.AdminPassword
+			if gc.AdminPassword != "" || gc.AdminPasswordAuto != nil {
+				if e := customizePassword(m, gc); e != nil {
+					return e
+				}
 			}
 			if gc.CustomizationScript != "" {
 				m.script = gc.CustomizationScript
@@ -1018,5 +1022,22 @@ func (s *Server) reconfigure(w http.ResponseWriter, ses *session, m *vm, body *t
 		return nil
 	}, func() { a.busy-- })
 	writeTask(w, st, tk)
+	return nil
+}
+
+// customizePassword applies a GuestCustomizationSection's password
+// settings as VCD does: AdminPasswordAuto generates one (a given
+// AdminPassword beside it is refused), otherwise AdminPassword is the
+// password. The refusal never echoes the password.
+func customizePassword(m *vm, gc *types.GuestCustomizationSection) *apiError {
+	auto := gc.AdminPasswordAuto != nil && *gc.AdminPasswordAuto
+	switch {
+	case auto && gc.AdminPassword != "":
+		return newErr(400, "BAD_REQUEST", "An administrator password cannot be given when it is generated automatically (AdminPasswordAuto).")
+	case auto:
+		m.adminPassword, m.passwordAuto = "auto-"+newUUID(), true
+	default:
+		m.adminPassword, m.passwordAuto = gc.AdminPassword, false
+	}
 	return nil
 }

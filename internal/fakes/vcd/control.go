@@ -32,7 +32,8 @@ type VMInfo struct {
 	CPUs, MemoryMB       int
 	IP, Network          string
 	ComputerName         string
-	AdminPassword        string
+	AdminPassword        string // generated ("auto-UUID") with AdminPasswordAuto
+	AdminPasswordAuto    bool
 	CustomizationScript  string
 	CustomizationEnabled bool
 	StorageProfile       string
@@ -64,7 +65,7 @@ func (s *Server) lock() func() {
 func (st *state) info(m *vm) VMInfo {
 	v := VMInfo{ID: "urn:vcloud:vm:" + m.id, Name: m.name, VApp: m.vapp.name, VDC: m.vapp.vdc.name,
 		Status: statusName(m.status), Deployed: m.deployed, GuestOS: m.guestOS, CPUs: m.cpus, MemoryMB: m.memoryMB,
-		IP: m.ip, Network: m.network, ComputerName: m.computerName, AdminPassword: m.adminPassword,
+		IP: m.ip, Network: m.network, ComputerName: m.computerName, AdminPassword: m.adminPassword, AdminPasswordAuto: m.passwordAuto,
 		CustomizationScript: m.script, CustomizationEnabled: m.customize, ToolsStatus: m.tools}
 	if m.profile != nil {
 		v.StorageProfile = m.profile.name

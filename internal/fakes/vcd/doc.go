@@ -67,7 +67,9 @@
 //     with VmGeneralParams (VM name), StorageProfile (a policy of the VDC),
 //     NetworkConnectionSection (primary NIC on a vApp network; POOL, MANUAL,
 //     DHCP, NONE) and GuestCustomizationSection (computer name, admin
-//     password, script). Answers 201 with the VApp (status 0 UNRESOLVED,
+//     password: AdminPassword, or AdminPasswordAuto which generates
+//     "auto-UUID" and refuses a given AdminPassword beside it with a 400
+//     that does not echo it; script). Answers 201 with the VApp (status 0 UNRESOLVED,
 //     its running Task in Tasks). When the task completes the VM gets its
 //     address (from the vApp network's IpScope ranges, else the org
 //     network pool) and the vApp is POWERED_OFF, deployed when Deploy,
