@@ -109,8 +109,17 @@
 // "vcd1:MILLISECONDS:HASHES": the timestamp of the last event delivered
 // and 12-hex-digit hashes of the events of that millisecond already
 // delivered (audit timestamps have millisecond precision and several
-// events share one); anything else is ErrCursorExpired. Cursor is the
-// position after the newest event. Beside the trail, every
+// events share one); anything else is ErrCursorExpired. VCD purges the
+// audit trail past its retention setting, oldest first: Watch reads the
+// trail at the cursor's millisecond (one request) and a cursor none of
+// whose events is left is ErrCursorExpired, since events after it may be
+// gone too. A stream that went unread for longer than
+// Options.AuditRetention (default 24 hours) and finds its position's
+// events purged and only events newer than its last read left ends with
+// ErrCursorExpired the same way; a stream read all along goes on, though
+// its position's own events age out. The start-of-trail cursor
+// "vcd1:0:" (an empty trail) names no event and cannot be checked.
+// Cursor is the position after the newest event. Beside the trail, every
 // Options.ResyncInterval (10 minutes; negative: never) the stream lists
 // every VM and reports what differs from the previous list (the first is
 // taken when Watch starts), carrying the stream's current cursor: changes

@@ -43,6 +43,12 @@ type Options struct {
 	// report changes the trail does not record (default 10 minutes;
 	// negative: never).
 	ResyncInterval time.Duration
+	// AuditRetention is the shortest time VCD's audit trail keeps an
+	// event (its retention setting; default 24 hours). A Watch stream
+	// that has not read the trail for longer, and whose position's events
+	// were purged meanwhile, ends with provider.ErrCursorExpired: events
+	// after its position may have been purged unread.
+	AuditRetention time.Duration
 	// ProvisionTimeout is provider.Options.ProvisionTimeout.
 	ProvisionTimeout time.Duration
 	// Logger receives the driver's own logs and, through the portable
@@ -127,6 +133,9 @@ func newDriver(ctx context.Context, endpoint string, cred Credentials, opts *Opt
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = 5 * time.Second
+	}
+	if o.AuditRetention <= 0 {
+		o.AuditRetention = 24 * time.Hour
 	}
 	if o.ResyncInterval == 0 {
 		o.ResyncInterval = 10 * time.Minute

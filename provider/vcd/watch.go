@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/internal/limit"
 	"github.com/managedvm/managedvm/provider"
 )
 
@@ -145,11 +146,52 @@ func (p *Provider) Watch(ctx context.Context, cursor provider.Cursor) (provider.
 	if err != nil {
 		return nil, err
 	}
-	s := &stream{p: p, pos: pos, closed: make(chan struct{}), lastResync: time.Now()}
+	if len(pos.seen) > 0 {
+		// The cursor's own events must still be in the trail: VCD
+		// purges it past its retention, oldest first, and a cursor
+		// whose events are gone may have missed others purged after
+		// them.
+		evs, err := p.auditSince(ctx, pos.ms, p.opts.PageSize)
+		if err != nil {
+			return nil, err
+		}
+		if !holds(evs, pos) {
+			return nil, expiredCursor(cursor)
+		}
+	}
+	s := &stream{p: p, pos: pos, closed: make(chan struct{}), lastResync: time.Now(), lastFill: time.Now()}
 	if p.opts.ResyncInterval > 0 {
 		s.resync(ctx) // the inventory the first resync compares with
 	}
 	return s, nil
+}
+
+// expiredCursor is the error of a cursor the audit trail no longer
+// reaches.
+func expiredCursor(c provider.Cursor) error {
+	return errs.Errorf(errs.FailedPrecondition, "", "cursor %s: VCD's audit trail no longer holds its events (purged past the retention): %w", limit.Quote(string(c)), provider.ErrCursorExpired)
+}
+
+// holds reports whether evs (the trail from pos.ms on, oldest first)
+// still has one of the events pos names as delivered at pos.ms.
+func holds(evs []auditEvent, pos position) bool {
+	seen := make(map[string]bool, len(pos.seen))
+	for _, h := range pos.seen {
+		seen[h] = true
+	}
+	for _, e := range evs {
+		t, ok := e.time()
+		if !ok {
+			continue
+		}
+		if t.UnixMilli() > pos.ms {
+			return false
+		}
+		if t.UnixMilli() == pos.ms && seen[eventHash(e.EventID)] {
+			return true
+		}
+	}
+	return false
 }
 
 // stream is a Watch stream: it reads the audit trail when its buffer is
@@ -163,6 +205,7 @@ type stream struct {
 	buf        []provider.Event
 	known      map[string]provider.VM // from the last resync
 	lastResync time.Time
+	lastFill   time.Time // when the trail was last read whole up to now
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -212,9 +255,22 @@ func (s *stream) Next(ctx context.Context) (provider.Event, error) {
 // fill reads the audit trail after the position into the buffer, and
 // resyncs when it is time.
 func (s *stream) fill(ctx context.Context) error {
+	started := time.Now()
 	evs, err := s.p.auditSince(ctx, s.pos.ms, 10*s.p.opts.PageSize)
 	if err != nil {
 		return err
+	}
+	if len(s.pos.seen) > 0 && len(evs) > 0 && !holds(evs, s.pos) {
+		// The position's events were purged. Events after the last
+		// read can have been purged unread only when that read is
+		// older than the retention and the oldest event left is newer
+		// than it (the purge goes oldest first).
+		if t, ok := evs[0].time(); ok && t.After(s.lastFill) && started.Sub(s.lastFill) > s.p.opts.AuditRetention {
+			return expiredCursor(s.pos.cursor())
+		}
+	}
+	if len(evs) < 10*s.p.opts.PageSize {
+		s.lastFill = started
 	}
 	seen := map[string]bool{}
 	for _, h := range s.pos.seen {

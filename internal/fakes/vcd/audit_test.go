@@ -120,3 +120,27 @@ func TestAuditTrailPagingAndTimestampFilter(t *testing.T) {
 		t.Fatalf("bad filter: %v", err)
 	}
 }
+
+// TestAuditTrailRetention: events older than AuditRetention leave the
+// trail, oldest first, for the API as for AuditEvents.
+func TestAuditTrailRetention(t *testing.T) {
+	s := start(t, &vcd.Options{AuditRetention: 150 * time.Millisecond})
+	if _, err := s.AddVM(vcd.VMSpec{Name: "old"}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if _, err := s.AddVM(vcd.VMSpec{Name: "new"}); err != nil {
+		t.Fatal(err)
+	}
+	c := login(t, s)
+	var ev []*vcd.AuditEvent
+	if err := c.Client.OpenApiGetAllItems("37.0", auditURL(t, s), nil, &ev, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(ev) != 2 || ev[0].EventEntity.Name != "new" || ev[1].EventEntity.Name != "new" {
+		t.Fatalf("trail after the retention: %d events", len(ev))
+	}
+	if n := len(s.AuditEvents()); n != 2 {
+		t.Fatalf("AuditEvents holds %d events, want 2", n)
+	}
+}

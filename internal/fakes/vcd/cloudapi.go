@@ -306,6 +306,7 @@ func (s *Server) handleCloudAPI(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, ses *session) {
+	s.st.purgeAudit()
 	items := make([]any, 0, len(s.st.audit))
 	for i := range s.st.audit {
 		ev := &s.st.audit[i]

@@ -516,6 +516,7 @@ func (s *Server) FirewallGroups(gatewayName string) []types.NsxtFirewallGroup {
 // AuditEvents returns a copy of the audit trail, oldest first.
 func (s *Server) AuditEvents() []AuditEvent {
 	defer s.lock()()
+	s.st.purgeAudit()
 	return append([]AuditEvent(nil), s.st.audit...)
 }
 

@@ -112,6 +112,8 @@
 //     deploy,undeploy} and vapp/{create,modify,delete}, with the task id when
 //     an API call caused them. Timestamps have millisecond precision and
 //     several events may share one, as on VCD: a cursor must tolerate ties.
+//     With Options.AuditRetention, events older than it are purged, oldest
+//     first, as VCD purges the trail past its retention.
 //   - GET /cloudapi/1.0.0/vdcs/{urn}/capabilities: networkProvider
 //     (Options.NetworkProvider, so govcd's Vdc.IsNsxt and IsNsxv work),
 //     vappNetworkRouted, orgVdcNetworkRouted.

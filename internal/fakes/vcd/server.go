@@ -53,6 +53,11 @@ type Options struct {
 	// MaxPageSize caps pageSize for the query service and the cloudapi
 	// lists. Default 128 (VCD's default maximum).
 	MaxPageSize int
+	// AuditRetention, when set, is how long the audit trail keeps an
+	// event: older events are purged, oldest first, as VCD purges audit
+	// events past its retention setting (days on a real VCD). Zero keeps
+	// every event.
+	AuditRetention time.Duration
 }
 
 func (o *Options) withDefaults() Options {

@@ -207,17 +207,18 @@ type state struct {
 	sessionsCreated int
 	sessionsEnded   int
 
-	vdcs        []*vdc
-	catalogs    []*catalog
-	vapps       map[string]*vapp
-	vappList    []*vapp
-	vms         map[string]*vm
-	vmList      []*vm
-	tasks       map[string]*task
-	running     []*task
-	audit       []AuditEvent
-	gateways    []*gateway
-	appProfiles []*appProfile
+	vdcs           []*vdc
+	catalogs       []*catalog
+	vapps          map[string]*vapp
+	vappList       []*vapp
+	vms            map[string]*vm
+	vmList         []*vm
+	tasks          map[string]*task
+	running        []*task
+	audit          []AuditEvent
+	auditRetention time.Duration
+	gateways       []*gateway
+	appProfiles    []*appProfile
 
 	taskDuration time.Duration
 	failNext     []failRule
@@ -230,14 +231,15 @@ type failRule struct {
 
 func newState(base string, o Options) *state {
 	return &state{
-		base:         base,
-		opts:         o,
-		now:          time.Now,
-		sessions:     map[string]*session{},
-		vapps:        map[string]*vapp{},
-		vms:          map[string]*vm{},
-		tasks:        map[string]*task{},
-		taskDuration: o.TaskDuration,
+		base:           base,
+		opts:           o,
+		now:            time.Now,
+		sessions:       map[string]*session{},
+		vapps:          map[string]*vapp{},
+		vms:            map[string]*vm{},
+		tasks:          map[string]*task{},
+		taskDuration:   o.TaskDuration,
+		auditRetention: o.AuditRetention,
 	}
 }
 
@@ -635,4 +637,17 @@ func (st *state) record(evType, entityName, entityURN string, o *org, userName s
 		ev.TaskID = &id
 	}
 	st.audit = append(st.audit, ev)
+}
+
+// purgeAudit drops the events older than the retention, oldest first.
+func (st *state) purgeAudit() {
+	if st.auditRetention <= 0 {
+		return
+	}
+	cut := st.now().Add(-st.auditRetention)
+	n := 0
+	for n < len(st.audit) && st.audit[n].at.Before(cut) {
+		n++
+	}
+	st.audit = append(st.audit[:0:0], st.audit[n:]...)
 }
