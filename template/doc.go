@@ -51,7 +51,13 @@
 //
 //   - [RenderNoCloud]: cloud-init NoCloud meta-data, user-data
 //     (#cloud-config) and network-config version 2; [NoCloud.WriteISO]
-//     writes the seed ISO (volume label "cidata").
+//     writes the seed ISO (volume label "cidata"); [NoCloud.VCDScript]
+//     writes VMware Cloud Director's guest customization script for a
+//     Linux guest: a POSIX sh script that writes the seed into
+//     /var/lib/cloud/seed/nocloud for either of VCD's arguments
+//     (precustomization, postcustomization), at most [MaxVCDScript]
+//     (1500) bytes; the tests run it with sh in a private mount namespace
+//     and have cloud-init's NoCloud datasource read what it wrote.
 //   - [RenderConfigDrive]: the OpenStack config drive layout
 //     (openstack/latest/meta_data.json, user_data, network_data.json) and
 //     its ISO (label "config-2").
