@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/url"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/managedvm/managedvm/provider"
 	"github.com/managedvm/managedvm/provider/vcd"
 	"github.com/managedvm/managedvm/report"
+	"github.com/managedvm/managedvm/template"
 )
 
 func tenantCred(s *fakevcd.Server) vcd.Credentials {
@@ -112,7 +114,7 @@ func TestProvisionFailureLeavesNothing(t *testing.T) {
 	var logs bytes.Buffer
 	w := newWorld(t, &fakevcd.Options{TaskDuration: 5 * time.Millisecond}, &vcd.Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	sp := spec(w.s, "k-fail", "fails")
-	sp.Customization = &provider.Customization{UserData: []byte("#cloud-config\npassword: canary-userdata-5521\n")}
+	sp.Customization = &provider.Customization{MetaData: []byte("instance-id: iid-fails\n"), UserData: []byte("#cloud-config\npassword: canary-userdata-5521\n")}
 	w.s.FailNextTask("vdcInstantiateVapp", "datastore on fire")
 	_, err := w.pp.Provision(context.Background(), sp)
 	testkit.MustCode(t, "failed instantiation", err, errs.FailedPrecondition)
@@ -350,5 +352,53 @@ func TestProvisionAdminPassword(t *testing.T) {
 	seen := logs.String() + err.Error() + fmt.Sprint(rec.Spans())
 	if strings.Contains(seen, "canary-admin-pw") {
 		t.Fatalf("the administrator password reached a log, an error or a span: %v", err)
+	}
+}
+
+// TestProvisionCustomizationScript: the spec's cloud-init documents reach
+// VCD as template's VCD script (a shell script writing the NoCloud seed),
+// not as the bare user-data VCD would run as a shell script; a seed over
+// VCD's script limit is InvalidArgument before anything is made.
+func TestProvisionCustomizationScript(t *testing.T) {
+	w := newWorld(t, &fakevcd.Options{TaskDuration: 5 * time.Millisecond}, nil)
+	ctx := context.Background()
+	set := template.Settings{InstanceID: "iid-scripted", Hostname: "scripted",
+		Users: []template.User{{Name: "ops", SSHAuthorizedKeys: []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGqsZC3SWcqTUQH2jzzK0wqN ops@example"}}}}
+	c, err := template.CustomizationFor(set, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := &template.NoCloud{MetaData: c.MetaData, UserData: c.UserData, NetworkConfig: c.NetworkConfig}
+	want, err := nc.VCDScript()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := spec(w.s, "k-script", "scripted")
+	sp.Customization = &c
+	if _, err := w.pp.Provision(ctx, sp); err != nil {
+		t.Fatal(err)
+	}
+	info, _ := w.s.VM("scripted")
+	if info.CustomizationScript != string(want) || !strings.HasPrefix(info.CustomizationScript, "#!/bin/sh\n") {
+		t.Fatalf("VCD holds the script\n%s\nwant\n%s", info.CustomizationScript, want)
+	}
+
+	big := c
+	r := rand.New(rand.NewChaCha8([32]byte{9}))
+	noise := make([]byte, 3000)
+	for i := range noise {
+		noise[i] = "0123456789abcdef"[r.IntN(16)]
+	}
+	big.UserData = append(append([]byte("#cloud-config\n# canary-big "), noise...), '\n')
+	sp2 := spec(w.s, "k-script-big", "too-big")
+	sp2.Customization = &big
+	w.s.ResetCounts()
+	_, err = w.pp.Provision(ctx, sp2)
+	testkit.MustCode(t, "oversized customization", err, errs.InvalidArgument)
+	if strings.Contains(err.Error(), "canary") {
+		t.Fatalf("the error shows the user-data: %v", err)
+	}
+	if n := w.s.Requests("POST /api/vdc"); n != 0 {
+		t.Fatalf("an oversized customization still instantiated (%d POSTs)", n)
 	}
 }

@@ -3,6 +3,7 @@ package vcd
 import (
 	"context"
 	"encoding/xml"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/managedvm/managedvm/errs"
 	"github.com/managedvm/managedvm/internal/limit"
 	"github.com/managedvm/managedvm/provider"
+	mvmtemplate "github.com/managedvm/managedvm/template"
 )
 
 const mimeInstantiate = "application/vnd.vmware.vcloud.instantiateVAppTemplateParams+xml"
@@ -50,6 +52,10 @@ func (p *Provider) provision(ctx context.Context, spec provider.ProvisionSpec) (
 	if spec.Network.VLAN != 0 {
 		return provider.VM{}, errs.New(errs.InvalidArgument, "", "VCD organization networks have no VLAN to choose: Network.VLAN must be 0")
 	}
+	script, err := customizationScript(spec.Customization)
+	if err != nil {
+		return provider.VM{}, err
+	}
 	vdcs, err := p.vdcs(ctx)
 	if err != nil {
 		return provider.VM{}, err
@@ -69,7 +75,7 @@ func (p *Provider) provision(ctx context.Context, spec provider.ProvisionSpec) (
 	if err != nil {
 		return provider.VM{}, err
 	}
-	params := p.instantiateParams(spec, tpl, netRef)
+	params := p.instantiateParams(spec, tpl, netRef, script)
 	body, err := xml.Marshal(params)
 	if err != nil {
 		return provider.VM{}, errs.New(errs.Internal, "", "request does not render")
@@ -260,7 +266,7 @@ func (p *Provider) findNetwork(ctx context.Context, zone, name string) (*types.R
 // instantiateParams builds the InstantiateVAppTemplateParams: a vApp
 // network bridged to the organization network, the VM named for the
 // vApp on it (POOL or MANUAL address), guest customization.
-func (p *Provider) instantiateParams(spec provider.ProvisionSpec, tpl template, net *types.Reference) *types.InstantiateVAppTemplateParams {
+func (p *Provider) instantiateParams(spec provider.ProvisionSpec, tpl template, net *types.Reference, script []byte) *types.InstantiateVAppTemplateParams {
 	vmName := spec.Name
 	nic := &types.NetworkConnection{Network: "none", NetworkConnectionIndex: 0, IPAddressAllocationMode: types.IPAllocationModeNone}
 	ip := &types.InstantiationParams{}
@@ -295,7 +301,7 @@ func (p *Provider) instantiateParams(spec provider.ProvisionSpec, tpl template, 
 		auto := c.AdminPassword.IsZero()
 		vmIP.GuestCustomizationSection = &types.GuestCustomizationSection{Info: "Specifies Guest OS Customization Settings",
 			Enabled: &t, ComputerName: host, AdminPasswordEnabled: &t, AdminPasswordAuto: &auto,
-			AdminPassword: c.AdminPassword.Reveal(), CustomizationScript: string(c.UserData)}
+			AdminPassword: c.AdminPassword.Reveal(), CustomizationScript: string(script)}
 	}
 	return &types.InstantiateVAppTemplateParams{
 		Xmlns: types.XMLNamespaceVCloud, Ovf: types.XMLNamespaceOVF,
@@ -309,6 +315,26 @@ func (p *Provider) instantiateParams(spec provider.ProvisionSpec, tpl template, 
 		},
 		AllEULAsAccepted: true,
 	}
+}
+
+// customizationScript is VCD's customization script for c: its cloud-init
+// documents as a NoCloud seed written by template's VCD script (VCD runs
+// the script in the guest as a shell script). No documents: no script.
+func customizationScript(c *provider.Customization) ([]byte, error) {
+	if c == nil || len(c.UserData) == 0 && len(c.MetaData) == 0 && len(c.NetworkConfig) == 0 {
+		return nil, nil
+	}
+	nc := &mvmtemplate.NoCloud{MetaData: c.MetaData, UserData: c.UserData, NetworkConfig: c.NetworkConfig}
+	script, err := nc.VCDScript()
+	if err != nil {
+		var e *errs.Error
+		if errors.As(err, &e) {
+			// The portable type names the operation.
+			return nil, errs.New(e.Code, "", "Customization: "+e.Msg)
+		}
+		return nil, err
+	}
+	return script, nil
 }
 
 func indexByte(s string, b byte) int {
