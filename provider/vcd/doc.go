@@ -215,17 +215,34 @@
 // when the rule is in place, refuses an address used by another NAT rule
 // (AlreadyExists), makes the missing IP sets and profile, creates or
 // updates the NAT rule (a create answers 202 with a task and no id: the
-// name finds it), replaces the firewall rule in the whole user-defined
-// list with VCD's one PUT, reads the list back and redoes the PUT when
-// another writer replaced it meanwhile, then deletes the owner's IP sets
-// and profiles no rule uses. RemoveNAT removes the firewall rule (PUT),
-// the NAT rule, then the IP sets and profile. The gateway is
-// single-writer: the driver's writes are serialized by one lock, and a
-// BUSY_ENTITY answer (another client's write) is retried with jittered
-// backoff for at most FirewallOptions.BusyTimeout. VCD's whole-list PUT
-// has no precondition, so two processes writing one gateway's firewall
-// may drop each other's rule after the read-back: run one writer per
-// gateway, or call EnsureNAT again (it repairs a missing firewall rule).
+// name finds it), then puts the firewall rule in the user-defined list,
+// and deletes the owner's IP sets and profiles no rule uses. RemoveNAT
+// removes the firewall rule, the NAT rule, then the IP sets and profile.
+// The gateway is single-writer: the driver's writes are serialized by
+// one lock, and a BUSY_ENTITY answer (another client's write) is retried
+// with jittered backoff for at most FirewallOptions.BusyTimeout.
+//
+// Firewall rules across processes: VCD's API 37.0 creates and changes an
+// NSX-T edge gateway's firewall rules only with one PUT of the whole
+// user-defined list (govcd v2.26.1: "The API does not have POST endpoint
+// and always uses PUT endpoint for creating and updating"; a per-rule
+// create, /cloudapi/2.0.0/edgeGateways/{id}/firewall/rules, needs API
+// 39.1), without an ETag or a list version it checks, and applies the
+// list when the write's task ends; a writer in another process whose list
+// was read before that drops the rule. The driver narrows and repairs
+// that: it reads the list right before each PUT and again after a
+// BUSY_ENTITY answer (a 400 on a list naming an IP set another writer
+// just removed is read again too); once the task ended it reads the list
+// back, waits for the writes that could have started from an older read
+// to end (the task's duration plus two reads, at least 10 ms) and reads
+// it again, writing the rule again while it is missing (for at most
+// BusyTimeout, then Unavailable). A removal is the rule's own DELETE
+// (.../firewall/rules/{id}, since API 34.0), which drops no other rule,
+// checked the same way (a stale PUT can bring it back). Two processes
+// writing one gateway at once keep every owner's rule (tested with two
+// clients and 2 ms per request); a write delayed longer than the settling
+// time can still drop a rule, which the next EnsureNAT of its owner
+// repairs.
 //
 // Public addresses: the driver NATs the Public address it is given and
 // does not allocate. The operator configures an IPAM pool (package ipam,

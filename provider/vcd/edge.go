@@ -358,40 +358,54 @@ func (e *Edge) write(ctx context.Context, method, path string, body any) (string
 	deadline := time.Now().Add(e.busy)
 	delay := 20 * time.Millisecond
 	for {
-		a, err := e.c.do(ctx, request{method: method, path: path, body: raw, ctype: "application/json"})
+		id, _, err := e.writeOnce(ctx, method, path, raw)
 		if isBusy(err) && time.Now().Before(deadline) {
-			t := time.NewTimer(delay + time.Duration(time.Now().UnixNano()%int64(delay))) // jitter
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return "", errs.FromContext(ctx, "")
-			case <-t.C:
+			if err := backoff(ctx, &delay); err != nil {
+				return "", err
 			}
-			delay = min(delay*2, time.Second)
 			continue
 		}
-		if err != nil {
-			return "", err
-		}
-		loc := a.header.Get("Location")
-		if loc == "" {
-			return "", nil
-		}
-		var t types.Task
-		if err := e.c.getXML(ctx, loc, nil, &t); err != nil {
-			return "", err
-		}
-		if err := e.c.waitTask(ctx, &t, e.poll); err != nil {
-			if isBusy(err) && time.Now().Before(deadline) {
-				continue
-			}
-			return "", err
-		}
-		if t.Owner != nil {
-			return t.Owner.ID, nil
-		}
-		return "", nil
+		return id, err
 	}
+}
+
+// backoff sleeps *delay plus jitter and doubles it (at most 1 s).
+func backoff(ctx context.Context, delay *time.Duration) error {
+	d := *delay + time.Duration(time.Now().UnixNano()%int64(*delay)) // jitter
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return errs.FromContext(ctx, "")
+	case <-t.C:
+	}
+	*delay = min(*delay*2, time.Second)
+	return nil
+}
+
+// writeOnce sends one gateway write and waits for its task: the task's
+// Owner id and how long the task ran as the driver saw it.
+func (e *Edge) writeOnce(ctx context.Context, method, path string, raw []byte) (string, time.Duration, error) {
+	start := time.Now()
+	a, err := e.c.do(ctx, request{method: method, path: path, body: raw, ctype: "application/json"})
+	if err != nil {
+		return "", 0, err
+	}
+	loc := a.header.Get("Location")
+	if loc == "" {
+		return "", time.Since(start), nil
+	}
+	var t types.Task
+	if err := e.c.getXML(ctx, loc, nil, &t); err != nil {
+		return "", 0, err
+	}
+	if err := e.c.waitTask(ctx, &t, e.poll); err != nil {
+		return "", 0, err
+	}
+	if t.Owner != nil {
+		return t.Owner.ID, time.Since(start), nil
+	}
+	return "", time.Since(start), nil
 }
 
 // ensureGroup returns the id of the IP set named name holding addrs,
@@ -511,37 +525,132 @@ func (e *Edge) EnsureNAT(ctx context.Context, r natfw.Rule) error {
 	return nil
 }
 
-// putFirewall replaces the owner's rule in the gateway's user-defined
-// firewall list (fw nil: removes it) with the whole-list PUT VCD offers,
-// then reads the list back: when a writer in another process replaced
-// the list from an older read meanwhile, the PUT is redone from the new
-// list (up to 5 times). VCD's PUT has no precondition, so a writer in
-// another process can still drop this rule after the read-back: one
-// process per gateway, or EnsureNAT again, repairs that (see the package
-// documentation).
+// putFirewall makes the owner's rule of the gateway's user-defined
+// firewall list fw (nil: no rule of that name). VCD (API 37.0) creates
+// and changes edge firewall rules only with one PUT of the whole list,
+// with no version or precondition, and applies it when the write's task
+// ends; a writer in another process whose list was read before that
+// drops this rule. So:
+//
+//   - the list is read right before each PUT, and again after a
+//     BUSY_ENTITY answer (another write runs): a list is never sent
+//     staler than one round trip;
+//   - once the PUT's task ended, and again after the other writes that
+//     may have started from an older read had time to end (a write
+//     task's duration plus two reads', at least 10 ms: such a write was
+//     sent at most a round trip after ours ended), the list is read
+//     back; a missing (or, for a removal, returning) rule is written
+//     again, for at most FirewallOptions.BusyTimeout;
+//   - a removal deletes the one rule (DELETE .../firewall/rules/{id},
+//     which drops no other rule) and is checked the same way.
+//
+// st.fw is left as the last list read.
 func (e *Edge) putFirewall(ctx context.Context, st *gwState, name string, fw *types.NsxtFirewallRule) error {
-	for attempt := 0; ; attempt++ {
-		rules := make([]*types.NsxtFirewallRule, 0, len(st.fw)+1)
-		for _, f := range st.fw {
-			if f.Name != name {
-				rules = append(rules, f)
-			}
-		}
-		if fw != nil {
-			rules = append(rules, fw)
-		}
-		if _, err := e.write(ctx, http.MethodPut, e.gwPath("/firewall/rules"), &types.NsxtFirewallRuleContainer{UserDefinedRules: rules}); err != nil {
-			return err
-		}
+	deadline := time.Now().Add(e.busy)
+	delay := 20 * time.Millisecond
+	settle := 20 * time.Millisecond
+	wrote := false
+	for {
+		readStart := time.Now()
 		var fc types.NsxtFirewallRuleContainer
 		if err := e.c.getJSON(ctx, e.gwPath("/firewall/rules"), nil, &fc); err != nil {
 			return err
 		}
+		rtt := time.Since(readStart)
 		st.fw = fc.UserDefinedRules
-		if (st.fwRule(name) != nil) == (fw != nil) || attempt == 4 {
-			return nil
+		cur := st.fwRule(name)
+		if fw == nil && cur == nil || fw != nil && cur != nil && sameFirewallRule(cur, fw) {
+			if !wrote {
+				return nil
+			}
+			// Written and seen: look once more after the writes that
+			// may have read an older list had time to end.
+			wrote = false
+			if err := sleepCtx(ctx, settle); err != nil {
+				return err
+			}
+			continue
 		}
-		e.log.Debug("vcd: the edge firewall list changed under a write; writing again", "rule", name)
+		if wrote {
+			e.log.Debug("vcd: another writer's whole-list PUT replaced the edge firewall rule; writing it again", "rule", name)
+		}
+		if time.Now().After(deadline) {
+			return errs.Errorf(errs.Unavailable, "", "the edge firewall rule %s did not stay in place: other writers kept replacing the list", limit.Quote(name))
+		}
+		var (
+			took time.Duration
+			err  error
+		)
+		if fw == nil {
+			_, took, err = e.writeOnce(ctx, http.MethodDelete, e.gwPath("/firewall/rules/"+cur.ID), nil)
+			if errs.Is(err, errs.NotFound) {
+				err = nil
+			}
+		} else {
+			rules := make([]*types.NsxtFirewallRule, 0, len(st.fw)+1)
+			for _, f := range st.fw {
+				if f.Name != name {
+					rules = append(rules, f)
+				}
+			}
+			raw, jerr := json.Marshal(&types.NsxtFirewallRuleContainer{UserDefinedRules: append(rules, fw)})
+			if jerr != nil {
+				return errs.New(errs.Internal, "", "request does not render")
+			}
+			_, took, err = e.writeOnce(ctx, http.MethodPut, e.gwPath("/firewall/rules"), raw)
+			if errs.Is(err, errs.InvalidArgument) && !isBusy(err) && time.Now().Before(deadline) {
+				// A list read just before another writer removed an IP
+				// set or profile it names: read it again.
+				e.log.Debug("vcd: the edge firewall list was refused; reading it again", "rule", name, "err", err)
+				err = errBusyRetry
+			}
+		}
+		if err == errBusyRetry || isBusy(err) {
+			if err := backoff(ctx, &delay); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		wrote = true
+		settle = max(took+2*rtt, 10*time.Millisecond)
+	}
+}
+
+// errBusyRetry marks a write to redo from a fresh read.
+var errBusyRetry = errs.New(errs.Unavailable, "", "retry")
+
+// sameFirewallRule compares what the driver writes of a rule.
+func sameFirewallRule(a, b *types.NsxtFirewallRule) bool {
+	refs := func(rs []types.OpenApiReference) string {
+		ids := make([]string, len(rs))
+		for i, r := range rs {
+			ids[i] = r.ID
+		}
+		return strings.Join(ids, ",")
+	}
+	act := func(r *types.NsxtFirewallRule) string {
+		if r.ActionValue != "" {
+			return r.ActionValue
+		}
+		return r.Action
+	}
+	return a.Name == b.Name && act(a) == act(b) && a.Enabled == b.Enabled && a.Direction == b.Direction &&
+		a.IpProtocol == b.IpProtocol && refs(a.SourceFirewallGroups) == refs(b.SourceFirewallGroups) &&
+		refs(a.DestinationFirewallGroups) == refs(b.DestinationFirewallGroups) &&
+		refs(a.ApplicationPortProfiles) == refs(b.ApplicationPortProfiles)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return errs.FromContext(ctx, "")
+	case <-t.C:
+		return nil
 	}
 }
 
@@ -585,8 +694,8 @@ func (e *Edge) collect(ctx context.Context, st *gwState, name string) {
 	}
 }
 
-// RemoveNAT removes the owner's firewall rule (whole-list PUT), NAT
-// rule, IP sets and port profile.
+// RemoveNAT removes the owner's firewall rule (its own DELETE, checked
+// as putFirewall says), NAT rule, IP sets and port profile.
 func (e *Edge) RemoveNAT(ctx context.Context, owner string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()

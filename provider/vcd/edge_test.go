@@ -60,16 +60,53 @@ func TestEdgeConcurrentDespiteBusy(t *testing.T) {
 	checkAll(t, s, fw)
 }
 
-// Two processes (two sessions, so BUSY_ENTITY reaches both) writing at
-// once: every call succeeds, and one more pass of EnsureNAT repairs any
-// firewall rule a whole-list PUT of the other process dropped.
+// Two processes (two clients, two sessions, so BUSY_ENTITY reaches both)
+// writing one gateway at once: every call succeeds and, with no second
+// pass, every owner's rules are on the gateway, though each firewall
+// write replaces the whole list: a writer re-reads the list right before
+// each PUT and checks, once the other writes have settled, that its rule
+// is still there. Then half the owners are removed while the other half
+// are written again: removals delete one rule each and drop no other.
 func TestEdgeTwoProcesses(t *testing.T) {
-	s := fakevcd.New(&fakevcd.Options{GatewayTaskDuration: 5 * time.Millisecond})
-	defer s.Close()
-	fws := []*natfw.Firewall{newEdge(t, s), newEdge(t, s)}
-	ensureAll(t, fws)
-	ensureAll(t, fws[:1])
-	checkAll(t, s, fws[1])
+	// With latency, a list read while another write's task runs reaches
+	// VCD as a PUT after that task ended: the stale PUT the read-back
+	// after the settling time repairs.
+	for _, lat := range []time.Duration{0, 0, 2 * time.Millisecond, 2 * time.Millisecond} {
+		t.Run(fmt.Sprint("latency-", lat), func(t *testing.T) {
+			s := fakevcd.New(&fakevcd.Options{GatewayTaskDuration: 5 * time.Millisecond})
+			defer s.Close()
+			s.SetLatency(lat)
+			fws := []*natfw.Firewall{newEdge(t, s), newEdge(t, s)}
+			ensureAll(t, fws)
+			checkAll(t, s, fws[1])
+
+			var wg sync.WaitGroup
+			for i := range 16 {
+				wg.Go(func() {
+					fw := fws[i%2]
+					var err error
+					if i < 8 {
+						err = fw.RemoveNAT(context.Background(), edgeRule(i).Owner)
+					} else {
+						r := edgeRule(i)
+						r.Description = "again"
+						err = fw.EnsureNAT(context.Background(), r)
+					}
+					if err != nil {
+						t.Errorf("owner %d: %v", i, err)
+					}
+				})
+			}
+			wg.Wait()
+			rs, err := fws[0].List(context.Background())
+			if err != nil || len(rs) != 8 {
+				t.Fatalf("List after removals: %d rules, %v", len(rs), err)
+			}
+			if n := len(s.FirewallRules(s.Options().EdgeGateway)); n != 8 {
+				t.Fatalf("%d firewall rules on the gateway, want 8", n)
+			}
+		})
+	}
 }
 
 func ensureAll(t *testing.T, fws []*natfw.Firewall) {
