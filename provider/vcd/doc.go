@@ -261,9 +261,13 @@
 // another, -21%: the fake and the XML decoding share two cores); reading
 // each VM by id is 2,000 requests and 5.9 s (65x). BenchmarkEnsureNAT16
 // (16 owners changing their rules at once on one gateway, 1 ms per
-// request, 2 ms per gateway write): about 17.6 requests per EnsureNAT,
-// p50 0.41 s and p99 0.78 s (the writes queue behind one another, as the
-// gateway requires).
+// request, 2 ms per gateway write): about 19.3 requests per EnsureNAT,
+// p50 0.59 s and p99 1.17 s (median of 6, -benchtime=3x; the writes queue
+// behind one another, as the gateway requires). Reading the firewall list
+// before each PUT and again after the settling time costs, against the
+// whole-list PUT from the first read with one read-back: +11% requests
+// (17.4), +34% p50 (0.44 s), p99 0.88 s (not significant, p=0.065),
+// benchstat of -count=6 back to back.
 //
 // # Not done
 //
