@@ -138,11 +138,16 @@
 // on; power off keeps the VM deployed); a template is
 // FailedPrecondition. Destroy goes in VCD's order, since a deployed vApp
 // refuses deletion ("Stop the vApp and try again"): undeploy the vApp
-// with power off, then DELETE the vApp, which deletes its vApp network.
-// A VM sharing a vApp made outside the driver is undeployed and deleted
-// alone. Destroy does not touch the edge gateway: a host that NATs the VM
-// removes its rule with the natfw Firewall (enroll's Unenroll does) before
-// destroying it.
+// with power off, remove the VM's NAT rules, then DELETE the vApp, which
+// deletes its vApp network. The NAT rules removed are those of this
+// package's natfw driver (see "Edge gateway NAT": name "mvm-H", owner in
+// the description) on the NSX-T edge gateways of the VM's VDC whose Local
+// address is one of the VM's, each with its firewall rule, IP sets and
+// port profile, written with the Provider's session as another writer of
+// the gateway; rules of another shape are left alone. A host that removes
+// the rule itself first (enroll's Unenroll does) leaves Destroy nothing
+// to remove. A VM sharing a vApp made outside the driver is undeployed,
+// its rules removed, and deleted alone.
 //
 // # Provisioning
 //

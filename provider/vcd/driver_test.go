@@ -18,6 +18,7 @@ import (
 	fakevcd "github.com/managedvm/managedvm/internal/fakes/vcd"
 	"github.com/managedvm/managedvm/internal/obs/obstest"
 	"github.com/managedvm/managedvm/internal/testkit"
+	"github.com/managedvm/managedvm/natfw"
 	"github.com/managedvm/managedvm/provider"
 	"github.com/managedvm/managedvm/provider/vcd"
 	"github.com/managedvm/managedvm/report"
@@ -400,5 +401,46 @@ func TestProvisionCustomizationScript(t *testing.T) {
 	}
 	if n := w.s.Requests("POST /api/vdc"); n != 0 {
 		t.Fatalf("an oversized customization still instantiated (%d POSTs)", n)
+	}
+}
+
+// TestDestroyRemovesNAT: Destroy goes undeploy, the VM's NAT rules on the
+// VDC's edge gateway (with their firewall rules, IP sets and port
+// profiles), delete; another address's rule stays.
+func TestDestroyRemovesNAT(t *testing.T) {
+	w := newWorld(t, &fakevcd.Options{TaskDuration: 5 * time.Millisecond}, nil)
+	ctx := context.Background()
+	sp := spec(w.s, "k-nat", "natted")
+	sp.PowerOn = true
+	vm, err := w.pp.Provision(ctx, sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vm.Guest.IPs) == 0 {
+		t.Fatalf("VM without an address: %+v", vm)
+	}
+	fw := newEdge(t, w.s)
+	mine := edgeRule(1)
+	mine.Owner, mine.Local = "natted-web", vm.Guest.IPs[0]
+	other := edgeRule(2)
+	for _, r := range []natfw.Rule{mine, other} {
+		if err := fw.EnsureNAT(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gw := w.s.Options().EdgeGateway
+	groups := len(w.s.FirewallGroups(gw))
+	if err := w.pp.Destroy(ctx, vm.ID); err != nil {
+		t.Fatal(err)
+	}
+	if len(w.s.VApps()) != 0 {
+		t.Fatal("vApp left")
+	}
+	rs, err := fw.List(ctx)
+	if err != nil || len(rs) != 1 || !rs[0].Equal(other) {
+		t.Fatalf("rules after Destroy: %+v %v", rs, err)
+	}
+	if n, f, g := len(w.s.NATRules(gw)), len(w.s.FirewallRules(gw)), len(w.s.FirewallGroups(gw)); n != 1 || f != 1 || g != groups-2 {
+		t.Fatalf("gateway after Destroy: %d NAT rules, %d firewall rules, %d IP sets (of %d)", n, f, g, groups)
 	}
 }

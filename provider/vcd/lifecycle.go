@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/xml"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -172,16 +173,55 @@ func (p *Provider) Destroy(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	err = p.removeVApp(ctx, vm.Attributes["vAppId"], id)
+	err = p.removeVApp(ctx, vm.Attributes["vAppId"], id, func() error { return p.removeNATOf(ctx, vm) })
 	if errs.Is(err, errs.NotFound) {
 		return nil
 	}
 	return err
 }
 
+// removeNATOf removes, on the NSX-T edge gateways of the VM's VDC, the
+// NAT rules of the natfw driver (NewFirewall's shape: name "mvm-H", owner
+// in the description) whose Local address is one of the VM's, with their
+// firewall rules, IP sets and port profiles, as Edge.RemoveNAT does.
+// Rules of another shape are left alone.
+func (p *Provider) removeNATOf(ctx context.Context, vm provider.VM) error {
+	if len(vm.Guest.IPs) == 0 {
+		return nil
+	}
+	gws, err := listAll[*types.OpenAPIEdgeGateway](ctx, p.c, "/cloudapi/1.0.0/edgeGateways", nil)
+	if err != nil {
+		return err
+	}
+	for _, g := range gws {
+		inVDC := g.OrgVdc != nil && g.OrgVdc.Name == vm.Zone || g.OwnerRef != nil && g.OwnerRef.Name == vm.Zone
+		if !inVDC || g.GatewayBacking != nil && g.GatewayBacking.GatewayType != "NSXT_BACKED" {
+			continue
+		}
+		// The provider's own session, as another writer of the gateway.
+		e := &Edge{c: p.c, hc: p.hc, poll: p.opts.TaskPoll, busy: 2 * time.Minute, log: p.log, gwID: g.ID, gwName: g.Name}
+		st, err := e.read(ctx)
+		if err != nil {
+			return err
+		}
+		for _, n := range st.nat {
+			r, ok := st.ruleOf(n)
+			if !ok || !slices.Contains(vm.Guest.IPs, r.Local) {
+				continue
+			}
+			if err := e.RemoveNAT(ctx, r.Owner); err != nil {
+				return err
+			}
+			p.log.Info("vcd: removed the NAT rule of a destroyed VM", "vm", vm.ID, "gateway", limit.Quote(g.Name), "public", r.Public.String())
+		}
+	}
+	return nil
+}
+
 // removeVApp undeploys and deletes vApp vappID, or only VM vmID when the
-// vApp holds other VMs too (vmID "" : the whole vApp).
-func (p *Provider) removeVApp(ctx context.Context, vappID, vmID string) error {
+// vApp holds other VMs too (vmID "" : the whole vApp); between, if not
+// nil, runs after the undeploy and before the delete.
+func (p *Provider) removeVApp(ctx context.Context, vappID, vmID string, between func() error) error {
 	a, err := p.vapp(ctx, vappID)
 	if err != nil {
 		return err
@@ -195,6 +235,11 @@ func (p *Provider) removeVApp(ctx context.Context, vappID, vmID string) error {
 				}
 			}
 		}
+		if between != nil {
+			if err := between(); err != nil {
+				return err
+			}
+		}
 		return p.postTask(ctx, http.MethodDelete, "/api/vApp/"+vmID, nil, "")
 	}
 	on := a.Deployed
@@ -205,6 +250,11 @@ func (p *Provider) removeVApp(ctx context.Context, vappID, vmID string) error {
 	}
 	if on {
 		if err := p.postTask(ctx, http.MethodPost, "/api/vApp/"+vappID+"/action/undeploy", undeployPowerOff, types.MimeUndeployVappParams); err != nil {
+			return err
+		}
+	}
+	if between != nil {
+		if err := between(); err != nil {
 			return err
 		}
 	}

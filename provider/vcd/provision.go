@@ -165,7 +165,7 @@ func (p *Provider) cleanup(va *types.VApp, cause error) {
 		}
 	}
 	id := "vapp-" + urnUUID(va.HREF)
-	err := p.removeVApp(ctx, id, "")
+	err := p.removeVApp(ctx, id, "", nil)
 	if err != nil && !errs.Is(err, errs.NotFound) {
 		p.log.Warn("vcd: a failed provisioning left its vApp", "vapp", id, "err", err, "cause", cause)
 		return
