@@ -52,10 +52,6 @@ func (p *Provider) provision(ctx context.Context, spec provider.ProvisionSpec) (
 	if spec.Network.VLAN != 0 {
 		return provider.VM{}, errs.New(errs.InvalidArgument, "", "VCD organization networks have no VLAN to choose: Network.VLAN must be 0")
 	}
-	script, err := customizationScript(spec.Customization)
-	if err != nil {
-		return provider.VM{}, err
-	}
 	vdcs, err := p.vdcs(ctx)
 	if err != nil {
 		return provider.VM{}, err
@@ -72,6 +68,13 @@ func (p *Provider) provision(ctx context.Context, spec provider.ProvisionSpec) (
 		return provider.VM{}, err
 	}
 	netRef, err := p.findNetwork(ctx, spec.Zone, spec.Network.Name)
+	if err != nil {
+		return provider.VM{}, err
+	}
+	// VCD's limit on the script is checked once the template and network
+	// are known (a spec within the portable limits reaches them first),
+	// still before anything is made.
+	script, err := customizationScript(spec.Customization)
 	if err != nil {
 		return provider.VM{}, err
 	}
