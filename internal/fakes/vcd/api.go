@@ -603,6 +603,7 @@ func (st *state) vmXML(m *vm) *types.Vm {
 			HREF: st.href("vApp/vm-" + m.id + "/guestCustomizationSection/"), Type: types.MimeGuestCustomizationSection,
 			Info: "Specifies Guest OS Customization Settings", Enabled: &m.customize, ComputerName: m.computerName,
 			AdminPasswordEnabled: boolp(m.adminPassword != ""), AdminPasswordAuto: boolp(m.passwordAuto),
+			AdminPassword:       m.adminPassword, // VCD shows it to a user with the right to view it, as the org admin has
 			CustomizationScript: m.script, VirtualMachineID: m.id,
 		},
 		VmSpecSection: &types.VmSpecSection{

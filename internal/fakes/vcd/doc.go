@@ -69,7 +69,8 @@
 //     DHCP, NONE) and GuestCustomizationSection (computer name, admin
 //     password: AdminPassword, or AdminPasswordAuto which generates
 //     "auto-UUID" and refuses a given AdminPassword beside it with a 400
-//     that does not echo it; script). Answers 201 with the VApp (status 0 UNRESOLVED,
+//     that does not echo it; the VM's GuestCustomizationSection shows
+//     the password, as VCD does to a user allowed to view it; script). Answers 201 with the VApp (status 0 UNRESOLVED,
 //     its running Task in Tasks). When the task completes the VM gets its
 //     address (from the vApp network's IpScope ranges, else the org
 //     network pool) and the vApp is POWERED_OFF, deployed when Deploy,
