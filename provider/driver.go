@@ -73,3 +73,14 @@ type GuestAccessDriver interface {
 	ValidateCredentials(ctx context.Context, vmID string, cred guest.Credentials) error
 	GuestExecutor(ctx context.Context, vmID string, cred guest.Credentials) (*guest.Executor, error)
 }
+
+// AdminPasswordDriver is the optional capability of a Driver whose
+// provider sets Customization.AdminPassword in its own guest
+// customization (provider/vcd). Provider.Provision refuses a spec that
+// sets AdminPassword, with InvalidArgument, for a driver without it (or
+// whose SetsAdminPassword is false), so that the password is never
+// silently left unset; such a driver's guests take their passwords from
+// the customization's user data.
+type AdminPasswordDriver interface {
+	SetsAdminPassword() bool
+}

@@ -231,6 +231,11 @@ func (p *Provider) Provision(ctx context.Context, spec ProvisionSpec) (VM, error
 	if err == nil {
 		err = spec.validate("")
 	}
+	if err == nil && spec.Customization != nil && !spec.Customization.AdminPassword.IsZero() {
+		if ad, ok := p.d.(AdminPasswordDriver); !ok || !ad.SetsAdminPassword() {
+			err = errs.New(errs.InvalidArgument, "", "this provider cannot set Customization.AdminPassword: set the administrator's password in the customization's user data (package template) instead")
+		}
+	}
 	if err != nil {
 		return VM{}, c.End(ctx, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/guest"
 	"github.com/managedvm/managedvm/internal/testkit"
 	"github.com/managedvm/managedvm/provider"
 	"github.com/managedvm/managedvm/provider/memprovider"
@@ -141,5 +142,51 @@ func TestWatchStats(t *testing.T) {
 	s := p.WatchStats()
 	if s.Events != 1 || !s.LastEventTime.Equal(ev.Time) || s.LastDelivered.Before(ev.Time) {
 		t.Fatalf("WatchStats %+v after the event of %v", s, ev.Time)
+	}
+}
+
+// passwordSetter is memprovider with the AdminPasswordDriver capability
+// switched by its field.
+type passwordSetter struct {
+	*memprovider.Provider
+	sets bool
+}
+
+func (d passwordSetter) SetsAdminPassword() bool { return d.sets }
+
+// TestAdminPasswordNeedsTheCapability: a spec with
+// Customization.AdminPassword reaches only a driver that sets it; any
+// other is refused before it is called, without the password in the
+// message.
+func TestAdminPasswordNeedsTheCapability(t *testing.T) {
+	const pw = "canary-admin-pw-7731"
+	spec := provider.ProvisionSpec{Key: "k", Name: "vm", Template: "debian-12", Zone: "z1",
+		Customization: &provider.Customization{AdminPassword: guest.NewSecret(pw)}}
+	for _, c := range []struct {
+		name string
+		d    provider.Driver
+		want errs.Code
+	}{
+		{"no capability", world(t), errs.InvalidArgument},
+		{"capability false", passwordSetter{world(t), false}, errs.InvalidArgument},
+		{"capability true", passwordSetter{world(t), true}, errs.OK},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := provider.New(c.d, nil).Provision(t.Context(), spec)
+			if c.want == errs.OK {
+				if err != nil {
+					t.Fatalf("Provision: %v", err)
+				}
+				return
+			}
+			testkit.MustCode(t, "Provision with AdminPassword", err, c.want)
+			if strings.Contains(err.Error(), pw) {
+				t.Fatalf("the error repeats the password: %v", err)
+			}
+			vms, _ := c.d.List(t.Context(), &provider.ListOptions{})
+			if len(vms) != 0 {
+				t.Fatalf("the driver made %d VMs for a refused spec", len(vms))
+			}
+		})
 	}
 }

@@ -198,9 +198,10 @@ type Customization struct {
 	Static *StaticIP
 	// AdminPassword, if set, is the guest administrator's (root's,
 	// Administrator's) password for drivers whose provider sets it in
-	// its own guest customization (provider/vcd); empty, such a driver
-	// has the provider generate one. Drivers without that channel ignore
-	// it (their package documentation says so). It is never logged or
+	// its own guest customization (provider/vcd, see
+	// AdminPasswordDriver); empty, such a driver has the provider generate
+	// one. Provision refuses it (InvalidArgument) on a driver without that
+	// channel; there the password goes in UserData. It is never logged or
 	// quoted; at most MaxAdminPassword bytes of printable UTF-8.
 	AdminPassword guest.Secret
 }

@@ -230,3 +230,7 @@ func (p *Provider) Flows() []provider.Flow {
 	}
 	return []provider.Flow{f}
 }
+
+// SetsAdminPassword reports that VCD's guest customization takes
+// Customization.AdminPassword (provider.AdminPasswordDriver).
+func (p *Provider) SetsAdminPassword() bool { return true }
