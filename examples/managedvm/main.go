@@ -238,6 +238,7 @@ func init() {
 		"preflight": {flags: providerFlag, run: cmdPreflight},
 		"resume":    {flags: noFlags, run: cmdResume},
 		"netreq":    {flags: noFlags, run: cmdNetreq},
+		"serve":     {flags: noFlags, run: cmdServe},
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/managedvm/managedvm/cmdb"
 	"github.com/managedvm/managedvm/cmdb/memcmdb"
@@ -44,8 +45,11 @@ type Stack struct {
 	CMDB      *cmdb.CMDB
 	Store     *enroll.Store
 	Orch      *enroll.Orchestrator
-	Policy    enroll.Policy
-	Profiles  map[string]enroll.Policy
+	// Sims are the simulated vCenters of vspheresim providers, by
+	// provider name (changes behind the driver's back, in tests).
+	Sims     map[string]*vspheresim.Sim
+	Policy   enroll.Policy
+	Profiles map[string]enroll.Policy
 
 	closers []func() error
 }
@@ -54,6 +58,9 @@ type Stack struct {
 type BuildOptions struct {
 	Logger   *slog.Logger
 	Observer enroll.Observer
+	// MeterProvider, if set, records the orchestrator's and the
+	// providers' metrics.
+	MeterProvider metric.MeterProvider
 }
 
 // Build starts what cfg describes. On error everything started is closed.
@@ -62,7 +69,7 @@ func Build(ctx context.Context, cfg *Config, opts BuildOptions) (_ *Stack, err e
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Stack{Config: cfg, Providers: map[string]*provider.Provider{}}
+	s := &Stack{Config: cfg, Providers: map[string]*provider.Provider{}, Sims: map[string]*vspheresim.Sim{}}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -128,7 +135,7 @@ func Build(ctx context.Context, cfg *Config, opts BuildOptions) (_ *Stack, err e
 	s.closers = append(s.closers, s.Firewall.Close)
 
 	for _, pc := range cfg.Providers {
-		p, err := s.startProvider(ctx, pc, log)
+		p, err := s.startProvider(ctx, pc, log, opts.MeterProvider)
 		if err != nil {
 			return nil, fmt.Errorf("provider %s: %w", pc.Name, err)
 		}
@@ -159,7 +166,7 @@ func Build(ctx context.Context, cfg *Config, opts BuildOptions) (_ *Stack, err e
 		Policy:       s.Policy,
 		Profiles:     s.Profiles,
 		Configurator: conf,
-	}, &enroll.Options{Logger: log, Observer: opts.Observer, Instance: instance})
+	}, &enroll.Options{Logger: log, Observer: opts.Observer, Instance: instance, MeterProvider: opts.MeterProvider})
 	if err != nil {
 		return nil, err
 	}
@@ -200,12 +207,12 @@ func (s *Stack) NetworkRequirements() (*netreq.Matrix, error) {
 	return netreq.Derive(cfg)
 }
 
-func (s *Stack) startProvider(ctx context.Context, pc ProviderConfig, log *slog.Logger) (*provider.Provider, error) {
+func (s *Stack) startProvider(ctx context.Context, pc ProviderConfig, log *slog.Logger, mp metric.MeterProvider) (*provider.Provider, error) {
 	zones := make([]vsphere.ZoneConfig, len(pc.Zones))
 	for i, z := range pc.Zones {
 		zones[i] = vsphere.ZoneConfig{Name: z.Name, Datacenters: z.Datacenters, Clusters: z.Clusters, Networks: z.Networks}
 	}
-	opts := &vsphere.Options{Zones: zones, Logger: log}
+	opts := &vsphere.Options{Zones: zones, Logger: log, MeterProvider: mp}
 	switch pc.Type {
 	case "vspheresim":
 		sim, err := startSim(ctx, pc.Sim)
@@ -213,6 +220,7 @@ func (s *Stack) startProvider(ctx context.Context, pc ProviderConfig, log *slog.
 			return nil, err
 		}
 		s.closers = append(s.closers, sim.Close)
+		s.Sims[pc.Name] = sim
 		opts.RootCAs = sim.CAs
 		opts.GuestPollInterval = 10 * time.Millisecond
 		p, err := vsphere.New(ctx, sim.URL.String(), sim.Username, guest.NewSecret(sim.Password), opts)
