@@ -119,7 +119,10 @@ func ldapError(err error) error {
 			var ce *tls.CertificateVerificationError
 			var ue x509.UnknownAuthorityError
 			var he x509.HostnameError
-			if errors.As(err, &ce) || errors.As(err, &ue) || errors.As(err, &he) {
+			// go-ldap formats a failed StartTLS handshake with %v, so
+			// the certificate error is only in the text there.
+			if errors.As(err, &ce) || errors.As(err, &ue) || errors.As(err, &he) ||
+				strings.Contains(err.Error(), "tls: failed to verify certificate") {
 				return errs.Wrap(errs.PermissionDenied, "ldap", err)
 			}
 			return errs.Wrap(errs.Unavailable, "ldap", err)
@@ -200,5 +203,9 @@ func (a *ldapAuth) Authenticate(ctx context.Context, user, password string) (Rol
 			return g.role, nil
 		}
 	}
-	return "", errs.New(errs.PermissionDenied, "", "you are in none of the portal's groups")
+	return "", errNoGroup
 }
+
+// errNoGroup is the refusal of a user the directory knows but who is in
+// neither portal group.
+var errNoGroup = errs.New(errs.PermissionDenied, "", "you are in none of the portal's groups")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"embed"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -126,7 +127,10 @@ func (s *server) loginPost(w http.ResponseWriter, r *http.Request) {
 		case errs.ResourceExhausted:
 			msg = "Too many failed logins: wait a few minutes."
 		case errs.PermissionDenied:
-			msg = "You are in none of the portal's groups."
+			msg = "The directory's certificate was refused: ask an administrator to check ldap.ca_file."
+			if errors.Is(err, errNoGroup) {
+				msg = "You are in none of the portal's groups."
+			}
 		case errs.Unavailable:
 			msg = "The directory cannot be reached: try again later."
 		}

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -385,7 +386,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request, user, password st
 	defer cancel()
 	role, err := s.auth.Authenticate(ctx, user, password)
 	if err != nil {
-		if c := errs.CodeOf(err); c == errs.Unauthenticated || c == errs.PermissionDenied || c == errs.InvalidArgument {
+		if c := errs.CodeOf(err); c == errs.Unauthenticated || c == errs.InvalidArgument || errors.Is(err, errNoGroup) {
 			s.limit.fail("user:"+user, "addr:"+client)
 		}
 		s.log.Warn("login refused", "user", quote(user), "client", client, "code", errs.CodeOf(err).String())
