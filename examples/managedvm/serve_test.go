@@ -37,14 +37,14 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 // portal is a running serve on the embedded defaults (on a free port,
 // with one more VM whose name is hostile), logging at debug level.
 type portal struct {
-	t    *testing.T
+	t    testing.TB
 	base string
 	srv  *server
 	out  *syncBuffer // stdout and stderr (the log)
 	root *x509.CertPool
 }
 
-func startPortal(t *testing.T, edit func(yaml string) string) *portal {
+func startPortal(t testing.TB, edit func(yaml string) string) *portal {
 	t.Helper()
 	y := strings.Replace(string(defaultsYAML), "listen: 127.0.0.1:8443", "listen: 127.0.0.1:0", 1)
 	y = strings.Replace(y, "        - {name: app-01, ip: 192.168.10.13}\n",
@@ -145,7 +145,7 @@ func (p *portal) postForm(c *http.Client, path string, v url.Values) resp {
 
 var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
-func csrfOf(t *testing.T, html string) string {
+func csrfOf(t testing.TB, html string) string {
 	t.Helper()
 	m := csrfField.FindStringSubmatch(html)
 	if m == nil {
