@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"sync"
 	"time"
 
@@ -173,7 +174,7 @@ func (h *hub) Observe(e enroll.Event) {
 	if o != nil {
 		line := eventLine(e)
 		if line == "" {
-			line = "  " + string(e.Kind)
+			line = "  " + strings.TrimSpace(string(e.Kind)+" "+e.Step)
 		}
 		ev := opEvent{Time: e.Time.UTC(), Kind: string(e.Kind), Step: e.Step, Message: e.Message, Line: line}
 		if e.Code != errs.OK {
