@@ -35,6 +35,42 @@
 // line: -password-file FILE (its first line; "-" for standard input) or a
 // prompt on the terminal, without echo.
 //
+// # serve
+//
+// serve resumes the journals an earlier process left open, indexes every
+// provider, then runs the Indexer and ResumeEvery (resume_every) and
+// serves HTTPS on listen: the configured certificate, or for a loopback
+// address without one a self-signed certificate made at start-up (its
+// SHA-256 fingerprint is printed, with the demo logins when
+// portal.demo_login is set). Log-in is LDAP (ldap:// with StartTLS or
+// ldaps://, certificates verified; operator_group and viewer_group decide
+// the role) or the demo accounts; five failures per user name or client
+// address in five minutes lock further attempts for the rest of the
+// window. Sessions live in memory (eight hours; a restart logs everyone
+// out) behind a Secure, HttpOnly, SameSite=Strict cookie. Every page and
+// API call but /healthz and /login needs a session; every POST the
+// session's CSRF token (form field csrf, or header X-CSRF-Token) and no
+// foreign Origin; enroll and unenroll the operator role.
+//
+//	GET  /healthz                              {"status":"ok"} (503 while starting or when the Store fails)
+//	GET  /metrics                              Prometheus text of the orchestrator's and drivers' metrics
+//	POST /api/login                            {"user","password"} -> {"user","role","csrf"} and the cookie
+//	GET  /api/devices?q=&provider=&state=&sort=&desc=1
+//	GET  /api/devices/{provider}/{id}          one device, with its access when enrolled
+//	POST /api/devices/{provider}/{id}/enroll   {"user","password","profile"} -> 202 {"op","status","events"}
+//	POST /api/devices/{provider}/{id}/unenroll {"user","password","force"}   -> 202 likewise
+//	GET  /api/ops/{op}                         the operation's events and result
+//	GET  /api/ops/{op}/events                  server-sent events: "step" per event, "done" with the result
+//	GET  /api/events                           server-sent "devices" whenever the devices change
+//	GET  /api/preflight, /api/netreq, /api/audit
+//
+// The portal pages (/devices, /devices/{provider}/{id}, /ops/{op},
+// /preflight, /netreq, /audit) are rendered on the server with
+// html/template; static/app.js only refreshes the Devices rows and
+// appends an operation's steps as they arrive. Operations run on the
+// server's context: closing the browser does not cancel them. The audit
+// trail and the operations are kept in memory.
+//
 // # Exit status
 //
 // 0 on success; otherwise the number of the error's errs code

@@ -9,6 +9,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -222,26 +223,37 @@ func filterSort(devs []Device, q deviceQuery) []Device {
 		}
 		return d.Provider + "\x00" + d.Name
 	}
-	slices.SortStableFunc(devs, func(a, b Device) int {
-		c := cmp.Compare(field(a), field(b))
+	// Each key once per device, not once per comparison.
+	type keyed struct {
+		key string
+		d   Device
+	}
+	ks := make([]keyed, len(devs))
+	for i, d := range devs {
+		ks[i] = keyed{field(d), d}
+	}
+	slices.SortStableFunc(ks, func(a, b keyed) int {
+		c := cmp.Compare(a.key, b.key)
 		if q.Desc {
 			return -c
 		}
 		return c
 	})
-	return devs
+	out := make([]Device, len(ks))
+	for i, k := range ks {
+		out[i] = k.d
+	}
+	return out
 }
 
 // sortableIP pads IPv4 octets so addresses sort numerically as strings.
 func sortableIP(s string) string {
-	parts := strings.Split(s, ".")
-	if len(parts) != 4 {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
 		return s
 	}
-	for i, p := range parts {
-		parts[i] = fmt.Sprintf("%03s", p)
-	}
-	return strings.Join(parts, ".")
+	b := a.As16()
+	return string(b[:])
 }
 
 func (s *server) devicePage(w http.ResponseWriter, r *http.Request) {

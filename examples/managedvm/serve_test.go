@@ -13,6 +13,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -541,4 +542,36 @@ func TestServeAPI(t *testing.T) {
 
 func newTestLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func TestFilterSort(t *testing.T) {
+	devs := []Device{
+		{Provider: "b", Name: "web-10", LocalIP: "10.0.0.10", State: "enrolled"},
+		{Provider: "a", Name: "web-9", LocalIP: "10.0.0.9", State: "available"},
+		{Provider: "a", Name: "db-1", LocalIP: "10.0.1.1", State: "failed", OS: "Debian"},
+	}
+	names := func(ds []Device) string {
+		var n []string
+		for _, d := range ds {
+			n = append(n, d.Name)
+		}
+		return strings.Join(n, ",")
+	}
+	for _, tc := range []struct {
+		q    deviceQuery
+		want string
+	}{
+		{deviceQuery{}, "db-1,web-9,web-10"},
+		{deviceQuery{Sort: "local_ip"}, "web-9,web-10,db-1"},
+		{deviceQuery{Sort: "local_ip", Desc: true}, "db-1,web-10,web-9"},
+		{deviceQuery{Sort: "name"}, "db-1,web-10,web-9"},
+		{deviceQuery{Sort: "state", Desc: true}, "db-1,web-10,web-9"},
+		{deviceQuery{Q: "WEB"}, "web-9,web-10"},
+		{deviceQuery{Q: "debian"}, "db-1"},
+		{deviceQuery{Q: "10.0.0.1"}, "web-10"},
+	} {
+		if got := names(filterSort(slices.Clone(devs), tc.q)); got != tc.want {
+			t.Errorf("%+v: %s, want %s", tc.q, got, tc.want)
+		}
+	}
 }
