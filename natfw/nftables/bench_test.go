@@ -184,3 +184,48 @@ func BenchmarkManagedAddress(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkScale: single changes and a read from the kernel with 1,000,
+// 5,000 and 20,000 rules in place (each fixture built once, through the
+// Firewall, for its sub-benchmarks). A change must cost the same at every
+// size; ListFromKernel (a new Firewall, so a full dump) grows with the
+// table by nature.
+//
+//   - EnsureNAT: a new owner (removed again outside the timer)
+//   - RemoveNAT: an owner (added outside the timer)
+//   - ListFromKernel: through a new Firewall
+func BenchmarkScale(b *testing.B) {
+	for _, n := range []int{1000, 5000, 20000} {
+		b.Run(fmt.Sprintf("rules=%d", n), func(b *testing.B) {
+			fw := benchFirewall(b, n)
+			ctx := context.Background()
+			b.Run("EnsureNAT", func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					r := benchRule(n + i%500)
+					if err := fw.EnsureNAT(ctx, r); err != nil {
+						b.Fatal(err)
+					}
+					b.StopTimer()
+					if err := fw.RemoveNAT(ctx, r.Owner); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+				}
+			})
+			b.Run("RemoveNAT", func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					r := benchRule(n + i%500)
+					b.StopTimer()
+					if err := fw.EnsureNAT(ctx, r); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+					if err := fw.RemoveNAT(ctx, r.Owner); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run("ListFromKernel", func(b *testing.B) { benchListFresh(b, fw, n) })
+		})
+	}
+}

@@ -92,11 +92,15 @@ type Driver struct {
 
 	// gen reads the ruleset generation (nil: unavailable, no reuse).
 	gen *genSocket
-	// cached is the state last read, valid while the generation is
-	// cachedGen. Guarded by cacheMu; a state is never changed once built.
+	// cached is the kernel's state at generation cachedGen, kept in step
+	// by fol (see follow.go). Guarded by cacheMu, which a reader holds
+	// for as long as it uses the state; a writer holds mu, which keeps
+	// every other user of the state out.
 	cacheMu   sync.Mutex
 	cached    *state
 	cachedGen uint32
+	fol       *follower
+	folErr    error // the follower could not start: no notifications
 }
 
 var _ natfw.Driver = (*Driver)(nil)
@@ -191,6 +195,10 @@ func (f *Driver) Close() error {
 		return nil
 	}
 	f.closed = true
+	f.cacheMu.Lock()
+	f.stopFollower()
+	f.cached = nil
+	f.cacheMu.Unlock()
 	var err error
 	if f.gen != nil {
 		err = f.gen.close()
@@ -302,36 +310,54 @@ func (f *Driver) conn() (*nft.Conn, func(), error) {
 type entry struct {
 	rule     natfw.Rule
 	pieces   []piece
-	complete bool // a DNAT and an SNAT rule that agree
+	complete bool          // a DNAT and an SNAT rule that agree
+	indexed  [2]netip.Addr // the addresses under which byAddr lists it
 }
 
 // state is the driver's table as read from the kernel.
 type state struct {
 	table  bool
 	chains map[string]bool
-	base   bool
+	base   map[uint64]bool // handles of the base rules
 	owners map[string]*entry
+
+	byHandle map[uint64]pieceRef     // owners' kernel rules by handle
+	byAddr   map[netip.Addr][]string // complete rules by public and local address
+	dirty    map[string]struct{}     // owners whose pieces changed (until finish)
 }
 
-// read returns the table's state: the one read last if the ruleset
-// generation has not moved since, else a fresh read from the kernel that no
-// commit interleaved with. The result must not be changed.
+func (st *state) hasBase() bool { return len(st.base) > 0 }
+
+// read returns the table's state for a writer (which holds mu, so no one
+// else uses the state until it is done); see readLocked.
 func (f *Driver) read() (*state, error) {
+	f.cacheMu.Lock()
+	defer f.cacheMu.Unlock()
+	return f.readLocked()
+}
+
+// readLocked returns the table's state at the kernel's current ruleset
+// generation: the cached one, brought up to date from the kernel's
+// notifications, or else a fresh read from the kernel that no commit
+// interleaved with. The state is only valid while cacheMu is held (or, for
+// a writer, mu) and must not be changed.
+func (f *Driver) readLocked() (*state, error) {
 	if f.gen == nil {
 		return f.readKernel()
 	}
+	f.follow(false, 0)
 	for range 5 {
 		g1, err := f.gen.get()
 		if err != nil {
 			return nil, readErr("ruleset generation", err)
 		}
-		f.cacheMu.Lock()
-		st, gen := f.cached, f.cachedGen
-		f.cacheMu.Unlock()
-		if st != nil && gen == g1 {
-			return st, nil
+		if f.fol != nil && f.cached != nil && f.cachedGen != g1 {
+			f.follow(true, g1)
 		}
-		st, err = f.readKernel()
+		if f.cached != nil && f.cachedGen == g1 {
+			return f.cached, nil
+		}
+		st, err := f.readKernel()
 		if err != nil {
 			return nil, err
 		}
@@ -340,15 +366,16 @@ func (f *Driver) read() (*state, error) {
 			return nil, readErr("ruleset generation", err)
 		}
 		if g1 == g2 {
-			f.cacheMu.Lock()
 			f.cached, f.cachedGen = st, g1
-			f.cacheMu.Unlock()
 			return st, nil
 		}
 		// The ruleset changed while it was read: read again.
 	}
 	return nil, errs.New(errs.Unavailable, "", "the ruleset kept changing while it was read")
 }
+
+// msgReadKernel is the debug line of every full read of the table.
+const msgReadKernel = "nftables table read from the kernel"
 
 // readKernel rebuilds the table's state from the kernel.
 func (f *Driver) readKernel() (*state, error) {
@@ -357,7 +384,7 @@ func (f *Driver) readKernel() (*state, error) {
 		return nil, err
 	}
 	defer done()
-	st := &state{chains: map[string]bool{}, owners: map[string]*entry{}}
+	st := newState()
 	tables, err := c.ListTablesOfFamily(nft.TableFamilyIPv4)
 	if err != nil {
 		return nil, readErr("list tables", err)
@@ -368,6 +395,7 @@ func (f *Driver) readKernel() (*state, error) {
 		}
 	}
 	if !st.table {
+		f.log.Debug(msgReadKernel, "table", f.table.Name, "owners", 0)
 		return st, nil
 	}
 	chains, err := c.ListChainsOfTableFamily(nft.TableFamilyIPv4)
@@ -390,24 +418,11 @@ func (f *Driver) readKernel() (*state, error) {
 			return nil, readErr("list rules of chain "+name, err)
 		}
 		for _, r := range rules {
-			p, ok := decode(name, r)
-			if !ok {
-				if s, _ := udGet(r.UserData, udComment); s == baseComment && name == chainForward {
-					st.base = true
-				}
-				continue
-			}
-			e := st.owners[p.owner]
-			if e == nil {
-				e = &entry{rule: natfw.Rule{Owner: p.owner}}
-				st.owners[p.owner] = e
-			}
-			e.pieces = append(e.pieces, p)
+			st.addRule(name, r)
 		}
 	}
-	for _, e := range st.owners {
-		e.assemble()
-	}
+	st.finish()
+	f.log.Debug(msgReadKernel, "table", f.table.Name, "owners", len(st.owners))
 	return st, nil
 }
 
@@ -454,18 +469,15 @@ func (f *Driver) EnsureNAT(ctx context.Context, r natfw.Rule) error {
 		if err != nil {
 			return err
 		}
-		for o, e := range st.owners {
-			if o == r.Owner || !e.complete {
-				continue
-			}
-			for _, a := range []netip.Addr{r.Public, r.Local} {
-				if a == e.rule.Public || a == e.rule.Local {
+		for _, a := range []netip.Addr{r.Public, r.Local} {
+			for _, o := range st.users(a) {
+				if o != r.Owner {
 					return errs.Errorf(errs.AlreadyExists, "", "rule for %s: address %s is used by the rule of %s", limit.Quote(r.Owner), a, limit.Quote(o))
 				}
 			}
 		}
 		old = st.owners[r.Owner]
-		if old != nil && old.complete && old.rule.Equal(r) && st.base {
+		if old != nil && old.complete && old.rule.Equal(r) && st.hasBase() {
 			break // in place; still make sure of the address below
 		}
 		if err := errs.FromContext(ctx, ""); err != nil {
@@ -527,7 +539,7 @@ func (f *Driver) setup(c *nft.Conn, st *state) {
 			c.AddChain(f.chains[name])
 		}
 	}
-	if !st.base {
+	if !st.hasBase() {
 		// The base rule goes first: a drop of an owner must not see
 		// replies to its VM's own connections.
 		b := f.baseRule()
@@ -614,45 +626,56 @@ func (f *Driver) forget(ctx context.Context, public netip.Addr) error {
 
 // Get returns the owner's rule as the kernel holds it, or NotFound.
 func (f *Driver) Get(ctx context.Context, owner string) (natfw.Rule, error) {
-	st, err := f.snapshot(ctx)
-	if err != nil {
-		return natfw.Rule{}, err
-	}
-	e := st.owners[owner]
-	if e == nil || !e.complete {
-		return natfw.Rule{}, errs.Errorf(errs.NotFound, "", "no rule for %s", limit.Quote(owner))
-	}
-	return e.rule, nil
+	var r natfw.Rule
+	err := f.view(ctx, func(st *state) error {
+		e := st.owners[owner]
+		if e == nil || !e.complete {
+			return errs.Errorf(errs.NotFound, "", "no rule for %s", limit.Quote(owner))
+		}
+		r = e.rule
+		return nil
+	})
+	return r, err
 }
 
 // List returns every rule of the table, rebuilt from the kernel,
 // normalized and ordered by owner.
 func (f *Driver) List(ctx context.Context) ([]natfw.Rule, error) {
-	st, err := f.snapshot(ctx)
+	var out []natfw.Rule
+	err := f.view(ctx, func(st *state) error {
+		out = make([]natfw.Rule, 0, len(st.owners))
+		for _, e := range st.owners {
+			if e.complete {
+				out = append(out, e.rule)
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	out := make([]natfw.Rule, 0, len(st.owners))
-	for _, e := range st.owners {
-		if e.complete {
-			out = append(out, e.rule)
-		}
 	}
 	slices.SortFunc(out, func(a, b natfw.Rule) int { return strings.Compare(a.Owner, b.Owner) })
 	return out, nil
 }
 
-func (f *Driver) snapshot(ctx context.Context) (*state, error) {
+// view calls use with the table's current state, which is only valid
+// during the call.
+func (f *Driver) view(ctx context.Context, use func(*state) error) error {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	if err := f.usable(); err != nil {
-		return nil, err
+		return err
 	}
-	st, err := f.read()
+	f.cacheMu.Lock()
+	defer f.cacheMu.Unlock()
+	st, err := f.readLocked()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return st, errs.FromContext(ctx, "")
+	if err := errs.FromContext(ctx, ""); err != nil {
+		return err
+	}
+	return use(st)
 }
 
 func isErrno(err error, want syscall.Errno) bool {
