@@ -194,8 +194,14 @@ func BenchmarkManagedAddress(b *testing.B) {
 //   - EnsureNAT: a new owner (removed again outside the timer)
 //   - RemoveNAT: an owner (added outside the timer)
 //   - ListFromKernel: through a new Firewall
+//
+// With -short (CI runs every benchmark once that way) only 1,000.
 func BenchmarkScale(b *testing.B) {
-	for _, n := range []int{1000, 5000, 20000} {
+	sizes := []int{1000, 5000, 20000}
+	if testing.Short() {
+		sizes = sizes[:1]
+	}
+	for _, n := range sizes {
 		b.Run(fmt.Sprintf("rules=%d", n), func(b *testing.B) {
 			fw := benchFirewall(b, n)
 			ctx := context.Background()
