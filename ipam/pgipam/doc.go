@@ -22,7 +22,7 @@
 // # Schema and migrations
 //
 // [Migrate] creates the tables (ipam_pools, ipam_excluded, ipam_spans,
-// ipam_cursors, ipam_allocations, ipam_free; versions in ipam_schema_migrations) in the
+// ipam_allocations, ipam_free; versions in ipam_schema_migrations) in the
 // connection's search_path. It is explicit (nothing happens at import or in
 // Open), versioned, idempotent, and safe when several processes migrate at
 // once: they take turns on a transaction-level advisory lock. Prefixes are
@@ -30,19 +30,13 @@
 //
 // # Allocation
 //
-// Slot i is the pool's i-th allocatable address, and the slot-to-address
-// mapping is computed inside the statement from the pool's excluded spans
-// (network, broadcast, gateway, reserved ranges). The free-address cursor
-// is split in stripes (ipam_cursors): up to 64 equal parts of the pool's
-// slots, each with its own next slot. A new owner's allocation is one
-// statement that takes the first stripe with room that no other
-// transaction holds (FOR UPDATE SKIP LOCKED), increments it and inserts
-// the allocation; only when every stripe with room is held does it wait
-// for one (picked at random). So concurrent allocators take different
-// rows instead of queueing on one, a lone allocator hands out the
-// addresses in order, and nothing ever scans the pool. (Schema version 1
-// had one cursor in the pool row; migration 2 splits what it had left.)
-// Once every stripe reached its end, released addresses
+// A pool row holds a free-address cursor: slot i is the pool's i-th
+// allocatable address, and the slot-to-address mapping is computed inside
+// the statement from the pool's excluded spans (network, broadcast,
+// gateway, reserved ranges). A new owner's allocation is one statement that
+// increments the cursor and inserts the allocation: the pool row is locked
+// only from the increment to the commit, inside the server, and nothing
+// ever scans the pool. Once the cursor reached the end, released addresses
 // are reused oldest first from ipam_free, taken with FOR UPDATE SKIP LOCKED
 // so that concurrent allocators never wait on each other; a pool is
 // ResourceExhausted only when every address is allocated, so an allocation
@@ -52,6 +46,14 @@
 // impossible whatever the code above them does; a concurrent allocation
 // for the same owner loses on the first and is answered with the winner's
 // address. A pool of any size (up to a /8) costs a handful of rows.
+//
+// Measured on 2 shared cores with the server on the same machine
+// (BenchmarkAllocate, one /16): 3,700 allocations/s with one client,
+// 6,000-7,000 with 4 or 16, 3,000 with 64. At 64 clients most backends
+// wait for the pool row's lock, but the machine's CPU is the limit: a
+// cursor split into stripes taken with SKIP LOCKED removed the waits and
+// left the throughput where it was (and cost 12% with one client), and a
+// trivial INSERT loses as much from 16 to 64 clients there.
 //
 // # Errors
 //

@@ -75,32 +75,7 @@ CREATE TABLE ipam_free (
 	PRIMARY KEY (pool_id, address)
 );
 CREATE INDEX ipam_free_order ON ipam_free (pool_id, seq);
-`}, {Version: 2, SQL: `
--- The free-address cursor, split in stripes: stripe k hands out the slots
--- [next_slot, end_slot) of the k-th of up to 64 equal parts of the pool,
--- so concurrent allocations take different rows (SKIP LOCKED) instead of
--- all waiting for the pool's one cursor. Existing pools split what their
--- cursor had left.
-CREATE TABLE ipam_cursors (
-	pool_id   bigint NOT NULL REFERENCES ipam_pools (id) ON DELETE CASCADE,
-	stripe    integer NOT NULL,
-	next_slot bigint NOT NULL,
-	end_slot  bigint NOT NULL,
-	CHECK (next_slot >= 0 AND next_slot <= end_slot),
-	PRIMARY KEY (pool_id, stripe)
-);
-INSERT INTO ipam_cursors (pool_id, stripe, next_slot, end_slot)
-SELECT p.id, k,
-	p.next_slot + (p.size - p.next_slot) * k / least(64, p.size - p.next_slot),
-	p.next_slot + (p.size - p.next_slot) * (k + 1) / least(64, p.size - p.next_slot)
-FROM ipam_pools p, generate_series(0, 63) k
-WHERE k < least(64, p.size - p.next_slot);
-ALTER TABLE ipam_pools DROP COLUMN next_slot;
 `}}
-
-// cursorStripes is the most stripes a pool's cursor is split into (see
-// migration 2); a pool smaller than that has one per address.
-const cursorStripes = 64
 
 // Migrate creates or upgrades the schema of the IPAM in the database (in
 // the pool's search_path). It is idempotent and safe to run from several
@@ -225,12 +200,6 @@ func (m *Driver) CreatePool(ctx context.Context, p ipam.Pool) error {
 		var b pgx.Batch
 		for i, r := range p.Reserved {
 			b.Queue(`INSERT INTO ipam_excluded (pool_id, seq, first_addr, last_addr) VALUES ($1, $2, $3, $4)`, id, i, r.From, r.To)
-		}
-		size := int64(p.Size())
-		stripes := min(cursorStripes, size)
-		for k := range stripes {
-			b.Queue(`INSERT INTO ipam_cursors (pool_id, stripe, next_slot, end_slot) VALUES ($1, $2, $3, $4)`,
-				id, k, size*k/stripes, size*(k+1)/stripes)
 		}
 		base := u32(p.Prefix.Masked().Addr())
 		var cum uint32
@@ -396,53 +365,26 @@ func scanAlloc(row pgx.Row, pool, owner string) (ipam.Allocation, error) {
 	return a, nil
 }
 
-// The allocation statements. Each is one autocommit statement: a cursor
-// stripe is locked from its increment to the commit, inside the server,
-// never across a round trip.
+// The allocation statements. Each is one autocommit statement: the pool
+// row is locked from the cursor's increment to the commit, inside the
+// server, never across a round trip.
 const (
-	// sqlFromCursor takes the next slot of the first cursor stripe with
-	// room that no other transaction holds and records the owner at its
-	// address, computed from the spans. It returns no row when every
-	// stripe with room is taken by another transaction, or none has room
-	// (or the pool is gone).
+	// sqlFromCursor takes the cursor's next slot and records the owner at
+	// its address, computed from the spans. It returns no row when the
+	// cursor has reached the end (or the pool is gone).
 	sqlFromCursor = `
-WITH c AS (
-	SELECT stripe FROM ipam_cursors
-	WHERE pool_id = $1 AND next_slot < end_slot
-	ORDER BY stripe LIMIT 1 FOR UPDATE SKIP LOCKED
-), s AS (
-	UPDATE ipam_cursors u SET next_slot = u.next_slot + 1 FROM c
-	WHERE u.pool_id = $1 AND u.stripe = c.stripe AND u.next_slot < u.end_slot
-	RETURNING u.next_slot - 1 AS slot
+WITH s AS (
+	UPDATE ipam_pools SET next_slot = next_slot + 1
+	WHERE id = $1 AND next_slot < size
+	RETURNING id, prefix, next_slot - 1 AS slot
 )
 INSERT INTO ipam_allocations (pool_id, owner, address, local_ip, created, updated)
-SELECT p.id, $2, host(p.prefix)::inet + (s.slot + coalesce((
+SELECT s.id, $2, host(s.prefix)::inet + (s.slot + coalesce((
 		SELECT x.excluded_through FROM ipam_spans x
-		WHERE x.pool_id = p.id AND x.first_slot <= s.slot
+		WHERE x.pool_id = s.id AND x.first_slot <= s.slot
 		ORDER BY x.first_slot DESC LIMIT 1), 0)),
 	$3, now(), now()
-FROM s, ipam_pools p WHERE p.id = $1
-RETURNING ` + allocColumns
-	// sqlFromCursorWait is sqlFromCursor for when every stripe with room
-	// was taken: it waits for one of them (picked at random, so waiters
-	// spread).
-	sqlFromCursorWait = `
-WITH c AS (
-	SELECT stripe FROM ipam_cursors
-	WHERE pool_id = $1 AND next_slot < end_slot
-	ORDER BY random() LIMIT 1 FOR UPDATE
-), s AS (
-	UPDATE ipam_cursors u SET next_slot = u.next_slot + 1 FROM c
-	WHERE u.pool_id = $1 AND u.stripe = c.stripe AND u.next_slot < u.end_slot
-	RETURNING u.next_slot - 1 AS slot
-)
-INSERT INTO ipam_allocations (pool_id, owner, address, local_ip, created, updated)
-SELECT p.id, $2, host(p.prefix)::inet + (s.slot + coalesce((
-		SELECT x.excluded_through FROM ipam_spans x
-		WHERE x.pool_id = p.id AND x.first_slot <= s.slot
-		ORDER BY x.first_slot DESC LIMIT 1), 0)),
-	$3, now(), now()
-FROM s, ipam_pools p WHERE p.id = $1
+FROM s
 RETURNING ` + allocColumns
 	// sqlFromFree takes the oldest released address nobody else is taking.
 	sqlFromFree = `
@@ -495,9 +437,7 @@ func (m *Driver) allocateOnce(ctx context.Context, req ipam.Request) (ipam.Alloc
 		created *time.Time
 		updated *time.Time
 	)
-	err := m.db.QueryRow(ctx, `SELECT p.id,
-			EXISTS (SELECT 1 FROM ipam_cursors c WHERE c.pool_id = p.id AND c.next_slot < c.end_slot),
-			a.address, a.local_ip, a.created, a.updated
+	err := m.db.QueryRow(ctx, `SELECT p.id, p.next_slot < p.size, a.address, a.local_ip, a.created, a.updated
 		FROM ipam_pools p LEFT JOIN ipam_allocations a ON a.pool_id = p.id AND a.owner = $2
 		WHERE p.name = $1`, req.Pool, req.Owner).Scan(&id, &cursor, &held, &local, &created, &updated)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -524,9 +464,9 @@ func (m *Driver) allocateOnce(ctx context.Context, req ipam.Request) (ipam.Alloc
 		}
 		return a, true, nil
 	}
-	stmts := []string{sqlFromCursor, sqlFromCursorWait, sqlFromFree}
+	stmts := []string{sqlFromCursor, sqlFromFree}
 	if !cursor {
-		stmts = stmts[2:]
+		stmts = stmts[1:]
 	}
 	for _, stmt := range stmts {
 		a, err := scanAlloc(m.db.QueryRow(ctx, stmt, id, req.Owner, addrArg(req.LocalIP)), req.Pool, req.Owner)
