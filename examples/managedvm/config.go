@@ -166,6 +166,12 @@ type PortalConfig struct {
 	DemoLogin bool `yaml:"demo_login"`
 	// URL is the portal's public URL (for the network requirements).
 	URL string `yaml:"url"`
+	// MetricsTokenEnv or MetricsTokenFile hold a bearer token that lets
+	// a Prometheus scraper read /metrics without a portal session
+	// ("Authorization: Bearer <token>", at least 16 bytes). Unset,
+	// /metrics needs a logged-in session like every other page.
+	MetricsTokenEnv  string `yaml:"metrics_token_env"`
+	MetricsTokenFile string `yaml:"metrics_token_file"`
 }
 
 // LDAPConfig is the directory users log in against.
@@ -534,6 +540,14 @@ func (c *Config) validate(p *positions) {
 		if d, err := parseDuration(c.ResumeEvery); err != nil || d <= 0 {
 			p.fail("resume_every", "%s is not a positive duration such as 30s", strconv.Quote(c.ResumeEvery))
 		}
+	}
+	switch pt := c.Portal; {
+	case pt.MetricsTokenEnv != "" && pt.MetricsTokenFile != "":
+		p.fail("portal", "set only one of metrics_token_env, metrics_token_file")
+	case pt.MetricsTokenEnv != "" && len(os.Getenv(pt.MetricsTokenEnv)) < 16:
+		p.fail("portal.metrics_token_env", "the environment variable %s holds less than 16 bytes", pt.MetricsTokenEnv)
+	default:
+		checkFile(p, "portal.metrics_token_file", pt.MetricsTokenFile)
 	}
 	if c.LDAP != nil {
 		l := c.LDAP

@@ -50,10 +50,13 @@
 // out) behind a Secure, HttpOnly, SameSite=Strict cookie. Every page and
 // API call but /healthz and /login needs a session; every POST the
 // session's CSRF token (form field csrf, or header X-CSRF-Token) and no
-// foreign Origin; enroll and unenroll the operator role.
+// foreign Origin; enroll and unenroll the operator role. A Prometheus
+// scraper reads /metrics without a session when portal.metrics_token_file
+// (or metrics_token_env) holds a token it sends as "Authorization: Bearer
+// TOKEN"; the token opens nothing else.
 //
 //	GET  /healthz                              {"status":"ok"} (503 while starting or when the Store fails)
-//	GET  /metrics                              Prometheus text of the orchestrator's and drivers' metrics
+//	GET  /metrics                              the orchestrator's and drivers' metrics (OpenTelemetry Prometheus exporter)
 //	POST /api/login                            {"user","password"} -> {"user","role","csrf"} and the cookie
 //	GET  /api/devices?q=&provider=&state=&sort=&desc=1
 //	GET  /api/devices/{provider}/{id}          one device, with its access when enrolled

@@ -37,6 +37,8 @@ type server struct {
 	sessions *sessions
 	limit    *limiter
 	metrics  *metricsHandler
+	// scrapeToken, if set, lets a Prometheus scraper read /metrics.
+	scrapeToken string
 	// ctx is the server's life: operations run on it, not on a request.
 	ctx context.Context
 	wg  sync.WaitGroup
@@ -64,6 +66,16 @@ func serve(ctx context.Context, c *call, so serveOptions) error {
 		return err
 	}
 	srv.metrics = mh
+	if pt := c.cfg.Portal; pt.MetricsTokenEnv != "" || pt.MetricsTokenFile != "" {
+		tok, err := readSecret(pt.MetricsTokenEnv, pt.MetricsTokenFile)
+		if err != nil {
+			return fmt.Errorf("portal.metrics_token_file: %w", err)
+		}
+		if len(tok.Reveal()) < 16 {
+			return errs.New(errs.InvalidArgument, "", "portal: the metrics token is shorter than 16 bytes")
+		}
+		srv.scrapeToken = tok.Reveal()
+	}
 	stack, err := Build(ctx, c.cfg, BuildOptions{Logger: c.log, Observer: srv.hub, MeterProvider: mp})
 	if err != nil {
 		return err
@@ -209,7 +221,7 @@ func selfSigned() (tls.Certificate, error) {
 func (s *server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.Handle("GET /metrics", s.authed(s.metrics))
+	mux.Handle("GET /metrics", s.scrape(s.metrics))
 	mux.Handle("GET /static/", http.FileServerFS(staticFS))
 
 	// The JSON API.
@@ -267,6 +279,19 @@ func (s *server) authed(h http.Handler) http.Handler {
 			return
 		}
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, ss)))
+	})
+}
+
+// scrape lets a request with the configured scrape token through, and
+// otherwise asks for a session as authed does.
+func (s *server) scrape(h http.Handler) http.Handler {
+	ah := s.authed(h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if scrapeToken(r, s.scrapeToken) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		ah.ServeHTTP(w, r)
 	})
 }
 

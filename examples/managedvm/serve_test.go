@@ -12,12 +12,18 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 const xssName = `<img src=x onerror=alert(1)>`
@@ -535,8 +541,60 @@ func TestServeAPI(t *testing.T) {
 	if err := json.Unmarshal([]byte(p.get(c, "/api/preflight").body), &rows); err != nil || len(rows) == 0 {
 		t.Errorf("preflight: %v", err)
 	}
-	if m := p.get(c, "/metrics"); !strings.Contains(m.body, "# TYPE managedvm_calls_total counter") || !strings.Contains(m.body, `op="provider.List"`) {
-		t.Errorf("/metrics:\n%s", m.body)
+	checkMetrics(t, p.get(c, "/metrics"))
+}
+
+// checkMetrics parses a /metrics answer as the Prometheus text format and
+// wants the orchestrator's call counter with the provider's List in it.
+func checkMetrics(t *testing.T, m resp) {
+	t.Helper()
+	if m.status != http.StatusOK {
+		t.Fatalf("/metrics: %d %s", m.status, m.body)
+	}
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(m.body))
+	if err != nil {
+		t.Fatalf("/metrics is not Prometheus text: %v\n%s", err, m.body)
+	}
+	calls := fams["managedvm_calls_total"]
+	if calls == nil || calls.GetType() != dto.MetricType_COUNTER {
+		t.Fatalf("/metrics has no managedvm_calls_total counter:\n%s", m.body)
+	}
+	for _, mt := range calls.GetMetric() {
+		for _, l := range mt.GetLabel() {
+			if l.GetName() == "op" && l.GetValue() == "provider.List" && mt.GetCounter().GetValue() >= 1 {
+				return
+			}
+		}
+	}
+	t.Errorf("managedvm_calls_total has no op=provider.List count:\n%s", m.body)
+}
+
+// TestMetricsScrapeToken: a scraper with the configured bearer token reads
+// /metrics without a session; a wrong or missing token is refused like a
+// request without a session, and the token never reaches the log.
+func TestMetricsScrapeToken(t *testing.T) {
+	const token = "scrape-token-canary-5521-abcdef"
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startPortal(t, func(y string) string {
+		return strings.Replace(y, "  demo_login: true\n", "  demo_login: true\n  metrics_token_file: "+file+"\n", 1)
+	})
+	c := p.client()
+	for _, h := range [][]string{nil, {"Authorization", "Bearer wrong-token-0000000000"}, {"Authorization", token}, {"Authorization", "Bearer " + token + "x"}} {
+		if r := p.do(c, "GET", "/metrics", nil, h...); r.status != http.StatusUnauthorized {
+			t.Errorf("GET /metrics with %q: %d, want 401", h, r.status)
+		}
+	}
+	checkMetrics(t, p.do(c, "GET", "/metrics", nil, "Authorization", "Bearer "+token))
+	// The token opens /metrics only.
+	if r := p.do(c, "GET", "/api/devices", nil, "Authorization", "Bearer "+token); r.status != http.StatusUnauthorized {
+		t.Errorf("GET /api/devices with the scrape token: %d, want 401", r.status)
+	}
+	if strings.Contains(p.out.String(), token) {
+		t.Errorf("the scrape token appears in the log")
 	}
 }
 
