@@ -2,12 +2,14 @@ package main
 
 import (
 	_ "embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
@@ -41,12 +43,18 @@ type Config struct {
 	PostgreSQL PostgreSQLConfig `yaml:"postgresql"`
 	Store      DriverConfig     `yaml:"store"`
 	CMDB       DriverConfig     `yaml:"cmdb"`
-	Firewall   DriverConfig     `yaml:"firewall"`
+	Firewall   FirewallConfig   `yaml:"firewall"`
 	IPAM       IPAMConfig       `yaml:"ipam"`
 	Providers  []ProviderConfig `yaml:"providers"`
 	// Policy is the default service profile; Profiles the named ones.
 	Policy   PolicyConfig            `yaml:"policy"`
 	Profiles map[string]PolicyConfig `yaml:"profiles"`
+	// GuestNetwork says how enrollment reaches guests over the network
+	// (SSH for Linux, WinRM for Windows, through their public IP). Unset,
+	// it reaches them through the provider's guest access (vSphere's
+	// VMware Tools, Hyper-V's PowerShell Direct); oVirt and Cloud Director
+	// have none, so their VMs need it.
+	GuestNetwork *GuestNetworkConfig `yaml:"guest_network"`
 	// ServiceAccount, if set, is the OS account the configure step
 	// creates in each enrolled guest (and unenrollment removes).
 	ServiceAccount string `yaml:"service_account"`
@@ -76,6 +84,67 @@ type DriverConfig struct {
 	Driver string `yaml:"driver"`
 }
 
+// FirewallConfig picks the firewall driver: "memory" (default),
+// "nftables" (this Linux host's kernel; Linux only) or "vcd" (a Cloud
+// Director provider's NSX-T edge gateway).
+type FirewallConfig struct {
+	Driver   string          `yaml:"driver"`
+	NFTables *NFTablesConfig `yaml:"nftables"`
+	VCD      *VCDEdgeConfig  `yaml:"vcd"`
+}
+
+// NFTablesConfig is natfw/nftables' options.
+type NFTablesConfig struct {
+	// Table is the nftables table of the NAT rules (default managedvm).
+	Table string `yaml:"table"`
+	// NetNSPath runs the rules in that network namespace (for example
+	// /run/netns/edge); empty is this process's.
+	NetNSPath string `yaml:"netns_path"`
+	// WANInterface is the public interface; with ManagePublicAddress the
+	// driver adds each public IP to it and removes it with the rule.
+	WANInterface        string `yaml:"wan_interface"`
+	ManagePublicAddress bool   `yaml:"manage_public_address"`
+	// LockDir holds the lock that serializes writers across processes.
+	LockDir string `yaml:"lock_dir"`
+}
+
+// VCDEdgeConfig names the edge gateway of a vcd provider.
+type VCDEdgeConfig struct {
+	// Provider is the name of a provider of type vcd: its endpoint,
+	// credentials and certificate are used.
+	Provider string `yaml:"provider"`
+	// Gateway is the edge gateway's name in that organization.
+	Gateway string `yaml:"gateway"`
+}
+
+// GuestNetworkConfig configures the network dialers.
+type GuestNetworkConfig struct {
+	SSH   *SSHDialConfig   `yaml:"ssh"`
+	WinRM *WinRMDialConfig `yaml:"winrm"`
+}
+
+// SSHDialConfig reaches Linux guests over SSH. The host key is verified
+// against KnownHostsFile (OpenSSH known_hosts format); with
+// TrustOnFirstUse a host not in it is accepted once and its key appended
+// to the file (a changed key is still refused).
+// InsecureAcceptAnyHostKey turns verification off (loudly; never in
+// production).
+type SSHDialConfig struct {
+	Port                     int    `yaml:"port"`
+	KnownHostsFile           string `yaml:"known_hosts_file"`
+	TrustOnFirstUse          bool   `yaml:"trust_on_first_use"`
+	InsecureAcceptAnyHostKey bool   `yaml:"insecure_accept_any_host_key"`
+}
+
+// WinRMDialConfig reaches Windows guests over WinRM HTTPS with NTLM; the
+// guest's certificate is verified against CAFile (else the system's
+// roots). InsecureSkipVerify turns that off (loudly).
+type WinRMDialConfig struct {
+	Port               int    `yaml:"port"`
+	CAFile             string `yaml:"ca_file"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
 // IPAMConfig picks the IPAM driver and the pools it must hold.
 type IPAMConfig struct {
 	Driver string       `yaml:"driver"`
@@ -93,30 +162,76 @@ type PoolConfig struct {
 // ProviderConfig is one hypervisor.
 type ProviderConfig struct {
 	Name string `yaml:"name"`
-	// Type is "vsphere" (a vCenter) or "vspheresim" (a simulated vCenter
-	// started in this process, for demos and tests).
+	// Type is "vsphere" (a vCenter), "ovirt" (an oVirt/RHV engine), "vcd"
+	// (a VMware Cloud Director organization), "hyperv" (a Hyper-V
+	// failover cluster) or "vspheresim" (a simulated vCenter started in
+	// this process, for demos and tests).
 	Type string `yaml:"type"`
-	// vsphere: the SDK URL, the service account and how the certificate
-	// is verified (CAFile or Thumbprint; Insecure must be asked for).
-	URL          string `yaml:"url"`
+	// URL: vsphere the SDK URL (https://vc/sdk), ovirt the engine's API
+	// (https://engine/ovirt-engine/api), vcd the site (https://vcd).
+	URL string `yaml:"url"`
+	// Org is the vcd organization ("System" for a provider account).
+	Org string `yaml:"org"`
+	// Username and its password (environment variable or file) are the
+	// service account; vcd may use an API token instead, hyperv a
+	// DOMAIN\user for every node.
 	Username     string `yaml:"username"`
 	PasswordEnv  string `yaml:"password_env"`
 	PasswordFile string `yaml:"password_file"`
-	CAFile       string `yaml:"ca_file"`
-	Thumbprint   string `yaml:"thumbprint"`
-	Insecure     bool   `yaml:"insecure"`
-	// Zones map availability zones onto datacenters and clusters.
+	APITokenEnv  string `yaml:"api_token_env"`
+	APITokenFile string `yaml:"api_token_file"`
+	// CAFile verifies the certificate (hyperv: of every node's WinRM);
+	// vsphere may pin Thumbprint instead. Insecure turns verification
+	// off and must be asked for.
+	CAFile     string `yaml:"ca_file"`
+	Thumbprint string `yaml:"thumbprint"`
+	Insecure   bool   `yaml:"insecure"`
+	// Zones map availability zones: vsphere onto datacenters and
+	// clusters, ovirt onto one data center and cluster each. vcd's zones
+	// are its VDCs and hyperv's the cluster (hyperv.zone).
 	Zones []ZoneConfig `yaml:"zones"`
+	// Nodes are a hyperv cluster's nodes, each reached over WinRM HTTPS.
+	Nodes []HypervNodeConfig `yaml:"nodes"`
+	// HyperV shapes a hyperv provider.
+	HyperV *HypervConfig `yaml:"hyperv"`
 	// Sim shapes a vspheresim provider.
 	Sim *SimConfig `yaml:"sim"`
 }
 
-// ZoneConfig maps a zone onto vSphere objects.
+// ZoneConfig maps a zone onto vSphere objects (datacenters, clusters,
+// networks) or one oVirt data center and cluster (datacenter, cluster,
+// storage_domain, template_storage_domain).
 type ZoneConfig struct {
 	Name        string   `yaml:"name"`
 	Datacenters []string `yaml:"datacenters"`
 	Clusters    []string `yaml:"clusters"`
 	Networks    []string `yaml:"networks"`
+
+	DataCenter            string `yaml:"datacenter"`
+	Cluster               string `yaml:"cluster"`
+	StorageDomain         string `yaml:"storage_domain"`
+	TemplateStorageDomain string `yaml:"template_storage_domain"`
+}
+
+// HypervNodeConfig is one Hyper-V node: its cluster name, the address
+// WinRM reaches it at, and optionally the port (default 5986) and the
+// SHA-256 of its certificate to pin (hex) instead of ca_file.
+type HypervNodeConfig struct {
+	Name       string `yaml:"name"`
+	Host       string `yaml:"host"`
+	Port       int    `yaml:"port"`
+	CertSHA256 string `yaml:"cert_sha256"`
+}
+
+// HypervConfig is hyperv.Options.
+type HypervConfig struct {
+	Zone          string `yaml:"zone"`
+	Switch        string `yaml:"switch"`
+	TemplatesPath string `yaml:"templates_path"`
+	VMsPath       string `yaml:"vms_path"`
+	VLANs         []int  `yaml:"vlans"`
+	Generation    int    `yaml:"generation"`
+	FullCopy      bool   `yaml:"full_copy"`
 }
 
 // SimConfig describes the simulated vCenter's guests.
@@ -414,7 +529,7 @@ func (c *Config) validate(p *positions) {
 		{"store.driver", &c.Store.Driver, []string{"memory", "postgresql"}},
 		{"cmdb.driver", &c.CMDB.Driver, []string{"memory", "postgresql"}},
 		{"ipam.driver", &c.IPAM.Driver, []string{"memory", "postgresql"}},
-		{"firewall.driver", &c.Firewall.Driver, []string{"memory"}},
+		{"firewall.driver", &c.Firewall.Driver, []string{"memory", "nftables", "vcd"}},
 	} {
 		if *d.v == "" {
 			*d.v = "memory"
@@ -482,22 +597,97 @@ func (c *Config) validate(p *positions) {
 			if pc.Username == "" {
 				p.fail(key+".username", "is required")
 			}
+			checkSecret(p, key, "password", pc.PasswordEnv, pc.PasswordFile, true)
+			checkFile(p, key+".ca_file", pc.CAFile)
+			pc.only(p, key, "org", "api_token_env", "api_token_file", "nodes", "hyperv", "sim")
+			for j, z := range pc.Zones {
+				if z.DataCenter != "" || z.Cluster != "" || z.StorageDomain != "" || z.TemplateStorageDomain != "" {
+					p.fail(fmt.Sprintf("%s.zones[%d]", key, j), "a vsphere zone has datacenters, clusters and networks (lists)")
+				}
+			}
+		case "ovirt":
+			if u, err := url.Parse(pc.URL); err != nil || u.Scheme != "https" || u.Host == "" {
+				p.fail(key+".url", "%s is not an https:// engine API URL such as https://engine.example.com/ovirt-engine/api", strconv.Quote(pc.URL))
+			}
+			if pc.Username == "" {
+				p.fail(key+".username", "is required (user@domain, such as admin@internal)")
+			}
+			checkSecret(p, key, "password", pc.PasswordEnv, pc.PasswordFile, true)
+			checkFile(p, key+".ca_file", pc.CAFile)
+			pc.only(p, key, "org", "api_token_env", "api_token_file", "thumbprint", "nodes", "hyperv", "sim")
+			if len(pc.Zones) == 0 {
+				p.fail(key+".zones", "an ovirt provider needs at least one zone (datacenter and cluster)")
+			}
+			for j, z := range pc.Zones {
+				zk := fmt.Sprintf("%s.zones[%d]", key, j)
+				if z.DataCenter == "" || z.Cluster == "" {
+					p.fail(zk, "an ovirt zone needs datacenter and cluster")
+				}
+				if len(z.Datacenters)+len(z.Clusters)+len(z.Networks) > 0 {
+					p.fail(zk, "an ovirt zone has datacenter and cluster (one each), not lists")
+				}
+			}
+		case "vcd":
+			if u, err := url.Parse(pc.URL); err != nil || u.Scheme != "https" || u.Host == "" {
+				p.fail(key+".url", "%s is not an https:// Cloud Director URL", strconv.Quote(pc.URL))
+			}
+			if !namePattern.MatchString(pc.Org) {
+				p.fail(key+".org", "%s is not an organization name", strconv.Quote(pc.Org))
+			}
+			token := pc.APITokenEnv != "" || pc.APITokenFile != ""
+			pass := pc.PasswordEnv != "" || pc.PasswordFile != ""
 			switch {
-			case (pc.PasswordEnv == "") == (pc.PasswordFile == ""):
-				p.fail(key, "set one of password_env, password_file")
-			case pc.PasswordEnv != "" && os.Getenv(pc.PasswordEnv) == "":
-				p.fail(key+".password_env", "the environment variable %s is empty", pc.PasswordEnv)
+			case token && pass:
+				p.fail(key, "set a password or an API token, not both")
+			case token:
+				checkSecret(p, key, "api_token", pc.APITokenEnv, pc.APITokenFile, true)
 			default:
-				checkFile(p, key+".password_file", pc.PasswordFile)
+				if pc.Username == "" {
+					p.fail(key+".username", "is required with a password")
+				}
+				checkSecret(p, key, "password", pc.PasswordEnv, pc.PasswordFile, true)
 			}
 			checkFile(p, key+".ca_file", pc.CAFile)
-			if pc.Sim != nil {
-				p.fail(key+".sim", "only for type vspheresim")
+			pc.only(p, key, "thumbprint", "zones", "nodes", "hyperv", "sim")
+		case "hyperv":
+			if pc.Username == "" {
+				p.fail(key+".username", "is required (DOMAIN\\user, the same on every node)")
+			}
+			checkSecret(p, key, "password", pc.PasswordEnv, pc.PasswordFile, true)
+			checkFile(p, key+".ca_file", pc.CAFile)
+			pc.only(p, key, "url", "org", "api_token_env", "api_token_file", "thumbprint", "zones", "sim")
+			if len(pc.Nodes) == 0 {
+				p.fail(key+".nodes", "a hyperv provider needs its cluster's nodes")
+			}
+			seen := map[string]bool{}
+			for j, n := range pc.Nodes {
+				nk := fmt.Sprintf("%s.nodes[%d]", key, j)
+				if !namePattern.MatchString(n.Name) || seen[strings.ToUpper(n.Name)] {
+					p.fail(nk+".name", "%s is not a new node name", strconv.Quote(n.Name))
+				}
+				seen[strings.ToUpper(n.Name)] = true
+				if n.Host == "" || strings.ContainsAny(n.Host, "/ @?#") {
+					p.fail(nk+".host", "%s is not a host name or address", strconv.Quote(n.Host))
+				}
+				if n.Port < 0 || n.Port > 65535 {
+					p.fail(nk+".port", "%d is not a port", n.Port)
+				}
+				if n.CertSHA256 != "" {
+					if b, err := parseFingerprint(n.CertSHA256); err != nil || len(b) != 32 {
+						p.fail(nk+".cert_sha256", "is not a SHA-256 fingerprint (64 hex digits, colons allowed)")
+					}
+				}
+			}
+			if pc.HyperV == nil || pc.HyperV.TemplatesPath == "" {
+				p.fail(key+".hyperv.templates_path", "is required (the templates directory on the CSV, such as C:\\ClusterStorage\\Templates)")
+			} else if g := pc.HyperV.Generation; g != 0 && g != 1 && g != 2 {
+				p.fail(key+".hyperv.generation", "%d is not 1 or 2", g)
 			}
 		case "vspheresim":
 			if pc.URL != "" || pc.Username != "" || pc.PasswordEnv != "" || pc.PasswordFile != "" || pc.CAFile != "" || pc.Thumbprint != "" {
 				p.fail(key, "a vspheresim provider runs in this process: no url, username, password or certificate")
 			}
+			pc.only(p, key, "org", "api_token_env", "api_token_file", "nodes", "hyperv")
 			if pc.Sim != nil {
 				seen := map[string]bool{}
 				for j, vm := range pc.Sim.VMs {
@@ -517,7 +707,7 @@ func (c *Config) validate(p *positions) {
 				}
 			}
 		default:
-			p.fail(key+".type", "%s is not a provider type (vsphere, vspheresim)", strconv.Quote(pc.Type))
+			p.fail(key+".type", "%s is not a provider type (vsphere, ovirt, vcd, hyperv, vspheresim)", strconv.Quote(pc.Type))
 		}
 		for j, z := range pc.Zones {
 			if !namePattern.MatchString(z.Name) {
@@ -526,6 +716,8 @@ func (c *Config) validate(p *positions) {
 		}
 	}
 
+	c.checkFirewall(p)
+	c.checkGuestNetwork(p)
 	c.Policy.check(p, "policy", pools)
 	for name, pol := range c.Profiles {
 		if !namePattern.MatchString(name) {
@@ -648,4 +840,129 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// only fails for each named key of another provider type that is set.
+func (pc *ProviderConfig) only(p *positions, key string, notHere ...string) {
+	set := map[string]bool{
+		"url": pc.URL != "", "org": pc.Org != "", "api_token_env": pc.APITokenEnv != "", "api_token_file": pc.APITokenFile != "",
+		"thumbprint": pc.Thumbprint != "", "zones": len(pc.Zones) > 0, "nodes": len(pc.Nodes) > 0,
+		"hyperv": pc.HyperV != nil, "sim": pc.Sim != nil,
+	}
+	for _, k := range notHere {
+		if set[k] {
+			p.fail(key+"."+k, "is not a key of a %s provider", pc.Type)
+		}
+	}
+}
+
+// checkSecret wants exactly one of NAME_env and NAME_file (when required),
+// a non-empty variable and a readable file.
+func checkSecret(p *positions, key, name, env, file string, required bool) {
+	switch {
+	case env != "" && file != "":
+		p.fail(key, "set only one of %s_env, %s_file", name, name)
+	case env == "" && file == "":
+		if required {
+			p.fail(key, "set one of %s_env, %s_file", name, name)
+		}
+	case env != "" && os.Getenv(env) == "":
+		p.fail(key+"."+name+"_env", "the environment variable %s is empty", env)
+	default:
+		checkFile(p, key+"."+name+"_file", file)
+	}
+}
+
+func (c *Config) checkFirewall(p *positions) {
+	fw := c.Firewall
+	if fw.NFTables != nil && fw.Driver != "nftables" {
+		p.fail("firewall.nftables", "only with driver nftables")
+	}
+	if fw.VCD != nil && fw.Driver != "vcd" {
+		p.fail("firewall.vcd", "only with driver vcd")
+	}
+	switch fw.Driver {
+	case "nftables":
+		if !nftablesSupported {
+			p.fail("firewall.driver", "nftables runs on Linux only")
+		}
+		if n := fw.NFTables; n != nil {
+			if n.Table != "" && !regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,31}$`).MatchString(n.Table) {
+				p.fail("firewall.nftables.table", "%s is not a table name (letters, digits, _, at most 32)", strconv.Quote(n.Table))
+			}
+			if n.NetNSPath != "" && !strings.HasPrefix(n.NetNSPath, "/") {
+				p.fail("firewall.nftables.netns_path", "%s is not an absolute path", strconv.Quote(n.NetNSPath))
+			} else if n.NetNSPath != "" {
+				checkFile(p, "firewall.nftables.netns_path", n.NetNSPath)
+			}
+			if n.WANInterface != "" && !regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,15}$`).MatchString(n.WANInterface) {
+				p.fail("firewall.nftables.wan_interface", "%s is not an interface name", strconv.Quote(n.WANInterface))
+			}
+			if n.ManagePublicAddress && n.WANInterface == "" {
+				p.fail("firewall.nftables.manage_public_address", "needs wan_interface")
+			}
+			if n.LockDir != "" && !strings.HasPrefix(n.LockDir, "/") {
+				p.fail("firewall.nftables.lock_dir", "%s is not an absolute path", strconv.Quote(n.LockDir))
+			}
+		}
+	case "vcd":
+		v := fw.VCD
+		if v == nil {
+			p.fail("firewall.vcd", "driver vcd needs provider and gateway")
+			return
+		}
+		found := false
+		for _, pc := range c.Providers {
+			found = found || (pc.Name == v.Provider && pc.Type == "vcd")
+		}
+		if !found {
+			p.fail("firewall.vcd.provider", "%s is not a provider of type vcd", strconv.Quote(v.Provider))
+		}
+		if v.Gateway == "" || len(v.Gateway) > 128 || strings.ContainsFunc(v.Gateway, unicode.IsControl) {
+			p.fail("firewall.vcd.gateway", "%s is not an edge gateway name", quote(v.Gateway))
+		}
+	}
+}
+
+func (c *Config) checkGuestNetwork(p *positions) {
+	g := c.GuestNetwork
+	if g == nil {
+		return
+	}
+	if g.SSH == nil && g.WinRM == nil {
+		p.fail("guest_network", "set ssh, winrm or both")
+	}
+	if s := g.SSH; s != nil {
+		if s.Port < 0 || s.Port > 65535 {
+			p.fail("guest_network.ssh.port", "%d is not a port", s.Port)
+		}
+		switch {
+		case s.InsecureAcceptAnyHostKey && (s.KnownHostsFile != "" || s.TrustOnFirstUse):
+			p.fail("guest_network.ssh.insecure_accept_any_host_key", "verifies nothing: drop known_hosts_file and trust_on_first_use, or this")
+		case s.InsecureAcceptAnyHostKey:
+		case s.KnownHostsFile == "":
+			p.fail("guest_network.ssh.known_hosts_file", "is required (host keys are verified; trust_on_first_use learns new hosts into it)")
+		case s.TrustOnFirstUse:
+			// The file may not exist yet: its directory must.
+			if st, err := os.Stat(filepath.Dir(s.KnownHostsFile)); err != nil || !st.IsDir() {
+				p.fail("guest_network.ssh.known_hosts_file", "the directory of %s does not exist", strconv.Quote(s.KnownHostsFile))
+			}
+		default:
+			checkFile(p, "guest_network.ssh.known_hosts_file", s.KnownHostsFile)
+		}
+	}
+	if w := g.WinRM; w != nil {
+		if w.Port < 0 || w.Port > 65535 {
+			p.fail("guest_network.winrm.port", "%d is not a port", w.Port)
+		}
+		if w.InsecureSkipVerify && w.CAFile != "" {
+			p.fail("guest_network.winrm", "set ca_file or insecure_skip_verify, not both")
+		}
+		checkFile(p, "guest_network.winrm.ca_file", w.CAFile)
+	}
+}
+
+// parseFingerprint reads hex digits, with or without colons.
+func parseFingerprint(s string) ([]byte, error) {
+	return hex.DecodeString(strings.ReplaceAll(s, ":", ""))
 }

@@ -131,15 +131,31 @@ func Build(ctx context.Context, cfg *Config, opts BuildOptions) (_ *Stack, err e
 			return nil, fmt.Errorf("ipam.pools[%d] %s: %w", i, pc.Name, err)
 		}
 	}
-	s.Firewall = memfw.New(&memfw.Options{Logger: log})
-	s.closers = append(s.closers, s.Firewall.Close)
-
 	for _, pc := range cfg.Providers {
 		p, err := s.startProvider(ctx, pc, log, opts.MeterProvider)
 		if err != nil {
 			return nil, fmt.Errorf("provider %s: %w", pc.Name, err)
 		}
 		s.Providers[pc.Name] = p
+	}
+	switch cfg.Firewall.Driver {
+	case "nftables":
+		if s.Firewall, err = newNFTables(cfg.Firewall.NFTables, log, opts.MeterProvider); err != nil {
+			return nil, fmt.Errorf("firewall: %w", err)
+		}
+	case "vcd":
+		if s.Firewall, err = s.vcdEdge(ctx, cfg.Firewall.VCD, log, opts.MeterProvider); err != nil {
+			return nil, fmt.Errorf("firewall: %w", err)
+		}
+	default:
+		s.Firewall = memfw.New(&memfw.Options{Logger: log})
+	}
+	s.closers = append(s.closers, s.Firewall.Close)
+	var dialer guest.Dialer
+	if cfg.GuestNetwork != nil {
+		if dialer, err = guestDialer(cfg.GuestNetwork, log); err != nil {
+			return nil, fmt.Errorf("guest_network: %w", err)
+		}
 	}
 
 	s.Policy = cfg.Policy.policy()
@@ -166,6 +182,7 @@ func Build(ctx context.Context, cfg *Config, opts BuildOptions) (_ *Stack, err e
 		Policy:       s.Policy,
 		Profiles:     s.Profiles,
 		Configurator: conf,
+		Dialer:       dialer,
 	}, &enroll.Options{Logger: log, Observer: opts.Observer, Instance: instance, MeterProvider: opts.MeterProvider})
 	if err != nil {
 		return nil, err
@@ -208,6 +225,26 @@ func (s *Stack) NetworkRequirements() (*netreq.Matrix, error) {
 }
 
 func (s *Stack) startProvider(ctx context.Context, pc ProviderConfig, log *slog.Logger, mp metric.MeterProvider) (*provider.Provider, error) {
+	var p *provider.Provider
+	var err error
+	switch pc.Type {
+	case "ovirt":
+		p, err = startOVirt(ctx, pc, log, mp)
+	case "vcd":
+		p, err = startVCD(ctx, pc, log, mp)
+	case "hyperv":
+		p, err = startHyperV(ctx, pc, log, mp)
+	default:
+		return s.startVSphere(ctx, pc, log, mp)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, p.Close)
+	return p, nil
+}
+
+func (s *Stack) startVSphere(ctx context.Context, pc ProviderConfig, log *slog.Logger, mp metric.MeterProvider) (*provider.Provider, error) {
 	zones := make([]vsphere.ZoneConfig, len(pc.Zones))
 	for i, z := range pc.Zones {
 		zones[i] = vsphere.ZoneConfig{Name: z.Name, Datacenters: z.Datacenters, Clusters: z.Clusters, Networks: z.Networks}
