@@ -829,6 +829,10 @@ func testWatchEmptyCursor(e *env) {
 	if err := e.p.PowerOn(e.ctx, old.ID); err != nil {
 		e.t.Fatal(err)
 	}
+	before, err := e.p.Get(e.ctx, old.ID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
 	st := e.watch("")
 	vm := e.provision(e.spec("new"))
 	for {
@@ -837,7 +841,14 @@ func testWatchEmptyCursor(e *env) {
 			e.t.Fatalf("Next: %v", err)
 		}
 		if ev.VMID == old.ID {
-			e.t.Fatalf("Watch(\"\") replayed a %v event of a VM changed before it", ev.Type)
+			// A change after the cursor is news (a guest agent may report
+			// its addresses a moment after the power-on returned); an event
+			// that creates the old VM again, or shows it as it already was,
+			// is a replay.
+			if ev.Type == provider.Created || ev.Type == provider.Deleted || sameState(ev.VM, before) {
+				e.t.Fatalf("Watch(\"\") replayed a %v event of a VM changed before it", ev.Type)
+			}
+			continue
 		}
 		if ev.VMID == vm.ID {
 			if ev.Type != provider.Created {
@@ -1199,4 +1210,11 @@ func testGuestExecutorWrongPassword(e *env) {
 	}
 	testkit.MustCode(e.t, "GuestExecutor (or its first Run) with a wrong password", err, errs.Unauthenticated)
 	e.noSecrets(err, bad, e.fx.GuestCredentials)
+}
+
+// sameState reports whether two reads of a VM show the same power, guest
+// state and addresses.
+func sameState(a, b provider.VM) bool {
+	return a.Name == b.Name && a.Power == b.Power && a.Guest.ToolsRunning == b.Guest.ToolsRunning &&
+		a.Guest.Hostname == b.Guest.Hostname && slices.Equal(a.Guest.IPs, b.Guest.IPs)
 }
