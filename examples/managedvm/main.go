@@ -9,9 +9,13 @@
 //
 // # Configuration
 //
-// One YAML file (-config FILE, or $MANAGEDVM_CONFIG): providers, IPAM
-// pools, firewall, CMDB and Store drivers (memory or PostgreSQL), service
-// profiles, the listen address and TLS certificate, LDAP. Every mistake is
+// One YAML file (-config FILE, or $MANAGEDVM_CONFIG): providers (vsphere,
+// ovirt, vcd, hyperv, or the in-process simulator vspheresim), IPAM pools,
+// the firewall (memory, nftables on Linux, or a Cloud Director edge
+// gateway), CMDB and Store drivers (memory or PostgreSQL), the guest
+// network (SSH with known_hosts or trust on first use, WinRM) for
+// providers without guest access, service profiles, the listen address and
+// TLS certificate, LDAP, a /metrics scrape token. Every mistake is
 // reported before anything starts, naming the file, line and key
 // ("site.yaml:12: providers[0].url: ..."). Without a file the embedded
 // defaults run (defaults.yaml beside this file, which documents every key):
