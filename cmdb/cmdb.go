@@ -1,6 +1,7 @@
 package cmdb
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -171,6 +172,49 @@ func (r Record) validate() error {
 // the stored one (someone else wrote it first). Its code is
 // FailedPrecondition: Get the record again and reapply the change.
 var ErrConflict = &errs.Error{Code: errs.FailedPrecondition, Msg: "cmdb revision conflict"}
+
+// MaxBatch is the most records one UpsertMany call may write.
+const MaxBatch = 1000
+
+// BatchError is UpsertMany's error when some of its records were not
+// written because their revision was stale (the others were). Errs has
+// one entry per record given, nil for the records written. Its code is
+// FailedPrecondition and it wraps every entry's error, so
+// errors.Is(err, ErrConflict) holds.
+type BatchError struct {
+	Errs []error
+}
+
+// Error says how many records were not written and why the first was not.
+func (e *BatchError) Error() string {
+	n, first := 0, error(nil)
+	for _, err := range e.Errs {
+		if err != nil {
+			if n == 0 {
+				first = err
+			}
+			n++
+		}
+	}
+	if first == nil {
+		return "every record written"
+	}
+	return fmt.Sprintf("%d of %d records not written; the first: %v", n, len(e.Errs), first)
+}
+
+// Unwrap returns the errors of the records not written.
+func (e *BatchError) Unwrap() []error {
+	var out []error
+	for _, err := range e.Errs {
+		if err != nil {
+			out = append(out, err)
+		}
+	}
+	return out
+}
+
+// ErrorCode is FailedPrecondition (errs.CodeOf).
+func (e *BatchError) ErrorCode() errs.Code { return errs.FailedPrecondition }
 
 // Filter narrows List. Zero fields match everything.
 type Filter struct {

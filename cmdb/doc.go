@@ -4,7 +4,8 @@
 // enrollment State (Available, Enrolling, Enrolled, Failed, Unenrolling,
 // Retired) and what enrollment set up (public IP, ports).
 //
-// A CMDB has four calls: Upsert, Get, List with a Filter, and Retire.
+// A CMDB has five calls: Upsert, UpsertMany (a batch of Upserts), Get,
+// List with a Filter, and Retire.
 // memcmdb is the in-memory driver, pgcmdb the PostgreSQL one; cmdbtest is
 // the conformance suite every driver passes.
 //
@@ -44,8 +45,11 @@
 // copy (Record.Clone). A driver may return records sharing maps and slices
 // with what it keeps as long as it never changes them afterwards. Implement io.Closer
 // if the driver holds resources (CMDB.Close calls it once), and As(any)
-// bool for vendor clients beyond the driver itself. Run cmdbtest from the
-// driver's tests: it wraps the driver with New.
+// bool for vendor clients beyond the driver itself. Implement
+// [BatchDriver] (UpsertMany) if the store can write many records in one
+// round trip; without it the CMDB's UpsertMany calls Upsert once per
+// record. Run cmdbtest from the driver's tests: it wraps the driver with
+// New.
 //
 // # Limits
 //
@@ -74,6 +78,8 @@
 //	Filter.Provider, Filter.Zone      Name, or empty
 //	Filter.States                     at most MaxFilterStates (16), each
 //	                                  one of the six states
+//	UpsertMany's records              at most MaxBatch (1000), distinct
+//	                                  keys, each a valid record
 //
 // # Optimistic concurrency
 //
@@ -86,6 +92,18 @@
 // revision (the VM is gone, nothing to argue about), is idempotent, and
 // bumps the revision so that a writer that read the record before it was
 // retired conflicts instead of resurrecting it.
+//
+// # Batches
+//
+// UpsertMany writes many records as that many Upserts would, each on its
+// own: a record whose revision is stale is not written and the others
+// are; the error is then a *BatchError saying which records were not
+// written and why (each wrapping ErrConflict). A batch with one invalid
+// record, a key twice or more than MaxBatch records is refused whole. It
+// is one driver call: one statement for pgcmdb, one lock for memcmdb (so
+// a reader sees all of a batch's writes or none); other drivers without
+// BatchDriver get Upsert in a loop. The Indexer writes its initial sync
+// this way, a page of VMs per call.
 //
 // The CMDB owns the timestamps: Created on creation, Updated on every
 // write, RetiredAt when the record becomes Retired. EnrolledAt is the
@@ -105,14 +123,15 @@
 // InvalidArgument for malformed records, keys and filters, or ones beyond
 // the limits; NotFound for a missing record; FailedPrecondition wrapping
 // ErrConflict for a revision mismatch (check with errors.Is(err,
-// cmdb.ErrConflict)); FailedPrecondition after Close; Canceled and
+// cmdb.ErrConflict); for UpsertMany, a *BatchError, reached with
+// errors.As, names the records not written); FailedPrecondition after Close; Canceled and
 // DeadlineExceeded for a done context, with nothing written.
 //
 // # Telemetry
 //
 // With Options.TracerProvider set, every call is one span named after the
-// operation ("cmdb.Upsert", "cmdb.Get", "cmdb.List", "cmdb.Retire",
-// "cmdb.Close") with attribute driver; a failed call has status Error and
+// operation ("cmdb.Upsert", "cmdb.UpsertMany", "cmdb.Get", "cmdb.List",
+// "cmdb.Retire", "cmdb.Close"; a batch is one span and one count) with attribute driver; a failed call has status Error and
 // attribute error.type, its errs code. With Options.MeterProvider set,
 // managedvm.calls and managedvm.errors count calls (attributes op, code,
 // driver) and managedvm.call.duration records their seconds. With

@@ -2,6 +2,7 @@ package cmdb
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/managedvm/managedvm/errs"
+	"github.com/managedvm/managedvm/internal/limit"
 	"github.com/managedvm/managedvm/internal/obs"
 )
 
@@ -41,6 +43,25 @@ type Driver interface {
 	// Retire marks the record retired, whatever its revision (see
 	// CMDB.Retire).
 	Retire(ctx context.Context, key Key) (Record, error)
+}
+
+// BatchDriver is the optional capability of a driver that writes many
+// records in one round trip (pgcmdb: one statement). The CMDB uses it for
+// UpsertMany when its driver has it, and calls Upsert once per record
+// otherwise. It is given what Upsert is given, for each record: a live
+// context, valid records with distinct keys, at most MaxBatch of them.
+type BatchDriver interface {
+	// UpsertMany writes each record of rs as Upsert would on its own
+	// (the same revision check and bookkeeping) and returns, in rs's
+	// order, the record as stored or the error that kept it from being
+	// written (a conflict, wrapping ErrConflict); one record's conflict
+	// does not keep the others from being written. Both slices have
+	// len(rs) entries. rs is the driver's, but the records' maps and
+	// slices are the caller's: a driver that keeps a record keeps a deep
+	// copy (Record.Clone). A non-nil error (the third result) is a failure
+	// of the whole call: its code says whether anything was written
+	// (OutcomeUnknown when that is not known).
+	UpsertMany(ctx context.Context, rs []Record) ([]Record, []error, error)
 }
 
 // Options configures a CMDB. A nil *Options is the zero value: no
@@ -104,6 +125,112 @@ func (c *CMDB) Upsert(ctx context.Context, r Record) (Record, error) {
 	// and nothing the driver keeps can leak out.
 	r.Revision, r.Created, r.Updated, r.RetiredAt = out.Revision, out.Created, out.Updated, out.RetiredAt
 	return r, call.End(ctx, nil)
+}
+
+// UpsertMany writes the records of rs as len(rs) Upserts would, each on
+// its own (the same revision check, the same bookkeeping), in one call to
+// the driver: one round trip for a driver with the BatchDriver capability
+// (pgcmdb: one statement), Upsert in a loop for the others. It is one
+// call for telemetry (one span, "cmdb.UpsertMany", one count).
+//
+// It returns the records as stored, in rs's order, each the caller's own
+// record with the four bookkeeping fields the driver set (as Upsert). When
+// some records were not written because their revision was stale, the
+// others still are: the error is then a *BatchError (code
+// FailedPrecondition, wrapping ErrConflict), whose Errs[i] says why rs[i]
+// was not written, and the returned slice holds the written records and
+// zero Records for the others. Any other error is the whole call's (for a
+// driver without the capability, the first record that failed otherwise
+// stops the loop, with the records before it written).
+//
+// Every record is validated as Upsert does; more than MaxBatch records,
+// two with the same key, or one invalid record is InvalidArgument and
+// nothing is written. An empty rs writes nothing and returns nil, nil.
+func (c *CMDB) UpsertMany(ctx context.Context, rs []Record) ([]Record, error) {
+	const op = "cmdb.UpsertMany"
+	ctx, call := c.in.Start(ctx, op)
+	err := c.begin(ctx, op)
+	if err == nil {
+		err = validBatch(rs)
+	}
+	if err != nil {
+		return nil, call.End(ctx, err)
+	}
+	if len(rs) == 0 {
+		return nil, call.End(ctx, nil)
+	}
+	var (
+		out  []Record
+		each []error
+	)
+	if bd, ok := c.drv.(BatchDriver); ok {
+		// The driver gets a slice of its own; the records' maps and
+		// slices stay the caller's (as for Upsert).
+		out, each, err = bd.UpsertMany(ctx, slices.Clone(rs))
+		if err == nil && (len(out) != len(rs) || len(each) != len(rs)) {
+			err = errs.Errorf(errs.Internal, "", "the driver answered %d records and %d errors for %d records", len(out), len(each), len(rs))
+		}
+		for i := 0; err == nil && i < len(rs); i++ {
+			if each[i] == nil && out[i].Key != rs[i].Key {
+				err = errs.Errorf(errs.Internal, "", "the driver answered record %s for record %d, %s", limit.Quote(out[i].Key.String()), i+1, limit.Quote(rs[i].Key.String()))
+			}
+		}
+	} else {
+		out, each = make([]Record, len(rs)), make([]error, len(rs))
+		for i, r := range rs {
+			if err = errs.FromContext(ctx, ""); err != nil {
+				break
+			}
+			out[i], err = c.drv.Upsert(ctx, r)
+			if errors.Is(err, ErrConflict) {
+				each[i], err = err, nil
+				continue
+			}
+			if err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		return nil, call.End(ctx, err)
+	}
+	res := make([]Record, len(rs))
+	var failed *BatchError
+	for i, r := range rs {
+		if each[i] != nil {
+			if failed == nil {
+				failed = &BatchError{Errs: make([]error, len(rs))}
+			}
+			failed.Errs[i] = each[i] // the call's error names op, once
+			continue
+		}
+		o := out[i]
+		r.Revision, r.Created, r.Updated, r.RetiredAt = o.Revision, o.Created, o.Updated, o.RetiredAt
+		res[i] = r
+	}
+	if failed != nil {
+		return res, call.End(ctx, failed)
+	}
+	return res, call.End(ctx, nil)
+}
+
+// validBatch checks a batch as UpsertMany does: at most MaxBatch records,
+// each valid, no key twice.
+func validBatch(rs []Record) error {
+	if len(rs) > MaxBatch {
+		return errs.Errorf(errs.InvalidArgument, "", "%d records, more than %d", len(rs), MaxBatch)
+	}
+	seen := make(map[Key]struct{}, len(rs))
+	for i, r := range rs {
+		if err := r.validate(); err != nil {
+			return errs.Errorf(errs.InvalidArgument, "", "record %d of %d: %w", i+1, len(rs), err)
+		}
+		if _, dup := seen[r.Key]; dup {
+			return errs.Errorf(errs.InvalidArgument, "", "record %d of %d: key %s given twice", i+1, len(rs), limit.Quote(r.Key.String()))
+		}
+		seen[r.Key] = struct{}{}
+	}
+	return nil
 }
 
 // Get returns a record, or NotFound. A key beyond the limits is

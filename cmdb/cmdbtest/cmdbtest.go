@@ -66,6 +66,12 @@ func Run(t *testing.T, h Harness) {
 		{"FilterLimits", testFilterLimits},
 		{"AfterClose", testAfterClose},
 		{"Telemetry", testTelemetry},
+		{"BatchCreateUpdate", testBatchCreateUpdate},
+		{"BatchConflicts", testBatchConflicts},
+		{"BatchRetirement", testBatchRetirement},
+		{"BatchInvalid", testBatchInvalid},
+		{"BatchLikeUpserts", testBatchLikeUpserts},
+		{"BatchConcurrent", testBatchConcurrent},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

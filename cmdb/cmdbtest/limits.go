@@ -311,12 +311,21 @@ func testTelemetry(t *testing.T, s *suite) {
 	}
 	_, err = db.Retire(s.ctx, cmdb.Key{Provider: "vsphere", VMID: "missing"})
 	testkit.WantCode(t, "Retire (missing)", err, errs.NotFound)
+	// A batch is one call: one span, one count, whatever its size.
+	if _, err := db.UpsertMany(s.ctx, []cmdb.Record{record("vsphere", "vm-2"), record("vsphere", "vm-3")}); err != nil {
+		t.Fatalf("UpsertMany: %v", err)
+	}
+	_, err = db.UpsertMany(s.ctx, []cmdb.Record{record("vsphere", "vm-4"), record("vsphere", "vm-2")})
+	testkit.WantCode(t, "UpsertMany (one stale)", err, errs.FailedPrecondition)
+	_, err = db.UpsertMany(s.ctx, []cmdb.Record{record("vsphere", "vm-5"), bad})
+	testkit.WantCode(t, "UpsertMany (one invalid)", err, errs.InvalidArgument)
 
 	wantSpans := map[string][]string{
-		"cmdb.Upsert": {"", "FailedPrecondition", "InvalidArgument"},
-		"cmdb.Get":    {"NotFound"},
-		"cmdb.List":   {""},
-		"cmdb.Retire": {"", "NotFound"},
+		"cmdb.Upsert":     {"", "FailedPrecondition", "InvalidArgument"},
+		"cmdb.Get":        {"NotFound"},
+		"cmdb.List":       {""},
+		"cmdb.Retire":     {"", "NotFound"},
+		"cmdb.UpsertMany": {"", "FailedPrecondition", "InvalidArgument"},
 	}
 	total := 0
 	for op, codes := range wantSpans {
@@ -349,6 +358,9 @@ func testTelemetry(t *testing.T, s *suite) {
 		{"managedvm.errors", "cmdb.List", "", 0},
 		{"managedvm.calls", "cmdb.Retire", "OK", 1},
 		{"managedvm.errors", "cmdb.Retire", "NotFound", 1},
+		{"managedvm.calls", "cmdb.UpsertMany", "", 3},
+		{"managedvm.errors", "cmdb.UpsertMany", "FailedPrecondition", 1},
+		{"managedvm.errors", "cmdb.UpsertMany", "InvalidArgument", 1},
 	}
 	for _, c := range counts {
 		match := map[string]string{"op": c.op}

@@ -23,7 +23,9 @@
 // that lost a race fails with an error wrapping cmdb.ErrConflict instead of
 // overwriting the other writer. The CMDB sets Created, Updated and
 // RetiredAt from its clock (Options.Now); every write increments Revision.
-// Retire works whatever the revision and is idempotent. Records are copied
+// Retire works whatever the revision and is idempotent. UpsertMany (the
+// cmdb.BatchDriver capability) writes a batch under one lock, at one
+// instant. Records are copied
 // in and out (by the portable type): mutating a record given to or
 // returned by the CMDB never changes what it stores.
 //

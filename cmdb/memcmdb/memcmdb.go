@@ -50,7 +50,10 @@ type Driver struct {
 	records map[cmdb.Key]cmdb.Record
 }
 
-var _ cmdb.Driver = (*Driver)(nil)
+var (
+	_ cmdb.Driver      = (*Driver)(nil)
+	_ cmdb.BatchDriver = (*Driver)(nil)
+)
 
 // NewDriver returns an empty Driver, to wrap with cmdb.New. Only
 // opts.Now is used; opts may be nil.
@@ -77,6 +80,24 @@ func (c *Driver) clock() time.Time { return c.now().Round(0) }
 func (c *Driver) Upsert(_ context.Context, r cmdb.Record) (cmdb.Record, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.upsert(r, c.clock())
+}
+
+// UpsertMany writes each record as Upsert would, all under one lock and at
+// one instant: a reader sees all of the batch's writes or none.
+func (c *Driver) UpsertMany(_ context.Context, rs []cmdb.Record) ([]cmdb.Record, []error, error) {
+	out, each := make([]cmdb.Record, len(rs)), make([]error, len(rs))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.clock()
+	for i, r := range rs {
+		out[i], each[i] = c.upsert(r, now)
+	}
+	return out, each, nil
+}
+
+// upsert is Upsert with c.mu held.
+func (c *Driver) upsert(r cmdb.Record, now time.Time) (cmdb.Record, error) {
 	cur, exists := c.records[r.Key]
 	switch {
 	case !exists && r.Revision != 0:
@@ -86,7 +107,6 @@ func (c *Driver) Upsert(_ context.Context, r cmdb.Record) (cmdb.Record, error) {
 	case exists && r.Revision != cur.Revision:
 		return cmdb.Record{}, errs.Errorf(errs.FailedPrecondition, "", "record %s is at revision %d, the write expects %d: %w", limit.Quote(r.Key.String()), cur.Revision, r.Revision, cmdb.ErrConflict)
 	}
-	now := c.clock()
 	out := r.Clone() // r's maps and slices are the caller's
 	out.Revision = r.Revision + 1
 	out.Updated = now

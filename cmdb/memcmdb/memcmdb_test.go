@@ -16,6 +16,21 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestConformanceWithoutBatch runs the suite over a driver without the
+// batch capability: the CMDB's UpsertMany then loops over Upsert, and must
+// behave the same.
+func TestConformanceWithoutBatch(t *testing.T) {
+	cmdbtest.Run(t, cmdbtest.Harness{
+		New: func(*testing.T) cmdb.Driver {
+			d := struct{ cmdb.Driver }{memcmdb.NewDriver(nil)}
+			if _, ok := cmdb.Driver(d).(cmdb.BatchDriver); ok {
+				t.Fatal("the wrapped driver still has UpsertMany")
+			}
+			return d
+		},
+	})
+}
+
 // fakeClock advances one second on every reading.
 type fakeClock struct{ t time.Time }
 

@@ -32,6 +32,15 @@ type mutantDB struct {
 	get    func(ctx context.Context, k cmdb.Key) (cmdb.Record, error)
 	list   func(ctx context.Context, f cmdb.Filter) ([]cmdb.Record, error)
 	retire func(ctx context.Context, k cmdb.Key) (cmdb.Record, error)
+	// upsertMany, if set, replaces the Driver's batch capability.
+	upsertMany func(ctx context.Context, rs []cmdb.Record) ([]cmdb.Record, []error, error)
+}
+
+func (m *mutantDB) UpsertMany(ctx context.Context, rs []cmdb.Record) ([]cmdb.Record, []error, error) {
+	if m.upsertMany != nil {
+		return m.upsertMany(ctx, rs)
+	}
+	return m.Driver.UpsertMany(ctx, rs)
 }
 
 func (m *mutantDB) Upsert(ctx context.Context, r cmdb.Record) (cmdb.Record, error) {
@@ -152,6 +161,86 @@ func mutants() []mutant {
 				rs, err := db.List(ctx, f)
 				slices.Reverse(rs)
 				return rs, err
+			}}
+		}},
+		{"batch ignores revisions", []string{"BatchConflicts", "BatchRetirement"}, func(db *memcmdb.Driver) *mutantDB {
+			var mu sync.Mutex
+			return &mutantDB{Driver: db, upsertMany: func(ctx context.Context, rs []cmdb.Record) ([]cmdb.Record, []error, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				for i := range rs {
+					rs[i].Revision = 0
+					if cur, err := db.Get(ctx, rs[i].Key); err == nil {
+						rs[i].Revision = cur.Revision
+					}
+				}
+				return db.UpsertMany(ctx, rs)
+			}}
+		}},
+		{"batch all or nothing", []string{"BatchConflicts"}, func(db *memcmdb.Driver) *mutantDB {
+			// One conflict fails every record (as one transaction that
+			// rolls back would), so the good ones are not written.
+			return &mutantDB{Driver: db, upsertMany: func(ctx context.Context, rs []cmdb.Record) ([]cmdb.Record, []error, error) {
+				for _, r := range rs {
+					cur, err := db.Get(ctx, r.Key)
+					if (err == nil && cur.Revision != r.Revision) || (err != nil && r.Revision != 0) {
+						each := make([]error, len(rs))
+						for i := range each {
+							each[i] = cmdb.ErrConflict
+						}
+						return make([]cmdb.Record, len(rs)), each, nil
+					}
+				}
+				return db.UpsertMany(ctx, rs)
+			}}
+		}},
+		{"batch answers in key order", []string{"BatchCreateUpdate"}, func(db *memcmdb.Driver) *mutantDB {
+			return &mutantDB{Driver: db, upsertMany: func(ctx context.Context, rs []cmdb.Record) ([]cmdb.Record, []error, error) {
+				out, each, err := db.UpsertMany(ctx, rs)
+				slices.SortFunc(out, func(a, b cmdb.Record) int { return a.Key.Compare(b.Key) })
+				return out, each, err
+			}}
+		}},
+		{"batch moves RetiredAt", []string{"BatchRetirement"}, func(db *memcmdb.Driver) *mutantDB {
+			// Every write of a retired record sets RetiredAt anew.
+			return &mutantDB{Driver: db, upsertMany: func(ctx context.Context, rs []cmdb.Record) ([]cmdb.Record, []error, error) {
+				out := make([]cmdb.Record, len(rs))
+				each := make([]error, len(rs))
+				for i, r := range rs {
+					retired := r.State == cmdb.Retired
+					if retired {
+						r.State = cmdb.Available
+					}
+					out[i], each[i] = db.Upsert(ctx, r)
+					if each[i] == nil && retired {
+						out[i], each[i] = db.Retire(ctx, r.Key)
+						out[i].Revision-- // one write
+					}
+				}
+				return out, each, nil
+			}}
+		}},
+		{"batch check then write", []string{"BatchConcurrent"}, func(db *memcmdb.Driver) *mutantDB {
+			return &mutantDB{Driver: db, upsertMany: func(ctx context.Context, rs []cmdb.Record) ([]cmdb.Record, []error, error) {
+				out := make([]cmdb.Record, len(rs))
+				each := make([]error, len(rs))
+				ok := make([]bool, len(rs))
+				for i, r := range rs {
+					cur, err := db.Get(ctx, r.Key)
+					ok[i] = (err == nil && cur.Revision == r.Revision) || (err != nil && r.Revision == 0)
+				}
+				time.Sleep(10 * time.Millisecond)
+				for i, r := range rs {
+					if !ok[i] {
+						each[i] = cmdb.ErrConflict
+						continue
+					}
+					if cur, err := db.Get(ctx, r.Key); err == nil {
+						r.Revision = cur.Revision
+					}
+					out[i], each[i] = db.Upsert(ctx, r)
+				}
+				return out, each, nil
 			}}
 		}},
 		{"caller's timestamps", []string{"StoreOwnsTimestamps"}, func(db *memcmdb.Driver) *mutantDB {

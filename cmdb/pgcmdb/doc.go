@@ -32,6 +32,17 @@
 // sslmode verify-ca or verify-full refuses is PermissionDenied (retrying
 // cannot help); a write whose answer was lost is OutcomeUnknown.
 //
+// # Batches
+//
+// The Driver has cmdb's BatchDriver capability: UpsertMany writes a whole
+// batch (up to cmdb.MaxBatch records) in one statement (the records as
+// arrays, unnest, an INSERT ... ON CONFLICT DO NOTHING for the new ones
+// and an UPDATE ... WHERE revision = the one given for the others, with
+// Upsert's bookkeeping), plus one query for the stored revisions of the
+// records not written, when some were not. The statement is atomic; its
+// rows are sent in key order, so batches over the same records take their
+// locks in one order.
+//
 // # Concurrency
 //
 // Upsert is a compare-and-swap on the revision in one statement, so a CMDB

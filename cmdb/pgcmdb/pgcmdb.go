@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -81,7 +82,10 @@ type Driver struct {
 	db *pgxpool.Pool
 }
 
-var _ cmdb.Driver = (*Driver)(nil)
+var (
+	_ cmdb.Driver      = (*Driver)(nil)
+	_ cmdb.BatchDriver = (*Driver)(nil)
+)
 
 // NewDriver returns a Driver over the pool's database, to wrap with
 // cmdb.New. The caller keeps ownership of pool.
@@ -99,7 +103,11 @@ func body(r cmdb.Record) ([]byte, error) {
 
 const recordColumns = `body, state, revision, created, updated, retired_at`
 
-func scanRecord(row pgx.Row) (cmdb.Record, error) {
+func scanRecord(row pgx.Row) (cmdb.Record, error) { return scanRecordAfter(row) }
+
+// scanRecordAfter scans a row of recordColumns preceded by the columns
+// first points to.
+func scanRecordAfter(row pgx.Row, first ...any) (cmdb.Record, error) {
 	var (
 		raw     []byte
 		r       cmdb.Record
@@ -108,7 +116,7 @@ func scanRecord(row pgx.Row) (cmdb.Record, error) {
 		c, u    time.Time
 		retired *time.Time
 	)
-	if err := row.Scan(&raw, &state, &rev, &c, &u, &retired); err != nil {
+	if err := row.Scan(append(first, &raw, &state, &rev, &c, &u, &retired)...); err != nil {
 		return cmdb.Record{}, err
 	}
 	if err := json.Unmarshal(raw, &r); err != nil {
@@ -158,13 +166,141 @@ func (c *Driver) Upsert(ctx context.Context, r cmdb.Record) (cmdb.Record, error)
 		r.Key.Provider, r.Key.VMID).Scan(&stored)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		return cmdb.Record{}, errs.Errorf(errs.FailedPrecondition, "", "record %s does not exist, but the write expects revision %d: %w", limit.Quote(r.Key.String()), r.Revision, cmdb.ErrConflict)
+		return cmdb.Record{}, conflict(r, 0, false)
 	case err != nil:
 		return cmdb.Record{}, pgsql.Classify(ctx, "", err, false)
-	case r.Revision == 0:
-		return cmdb.Record{}, errs.Errorf(errs.FailedPrecondition, "", "record %s already exists (revision %d): %w", limit.Quote(r.Key.String()), stored, cmdb.ErrConflict)
 	}
-	return cmdb.Record{}, errs.Errorf(errs.FailedPrecondition, "", "record %s is at revision %d, the write expects %d: %w", limit.Quote(r.Key.String()), stored, r.Revision, cmdb.ErrConflict)
+	return cmdb.Record{}, conflict(r, stored, true)
+}
+
+// conflict is the error of a write of r that did not match the stored
+// revision (exists says whether a record is stored at all).
+func conflict(r cmdb.Record, stored int64, exists bool) error {
+	switch {
+	case !exists:
+		return errs.Errorf(errs.FailedPrecondition, "", "record %s does not exist, but the write expects revision %d: %w", limit.Quote(r.Key.String()), r.Revision, cmdb.ErrConflict)
+	case r.Revision == 0:
+		return errs.Errorf(errs.FailedPrecondition, "", "record %s already exists (revision %d): %w", limit.Quote(r.Key.String()), stored, cmdb.ErrConflict)
+	}
+	return errs.Errorf(errs.FailedPrecondition, "", "record %s is at revision %d, the write expects %d: %w", limit.Quote(r.Key.String()), stored, r.Revision, cmdb.ErrConflict)
+}
+
+// upsertManySQL writes a batch as Upsert writes each record, in one
+// statement: the records given with revision 0 are inserted unless their
+// key exists, the others updated where the stored revision is the one
+// given, with the same bookkeeping as Upsert's two statements. It returns
+// each written record with its position in the input (1-based); a record
+// not returned was not written (a conflict).
+const upsertManySQL = `WITH input AS (
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[])
+		WITH ORDINALITY AS t(provider, vm_id, state, zone, revision, body, ord)
+), created AS (
+	INSERT INTO cmdb_records AS r (provider, vm_id, state, zone, revision, body, created, updated, retired_at)
+	SELECT provider, vm_id, state, zone, 1, body::jsonb, now(), now(), CASE WHEN state = 'retired' THEN now() END
+	FROM input WHERE revision = 0
+	ORDER BY provider, vm_id
+	ON CONFLICT (provider, vm_id) DO NOTHING
+	RETURNING r.provider, r.vm_id, ` + returnColumns + `
+), updated AS (
+	UPDATE cmdb_records AS r SET
+		state = i.state, zone = i.zone, body = i.body::jsonb, revision = r.revision + 1,
+		updated = greatest(now(), r.updated),
+		retired_at = CASE WHEN i.state <> 'retired' THEN NULL
+			WHEN r.state = 'retired' THEN r.retired_at ELSE greatest(now(), r.updated) END
+	FROM input AS i
+	WHERE i.revision > 0 AND r.provider = i.provider AND r.vm_id = i.vm_id AND r.revision = i.revision
+	RETURNING i.ord, ` + returnColumns + `
+)
+SELECT i.ord, c.body, c.state, c.revision, c.created, c.updated, c.retired_at
+	FROM created AS c JOIN input AS i USING (provider, vm_id)
+UNION ALL
+SELECT * FROM updated`
+
+// returnColumns are recordColumns of the table aliased r.
+const returnColumns = `r.body, r.state, r.revision, r.created, r.updated, r.retired_at`
+
+// UpsertMany writes rs as Upsert writes each record, in one statement (so
+// one round trip, and atomically: a reader sees all of its writes or
+// none), plus one query for the revisions of the records not written,
+// when there are some. The records given are sorted by key first, so two
+// batches over the same records take their row locks in the same order.
+func (c *Driver) UpsertMany(ctx context.Context, rs []cmdb.Record) ([]cmdb.Record, []error, error) {
+	n := len(rs)
+	order := make([]int, n) // order[j]: the index in rs of the j-th row sent
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return rs[a].Key.Compare(rs[b].Key) })
+	provs, ids, states, zones, bodies := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	revs := make([]int64, n)
+	for j, i := range order {
+		r := rs[i]
+		b, err := body(r)
+		if err != nil {
+			return nil, nil, errs.Wrap(errs.InvalidArgument, "", err)
+		}
+		provs[j], ids[j], states[j], zones[j], revs[j], bodies[j] = r.Key.Provider, r.Key.VMID, string(r.State), r.VM.Zone, r.Revision, string(b)
+	}
+	rows, err := c.db.Query(ctx, upsertManySQL, provs, ids, states, zones, revs, bodies)
+	if err != nil {
+		return nil, nil, pgsql.Classify(ctx, "", err, true)
+	}
+	out := make([]cmdb.Record, n)
+	written := make([]bool, n)
+	for rows.Next() {
+		var ord int64
+		r, err := scanRecordAfter(rows, &ord)
+		if err == nil && (ord < 1 || ord > int64(n) || written[order[ord-1]]) {
+			err = errs.Errorf(errs.Internal, "", "the batch statement returned row %d twice or out of range", ord)
+		}
+		if err != nil {
+			rows.Close()
+			return nil, nil, pgsql.Classify(ctx, "", err, true)
+		}
+		i := order[ord-1]
+		written[i], out[i] = true, r
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, pgsql.Classify(ctx, "", err, true)
+	}
+	each := make([]error, n)
+	var missP, missV []string
+	for i, ok := range written {
+		if !ok {
+			missP, missV = append(missP, rs[i].Key.Provider), append(missV, rs[i].Key.VMID)
+		}
+	}
+	if len(missP) == 0 {
+		return out, each, nil
+	}
+	// Why the others were not written: their stored revisions.
+	stored := make(map[cmdb.Key]int64, len(missP))
+	rows, err = c.db.Query(ctx, `SELECT r.provider, r.vm_id, r.revision FROM cmdb_records AS r
+		JOIN unnest($1::text[], $2::text[]) AS k(provider, vm_id) USING (provider, vm_id)`, missP, missV)
+	if err != nil {
+		return nil, nil, pgsql.Classify(ctx, "", err, false)
+	}
+	for rows.Next() {
+		var (
+			k   cmdb.Key
+			rev int64
+		)
+		if err := rows.Scan(&k.Provider, &k.VMID, &rev); err != nil {
+			rows.Close()
+			return nil, nil, pgsql.Classify(ctx, "", err, false)
+		}
+		stored[k] = rev
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, pgsql.Classify(ctx, "", err, false)
+	}
+	for i, ok := range written {
+		if !ok {
+			rev, exists := stored[rs[i].Key]
+			each[i] = conflict(rs[i], rev, exists)
+		}
+	}
+	return out, each, nil
 }
 
 // Get returns the record stored under key, or NotFound.
