@@ -178,6 +178,10 @@ func (ix *Indexer) Sync(ctx context.Context, name string) error {
 	return err
 }
 
+// syncBatch is how many records the sync writes with one
+// CMDB.UpsertMany call (one statement for pgcmdb).
+const syncBatch = 500
+
 func (ix *Indexer) sync(ctx context.Context, name string) (provider.Cursor, error) {
 	prov := ix.o.cfg.Providers[name]
 	cursor, err := prov.Cursor(ctx)
@@ -188,27 +192,103 @@ func (ix *Indexer) sync(ctx context.Context, name string) (provider.Cursor, erro
 	if err != nil {
 		return "", err
 	}
-	recs, err := ix.o.cfg.CMDB.List(ctx, cmdb.Filter{Provider: name})
+	// Every record of the provider, retired ones too: a listed VM whose
+	// record is retired exists again.
+	recs, err := ix.o.cfg.CMDB.List(ctx, cmdb.Filter{Provider: name, IncludeRetired: true})
 	if err != nil {
 		return "", err
 	}
-	seen := make(map[string]bool, len(vms))
-	for _, vm := range vms {
-		seen[vm.ID] = true
-		if err := ix.upsert(ctx, name, vm); err != nil {
-			return "", err
+	byID := make(map[string]int, len(recs))
+	live := 0
+	for i, rec := range recs {
+		byID[rec.Key.VMID] = i
+		if rec.State != cmdb.Retired {
+			live++
 		}
 	}
+	seen := make(map[string]bool, len(vms))
+	batch := make([]syncWrite, 0, min(len(vms), syncBatch))
+	for _, vm := range vms {
+		if seen[vm.ID] {
+			continue // listed twice: one write is enough
+		}
+		seen[vm.ID] = true
+		key := cmdb.Key{Provider: name, VMID: vm.ID}
+		w := syncWrite{vm: vm}
+		if i, ok := byID[vm.ID]; ok {
+			rec := recs[i]
+			if rec.State != cmdb.Retired && reflect.DeepEqual(rec.VM, vm) {
+				continue // nothing changed
+			}
+			w.before = rec
+			w.rec = rec // a copy of its own: List returns copies
+		} else {
+			w.rec = cmdb.Record{Key: key, State: cmdb.Available}
+		}
+		w.rec.VM = vm
+		if w.rec.State == cmdb.Retired {
+			w.rec.State, w.rec.RetiredAt = cmdb.Available, time.Time{}
+		}
+		if err := w.rec.Validate(); err != nil {
+			ix.refused(key, err)
+			continue
+		}
+		batch = append(batch, w)
+		if len(batch) == syncBatch {
+			if err := ix.writeBatch(ctx, name, batch); err != nil {
+				return "", err
+			}
+			batch = batch[:0]
+		}
+	}
+	if err := ix.writeBatch(ctx, name, batch); err != nil {
+		return "", err
+	}
 	for _, rec := range recs {
-		if !seen[rec.Key.VMID] {
+		if rec.State != cmdb.Retired && !seen[rec.Key.VMID] {
 			ix.deleted(ctx, rec.Key)
 		}
 	}
 	if err := ix.o.cfg.Store.SetCursor(ctx, name, cursor); err != nil {
 		return "", err
 	}
-	ix.o.emit(Event{Kind: IndexerSync, VM: cmdb.Key{Provider: name}, Message: fmt.Sprintf("%d VMs listed, %d records", len(vms), len(recs))})
+	ix.o.emit(Event{Kind: IndexerSync, VM: cmdb.Key{Provider: name}, Message: fmt.Sprintf("%d VMs listed, %d records", len(vms), live)})
 	return cursor, nil
+}
+
+// syncWrite is one record the sync writes: rec, from before (the stored
+// record; Revision 0 when there was none) and the VM's facts vm.
+type syncWrite struct {
+	vm          provider.VM
+	before, rec cmdb.Record
+}
+
+// writeBatch writes a page of the sync with one UpsertMany. The records
+// someone else wrote since the sync read them (an enrollment, say) go
+// through upsert one by one, on a fresh read.
+func (ix *Indexer) writeBatch(ctx context.Context, name string, batch []syncWrite) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	recs := make([]cmdb.Record, len(batch))
+	for i, w := range batch {
+		recs[i] = w.rec
+	}
+	_, err := ix.o.cfg.CMDB.UpsertMany(ctx, recs)
+	var be *cmdb.BatchError
+	if err != nil && !errors.As(err, &be) {
+		return err
+	}
+	for i, w := range batch {
+		if be != nil && be.Errs[i] != nil {
+			if err := ix.upsert(ctx, name, w.vm); err != nil {
+				return err
+			}
+			continue
+		}
+		ix.recorded(ctx, w.rec.Key, w.before, w.vm)
+	}
+	return nil
 }
 
 func (ix *Indexer) apply(ctx context.Context, name string, ev provider.Event) error {
@@ -235,63 +315,71 @@ func (ix *Indexer) apply(ctx context.Context, name string, ev provider.Event) er
 // moves the NAT of an enrolled VM whose local IP changed.
 func (ix *Indexer) upsert(ctx context.Context, name string, vm provider.VM) error {
 	key := cmdb.Key{Provider: name, VMID: vm.ID}
-	if rec, err := ix.o.cfg.CMDB.Get(ctx, key); err == nil && rec.State == cmdb.Retired {
-		// A late event of a VM already seen deleted must not bring it
-		// back: believe the provider.
-		if _, err := ix.o.cfg.Providers[name].Get(ctx, vm.ID); errs.CodeOf(err) == errs.NotFound {
-			return nil
-		} else if err != nil {
-			return err
-		}
-	}
-	var (
-		created, changed bool
-		enrolled         bool
-		pool             string
-		revived          bool
-	)
+	var before cmdb.Record
 	err := updateRecord(ctx, ix.o.cfg.CMDB, key, func(rec *cmdb.Record) error {
-		created = rec.Revision == 0
-		revived = rec.State == cmdb.Retired
-		changed = !reflect.DeepEqual(rec.VM, vm)
-		if !created && !changed && !revived {
+		before = *rec // updateRecord's own copy: rec is changed below
+		if rec.Revision != 0 && rec.State == cmdb.Retired {
+			// A late event of a VM already seen deleted must not bring
+			// it back: believe the provider.
+			if _, err := ix.o.cfg.Providers[name].Get(ctx, vm.ID); errs.CodeOf(err) == errs.NotFound {
+				return errNothingToMark
+			} else if err != nil {
+				return err
+			}
+		}
+		created := rec.Revision == 0
+		revived := rec.State == cmdb.Retired
+		if !created && !revived && reflect.DeepEqual(rec.VM, vm) {
 			return errNothingToMark
 		}
-		rec.VM = vm.Clone()
+		rec.VM = vm.Clone() // a new value: before keeps the old one
 		if revived {
 			rec.State, rec.RetiredAt = cmdb.Available, time.Time{}
 		}
-		enrolled, pool = rec.State == cmdb.Enrolled, rec.Attributes[AttrPool]
 		return nil
 	})
 	if err == errNothingToMark {
 		return nil
 	}
 	if errs.CodeOf(err) == errs.InvalidArgument {
-		// The provider reports facts beyond the CMDB's limits (a name or
-		// annotation too long, a control character): report and go on,
-		// so one such VM does not hold up every later event.
-		ix.o.emit(Event{Kind: IndexerError, VM: key, Code: errs.InvalidArgument,
-			Message: "VM not indexed: the CMDB refuses its facts: " + err.Error()})
+		ix.refused(key, err)
 		return nil
 	}
 	if err != nil {
 		return err
 	}
+	ix.recorded(ctx, key, before, vm)
+	return nil
+}
+
+// refused reports a VM whose facts are beyond the CMDB's limits (a name
+// or annotation too long, a control character) and goes on, so one such
+// VM does not hold up every later event.
+func (ix *Indexer) refused(key cmdb.Key, err error) {
+	ix.o.emit(Event{Kind: IndexerError, VM: key, Code: errs.InvalidArgument,
+		Message: "VM not indexed: the CMDB refuses its facts: " + err.Error()})
+}
+
+// recorded follows the write of vm's facts to key's record over before
+// (the record as it was, Revision 0 if there was none): the VMDiscovered
+// or VMChanged event, and the move of an enrolled VM's NAT when its local
+// IP changed.
+func (ix *Indexer) recorded(ctx context.Context, key cmdb.Key, before cmdb.Record, vm provider.VM) {
 	kind := VMChanged
-	if created || revived {
+	if before.Revision == 0 || before.State == cmdb.Retired {
 		kind = VMDiscovered
 	}
 	ix.o.emit(Event{Kind: kind, VM: key, Message: vm.Name})
-	if enrolled && pool != "" {
-		if local, ok := vm.PrimaryIP(); ok {
-			a, err := ix.o.cfg.IPAM.Lookup(ctx, pool, key.String())
-			if err == nil && a.LocalIP != local {
-				ix.background(ctx, key, func(ctx context.Context) error { return ix.o.readdress(ctx, key, pool, a.Address, local) })
-			}
+	pool := before.Attributes[AttrPool]
+	if before.State != cmdb.Enrolled || pool == "" {
+		return
+	}
+	if local, ok := vm.PrimaryIP(); ok {
+		a, err := ix.o.cfg.IPAM.Lookup(ctx, pool, key.String())
+		if err == nil && a.LocalIP != local {
+			ix.background(ctx, key, func(ctx context.Context) error { return ix.o.readdress(ctx, key, pool, a.Address, local) })
 		}
 	}
-	return nil
 }
 
 // deleted cleans up after a VM that no longer exists, in the background
